@@ -1,0 +1,84 @@
+// Swift-callable face of ncursesw: inline wrappers for the macros and globals Swift cannot import.
+#ifndef PPTERM_CNCURSES_SHIM_H
+#define PPTERM_CNCURSES_SHIM_H
+
+#ifndef NCURSES_WIDECHAR
+#define NCURSES_WIDECHAR 1
+#endif
+
+#include <locale.h>
+#include <langinfo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+#include <ncursesw/curses.h>
+#include <ncursesw/term.h>
+
+// Globals (not concurrency-safe as Swift globals): read through functions.
+static inline WINDOW *ppterm_stdscr(void) { return stdscr; }
+static inline WINDOW *ppterm_curscr(void) { return curscr; }
+static inline int ppterm_lines(void) { return LINES; }
+static inline int ppterm_cols(void) { return COLS; }
+static inline int ppterm_colors(void) { return COLORS; }
+static inline int ppterm_color_pairs(void) { return COLOR_PAIRS; }
+static inline FILE *ppterm_stdin(void) { return stdin; }
+static inline FILE *ppterm_stdout(void) { return stdout; }
+
+// Attribute macros.
+static inline attr_t ppterm_a_normal(void) { return A_NORMAL; }
+static inline attr_t ppterm_a_bold(void) { return A_BOLD; }
+static inline attr_t ppterm_a_dim(void) { return A_DIM; }
+static inline attr_t ppterm_a_reverse(void) { return A_REVERSE; }
+static inline attr_t ppterm_a_underline(void) { return A_UNDERLINE; }
+static inline attr_t ppterm_a_color(void) { return A_COLOR; }
+static inline attr_t ppterm_color_pair(int n) { return (attr_t)COLOR_PAIR(n); }
+static inline int ppterm_pair_number(attr_t a) { return (int)PAIR_NUMBER(a); }
+
+// Key macros.
+static inline int ppterm_key_f(int n) { return KEY_F(n); }
+
+/// wget_wch with a plain out-parameter: returns OK (a character), KEY_CODE_YES (a KEY_* code) or ERR.
+static inline int ppterm_get_wch(WINDOW *win, unsigned int *out) {
+    wint_t ch = 0;
+    int rc = wget_wch(win, &ch);
+    *out = (unsigned int)ch;
+    return rc;
+}
+
+/// Whether the current terminal can address the cursor ("cup" present): false for TERM=dumb and friends.
+static inline int ppterm_has_cup(void) {
+    char *s = tigetstr("cup");
+    return s != NULL && s != (char *)-1;
+}
+
+/// Whether the locale's codeset is UTF-8 (call after setlocale).
+static inline int ppterm_locale_is_utf8(void) {
+    const char *cs = nl_langinfo(CODESET);
+    if (cs == NULL) return 0;
+    return (cs[0] == 'U' || cs[0] == 'u') && (cs[1] == 'T' || cs[1] == 't') && (cs[2] == 'F' || cs[2] == 'f') &&
+           ((cs[3] == '-' && cs[4] == '8' && cs[5] == 0) || (cs[3] == '8' && cs[4] == 0));
+}
+
+/// Puts one character cell (up to CCHARW_MAX code points) with attributes and a colour pair at (y, x);
+/// uses insertion for the bottom-right cell so the cursor never has to move past the screen. Returns OK/ERR.
+static inline int ppterm_put_cell(WINDOW *win, int y, int x, const wchar_t *wch, attr_t attrs, int pair) {
+    cchar_t c;
+    if (setcchar(&c, wch, attrs, (short)pair, NULL) != OK) return ERR;
+    if (y == getmaxy(win) - 1 && x == getmaxx(win) - 1) return mvwins_wch(win, y, x, &c);
+    return mvwadd_wch(win, y, x, &c);
+}
+
+/// Reads the attributes and colour pair of the cell at (y, x). Returns OK/ERR.
+static inline int ppterm_cell_attrs(WINDOW *win, int y, int x, attr_t *attrs, int *pair) {
+    cchar_t c;
+    wchar_t wch[CCHARW_MAX + 1];
+    short p = 0;
+    if (mvwin_wch(win, y, x, &c) != OK) return ERR;
+    if (getcchar(&c, wch, attrs, &p, NULL) == ERR) return ERR;
+    *pair = p;
+    return OK;
+}
+
+static inline int ppterm_ccharw_max(void) { return CCHARW_MAX; }
+
+#endif

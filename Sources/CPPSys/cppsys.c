@@ -1,0 +1,71 @@
+#define _GNU_SOURCE
+#include "cppsys.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/eventfd.h>
+#include <pthread.h>
+#include <time.h>
+#include <stdlib.h>
+
+int ppsys_pipe_cloexec(int fds[2], int nonblock) {
+    return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+}
+
+int ppsys_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+void ppsys_closefrom(int lowfd) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = lowfd; fd < max; fd++) close(fd);
+}
+
+int ppsys_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int ppsys_wifexited(int status) { return WIFEXITED(status); }
+int ppsys_wexitstatus(int status) { return WEXITSTATUS(status); }
+int ppsys_wifsignaled(int status) { return WIFSIGNALED(status); }
+int ppsys_wtermsig(int status) { return WTERMSIG(status); }
+
+short ppsys_spawn_setsid_flag(void) {
+#ifdef POSIX_SPAWN_SETSID
+    return POSIX_SPAWN_SETSID;
+#else
+    return 0x80;
+#endif
+}
+
+void ppsys_sigset_empty(sigset_t *set) { sigemptyset(set); }
+void ppsys_sigset_fill(sigset_t *set) { sigfillset(set); }
+
+void ppsys_block_all_signals_in_thread(void) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+}
+
+int64_t ppsys_realtime_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t ppsys_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int ppsys_ptsname(int fd, char *buf, size_t len) { return ptsname_r(fd, buf, len); }

@@ -1,0 +1,40 @@
+// Small C helpers for what Glibc does not export to Swift (GNU names, macros, variadics).
+#ifndef CPPSYS_H
+#define CPPSYS_H
+#include <sys/types.h>
+#include <spawn.h>
+#include <signal.h>
+#include <stdint.h>
+
+/// pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)); returns 0 or -1 with errno.
+int ppsys_pipe_cloexec(int fds[2], int nonblock);
+/// pidfd_open(2) through syscall(2); -1 with errno where the kernel lacks it.
+int ppsys_pidfd_open(pid_t pid);
+/// Closes every descriptor >= lowfd (close_range or a loop).
+void ppsys_closefrom(int lowfd);
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK).
+int ppsys_eventfd(void);
+
+int ppsys_wifexited(int status);
+int ppsys_wexitstatus(int status);
+int ppsys_wifsignaled(int status);
+int ppsys_wtermsig(int status);
+
+/// POSIX_SPAWN_SETSID (a GNU extension Glibc hides from Swift).
+short ppsys_spawn_setsid_flag(void);
+/// Fills an empty signal set / a full one (sigset_t is opaque to Swift's importer in places).
+void ppsys_sigset_empty(sigset_t *set);
+void ppsys_sigset_fill(sigset_t *set);
+
+/// Blocks every signal in the calling thread (used by dedicated engine threads).
+void ppsys_block_all_signals_in_thread(void);
+
+/// clock_gettime(CLOCK_REALTIME) in microseconds since the epoch.
+int64_t ppsys_realtime_us(void);
+/// clock_gettime(CLOCK_MONOTONIC) in nanoseconds.
+int64_t ppsys_monotonic_ns(void);
+
+/// The slave name of a pty master (ptsname_r); 0 or an errno.
+int ppsys_ptsname(int fd, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,104 @@
+// The engines pane: one row per engine with its state, current task, counters, utilisation and last minute's activity.
+import PPKit
+import PPTerm
+
+enum EnginesPane {
+    enum Col: Hashable { case id, state, kind, host, task, queued, done, failed, util, activity, note }
+
+    /// The columns, fitted to `width`.
+    static func columns(width: Int, x: Int) -> [Placed<Col>] {
+        fitColumns(
+            [
+                Column(id: .id, header: "ID", width: 3, right: true, priority: 100),
+                Column(id: .state, header: "State", width: 8, priority: 99),
+                Column(id: .kind, header: "Kind", width: 5, priority: 40),
+                Column(id: .host, header: "Host", width: 6, priority: 60, flex: true, maxWidth: 24),
+                Column(id: .task, header: "Task", width: 6, right: true, priority: 90),
+                Column(id: .queued, header: "Queue", width: 5, right: true, priority: 10),
+                Column(id: .done, header: "Done", width: 6, right: true, priority: 80),
+                Column(id: .failed, header: "Fail", width: 5, right: true, priority: 79),
+                Column(id: .util, header: "Util", width: 4, right: true, priority: 70),
+                Column(id: .activity, header: "Last minute", width: 12, priority: 75),
+                Column(id: .note, header: "Note", width: 4, priority: 5, flex: true),
+            ], width: width, at: x)
+    }
+
+    static func draw(into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext) {
+        guard rect.height > 0 else { return }
+        let t = ctx.theme
+        let engines = snapshot.engines
+        var counts = (busy: 0, idle: 0, draining: 0, dead: 0)
+        for e in engines {
+            switch e.state {
+            case .busy: counts.busy += 1
+            case .idle: counts.idle += 1
+            case .draining: counts.draining += 1
+            case .dead: counts.dead += 1
+            }
+        }
+        var info = [Span("\(counts.busy) busy", t.warn), Span("\(counts.idle) idle", t.ruleInfo)]
+        if counts.draining > 0 { info.append(Span("\(counts.draining) draining", t.style(.magenta))) }
+        if counts.dead > 0 { info.append(Span("\(counts.dead) dead", t.bad)) }
+        let first = min(ui.engineOffset, max(0, engines.count - rows))
+        let last = min(engines.count, first + rows)
+        let right = engines.count > rows ? [Span("\(first + 1)-\(last) of \(engines.count)", t.ruleInfo)] : []
+        canvas.rule(
+            row: rect.row, col: rect.col, width: rect.width, title: "Engines \(engines.count)",
+            focused: ui.focus == .engines && ui.mode == .main, left: info, right: right, ctx: ctx)
+        guard rect.height > 1 else { return }
+
+        let cols = columns(width: rect.width - 1, x: rect.col + 1)
+        let hr = rect.row + 1
+        canvas.fill(row: hr, col: rect.col, width: rect.width, style: t.columnHeader)
+        for p in cols {
+            canvas.cell(p.column.header, row: hr, col: p.x, width: p.width, right: p.column.right, style: t.columnHeader, unicode: ctx.unicode)
+        }
+        if engines.isEmpty {
+            canvas.put("no engines: press + to add one", row: hr + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
+            return
+        }
+        for (n, e) in engines[first..<last].enumerated() {
+            let r = hr + 1 + n
+            guard r < rect.bottom else { break }
+            drawRow(e, into: &canvas, row: r, cols: cols, ctx: ctx)
+            if first + n == ui.engineSelected, ui.focus == .engines, ui.mode == .main {
+                canvas.restyle(row: r, col: rect.col, width: rect.width) { $0.reverse = true }
+            }
+        }
+    }
+
+    static func drawRow(_ e: EngineSnapshot, into canvas: inout Canvas, row: Int, cols: [Placed<Col>], ctx: RenderContext) {
+        let t = ctx.theme
+        let rowStyle: Style = e.state.isAlive ? .plain : t.dim
+        var reason: String?
+        if case .dead(let r) = e.state { reason = r }
+        for p in cols {
+            let (text, style): (String, Style)
+            switch p.column.id {
+            case .id: (text, style) = (String(e.id), t.value)
+            case .state: (text, style) = (e.state.label, t.engine(e.state))
+            case .kind: (text, style) = (e.info.kind == .connected ? "conn" : e.info.kind.rawValue, rowStyle)
+            case .host: (text, style) = (e.info.host, rowStyle)
+            case .task: (text, style) = (e.currentTask.map { String($0.rawValue) } ?? "-", e.currentTask == nil ? t.dim : t.warn)
+            case .queued: (text, style) = (e.queued > 0 ? String(e.queued) : "-", rowStyle)
+            case .done: (text, style) = (Format.count(e.done), rowStyle)
+            case .failed: (text, style) = (Format.count(e.failed), e.failed > 0 ? t.bad : t.dim)
+            case .util: (text, style) = (Format.fraction(e.utilisation), rowStyle)
+            case .activity:
+                if let reason {
+                    // A dead engine's reason matters more than its old activity: it takes this cell and the note's.
+                    let end = cols.last.map { $0.x + $0.width } ?? (p.x + p.width)
+                    canvas.cell(reason, row: row, col: p.x, width: end - p.x, style: t.bad, unicode: ctx.unicode)
+                    return
+                }
+                (text, style) = (Format.sparkline(e.activity, width: p.width, unicode: ctx.unicode), t.spark)
+            case .note:
+                (text, style) = (e.info.pid > 0 ? "pid \(e.info.pid)" + (e.info.cores > 0 ? ", \(e.info.cores) cores" : "") : "", t.dim)
+            }
+            canvas.cell(text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
+        }
+        if let reason, !cols.contains(where: { $0.column.id == .activity }), let last = cols.last {
+            canvas.cell(reason, row: row, col: last.x, width: last.width, style: t.bad, unicode: ctx.unicode)
+        }
+    }
+}

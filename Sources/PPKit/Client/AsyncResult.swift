@@ -1,0 +1,200 @@
+import Foundation
+
+/// The shared core of an AsyncResult: one batch in the scheduler.
+public final class BatchHandle: Sendable {
+    public let scheduler: Scheduler
+    public let batch: BatchID
+    let range: Range<Int>
+    let ordered: Bool
+
+    init(scheduler: Scheduler, batch: BatchID, range: Range<Int>, ordered: Bool) {
+        self.scheduler = scheduler
+        self.batch = batch
+        self.range = range
+        self.ordered = ordered
+    }
+}
+
+/// What every AsyncResult offers, as ipyparallel's AsyncResult does.
+public protocol AsyncResultProtocol: Sendable {
+    var handle: BatchHandle { get }
+}
+
+extension AsyncResultProtocol {
+    /// The batch's id.
+    public var batch: BatchID { handle.batch }
+    /// Tasks finished, whatever their outcome (ipyparallel's `progress`).
+    public var progress: Int { handle.scheduler.batchView(handle.batch).counts.done }
+    /// Tasks in the batch (`len(ar)`).
+    public var count: Int { handle.range.count }
+    /// Per-status counts.
+    public var counts: StatusCounts { handle.scheduler.batchView(handle.batch).counts }
+    /// Task ids, in submission order (ipyparallel's `msg_ids`).
+    public var msgIds: [TaskID] { handle.range.map { TaskID($0 + 1) } }
+
+    /// True when every task has finished; never blocks.
+    public func ready() -> Bool {
+        let v = handle.scheduler.batchView(handle.batch)
+        return v.counts.done == v.count
+    }
+
+    /// True if every task finished `ok`; throws `notReady` while tasks remain.
+    public func successful() throws(PPError) -> Bool {
+        let v = handle.scheduler.batchView(handle.batch)
+        guard v.counts.done == v.count else { throw PPError(.notReady, "batch \(handle.batch) is not finished (\(v.counts.done)/\(v.count))") }
+        return v.counts.failed == 0
+    }
+
+    /// Seconds since submission; the wall time once ready.
+    public var elapsed: Double {
+        let v = handle.scheduler.batchView(handle.batch)
+        if v.counts.done == v.count && v.count > 0 { return Double(v.lastReceived - v.submitted) / 1e6 }
+        return Double(handle.scheduler.clock.now().microseconds - v.submitted) / 1e6
+    }
+
+    /// Sum of the tasks' run times (completed - started); throws `notReady` until ready.
+    public var serialTime: Double {
+        get throws(PPError) {
+            let v = handle.scheduler.batchView(handle.batch)
+            guard v.counts.done == v.count else { throw PPError(.notReady, "serialTime is known once the batch is done") }
+            return Double(v.serialMicros) / 1e6
+        }
+    }
+
+    /// Last received minus first submitted; throws `notReady` until ready.
+    public var wallTime: Double {
+        get throws(PPError) {
+            let v = handle.scheduler.batchView(handle.batch)
+            guard v.counts.done == v.count else { throw PPError(.notReady, "wallTime is known once the batch is done") }
+            return Double(max(0, v.lastReceived - v.submitted)) / 1e6
+        }
+    }
+
+    /// Every task's metadata, in submission order (`metadata[i]`).
+    public var metadata: [TaskMetadata] { handle.scheduler.metadataRange(handle.range) }
+
+    /// Metadata of the i-th task (0-based).
+    public func metadata(_ i: Int) -> TaskMetadata? {
+        guard i >= 0 && i < handle.range.count else { return nil }
+        return handle.scheduler.metadata(TaskID(handle.range.lowerBound + i + 1))
+    }
+
+    /// Blocks until ready or `timeout` seconds pass (nil: forever); true if ready.
+    @discardableResult
+    public func wait(timeout: Double? = nil) -> Bool { handle.scheduler.waitBlocking(handle.batch, timeout: timeout) }
+
+    /// Suspends until ready or `timeout` seconds pass; true if ready.
+    @discardableResult
+    public func wait(timeout: Double? = nil) async -> Bool { await handle.scheduler.waitAsync(handle.batch, timeout: timeout) }
+
+    /// Pending tasks never run; running ones are stopped. Finished ones keep their results.
+    public func abort() { handle.scheduler.abort(batch: handle.batch) }
+
+    /// The values, or throws: a timeout, the one failure, or a CompositeError for several.
+    func values(timeout: Double?) throws -> [(any Sendable)?] {
+        guard handle.scheduler.waitBlocking(handle.batch, timeout: timeout) else {
+            throw PPError(.timeout, "batch \(handle.batch) not ready after \(formatSeconds(timeout ?? 0)) s (\(progress)/\(count) done)")
+        }
+        return try collect()
+    }
+
+    func values(timeout: Double?) async throws -> [(any Sendable)?] {
+        guard await handle.scheduler.waitAsync(handle.batch, timeout: timeout) else {
+            throw PPError(.timeout, "batch \(handle.batch) not ready after \(formatSeconds(timeout ?? 0)) s (\(progress)/\(count) done)")
+        }
+        return try collect()
+    }
+
+    private func collect() throws -> [(any Sendable)?] {
+        let (values, failures) = handle.scheduler.batchOutcome(handle.batch)
+        if failures.count == 1 { throw failures[0] }
+        if failures.count > 1 { throw CompositeError(failures: failures) }
+        return values
+    }
+}
+
+/// The handle of a map: many results, in submission order by default.
+public struct AsyncMapResult<Element: Sendable>: AsyncResultProtocol, AsyncSequence {
+    public let handle: BatchHandle
+
+    /// Every result in submission order; waits up to `timeout` seconds (nil: forever).
+    public func get(timeout: Double? = nil) throws -> [Element] {
+        try values(timeout: timeout).map { $0 as! Element }
+    }
+
+    /// Every result, suspending instead of blocking.
+    public func get(timeout: Double? = nil) async throws -> [Element] {
+        try await values(timeout: timeout).map { $0 as! Element }
+    }
+
+    /// Results in the order tasks complete, with each task's index in the batch; a failed task is thrown when reached.
+    public var completions: CompletionSequence<Element> { CompletionSequence(handle: handle) }
+
+    /// Iteration order follows the view's `ordered` flag: submission order (default) or completion order.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(handle: handle, inner: handle.scheduler.completionStream(handle.batch).makeAsyncIterator())
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: BatchHandle
+        var inner: AsyncStream<Int>.AsyncIterator
+        var next = 0
+        var seen = Set<Int>()
+
+        public mutating func next() async throws -> Element? {
+            if handle.ordered {
+                guard next < handle.range.count else { return nil }
+                let idx = handle.range.lowerBound + next
+                while handle.scheduler.taskOutcome(idx) == nil {
+                    guard let done = await inner.next() else { break }
+                    seen.insert(done)
+                }
+                next += 1
+                return try Self.unwrap(handle.scheduler.taskOutcome(idx), idx)
+            }
+            guard let idx = await inner.next() else { return nil }
+            return try Self.unwrap(handle.scheduler.taskOutcome(idx), idx)
+        }
+
+        static func unwrap(_ r: Result<(any Sendable)?, TaskFailure>?, _ idx: Int) throws -> Element {
+            switch r {
+            case .success(let v)?: return v as! Element
+            case .failure(let f)?: throw f
+            case nil: throw PPError(.invalidState, "task \(idx + 1) was retried before it could be read")
+            }
+        }
+    }
+}
+
+/// Results in completion order: `(index in batch, value)`.
+public struct CompletionSequence<Value: Sendable>: AsyncSequence, Sendable {
+    let handle: BatchHandle
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(handle: handle, inner: handle.scheduler.completionStream(handle.batch).makeAsyncIterator())
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: BatchHandle
+        var inner: AsyncStream<Int>.AsyncIterator
+        public mutating func next() async throws -> (index: Int, value: Value)? {
+            guard let idx = await inner.next() else { return nil }
+            let v = try AsyncMapResult<Value>.AsyncIterator.unwrap(handle.scheduler.taskOutcome(idx), idx)
+            return (idx - handle.range.lowerBound, v)
+        }
+    }
+}
+
+/// The handle of one task (apply).
+public struct AsyncResult<Value: Sendable>: AsyncResultProtocol {
+    public let handle: BatchHandle
+
+    /// The value; waits up to `timeout` seconds (nil: forever).
+    public func get(timeout: Double? = nil) throws -> Value {
+        try values(timeout: timeout)[0] as! Value
+    }
+
+    public func get(timeout: Double? = nil) async throws -> Value {
+        try await values(timeout: timeout)[0] as! Value
+    }
+}

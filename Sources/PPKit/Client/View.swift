@@ -1,0 +1,99 @@
+/// A load-balanced view (the scheduler picks engines).
+public typealias LoadBalancedView = View
+/// A direct view (tasks go to given engines, round-robin).
+public typealias DirectView = View
+
+/// How tasks reach engines: load-balanced (the scheduler's scheme picks) or direct (given targets).
+///
+/// A value type: `with(_:)` and `withTemporaryFlags(_:_:)` give ipyparallel's `set_flags` and `temp_flags`.
+public struct View: Sendable {
+    public let client: Client
+    /// Engines for a direct view; nil for load-balanced.
+    public let targets: [EngineID]?
+    public var flags = ViewFlags()
+
+    init(client: Client, targets: [EngineID]?) {
+        self.client = client
+        self.targets = targets
+    }
+
+    /// A copy with changed flags.
+    public func with(_ change: (inout ViewFlags) -> Void) -> View {
+        var copy = self
+        change(&copy.flags)
+        return copy
+    }
+
+    /// Runs `body` with changed flags, then restores them (ipyparallel's `temp_flags`).
+    public mutating func withTemporaryFlags<T>(_ change: (inout ViewFlags) -> Void, _ body: (inout View) throws -> T) rethrows -> T {
+        let saved = flags
+        defer { flags = saved }
+        change(&flags)
+        return try body(&self)
+    }
+
+    func options(label: String) -> BatchOptions {
+        BatchOptions(
+            label: flags.label ?? label, retries: flags.retries, runTimeLimit: flags.runTimeLimit,
+            dependencyTimeout: flags.dependencyTimeout, maxOutput: flags.maxOutput,
+            workingDirectory: flags.workingDirectory, environment: flags.environment, targets: targets)
+    }
+
+    func submit(_ works: [TaskWork], label: String) throws(PPError) -> BatchHandle {
+        let (batch, range) = try client.scheduler.submit(works: works, options: options(label: label), after: flags.after, follow: flags.follow)
+        return BatchHandle(scheduler: client.scheduler, batch: batch, range: range, ordered: flags.ordered)
+    }
+
+    // MARK: map
+
+    /// Applies `f` to every item, one task each; results stream in as tasks complete.
+    public func mapAsync<T: Sendable, R: Sendable>(_ f: @escaping @Sendable (T) throws -> R, _ items: some Sequence<T>, label: String = "map") throws(PPError) -> AsyncMapResult<R> {
+        let works = items.map { x in TaskWork.blocking { try f(x) } }
+        return AsyncMapResult(handle: try submit(works, label: label))
+    }
+
+    /// Applies an async `f` to every item.
+    public func mapAsync<T: Sendable, R: Sendable>(_ f: @escaping @Sendable (T) async throws -> R, _ items: some Sequence<T>, label: String = "map") throws(PPError) -> AsyncMapResult<R> {
+        let works = items.map { x in TaskWork.async { try await f(x) } }
+        return AsyncMapResult(handle: try submit(works, label: label))
+    }
+
+    /// Blocking map: waits for every result (throws the failure, or a CompositeError for several).
+    public func map<T: Sendable, R: Sendable>(_ f: @escaping @Sendable (T) throws -> R, _ items: some Sequence<T>) throws -> [R] {
+        try mapAsync(f, items).get()
+    }
+
+    // MARK: apply
+
+    /// Runs `f` once as a task.
+    public func applyAsync<R: Sendable>(_ f: @escaping @Sendable () throws -> R, label: String = "apply") throws(PPError) -> AsyncResult<R> {
+        AsyncResult(handle: try submit([.blocking { try f() }], label: label))
+    }
+
+    /// Runs an async `f` once as a task.
+    public func applyAsync<R: Sendable>(_ f: @escaping @Sendable () async throws -> R, label: String = "apply") throws(PPError) -> AsyncResult<R> {
+        AsyncResult(handle: try submit([.async { try await f() }], label: label))
+    }
+
+    /// Blocking apply.
+    public func apply<R: Sendable>(_ f: @escaping @Sendable () throws -> R) throws -> R {
+        try applyAsync(f).get()
+    }
+
+    // MARK: shell and built-ins
+
+    /// Submits a shell sweep: one task per argument tuple.
+    public func submit(_ sweep: Sweep) throws(PPError) -> AsyncMapResult<ShellResult> {
+        var works = [TaskWork]()
+        works.reserveCapacity(sweep.count)
+        for i in 0..<sweep.count {
+            works.append(.shell(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1)))
+        }
+        return AsyncMapResult(handle: try submit(works, label: sweep.template.text))
+    }
+
+    /// Submits built-in tasks (no closure, no child process); they return Ints.
+    public func submit(builtins: [BuiltinTask], label: String = "builtin") throws(PPError) -> AsyncMapResult<Int> {
+        AsyncMapResult(handle: try submit(builtins.map { .builtin($0) }, label: label))
+    }
+}

@@ -1,0 +1,116 @@
+/// The built-in task kinds that need no closure and no child process: the protocol can carry them to any engine.
+public enum BuiltinTask: Sendable, Hashable, Codable {
+    /// Does nothing and returns 0: measures the scheduler itself.
+    case noop
+    /// The cookbook recipe's `f(x)`: sleeps `seconds`, returns `x*x`.
+    case sleepSquare(x: Int, seconds: Double)
+}
+
+/// What a task runs.
+public enum TaskWork: Sendable {
+    /// A blocking Swift closure, run on the engine's thread.
+    case blocking(@Sendable () throws -> any Sendable)
+    /// An async Swift closure; the engine's thread waits for it.
+    case async(@Sendable () async throws -> any Sendable)
+    /// A shell command expanded from a template.
+    case shell(ShellTask)
+    case builtin(BuiltinTask)
+
+    /// Whether another process could run it (closures cannot cross a process boundary).
+    public var isPortable: Bool {
+        switch self {
+        case .blocking, .async: false
+        case .shell, .builtin: true
+        }
+    }
+}
+
+/// One task handed to an engine.
+public struct Assignment: Sendable {
+    public var task: TaskID
+    public var work: TaskWork
+    /// Seconds the task may run; nil for no limit.
+    public var runTimeLimit: Double?
+    /// Bytes of stdout/stderr kept per stream.
+    public var maxOutput: Int
+    /// 1-based slot of the engine (GNU parallel's `{%}`).
+    public var slot: Int
+    /// Working directory for shell tasks (nil: the engine's own).
+    public var workingDirectory: String?
+    /// Extra environment for shell tasks.
+    public var environment: [String: String]
+}
+
+/// How a task ended, as the engine reports it.
+public struct TaskOutcome: Sendable {
+    public var status: TaskStatus
+    /// The returned value (closures, builtins) or the `ShellResult` (shell tasks).
+    public var value: (any Sendable)?
+    /// Why it failed.
+    public var error: String?
+    public var stdout: CapturedOutput
+    public var stderr: CapturedOutput
+    public var exitStatus: Int32?
+    public var signal: Int32?
+    /// The engine's own clock at start and completion.
+    public var started: Timestamp
+    public var completed: Timestamp
+
+    public init(
+        status: TaskStatus, value: (any Sendable)? = nil, error: String? = nil, stdout: CapturedOutput = .empty,
+        stderr: CapturedOutput = .empty, exitStatus: Int32? = nil, signal: Int32? = nil, started: Timestamp,
+        completed: Timestamp
+    ) {
+        self.status = status
+        self.value = value
+        self.error = error
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitStatus = exitStatus
+        self.signal = signal
+        self.started = started
+        self.completed = completed
+    }
+}
+
+/// Why the scheduler asks an engine to stop a task.
+public enum CancelReason: Sendable, Hashable {
+    case aborted
+    case runTimeLimit
+}
+
+/// What an engine tells the scheduler. Calls may come from any thread.
+public protocol EngineSink: Sendable {
+    /// The task began running on the engine (engine clock); `processGroup` where a child process runs it.
+    func engineStarted(_ engine: EngineID, task: TaskID, at: Timestamp, processGroup: Int32?)
+    /// The task is finished; the engine is free for the next one.
+    func engineFinished(_ engine: EngineID, task: TaskID, outcome: TaskOutcome)
+    /// The task is settled as `outcome` though the engine is still busy with it (a closure past its run-time limit
+    /// cannot be stopped); `engineFinished` follows when the engine is free.
+    func engineSettled(_ engine: EngineID, task: TaskID, outcome: TaskOutcome)
+    /// The engine is gone; tasks it held go back to the scheduler.
+    func engineDied(_ engine: EngineID, reason: String)
+}
+
+/// A worker that runs one task at a time. Kinds (in-process thread, worker process, ssh, connected) all sit behind this.
+public protocol Engine: AnyObject, Sendable {
+    var info: EngineInfo { get }
+    /// How many tasks the scheduler may hand it before it finishes one (ipyparallel's hwm; 0 = no limit).
+    var highWaterMark: Int { get }
+    /// Called once when the scheduler adopts it.
+    func start(id: EngineID, sink: any EngineSink)
+    /// Queues a task; never blocks.
+    func run(_ assignment: Assignment)
+    /// Stops a queued or running task; the engine still reports `engineFinished` for it.
+    func cancel(_ task: TaskID, reason: CancelReason)
+    /// Finishes the current task (if `graceful`) and stops; pending assignments are reported back as finished `aborted`.
+    func shutdown(graceful: Bool)
+}
+
+/// The value a shell task returns.
+public struct ShellResult: Sendable, Hashable {
+    public var exitStatus: Int32?
+    public var signal: Int32?
+    public var stdout: String
+    public var stderr: String
+}

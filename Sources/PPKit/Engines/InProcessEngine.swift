@@ -1,0 +1,250 @@
+import CPPSys
+import DequeModule
+import Dispatch
+import Foundation
+import Synchronization
+
+/// An engine that is one dedicated thread of this process (not the Swift concurrency pool: blocking tasks must not
+/// starve it). Runs closures, built-ins and shell commands.
+public final class InProcessEngine: Engine {
+    public let info: EngineInfo
+    public let highWaterMark: Int
+    private let clock: any PPClock
+    private let mailbox = Mutex(Mailbox())
+    private let wake = DispatchSemaphore(value: 0)
+
+    struct Mailbox {
+        var queue = Deque<Assignment>()
+        var cancelled = Set<TaskID>()
+        var current: TaskID?
+        var currentCancel: ShellCancel?
+        var currentReason: CancelReason?
+        var stopping = false
+        var id: EngineID = -1
+        var sink: (any EngineSink)?
+    }
+
+    /// An engine with the given high-water mark (1, as ipyparallel's default).
+    public init(highWaterMark: Int = 1, clock: any PPClock = SystemClock()) {
+        self.highWaterMark = highWaterMark
+        self.clock = clock
+        self.info = EngineInfo(kind: .local, host: hostName(), pid: getpid(), cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    public func start(id: EngineID, sink: any EngineSink) {
+        mailbox.withLock {
+            $0.id = id
+            $0.sink = sink
+        }
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "ppdash-engine-\(id)"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    public func run(_ assignment: Assignment) {
+        mailbox.withLock { $0.queue.append(assignment) }
+        wake.signal()
+    }
+
+    public func cancel(_ task: TaskID, reason: CancelReason) {
+        let shell: ShellCancel? = mailbox.withLock { m in
+            if m.current == task {
+                m.currentReason = reason
+                return m.currentCancel
+            }
+            m.cancelled.insert(task)
+            return nil
+        }
+        shell?.fire()
+    }
+
+    public func shutdown(graceful: Bool) {
+        let shell: ShellCancel? = mailbox.withLock { m in
+            m.stopping = true
+            if !graceful {
+                m.currentReason = .aborted
+                return m.currentCancel
+            }
+            return nil
+        }
+        shell?.fire()
+        wake.signal()
+    }
+
+    private func loop() {
+        ppsys_block_all_signals_in_thread()
+        while true {
+            wake.wait()
+            let next: (Assignment?, Bool, EngineID, (any EngineSink)?, Bool) = mailbox.withLock { m in
+                guard let a = m.queue.popFirst() else { return (nil, m.stopping, m.id, m.sink, false) }
+                if m.cancelled.remove(a.task) != nil { return (a, m.stopping, m.id, m.sink, true) }
+                m.current = a.task
+                m.currentReason = nil
+                if case .shell = a.work { m.currentCancel = ShellCancel() } else { m.currentCancel = nil }
+                return (a, m.stopping, m.id, m.sink, false)
+            }
+            guard let sink = next.3 else { continue }
+            guard let a = next.0 else {
+                if next.1 { return }
+                continue
+            }
+            if next.4 {
+                let now = clock.now()
+                sink.engineFinished(next.2, task: a.task, outcome: TaskOutcome(status: .aborted, error: "aborted before it ran", started: now, completed: now))
+                continue
+            }
+            let outcome = execute(a, engine: next.2, sink: sink)
+            mailbox.withLock { m in
+                m.current = nil
+                m.currentCancel = nil
+            }
+            sink.engineFinished(next.2, task: a.task, outcome: outcome)
+            if mailbox.withLock({ $0.stopping && $0.queue.isEmpty }) { return }
+        }
+    }
+
+    private func execute(_ a: Assignment, engine: EngineID, sink: any EngineSink) -> TaskOutcome {
+        switch a.work {
+        case .shell(let task):
+            let cancel = mailbox.withLock { $0.currentCancel }
+            var startedAt = clock.now()
+            let out = ShellRunner.run(
+                task.command(slot: a.slot), workingDirectory: a.workingDirectory, environment: a.environment,
+                limits: ShellLimits(runTimeLimit: a.runTimeLimit, maxOutput: a.maxOutput), cancel: cancel, clock: clock,
+                onSpawn: { pid in
+                    startedAt = self.clock.now()
+                    sink.engineStarted(engine, task: a.task, at: startedAt, processGroup: pid)
+                })
+            if out.pid == 0 { sink.engineStarted(engine, task: a.task, at: out.started, processGroup: nil) }
+            return Self.outcome(of: out)
+        case .builtin(let b):
+            let start = clock.now()
+            sink.engineStarted(engine, task: a.task, at: start, processGroup: nil)
+            switch b {
+            case .noop:
+                return TaskOutcome(status: .ok, value: 0, started: start, completed: clock.now())
+            case .sleepSquare(let x, let seconds):
+                return runWatched(a, start: start) {
+                    sleepSeconds(seconds)
+                    return x * x
+                }
+            }
+        case .blocking(let f):
+            let start = clock.now()
+            sink.engineStarted(engine, task: a.task, at: start, processGroup: nil)
+            return runWatched(a, start: start, f)
+        case .async(let f):
+            let start = clock.now()
+            sink.engineStarted(engine, task: a.task, at: start, processGroup: nil)
+            let box = Mutex<Result<any Sendable, any Error>?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            let handle = Task {
+                let r: Result<any Sendable, any Error>
+                do { r = .success(try await f()) } catch { r = .failure(error) }
+                box.withLock { $0 = r }
+                done.signal()
+            }
+            // Wait, waking for aborts and the run-time limit: those cancel the Swift task.
+            let deadline = a.runTimeLimit.map { clock.monotonicNanoseconds() + Int64($0 * 1e9) }
+            var status: TaskStatus?
+            while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
+                if let reason = mailbox.withLock({ $0.currentReason }) {
+                    status = reason == .aborted ? .aborted : .timeout
+                    handle.cancel()
+                    break
+                }
+                if let deadline, clock.monotonicNanoseconds() >= deadline {
+                    status = .timeout
+                    handle.cancel()
+                    break
+                }
+            }
+            let end = clock.now()
+            if let status {
+                let msg = status == .timeout ? "run-time limit of \(formatSeconds(a.runTimeLimit ?? 0)) s exceeded" : "aborted while running"
+                return TaskOutcome(status: status, error: msg, started: start, completed: end)
+            }
+            switch box.withLock({ $0 })! {
+            case .success(let v): return TaskOutcome(status: .ok, value: v, started: start, completed: end)
+            case .failure(let e): return TaskOutcome(status: .error, error: describe(e), started: start, completed: end)
+            }
+        }
+    }
+
+    /// Runs a blocking body; a run-time limit is reported when it is exceeded (the thread cannot be stopped, so the
+    /// late result is discarded).
+    private func runWatched(_ a: Assignment, start: Timestamp, _ body: @Sendable () throws -> any Sendable) -> TaskOutcome {
+        if let limit = a.runTimeLimit {
+            let (engine, sink) = mailbox.withLock { ($0.id, $0.sink) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit * 1e9))) { [self] in
+                guard mailbox.withLock({ $0.current == a.task }), let sink else { return }
+                sink.engineSettled(engine, task: a.task, outcome: TaskOutcome(status: .timeout, error: "run-time limit of \(formatSeconds(limit)) s exceeded; the closure cannot be stopped and still occupies engine \(engine)", started: start, completed: clock.now()))
+            }
+        }
+        let result: Result<any Sendable, any Error>
+        do { result = .success(try body()) } catch { result = .failure(error) }
+        let end = clock.now()
+        if let reason = mailbox.withLock({ $0.currentReason }) {
+            let status: TaskStatus = reason == .aborted ? .aborted : .timeout
+            return TaskOutcome(status: status, error: status == .aborted ? "aborted while running" : "run-time limit exceeded", started: start, completed: end)
+        }
+        if let limit = a.runTimeLimit, start.seconds(to: end) > limit {
+            return TaskOutcome(status: .timeout, error: "run-time limit of \(formatSeconds(limit)) s exceeded (ran \(String(format: "%.3f", start.seconds(to: end))) s)", started: start, completed: end)
+        }
+        switch result {
+        case .success(let v): return TaskOutcome(status: .ok, value: v, started: start, completed: end)
+        case .failure(let e): return TaskOutcome(status: .error, error: describe(e), started: start, completed: end)
+        }
+    }
+
+    /// Maps a shell run to a task outcome.
+    static func outcome(of out: ShellOutcome) -> TaskOutcome {
+        let status: TaskStatus
+        var error: String?
+        if let spawn = out.spawnError {
+            status = .error
+            error = spawn
+        } else if out.cancelled {
+            status = .aborted
+            error = "aborted while running"
+        } else if out.timedOut {
+            status = .timeout
+            error = "run-time limit exceeded"
+        } else if let sig = out.signal {
+            status = .error
+            error = "killed by signal \(sig)"
+        } else if let code = out.exitStatus, code != 0 {
+            status = .error
+            error = "exit status \(code)"
+        } else {
+            status = .ok
+        }
+        let value = ShellResult(exitStatus: out.exitStatus, signal: out.signal, stdout: out.stdout.text, stderr: out.stderr.text)
+        return TaskOutcome(
+            status: status, value: value, error: error, stdout: out.stdout, stderr: out.stderr, exitStatus: out.exitStatus,
+            signal: out.signal, started: out.started, completed: out.completed)
+    }
+}
+
+/// A readable one-line description of a thrown error.
+func describe(_ error: any Error) -> String {
+    let text = String(describing: error)
+    let type = String(describing: Swift.type(of: error))
+    return text.hasPrefix(type) ? text : "\(type): \(text)"
+}
+
+/// Sleeps the calling thread.
+func sleepSeconds(_ s: Double) {
+    guard s > 0 else { return }
+    var ts = timespec(tv_sec: Int(s), tv_nsec: Int((s - Double(Int(s))) * 1e9))
+    var rem = timespec()
+    while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+}
+
+/// This host's name.
+public func hostName() -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    gethostname(&buf, 255)
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,171 @@
+import Dispatch
+
+/// What AsyncResult reads of one batch, taken in one lock.
+struct BatchView: Sendable {
+    var counts: StatusCounts
+    var count: Int
+    var first: Int
+    var submitted: Int64
+    var lastReceived: Int64
+    var serialMicros: Int64
+    var label: String
+}
+
+extension Scheduler {
+    func batchView(_ batch: BatchID) -> BatchView {
+        state.withLock { s in
+            let b = s.batches[batch - 1]
+            return BatchView(
+                counts: b.counts, count: b.count, first: b.first, submitted: b.submitted, lastReceived: b.lastReceived,
+                serialMicros: b.serialMicros, label: b.options.label)
+        }
+    }
+
+    /// Results and failures of a finished batch, in submission order.
+    func batchOutcome(_ batch: BatchID) -> (values: [(any Sendable)?], failures: [TaskFailure]) {
+        state.withLock { s in
+            let b = s.batches[batch - 1]
+            var values = [(any Sendable)?]()
+            values.reserveCapacity(b.count)
+            var failures = [TaskFailure]()
+            for idx in b.first..<(b.first + b.count) {
+                values.append(s.results[idx])
+                let r = s.records[idx]
+                if r.status.isFailure {
+                    failures.append(
+                        TaskFailure(
+                            task: TaskID(idx + 1), engine: r.engine >= 0 ? Int(r.engine) : nil, status: r.status,
+                            message: s.extras[idx]?.error ?? r.status.description))
+                }
+            }
+            return (values, failures)
+        }
+    }
+
+    /// The result (or failure) of one finished task.
+    func taskOutcome(_ idx: Int) -> Result<(any Sendable)?, TaskFailure>? {
+        state.withLock { s in
+            let r = s.records[idx]
+            guard r.status.isFinished else { return nil }
+            if r.status == .ok { return .success(s.results[idx]) }
+            return .failure(
+                TaskFailure(
+                    task: TaskID(idx + 1), engine: r.engine >= 0 ? Int(r.engine) : nil, status: r.status,
+                    message: s.extras[idx]?.error ?? r.status.description))
+        }
+    }
+
+    /// Blocks until the batch is done or `timeout` seconds pass (nil or negative: forever). True if done.
+    func waitBlocking(_ batch: BatchID, timeout: Double?) -> Bool {
+        let sem = DispatchSemaphore(value: 0)
+        let token: Int? = state.withLock { s in
+            if s.batches[batch - 1].isDone { return nil }
+            s.waiterCounter += 1
+            s.batches[batch - 1].doneWaiters.append((s.waiterCounter, { sem.signal() }))
+            return s.waiterCounter
+        }
+        guard let token else { return true }
+        let result: DispatchTimeoutResult
+        if let timeout, timeout >= 0 {
+            result = sem.wait(timeout: .now() + .nanoseconds(Int(min(timeout, 1e9) * 1e9)))
+        } else {
+            sem.wait()
+            result = .success
+        }
+        if result == .timedOut {
+            state.withLock { s in s.batches[batch - 1].doneWaiters.removeAll { $0.0 == token } }
+            return state.withLock { $0.batches[batch - 1].isDone }
+        }
+        return true
+    }
+
+    /// Suspends until the batch is done or `timeout` seconds pass (nil or negative: forever). True if done.
+    func waitAsync(_ batch: BatchID, timeout: Double?) async -> Bool {
+        guard let timeout, timeout >= 0 else { return await waitUntilDone(batch) }
+        let sched = self
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await sched.waitUntilDone(batch) }
+            group.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(min(timeout, 1e9) * 1e9))
+                return false
+            }
+            _ = await group.next()
+            group.cancelAll()
+            return sched.state.withLock { $0.batches[batch - 1].isDone }
+        }
+    }
+
+    /// Suspends until the batch is done; returns false at once if the calling task is cancelled.
+    private func waitUntilDone(_ batch: BatchID) async -> Bool {
+        enum Slot { case idle, waiting(CheckedContinuation<Bool, Never>), cancelled }
+        let slot = Mutex<Slot>(.idle)
+        let token: Int = state.withLock { s in
+            s.waiterCounter += 1
+            return s.waiterCounter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (cont: CheckedContinuation<Bool, Never>) in
+                let proceed: Bool = slot.withLock { st in
+                    if case .cancelled = st { return false }
+                    st = .waiting(cont)
+                    return true
+                }
+                guard proceed else { return cont.resume(returning: false) }
+                let done: Bool = state.withLock { s in
+                    if s.batches[batch - 1].isDone { return true }
+                    s.batches[batch - 1].doneWaiters.append(
+                        (
+                            token,
+                            {
+                                let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
+                                    guard case .waiting(let c) = st else { return nil }
+                                    st = .cancelled
+                                    return c
+                                }
+                                c?.resume(returning: true)
+                            }
+                        ))
+                    return false
+                }
+                if done {
+                    let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
+                        guard case .waiting(let c) = st else { return nil }
+                        st = .cancelled
+                        return c
+                    }
+                    c?.resume(returning: true)
+                }
+            }
+        } onCancel: {
+            state.withLock { s in s.batches[batch - 1].doneWaiters.removeAll { $0.0 == token } }
+            let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
+                defer { st = .cancelled }
+                if case .waiting(let c) = st { return c }
+                return nil
+            }
+            c?.resume(returning: false)
+        }
+    }
+
+    /// A stream of task indices of the batch in completion order: those done so far, then each as it finishes.
+    func completionStream(_ batch: BatchID) -> AsyncStream<Int> {
+        AsyncStream { cont in
+            state.withLock { s in
+                s.waiterCounter += 1
+                let token = s.waiterCounter
+                for idx in s.batches[batch - 1].completionOrder { cont.yield(Int(idx)) }
+                if s.batches[batch - 1].isDone {
+                    cont.finish()
+                } else {
+                    s.batches[batch - 1].streams[token] = cont
+                }
+            }
+        }
+    }
+
+    func metadataRange(_ range: Range<Int>) -> [TaskMetadata] {
+        state.withLock { s in range.compactMap { s.metadata($0) } }
+    }
+}
+
+import Synchronization

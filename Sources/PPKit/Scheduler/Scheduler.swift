@@ -1,0 +1,453 @@
+import DequeModule
+import Dispatch
+import Synchronization
+
+/// Something that happened in the scheduler, in the order it happened: what a journal records.
+public enum SchedulerEvent: Sendable {
+    case submitted(task: TaskID, batch: BatchID)
+    case started(task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32?)
+    case completed(task: TaskID, batch: BatchID, status: TaskStatus)
+    case engineAdded(EngineID)
+    case engineDied(EngineID, reason: String)
+}
+
+/// The single source of truth: task records, engines and batches, with load-balanced dispatch.
+///
+/// Every reader (the API, the dashboard, the headless CLI, a journal) reads from here; state lives behind one `Mutex`.
+public final class Scheduler: Sendable {
+    let state: Mutex<State>
+    /// Serialises event delivery so observers see events in the order they happened.
+    let delivery = Mutex<Void>(())
+    public let clock: any PPClock
+
+    /// Creates a scheduler with no engines.
+    public init(scheme: Scheme = .leastLoad, clock: any PPClock = SystemClock(), seed: UInt64? = nil) {
+        self.clock = clock
+        let now = clock.now().microseconds
+        self.state = Mutex(
+            State(
+                scheme: scheme, rng: SplitMix64(seed: seed ?? UInt64(bitPattern: now)), startedAt: now))
+    }
+
+    /// The current scheme; changing it affects the next dispatch.
+    public var scheme: Scheme {
+        get { state.withLock { $0.scheme } }
+        set { state.withLock { $0.scheme = newValue } }
+    }
+
+    // MARK: engines
+
+    /// Adopts an engine; it takes work at once.
+    @discardableResult
+    public func addEngine(_ engine: any Engine) -> EngineID {
+        let now = clock.now().microseconds
+        let (id, effects) = state.withLock { s -> (EngineID, Effects) in
+            let id = s.engines.count
+            s.lruCounter += 1
+            // A new engine goes to the front of the LRU order (ipyparallel).
+            let minLRU = s.engines.map(\.lru).min() ?? 0
+            s.engines.append(
+                EngineSlot(engine: engine, info: engine.info, hwm: engine.highWaterMark, lru: minLRU - 1, created: now))
+            s.emit(.engineAdded(id))
+            s.generation &+= 1
+            var fx = Effects()
+            s.dispatch(&fx)
+            return (id, fx)
+        }
+        engine.start(id: id, sink: self)
+        perform(effects)
+        return id
+    }
+
+    /// Takes an engine out of service: its queued tasks go back to the scheduler, its running task finishes.
+    public func removeEngine(_ id: EngineID) throws(PPError) {
+        let (engine, effects) = try state.withLock { s throws(PPError) -> ((any Engine), Effects) in
+            guard s.engines.indices.contains(id) else { throw PPError(.unknownID, "no engine \(id)") }
+            guard s.engines[id].alive, !s.engines[id].draining else {
+                throw PPError(.invalidState, "engine \(id) is already stopped")
+            }
+            s.engines[id].draining = true
+            var fx = Effects()
+            // Take back what has not started: no retry is spent.
+            let queued = s.engines[id].assigned.filter { $0 != s.engines[id].current }
+            for idx in queued.reversed() where s.records[idx].status == .pending {
+                s.engines[id].assigned.removeAll { $0 == idx }
+                s.records[idx].engine = -1
+                fx.cancels.append((s.engines[id].engine, TaskID(idx + 1), .aborted))
+                s.requeueFront(idx)
+            }
+            while let idx = s.engines[id].pinned.popLast() { s.failTask(idx, status: .error, error: "engine \(id) was removed", fx: &fx, now: clock.now()) }
+            if s.engines[id].assigned.isEmpty { s.markRemoved(id) }
+            s.generation &+= 1
+            s.dispatch(&fx)
+            return (s.engines[id].engine, fx)
+        }
+        engine.shutdown(graceful: true)
+        perform(effects)
+    }
+
+    /// Engine ids, alive ones only (ipyparallel's `client.ids`).
+    public var engineIDs: [EngineID] {
+        state.withLock { s in s.engines.indices.filter { s.engines[$0].alive && !s.engines[$0].draining } }
+    }
+
+    /// Per engine: queued, running and completed counts, plus the unassigned ones; true after an engine dies.
+    public func queueStatus() -> QueueStatus {
+        state.withLock { s in
+            var engines = [EngineID: QueueStatus.EngineQueue]()
+            for (id, e) in s.engines.enumerated() where e.alive {
+                let running = e.current == nil ? 0 : 1
+                engines[id] = .init(queued: e.assigned.count - running + e.pinned.count, running: running, completed: e.done + e.failed)
+            }
+            var unassigned = 0
+            for idx in s.ready where s.records[idx].status == .pending && s.records[idx].engine < 0 { unassigned += 1 }
+            for idx in s.constrained where s.records[idx].status == .pending { unassigned += 1 }
+            unassigned += s.waiting.count
+            return QueueStatus(engines: engines, unassigned: unassigned)
+        }
+    }
+
+    // MARK: submission
+
+    /// Submits a batch of tasks; returns its id. Views call this.
+    func submit(
+        works: [TaskWork], options: BatchOptions, after: Dependency?, follow: Dependency?
+    ) throws(PPError) -> (BatchID, Range<Int>) {
+        if let t = options.runTimeLimit, !(t > 0) { throw PPError(.invalidArgument, "the run-time limit must be > 0 seconds (got \(t))") }
+        if let t = options.dependencyTimeout, !(t >= 0) { throw PPError(.invalidArgument, "the dependency timeout must be >= 0 seconds (got \(t))") }
+        if options.retries < 0 { throw PPError(.invalidArgument, "retries must be >= 0 (got \(options.retries))") }
+        let now = clock.now()
+        let (batch, range, effects) = try state.withLock { s throws(PPError) -> (BatchID, Range<Int>, Effects) in
+            for dep in [after, follow].compactMap({ $0 }) {
+                for d in dep.ids where d.rawValue < 1 || d.rawValue > s.records.count {
+                    throw PPError(.invalidDependency, "dependency on unknown task \(d)")
+                }
+            }
+            if let targets = options.targets {
+                guard !targets.isEmpty else { throw PPError(.invalidArgument, "a direct view needs at least one target") }
+                for t in targets where !(s.engines.indices.contains(t) && s.engines[t].alive) {
+                    throw PPError(.noEngine, "engine \(t) is not alive; alive engines: \(s.aliveIDs)")
+                }
+            }
+            let batch = s.batches.count + 1
+            let first = s.records.count
+            s.batches.append(BatchState(id: batch, first: first, count: works.count, options: options, submitted: now.microseconds))
+            s.records.reserveCapacity(first + works.count)
+            s.works.reserveCapacity(first + works.count)
+            var fx = Effects()
+            for (i, w) in works.enumerated() {
+                s.records.append(TaskRecord(batch: Int32(batch), seq: Int32(i + 1), submitted: now.microseconds))
+                s.works.append(w)
+                s.results.append(nil)
+                s.totals.pending += 1
+                s.batches[batch - 1].counts.pending += 1
+                s.emit(.submitted(task: TaskID(first + i + 1), batch: batch))
+            }
+            for i in 0..<works.count {
+                let idx = first + i
+                if let targets = options.targets {
+                    s.engines[targets[i % targets.count]].pinned.append(idx)
+                } else if after != nil || follow != nil {
+                    s.extras[idx, default: TaskExtra()].after = after
+                    s.extras[idx, default: TaskExtra()].follow = follow
+                    s.enqueueWithDependencies(idx, fx: &fx, now: now)
+                } else {
+                    s.ready.append(idx)
+                }
+            }
+            if works.isEmpty { s.fireIfDone(batch - 1, fx: &fx) }
+            s.generation &+= 1
+            s.dispatch(&fx)
+            return (batch, first..<(first + works.count), fx)
+        }
+        if let t = options.dependencyTimeout {
+            let deadline = DispatchTime.now() + .nanoseconds(Int(t * 1e9))
+            DispatchQueue.global().asyncAfter(deadline: deadline) { [weak self] in
+                self?.dependencyDeadline(range: range, seconds: t)
+            }
+        }
+        perform(effects)
+        return (batch, range)
+    }
+
+    /// Tasks of `range` still unassigned at their dependency timeout fail with an error saying so.
+    private func dependencyDeadline(range: Range<Int>, seconds: Double) {
+        let now = clock.now()
+        let fx = state.withLock { s -> Effects in
+            var fx = Effects()
+            for idx in range where s.records[idx].status == .pending && s.records[idx].engine < 0 {
+                s.waiting.remove(idx)
+                s.failTask(idx, status: .error, error: "dependency timeout: still waiting after \(formatSeconds(seconds)) s", fx: &fx, now: now)
+            }
+            s.dispatch(&fx)
+            return fx
+        }
+        perform(fx)
+    }
+
+    // MARK: control
+
+    /// Aborts one task: pending ones never run, running ones are stopped. Finished tasks are left alone.
+    public func abort(task: TaskID) {
+        let now = clock.now()
+        let fx = state.withLock { s -> Effects in
+            var fx = Effects()
+            s.abortTask(task.rawValue - 1, fx: &fx, now: now)
+            s.dispatch(&fx)
+            return fx
+        }
+        perform(fx)
+    }
+
+    /// Aborts every unfinished task of a batch.
+    public func abort(batch: BatchID) {
+        let now = clock.now()
+        let fx = state.withLock { s -> Effects in
+            var fx = Effects()
+            guard s.batches.indices.contains(batch - 1) else { return fx }
+            let b = s.batches[batch - 1]
+            for idx in b.first..<(b.first + b.count) { s.abortTask(idx, fx: &fx, now: now) }
+            s.dispatch(&fx)
+            return fx
+        }
+        perform(fx)
+    }
+
+    /// Runs a finished, failed task again (a retry is counted).
+    public func retry(task: TaskID) throws(PPError) {
+        let fx = try state.withLock { s throws(PPError) -> Effects in
+            let idx = task.rawValue - 1
+            guard s.records.indices.contains(idx) else { throw PPError(.unknownID, "no task \(task)") }
+            guard s.records[idx].status.isFailure else {
+                throw PPError(.invalidState, "task \(task) is \(s.records[idx].status); only failed tasks can be retried")
+            }
+            var fx = Effects()
+            s.resubmit(idx)
+            s.dispatch(&fx)
+            return fx
+        }
+        perform(fx)
+    }
+
+    /// Runs every failed task of a batch again; returns how many.
+    @discardableResult
+    public func retryFailed(batch: BatchID) throws(PPError) -> Int {
+        let (n, fx) = try state.withLock { s throws(PPError) -> (Int, Effects) in
+            guard s.batches.indices.contains(batch - 1) else { throw PPError(.unknownID, "no batch \(batch)") }
+            let b = s.batches[batch - 1]
+            var n = 0
+            for idx in b.first..<(b.first + b.count) where s.records[idx].status.isFailure {
+                s.resubmit(idx)
+                n += 1
+            }
+            var fx = Effects()
+            s.dispatch(&fx)
+            return (n, fx)
+        }
+        perform(fx)
+        return n
+    }
+
+    /// Pauses or resumes dispatch; running tasks go on.
+    public var isPaused: Bool {
+        get { state.withLock { $0.paused } }
+        set {
+            let fx = state.withLock { s -> Effects in
+                s.paused = newValue
+                s.generation &+= 1
+                var fx = Effects()
+                s.dispatch(&fx)
+                return fx
+            }
+            perform(fx)
+        }
+    }
+
+    /// Aborts everything unfinished and shuts the engines down.
+    public func shutdown() {
+        let now = clock.now()
+        let (engines, fx) = state.withLock { s -> ([any Engine], Effects) in
+            var fx = Effects()
+            s.paused = true
+            for idx in s.records.indices where !s.records[idx].status.isFinished { s.abortTask(idx, fx: &fx, now: now) }
+            return (s.engines.filter(\.alive).map(\.engine), fx)
+        }
+        perform(fx)
+        for e in engines { e.shutdown(graceful: false) }
+    }
+
+    // MARK: observation
+
+    /// Calls `observer` with every event from now on, in order, on the thread that caused it.
+    @discardableResult
+    public func addObserver(_ observer: @escaping @Sendable (SchedulerEvent) -> Void) -> Int {
+        state.withLock { s in
+            s.observerCounter += 1
+            s.observers[s.observerCounter] = observer
+            return s.observerCounter
+        }
+    }
+
+    public func removeObserver(_ token: Int) {
+        _ = state.withLock { s in s.observers.removeValue(forKey: token) }
+    }
+
+    /// The whole record of one task.
+    public func metadata(_ task: TaskID) -> TaskMetadata? {
+        state.withLock { s in s.metadata(task.rawValue - 1) }
+    }
+
+    /// Counters over every task.
+    public var totals: StatusCounts { state.withLock { $0.totals } }
+
+    // MARK: effects
+
+    func perform(_ fx: Effects) {
+        for (engine, task, reason) in fx.cancels { engine.cancel(task, reason: reason) }
+        for (engine, a) in fx.runs { engine.run(a) }
+        for wake in fx.wakes { wake() }
+        deliverEvents()
+    }
+
+    private func deliverEvents() {
+        // Cheap check first: no observers, nothing to do.
+        guard state.withLock({ !$0.outbox.isEmpty }) else { return }
+        delivery.withLock { _ in
+            while true {
+                let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
+                    let e = s.outbox
+                    s.outbox.removeAll(keepingCapacity: true)
+                    return (e, Array(s.observers.values))
+                }
+                if events.isEmpty { return }
+                for e in events { for o in observers { o(e) } }
+            }
+        }
+    }
+}
+
+/// ipyparallel's `queue_status()`.
+public struct QueueStatus: Sendable, Hashable {
+    public struct EngineQueue: Sendable, Hashable {
+        public var queued: Int
+        public var running: Int
+        public var completed: Int
+    }
+    /// Alive engines only: a dead engine is gone from here at once.
+    public var engines: [EngineID: EngineQueue]
+    public var unassigned: Int
+}
+
+/// Side effects collected under the lock and carried out after it.
+struct Effects {
+    var runs: [(any Engine, Assignment)] = []
+    var cancels: [(any Engine, TaskID, CancelReason)] = []
+    var wakes: [@Sendable () -> Void] = []
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? String(Int(s)) : String(s)
+}
+
+extension Scheduler: EngineSink {
+    public func engineStarted(_ engine: EngineID, task: TaskID, at: Timestamp, processGroup: Int32?) {
+        state.withLock { s in
+            let idx = task.rawValue - 1
+            guard s.records.indices.contains(idx), s.engines.indices.contains(engine) else { return }
+            guard s.engines[engine].assigned.contains(idx) else { return }
+            s.engines[engine].current = idx
+            s.engines[engine].busySince = at.microseconds
+            guard s.records[idx].status == .pending, s.records[idx].engine == Int32(engine) else { return }
+            s.records[idx].status = .running
+            s.records[idx].started = at.microseconds
+            s.records[idx].processGroup = processGroup ?? 0
+            s.totals.move(from: .pending, to: .running)
+            s.batches[Int(s.records[idx].batch) - 1].counts.move(from: .pending, to: .running)
+            if Int(task.rawValue) > s.newestStarted { s.newestStarted = task.rawValue }
+            s.generation &+= 1
+            s.emit(.started(task: task, engine: engine, at: at, processGroup: processGroup))
+        }
+        deliverEvents()
+    }
+
+    public func engineFinished(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
+        settle(engine, task: task, outcome: outcome, free: true)
+    }
+
+    public func engineSettled(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
+        settle(engine, task: task, outcome: outcome, free: false)
+    }
+
+    private func settle(_ engine: EngineID, task: TaskID, outcome: TaskOutcome, free: Bool) {
+        let received = clock.now()
+        let fx = state.withLock { s -> Effects in
+            var fx = Effects()
+            let idx = task.rawValue - 1
+            guard s.records.indices.contains(idx), s.engines.indices.contains(engine) else { return fx }
+            guard let pos = s.engines[engine].assigned.firstIndex(of: idx) else { return fx }
+            if free {
+                s.engines[engine].assigned.remove(at: pos)
+                if s.engines[engine].current == idx {
+                    s.engines[engine].current = nil
+                    s.engines[engine].addBusy(from: s.engines[engine].busySince, to: outcome.completed.microseconds)
+                    s.engines[engine].busySince = 0
+                }
+            }
+            let mine = s.records[idx].engine == Int32(engine) && !s.records[idx].status.isFinished
+            if mine {
+                if outcome.status == .ok { s.engines[engine].done += 1 } else { s.engines[engine].failed += 1 }
+                let b = Int(s.records[idx].batch) - 1
+                let retryable = outcome.status == .error || outcome.status == .timeout
+                if retryable && Int(s.records[idx].retries) < s.batches[b].options.retries {
+                    s.retryElsewhere(idx, failedOn: engine)
+                } else {
+                    s.finish(idx, outcome: outcome, received: received, fx: &fx)
+                }
+            }
+            if s.engines[engine].draining && s.engines[engine].assigned.isEmpty { s.markRemoved(engine) }
+            s.generation &+= 1
+            s.dispatch(&fx)
+            return fx
+        }
+        perform(fx)
+    }
+
+    public func engineDied(_ engine: EngineID, reason: String) {
+        let now = clock.now()
+        let fx = state.withLock { s -> Effects in
+            var fx = Effects()
+            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return fx }
+            s.engines[engine].alive = false
+            s.engines[engine].deathReason = reason
+            if s.engines[engine].busySince > 0 {
+                s.engines[engine].addBusy(from: s.engines[engine].busySince, to: now.microseconds)
+                s.engines[engine].busySince = 0
+            }
+            let host = s.engines[engine].info.host
+            let held = s.engines[engine].assigned
+            let running = s.engines[engine].current
+            s.engines[engine].assigned = []
+            s.engines[engine].current = nil
+            var orphans = Array(s.engines[engine].pinned)
+            s.engines[engine].pinned = []
+            for idx in held where !s.records[idx].status.isFinished && s.records[idx].engine == Int32(engine) {
+                let b = Int(s.records[idx].batch) - 1
+                if Int(s.records[idx].retries) < s.batches[b].options.retries {
+                    s.retryElsewhere(idx, failedOn: engine)
+                } else {
+                    let what = idx == running ? "while running" : "before starting"
+                    s.failTask(idx, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what) task \(idx + 1)", fx: &fx, now: now)
+                }
+            }
+            orphans.removeAll { s.records[$0].status.isFinished }
+            for idx in orphans {
+                s.failTask(idx, status: .error, error: "engine \(engine) (\(host)) died: \(reason); task \(idx + 1) was pinned to it", fx: &fx, now: now)
+            }
+            s.emit(.engineDied(engine, reason: reason))
+            s.generation &+= 1
+            s.dispatch(&fx)
+            return fx
+        }
+        perform(fx)
+    }
+}

@@ -1,0 +1,175 @@
+extension Scheduler {
+    /// A snapshot with the requested window of the task table.
+    ///
+    /// Cost is flat in the number of tasks for the default order (by id, no filter); another order or a filter
+    /// costs O(N) once when the query changes, then only the new tasks.
+    public func snapshot(_ query: TableQuery = TableQuery()) -> Snapshot {
+        let now = clock.now()
+        return state.withLock { s in
+            var cost = 0
+            let engines = s.engines.enumerated().map { (id, e) -> EngineSnapshot in
+                let state: EngineState
+                if let reason = e.deathReason, !e.alive {
+                    state = .dead(reason: reason)
+                } else if e.draining {
+                    state = .draining
+                } else {
+                    state = e.current != nil ? .busy : .idle
+                }
+                let life = max(1, now.microseconds - e.created)
+                let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
+                return EngineSnapshot(
+                    id: id, info: e.info, state: state, currentTask: e.current.map { TaskID($0 + 1) },
+                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + e.pinned.count, done: e.done,
+                    failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
+                    activity: e.activity(now: now.microseconds))
+            }
+            let firstBatch = max(0, s.batches.count - max(0, query.batchLimit))
+            let batches = s.batches[firstBatch...].map { b -> BatchSnapshot in
+                let end = b.isDone ? b.lastReceived : now.microseconds
+                let secs = max(1e-3, Double(end - b.submitted) / 1e6)
+                let rate = Double(b.counts.done) / secs
+                var eta: Double?
+                if !b.isDone && b.counts.done > 0 && rate > 0 { eta = Double(b.count - b.counts.done) / rate }
+                return BatchSnapshot(
+                    id: b.id, label: b.options.label, counts: b.counts, submitted: Timestamp(microseconds: b.submitted),
+                    finished: b.isDone && b.count > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta)
+            }
+            let table = s.window(query, cost: &cost)
+            s.lastSnapshotCost = cost
+            return Snapshot(
+                time: now, startedAt: Timestamp(microseconds: s.startedAt), generation: s.generation, paused: s.paused,
+                totals: s.totals, rate: s.rate(now: now.microseconds), engines: engines, batches: Array(batches),
+                batchCount: s.batches.count, table: table)
+        }
+    }
+
+    /// Records the last snapshot examined: the work a frame costs, for tests that count rather than time.
+    public var lastSnapshotCost: Int { state.withLock { $0.lastSnapshotCost } }
+
+    /// The current generation: equal values mean nothing changed.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+}
+
+extension Scheduler.State {
+    func matches(_ idx: Int, _ filter: String) -> Bool {
+        let r = records[idx]
+        if r.status.description == filter { return true }
+        if r.engine >= 0 && (filter == "e\(r.engine)" || filter == "engine \(r.engine)") { return true }
+        if filter == "b\(r.batch)" || filter == "batch \(r.batch)" { return true }
+        if String(idx + 1) == filter { return true }
+        return text(idx).lowercased().contains(filter)
+    }
+
+    /// Whether a to-be-sorted key can change after submission (so the index must be refreshed).
+    static func isLive(_ key: SortKey) -> Bool {
+        switch key {
+        case .id, .batch, .submitted, .text: false
+        default: true
+        }
+    }
+
+    func less(_ a: Int, _ b: Int, _ key: SortKey) -> Bool {
+        let ra = records[a]
+        let rb = records[b]
+        func cmp<T: Comparable>(_ x: T, _ y: T) -> Bool { x == y ? a < b : x < y }
+        switch key {
+        case .id: return a < b
+        case .batch: return cmp(ra.batch, rb.batch)
+        case .engine: return cmp(ra.engine, rb.engine)
+        case .status: return cmp(ra.status.rawValue, rb.status.rawValue)
+        case .submitted: return cmp(ra.submitted, rb.submitted)
+        case .started: return cmp(ra.started, rb.started)
+        case .completed: return cmp(ra.completed, rb.completed)
+        case .duration:
+            let da = ra.completed > 0 && ra.started > 0 ? ra.completed - ra.started : -1
+            let db = rb.completed > 0 && rb.started > 0 ? rb.completed - rb.started : -1
+            return cmp(da, db)
+        case .retries: return cmp(ra.retries, rb.retries)
+        case .text: return cmp(text(a), text(b))
+        }
+    }
+
+    mutating func window(_ q: TableQuery, cost: inout Int) -> TableWindow {
+        let n = records.count
+        let filter = q.filter.trimmingCharacters(in: .whitespaces).lowercased()
+        let limit = max(0, q.limit)
+        // The common case: by id, no filter: direct indexing, O(limit).
+        if q.sort == .id && filter.isEmpty {
+            var offset = q.offset
+            if q.follow {
+                let anchor = newestStarted > 0 ? newestStarted - 1 : n - 1
+                let pos = q.ascending ? anchor : n - 1 - anchor
+                offset = pos - limit + 1
+                if !q.ascending { offset = pos }
+            }
+            offset = max(0, min(offset, n - limit))
+            let end = min(n, offset + limit)
+            var rows = [TaskRow]()
+            rows.reserveCapacity(max(0, end - offset))
+            if offset < end {
+                for pos in offset..<end { rows.append(row(q.ascending ? pos : n - 1 - pos)) }
+            }
+            cost = rows.count
+            return TableWindow(offset: offset, rows: rows, matching: n, total: n)
+        }
+        // Another order or a filter: an index, rebuilt when the query changes (O(N) once), extended for new tasks.
+        let live = Self.isLive(q.sort) || !filter.isEmpty
+        if let idx = tableIndex, idx.sort == q.sort, idx.filter == filter, !(live && n <= 20_000 && idx.covered > 0 && generationChangedSinceIndex) {
+            if idx.covered < n {
+                var x = idx
+                for i in idx.covered..<n where filter.isEmpty || matches(i, filter) {
+                    let pos = insertionPoint(x.indices, i, q.sort)
+                    x.indices.insert(Int32(i), at: pos)
+                    cost += 1
+                }
+                cost += n - idx.covered
+                x.covered = n
+                tableIndex = x
+            }
+        } else {
+            var list = [Int32]()
+            list.reserveCapacity(filter.isEmpty ? n : 64)
+            for i in 0..<n where filter.isEmpty || matches(i, filter) { list.append(Int32(i)) }
+            let key = q.sort
+            list.sort { less(Int($0), Int($1), key) }
+            cost += n
+            tableIndex = TableIndex(sort: q.sort, ascending: true, filter: filter, indices: list, covered: n)
+        }
+        indexGeneration = generation
+        let list = tableIndex!.indices
+        let m = list.count
+        var offset = q.offset
+        if q.follow {
+            let anchor = newestStarted - 1
+            if let p = list.firstIndex(of: Int32(anchor)) {
+                let pos = q.ascending ? p : m - 1 - p
+                offset = q.ascending ? pos - limit + 1 : pos
+            } else {
+                offset = q.ascending ? m - limit : 0
+            }
+        }
+        offset = max(0, min(offset, m - limit))
+        let end = min(m, offset + limit)
+        var rows = [TaskRow]()
+        if offset < end {
+            for pos in offset..<end { rows.append(row(Int(list[q.ascending ? pos : m - 1 - pos]))) }
+        }
+        cost += rows.count
+        return TableWindow(offset: offset, rows: rows, matching: m, total: n)
+    }
+
+    var generationChangedSinceIndex: Bool { indexGeneration != generation }
+
+    func insertionPoint(_ list: [Int32], _ i: Int, _ key: SortKey) -> Int {
+        var lo = 0
+        var hi = list.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if less(Int(list[mid]), i, key) { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}
+
+import Foundation

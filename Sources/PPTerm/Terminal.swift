@@ -1,0 +1,206 @@
+// The real terminal: ncurses set up safely (never initscr), drawing Canvases and reading Keys.
+import CNcurses
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why the dashboard cannot run on this terminal (callers fall back to plain output).
+public enum TerminalError: Error, CustomStringConvertible, Sendable, Equatable {
+    case notATerminal, noTERM, dumbTerminal(String), unknownTerminal(String), cannotStart(String)
+
+    /// One clear line.
+    public var description: String {
+        switch self {
+        case .notATerminal: "stdin/stdout is not a terminal: no dashboard, plain output instead"
+        case .noTERM: "TERM is not set: no dashboard, plain output instead"
+        case .dumbTerminal(let t): "TERM=\(t) cannot move the cursor: no dashboard, plain output instead"
+        case .unknownTerminal(let t): "TERM=\(t) is not in the terminfo database: no dashboard, plain output instead"
+        case .cannotStart(let why): "cannot start the terminal screen (\(why)): no dashboard, plain output instead"
+        }
+    }
+}
+
+/// The real screen. Used from one thread only (the app loop).
+public final class Terminal {
+    /// What the terminal can show (unicode from the locale's codeset, colours from has_colors() and NO_COLOR).
+    public let capabilities: TermCapabilities
+    private let screen: OpaquePointer
+    private let window: UnsafeMutablePointer<WINDOW>
+    private var renderer: ScreenRenderer
+    private var closed = false
+
+    private init(screen: OpaquePointer, window: UnsafeMutablePointer<WINDOW>, renderer: ScreenRenderer) {
+        self.screen = screen
+        self.window = window
+        self.renderer = renderer
+        self.capabilities = renderer.capabilities
+    }
+
+    deinit { close() }
+
+    /// Starts curses mode on stdin/stdout, or throws why the dashboard cannot run here (never exits the process).
+    public static func open(escapeDelayMilliseconds: Int = 25) throws(TerminalError) -> Terminal {
+        guard isatty(0) == 1, isatty(1) == 1 else { throw .notATerminal }
+        let term = try checkTERM(environment("TERM"))
+        setlocale(LC_ALL, "")
+        let delay = Int32(clamping: max(0, escapeDelayMilliseconds))
+        _ = set_escdelay(delay)
+        guard let screen = newterm(nil, ppterm_stdout(), ppterm_stdin()) else { throw .unknownTerminal(term) }
+        guard ppterm_has_cup() != 0 else {
+            endwin()
+            delscreen(screen)
+            throw .dumbTerminal(term)
+        }
+        guard let window = ppterm_stdscr() else {
+            endwin()
+            delscreen(screen)
+            throw .cannotStart("no standard screen")
+        }
+        _ = set_escdelay(delay)
+        cbreak()
+        noecho()
+        nonl()
+        keypad(window, true)
+        _ = curs_set(0)
+        let (colors, defaultColors) = startColors(wanted: colorsWanted(noColor: environment("NO_COLOR")))
+        let caps = TermCapabilities(unicode: ppterm_locale_is_utf8() != 0, colors: colors)
+        return Terminal(screen: screen, window: window, renderer: ScreenRenderer(capabilities: caps, defaultColors: defaultColors))
+    }
+
+    /// The screen size now (updated by ncurses on resize).
+    public var size: (rows: Int, cols: Int) {
+        closed ? (0, 0) : (Int(getmaxy(window)), Int(getmaxx(window)))
+    }
+
+    /// erase() + copy the canvas + refresh(): ncurses sends only the difference. Draws what fits.
+    public func draw(_ canvas: Canvas) {
+        guard !closed else { return }
+        renderer.draw(canvas, into: window)
+        wrefresh(window)
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a key; nil on timeout. Never busy-loops, even if the tty is gone.
+    public func readKey(timeoutMilliseconds: Int) -> Key? {
+        let timeout = max(0, timeoutMilliseconds)
+        guard !closed else {
+            sleepMilliseconds(timeout)
+            return nil
+        }
+        let start = monotonicMilliseconds()
+        var remaining = timeout
+        while true {
+            wtimeout(window, Int32(clamping: remaining))
+            var code: UInt32 = 0
+            let status = ppterm_get_wch(window, &code)
+            if status != ERR, let key = Terminal.decode(status: status, code: code) { return key }
+            remaining = timeout - (monotonicMilliseconds() - start)
+            if remaining <= 0 { return nil }
+            if status == ERR {
+                // ERR before the timeout: input is broken (EOF, EIO after hangup). Wait out the rest instead of spinning.
+                sleepMilliseconds(remaining)
+                return nil
+            }
+            // An unknown key: keep waiting for the rest of the time.
+        }
+    }
+
+    /// Leaves curses mode temporarily (endwin), e.g. for Ctrl-Z.
+    public func suspend() {
+        guard !closed else { return }
+        endwin()
+    }
+
+    /// Comes back from `suspend()` and forces a full repaint.
+    public func resume() {
+        guard !closed else { return }
+        if let cur = ppterm_curscr() { clearok(cur, true) }
+        wrefresh(window)
+    }
+
+    /// Leaves curses and restores the terminal; idempotent. After a hangup pass `touchTerminal: false` to stop without writing.
+    public func close(touchTerminal: Bool = true) {
+        guard !closed else { return }
+        closed = true
+        guard touchTerminal else { return }  // the SCREEN is leaked on purpose: delscreen may write to the dead tty
+        _ = curs_set(1)
+        endwin()
+        delscreen(screen)
+    }
+
+    /// Validates a TERM value before newterm: set, non-empty and not "dumb". Returns it.
+    static func checkTERM(_ value: String?) throws(TerminalError) -> String {
+        guard let value, !value.isEmpty else { throw .noTERM }
+        if value == "dumb" { throw .dumbTerminal(value) }
+        return value
+    }
+
+    /// Whether colours are wanted given NO_COLOR (https://no-color.org: any non-empty value turns them off).
+    static func colorsWanted(noColor: String?) -> Bool {
+        noColor?.isEmpty ?? true
+    }
+
+    /// Decodes one wget_wch result (OK + a character, or KEY_CODE_YES + a KEY_* code); nil for keys we do not map.
+    static func decode(status: Int32, code: UInt32) -> Key? {
+        if status == KEY_CODE_YES { return decodeKeyCode(Int32(bitPattern: code)) }
+        guard status == OK else { return nil }
+        switch code {
+        case 0x1B: return .escape
+        case 0x0D, 0x0A: return .enter
+        case 0x09: return .tab
+        case 0x7F, 0x08: return .backspace
+        case 0x00: return .ctrl("@")
+        case 0x01...0x1A: return .ctrl(Character(Unicode.Scalar(UInt8(0x60 + code))))
+        case 0x1C...0x1F: return .ctrl(Character(Unicode.Scalar(UInt8(0x40 + code))))
+        default:
+            guard let scalar = Unicode.Scalar(code), !(0x80...0x9F).contains(code) else { return nil }
+            return .char(Character(scalar))
+        }
+    }
+
+    private static func decodeKeyCode(_ code: Int32) -> Key? {
+        switch code {
+        case KEY_UP: return .up
+        case KEY_DOWN: return .down
+        case KEY_LEFT: return .left
+        case KEY_RIGHT: return .right
+        case KEY_PPAGE: return .pageUp
+        case KEY_NPAGE: return .pageDown
+        case KEY_HOME, KEY_A1: return .home
+        case KEY_END, KEY_C1: return .end
+        case KEY_ENTER: return .enter
+        case KEY_BACKSPACE: return .backspace
+        case KEY_DC: return .delete
+        case KEY_BTAB: return .backTab
+        case KEY_RESIZE: return .resize
+        case ppterm_key_f(1)...ppterm_key_f(63): return .function(Int(code - ppterm_key_f(0)))
+        default: return nil
+        }
+    }
+
+    /// start_color (+ use_default_colors) when the terminal has colours and they are wanted: (colors on, default colours usable).
+    static func startColors(wanted: Bool) -> (Bool, Bool) {
+        guard wanted, has_colors(), start_color() == OK else { return (false, false) }
+        return (true, use_default_colors() == OK)
+    }
+}
+
+/// The environment variable `name`, or nil when unset.
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
+/// Milliseconds on a monotonic clock.
+func monotonicMilliseconds() -> Int {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000
+}
+
+/// Sleeps (poll with no descriptors), so a broken input never turns into a busy loop.
+func sleepMilliseconds(_ ms: Int) {
+    guard ms > 0 else { return }
+    _ = poll(nil, 0, Int32(clamping: ms))
+}
