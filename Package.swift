@@ -48,6 +48,6 @@ let package = Package(
         .testTarget(name: "PPKitTests", dependencies: ["PPKit"], swiftSettings: strict),
         .testTarget(name: "PPTermTests", dependencies: ["PPTerm"], swiftSettings: strict),
         .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["CPPSys"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
     ]
 )

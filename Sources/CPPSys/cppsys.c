@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <time.h>
 #include <stdlib.h>
+#include <string.h>
 
 int ppsys_pipe_cloexec(int fds[2], int nonblock) {
     return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
@@ -69,3 +70,31 @@ int64_t ppsys_monotonic_ns(void) {
 }
 
 int ppsys_ptsname(int fd, char *buf, size_t len) { return ptsname_r(fd, buf, len); }
+
+int ppsys_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *dir) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    return posix_spawn_file_actions_addchdir_np(fa, dir);
+#else
+    (void)fa; (void)dir;
+    return ENOSYS;
+#endif
+}
+
+int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(fa, lowfd);
+#else
+    (void)fa; (void)lowfd;
+    return 0;
+#endif
+}
+
+extern char **environ;
+char **ppsys_environ(void) { return environ; }
+
+int ppsys_child_exited_nowait(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+    return info.si_pid == pid ? 1 : 0;
+}

@@ -55,7 +55,7 @@ public struct Layout: Sendable, Hashable {
     public var sideBySide: Bool
 
     /// The layout for `size` with this many engines and progress bars wanted (bars include the total bar).
-    public init(size: Size, engines: Int, bars: Int) {
+    public init(size: Size, engines engineCount: Int, bars barCount: Int) {
         self.size = size
         tooSmall = size.rows < Self.minimum.rows || size.cols < Self.minimum.cols
         let rows = max(0, size.rows)
@@ -64,8 +64,8 @@ public struct Layout: Sendable, Hashable {
         status = Rect(row: rows - 1, col: 0, width: cols, height: 1)
         overlay = Rect(row: 1, col: 0, width: cols, height: rows - 2)
         let avail = max(0, rows - 2)
-        let engineWant = max(1, engines)
-        let barWant = max(1, bars)
+        let engineWant = max(1, engineCount)
+        let barWant = max(1, barCount)
         sideBySide = cols >= Self.sideBySideColumns
         if sideBySide {
             // Top: engines (title + headings + rows) beside progress (title + legend + bars); the table below.
@@ -75,7 +75,7 @@ public struct Layout: Sendable, Hashable {
             barRows = min(barWant, top + 1)
             let topHeight = top + 2
             let left = cols / 2
-            engines = Rect(row: 1, col: 0, width: left, height: topHeight)
+            self.engines = Rect(row: 1, col: 0, width: left, height: topHeight)
             progress = Rect(row: 1, col: left + 1, width: cols - left - 1, height: topHeight)
             tableRows = max(0, avail - topHeight - 2)
             table = Rect(row: 1 + topHeight, col: 0, width: cols, height: tableRows + 2)
@@ -86,8 +86,8 @@ public struct Layout: Sendable, Hashable {
             engineRows = min(engineWant, max(1, free * 2 / 5))
             barRows = min(barWant, max(1, (free - engineRows) / 2))
             tableRows = max(0, avail - fixed - engineRows - barRows)
-            engines = Rect(row: 1, col: 0, width: cols, height: engineRows + 2)
-            progress = Rect(row: engines.bottom, col: 0, width: cols, height: barRows + 1)
+            self.engines = Rect(row: 1, col: 0, width: cols, height: engineRows + 2)
+            progress = Rect(row: self.engines.bottom, col: 0, width: cols, height: barRows + 1)
             table = Rect(row: progress.bottom, col: 0, width: cols, height: tableRows + 2)
         }
     }

@@ -37,4 +37,13 @@ int64_t ppsys_monotonic_ns(void);
 /// The slave name of a pty master (ptsname_r); 0 or an errno.
 int ppsys_ptsname(int fd, char *buf, size_t len);
 
+/// posix_spawn_file_actions_addchdir_np: the child changes to `dir` before exec; 0 or an errno.
+int ppsys_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *dir);
+/// posix_spawn_file_actions_addclosefrom_np: the child closes every descriptor >= lowfd; 0 or an errno (0 where unsupported).
+int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd);
+/// The process environment (`environ`, which Swift 6 treats as unsafe shared state).
+char **ppsys_environ(void);
+/// 1 if child `pid` has exited (not reaped: waitid WNOWAIT), 0 if still running, -1 with errno.
+int ppsys_child_exited_nowait(pid_t pid);
+
 #endif

@@ -1,0 +1,182 @@
+// The dashboard's brain without a terminal: polls the source, turns keys into UI changes and source calls, and renders frames.
+import PPKit
+import PPTerm
+
+/// Drives one dashboard: owns the UI state and the last snapshot; the app loop (or a test) feeds it keys, ticks and sizes.
+///
+/// Used from one thread (the app loop's); not Sendable.
+public final class DashboardController {
+    public let source: any DashboardSource
+    public private(set) var state = UIState()
+    public private(set) var snapshot: Snapshot
+    public private(set) var size: Size
+    public let capabilities: TermCapabilities
+    /// Monotonic seconds, for message expiry (injectable for tests).
+    private let clock: () -> Double
+    private var lastQuery: TableQuery?
+    private var lastDetailGeneration: UInt64?
+    private var message: (value: StatusMessage, at: Double)?
+    /// How long an information message / an error stays on the status line, in seconds.
+    public var messageLifetime = (info: 5.0, error: 12.0)
+
+    public init(
+        source: any DashboardSource, size: Size, capabilities: TermCapabilities, batchLimit: Int = 8,
+        clock: @escaping () -> Double = { Double(SystemClock().monotonicNanoseconds()) / 1e9 }
+    ) {
+        self.source = source
+        self.size = size
+        self.capabilities = capabilities
+        self.clock = clock
+        state.batchLimit = batchLimit
+        snapshot = Snapshot(
+            time: Timestamp(microseconds: 0), startedAt: Timestamp(microseconds: 0), generation: 0, paused: false,
+            totals: StatusCounts(), rate: 0, engines: [], batches: [], batchCount: 0, table: .empty)
+        poll(force: true)
+    }
+
+    /// Takes a fresh snapshot (unless frozen and nothing the table shows has changed), then brings selection, scroll and the detail view up to date.
+    public func poll(force: Bool = false) {
+        updateViewport()
+        if force || !state.frozen || state.query != lastQuery { fetch() }
+        // The first fetch may change how many rows fit (engines joined, batches added): ask again once.
+        updateViewport()
+        if state.query != lastQuery { fetch() }
+        refreshDetail()
+        expireMessage()
+    }
+
+    /// Handles one key; returns `.quit` when the user quits.
+    @discardableResult
+    public func handle(_ key: Key) -> DashboardExit? {
+        if key == .resize { return nil }
+        updateViewport()
+        let before = state.query
+        let effects = state.handle(key, snapshot: snapshot)
+        var changed = state.query != before
+        for effect in effects {
+            if effect == .quit { return .quit }
+            perform(effect)
+            changed = true
+        }
+        noteMessage()
+        if changed { poll(force: true) } else { refreshDetail() }
+        return nil
+    }
+
+    /// Adopts a new terminal size.
+    public func resize(to newSize: Size) {
+        guard newSize != size else { return }
+        size = newSize
+        poll(force: true)
+    }
+
+    /// The frame for the current state.
+    public func frame() -> Canvas {
+        render(snapshot, state, size: size, capabilities: capabilities)
+    }
+
+    /// Changes the state directly (tests, and the app's status messages).
+    public func update(_ change: (inout UIState) -> Void) {
+        change(&state)
+        noteMessage()
+    }
+
+    // MARK: Internals
+
+    private func fetch() {
+        let query = state.query
+        snapshot = source.snapshot(query)
+        lastQuery = query
+        state.reconcile(with: snapshot)
+    }
+
+    private func updateViewport() {
+        state.viewport = viewport(for: snapshot, state, size: size, capabilities: capabilities)
+    }
+
+    /// Reloads the detail view's task when the scheduler changed (a running task's output grows).
+    private func refreshDetail() {
+        guard state.mode == .detail, let id = state.detailTask else { return }
+        if state.detail?.id == id, lastDetailGeneration == snapshot.generation, state.detail?.status.isFinished == true {
+            return
+        }
+        if state.detail?.id != id || lastDetailGeneration != snapshot.generation {
+            state.detail = source.metadata(id)
+            lastDetailGeneration = snapshot.generation
+            if state.detail == nil { say("task \(id) is not known to the scheduler", error: true) }
+            updateViewport()
+        }
+    }
+
+    private func perform(_ effect: Effect) {
+        do {
+            switch effect {
+            case .submit(let line):
+                let batch = try source.submit(line: line)
+                say("batch \(batch) submitted: \(line)")
+            case .abortTask(let id):
+                source.abort(task: id)
+                say("task \(id): abort requested")
+            case .abortBatch(let batch):
+                source.abort(batch: batch)
+                say("batch \(batch): abort requested")
+            case .retryTask(let id):
+                try source.retry(task: id)
+                say("task \(id) queued again")
+            case .retryFailed(let batch):
+                let n = try source.retryFailed(batch: batch)
+                say(n == 0 ? "batch \(batch) has no failed tasks to retry" : "batch \(batch): \(n) failed task\(n == 1 ? "" : "s") queued again")
+            case .setPaused(let paused):
+                source.setPaused(paused)
+                say(paused ? "dispatch paused: running tasks finish, pending ones wait (p resumes)" : "dispatch resumed")
+            case .addEngine:
+                let id = try source.addEngine()
+                say("engine \(id) added")
+            case .removeEngine(let id):
+                let removed = try source.removeEngine(id)
+                say("engine \(removed) removed (it finishes its current task first)")
+            case .fetchDetail:
+                lastDetailGeneration = nil
+                refreshDetail()
+            case .quit:
+                break
+            }
+        } catch {
+            say(describe(effect) + ": " + String(describing: error), error: true)
+        }
+    }
+
+    private func describe(_ effect: Effect) -> String {
+        switch effect {
+        case .submit: "submit failed, nothing submitted"
+        case .retryTask(let id): "cannot retry task \(id)"
+        case .retryFailed(let batch): "cannot retry batch \(batch)"
+        case .addEngine: "cannot add an engine"
+        case .removeEngine: "cannot remove an engine"
+        default: "failed"
+        }
+    }
+
+    private func say(_ text: String, error: Bool = false) {
+        state.message = StatusMessage(text, isError: error)
+        noteMessage()
+    }
+
+    /// Starts the expiry clock of a message that just appeared.
+    private func noteMessage() {
+        guard let m = state.message else {
+            message = nil
+            return
+        }
+        if message?.value != m { message = (m, clock()) }
+    }
+
+    private func expireMessage() {
+        guard let m = message, state.message == m.value else { return }
+        let life = m.value.isError ? messageLifetime.error : messageLifetime.info
+        if clock() - m.at >= life {
+            state.message = nil
+            message = nil
+        }
+    }
+}

@@ -1,0 +1,71 @@
+// The whole frame as a pure function of the snapshot and the view state, so layout is tested without a terminal.
+import PPKit
+import PPTerm
+
+/// The layout for a snapshot at a size (how many engines and bars it wants decide the split).
+public func layout(for snapshot: Snapshot, size: Size) -> Layout {
+    Layout(size: size, engines: snapshot.engines.count, bars: ProgressPane.wantedRows(snapshot))
+}
+
+/// Draws one frame: header, engines, progress, task table and status line, or the detail/help overlays over them.
+public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities: TermCapabilities) -> Canvas {
+    var canvas = Canvas(rows: size.rows, cols: size.cols)
+    let ctx = RenderContext(
+        theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
+    let lay = layout(for: snapshot, size: size)
+    if lay.tooSmall {
+        drawTooSmall(into: &canvas, size: size, ctx: ctx)
+        return canvas
+    }
+    HeaderLine.draw(into: &canvas, rect: lay.header, snapshot: snapshot, ui: ui, ctx: ctx)
+    if ui.mode == .detail {
+        let lines = detailLines(ui, size: size, ctx: ctx)
+        DetailView.draw(into: &canvas, rect: lay.overlay, ui: ui, lines: lines, ctx: ctx)
+    } else {
+        EnginesPane.draw(into: &canvas, rect: lay.engines, rows: lay.engineRows, snapshot: snapshot, ui: ui, ctx: ctx)
+        if lay.sideBySide {
+            canvas.fill(row: lay.engines.row + 1, col: lay.engines.right, width: 1, height: lay.engines.height - 1, char: ctx.glyphs.vline, style: ctx.theme.rule)
+            canvas.put(String(ctx.glyphs.teeDown), row: lay.engines.row, col: lay.engines.right, style: ctx.theme.rule)
+            canvas.put(String(ctx.glyphs.teeUp), row: lay.table.row, col: lay.engines.right, style: ctx.theme.rule)
+        }
+        ProgressPane.draw(into: &canvas, rect: lay.progress, rows: lay.barRows, snapshot: snapshot, ui: ui, ctx: ctx)
+        TaskTable.draw(into: &canvas, rect: lay.table, rows: lay.tableRows, snapshot: snapshot, ui: ui, ctx: ctx)
+    }
+    if ui.showHelp {
+        let frame = HelpView.frame(in: lay.overlay)
+        HelpView.draw(into: &canvas, rect: frame, ui: ui, lines: HelpView.lines(width: frame.width - 4, ctx: ctx), ctx: ctx)
+    }
+    StatusLine.draw(into: &canvas, rect: lay.status, ui: ui, snapshot: snapshot, ctx: ctx)
+    return canvas
+}
+
+/// The detail view's wrapped lines for the current task at this size.
+func detailLines(_ ui: UIState, size: Size, ctx: RenderContext) -> [DetailView.Line] {
+    DetailView.lines(ui.detail, id: ui.detailTask, width: max(1, size.cols - 4), now: ctx.now, ctx: ctx)
+}
+
+/// The viewport a layout gives the UI state (page sizes, scroll limits).
+public func viewport(for snapshot: Snapshot, _ ui: UIState, size: Size, capabilities: TermCapabilities) -> Viewport {
+    let lay = layout(for: snapshot, size: size)
+    let ctx = RenderContext(theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
+    var v = Viewport()
+    v.tableRows = max(1, lay.tableRows)
+    v.engineRows = max(1, lay.engineRows)
+    v.detailRows = lay.overlayTextRows
+    v.detailLines = ui.mode == .detail ? detailLines(ui, size: size, ctx: ctx).count : 0
+    let help = HelpView.frame(in: lay.overlay)
+    v.helpRows = max(1, help.height - 2)
+    v.helpLines = ui.showHelp ? HelpView.lines(width: help.width - 4, ctx: ctx).count : 0
+    return v
+}
+
+/// One centred line saying how much room the dashboard needs.
+func drawTooSmall(into canvas: inout Canvas, size: Size, ctx: RenderContext) {
+    guard size.rows > 0, size.cols > 0 else { return }
+    let m = Layout.minimum
+    var text = "ppdash needs at least \(m.cols)x\(m.rows); this terminal is \(size.cols)x\(size.rows)"
+    if displayWidth(text) > size.cols { text = "need \(m.cols)x\(m.rows), have \(size.cols)x\(size.rows)" }
+    if displayWidth(text) > size.cols { text = "\(m.cols)x\(m.rows)" }
+    let col = max(0, (size.cols - displayWidth(text)) / 2)
+    canvas.put(text, row: size.rows / 2, col: col, style: ctx.theme.warn, width: size.cols)
+}

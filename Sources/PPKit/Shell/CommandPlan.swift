@@ -1,0 +1,126 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// How a command line runs: directly as argv when it is a plain program call, otherwise through `/bin/sh -c`.
+public enum CommandPlan: Sendable, Hashable {
+    /// Exec `path` directly; `arguments` include argv[0].
+    case argv(path: String, arguments: [String])
+    /// Run through `/bin/sh -c`.
+    case shell(String)
+
+    /// Plans `command`: argv only for plain words (no shell syntax) whose first word is an executable found on `path` (or a path with a slash).
+    public static func plan(_ command: String, path: String? = getenv("PATH").map { String(cString: $0) }) -> CommandPlan {
+        guard let words = plainWords(command), let first = words.first else { return .shell(command) }
+        guard !neverExec.contains(first) else { return .shell(command) }
+        guard let resolved = PathCache.resolve(first, path: path) else { return .shell(command) }
+        return .argv(path: resolved, arguments: words)
+    }
+
+    /// Words of a command with no shell syntax (space/tab separated, safe bytes only, no `=` in the first word), else nil.
+    static func plainWords(_ command: String) -> [String]? {
+        var words: [String] = []
+        var start: String.UTF8View.Index? = nil
+        let u = command.utf8
+        var i = u.startIndex
+        while i != u.endIndex {
+            let b = u[i]
+            if b == 32 || b == 9 {
+                if let s = start {
+                    words.append(String(command[s..<i]))
+                    start = nil
+                }
+            } else {
+                guard isPlainByte(b) || (b == UInt8(ascii: "=") && !words.isEmpty) else { return nil }
+                if start == nil { start = i }
+            }
+            i = u.index(after: i)
+        }
+        if let s = start { words.append(String(command[s...])) }
+        return words
+    }
+
+    @inline(__always) static func isPlainByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "/"),
+            UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "_"):
+            true
+        default:
+            b >= 0x80
+        }
+    }
+
+    /// Shell builtins and keywords that must never be exec'd even if a program of that name exists.
+    static let neverExec: Set<String> = [
+        ".", ":", "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen", "complete",
+        "compopt", "continue", "coproc", "declare", "dirs", "disown", "do", "done", "elif", "else", "enable", "esac",
+        "eval", "exec", "exit", "export", "fc", "fg", "fi", "for", "function", "getopts", "hash", "help", "history",
+        "if", "in", "jobs", "let", "local", "logout", "mapfile", "popd", "pushd", "read", "readarray", "readonly",
+        "return", "select", "set", "shift", "shopt", "source", "suspend", "then", "time", "times", "trap", "type",
+        "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+    ]
+}
+
+/// Cached PATH lookups (the hot path plans thousands of commands per second); guarded by `state`'s Mutex.
+enum PathCache {
+    struct State: ~Copyable {
+        var pathVariable: String? = nil
+        /// Name (or absolute path) to resolved path; "" records a miss.
+        var entries: [String: String] = [:]
+    }
+    static let state = Mutex(State())
+    static let maxEntries = 4096
+
+    /// The executable `name` runs, or nil; names with a slash are checked as paths (absolute ones cached).
+    static func resolve(_ name: String, path: String?) -> String? {
+        let hasSlash = name.utf8.contains(UInt8(ascii: "/"))
+        if hasSlash && name.utf8.first != UInt8(ascii: "/") {
+            return isExecutableFile(name) ? name : nil
+        }
+        let cached: String? = state.withLock { s in
+            if !hasSlash && s.pathVariable != path {
+                s.pathVariable = path
+                s.entries.removeAll(keepingCapacity: true)
+            }
+            return s.entries[name]
+        }
+        if let cached { return cached.isEmpty ? nil : cached }
+        let found = hasSlash ? (isExecutableFile(name) ? name : nil) : search(name, path: path)
+        state.withLock { s in
+            guard hasSlash || s.pathVariable == path else { return }
+            if s.entries.count >= maxEntries { s.entries.removeAll(keepingCapacity: true) }
+            s.entries[name] = found ?? ""
+        }
+        return found
+    }
+
+    /// Drops a cached answer that turned out stale.
+    static func forget(_ name: String) {
+        state.withLock { s in _ = s.entries.removeValue(forKey: name) }
+    }
+
+    /// Searches the absolute directories of `path` (relative entries are left to the shell).
+    static func search(_ name: String, path: String?) -> String? {
+        guard let path else { return nil }
+        for dir in path.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: true) {
+            guard dir.first == UInt8(ascii: "/") else { return nil }
+            var candidate = String(Substring(dir))
+            if dir.last != UInt8(ascii: "/") { candidate += "/" }
+            candidate += name
+            if isExecutableFile(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func isExecutableFile(_ p: String) -> Bool {
+        var st = stat()
+        guard stat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(p, X_OK) == 0
+    }
+}

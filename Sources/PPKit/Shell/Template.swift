@@ -1,0 +1,450 @@
+/// A command-line or prompt-line error in a template or its arguments.
+public struct SweepError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A command template in GNU parallel syntax.
+public struct Template: Sendable, Hashable {
+    public let text: String
+    /// The text split into literals and replacement strings, once.
+    let parts: [TemplatePart]
+    let replaces: Bool
+
+    public init(_ text: String) throws(SweepError) {
+        guard text.utf8.contains(where: { !isBlank($0) }) else { throw SweepError("empty command template") }
+        self.text = text
+        parts = TemplatePart.compile(Array(text.utf8))
+        replaces = parts.contains { if case .literal = $0 { false } else { true } }
+    }
+
+    /// Words joined with single spaces, as GNU parallel joins its command words.
+    public init(words: [String]) throws(SweepError) {
+        try self.init(words.joined(separator: " "))
+    }
+
+    /// True if the text contains any replacement string (`{}`, `{1}`, `{#}`, `{%}`, `{.}`, `{/}`, `{//}`, `{/.}`, `{N.}`, ...).
+    public var hasReplacement: Bool { replaces }
+
+    public static func == (a: Template, b: Template) -> Bool { a.text == b.text }
+    public func hash(into hasher: inout Hasher) { hasher.combine(text) }
+
+    /// Expands for one task: `args` has one value per `:::` group; `seq` and `slot` are 1-based.
+    public func expand(args: [String], seq: Int, slot: Int) -> String {
+        render(args: args, seq: seq, slot: slot)
+    }
+
+    /// Expands; a nil `slot` leaves `{%}` as written.
+    func render(args: [String], seq: Int, slot: Int?) -> String {
+        guard replaces else {
+            var out = text
+            for a in args {
+                out += " "
+                out += Template.quote(a)
+            }
+            return out
+        }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 8 * args.count + 8)
+        for part in parts {
+            switch part {
+            case .literal(let s):
+                out += s
+            case .all(let t):
+                for (k, a) in args.enumerated() {
+                    if k > 0 { out += " " }
+                    out += Template.quote(t.apply(a))
+                }
+            case .arg(let n, let t):
+                if n <= args.count { out += Template.quote(t.apply(args[n - 1])) }
+            case .seq:
+                out += String(seq)
+            case .slot:
+                if let slot { out += String(slot) } else { out += "{%}" }
+            }
+        }
+        return out
+    }
+
+    /// Quotes one argument as GNU parallel does for sh: shell-special ASCII is backslash-escaped, newline becomes `'\n'`, empty becomes `''`.
+    public static func quote(_ s: String) -> String {
+        let utf8 = s.utf8
+        if utf8.isEmpty { return "''" }
+        var extra = 0
+        for b in utf8 where !isQuoteSafe(b) { extra += b == 10 ? 2 : 1 }
+        if extra == 0 { return s }
+        return String(unsafeUninitializedCapacity: utf8.count + extra) { buf in
+            var i = 0
+            for b in utf8 {
+                if isQuoteSafe(b) {
+                    buf[i] = b
+                    i += 1
+                } else if b == 10 {
+                    buf[i] = 39
+                    buf[i + 1] = 10
+                    buf[i + 2] = 39
+                    i += 3
+                } else {
+                    buf[i] = 92
+                    buf[i + 1] = b
+                    i += 2
+                }
+            }
+            return i
+        }
+    }
+}
+
+/// Bytes that need no quoting: ASCII letters, digits, `%+,-./:@_`, and every non-ASCII byte.
+@inline(__always) func isQuoteSafe(_ b: UInt8) -> Bool {
+    switch b {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        true
+    case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "/"),
+        UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "_"):
+        true
+    default:
+        b >= 0x80
+    }
+}
+
+@inline(__always) func isBlank(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12 }
+
+/// How a replacement string transforms its argument.
+enum PathTransform: UInt8, Sendable, Hashable {
+    case none, noExtension, basename, dirname, basenameNoExtension
+
+    func apply(_ s: String) -> String {
+        switch self {
+        case .none: s
+        case .noExtension: PathTransform.dropExtension(s)
+        case .basename: PathTransform.basename(s)
+        case .dirname: PathTransform.dirname(s)
+        case .basenameNoExtension: PathTransform.dropExtension(PathTransform.basename(s))
+        }
+    }
+
+    /// GNU parallel's `s:\.[^/.]*$::`.
+    static func dropExtension(_ s: String) -> String {
+        let u = s.utf8
+        guard let dot = u.lastIndex(of: UInt8(ascii: ".")) else { return s }
+        if u[dot...].contains(UInt8(ascii: "/")) { return s }
+        return String(s[..<dot])
+    }
+
+    /// GNU parallel's `s:^.*/::`.
+    static func basename(_ s: String) -> String {
+        let u = s.utf8
+        guard let slash = u.lastIndex(of: UInt8(ascii: "/")) else { return s }
+        return String(s[u.index(after: slash)...])
+    }
+
+    /// Perl's File::Basename::dirname, as GNU parallel uses it.
+    static func dirname(_ s: String) -> String {
+        var u = Substring(s).utf8
+        while u.count > 1, u.last == UInt8(ascii: "/") { u = u.dropLast() }
+        guard let slash = u.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        var d = u[..<slash]
+        while d.count > 1, d.last == UInt8(ascii: "/") { d = d.dropLast() }
+        return d.isEmpty ? "/" : String(Substring(d))
+    }
+}
+
+/// One piece of a compiled template.
+enum TemplatePart: Sendable, Hashable {
+    case literal(String)
+    case all(PathTransform)
+    case arg(Int, PathTransform)
+    case seq
+    case slot
+
+    static func compile(_ bytes: [UInt8]) -> [TemplatePart] {
+        var parts: [TemplatePart] = []
+        var literalStart = 0
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "{"), let (part, end) = match(bytes, at: i) {
+                if literalStart < i { parts.append(.literal(String(decoding: bytes[literalStart..<i], as: UTF8.self))) }
+                parts.append(part)
+                i = end
+                literalStart = end
+            } else {
+                i += 1
+            }
+        }
+        if literalStart < bytes.count {
+            parts.append(.literal(String(decoding: bytes[literalStart...], as: UTF8.self)))
+        }
+        return parts
+    }
+
+    /// Matches `{#}`, `{%}` or `{[N][.|/|//|/.]}` at `i`; returns the part and the index after `}`.
+    static func match(_ b: [UInt8], at i: Int) -> (TemplatePart, Int)? {
+        var j = i + 1
+        guard j < b.count else { return nil }
+        if b[j] == UInt8(ascii: "#") || b[j] == UInt8(ascii: "%") {
+            guard j + 1 < b.count, b[j + 1] == UInt8(ascii: "}") else { return nil }
+            return (b[j] == UInt8(ascii: "#") ? .seq : .slot, j + 2)
+        }
+        var number = 0
+        var digits = 0
+        while j < b.count, b[j] >= UInt8(ascii: "0"), b[j] <= UInt8(ascii: "9") {
+            number = number * 10 + Int(b[j] - UInt8(ascii: "0"))
+            digits += 1
+            if digits > 6 { return nil }
+            j += 1
+        }
+        if digits > 0 && number == 0 { return nil }
+        guard let close = b[j...].prefix(3).firstIndex(of: UInt8(ascii: "}")) else { return nil }
+        let t: PathTransform
+        switch b[j..<close] {
+        case []: t = .none
+        case [UInt8(ascii: ".")]: t = .noExtension
+        case [UInt8(ascii: "/")]: t = .basename
+        case [UInt8(ascii: "/"), UInt8(ascii: "/")]: t = .dirname
+        case [UInt8(ascii: "/"), UInt8(ascii: ".")]: t = .basenameNoExtension
+        default: return nil
+        }
+        return (digits > 0 ? .arg(number, t) : .all(t), close + 1)
+    }
+}
+
+/// A template plus its argument groups: what `ppdash run -- TEMPLATE ::: A B ::: C D` and the dashboard prompt describe.
+public struct Sweep: Sendable, Hashable {
+    public var template: Template
+    public var groups: [[String]]
+
+    public init(template: Template, groups: [[String]] = []) {
+        self.template = template
+        self.groups = groups
+    }
+
+    /// Ranges longer than this are refused rather than materialised.
+    public static let maxRangeCount = 10_000_000
+
+    /// From command-line words after `--`: template words, then zero or more `::: values...` groups.
+    public static func parse(words: [String]) throws(SweepError) -> Sweep {
+        guard let first = words.firstIndex(of: ":::") else {
+            return Sweep(template: try Template(words: words))
+        }
+        let template = try Template(words: Array(words[..<first]))
+        var groups: [[String]] = []
+        var current: [String] = []
+        for w in words[(first + 1)...] {
+            if w == ":::" {
+                guard !current.isEmpty else { throw SweepError("::: needs at least one argument") }
+                groups.append(current)
+                current = []
+            } else {
+                try appendValue(w, to: &current)
+            }
+        }
+        guard !current.isEmpty else { throw SweepError("::: needs at least one argument") }
+        groups.append(current)
+        return Sweep(template: template, groups: groups)
+    }
+
+    /// From one dashboard prompt line: `TEMPLATE ::: ARGS [::: ARGS]...`, arguments split with shell-like quoting.
+    public static func parse(line: String) throws(SweepError) -> Sweep {
+        let bytes = Array(line.utf8)
+        guard let split = try firstSeparator(bytes) else {
+            throw SweepError("no arguments: write TEMPLATE ::: ARGS")
+        }
+        let templateText = String(decoding: bytes[..<split], as: UTF8.self)
+        let template = try Template(trimmed(templateText))
+        let words = try splitWords(bytes[split...])
+        var groups: [[String]] = []
+        var current: [String]? = nil
+        for (w, quoted) in words {
+            if !quoted && w == ":::" {
+                if let c = current {
+                    guard !c.isEmpty else { throw SweepError("::: needs at least one argument") }
+                    groups.append(c)
+                }
+                current = []
+            } else if quoted {
+                current?.append(w)
+            } else if current != nil {
+                try appendValue(w, to: &current!)
+            }
+        }
+        guard let last = current, !last.isEmpty else { throw SweepError("::: needs at least one argument") }
+        groups.append(last)
+        return Sweep(template: template, groups: groups)
+    }
+
+    /// Number of tasks: the product of the group sizes; 0 without groups (saturates at Int.max).
+    public var count: Int {
+        if groups.isEmpty { return 0 }
+        var n = 1
+        for g in groups {
+            let (p, overflow) = n.multipliedReportingOverflow(by: g.count)
+            if overflow { return Int.max }
+            n = p
+        }
+        return n
+    }
+
+    /// The `index`-th tuple (0-based) of the cartesian product, first group varying slowest.
+    public func arguments(at index: Int) -> [String] {
+        precondition(index >= 0 && index < count, "sweep index out of range")
+        var rest = index
+        var out = [String](repeating: "", count: groups.count)
+        for g in groups.indices.reversed() {
+            let n = groups[g].count
+            out[g] = groups[g][rest % n]
+            rest /= n
+        }
+        return out
+    }
+
+    /// Appends `w`, expanded if it is an `INT..INT` range.
+    static func appendValue(_ w: String, to values: inout [String]) throws(SweepError) {
+        guard let (a, b) = range(w) else {
+            values.append(w)
+            return
+        }
+        let (span, overflow) = a > b ? a.subtractingReportingOverflow(b) : b.subtractingReportingOverflow(a)
+        guard !overflow, span < maxRangeCount else { throw SweepError("range too large: \(w)") }
+        values.reserveCapacity(values.count + span + 1)
+        if a <= b {
+            for v in a...b { values.append(String(v)) }
+        } else {
+            for v in stride(from: a, through: b, by: -1) { values.append(String(v)) }
+        }
+    }
+
+    /// `-?[0-9]+..-?[0-9]+` as its two bounds.
+    static func range(_ w: String) -> (Int, Int)? {
+        let u = Array(w.utf8)
+        guard u.count >= 4, let dot = u.firstIndex(of: UInt8(ascii: ".")), dot + 1 < u.count,
+            u[dot + 1] == UInt8(ascii: ".")
+        else { return nil }
+        guard let a = integer(u[..<dot]), let b = integer(u[(dot + 2)...]) else { return nil }
+        return (a, b)
+    }
+
+    static func integer(_ s: ArraySlice<UInt8>) -> Int? {
+        var d = s
+        if d.first == UInt8(ascii: "-") { d = d.dropFirst() }
+        guard !d.isEmpty, d.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int(String(decoding: s, as: UTF8.self))
+    }
+
+    static func trimmed(_ s: String) -> String {
+        let u = s.utf8
+        guard let a = u.firstIndex(where: { !isBlank($0) }), let b = u.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(s[a...b])
+    }
+
+    /// Index of the first unquoted whitespace-delimited `:::` token, or nil; throws on a quote left open before it.
+    static func firstSeparator(_ b: [UInt8]) throws(SweepError) -> Int? {
+        var i = 0
+        var atWordStart = true
+        while i < b.count {
+            let c = b[i]
+            if isBlank(c) {
+                atWordStart = true
+                i += 1
+                continue
+            }
+            if atWordStart, c == UInt8(ascii: ":"), i + 2 < b.count, b[i + 1] == c, b[i + 2] == c,
+                i + 3 == b.count || isBlank(b[i + 3])
+            {
+                return i
+            }
+            atWordStart = false
+            switch c {
+            case UInt8(ascii: "'"):
+                guard let close = b[(i + 1)...].firstIndex(of: c) else { throw SweepError("unbalanced quotes") }
+                i = close + 1
+            case UInt8(ascii: "\""):
+                var j = i + 1
+                while j < b.count && b[j] != c { j += b[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                guard j < b.count else { throw SweepError("unbalanced quotes") }
+                i = j + 1
+            case UInt8(ascii: "\\"):
+                i += 2
+            default:
+                i += 1
+            }
+        }
+        return nil
+    }
+
+    /// Splits into words with sh quoting ('..', "..", backslash); each word says whether any quoting was used.
+    static func splitWords(_ b: ArraySlice<UInt8>) throws(SweepError) -> [(String, Bool)] {
+        var words: [(String, Bool)] = []
+        var cur: [UInt8] = []
+        var inWord = false
+        var quoted = false
+        var i = b.startIndex
+        while i < b.endIndex {
+            let c = b[i]
+            if isBlank(c) {
+                if inWord { words.append((String(decoding: cur, as: UTF8.self), quoted)) }
+                cur.removeAll(keepingCapacity: true)
+                inWord = false
+                quoted = false
+                i += 1
+                continue
+            }
+            inWord = true
+            switch c {
+            case UInt8(ascii: "'"):
+                quoted = true
+                guard let close = b[(i + 1)...].firstIndex(of: c) else { throw SweepError("unbalanced quotes") }
+                cur.append(contentsOf: b[(i + 1)..<close])
+                i = close + 1
+            case UInt8(ascii: "\""):
+                quoted = true
+                var j = i + 1
+                while true {
+                    guard j < b.endIndex else { throw SweepError("unbalanced quotes") }
+                    let d = b[j]
+                    if d == c { break }
+                    if d == UInt8(ascii: "\\"), j + 1 < b.endIndex,
+                        [UInt8(ascii: "$"), UInt8(ascii: "`"), UInt8(ascii: "\""), UInt8(ascii: "\\"), 10].contains(b[j + 1])
+                    {
+                        if b[j + 1] != 10 { cur.append(b[j + 1]) }
+                        j += 2
+                    } else {
+                        cur.append(d)
+                        j += 1
+                    }
+                }
+                i = j + 1
+            case UInt8(ascii: "\\"):
+                quoted = true
+                guard i + 1 < b.endIndex else { throw SweepError("unbalanced quotes: trailing backslash") }
+                if b[i + 1] != 10 { cur.append(b[i + 1]) }
+                i += 2
+            default:
+                cur.append(c)
+                i += 1
+            }
+        }
+        if inWord { words.append((String(decoding: cur, as: UTF8.self), quoted)) }
+        return words
+    }
+}
+
+/// One shell task: a template applied to its arguments.
+public struct ShellTask: Sendable, Hashable {
+    public var template: Template
+    public var args: [String]
+    public var seq: Int
+
+    public init(template: Template, args: [String], seq: Int) {
+        self.template = template
+        self.args = args
+        self.seq = seq
+    }
+
+    /// The command to run on engine slot `slot` (1-based).
+    public func command(slot: Int) -> String { template.render(args: args, seq: seq, slot: slot) }
+
+    /// For display before it runs: expanded with `{%}` left as is.
+    public var displayCommand: String { template.render(args: args, seq: seq, slot: nil) }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import PPKit
+
+/// The cookbook recipe: `f(x)` sleeps and returns `x*x`, mapped over `0..<tasks` on a load-balanced view.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo", abstract: "Run the IPython Cookbook recipe: map a sleeping square over a load-balanced view.")
+
+    @OptionGroup var engines: EngineOptions
+
+    @Option(help: "How many tasks.")
+    var tasks: Int = 100
+
+    @Option(help: "Seconds each task sleeps.")
+    var sleep: Double = 0.1
+
+    @Flag(help: "Plain output, no dashboard.")
+    var headless = false
+
+    @Option(help: "Dashboard refresh interval in seconds.")
+    var refresh: Double = 0.1
+
+    func validate() throws {
+        guard tasks >= 0 else { throw ValidationError("--tasks must be >= 0 (got \(tasks))") }
+        guard sleep >= 0, sleep.isFinite else { throw ValidationError("--sleep must be >= 0 seconds (got \(sleep))") }
+        guard refresh > 0 else { throw ValidationError("--refresh must be > 0 seconds (got \(refresh))") }
+    }
+
+    func run() throws {
+        let client = engines.makeClient()
+        let view = client.loadBalancedView()
+        let ar = try view.submit(
+            builtins: (0..<tasks).map { .sleepSquare(x: $0, seconds: sleep) }, label: "f(x): sleep \(sleep); x*x")
+        if !headless && isInteractive {
+            switch openDashboard(LocalSource(client: client), refresh: refresh) {
+            case .handled(let code):
+                throw ExitCode(code)
+            case .fallback(let why):
+                note("ppdash: \(why)")
+            }
+        }
+        var progress = ProgressLine(tty: isatty(2) == 1)
+        while !ar.wait(timeout: 0.1) {
+            progress.update(ar.counts, elapsed: ar.elapsed)
+        }
+        progress.update(ar.counts, elapsed: ar.elapsed, final: true)
+        let values = (try? ar.get()) ?? []
+        print("results (submission order):")
+        for (x, v) in values.enumerated() { print("  f(\(x)) = \(v)") }
+        if let m = ar.metadata(0) {
+            print("metadata[0]:")
+            for line in describe(m) { print("  " + line) }
+        }
+        print(String(format: "elapsed: %.3f s", ar.elapsed))
+        print(String(format: "serial time: %.3f s", (try? ar.serialTime) ?? 0))
+        print(String(format: "wall time: %.3f s", (try? ar.wallTime) ?? 0))
+        client.shutdown()
+        if ar.counts.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// A task's metadata as `key: value` lines, like the recipe's `ar.metadata[0]`.
+func describe(_ m: TaskMetadata) -> [String] {
+    var out = [
+        "msg_id: \(m.msgId)",
+        "batch: \(m.batch)",
+        "engine_id: \(m.engine.map(String.init) ?? "None")",
+        "host: \(m.engineHost ?? "None")",
+        "status: \(m.status)",
+        "submitted: \(m.submitted.iso8601)",
+        "started: \(m.started?.iso8601 ?? "None")",
+        "completed: \(m.completed?.iso8601 ?? "None")",
+        "received: \(m.received?.iso8601 ?? "None")",
+        "retries: \(m.retries)",
+    ]
+    if let d = m.duration { out.append(String(format: "duration: %.6f s", d)) }
+    out.append("stdout: \(m.stdout.text.debugDescription)")
+    out.append("stderr: \(m.stderr.text.debugDescription)")
+    out.append("error: \(m.error ?? "None")")
+    return out
+}
