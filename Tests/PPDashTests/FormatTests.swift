@@ -5,11 +5,13 @@ import PPTerm
 
 @Suite("Formatting")
 struct FormatTests {
-    @Test("durations: ms, tenths, minutes, hours, days", arguments: [
+    static let durationCases: [(Double, String)] = [
         (0.0, "0ms"), (0.85, "850ms"), (0.9996, "1.0s"), (2.6, "2.6s"), (2.64, "2.6s"), (59.94, "59.9s"),
         (59.96, "1m00s"), (65, "1m05s"), (3599.4, "59m59s"), (3600, "1h00m"), (3 * 3600 + 2 * 60 + 10, "3h02m"),
         (100 * 3600, "4d04h"), (-3, "0ms"),
-    ])
+    ]
+
+    @Test("durations: ms, tenths, minutes, hours, days", arguments: durationCases)
     func durations(seconds: Double, expected: String) {
         #expect(Format.duration(seconds) == expected)
     }
@@ -19,10 +21,12 @@ struct FormatTests {
         #expect(Format.duration(.infinity) == "-")
     }
 
-    @Test("rates", arguments: [
+    static let rateCases: [(Double, String)] = [
         (0.0, "0/s"), (0.05, "3.0/min"), (0.92, "0.9/s"), (9.94, "9.9/s"), (12.4, "12/s"), (1234, "1234/s"),
         (123_456, "123k/s"),
-    ])
+    ]
+
+    @Test("rates", arguments: rateCases)
     func rates(perSecond: Double, expected: String) {
         #expect(Format.rate(perSecond) == expected)
     }
@@ -79,9 +83,9 @@ struct FormatTests {
 @Suite("Progress bars")
 struct BarTests {
     @Test func partialBlocksAtTheEnd() {
-        // 41 of 100 over 10 cells = 4.1 cells = 4 full + 1/8.
-        let bar = Bar(ok: 41, failed: 0, total: 100, width: 10, unicode: true, colors: true)
-        #expect(bar.text == "████▏     ")
+        // 43 of 100 over 10 cells = 4.3 cells = 4 full + 2/8.
+        let bar = Bar(ok: 43, failed: 0, total: 100, width: 10, unicode: true, colors: true)
+        #expect(bar.text == "████▎     ")
         let half = Bar(ok: 45, failed: 0, total: 100, width: 10, unicode: true, colors: true)
         #expect(half.text == "████▌     ")
     }
@@ -100,7 +104,7 @@ struct BarTests {
         // ok first, then failed, then empty: contiguous.
         let firstFailed = parts.firstIndex(of: .failed)!
         #expect(parts[..<firstFailed].allSatisfy { $0 == .ok })
-        #expect(parts[firstFailed...].drop { $0 == .failed }.allSatisfy { $0 == .empty })
+        #expect(parts[firstFailed...].drop(while: { $0 == .failed }).allSatisfy { $0 == .empty })
     }
 
     @Test func allFailed() {

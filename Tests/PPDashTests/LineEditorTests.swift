@@ -48,6 +48,8 @@ struct LineEditorTests {
         #expect(e.text == "sleep 1 ::: a ")
         e.apply(.wordLeft)
         e.apply(.wordLeft)
+        #expect(e.cursor == 8)
+        e.apply(.wordLeft)
         #expect(e.cursor == 6)
         e.apply(.killToEnd)
         #expect(e.text == "sleep ")
@@ -74,16 +76,19 @@ struct LineEditorTests {
 
     @Test func historyWalksAndKeepsTheDraft() {
         var e = LineEditor(history: ["first ::: 1", "second ::: 2"])
-        e.insert("dr")
+        e.insert("d")
+        e.insert("r")
         e.apply(.historyPrevious)
         #expect(e.text == "second ::: 2")
         e.apply(.historyPrevious)
         #expect(e.text == "first ::: 1")
-        #expect(!e.apply(.historyPrevious))
+        let movedPastOldest = e.apply(.historyPrevious)
+        #expect(!movedPastOldest)
         e.apply(.historyNext)
         e.apply(.historyNext)
         #expect(e.text == "dr")
-        #expect(!e.apply(.historyNext))
+        let movedPastDraft = e.apply(.historyNext)
+        #expect(!movedPastDraft)
     }
 
     @Test func commitSkipsBlanksAndRepeats() {

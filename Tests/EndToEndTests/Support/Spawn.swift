@@ -1,0 +1,343 @@
+// Runs child processes for the end-to-end tests: posix_spawn + waitpid, never Foundation.Process
+// (it hangs on a daemonised tmux server that inherits its pipes; see shared/notes/ncurses.md).
+import CPPSys
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a finished child left behind.
+struct RunResult: Sendable, CustomStringConvertible {
+    var stdout: [UInt8] = []
+    var stderr: [UInt8] = []
+    /// The exit status, or nil when a signal ended the child.
+    var exitCode: Int32?
+    /// The signal that ended the child, if one did.
+    var signal: Int32?
+    /// The test's deadline passed and the child's process group was killed.
+    var timedOut = false
+    /// Seconds from spawn to reaping.
+    var elapsed: Double = 0
+    /// Why the spawn itself failed (nothing ran), if it did.
+    var spawnError: String?
+
+    var out: String { String(decoding: stdout, as: UTF8.self) }
+    var err: String { String(decoding: stderr, as: UTF8.self) }
+    /// stdout split into lines, without the empty piece after a final newline.
+    var outLines: [String] { splitLines(out) }
+    var errLines: [String] { splitLines(err) }
+
+    /// A short account for failure messages.
+    var description: String {
+        var s = spawnError.map { "spawn failed: \($0)" } ?? ""
+        if s.isEmpty {
+            s = exitCode.map { "exit \($0)" } ?? signal.map { "signal \($0)" } ?? "not reaped"
+        }
+        if timedOut { s += " (timed out, killed)" }
+        s += String(format: " after %.2fs", elapsed)
+        s += "\n--- stdout (\(stdout.count) bytes) ---\n" + clip(out)
+        s += "\n--- stderr (\(stderr.count) bytes) ---\n" + clip(err)
+        return s
+    }
+}
+
+func splitLines(_ s: String) -> [String] {
+    var lines = s.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if lines.last == "" { lines.removeLast() }
+    return lines
+}
+
+/// The first and last parts of a long text, for messages.
+func clip(_ s: String, _ limit: Int = 3000) -> String {
+    guard s.count > limit else { return s }
+    return String(s.prefix(limit / 2)) + "\n[... \(s.count - limit) characters ...]\n" + String(s.suffix(limit / 2))
+}
+
+/// Monotonic seconds.
+func now() -> Double { Double(ppsys_monotonic_ns()) / 1e9 }
+
+/// The environment a child gets: ours, with `changes` applied (a nil value removes the variable).
+func childEnvironment(_ changes: [String: String?]) -> [String: String] {
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in changes {
+        if let v { env[k] = v } else { env.removeValue(forKey: k) }
+    }
+    return env
+}
+
+/// A NULL-terminated C string array; free with `freeCStrings`.
+func cStrings(_ xs: [String]) -> [UnsafeMutablePointer<CChar>?] { xs.map { strdup($0) } + [nil] }
+func freeCStrings(_ xs: [UnsafeMutablePointer<CChar>?]) { for x in xs { free(x) } }
+
+/// Fills `attr` so the child starts in its own session (own process group, no controlling terminal),
+/// with no signal blocked (Swift Testing's threads block most, and children inherit the mask)
+/// and every signal at its default action.
+func configureSpawnAttributes(_ attr: inout posix_spawnattr_t) {
+    posix_spawnattr_init(&attr)
+    var none = sigset_t()
+    ppsys_sigset_empty(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    var all = sigset_t()
+    ppsys_sigset_fill(&all)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    let flags = Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | Int32(ppsys_spawn_setsid_flag())
+    posix_spawnattr_setflags(&attr, Int16(flags))
+}
+
+/// `argv` run in `directory`: a tiny `sh` prologue does the chdir (posix_spawn's addchdir is hidden by Glibc).
+func inDirectory(_ directory: String?, _ argv: [String]) -> [String] {
+    guard let directory else { return argv }
+    return ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
+}
+
+/// A child started in the background: its output is collected on a dedicated thread
+/// (never the cooperative pool), and it can be signalled while it runs.
+final class Child: Sendable {
+    let pid: pid_t
+    private struct State {
+        var result: RunResult?
+        var waiters: [CheckedContinuation<RunResult, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    /// Starts `argv` (argv[0] looked up in PATH) with `env` changes, optional stdin bytes (else /dev/null),
+    /// in `directory`; after `timeout` seconds its process group gets SIGTERM, then SIGKILL a second later.
+    static func start(
+        _ argv: [String], env: [String: String?] = [:], stdin: [UInt8]? = nil,
+        directory: String? = nil, timeout: Double = 30
+    ) -> Child {
+        let argv = inDirectory(directory, argv)
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+        func fail(_ what: String) -> Child {
+            let c = Child(pid: -1)
+            c.finish(RunResult(spawnError: "\(what): \(String(cString: strerror(errno)))"))
+            return c
+        }
+        guard ppsys_pipe_cloexec(&outPipe, 0) == 0, ppsys_pipe_cloexec(&errPipe, 0) == 0 else { return fail("pipe") }
+        if stdin != nil, ppsys_pipe_cloexec(&inPipe, 0) != 0 { return fail("pipe") }
+
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        if stdin != nil {
+            posix_spawn_file_actions_adddup2(&fa, inPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2)
+        var attr = posix_spawnattr_t()
+        configureSpawnAttributes(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+
+        let cArgv = cStrings(argv)
+        let cEnv = cStrings(childEnvironment(env).map { "\($0.key)=\($0.value)" })
+        defer { freeCStrings(cArgv); freeCStrings(cEnv) }
+        var pid: pid_t = -1
+        let rc = posix_spawnp(&pid, cArgv[0], &fa, &attr, cArgv, cEnv)
+        close(outPipe[1])
+        close(errPipe[1])
+        if stdin != nil { close(inPipe[0]) }
+        guard rc == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            if stdin != nil { close(inPipe[1]) }
+            let c = Child(pid: -1)
+            c.finish(RunResult(spawnError: "posix_spawnp \(argv[0]): \(String(cString: strerror(rc)))"))
+            return c
+        }
+        let child = Child(pid: pid)
+        let fds = (out: outPipe[0], err: errPipe[0], input: stdin != nil ? inPipe[1] : -1)
+        let input = stdin ?? []
+        Thread.detachNewThread {
+            child.finish(pump(pid: pid, out: fds.out, err: fds.err, input: fds.input, bytes: input, timeout: timeout))
+        }
+        return child
+    }
+
+    private func finish(_ r: RunResult) {
+        let waiters = state.withLock { s in
+            s.result = r
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume(returning: r) }
+    }
+
+    /// Sends `sig` to the child (its process group too when `group`).
+    func signal(_ sig: Int32, group: Bool = false) {
+        guard pid > 0, state.withLock({ $0.result == nil }) else { return }
+        kill(group ? -pid : pid, sig)
+    }
+
+    /// The result, once the child has been reaped.
+    var result: RunResult? { state.withLock { $0.result } }
+
+    /// Waits for the child to end (its own deadline bounds this).
+    func wait() async -> RunResult {
+        await withCheckedContinuation { (c: CheckedContinuation<RunResult, Never>) in
+            let done = state.withLock { s -> RunResult? in
+                if let r = s.result { return r }
+                s.waiters.append(c)
+                return nil
+            }
+            if let done { c.resume(returning: done) }
+        }
+    }
+
+    /// Blocks the calling thread until the child ends; for `defer` blocks and other synchronous places.
+    func waitBlocking() -> RunResult {
+        while true {
+            if let r = result { return r }
+            usleep(2000)
+        }
+    }
+}
+
+/// Runs `argv` to its end and returns what it printed and how it ended.
+func run(
+    _ argv: [String], env: [String: String?] = [:], stdin: [UInt8]? = nil,
+    directory: String? = nil, timeout: Double = 30
+) async -> RunResult {
+    await Child.start(argv, env: env, stdin: stdin, directory: directory, timeout: timeout).wait()
+}
+
+/// The same, blocking the calling thread (for `defer` blocks).
+func runBlocking(_ argv: [String], env: [String: String?] = [:], timeout: Double = 10) -> RunResult {
+    Child.start(argv, env: env, timeout: timeout).waitBlocking()
+}
+
+/// The child's I/O loop: feeds stdin, drains stdout/stderr, reaps, enforces the deadline.
+private func pump(pid: pid_t, out: Int32, err: Int32, input: Int32, bytes: [UInt8], timeout: Double) -> RunResult {
+    var r = RunResult()
+    let start = now()
+    let deadline = start + timeout
+    var outFD = out, errFD = err, inFD = input
+    var written = 0
+    if inFD >= 0 {
+        _ = fcntl(inFD, F_SETFL, fcntl(inFD, F_GETFL) | O_NONBLOCK)
+        if bytes.isEmpty { close(inFD); inFD = -1 }
+    }
+    var reapedAt: Double?
+    var termSentAt: Double?
+    var killSent = false
+    var buffer = [UInt8](repeating: 0, count: 65536)
+
+    while true {
+        let t = now()
+        if reapedAt == nil {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                reapedAt = t
+                if ppsys_wifexited(status) != 0 { r.exitCode = ppsys_wexitstatus(status) }
+                if ppsys_wifsignaled(status) != 0 { r.signal = ppsys_wtermsig(status) }
+            }
+        }
+        // Done once both streams hit EOF and the child is reaped; a grandchild still holding
+        // a pipe gets one second after the child's end, then we stop listening.
+        if let reapedAt, (outFD < 0 && errFD < 0) || t - reapedAt > 1 { break }
+        if reapedAt == nil, t > deadline {
+            if termSentAt == nil {
+                r.timedOut = true
+                termSentAt = t
+                kill(-pid, SIGTERM)
+                kill(pid, SIGTERM)
+            } else if !killSent, let s = termSentAt, t - s > 1 {
+                killSent = true
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+            }
+        }
+        var pfds: [pollfd] = []
+        if outFD >= 0 { pfds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
+        if errFD >= 0 { pfds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
+        if inFD >= 0 { pfds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
+        if pfds.isEmpty {
+            usleep(5000)
+            continue
+        }
+        _ = poll(&pfds, nfds_t(pfds.count), 20)
+        for p in pfds where p.revents != 0 {
+            if p.fd == inFD {
+                let n = bytes.withUnsafeBytes { b in write(inFD, b.baseAddress! + written, b.count - written) }
+                if n > 0 { written += n }
+                if n < 0 && errno != EAGAIN && errno != EINTR || written >= bytes.count {
+                    close(inFD)
+                    inFD = -1
+                }
+                continue
+            }
+            let n = buffer.withUnsafeMutableBytes { read(p.fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                if p.fd == outFD { r.stdout += buffer[0..<n] } else { r.stderr += buffer[0..<n] }
+            } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                close(p.fd)
+                if p.fd == outFD { outFD = -1 } else { errFD = -1 }
+            }
+        }
+    }
+    for fd in [outFD, errFD, inFD] where fd >= 0 { close(fd) }
+    r.elapsed = (reapedAt ?? now()) - start
+    return r
+}
+
+/// Processes (pid, parent pid, session id, command line) read from /proc.
+struct ProcInfo: Sendable {
+    var pid: pid_t
+    var ppid: pid_t
+    var session: pid_t
+    var comm: String
+    var cmdline: String
+}
+
+func processTable() -> [ProcInfo] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var out: [ProcInfo] = []
+    for name in names {
+        guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8) else { continue }
+        // "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+        let comm = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 3, let ppid = pid_t(fields[1]), let sid = pid_t(fields[3]) else { continue }
+        let raw = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(name)/cmdline"))) ?? Data()
+        let cmd = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        out.append(ProcInfo(pid: pid, ppid: ppid, session: sid, comm: comm, cmdline: cmd))
+    }
+    return out
+}
+
+/// Live processes whose command line contains `marker` (zombies have an empty one).
+func processes(matching marker: String) -> [ProcInfo] {
+    processTable().filter { $0.pid != getpid() && $0.cmdline.contains(marker) }
+}
+
+/// Waits up to `timeout` for no process to match `marker`; returns the ones left.
+func waitForNoProcesses(matching marker: String, timeout: Double = 3) async -> [ProcInfo] {
+    let end = now() + timeout
+    while true {
+        let left = processes(matching: marker)
+        if left.isEmpty || now() > end { return left }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+struct TempDir: Sendable {
+    let path: String
+    init() {
+        var template = Array((NSTemporaryDirectory() + "/ppdash-e2e-XXXXXX").utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = p.map { String(cString: $0) } ?? NSTemporaryDirectory() + "/ppdash-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
+    var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}

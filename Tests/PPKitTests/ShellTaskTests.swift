@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+@testable import PPKit
+
+@Suite("Shell tasks through the scheduler")
+struct ShellTaskTests {
+    @Test("a sweep runs each argument as a task; results, outputs and exit statuses are recorded")
+    func sweep() throws {
+        let client = makeClient(4)
+        defer { client.shutdown() }
+        let sweep = try Sweep.parse(words: ["echo $(({}*{})); exit $(({} % 3 == 2))", ":::", "0..8"])
+        let ar = try client.loadBalancedView().submit(sweep)
+        #expect(ar.wait(timeout: 30))
+        for (i, m) in ar.metadata.enumerated() {
+            #expect(m.stdout.text == "\(i * i)\n")
+            #expect(m.args == ["\(i)"])
+            #expect(m.status == (i % 3 == 2 ? .error : .ok))
+            #expect(m.exitStatus == (i % 3 == 2 ? 1 : 0))
+        }
+        #expect(ar.counts.error == 3)
+    }
+
+    @Test("abort stops a running shell task's whole process group")
+    func abortRunning() throws {
+        let client = makeClient(2)
+        defer { client.shutdown() }
+        let sweep = Sweep(template: try Template("sh -c 'sleep 30 & sleep 30; wait' # {}"), groups: [["1"]])
+        let ar = try client.loadBalancedView().submit(sweep)
+        #expect(eventually { ar.metadata(0)?.status == .running && ar.metadata(0)?.processGroup != nil })
+        let pgid = try #require(ar.metadata(0)?.processGroup)
+        ar.abort()
+        #expect(ar.metadata(0)?.status == .aborted)
+        // The group is signalled and reaped: nothing is left of it.
+        #expect(eventually { kill(-pgid, 0) != 0 && errno == ESRCH })
+        // The engine is free again.
+        #expect(eventually { client.scheduler.snapshot().engines.allSatisfy { $0.state == .idle } })
+    }
+
+    @Test("the run-time limit kills a shell task and records timeout; a retry is spent on it")
+    func runTimeLimit() throws {
+        let client = makeClient(2)
+        defer { client.shutdown() }
+        let sweep = Sweep(template: try Template("sleep 30; echo {}"), groups: [["x"]])
+        let ar = try client.loadBalancedView().with {
+            $0.runTimeLimit = 0.2
+            $0.retries = 1
+        }.submit(sweep)
+        #expect(ar.wait(timeout: 20))
+        let m = try #require(ar.metadata(0))
+        #expect(m.status == .timeout)
+        #expect(m.retries == 1)
+    }
+
+    @Test("{%} is the engine slot; {#} the task number")
+    func slots() throws {
+        let client = makeClient(2)
+        defer { client.shutdown() }
+        let sweep = Sweep(template: try Template("echo {#} {%}"), groups: [["a", "b", "c"]])
+        let ar = try client.loadBalancedView().submit(sweep)
+        let results = try ar.get(timeout: 30)
+        for (i, r) in results.enumerated() {
+            let parts = r.stdout.split(separator: " ")
+            #expect(parts[0] == "\(i + 1)")
+            let slot = Int(parts[1].trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(slot == ar.metadata(i)!.engine! + 1)
+        }
+    }
+}
