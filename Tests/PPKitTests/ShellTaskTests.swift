@@ -31,7 +31,7 @@ struct ShellTaskTests {
         ar.abort()
         #expect(ar.metadata(0)?.status == .aborted)
         // The group is signalled and reaped: nothing is left of it.
-        #expect(eventually { kill(-pgid, 0) != 0 && errno == ESRCH })
+        #expect(eventually { processGroupGone(pgid) })
         // The engine is free again.
         #expect(eventually { client.scheduler.snapshot().engines.allSatisfy { $0.state == .idle } })
     }

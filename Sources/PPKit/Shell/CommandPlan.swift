@@ -13,15 +13,17 @@ public enum CommandPlan: Sendable, Hashable {
     /// Run through `/bin/sh -c`.
     case shell(String)
 
-    /// Plans `command`: argv only for plain words (no shell syntax) whose first word is an executable found on `path` (or a path with a slash).
-    public static func plan(_ command: String, path: String? = getenv("PATH").map { String(cString: $0) }) -> CommandPlan {
+    /// argv for plain words whose first is an executable on `path` (or a path with a slash); else `/bin/sh -c`.
+    public static func plan(_ command: String, path: String? = getenv("PATH").map { String(cString: $0) })
+        -> CommandPlan
+    {
         guard let words = plainWords(command), let first = words.first else { return .shell(command) }
         guard !neverExec.contains(first) else { return .shell(command) }
         guard let resolved = PathCache.resolve(first, path: path) else { return .shell(command) }
         return .argv(path: resolved, arguments: words)
     }
 
-    /// Words of a command with no shell syntax (space/tab separated, safe bytes only, no `=` in the first word), else nil.
+    /// The space/tab-separated words of a command without shell syntax (no `=` in the first word), else nil.
     static func plainWords(_ command: String) -> [String]? {
         var words: [String] = []
         var start: String.UTF8View.Index? = nil
@@ -46,9 +48,11 @@ public enum CommandPlan: Sendable, Hashable {
 
     @inline(__always) static func isPlainByte(_ b: UInt8) -> Bool {
         switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             true
-        case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "/"),
+        case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "/"),
             UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "_"):
             true
         default:

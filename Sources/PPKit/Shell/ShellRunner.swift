@@ -62,7 +62,8 @@ public struct ShellOutcome: Sendable, Hashable {
     public var completed: Timestamp
 
     public init(
-        exitStatus: Int32? = nil, signal: Int32? = nil, stdout: CapturedOutput = .empty, stderr: CapturedOutput = .empty,
+        exitStatus: Int32? = nil, signal: Int32? = nil, stdout: CapturedOutput = .empty,
+        stderr: CapturedOutput = .empty,
         timedOut: Bool = false, cancelled: Bool = false, spawnError: String? = nil, pid: Int32 = 0,
         started: Timestamp, completed: Timestamp
     ) {
@@ -110,20 +111,24 @@ public enum ShellRunner {
         guard makePipe(&outPipe), makePipe(&errPipe) else {
             let e = errno
             closeAll(outPipe.0, outPipe.1, errPipe.0, errPipe.1)
-            return ShellOutcome(spawnError: "cannot run: pipe: " + errorText(e), started: started, completed: clock.now())
+            return ShellOutcome(
+                spawnError: "cannot run: pipe: " + errorText(e), started: started, completed: clock.now())
         }
 
         let env = EnvironmentBlock(extra)
         defer { env.free() }
         var pid: pid_t = 0
-        var rc = spawn(plan, command: command, outFd: outPipe.1, errFd: errPipe.1, dir: workingDirectory, env: env, pid: &pid)
+        var rc = spawn(
+            plan, command: command, outFd: outPipe.1, errFd: errPipe.1, dir: workingDirectory, env: env, pid: &pid)
         if rc != 0, case .argv(let p, let args) = plan, rc == ENOENT || rc == ENOEXEC || rc == EACCES,
             workingDirectory.map({ access($0, X_OK) == 0 }) ?? true
         {
             // Stale cache or a script without `#!`: let the shell find and run it as it would.
             PathCache.forget(args[0])
             PathCache.forget(p)
-            rc = spawn(.shell(command), command: command, outFd: outPipe.1, errFd: errPipe.1, dir: workingDirectory, env: env, pid: &pid)
+            rc = spawn(
+                .shell(command), command: command, outFd: outPipe.1, errFd: errPipe.1, dir: workingDirectory, env: env,
+                pid: &pid)
         }
         close(outPipe.1)
         close(errPipe.1)
@@ -138,7 +143,8 @@ public enum ShellRunner {
         onSpawn(pid)
 
         var outcome = ShellOutcome(pid: pid, started: started, completed: started)
-        let status = supervise(pid: pid, outFd: outPipe.0, errFd: errPipe.0, limits: limits, cancel: cancel, clock: clock, into: &outcome)
+        let status = supervise(
+            pid: pid, outFd: outPipe.0, errFd: errPipe.0, limits: limits, cancel: cancel, clock: clock, into: &outcome)
         if let status {
             if ppsys_wifexited(status) != 0 {
                 outcome.exitStatus = ppsys_wexitstatus(status)
@@ -151,7 +157,8 @@ public enum ShellRunner {
     }
 
     static func failed(_ what: String, _ code: Int32, _ started: Timestamp, _ clock: any PPClock) -> ShellOutcome {
-        ShellOutcome(spawnError: "cannot run: " + what + ": " + errorText(code), started: started, completed: clock.now())
+        ShellOutcome(
+            spawnError: "cannot run: " + what + ": " + errorText(code), started: started, completed: clock.now())
     }
 
     static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
@@ -217,7 +224,7 @@ public enum ShellRunner {
         return posix_spawn(&pid, path, &actions, &attr, args.pointers, env.pointers)
     }
 
-    /// The poll loop: captures both pipes, enforces the deadline and cancel, reaps; returns the wait status (nil if it could not be had).
+    /// The poll loop: captures both pipes, enforces deadline and cancel, reaps; returns the wait status or nil.
     static func supervise(
         pid: pid_t, outFd: Int32, errFd: Int32, limits: ShellLimits, cancel: ShellCancel?, clock: any PPClock,
         into outcome: inout ShellOutcome
@@ -269,11 +276,23 @@ public enum ShellRunner {
             var gotData = false
             if fds.0.fd >= 0 && fds.0.revents != 0 {
                 let r = readInto(&out, fd: fds.0.fd, buffer: buffer)
-                if r <= 0 { close(fds.0.fd); fds.0.fd = -1 } else { gotData = true; if exited { drained.0 += r } }
+                if r <= 0 {
+                    close(fds.0.fd)
+                    fds.0.fd = -1
+                } else {
+                    gotData = true
+                    if exited { drained.0 += r }
+                }
             }
             if fds.1.fd >= 0 && fds.1.revents != 0 {
                 let r = readInto(&err, fd: fds.1.fd, buffer: buffer)
-                if r <= 0 { close(fds.1.fd); fds.1.fd = -1 } else { gotData = true; if exited { drained.1 += r } }
+                if r <= 0 {
+                    close(fds.1.fd)
+                    fds.1.fd = -1
+                } else {
+                    gotData = true
+                    if exited { drained.1 += r }
+                }
             }
             if !exited {
                 if pidfd >= 0 {
@@ -294,7 +313,8 @@ public enum ShellRunner {
             }
             if fds.3.revents != 0 { fds.3.fd = -1 }
             if let k = killAt, !killSent {
-                // Stopping: after the leader is gone, wait for the pipes (the rest of the group) or the grace, then SIGKILL the group before reaping.
+                // Stopping: once the leader is gone, wait for pipe EOF (the rest of the group) or the grace,
+                // then SIGKILL the group before reaping, so the pgid cannot have been reused.
                 if now >= k || (exited && fds.0.fd < 0 && fds.1.fd < 0) {
                     kill(-pid, SIGKILL)
                     killSent = true
@@ -336,8 +356,10 @@ public enum ShellRunner {
         }
     }
 
-    /// One read(2) into the capture; returns the byte count, 0 at EOF, -1 on error (EINTR/EAGAIN report 1 to keep polling).
-    @inline(__always) static func readInto(_ capture: inout OutputCapture, fd: Int32, buffer: UnsafeMutableRawPointer) -> Int {
+    /// One read(2) into the capture: the byte count, 0 at EOF, -1 on error (1 on EINTR/EAGAIN to keep polling).
+    @inline(__always) static func readInto(_ capture: inout OutputCapture, fd: Int32, buffer: UnsafeMutableRawPointer)
+        -> Int
+    {
         let r = read(fd, buffer, readSize)
         if r > 0 {
             capture.append(UnsafeRawBufferPointer(start: buffer, count: r))
@@ -373,7 +395,9 @@ struct OutputCapture {
         var src = chunk[...]
         if head.count < headLimit {
             let k = min(headLimit - head.count, src.count)
-            if head.count + k > head.capacity { head.reserveCapacity(min(headLimit, max(2 * head.capacity, head.count + k))) }
+            if head.count + k > head.capacity {
+                head.reserveCapacity(min(headLimit, max(2 * head.capacity, head.count + k)))
+            }
             head.append(contentsOf: src.prefix(k))
             src = src.dropFirst(k)
         }
@@ -388,7 +412,9 @@ struct OutputCapture {
         }
         if tail.count < tailLimit {
             let k = min(tailLimit - tail.count, src.count)
-            if tail.count + k > tail.capacity { tail.reserveCapacity(min(tailLimit, max(2 * tail.capacity, tail.count + k))) }
+            if tail.count + k > tail.capacity {
+                tail.reserveCapacity(min(tailLimit, max(2 * tail.capacity, tail.count + k)))
+            }
             tail.append(contentsOf: src.prefix(k))
             src = src.dropFirst(k)
             if src.isEmpty { return }
@@ -415,7 +441,8 @@ struct OutputCapture {
             return CapturedOutput(text: String(decoding: head + ordered, as: UTF8.self), droppedBytes: 0)
         }
         return CapturedOutput(
-            text: String(decoding: head, as: UTF8.self) + String(decoding: ordered, as: UTF8.self), droppedBytes: dropped)
+            text: String(decoding: head, as: UTF8.self) + String(decoding: ordered, as: UTF8.self),
+            droppedBytes: dropped)
     }
 }
 

@@ -24,7 +24,7 @@ public struct Template: Sendable, Hashable {
         try self.init(words.joined(separator: " "))
     }
 
-    /// True if the text contains any replacement string (`{}`, `{1}`, `{#}`, `{%}`, `{.}`, `{/}`, `{//}`, `{/.}`, `{N.}`, ...).
+    /// True if the text has a replacement string: `{}` `{1}` `{#}` `{%}` `{.}` `{/}` `{//}` `{/.}` `{N.}` ...
     public var hasReplacement: Bool { replaces }
 
     public static func == (a: Template, b: Template) -> Bool { a.text == b.text }
@@ -67,7 +67,7 @@ public struct Template: Sendable, Hashable {
         return out
     }
 
-    /// Quotes one argument as GNU parallel does for sh: shell-special ASCII is backslash-escaped, newline becomes `'\n'`, empty becomes `''`.
+    /// Quotes as GNU parallel does: shell-special ASCII backslash-escaped, newline as `'\n'`, empty as `''`.
     public static func quote(_ s: String) -> String {
         let utf8 = s.utf8
         if utf8.isEmpty { return "''" }
@@ -97,11 +97,13 @@ public struct Template: Sendable, Hashable {
 }
 
 /// Bytes that need no quoting: ASCII letters, digits, `%+,-./:@_`, and every non-ASCII byte.
-@inline(__always) func isQuoteSafe(_ b: UInt8) -> Bool {
+@inline(__always) private func isQuoteSafe(_ b: UInt8) -> Bool {
     switch b {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"):
         true
-    case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "/"),
+    case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."),
+        UInt8(ascii: "/"),
         UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "_"):
         true
     default:
@@ -109,7 +111,9 @@ public struct Template: Sendable, Hashable {
     }
 }
 
-@inline(__always) func isBlank(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12 }
+@inline(__always) private func isBlank(_ b: UInt8) -> Bool {
+    b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12
+}
 
 /// How a replacement string transforms its argument.
 enum PathTransform: UInt8, Sendable, Hashable {
@@ -210,7 +214,7 @@ enum TemplatePart: Sendable, Hashable {
     }
 }
 
-/// A template plus its argument groups: what `ppdash run -- TEMPLATE ::: A B ::: C D` and the dashboard prompt describe.
+/// A template plus its argument groups, as `ppdash run -- TEMPLATE ::: A B ::: C D` and the prompt give them.
 public struct Sweep: Sendable, Hashable {
     public var template: Template
     public var groups: [[String]]
@@ -334,7 +338,9 @@ public struct Sweep: Sendable, Hashable {
 
     static func trimmed(_ s: String) -> String {
         let u = s.utf8
-        guard let a = u.firstIndex(where: { !isBlank($0) }), let b = u.lastIndex(where: { !isBlank($0) }) else { return "" }
+        guard let a = u.firstIndex(where: { !isBlank($0) }), let b = u.lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
         return String(s[a...b])
     }
 
@@ -405,7 +411,8 @@ public struct Sweep: Sendable, Hashable {
                     let d = b[j]
                     if d == c { break }
                     if d == UInt8(ascii: "\\"), j + 1 < b.endIndex,
-                        [UInt8(ascii: "$"), UInt8(ascii: "`"), UInt8(ascii: "\""), UInt8(ascii: "\\"), 10].contains(b[j + 1])
+                        [UInt8(ascii: "$"), UInt8(ascii: "`"), UInt8(ascii: "\""), UInt8(ascii: "\\"), 10].contains(
+                            b[j + 1])
                     {
                         if b[j + 1] != 10 { cur.append(b[j + 1]) }
                         j += 2
