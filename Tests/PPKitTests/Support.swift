@@ -30,6 +30,8 @@ struct Boom: Error, CustomStringConvertible {
 /// An engine the test drives by hand: it holds tasks until told to finish them or to die.
 final class ManualEngine: Engine {
     let info = EngineInfo(kind: .proc, host: "testhost", pid: 1, cores: 1)
+    /// It runs in this process, so it takes closures.
+    var runsClosures: Bool { true }
     let highWaterMark: Int
     struct S {
         var id = -1

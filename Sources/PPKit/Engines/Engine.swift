@@ -97,6 +97,8 @@ public protocol Engine: AnyObject, Sendable {
     var info: EngineInfo { get }
     /// How many tasks the scheduler may hand it before it finishes one (ipyparallel's hwm; 0 = no limit).
     var highWaterMark: Int { get }
+    /// Whether it can run Swift closures (only engines in this process can).
+    var runsClosures: Bool { get }
     /// Called once when the scheduler adopts it.
     func start(id: EngineID, sink: any EngineSink)
     /// Queues a task; never blocks.
@@ -105,6 +107,10 @@ public protocol Engine: AnyObject, Sendable {
     func cancel(_ task: TaskID, reason: CancelReason)
     /// Finishes the current task (if `graceful`) and stops; pending assignments are reported back as finished `aborted`.
     func shutdown(graceful: Bool)
+}
+
+extension Engine {
+    public var runsClosures: Bool { info.kind == .local }
 }
 
 /// The value a shell task returns.

@@ -47,7 +47,7 @@ public final class Scheduler: Sendable {
             // A new engine goes to the front of the LRU order (ipyparallel).
             let minLRU = s.engines.map(\.lru).min() ?? 0
             s.engines.append(
-                EngineSlot(engine: engine, info: engine.info, hwm: engine.highWaterMark, lru: minLRU - 1, created: now))
+                EngineSlot(engine: engine, info: engine.info, runsClosures: engine.runsClosures, hwm: engine.highWaterMark, lru: minLRU - 1, created: now))
             s.emit(.engineAdded(id))
             s.generation &+= 1
             var fx = Effects()

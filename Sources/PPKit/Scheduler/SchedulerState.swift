@@ -64,6 +64,7 @@ struct BatchState {
 struct EngineSlot {
     let engine: any Engine
     let info: EngineInfo
+    let runsClosures: Bool
     var hwm: Int
     var alive = true
     var draining = false

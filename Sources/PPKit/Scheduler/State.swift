@@ -92,6 +92,25 @@ extension Scheduler {
                     continue
                 }
                 ready.removeFirst()
+                if !works[idx].isPortable && !free.allSatisfy({ engines[$0].runsClosures }) {
+                    // A Swift closure can only run in this process.
+                    if !engines.contains(where: { $0.alive && !$0.draining && $0.runsClosures }) {
+                        failTask(idx, status: .error, error: "no engine can run this Swift closure: only in-process (local) engines can", fx: &fx, now: Timestamp(microseconds: records[idx].submitted))
+                        continue
+                    }
+                    let local = free.filter { engines[$0].runsClosures }
+                    if local.isEmpty {
+                        constrained.append(idx)
+                        continue
+                    }
+                    let e = choose(local)
+                    assign(idx, to: e, fx: &fx)
+                    if engines[e].capacity == 0 {
+                        free.removeAll { $0 == e }
+                        if free.isEmpty { return }
+                    }
+                    continue
+                }
                 let e = choose(free)
                 assign(idx, to: e, fx: &fx)
                 if engines[e].capacity == 0 {
@@ -104,6 +123,7 @@ extension Scheduler {
         /// Engines among `free` that may take `idx`; empty if it must wait; nil-free.
         mutating func eligible(_ idx: Int, among free: [Int]) -> [Int]? {
             var cands = free
+            if !works[idx].isPortable { cands = cands.filter { engines[$0].runsClosures } }
             if let follow = extras[idx]?.follow, !follow.isEmpty {
                 let allowed = followEngines(follow)
                 cands = cands.filter { allowed.contains($0) }
