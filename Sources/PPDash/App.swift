@@ -12,10 +12,14 @@ public struct DashboardOptions: Sendable {
     public var colors: Bool?
     /// Force ASCII drawing; nil lets the locale decide.
     public var unicode: Bool?
-    /// How many recent batches get a progress bar.
+    /// At most this many recent batches get a progress bar (fewer when the screen is small).
     public var batchLimit: Int
 
-    public init(refreshInterval: Double = 0.1, escapeDelayMilliseconds: Int = 25, colors: Bool? = nil, unicode: Bool? = nil, batchLimit: Int = 8) {
+    /// Options with the defaults the spec gives (10 Hz, 25 ms ESCDELAY, the terminal decides colours and Unicode).
+    public init(
+        refreshInterval: Double = 0.1, escapeDelayMilliseconds: Int = 25, colors: Bool? = nil, unicode: Bool? = nil,
+        batchLimit: Int = 16
+    ) {
         self.refreshInterval = refreshInterval
         self.escapeDelayMilliseconds = escapeDelayMilliseconds
         self.colors = colors
@@ -65,7 +69,8 @@ struct DashboardLoop {
         if let c = options.colors { caps.colors = caps.colors && c }
         if let u = options.unicode { caps.unicode = caps.unicode && u }
         let (rows, cols) = terminal.size
-        controller = DashboardController(source: source, size: Size(rows: rows, cols: cols), capabilities: caps, batchLimit: options.batchLimit)
+        controller = DashboardController(
+            source: source, size: Size(rows: rows, cols: cols), capabilities: caps, batchLimit: options.batchLimit)
         interval = min(10, max(0.02, options.refreshInterval))
     }
 

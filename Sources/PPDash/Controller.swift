@@ -19,15 +19,19 @@ public final class DashboardController {
     /// How long an information message / an error stays on the status line, in seconds.
     public var messageLifetime = (info: 5.0, error: 12.0)
 
+    /// The most batches that ever get a bar.
+    private let maxBatches: Int
+
+    /// A controller over `source` for a screen of `size`; takes the first snapshot at once.
     public init(
-        source: any DashboardSource, size: Size, capabilities: TermCapabilities, batchLimit: Int = 8,
+        source: any DashboardSource, size: Size, capabilities: TermCapabilities, batchLimit: Int = 16,
         clock: @escaping () -> Double = { Double(SystemClock().monotonicNanoseconds()) / 1e9 }
     ) {
         self.source = source
         self.size = size
         self.capabilities = capabilities
         self.clock = clock
-        state.batchLimit = batchLimit
+        maxBatches = max(1, batchLimit)
         snapshot = Snapshot(
             time: Timestamp(microseconds: 0), startedAt: Timestamp(microseconds: 0), generation: 0, paused: false,
             totals: StatusCounts(), rate: 0, engines: [], batches: [], batchCount: 0, table: .empty)
@@ -92,12 +96,16 @@ public final class DashboardController {
 
     private func updateViewport() {
         state.viewport = viewport(for: snapshot, state, size: size, capabilities: capabilities)
+        // Ask for as many batches as bars fit (one row goes to the total bar), up to the configured cap.
+        let room = Layout(size: size, engines: snapshot.engines.count, bars: maxBatches + 1).barRows
+        state.batchLimit = max(1, min(maxBatches, room - 1))
     }
 
     /// Reloads the detail view's task when the scheduler changed (a running task's output grows).
     private func refreshDetail() {
         guard state.mode == .detail, let id = state.detailTask else { return }
-        if state.detail?.id == id, lastDetailGeneration == snapshot.generation, state.detail?.status.isFinished == true {
+        if state.detail?.id == id, lastDetailGeneration == snapshot.generation, state.detail?.status.isFinished == true
+        {
             return
         }
         if state.detail?.id != id || lastDetailGeneration != snapshot.generation {
@@ -125,10 +133,15 @@ public final class DashboardController {
                 say("task \(id) queued again")
             case .retryFailed(let batch):
                 let n = try source.retryFailed(batch: batch)
-                say(n == 0 ? "batch \(batch) has no failed tasks to retry" : "batch \(batch): \(n) failed task\(n == 1 ? "" : "s") queued again")
+                say(
+                    n == 0
+                        ? "batch \(batch) has no failed tasks to retry"
+                        : "batch \(batch): \(n) failed task\(n == 1 ? "" : "s") queued again")
             case .setPaused(let paused):
                 source.setPaused(paused)
-                say(paused ? "dispatch paused: running tasks finish, pending ones wait (p resumes)" : "dispatch resumed")
+                say(
+                    paused ? "dispatch paused: running tasks finish, pending ones wait (p resumes)" : "dispatch resumed"
+                )
             case .addEngine:
                 let id = try source.addEngine()
                 say("engine \(id) added")

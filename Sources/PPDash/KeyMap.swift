@@ -44,7 +44,9 @@ public enum Action: Sendable, Hashable {
     case abortTask, abortBatch, retryTask, retryBatch
     case filterByEngine
     /// Prompt editing: typed characters are inserted, these are the rest.
-    case insertText, edit(EditAction), accept, cancel
+    case insertText
+    case edit(EditAction)
+    case accept, cancel
     case confirmYes, confirmNo
 }
 
@@ -126,8 +128,9 @@ public enum KeyMap {
         Binding([.up, .ctrl("p")], .prompt, .edit(.historyPrevious), "previous line from the history"),
         Binding([.down, .ctrl("n")], .prompt, .edit(.historyNext), "next line from the history"),
 
-        Binding([.char("y"), .char("Y")], .confirm, .confirmYes, "yes, quit"),
-        Binding([.char("n"), .char("N"), .escape], .confirm, .confirmNo, "no, stay"),
+        Binding(
+            [.char("y"), .char("Y"), .ctrl("c")], .confirm, .confirmYes, "yes, quit (Ctrl-C a second time also quits)"),
+        Binding([.char("n"), .char("N"), .escape], .confirm, .confirmNo, "no, stay (so does any other key)"),
     ]
 
     /// The first binding of `key` in the first of `scopes` that has one.

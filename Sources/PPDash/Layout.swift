@@ -70,11 +70,11 @@ public struct Layout: Sendable, Hashable {
         if sideBySide {
             // Top: engines (title + headings + rows) beside progress (title + legend + bars); the table below.
             let free = max(2, avail - 2 - Self.minimumTableRows - 2)
-            let top = min(max(engineWant, barWant), max(2, free / 2))
+            let top = min(max(engineWant, barWant), max(2, free * 2 / 5))
             engineRows = min(engineWant, top)
             barRows = min(barWant, top + 1)
             let topHeight = top + 2
-            let left = cols / 2
+            let left = min(cols / 2, max(80, cols * 2 / 5))
             self.engines = Rect(row: 1, col: 0, width: left, height: topHeight)
             progress = Rect(row: 1, col: left + 1, width: cols - left - 1, height: topHeight)
             tableRows = max(0, avail - topHeight - 2)

@@ -1,6 +1,7 @@
 // The whole frame as a pure function of the snapshot and the view state, so layout is tested without a terminal.
 import PPKit
 import PPTerm
+import Synchronization
 
 /// The layout for a snapshot at a size (how many engines and bars it wants decide the split).
 public func layout(for snapshot: Snapshot, size: Size) -> Layout {
@@ -24,7 +25,9 @@ public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities
     } else {
         EnginesPane.draw(into: &canvas, rect: lay.engines, rows: lay.engineRows, snapshot: snapshot, ui: ui, ctx: ctx)
         if lay.sideBySide {
-            canvas.fill(row: lay.engines.row + 1, col: lay.engines.right, width: 1, height: lay.engines.height - 1, char: ctx.glyphs.vline, style: ctx.theme.rule)
+            canvas.fill(
+                row: lay.engines.row + 1, col: lay.engines.right, width: 1, height: lay.engines.height - 1,
+                char: ctx.glyphs.vline, style: ctx.theme.rule)
             canvas.put(String(ctx.glyphs.teeDown), row: lay.engines.row, col: lay.engines.right, style: ctx.theme.rule)
             canvas.put(String(ctx.glyphs.teeUp), row: lay.table.row, col: lay.engines.right, style: ctx.theme.rule)
         }
@@ -33,21 +36,58 @@ public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities
     }
     if ui.showHelp {
         let frame = HelpView.frame(in: lay.overlay)
-        HelpView.draw(into: &canvas, rect: frame, ui: ui, lines: HelpView.lines(width: frame.width - 4, ctx: ctx), ctx: ctx)
+        HelpView.draw(
+            into: &canvas, rect: frame, ui: ui, lines: HelpView.lines(width: frame.width - 4, ctx: ctx), ctx: ctx)
     }
     StatusLine.draw(into: &canvas, rect: lay.status, ui: ui, snapshot: snapshot, ctx: ctx)
     return canvas
 }
 
-/// The detail view's wrapped lines for the current task at this size.
+/// The detail view's wrapped lines for the current task at this size (cached: big outputs are costly to wrap every frame).
 func detailLines(_ ui: UIState, size: Size, ctx: RenderContext) -> [DetailView.Line] {
-    DetailView.lines(ui.detail, id: ui.detailTask, width: max(1, size.cols - 4), now: ctx.now, ctx: ctx)
+    let width = max(1, size.cols - 4)
+    guard let m = ui.detail, m.status.isFinished else {
+        return DetailView.lines(ui.detail, id: ui.detailTask, width: width, now: ctx.now, ctx: ctx)
+    }
+    let key = DetailCache.Key(
+        id: m.id, status: m.status, retries: m.retries, stdout: m.stdout.text.utf8.count,
+        stderr: m.stderr.text.utf8.count,
+        error: m.error?.utf8.count ?? -1, width: width, unicode: ctx.unicode, colors: ctx.theme.colors)
+    return DetailCache.shared.lines(for: key) {
+        DetailView.lines(m, id: ui.detailTask, width: width, now: ctx.now, ctx: ctx)
+    }
+}
+
+/// The last finished task's wrapped detail lines, so scrolling a large output does not re-wrap it every frame.
+final class DetailCache: Sendable {
+    /// What the lines depend on (a finished task's record no longer changes but for retries).
+    struct Key: Hashable, Sendable {
+        var id: TaskID
+        var status: TaskStatus
+        var retries: Int
+        var stdout: Int
+        var stderr: Int
+        var error: Int
+        var width: Int
+        var unicode: Bool
+        var colors: Bool
+    }
+    static let shared = DetailCache()
+    private let entry = Mutex<(Key, [DetailView.Line])?>(nil)
+
+    func lines(for key: Key, make: () -> [DetailView.Line]) -> [DetailView.Line] {
+        if let hit = entry.withLock({ $0?.0 == key ? $0?.1 : nil }) { return hit }
+        let lines = make()
+        entry.withLock { $0 = (key, lines) }
+        return lines
+    }
 }
 
 /// The viewport a layout gives the UI state (page sizes, scroll limits).
 public func viewport(for snapshot: Snapshot, _ ui: UIState, size: Size, capabilities: TermCapabilities) -> Viewport {
     let lay = layout(for: snapshot, size: size)
-    let ctx = RenderContext(theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
+    let ctx = RenderContext(
+        theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
     var v = Viewport()
     v.tableRows = max(1, lay.tableRows)
     v.engineRows = max(1, lay.engineRows)

@@ -107,7 +107,7 @@ struct SignalTrap: ~Copyable {
             sa.__sigaction_u.__sa_sigaction = recordSignal
         #endif
         sigemptyset(&sa.sa_mask)
-        sa.sa_flags = SA_SIGINFO
+        sa.sa_flags = SA_SIGINFO | SA_RESTART  // other threads' reads and waits resume; ncurses' poll still wakes
         return sa
     }
 }

@@ -149,7 +149,9 @@ public struct UIState: Sendable, Hashable {
         case .addEngine:
             return [.addEngine]
         case .removeEngine:
-            if focus == .engines, mode == .main, let engines = snapshot?.engines, engines.indices.contains(engineSelected) {
+            if focus == .engines, mode == .main, let engines = snapshot?.engines,
+                engines.indices.contains(engineSelected)
+            {
                 return [.removeEngine(engines[engineSelected].id)]
             }
             return [.removeEngine(nil)]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PPDash
 import PPKit
 
 /// `ppdash` with no subcommand: the dashboard on local engines.
@@ -42,7 +43,25 @@ enum DashboardResult {
     case fallback(String)
 }
 
-/// Opens the dashboard on `source` until the user quits.
+/// Opens the dashboard on `source` until the user quits; decides what happens to the batch after.
 func openDashboard(_ source: any DashboardSource, refresh: Double) -> DashboardResult {
-    .fallback("the dashboard is not built yet")
+    switch runDashboard(source: source, options: DashboardOptions(refreshInterval: refresh)) {
+    case .quit:
+        // A quit by the user (confirmed while tasks run) stops the batch and exits 0.
+        source.stopAll()
+        return .handled(0)
+    case .terminated:
+        source.stopAll()
+        return .handled(143)
+    case .hangup:
+        // The link is gone: no screen any more, the batch runs to its end.
+        while true {
+            let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
+            if t.pending + t.running == 0 { break }
+            usleep(200_000)
+        }
+        return .handled(source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 ? 1 : 0)
+    case .noTerminal(let why):
+        return .fallback(why)
+    }
 }

@@ -1,10 +1,10 @@
+import PPTerm
 // Hand-built snapshots and a tiny fake source for the dashboard's tests.
 import Synchronization
 import Testing
 
 @testable import PPDash
-@testable import PPKit
-import PPTerm
+import PPKit
 
 /// A fixed clock instant the fixtures measure from.
 let t0 = Timestamp(seconds: 1_800_000_000)
@@ -14,10 +14,15 @@ enum Fixture {
     /// N engines: every other one busy, the last one dead when `dead` is set.
     static func engines(_ n: Int, dead: Bool = false) -> [EngineSnapshot] {
         (0..<n).map { i in
-            let state: EngineState = dead && i == n - 1 ? .dead(reason: "exited with signal 9") : (i % 2 == 0 ? .busy : .idle)
+            let state: EngineState =
+                dead && i == n - 1 ? .dead(reason: "exited with signal 9") : (i % 2 == 0 ? .busy : .idle)
             return EngineSnapshot(
-                id: i, info: EngineInfo(kind: i % 3 == 2 ? .ssh : .proc, host: i % 3 == 2 ? "node\(i).cluster" : "localhost", pid: Int32(1000 + i), cores: 8),
-                state: state, currentTask: state == .busy ? TaskID(100 + i) : nil, queued: 0, done: 10 * i, failed: i % 4 == 3 ? 1 : 0,
+                id: i,
+                info: EngineInfo(
+                    kind: i % 3 == 2 ? .ssh : .proc, host: i % 3 == 2 ? "node\(i).cluster" : "localhost",
+                    pid: Int32(1000 + i), cores: 8),
+                state: state, currentTask: state == .busy ? TaskID(100 + i) : nil, queued: 0, done: 10 * i,
+                failed: i % 4 == 3 ? 1 : 0,
                 utilisation: Double(i % 5) / 4, activity: (0..<12).map { Double(($0 + i) % 9) / 8 })
         }
     }
@@ -45,7 +50,9 @@ enum Fixture {
             text: text ?? "sleep 0.1; echo $((\(i)*\(i)))")
     }
 
-    static func counts(ok: Int = 0, running: Int = 0, pending: Int = 0, error: Int = 0, aborted: Int = 0, timeout: Int = 0) -> StatusCounts {
+    static func counts(
+        ok: Int = 0, running: Int = 0, pending: Int = 0, error: Int = 0, aborted: Int = 0, timeout: Int = 0
+    ) -> StatusCounts {
         var c = StatusCounts()
         c.ok = ok
         c.running = running
@@ -70,7 +77,8 @@ enum Fixture {
         engines: Int = 4, batches: Int = 2, rows: Int = 20, offset: Int = 0, total: Int = 250, matching: Int? = nil,
         paused: Bool = false, dead: Bool = false, generation: UInt64 = 1
     ) -> Snapshot {
-        let bs = (1...max(1, batches)).map { b in batch(b, total: 100, ok: b == 1 ? 100 : 37, failed: b == 1 ? 0 : 4) }.prefix(batches)
+        let bs = (1...max(1, batches)).map { b in batch(b, total: 100, ok: b == 1 ? 100 : 37, failed: b == 1 ? 0 : 4) }
+            .prefix(batches)
         var totals = StatusCounts()
         for b in bs {
             totals.ok += b.counts.ok
@@ -80,21 +88,25 @@ enum Fixture {
         }
         let m = matching ?? total
         let window = TableWindow(
-            offset: offset, rows: (0..<min(rows, max(0, m - offset))).map { row(offset + $0 + 1) }, matching: m, total: total)
+            offset: offset, rows: (0..<min(rows, max(0, m - offset))).map { row(offset + $0 + 1) }, matching: m,
+            total: total)
         return Snapshot(
-            time: t0.adding(seconds: 65), startedAt: t0, generation: generation, paused: paused, totals: totals, rate: 0.92,
+            time: t0.adding(seconds: 65), startedAt: t0, generation: generation, paused: paused, totals: totals,
+            rate: 0.92,
             engines: Fixture.engines(engines, dead: dead), batches: Array(bs), batchCount: batches, table: window,
             source: "local")
     }
 
-    static func metadata(_ id: Int, status: TaskStatus = .ok, stdout: String = "16\n", stderr: String = "", error: String? = nil) -> TaskMetadata {
+    static func metadata(
+        _ id: Int, status: TaskStatus = .ok, stdout: String = "16\n", stderr: String = "", error: String? = nil
+    ) -> TaskMetadata {
         TaskMetadata(
             id: TaskID(id), batch: 1, seq: id, engine: 2, engineHost: "localhost", status: status, submitted: t0,
             started: t0.adding(seconds: 0.25), completed: status.isFinished ? t0.adding(seconds: 2.85) : nil,
             received: status.isFinished ? t0.adding(seconds: 2.86) : nil, retries: 0,
             stdout: CapturedOutput(text: stdout), stderr: CapturedOutput(text: stderr), error: error,
-            exitStatus: status == .ok ? 0 : (status == .error ? 1 : nil), signal: nil, after: nil, follow: nil,
-            text: "sleep 0.1; echo $((\(id)*\(id)))", args: ["\(id)"])
+            exitStatus: status == .ok ? 0 : (status == .error ? 1 : nil), signal: nil,
+            text: "sleep 0.1; echo $((\(id)*\(id)))", args: ["\(id)"], externalId: nil)
     }
 }
 
@@ -147,7 +159,8 @@ final class FakeSource: DashboardSource {
             rows.sort { a, b in
                 let less: Bool
                 switch q.sort {
-                case .status: less = a.status.rawValue == b.status.rawValue ? a.id < b.id : a.status.rawValue < b.status.rawValue
+                case .status:
+                    less = a.status.rawValue == b.status.rawValue ? a.id < b.id : a.status.rawValue < b.status.rawValue
                 default: less = a.id < b.id
                 }
                 return q.ascending ? less : !less
@@ -161,10 +174,15 @@ final class FakeSource: DashboardSource {
             } else {
                 offset = max(0, min(q.offset, rows.count - q.limit))
             }
-            let window = TableWindow(offset: offset, rows: Array(rows.dropFirst(offset).prefix(q.limit)), matching: rows.count, total: s.tasks.count)
-            let batch = BatchSnapshot(id: 1, label: "echo {} ::: 1..\(s.tasks.count)", counts: counts, submitted: t0, finished: nil, rate: 2, eta: 10)
+            let window = TableWindow(
+                offset: offset, rows: Array(rows.dropFirst(offset).prefix(q.limit)), matching: rows.count,
+                total: s.tasks.count)
+            let batch = BatchSnapshot(
+                id: 1, label: "echo {} ::: 1..\(s.tasks.count)", counts: counts, submitted: t0, finished: nil, rate: 2,
+                eta: 10)
             return Snapshot(
-                time: t0.adding(seconds: 10), startedAt: t0, generation: s.generation, paused: s.paused, totals: counts, rate: 2,
+                time: t0.adding(seconds: 10), startedAt: t0, generation: s.generation, paused: s.paused, totals: counts,
+                rate: 2,
                 engines: s.engines, batches: [batch], batchCount: 1, table: window, source: "fake")
         }
     }

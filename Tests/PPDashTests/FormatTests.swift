@@ -1,7 +1,7 @@
+import PPTerm
 import Testing
 
 @testable import PPDash
-import PPTerm
 
 @Suite("Formatting")
 struct FormatTests {

@@ -1,7 +1,7 @@
+import PPTerm
 import Testing
 
 @testable import PPDash
-import PPTerm
 
 @Suite("Key map and help")
 struct KeyMapTests {
@@ -54,7 +54,8 @@ struct KeyMapTests {
             (.char("q"), .quit), (.ctrl("c"), .quit), (.char("?"), .toggleHelp), (.function(1), .toggleHelp),
             (.char("s"), .openSubmit), (.char("/"), .openFilter), (.char("f"), .toggleFollow), (.char("a"), .abortTask),
             (.char("A"), .abortBatch), (.char("r"), .retryTask), (.char("R"), .retryBatch), (.char("p"), .togglePause),
-            (.char("z"), .toggleFreeze), (.char("+"), .addEngine), (.char("-"), .removeEngine), (.char("<"), .sortPrevious),
+            (.char("z"), .toggleFreeze), (.char("+"), .addEngine), (.char("-"), .removeEngine),
+            (.char("<"), .sortPrevious),
             (.char(">"), .sortNext), (.char("o"), .flipOrder), (.enter, .openDetail), (.tab, .nextPane),
             (.char("j"), .moveDown), (.char("k"), .moveUp), (.down, .moveDown), (.up, .moveUp), (.pageUp, .pageUp),
             (.pageDown, .pageDown), (.home, .top), (.end, .bottom), (.char("g"), .top), (.char("G"), .bottom),

@@ -1,8 +1,8 @@
+import PPTerm
 import Testing
 
 @testable import PPDash
-@testable import PPKit
-import PPTerm
+import PPKit
 
 @Suite("UI state: keys to queries and effects")
 struct UIStateTests {

@@ -50,7 +50,9 @@ enum DetailView {
 
         func section(_ name: String, _ output: CapturedOutput) {
             out.append([])
-            let lines = output.text.isEmpty ? [] : clean(output.text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let lines =
+                output.text.isEmpty
+                ? [] : clean(output.text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let count = lines.last == "" ? lines.count - 1 : lines.count
             var heading = "\(name): " + (count == 0 ? "empty" : "\(count) line" + (count == 1 ? "" : "s"))
             if output.droppedBytes > 0 { heading += ", \(Format.bytes(output.droppedBytes)) dropped from the middle" }

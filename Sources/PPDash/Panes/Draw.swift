@@ -12,7 +12,7 @@ struct RenderContext {
 }
 
 /// A run of text in one style.
-struct Span {
+struct Span: Sendable {
     var text: String
     var style: Style
     init(_ text: String, _ style: Style) {
@@ -43,7 +43,9 @@ extension Canvas {
         let limit = col + width
         var x = col + min(1, width)
         let mark = focused ? ctx.glyphs.focusMark + " " : ""
-        x += put(" " + mark + title + " ", row: row, col: x, style: focused ? ctx.theme.titleFocused : ctx.theme.title, width: limit - x)
+        x += put(
+            " " + mark + title + " ", row: row, col: x, style: focused ? ctx.theme.titleFocused : ctx.theme.title,
+            width: limit - x)
         for span in left where x < limit - 1 {
             x += put(h, row: row, col: x, style: ctx.theme.rule, width: limit - x)
             x += put(" " + span.text + " ", row: row, col: x, style: span.style, width: limit - 1 - x)
@@ -73,15 +75,20 @@ extension Canvas {
         put(String(g.bottomLeft), row: rect.bottom - 1, col: rect.col, style: s)
         put(String(g.bottomRight), row: rect.bottom - 1, col: rect.right - 1, style: s)
         if !title.isEmpty {
-            put(" " + truncate(title, to: rect.width - 6, unicode: ctx.unicode) + " ", row: rect.row, col: rect.col + 2, style: ctx.theme.titleFocused, width: rect.width - 4)
+            put(
+                " " + truncate(title, to: rect.width - 6, unicode: ctx.unicode) + " ", row: rect.row, col: rect.col + 2,
+                style: ctx.theme.titleFocused, width: rect.width - 4)
         }
         if !note.isEmpty, rect.width > displayWidth(note) + 6 {
-            put(" " + note + " ", row: rect.bottom - 1, col: rect.right - 4 - displayWidth(note), style: ctx.theme.title)
+            put(
+                " " + note + " ", row: rect.bottom - 1, col: rect.right - 4 - displayWidth(note), style: ctx.theme.title
+            )
         }
     }
 
     /// Writes `text` into a cell of `width` columns, cut with an ellipsis when too long, aligned left or right.
-    mutating func cell(_ text: String, row: Int, col: Int, width: Int, right: Bool = false, style: Style, unicode: Bool) {
+    mutating func cell(_ text: String, row: Int, col: Int, width: Int, right: Bool = false, style: Style, unicode: Bool)
+    {
         guard width > 0 else { return }
         let t = truncate(text, to: width, unicode: unicode)
         let pad = right ? width - displayWidth(t) : 0
@@ -100,6 +107,8 @@ struct Column<ID: Hashable> {
     /// Flexible columns share the spare width (from `width` up to `maxWidth`).
     var flex = false
     var maxWidth = Int.max
+    /// A flexible column's share of the spare width, relative to the others.
+    var weight = 1
 }
 
 /// A column given its place.
@@ -119,12 +128,20 @@ func fitColumns<ID: Hashable>(_ columns: [Column<ID>], width: Int, at x0: Int = 
     }
     var spare = max(0, width - need(chosen))
     var widths = chosen.map(\.width)
-    for i in chosen.indices where chosen[i].flex && spare > 0 {
-        let add = min(spare, chosen[i].maxWidth - widths[i])
-        if add > 0 {
+    // Share the spare by weight; what a capped column cannot take goes round again to the others.
+    while spare > 0 {
+        let open = chosen.indices.filter { chosen[$0].flex && widths[$0] < chosen[$0].maxWidth }
+        let weights = open.reduce(0) { $0 + max(1, chosen[$1].weight) }
+        guard weights > 0 else { break }
+        var given = 0
+        for (n, i) in open.enumerated() {
+            let share = n == open.count - 1 ? spare - given : spare * max(1, chosen[i].weight) / weights
+            let add = max(0, min(share, chosen[i].maxWidth - widths[i], spare - given))
             widths[i] += add
-            spare -= add
+            given += add
         }
+        if given == 0 { break }
+        spare -= given
     }
     var out: [Placed<ID>] = []
     var x = x0

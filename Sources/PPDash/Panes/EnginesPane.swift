@@ -19,11 +19,13 @@ enum EnginesPane {
                 Column(id: .failed, header: "Fail", width: 5, right: true, priority: 79),
                 Column(id: .util, header: "Util", width: 4, right: true, priority: 70),
                 Column(id: .activity, header: "Last minute", width: 12, priority: 75),
-                Column(id: .note, header: "Note", width: 4, priority: 5, flex: true),
+                Column(id: .note, header: "Note", width: 12, priority: 5, flex: true),
             ], width: width, at: x)
     }
 
-    static func draw(into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext) {
+    static func draw(
+        into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext
+    ) {
         guard rect.height > 0 else { return }
         let t = ctx.theme
         let engines = snapshot.engines
@@ -51,10 +53,13 @@ enum EnginesPane {
         let hr = rect.row + 1
         canvas.fill(row: hr, col: rect.col, width: rect.width, style: t.columnHeader)
         for p in cols {
-            canvas.cell(p.column.header, row: hr, col: p.x, width: p.width, right: p.column.right, style: t.columnHeader, unicode: ctx.unicode)
+            canvas.cell(
+                p.column.header, row: hr, col: p.x, width: p.width, right: p.column.right, style: t.columnHeader,
+                unicode: ctx.unicode)
         }
         if engines.isEmpty {
-            canvas.put("no engines: press + to add one", row: hr + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
+            canvas.put(
+                "no engines: press + to add one", row: hr + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
             return
         }
         for (n, e) in engines[first..<last].enumerated() {
@@ -67,11 +72,11 @@ enum EnginesPane {
         }
     }
 
-    static func drawRow(_ e: EngineSnapshot, into canvas: inout Canvas, row: Int, cols: [Placed<Col>], ctx: RenderContext) {
+    static func drawRow(
+        _ e: EngineSnapshot, into canvas: inout Canvas, row: Int, cols: [Placed<Col>], ctx: RenderContext
+    ) {
         let t = ctx.theme
         let rowStyle: Style = e.state.isAlive ? .plain : t.dim
-        var reason: String?
-        if case .dead(let r) = e.state { reason = r }
         for p in cols {
             let (text, style): (String, Style)
             switch p.column.id {
@@ -79,26 +84,34 @@ enum EnginesPane {
             case .state: (text, style) = (e.state.label, t.engine(e.state))
             case .kind: (text, style) = (e.info.kind == .connected ? "conn" : e.info.kind.rawValue, rowStyle)
             case .host: (text, style) = (e.info.host, rowStyle)
-            case .task: (text, style) = (e.currentTask.map { String($0.rawValue) } ?? "-", e.currentTask == nil ? t.dim : t.warn)
+            case .task:
+                if case .dead(let reason) = e.state {
+                    // A dead engine has no task, queue or activity: its reason and final counts take their place.
+                    let end = cols.last.map { $0.x + $0.width } ?? (p.x + p.width)
+                    let x = p.x + canvas.put(reason, row: row, col: p.x, style: t.bad, width: end - p.x)
+                    canvas.put(
+                        "  (\(Format.count(e.done)) done, \(Format.count(e.failed)) failed)", row: row, col: x,
+                        style: t.dim,
+                        width: end - x)
+                    return
+                }
+                (text, style) = (
+                    e.currentTask.map { String($0.rawValue) } ?? "-", e.currentTask == nil ? t.dim : t.warn
+                )
             case .queued: (text, style) = (e.queued > 0 ? String(e.queued) : "-", rowStyle)
             case .done: (text, style) = (Format.count(e.done), rowStyle)
             case .failed: (text, style) = (Format.count(e.failed), e.failed > 0 ? t.bad : t.dim)
             case .util: (text, style) = (Format.fraction(e.utilisation), rowStyle)
             case .activity:
-                if let reason {
-                    // A dead engine's reason matters more than its old activity: it takes this cell and the note's.
-                    let end = cols.last.map { $0.x + $0.width } ?? (p.x + p.width)
-                    canvas.cell(reason, row: row, col: p.x, width: end - p.x, style: t.bad, unicode: ctx.unicode)
-                    return
-                }
                 (text, style) = (Format.sparkline(e.activity, width: p.width, unicode: ctx.unicode), t.spark)
             case .note:
-                (text, style) = (e.info.pid > 0 ? "pid \(e.info.pid)" + (e.info.cores > 0 ? ", \(e.info.cores) cores" : "") : "", t.dim)
+                (text, style) = (
+                    e.info.pid > 0 ? "pid \(e.info.pid)" + (e.info.cores > 0 ? ", \(e.info.cores) cores" : "") : "",
+                    t.dim
+                )
             }
-            canvas.cell(text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
-        }
-        if let reason, !cols.contains(where: { $0.column.id == .activity }), let last = cols.last {
-            canvas.cell(reason, row: row, col: last.x, width: last.width, style: t.bad, unicode: ctx.unicode)
+            canvas.cell(
+                text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
         }
     }
 }

@@ -3,76 +3,86 @@ import PPKit
 import PPTerm
 
 enum HeaderLine {
-    /// Draws the header across row 0, shortening its fields until they fit.
+    /// The header's fields in one of its forms; `fit` shortens them step by step.
+    struct Fields {
+        var name: String
+        var engines: String
+        var tasks: String
+        var running: String?
+        var failed: String
+        var elapsed: String?
+        var rate: String?
+        var hints: String
+    }
+
+    /// The longest form of the fields that fits `width` (flags take `reserved` columns).
+    static func fit(_ snapshot: Snapshot, width: Int, reserved: Int, glyphs: Glyphs) -> Fields {
+        let totals = snapshot.totals
+        let busy = snapshot.busyEngines
+        let alive = snapshot.aliveEngines
+        let elapsed = Format.duration(snapshot.startedAt.seconds(to: snapshot.time))
+        let done = Format.count(totals.done)
+        let all = Format.count(totals.total)
+        var f = Fields(
+            name: " ppdash" + (snapshot.source.isEmpty ? "" : " " + snapshot.source),
+            engines: "engines \(busy)/\(alive) busy",
+            tasks: "tasks \(done)/\(all) done (\(Format.percent(totals.done, of: totals.total)))",
+            running: "running \(Format.count(totals.running))  pending \(Format.count(totals.pending))",
+            failed: "failed \(Format.count(totals.failed))", elapsed: "elapsed " + elapsed,
+            rate: Format.rate(snapshot.rate),
+            hints: "? help  q quit")
+        let steps: [(inout Fields) -> Void] = [
+            { $0.running = "running \(Format.count(totals.running))" },
+            { $0.running = nil },
+            { $0.tasks = "tasks \(done)/\(all)" },
+            { $0.name = " ppdash" },
+            { $0.elapsed = elapsed },
+            { $0.engines = "eng \(busy)/\(alive)" },
+            { $0.hints = "? help" },
+            { $0.failed = "\(glyphs.cross)\(Format.count(totals.failed))" },
+            { $0.tasks = "\(done)/\(all)" },
+            { $0.rate = nil },
+            { $0.elapsed = nil },
+            { $0.name = "" },
+        ]
+        for step in steps where columns(of: f) + reserved > width { step(&f) }
+        return f
+    }
+
+    static let gap = 2
+
+    /// Columns the fields take with their gaps.
+    static func columns(of f: Fields) -> Int {
+        let parts = [f.name, f.engines, f.tasks, f.running, f.failed, f.elapsed, f.rate].compactMap { $0 }.filter {
+            !$0.isEmpty
+        }
+        return parts.reduce(0) { $0 + displayWidth($1) + gap } + displayWidth(f.hints)
+    }
+
+    /// Draws the header across `rect`.
     static func draw(into canvas: inout Canvas, rect: Rect, snapshot: Snapshot, ui: UIState, ctx: RenderContext) {
         let t = ctx.theme
         canvas.fill(row: rect.row, col: rect.col, width: rect.width, style: t.header)
-        let totals = snapshot.totals
-        let elapsed = snapshot.startedAt.seconds(to: snapshot.time)
-        let hints = "? help  q quit "
-
-        // Each field in a long and a short form; the long forms are tried first, then ever shorter sets.
-        let name = " ppdash" + (snapshot.source.isEmpty ? "" : " " + snapshot.source)
-        let fields: [(long: String, short: String, style: Style)] = [
-            (
-                "engines \(snapshot.busyEngines)/\(snapshot.aliveEngines) busy",
-                "eng \(snapshot.busyEngines)/\(snapshot.aliveEngines)", t.header
-            ),
-            (
-                "tasks \(Format.count(totals.done))/\(Format.count(totals.total)) done",
-                "\(Format.count(totals.done))/\(Format.count(totals.total))", t.header
-            ),
-            (
-                "running \(Format.count(totals.running))", "run \(Format.count(totals.running))", t.header
-            ),
-            (
-                "failed \(Format.count(totals.failed))", "\(ctx.glyphs.cross)\(Format.count(totals.failed))",
-                totals.failed > 0 ? t.headerAlert : t.header
-            ),
-            ("elapsed " + Format.duration(elapsed), Format.duration(elapsed), t.header),
-            (Format.rate(snapshot.rate), Format.rate(snapshot.rate), t.header),
-        ]
         var flags: [Span] = []
         if snapshot.paused { flags.append(Span(" PAUSED ", t.pausedFlag)) }
         if ui.frozen { flags.append(Span(" FROZEN ", t.frozenFlag)) }
-        if ui.follow { flags.append(Span(" FOLLOW ", t.frozenFlag)) }
-        let flagsWidth = flags.reduce(0) { $0 + displayWidth($1.text) + 1 }
-
-        // Choose: all long; then short forms from the least important; then the name alone; then drop fields.
-        let gap = "  "
-        func width(_ parts: [String]) -> Int { parts.reduce(0) { $0 + displayWidth($1) + gap.count } }
-        var forms = fields.map(\.long)
-        var showName = name
-        var showHints = hints
-        let budget = rect.width
-        func total() -> Int {
-            displayWidth(showName) + gap.count + width(forms) + flagsWidth + displayWidth(showHints)
-        }
-        var i = forms.count - 1
-        while total() > budget, i >= 0 {
-            forms[i] = fields[i].short
-            i -= 1
-        }
-        if total() > budget { showName = " ppdash" }
-        if total() > budget { showHints = "? help " }
-        var keep = Array(repeating: true, count: forms.count)
-        for drop in [2, 4, 5] where total() > budget {
-            forms[drop] = ""
-            keep[drop] = false
-        }
-
+        let reserved = flags.reduce(0) { $0 + displayWidth($1.text) + 1 }
+        let f = fit(snapshot, width: rect.width, reserved: reserved, glyphs: ctx.glyphs)
+        let failedStyle = snapshot.totals.failed > 0 ? t.headerAlert : t.header
+        let spans: [Span] = [
+            Span(f.name, t.header), Span(f.engines, t.header), Span(f.tasks, t.header), Span(f.running ?? "", t.header),
+            Span(f.failed, failedStyle), Span(f.elapsed ?? "", t.header), Span(f.rate ?? "", t.headerDim),
+        ].filter { !$0.text.isEmpty }
         var x = rect.col
-        x += canvas.put(showName, row: rect.row, col: x, style: t.header, width: rect.right - x)
-        x += canvas.put(gap, row: rect.row, col: x, style: t.header, width: rect.right - x)
-        for (j, f) in fields.enumerated() where keep[j] {
-            x += canvas.put(forms[j], row: rect.row, col: x, style: f.style, width: rect.right - x)
-            x += canvas.put(gap, row: rect.row, col: x, style: t.header, width: rect.right - x)
+        let end = rect.right - displayWidth(f.hints)
+        for s in spans {
+            x += canvas.put(s.text, row: rect.row, col: x, style: s.style, width: end - x)
+            x += HeaderLine.gap
         }
         for flag in flags {
-            x += canvas.put(flag.text, row: rect.row, col: x, style: flag.style, width: rect.right - x)
+            x += canvas.put(flag.text, row: rect.row, col: x, style: flag.style, width: end - x)
             x += 1
         }
-        let hx = rect.right - displayWidth(showHints)
-        if hx >= x { canvas.put(showHints, row: rect.row, col: hx, style: t.header) }
+        if end >= x - 1 { canvas.put(f.hints, row: rect.row, col: end, style: t.header) }
     }
 }

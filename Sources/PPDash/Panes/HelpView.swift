@@ -17,14 +17,19 @@ enum HelpView {
             } else {
                 let parts = DetailView.wrap(e.text, width: max(10, width - keyWidth - 2))
                 for (i, p) in parts.enumerated() {
-                    let k = i == 0 ? Format.padRight("  " + e.keys, keyWidth + 2) : String(repeating: " ", count: keyWidth + 2)
+                    let k =
+                        i == 0
+                        ? Format.padRight("  " + e.keys, keyWidth + 2) : String(repeating: " ", count: keyWidth + 2)
                     out.append([Span(k, t.key), Span(p, .plain)])
                 }
             }
         }
         out.append([])
         out.append([Span("Colours: green ok, yellow running, red error/timeout, magenta aborted, dim pending.", t.dim)])
-        out.append([Span("Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.", t.dim)])
+        out.append([
+            Span(
+                "Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.", t.dim)
+        ])
         return out
     }
 
@@ -37,7 +42,9 @@ enum HelpView {
     static func draw(into canvas: inout Canvas, rect: Rect, ui: UIState, lines: [DetailView.Line], ctx: RenderContext) {
         let textRows = max(0, rect.height - 2)
         let scroll = min(ui.helpScroll, max(0, lines.count - textRows))
-        let note = lines.count > textRows ? "lines \(scroll + 1)-\(min(lines.count, scroll + textRows)) of \(lines.count)" : "Esc closes"
+        let note =
+            lines.count > textRows
+            ? "lines \(scroll + 1)-\(min(lines.count, scroll + textRows)) of \(lines.count)" : "Esc closes"
         canvas.box(rect, title: "ppdash keys", note: note, ctx: ctx)
         for (n, line) in lines.dropFirst(scroll).prefix(textRows).enumerated() {
             canvas.put(line, row: rect.row + 1 + n, col: rect.col + 2, limit: rect.right - 2)

@@ -25,8 +25,8 @@ enum ProgressPane {
         fitColumns(
             [
                 Column(id: .id, header: "", width: 4, right: true, priority: 90),
-                Column(id: .label, header: "", width: 8, priority: 80, flex: true, maxWidth: 28),
-                Column(id: .bar, header: "", width: 12, priority: 100, flex: true),
+                Column(id: .label, header: "", width: 8, priority: 80, flex: true, maxWidth: 32),
+                Column(id: .bar, header: "", width: 20, priority: 100, flex: true, weight: 2),
                 Column(id: .count, header: "", width: countWidth, right: true, priority: 99),
                 Column(id: .percent, header: "", width: 4, right: true, priority: 98),
                 Column(id: .failed, header: "", width: 6, right: true, priority: 97),
@@ -36,7 +36,9 @@ enum ProgressPane {
             ], width: width, at: x)
     }
 
-    static func draw(into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext) {
+    static func draw(
+        into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext
+    ) {
         guard rect.height > 0 else { return }
         let t = ctx.theme
         var lines: [Line] = snapshot.batches.map { b in
@@ -63,13 +65,20 @@ enum ProgressPane {
         if snapshot.batchCount > 0 {
             let shown = lines.count - (showTotal ? 1 : 0)
             left.append(
-                Span(shown < snapshot.batchCount ? "latest \(shown) of \(snapshot.batchCount) batches" : "\(snapshot.batchCount) batch" + (snapshot.batchCount == 1 ? "" : "es"), t.ruleInfo))
+                Span(
+                    shown > 0 && shown < snapshot.batchCount
+                        ? "latest \(shown) of \(snapshot.batchCount) batches"
+                        : "\(snapshot.batchCount) batch" + (snapshot.batchCount == 1 ? "" : "es"), t.ruleInfo))
         }
         let legend = [Span("\(ctx.glyphs.barFull) ok", t.barOK), Span("\(ctx.colorsOrMono) failed", t.barFailed)]
-        canvas.rule(row: rect.row, col: rect.col, width: rect.width, title: "Progress", focused: false, left: left, right: legend, ctx: ctx)
+        canvas.rule(
+            row: rect.row, col: rect.col, width: rect.width, title: "Progress", focused: false, left: left,
+            right: legend, ctx: ctx)
         if snapshot.batchCount == 0 {
             if rect.height > 1 {
-                canvas.put("no batches yet: press s and type e.g.  echo {} ::: 1..9", row: rect.row + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
+                canvas.put(
+                    "no batches yet: press s and type e.g.  echo {} ::: 1..9", row: rect.row + 1, col: rect.col + 2,
+                    style: t.dim, width: rect.width - 2)
             }
             return
         }
@@ -83,7 +92,9 @@ enum ProgressPane {
         }
     }
 
-    static func drawLine(_ line: Line, into canvas: inout Canvas, row: Int, cols: [Placed<Col>], isTotal: Bool, ctx: RenderContext) {
+    static func drawLine(
+        _ line: Line, into canvas: inout Canvas, row: Int, cols: [Placed<Col>], isTotal: Bool, ctx: RenderContext
+    ) {
         let t = ctx.theme
         let c = line.counts
         for p in cols {
@@ -92,7 +103,9 @@ enum ProgressPane {
             case .id: (text, style) = (line.id, t.value)
             case .label: (text, style) = (line.label, isTotal ? t.value : .plain)
             case .bar:
-                drawBar(ok: c.ok, failed: c.failed, total: c.total, into: &canvas, row: row, col: p.x, width: p.width, ctx: ctx)
+                drawBar(
+                    ok: c.ok, failed: c.failed, total: c.total, into: &canvas, row: row, col: p.x, width: p.width,
+                    ctx: ctx)
                 continue
             case .count: (text, style) = ("\(Format.count(c.done))/\(Format.count(c.total))", t.value)
             case .percent: (text, style) = (Format.percent(c.done, of: c.total), line.finished ? t.good : t.value)
@@ -107,17 +120,21 @@ enum ProgressPane {
                 }
             case .rate: (text, style) = (Format.rate(line.rate), t.dim)
             }
-            canvas.cell(text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
+            canvas.cell(
+                text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
         }
     }
 
     /// A bar with its end marks: green successes, red failures, the rest empty.
-    static func drawBar(ok: Int, failed: Int, total: Int, into canvas: inout Canvas, row: Int, col: Int, width: Int, ctx: RenderContext) {
+    static func drawBar(
+        ok: Int, failed: Int, total: Int, into canvas: inout Canvas, row: Int, col: Int, width: Int, ctx: RenderContext
+    ) {
         guard width >= 3 else { return }
         let t = ctx.theme
         canvas.put(ctx.glyphs.barLeft, row: row, col: col, style: t.barFrame)
         canvas.put(ctx.glyphs.barRight, row: row, col: col + width - 1, style: t.barFrame)
-        let bar = Bar(ok: ok, failed: failed, total: total, width: width - 2, unicode: ctx.unicode, colors: ctx.theme.colors)
+        let bar = Bar(
+            ok: ok, failed: failed, total: total, width: width - 2, unicode: ctx.unicode, colors: ctx.theme.colors)
         for (i, cell) in bar.cells.enumerated() {
             let style: Style
             switch cell.part {

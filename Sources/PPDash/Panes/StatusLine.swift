@@ -14,7 +14,8 @@ enum StatusLine {
         }
         if ui.focus == .engines {
             return [
-                (.filterByEngine, .engines, "its tasks"), (.addEngine, .global, "add"), (.removeEngine, .global, "remove"),
+                (.filterByEngine, .engines, "its tasks"), (.addEngine, .global, "add"),
+                (.removeEngine, .global, "remove"),
                 (.nextPane, .main, "tasks"), (.openSubmit, .global, "submit"), (.togglePause, .global, "pause"),
                 (.toggleHelp, .global, "help"), (.quit, .global, "quit"),
             ]
@@ -48,7 +49,8 @@ enum StatusLine {
             return
         }
         if let m = ui.message {
-            canvas.put(" " + m.text + " ", row: row, col: rect.col, style: m.isError ? t.error : t.message, width: rect.width)
+            canvas.put(
+                " " + m.text + " ", row: row, col: rect.col, style: m.isError ? t.error : t.message, width: rect.width)
             return
         }
         var x = rect.col
@@ -62,15 +64,20 @@ enum StatusLine {
     }
 
     /// The prompt line (and a hint line above it).
-    static func drawPrompt(_ kind: UIState.PromptKind, into canvas: inout Canvas, rect: Rect, ui: UIState, ctx: RenderContext) {
+    static func drawPrompt(
+        _ kind: UIState.PromptKind, into canvas: inout Canvas, rect: Rect, ui: UIState, ctx: RenderContext
+    ) {
         let t = ctx.theme
         let label = kind == .submit ? "submit> " : "filter/ "
-        let hint = kind == .submit
+        let hint =
+            kind == .submit
             ? " TEMPLATE ::: ARGS   {} the argument, {#} the task number, 1..9 a range   Enter submit  Esc cancel  Up history "
             : " matches status, engine (e3), batch and command, live   Enter keep  Esc clear "
         if rect.row > 0 {
             canvas.fill(row: rect.row - 1, col: rect.col, width: rect.width, style: t.keyHint)
-            canvas.put(truncate(hint, to: rect.width, unicode: ctx.unicode), row: rect.row - 1, col: rect.col, style: t.keyHint)
+            canvas.put(
+                truncate(hint, to: rect.width, unicode: ctx.unicode), row: rect.row - 1, col: rect.col, style: t.keyHint
+            )
         }
         var x = rect.col
         x += canvas.put(label, row: rect.row, col: x, style: t.prompt)
@@ -79,7 +86,9 @@ enum StatusLine {
         canvas.put(text, row: rect.row, col: x, style: .plain, width: room)
         let cx = x + cursorColumn
         if canvas[rect.row, cx].text.isEmpty == false || cx < rect.right {
-            canvas.restyle(row: rect.row, col: cx, width: max(1, displayWidth(canvas[rect.row, cx].text))) { $0 = t.cursor }
+            canvas.restyle(row: rect.row, col: cx, width: max(1, displayWidth(canvas[rect.row, cx].text))) {
+                $0 = t.cursor
+            }
         }
     }
 }

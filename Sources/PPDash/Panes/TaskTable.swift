@@ -9,19 +9,24 @@ enum TaskTable {
     static let millisColumns = 160
 
     /// The columns for a table `width` wide; `sort` gets its arrow.
-    static func columns(width: Int, x: Int, sort: SortKey, ascending: Bool, rows: [TaskRow], glyphs: Glyphs) -> [Placed<SortKey>] {
-        let full = width >= fullHeadersColumns
-        let timeWidth = width >= millisColumns ? 12 : 8
+    static func columns(width: Int, x: Int, sort: SortKey, ascending: Bool, rows: [TaskRow], glyphs: Glyphs) -> [Placed<
+        SortKey
+    >] {
+        let full = width + 1 >= fullHeadersColumns  // the pane's width, less the left margin
+        let timeWidth = width + 1 >= millisColumns ? 12 : 8
         func digits(_ n: Int) -> Int { String(n).count }
         let maxID = rows.map(\.id.rawValue).max() ?? 0
         let maxBatch = rows.map(\.batch).max() ?? 0
         let maxEngine = rows.compactMap(\.engine).max() ?? 0
         let maxRetries = rows.map(\.retries).max() ?? 0
-        func col(_ key: SortKey, _ long: String, _ short: String, _ w: Int, right: Bool, priority: Int, flex: Bool = false) -> Column<SortKey> {
+        func col(
+            _ key: SortKey, _ long: String, _ short: String, _ w: Int, right: Bool, priority: Int, flex: Bool = false
+        ) -> Column<SortKey> {
             var header = full ? long : short
             if key == sort { header += ascending ? glyphs.sortAscending : glyphs.sortDescending }
             return Column(
-                id: key, header: header, width: max(w, displayWidth(header)), right: right, priority: priority, flex: flex)
+                id: key, header: header, width: max(w, displayWidth(header)), right: right, priority: priority,
+                flex: flex)
         }
         return fitColumns(
             [
@@ -47,42 +52,55 @@ enum TaskTable {
         return window.matching == window.total ? base : base + " (filtered from \(window.total))"
     }
 
-    static func draw(into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext) {
+    static func draw(
+        into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext
+    ) {
         guard rect.height > 0 else { return }
         let t = ctx.theme
         let window = snapshot.table
         let shown = Array(window.rows.prefix(max(0, min(rows, rect.height - 2))))
         var left: [Span] = []
         let sortName = SortKey.label(ui.sort, full: true)
-        left.append(Span("sort \(sortName) " + (ui.ascending ? ctx.glyphs.sortAscending : ctx.glyphs.sortDescending), t.ruleInfo))
+        left.append(
+            Span(
+                "sort \(sortName) " + (ui.ascending ? ctx.glyphs.sortAscending : ctx.glyphs.sortDescending), t.ruleInfo)
+        )
         if !ui.filter.isEmpty { left.append(Span("filter \"\(ui.filter)\"", t.warn)) }
         if ui.follow { left.append(Span("follow", t.warn)) }
         canvas.rule(
-            row: rect.row, col: rect.col, width: rect.width, title: "Tasks", focused: ui.focus == .table && ui.mode == .main,
+            row: rect.row, col: rect.col, width: rect.width, title: "Tasks",
+            focused: ui.focus == .table && ui.mode == .main,
             left: left, right: [Span(rowsText(window, shown: shown.count), t.ruleInfo)], ctx: ctx)
         guard rect.height > 1 else { return }
 
-        let cols = columns(width: rect.width - 1, x: rect.col + 1, sort: ui.sort, ascending: ui.ascending, rows: shown, glyphs: ctx.glyphs)
+        let cols = columns(
+            width: rect.width - 1, x: rect.col + 1, sort: ui.sort, ascending: ui.ascending, rows: shown,
+            glyphs: ctx.glyphs)
         let hr = rect.row + 1
         canvas.fill(row: hr, col: rect.col, width: rect.width, style: t.columnHeader)
         for p in cols {
             let s = p.column.id == ui.sort ? t.columnHeaderSorted : t.columnHeader
-            canvas.cell(p.column.header, row: hr, col: p.x, width: p.width, right: p.column.right, style: s, unicode: ctx.unicode)
+            canvas.cell(
+                p.column.header, row: hr, col: p.x, width: p.width, right: p.column.right, style: s,
+                unicode: ctx.unicode)
         }
         if shown.isEmpty {
-            let text = window.total == 0
+            let text =
+                window.total == 0
                 ? "no tasks yet: press s to submit a batch"
                 : "no task matches \"\(ui.filter)\" (Esc clears the filter)"
             canvas.put(text, row: hr + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
             return
         }
-        let millis = rect.width - 1 >= millisColumns
+        let millis = rect.width >= millisColumns
         let selectedID = ui.selectedRow(in: snapshot)?.id
         for (n, row) in shown.enumerated() {
             let r = hr + 1 + n
             let style = t.status(row.status)
             for p in cols {
-                canvas.cell(text(row, p.column.id, now: ctx.now, millis: millis), row: r, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
+                canvas.cell(
+                    text(row, p.column.id, now: ctx.now, millis: millis), row: r, col: p.x, width: p.width,
+                    right: p.column.right, style: style, unicode: ctx.unicode)
             }
             if row.id == selectedID, ui.mode == .main {
                 let focused = ui.focus == .table
