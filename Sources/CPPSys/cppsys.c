@@ -98,3 +98,36 @@ int ppsys_child_exited_nowait(pid_t pid) {
     if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
     return info.si_pid == pid ? 1 : 0;
 }
+
+#include <sched.h>
+#include <linux/futex.h>
+
+static inline int ppsys_cas(int *w, int expect, int desired) {
+    return __atomic_compare_exchange_n(w, &expect, desired, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void ppsys_lock(ppsys_lock_t *l) {
+    if (ppsys_cas(&l->word, 0, 1)) return;
+    for (int i = 0; i < 64; i++) {
+        if (__atomic_load_n(&l->word, __ATOMIC_RELAXED) == 0 && ppsys_cas(&l->word, 0, 1)) return;
+        if (i < 16) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ volatile("yield");
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+    /* 2 = locked with (possible) waiters. */
+    while (__atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE) != 0) {
+        syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    }
+}
+
+void ppsys_unlock(ppsys_lock_t *l) {
+    if (__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) == 2) {
+        syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}

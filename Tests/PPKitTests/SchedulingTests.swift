@@ -90,9 +90,10 @@ struct SchedulingTests {
         defer { client.shutdown() }
         let view = client.loadBalancedView()
         let slow = try view.applyAsync { () -> Int in
-            blockingSleep(1.0)
+            blockingSleep(5.0)
             return 1
         }
+        defer { slow.abort() }
         let waiter = try view.with {
             $0.after = .successOnly(slow.msgIds)
             $0.dependencyTimeout = 0.1

@@ -47,3 +47,9 @@ char **ppsys_environ(void);
 int ppsys_child_exited_nowait(pid_t pid);
 
 #endif
+
+/// A lock for hot state shared by more threads than cores: spin briefly, then sched_yield (so a preempted holder
+/// gets the core back), then park on a futex. 0 = free.
+typedef struct { int word; } ppsys_lock_t;
+void ppsys_lock(ppsys_lock_t *l);
+void ppsys_unlock(ppsys_lock_t *l);

@@ -16,6 +16,12 @@ public enum TaskWork: Sendable {
     case shell(ShellTask)
     case builtin(BuiltinTask)
 
+    /// A shell command (reports its own start, with its process group).
+    var isShell: Bool {
+        if case .shell = self { return true }
+        return false
+    }
+
     /// Whether another process could run it (closures cannot cross a process boundary).
     public var isPortable: Bool {
         switch self {
@@ -88,6 +94,9 @@ public protocol EngineSink: Sendable {
     /// The task is settled as `outcome` though the engine is still busy with it (a closure past its run-time limit
     /// cannot be stopped); `engineFinished` follows when the engine is free.
     func engineSettled(_ engine: EngineID, task: TaskID, outcome: TaskOutcome)
+    /// As `engineFinished`, and hands back the engine's next task when the scheduler gives it one at once, already
+    /// marked started: an in-process engine then runs it with no wake-up and no second lock (the hot path).
+    func engineFinishedTakeNext(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) -> Assignment?
     /// The engine is gone; tasks it held go back to the scheduler.
     func engineDied(_ engine: EngineID, reason: String)
 }
@@ -111,6 +120,13 @@ public protocol Engine: AnyObject, Sendable {
 
 extension Engine {
     public var runsClosures: Bool { info.kind == .local }
+}
+
+extension EngineSink {
+    public func engineFinishedTakeNext(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) -> Assignment? {
+        engineFinished(engine, task: task, outcome: outcome)
+        return nil
+    }
 }
 
 /// The value a shell task returns.

@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What AsyncResult reads of one batch, taken in one lock.
 struct BatchView: Sendable {
@@ -65,6 +68,11 @@ extension Scheduler {
             return s.waiterCounter
         }
         guard let token else { return true }
+        // Short batches end within microseconds: yield a little before parking.
+        for _ in 0..<32 {
+            if sem.wait(timeout: .now()) == .success { return true }
+            sched_yield()
+        }
         let result: DispatchTimeoutResult
         if let timeout, timeout >= 0 {
             result = sem.wait(timeout: .now() + .nanoseconds(Int(min(timeout, 1e9) * 1e9)))

@@ -15,16 +15,18 @@ public enum SchedulerEvent: Sendable {
 ///
 /// Every reader (the API, the dashboard, the headless CLI, a journal) reads from here; state lives behind one `Mutex`.
 public final class Scheduler: Sendable {
-    let state: Mutex<State>
+    let state: HotLock<State>
     /// Serialises event delivery so observers see events in the order they happened.
     let delivery = Mutex<Void>(())
+    /// How many observers exist: lets the hot path skip event delivery with no lock.
+    let observerCount = Atomic<Int>(0)
     public let clock: any PPClock
 
     /// Creates a scheduler with no engines.
     public init(scheme: Scheme = .leastLoad, clock: any PPClock = SystemClock(), seed: UInt64? = nil) {
         self.clock = clock
         let now = clock.now().microseconds
-        self.state = Mutex(
+        self.state = HotLock(
             State(
                 scheme: scheme, rng: SplitMix64(seed: seed ?? UInt64(bitPattern: now)), startedAt: now))
     }
@@ -72,6 +74,7 @@ public final class Scheduler: Sendable {
             let queued = s.engines[id].assigned.filter { $0 != s.engines[id].current }
             for idx in queued.reversed() where s.records[idx].status == .pending {
                 s.engines[id].assigned.removeAll { $0 == idx }
+                s.engines[id].load -= s.works[idx].hwmCost(hwm: s.engines[id].hwm)
                 s.records[idx].engine = -1
                 fx.cancels.append((s.engines[id].engine, TaskID(idx + 1), .aborted))
                 s.requeueFront(idx)
@@ -281,7 +284,8 @@ public final class Scheduler: Sendable {
     /// Calls `observer` with every event from now on, in order, on the thread that caused it.
     @discardableResult
     public func addObserver(_ observer: @escaping @Sendable (SchedulerEvent) -> Void) -> Int {
-        state.withLock { s in
+        observerCount.add(1, ordering: .relaxed)
+        return state.withLock { s in
             s.observerCounter += 1
             s.observers[s.observerCounter] = observer
             return s.observerCounter
@@ -289,7 +293,7 @@ public final class Scheduler: Sendable {
     }
 
     public func removeObserver(_ token: Int) {
-        _ = state.withLock { s in s.observers.removeValue(forKey: token) }
+        if state.withLock({ s in s.observers.removeValue(forKey: token) }) != nil { observerCount.subtract(1, ordering: .relaxed) }
     }
 
     /// The whole record of one task.
@@ -311,7 +315,7 @@ public final class Scheduler: Sendable {
 
     private func deliverEvents() {
         // Cheap check first: no observers, nothing to do.
-        guard state.withLock({ !$0.outbox.isEmpty }) else { return }
+        guard observerCount.load(ordering: .relaxed) > 0, state.withLock({ !$0.outbox.isEmpty }) else { return }
         delivery.withLock { _ in
             while true {
                 let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
@@ -355,31 +359,26 @@ extension Scheduler: EngineSink {
             let idx = task.rawValue - 1
             guard s.records.indices.contains(idx), s.engines.indices.contains(engine) else { return }
             guard s.engines[engine].assigned.contains(idx) else { return }
-            s.engines[engine].current = idx
-            s.engines[engine].busySince = at.microseconds
-            guard s.records[idx].status == .pending, s.records[idx].engine == Int32(engine) else { return }
-            s.records[idx].status = .running
-            s.records[idx].started = at.microseconds
-            s.records[idx].processGroup = processGroup ?? 0
-            s.totals.move(from: .pending, to: .running)
-            s.batches[Int(s.records[idx].batch) - 1].counts.move(from: .pending, to: .running)
-            if Int(task.rawValue) > s.newestStarted { s.newestStarted = task.rawValue }
-            s.generation &+= 1
-            s.emit(.started(task: task, engine: engine, at: at, processGroup: processGroup))
+            s.markStarted(idx, engine: engine, at: at, processGroup: processGroup)
         }
         deliverEvents()
     }
 
     public func engineFinished(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
-        settle(engine, task: task, outcome: outcome, free: true)
+        _ = settle(engine, task: task, outcome: outcome, free: true, takeNext: false)
+    }
+
+    public func engineFinishedTakeNext(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) -> Assignment? {
+        settle(engine, task: task, outcome: outcome, free: true, takeNext: true)
     }
 
     public func engineSettled(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
-        settle(engine, task: task, outcome: outcome, free: false)
+        _ = settle(engine, task: task, outcome: outcome, free: false, takeNext: false)
     }
 
-    private func settle(_ engine: EngineID, task: TaskID, outcome: TaskOutcome, free: Bool) {
+    private func settle(_ engine: EngineID, task: TaskID, outcome: TaskOutcome, free: Bool, takeNext: Bool) -> Assignment? {
         let received = clock.now()
+        var next: Assignment?
         let fx = state.withLock { s -> Effects in
             var fx = Effects()
             let idx = task.rawValue - 1
@@ -387,6 +386,7 @@ extension Scheduler: EngineSink {
             guard let pos = s.engines[engine].assigned.firstIndex(of: idx) else { return fx }
             if free {
                 s.engines[engine].assigned.remove(at: pos)
+                s.engines[engine].load -= s.works[idx].hwmCost(hwm: s.engines[engine].hwm)
                 if s.engines[engine].current == idx {
                     s.engines[engine].current = nil
                     s.engines[engine].addBusy(from: s.engines[engine].busySince, to: outcome.completed.microseconds)
@@ -407,9 +407,16 @@ extension Scheduler: EngineSink {
             if s.engines[engine].draining && s.engines[engine].assigned.isEmpty { s.markRemoved(engine) }
             s.generation &+= 1
             s.dispatch(&fx)
+            if takeNext, let i = fx.runs.firstIndex(where: { $0.1.slot == engine + 1 }) {
+                // Started here and now, so the engine runs it with no wake-up and no second lock.
+                let a = fx.runs.remove(at: i).1
+                if !a.work.isShell { s.markStarted(a.task.rawValue - 1, engine: engine, at: received) }
+                next = a
+            }
             return fx
         }
         perform(fx)
+        return next
     }
 
     public func engineDied(_ engine: EngineID, reason: String) {
@@ -427,6 +434,7 @@ extension Scheduler: EngineSink {
             let held = s.engines[engine].assigned
             let running = s.engines[engine].current
             s.engines[engine].assigned = []
+            s.engines[engine].load = 0
             s.engines[engine].current = nil
             var orphans = Array(s.engines[engine].pinned)
             s.engines[engine].pinned = []

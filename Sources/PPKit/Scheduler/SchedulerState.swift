@@ -71,6 +71,8 @@ struct EngineSlot {
     var deathReason: String?
     /// Tasks handed over and not reported finished, oldest first.
     var assigned: [Int] = []
+    /// What `assigned` costs against the high-water mark (see `TaskWork.hwmCost`).
+    var load = 0
     /// Tasks pinned to this engine (direct views), waiting for capacity.
     var pinned = Deque<Int>()
     var current: Int?
@@ -86,7 +88,7 @@ struct EngineSlot {
 
     var capacity: Int {
         guard alive && !draining else { return 0 }
-        return hwm == 0 ? Int.max : max(0, hwm - assigned.count)
+        return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 
     static let bucketMicros: Int64 = 5_000_000
@@ -124,6 +126,16 @@ struct EngineSlot {
             out.append(min(1, Double(busy) / Double(span)))
         }
         return out
+    }
+}
+
+extension TaskWork {
+    /// Slots a task takes in an engine's high-water mark. A no-op takes 1, so a deep mark (64 on worker processes)
+    /// pipelines no-ops past the round trip; any other task takes half the mark, so at most one waits behind the
+    /// running one and a busy engine cannot hoard tasks an idle one could start (least-load stays fair).
+    func hwmCost(hwm: Int) -> Int {
+        if case .builtin(.noop) = self { return 1 }
+        return max(1, hwm / 2)
     }
 }
 

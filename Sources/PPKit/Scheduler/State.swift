@@ -160,6 +160,7 @@ extension Scheduler {
         mutating func assign(_ idx: Int, to e: Int, fx: inout Effects) {
             records[idx].engine = Int32(e)
             engines[e].assigned.append(idx)
+            engines[e].load += works[idx].hwmCost(hwm: engines[e].hwm)
             lruCounter += 1
             engines[e].lru = lruCounter
             let b = batches[Int(records[idx].batch) - 1]
@@ -171,6 +172,21 @@ extension Scheduler {
                         maxOutput: b.options.maxOutput, slot: e + 1, workingDirectory: b.options.workingDirectory,
                         environment: b.options.environment)
                 ))
+        }
+
+        /// The engine began running `idx`.
+        mutating func markStarted(_ idx: Int, engine: Int, at: Timestamp, processGroup: Int32? = nil) {
+            engines[engine].current = idx
+            engines[engine].busySince = at.microseconds
+            guard records[idx].status == .pending, records[idx].engine == Int32(engine) else { return }
+            records[idx].status = .running
+            records[idx].started = at.microseconds
+            records[idx].processGroup = processGroup ?? 0
+            totals.move(from: .pending, to: .running)
+            batches[Int(records[idx].batch) - 1].counts.move(from: .pending, to: .running)
+            if idx + 1 > newestStarted { newestStarted = idx + 1 }
+            generation &+= 1
+            emit(.started(task: TaskID(idx + 1), engine: engine, at: at, processGroup: processGroup))
         }
 
         mutating func requeueFront(_ idx: Int) {
