@@ -95,8 +95,11 @@ public struct TaskMetadata: Sendable, Hashable, Codable {
     /// The process group of a shell task while it runs (for orphan checks).
     public var processGroup: Int32?
 
+    /// The source's own task id where it has one (an ipyparallel cluster's msg_id), else nil.
+    public var externalId: String? = nil
+
     /// ipyparallel's `msg_id`.
-    public var msgId: String { id.description }
+    public var msgId: String { externalId ?? id.description }
     /// Completed minus started, in seconds, when both are known.
     public var duration: Double? {
         guard let s = started, let c = completed else { return nil }

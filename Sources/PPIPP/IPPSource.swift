@@ -1,0 +1,646 @@
+import Foundation
+import PPKit
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// How the link to the controller is doing.
+public enum LinkState: Sendable, Equatable {
+    case connecting
+    case connected
+    /// No reply in time. `portOpen`: the controller's port accepts TCP connections (so it is there but silent).
+    case notAnswering(attempt: Int, portOpen: Bool, everConnected: Bool)
+    /// A message arrived with a signature this key does not make.
+    case signatureMismatch
+
+    /// Whether the silence means the key is wrong: the port answers but not one request ever was.
+    public var probablyWrongKey: Bool {
+        if case .signatureMismatch = self { return true }
+        if case .notAnswering(_, true, false) = self { return true }
+        return false
+    }
+
+    /// One line for the user.
+    public func message(_ info: ConnectionInfo) -> String {
+        switch self {
+        case .connecting: return "connecting to the controller at \(info.controllerURL)"
+        case .connected: return "connected to the controller at \(info.controllerURL)"
+        case .signatureMismatch, .notAnswering(_, true, false):
+            return "signature mismatch: the controller at \(info.controllerURL) accepts connections but ignores "
+                + "ppdash's requests (the hub drops badly signed messages silently), so the key in \(info.path) is "
+                + "probably wrong: use the cluster's current ipcontroller-client.json"
+        case .notAnswering(let attempt, let open, _):
+            return "controller at \(info.controllerURL) not answering"
+                + (open ? " (its port is open: busy or hung)" : " (connection refused: is the cluster running?)")
+                + "; retrying every \(Int(IPPSource.retryDelay)) s (attempt \(attempt))"
+        }
+    }
+}
+
+/// Messages for the poll thread to send.
+enum Outgoing: Sendable {
+    case task([[UInt8]])
+    case control([[UInt8]])
+}
+
+/// The state the poll thread and the dashboard share, behind `IPPSource.shared`'s mutex.
+struct SharedState: Sendable {
+    var info: ConnectionInfo
+    var mirror: IPPMirror
+    var cache: IPPMirror.TableIndex?
+    var session: JupyterSession
+    var outbox: [Outgoing] = []
+    var link = LinkState.connecting
+    /// Completed poll cycles (1 after the first full load).
+    var syncs = 0
+    var stop = false
+    var notice: (text: String, until: Int64)?
+    var badSignatures = 0
+    /// The last failed hub query, for the header and stderr.
+    var hubError: String?
+}
+
+/// A lock-protected box the poll thread and the source both hold.
+final class SharedBox: Sendable {
+    let state: Mutex<SharedState>
+    init(_ s: SharedState) { state = Mutex(s) }
+}
+
+/// An ipyparallel cluster as a dashboard source: a mirror of the hub's engines and task records, refreshed by one
+/// thread running the ZeroMQ poll loop, and shell batches submitted to the cluster's load-balanced scheduler.
+public final class IPPSource: DashboardSource {
+    /// Tuning of the poll loop.
+    public struct Options: Sendable {
+        /// Seconds between hub queries.
+        public var interval: Double = 0.25
+        /// Seconds to wait for `connection_reply` before calling the controller not answering.
+        public var replyTimeout: Double = 3
+        /// Seconds between full msg_id sweeps (a safety net for clients whose clocks run behind).
+        public var sweepEvery: Double = 10
+        /// Record changes for `drainChanges()`.
+        public var trackChanges = false
+        public init() {}
+    }
+
+    static let retryDelay = 2.0
+    /// The largest batch `submit(line:)` accepts.
+    public static let maxBatch = 100_000
+
+    let box: SharedBox
+    private let done = DispatchSemaphore(value: 0)
+    public let zmqPath: String
+
+    /// Connects (in the background) to the controller the connection file names.
+    public init(info: ConnectionInfo, options: Options = Options(), library: ZMQLibrary? = nil) throws {
+        let lib = try library ?? ZMQLibrary.load()
+        zmqPath = lib.path
+        let now = SystemClock().now()
+        var mirror = IPPMirror(now: now)
+        mirror.trackChanges = options.trackChanges
+        box = SharedBox(SharedState(info: info, mirror: mirror, session: JupyterSession(key: info.key)))
+        let box = self.box
+        let done = self.done
+        let thread = Thread {
+            PollLoop(lib: lib, box: box, options: options).run()
+            done.signal()
+        }
+        thread.name = "ppdash-ipp"
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    /// Stops the poll thread (idempotent).
+    public func stop() {
+        let first = box.state.withLock { s -> Bool in
+            defer { s.stop = true }
+            return !s.stop
+        }
+        if first { _ = done.wait(timeout: .now() + 2) }
+    }
+
+    public var info: ConnectionInfo { box.state.withLock { $0.info } }
+    public var link: LinkState { box.state.withLock { $0.link } }
+    /// Completed poll cycles; 1 once the first full load is in.
+    public var syncs: Int { box.state.withLock { $0.syncs } }
+
+    /// Why the hub refused a query, if it did.
+    public var hubError: String? { box.state.withLock { $0.hubError } }
+
+    /// A copy of the mirror (for `--json`; the dashboard uses `snapshot`).
+    public var mirror: IPPMirror { box.state.withLock { $0.mirror } }
+
+    /// Waits until `n` poll cycles completed; false on timeout or a wrong key.
+    public func waitForSync(_ n: Int = 1, timeout: Double, onState: (LinkState) -> Void = { _ in }) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: LinkState?
+        while Date() < deadline {
+            let (syncs, link) = box.state.withLock { ($0.syncs, $0.link) }
+            if syncs >= n { return true }
+            if link != last {
+                onState(link)
+                last = link
+            }
+            if link.probablyWrongKey { return false }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Rows and engines changed since the last call, as the mirror has them now (needs `trackChanges`).
+    public func drainChanges() -> (mirror: IPPMirror, rows: [Int], engines: [Int]) {
+        box.state.withLock { s in
+            let c = s.mirror.drainChanges()
+            return (s.mirror, c.rows, c.engines)
+        }
+    }
+
+    private func sourceLine(_ s: SharedState, now: Timestamp) -> String {
+        var line = "ipp " + s.info.controllerURL
+        switch s.link {
+        case .connecting: line += " · connecting"
+        case .connected: break
+        case .notAnswering(let a, let open, let ever):
+            line += open && !ever ? " · no reply: wrong key?" : " · NOT ANSWERING, retry \(a)"
+        case .signatureMismatch: line += " · SIGNATURE MISMATCH: wrong key?"
+        }
+        if let n = s.notice, n.until > now.microseconds { line += " · " + n.text }
+        if let e = s.hubError { line += " · " + e }
+        return line
+    }
+
+    // MARK: DashboardSource
+
+    public func snapshot(_ query: TableQuery) -> Snapshot {
+        let now = SystemClock().now()
+        return box.state.withLock { s in
+            let line = sourceLine(s, now: now)
+            return s.mirror.snapshot(query, now: now, source: line, cache: &s.cache)
+        }
+    }
+
+    public func metadata(_ id: TaskID) -> TaskMetadata? { box.state.withLock { $0.mirror.metadata(id) } }
+
+    /// Submits a shell sweep as one batch of `apply_request`s to the load-balanced scheduler.
+    public func submit(line: String) throws -> BatchID {
+        let sweep = try Sweep.parse(line: line)
+        return try submit(sweep)
+    }
+
+    /// Submits a parsed sweep; returns the batch.
+    public func submit(_ sweep: Sweep) throws -> BatchID {
+        let n = sweep.count
+        guard n > 0 else { throw SweepError("no arguments: write TEMPLATE ::: ARGS") }
+        guard n <= Self.maxBatch else {
+            throw SweepError("\(n) tasks is more than ppdash submits to an ipyparallel cluster at once (\(Self.maxBatch))")
+        }
+        let now = SystemClock().now()
+        return box.state.withLock { s in
+            var tasks: [(msgId: String, command: String, args: [String])] = []
+            tasks.reserveCapacity(n)
+            for k in 0..<n {
+                let args = sweep.arguments(at: k)
+                let command = ShellTask(template: sweep.template, args: args, seq: k + 1).command(slot: 0)
+                let m = Self.applyRequest(&s.session, command: command, label: sweep.template.text)
+                s.outbox.append(.task(s.session.serialize(m)))
+                tasks.append((m.msgId, command, args))
+            }
+            return s.mirror.addOwnBatch(label: sweep.template.text, session: s.session.id, tasks: tasks, now: now)
+        }
+    }
+
+    static func applyRequest(_ session: inout JupyterSession, command: String, label: String?) -> JupyterMessage {
+        session.message(
+            "apply_request", content: [:],
+            metadata: [
+                "after": [], "follow": [], "targets": [], "retries": 0, "timeout": nil,
+                "label": label.map { .string($0) } ?? .null,
+            ],
+            buffers: ShellCall.buffers(command: command))
+    }
+
+    public func abort(task: TaskID) {
+        box.state.withLock { s in
+            let i = task.rawValue - 1
+            guard i >= 0, i < s.mirror.taskCount, !s.mirror.row(at: i).status.isFinished else { return }
+            Self.queueAbort(&s, [s.mirror.row(at: i).msgId])
+        }
+    }
+
+    public func abort(batch: BatchID) {
+        box.state.withLock { s in
+            var ids: [String] = []
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                if r.batch == batch && !r.status.isFinished { ids.append(r.msgId) }
+            }
+            if !ids.isEmpty { Self.queueAbort(&s, ids) }
+        }
+    }
+
+    /// `abort_request` on the control channel, to every live engine (queued tasks reply "aborted"; running ones finish).
+    static func queueAbort(_ s: inout SharedState, _ ids: [String]) {
+        let engines = s.mirror.engines.values.filter { $0.alive && !$0.uuid.isEmpty }
+        for e in engines {
+            let m = s.session.message(
+                "abort_request", content: ["msg_ids": .array(ids.map { .string($0) })], idents: [Array(e.uuid.utf8)])
+            s.outbox.append(.control(s.session.serialize(m)))
+        }
+    }
+
+    public func retry(task: TaskID) throws {
+        try box.state.withLock { s in try Self.retryRow(&s, row: task.rawValue - 1) }
+    }
+
+    static func retryRow(_ s: inout SharedState, row i: Int) throws {
+        guard i >= 0, i < s.mirror.taskCount else { throw PPError(.unknownID, "no task \(i + 1)") }
+        let r = s.mirror.row(at: i)
+        guard r.status.isFinished else { throw PPError(.invalidState, "task \(i + 1) has not finished") }
+        guard r.ours, let command = r.command else {
+            throw PPError(
+                .invalidState,
+                "task \(i + 1) was not submitted from this ppdash: resubmit it from its client (client.resubmit)")
+        }
+        let m = applyRequest(&s.session, command: command, label: s.mirror.batches[r.batch - 1].label)
+        s.outbox.append(.task(s.session.serialize(m)))
+        s.mirror.resubmitted(row: i, newMsgId: m.msgId, now: SystemClock().now())
+    }
+
+    public func retryFailed(batch: BatchID) throws -> Int {
+        try box.state.withLock { s in
+            var n = 0
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                guard r.batch == batch, r.status.isFailure else { continue }
+                guard r.ours else {
+                    throw PPError(
+                        .invalidState, "batch \(batch) was not submitted from this ppdash: resubmit from its client")
+                }
+                try Self.retryRow(&s, row: i)
+                n += 1
+            }
+            return n
+        }
+    }
+
+    public func setPaused(_ paused: Bool) {
+        let until = SystemClock().now().microseconds + 5_000_000
+        box.state.withLock {
+            $0.notice = ("pausing is not supported for an ipyparallel cluster", until)
+            $0.mirror.bump()
+        }
+    }
+
+    public func addEngine() throws -> EngineID {
+        throw PPError(
+            .invalidState,
+            "adding engines is not supported for an ipyparallel cluster: start more with 'ipcluster engines' or ipengine")
+    }
+
+    public func removeEngine(_ id: EngineID?) throws -> EngineID {
+        throw PPError(
+            .invalidState,
+            "removing engines is not supported for an ipyparallel cluster: stop one with client.shutdown(targets=...)")
+    }
+
+    /// Aborts the unfinished tasks this ppdash submitted; other clients' tasks are left alone.
+    public func stopAll() {
+        box.state.withLock { s in
+            var ids: [String] = []
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                if r.ours && !r.status.isFinished { ids.append(r.msgId) }
+            }
+            if !ids.isEmpty { Self.queueAbort(&s, ids) }
+        }
+    }
+}
+
+/// The ZeroMQ side: one thread owns the context and sockets, polls them, and applies what arrives to the mirror.
+final class PollLoop {
+    enum Kind { case connection, initial, newIds, records, finished, assigned }
+
+    let box: SharedBox
+    let options: IPPSource.Options
+    let zmq: ZMQContext?
+    let setupError: String?
+    var info: ConnectionInfo
+    var session: JupyterSession
+    var reg: ZMQSocket?
+    var task: ZMQSocket?
+    var control: ZMQSocket?
+    var iopub: ZMQSocket?
+    var notification: ZMQSocket?
+    var pending: [String: (kind: Kind, sentAt: Double, timeout: Double)] = [:]
+    var nextCycle = 0.0
+    var nextSweep = 0.0
+    var synced = false
+    var everConnected = false
+    var attempt = 0
+    /// The controller's port refused connections at the last try.
+    var down = false
+
+    init(lib: ZMQLibrary, box: SharedBox, options: IPPSource.Options) {
+        self.box = box
+        self.options = options
+        info = box.state.withLock { $0.info }
+        // Queries use their own session, so their msg_ids never collide with submitted tasks'.
+        session = JupyterSession(key: info.key)
+        var setupError: String?
+        do { zmq = try ZMQContext(lib) } catch {
+            zmq = nil
+            setupError = "\(error)"
+        }
+        self.setupError = setupError
+    }
+
+    static func clock() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    func openSockets() {
+        guard let zmq else { return }
+        reg = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.registration))
+        task = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.task))
+        control = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.control))
+        iopub = try? zmq.socket(type: ZMQConst.sub, endpoint: info.url(info.iopub), subscribe: "")
+        notification = try? zmq.socket(type: ZMQConst.sub, endpoint: info.url(info.notification), subscribe: "")
+    }
+
+    func closeSockets() {
+        guard let zmq else { return }
+        for s in [reg, task, control, iopub, notification] { if let s { zmq.close(s) } }
+        reg = nil
+        task = nil
+        control = nil
+        iopub = nil
+        notification = nil
+    }
+
+    func run() {
+        guard let zmq else {
+            box.state.withLock { $0.link = .notAnswering(attempt: 0, portOpen: false, everConnected: false) }
+            return
+        }
+        openSockets()
+        // A refused port is known at once: say so now rather than after a reply timeout.
+        down = !tcpProbe(info.interface, info.registration)
+        while !box.state.withLock({ $0.stop }) {
+            let sockets = [reg, task, control, iopub, notification].compactMap { $0 }
+            let ready = zmq.poll(sockets, timeoutMs: 20)
+            for (k, s) in sockets.enumerated() where ready[k] {
+                var n = 0
+                while n < 2000, let frames = zmq.receive(s) {
+                    handle(frames, from: s)
+                    n += 1
+                }
+            }
+            flushOutbox()
+            tick(Self.clock())
+        }
+        closeSockets()
+    }
+
+    // MARK: sending
+
+    func flushOutbox() {
+        guard let zmq else { return }
+        var out = box.state.withLock { s -> [Outgoing] in
+            defer { s.outbox.removeAll() }
+            return s.outbox
+        }
+        guard !out.isEmpty else { return }
+        var sent = 0
+        for o in out {
+            let ok: Bool
+            switch o {
+            case .task(let f): ok = task.map { zmq.send($0, f) } ?? false
+            case .control(let f): ok = control.map { zmq.send($0, f) } ?? false
+            }
+            if !ok { break }
+            sent += 1
+        }
+        if sent < out.count {
+            out.removeFirst(sent)
+            let rest = out
+            box.state.withLock { $0.outbox.insert(contentsOf: rest, at: 0) }
+        }
+    }
+
+    func request(_ type: String, _ content: JSON, kind: Kind, timeout: Double) {
+        guard let zmq, let reg else { return }
+        var m = session.message(type, content: content)
+        m.idents = []
+        if zmq.send(reg, session.serialize(m)) {
+            pending[m.msgId] = (kind, Self.clock(), timeout)
+        }
+    }
+
+    func db(_ query: JSON, keys: [String]?, kind: Kind) {
+        request("db_request", HubQuery.request(query, keys: keys), kind: kind, timeout: 30)
+    }
+
+    // MARK: the poll cycle
+
+    func tick(_ now: Double) {
+        if pending.values.contains(where: { now - $0.sentAt > $0.timeout }) {
+            notAnswering(now)
+            return
+        }
+        guard pending.isEmpty, now >= nextCycle else { return }
+        if down {
+            // While the port refuses connections, probe it every retryDelay rather than wait for reply timeouts.
+            if !tcpProbe(info.interface, info.registration) {
+                attempt += 1
+                reloadConnectionFile()
+                let link = LinkState.notAnswering(attempt: attempt, portOpen: false, everConnected: everConnected)
+                box.state.withLock { $0.link = link }
+                nextCycle = now + IPPSource.retryDelay
+                return
+            }
+            down = false
+            closeSockets()
+            openSockets()
+        }
+        startCycle(now)
+    }
+
+    /// The cluster may have been restarted with a new connection file: pick it up.
+    func reloadConnectionFile() {
+        guard let fresh = try? ConnectionInfo.load(path: info.path), fresh != info else { return }
+        info = fresh
+        session = JupyterSession(key: fresh.key)
+        box.state.withLock { s in
+            s.info = fresh
+            s.session = JupyterSession(key: fresh.key)
+        }
+        closeSockets()
+        openSockets()
+    }
+
+    func startCycle(_ now: Double) {
+        request("connection_request", [:], kind: .connection, timeout: options.replyTimeout)
+        if !synced {
+            db([:], keys: HubQuery.recordKeys, kind: .initial)
+        } else {
+            let (maxSubmitted, maxReceived) = box.state.withLock { ($0.mirror.maxSubmitted, $0.mirror.maxReceived) }
+            if now >= nextSweep {
+                nextSweep = now + options.sweepEvery
+                db([:], keys: ["submitted"], kind: .newIds)
+            } else {
+                // Clients' clocks (submitted) may lag a little; the overlap is deduplicated by msg_id.
+                db(HubQuery.submitted(since: maxSubmitted?.adding(seconds: -2)), keys: ["submitted"], kind: .newIds)
+            }
+            db(HubQuery.finished(since: maxReceived), keys: HubQuery.updateKeys, kind: .finished)
+        }
+        db(["completed": ["$eq": nil], "engine_uuid": ["$ne": nil]], keys: ["engine_uuid"], kind: .assigned)
+        if nextSweep == 0 { nextSweep = now + options.sweepEvery }
+        // Nothing could be sent (no socket): try again later rather than spin.
+        if pending.isEmpty { nextCycle = now + IPPSource.retryDelay }
+    }
+
+    func cycleDone(_ now: Double) {
+        if !synced { synced = true }
+        nextCycle = now + options.interval
+        box.state.withLock { $0.syncs += 1 }
+    }
+
+    func notAnswering(_ now: Double) {
+        pending.removeAll()
+        attempt += 1
+        let open = tcpProbe(info.interface, info.registration)
+        down = !open
+        // Fresh sockets drop whatever queued for the silent peer.
+        closeSockets()
+        openSockets()
+        reloadConnectionFile()
+        let link = LinkState.notAnswering(attempt: attempt, portOpen: open, everConnected: everConnected)
+        box.state.withLock { $0.link = link }
+        nextCycle = now + IPPSource.retryDelay
+    }
+
+    // MARK: receiving
+
+    func handle(_ frames: [[UInt8]], from s: ZMQSocket) {
+        let m: JupyterMessage
+        do { m = try session.deserialize(frames) } catch {
+            if error == .signatureMismatch {
+                box.state.withLock {
+                    $0.badSignatures += 1
+                    $0.link = .signatureMismatch
+                }
+            }
+            return
+        }
+        let now = SystemClock().now()
+        if s === reg {
+            handleReply(m, now: now)
+        } else if s === iopub {
+            guard let (id, event) = IPPMirror.ioEvent(m) else { return }
+            box.state.withLock { $0.mirror.apply(io: event, msgId: id, now: now) }
+        } else if s === notification {
+            let id = m.content["id"]?.int
+            let uuid = m.content["uuid"]?.string ?? m.content["queue"]?.string ?? ""
+            box.state.withLock { st in
+                switch m.msgType {
+                case "registration_notification":
+                    if let id { st.mirror.engineRegistered(id: id, uuid: uuid, now: now) }
+                case "unregistration_notification":
+                    if let id { st.mirror.engineUnregistered(id: id, now: now) }
+                case "shutdown_notification":
+                    st.notice = ("the controller is shutting down", now.microseconds + 30_000_000)
+                default: break
+                }
+            }
+        } else if s === task {
+            guard m.msgType == "apply_reply",
+                let rec = HubRecord(reply: m, engineUUID: m.idents.first.map { String(decoding: $0, as: UTF8.self) }, receivedAt: now)
+            else { return }
+            box.state.withLock { $0.mirror.apply(records: [rec], now: now) }
+        }
+    }
+
+    func handleReply(_ m: JupyterMessage, now: Timestamp) {
+        guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
+        everConnected = true
+        attempt = 0
+        let ok = m.content["status"]?.string == "ok"
+        if !ok, p.kind != .connection {
+            // E.g. a controller started with NoDB: db_request fails, and only ppdash's own tasks can show.
+            let why = HubRecord.describeError(m.content)?.split(separator: "\n").first.map(String.init) ?? "error"
+            box.state.withLock { $0.hubError = "the hub's task database refused a query (\(why))" }
+        }
+        var follow: [String] = []
+        switch p.kind {
+        case .connection:
+            var live: [Int: String] = [:]
+            for (k, v) in m.content["engines"]?.object ?? [:] {
+                if let id = Int(k), let u = v.string { live[id] = u }
+            }
+            box.state.withLock {
+                $0.link = .connected
+                $0.mirror.setLiveEngines(live, now: now)
+            }
+        case .initial, .records, .finished:
+            let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
+            box.state.withLock { $0.mirror.apply(records: recs, now: now) }
+        case .newIds:
+            let ids = (m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string }
+            follow = box.state.withLock { $0.mirror.unknown(ids) }
+        case .assigned:
+            let pairs = (m.content["records"]?.array ?? []).compactMap { r -> (msgId: String, engineUUID: String)? in
+                guard let id = r["msg_id"]?.string, let u = r["engine_uuid"]?.string else { return nil }
+                return (id, u)
+            }
+            box.state.withLock { $0.mirror.applyAssigned(pairs, now: now) }
+        }
+        if !follow.isEmpty {
+            // Fetch new tasks' records in slices, so one reply stays a reasonable size.
+            var start = 0
+            while start < follow.count {
+                let slice = Array(follow[start..<min(follow.count, start + 500)])
+                db(HubQuery.records(slice), keys: HubQuery.recordKeys, kind: .records)
+                start += 500
+            }
+        }
+        if pending.isEmpty { cycleDone(Self.clock()) }
+    }
+}
+
+/// Whether a TCP connection to `interface` (`tcp://host`) and `port` succeeds within a second.
+func tcpProbe(_ interface: String, _ port: Int) -> Bool {
+    let host = String(interface.dropFirst("tcp://".count))
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var res: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, String(port), &hints, &res) == 0, let first = res else { return false }
+    defer { freeaddrinfo(res) }
+    var p: UnsafeMutablePointer<addrinfo>? = first
+    while let a = p {
+        let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+        if fd >= 0 {
+            defer { close(fd) }
+            let flags = fcntl(fd, F_GETFL)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+            let rc = connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
+            if rc == 0 { return true }
+            if errno == EINPROGRESS {
+                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                if poll(&pfd, 1, 1000) == 1 {
+                    var err: Int32 = 0
+                    var len = socklen_t(MemoryLayout<Int32>.size)
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+                    if err == 0 { return true }
+                }
+            }
+        }
+        p = a.pointee.ai_next
+    }
+    return false
+}

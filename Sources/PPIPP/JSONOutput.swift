@@ -1,0 +1,88 @@
+import PPKit
+
+/// `ppdash ipp --json` and `--follow` output: engines, batches and every task record, keys in a fixed order.
+public enum IPPJSON {
+    /// One engine as a JSON object.
+    public static func engine(_ e: IPPMirror.Engine, mirror m: IPPMirror, event: Bool = false) -> String {
+        var o = JSONObjectWriter()
+        if event { o.add("event", "engine") }
+        o.add("id", e.id)
+        o.add("uuid", e.uuid.isEmpty ? nil : e.uuid)
+        let state = m.engineState(e)
+        o.add("state", state.label)
+        if case .dead(let reason) = state { o.add("reason", reason) } else { o.add("reason", nil as String?) }
+        o.add("current_task", e.current.map { m.row(at: $0).msgId })
+        o.add("queued", max(0, e.assigned.count - (e.current == nil ? 0 : 1)))
+        o.add("done", e.done)
+        o.add("failed", e.failed)
+        return o.finish()
+    }
+
+    /// One task as a JSON object: full msg_id, engine, timestamps, status, result and outputs.
+    public static func task(_ i: Int, mirror m: IPPMirror, event: Bool = false) -> String {
+        let r = m.row(at: i)
+        var o = JSONObjectWriter()
+        if event { o.add("event", "task") }
+        o.add("msg_id", r.msgId)
+        o.add("id", i + 1)
+        o.add("batch", r.batch)
+        o.add("seq", r.seq)
+        o.add("engine", r.engine)
+        o.add("engine_uuid", r.engineUUID)
+        o.add("status", r.status.description)
+        o.add("submitted", r.submitted.iso8601)
+        o.add("started", r.started?.iso8601)
+        o.add("completed", r.completed?.iso8601)
+        o.add("received", r.received?.iso8601)
+        o.add("duration", r.started.flatMap { s in r.completed.map { (s.seconds(to: $0) * 1e6).rounded() / 1e6 } })
+        o.add("queue", r.queue)
+        o.add("session", r.session)
+        o.add("label", r.label)
+        o.add("call", r.text)
+        o.add("command", r.command)
+        o.add("exit", r.exitStatus.map(Int.init))
+        o.add("signal", r.signal.map(Int.init))
+        o.addRaw("result", r.result.map { $0.json.text } ?? "null")
+        o.add("result_note", r.resultNote)
+        o.add("retries", r.retries)
+        o.add("stdout", r.stdout)
+        o.add("stderr", r.stderr)
+        o.add("error", r.error)
+        return o.finish()
+    }
+
+    /// One batch as a JSON object.
+    public static func batch(_ b: IPPMirror.Batch) -> String {
+        var o = JSONObjectWriter()
+        o.add("id", b.id)
+        o.add("label", b.label)
+        o.add("session", b.session)
+        o.add("total", b.size)
+        o.add("done", b.counts.done)
+        o.add("ok", b.counts.ok)
+        o.add("failed", b.counts.failed)
+        o.add("submitted", b.first.iso8601)
+        o.add("finished", b.counts.done == b.size && b.size > 0 ? b.lastReceived?.iso8601 : nil)
+        return o.finish()
+    }
+
+    /// The whole state as one JSON document.
+    public static func document(_ m: IPPMirror, info: ConnectionInfo) -> String {
+        var o = JSONObjectWriter()
+        o.add("controller", info.controllerURL)
+        o.add("connection_file", info.path)
+        var counts = JSONObjectWriter()
+        for s in TaskStatus.allCases { counts.add(s.description, m.totals[s]) }
+        counts.add("total", m.totals.total)
+        o.addRaw("totals", counts.finish())
+        o.addRaw("engines", "[" + m.engines.keys.sorted().map { engine(m.engines[$0]!, mirror: m) }.joined(separator: ",") + "]")
+        o.addRaw("batches", "[" + m.batches.map(batch).joined(separator: ",") + "]")
+        var tasks = "["
+        for i in 0..<m.taskCount {
+            if i > 0 { tasks += ",\n" }
+            tasks += task(i, mirror: m)
+        }
+        o.addRaw("tasks", tasks + "]")
+        return o.finish()
+    }
+}

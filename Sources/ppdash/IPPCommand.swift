@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import PPIPP
+import PPKit
+
+/// `ppdash ipp`: the dashboard (or JSON) on a running IPython Parallel cluster.
+struct IPPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ipp",
+        abstract: "Watch and feed a running IPython Parallel cluster.",
+        discussion: """
+            Connects to the controller named by a connection file: PROFILE's \
+            security/ipcontroller[-<cluster-id>]-client.json under $IPYTHONDIR (default ~/.ipython), or a path.
+            On a terminal, opens the dashboard: the cluster's engines, every task the hub records (any client's), \
+            one batch per client burst; 's' submits a shell sweep to the load-balanced scheduler.
+            --json prints engines and task records once; --follow streams changes as JSON Lines.
+            --submit 'TEMPLATE ::: ARGS' submits a shell sweep, waits, prints its tasks as JSON Lines \
+            (exit 1 if any failed).
+            Needs libzmq at run time (apt-get install libzmq5, or PPDASH_LIBZMQ=/path/to/libzmq.so).
+            """)
+
+    @Argument(help: "Profile name (default: default) or path to an ipcontroller-client.json.")
+    var target: String?
+
+    @Option(name: .customLong("cluster-id"), help: "The cluster id (ipcontroller-<ID>-client.json).")
+    var clusterId: String?
+
+    @Flag(help: "Print the engines and every task record once, as one JSON document, and exit.")
+    var json = false
+
+    @Flag(help: "Stream engine and task changes as JSON Lines until interrupted.")
+    var follow = false
+
+    @Option(help: "Submit a shell sweep ('TEMPLATE ::: ARGS'), wait for it, print its tasks as JSON Lines.")
+    var submit: String?
+
+    @Option(help: "Seconds to keep retrying an unreachable controller before giving up (--json and --submit).")
+    var timeout: Double = 30
+
+    @Option(help: "Dashboard refresh interval in seconds.")
+    var refresh: Double = 0.1
+
+    func validate() throws {
+        if refresh <= 0 { throw ValidationError("--refresh must be > 0 seconds (got \(refresh))") }
+        if timeout <= 0 { throw ValidationError("--timeout must be > 0 seconds (got \(timeout))") }
+        if json && follow { throw ValidationError("--json prints once and --follow streams: choose one") }
+    }
+
+    func run() throws {
+        let info: ConnectionInfo
+        let source: IPPSource
+        do {
+            let path = try ConnectionInfo.resolve(target, clusterId: clusterId)
+            info = try ConnectionInfo.load(path: path)
+            if let ssh = info.ssh {
+                note("ppdash: note: this cluster expects an ssh tunnel through \(ssh); ppdash connects directly")
+            }
+            var options = IPPSource.Options()
+            options.trackChanges = follow
+            if follow { options.interval = 0.5 }
+            source = try IPPSource(info: info, options: options)
+        } catch let e as IPPError {
+            note("ppdash: \(e.message)")
+            throw ExitCode(1)
+        } catch let e as ZMQError {
+            note("ppdash: \(e.message)")
+            throw ExitCode(1)
+        }
+        defer { source.stop() }
+        let dashboard = isInteractive && !json && !follow && submit == nil
+        try connect(source, info: info, giveUpAfter: dashboard || follow ? nil : timeout)
+        if let e = source.hubError { note("ppdash: \(e)") }
+
+        if let line = submit {
+            try runSubmit(source, line: line)
+        } else if follow {
+            runFollow(source)
+        } else if dashboard {
+            switch openDashboard(source, refresh: refresh) {
+            case .handled(let code): throw ExitCode(code)
+            case .fallback(let why):
+                note("ppdash: \(why); printing the cluster's state as JSON instead")
+                print(IPPJSON.document(source.mirror, info: source.info))
+            }
+        } else {
+            print(IPPJSON.document(source.mirror, info: source.info))
+        }
+    }
+
+    /// Waits for the first full load, saying on stderr what goes wrong; a wrong key ends at once.
+    func connect(_ source: IPPSource, info: ConnectionInfo, giveUpAfter: Double?) throws {
+        let start = Date()
+        var lastAttempt = -1
+        while true {
+            if source.waitForSync(1, timeout: 0.25) { return }
+            let link = source.link
+            if link.probablyWrongKey {
+                note("ppdash: " + link.message(source.info))
+                throw ExitCode(1)
+            }
+            if case .notAnswering(let attempt, _, _) = link, attempt != lastAttempt {
+                lastAttempt = attempt
+                note("ppdash: " + link.message(source.info) + (giveUpAfter == nil ? "; Ctrl-C to stop" : ""))
+            }
+            if let limit = giveUpAfter, Date().timeIntervalSince(start) > limit {
+                note("ppdash: gave up after \(Int(limit)) s: controller at \(source.info.controllerURL) not answering")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    func runSubmit(_ source: IPPSource, line: String) throws {
+        let batch: BatchID
+        do { batch = try source.submit(line: line) } catch {
+            throw UsageError(message: "--submit: \(error)")
+        }
+        note("ppdash: batch \(batch) submitted to \(source.info.url(source.info.task))")
+        var lastLink = source.link
+        while true {
+            let m = source.mirror
+            let b = m.batches[batch - 1]
+            if b.counts.done == b.size {
+                var failed = 0
+                for i in 0..<m.taskCount where m.row(at: i).batch == batch {
+                    print(IPPJSON.task(i, mirror: m))
+                    if m.row(at: i).status != .ok { failed += 1 }
+                }
+                if failed > 0 { throw ExitCode(1) }
+                return
+            }
+            let link = source.link
+            if link != lastLink, case .notAnswering = link { note("ppdash: " + link.message(source.info)) }
+            lastLink = link
+            usleep(100_000)
+        }
+    }
+
+    func runFollow(_ source: IPPSource) {
+        var lastLink = source.link
+        var first = true
+        while true {
+            let (m, rows, engines) = source.drainChanges()
+            if first {
+                for id in m.engines.keys.sorted() { print(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
+                for i in 0..<m.taskCount { print(IPPJSON.task(i, mirror: m, event: true)) }
+                first = false
+            } else {
+                for id in engines { if let e = m.engines[id] { print(IPPJSON.engine(e, mirror: m, event: true)) } }
+                for i in rows { print(IPPJSON.task(i, mirror: m, event: true)) }
+            }
+            fflush(nil)
+            let link = source.link
+            if link != lastLink {
+                note("ppdash: " + link.message(source.info))
+                lastLink = link
+            }
+            usleep(250_000)
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import PPKit
+import Testing
+
+@testable import PPIPP
+
+@Suite("Mirror of a cluster")
+struct MirrorTests {
+    static let t0 = Timestamp(seconds: 1_800_000_000)
+
+    static func record(
+        _ id: String, session: String, at seconds: Double, label: String? = nil, function: String = "square",
+        arg: Int = 0
+    ) -> HubRecord {
+        var r = HubRecord(msgId: id)
+        r.session = session
+        r.label = label
+        r.submitted = t0.adding(seconds: seconds)
+        r.call = TaskCall(function: function, args: [.int(arg)])
+        return r
+    }
+
+    @Test("a batch is one session's burst; a pause or another session starts a new one; a label groups")
+    func batchGrouping() {
+        var m = IPPMirror(now: Self.t0)
+        var recs: [HubRecord] = []
+        for k in 0..<5 { recs.append(Self.record("a\(k)", session: "S1", at: Double(k) * 0.01, arg: k)) }
+        recs.append(Self.record("b0", session: "S2", at: 0.02))
+        for k in 0..<3 { recs.append(Self.record("c\(k)", session: "S1", at: 10 + Double(k) * 0.01)) }
+        recs.append(Self.record("l0", session: "S1", at: 20, label: "nightly"))
+        recs.append(Self.record("l1", session: "S3", at: 40, label: "nightly"))
+        m.apply(records: recs.shuffled(), now: Self.t0.adding(seconds: 50))
+        #expect(m.batches.count == 4)
+        let byId = Dictionary(uniqueKeysWithValues: (0..<m.taskCount).map { (m.row(at: $0).msgId, m.row(at: $0)) })
+        #expect(Set((0..<5).map { byId["a\($0)"]!.batch }).count == 1)
+        #expect(byId["b0"]!.batch != byId["a0"]!.batch)
+        #expect(byId["c0"]!.batch != byId["a0"]!.batch)
+        #expect(byId["l0"]!.batch == byId["l1"]!.batch)
+        #expect(m.batches[byId["a0"]!.batch - 1].size == 5)
+        #expect(m.batches[byId["a0"]!.batch - 1].label == "square")
+        #expect(m.batches[byId["l0"]!.batch - 1].label == "nightly")
+        // Seq numbers follow submission order within a batch.
+        #expect((0..<5).map { byId["a\($0)"]!.seq } == [1, 2, 3, 4, 5])
+        #expect(m.totals.pending == 11)
+    }
+
+    @Test("records are deduplicated by msg_id; unknown() lists only new ones")
+    func dedupe() {
+        var m = IPPMirror(now: Self.t0)
+        m.apply(records: [Self.record("x", session: "S", at: 0)], now: Self.t0)
+        m.apply(records: [Self.record("x", session: "S", at: 0)], now: Self.t0)
+        #expect(m.taskCount == 1)
+        #expect(m.unknown(["x", "y"]) == ["y"])
+    }
+
+    @Test("engines, assignment, IOPub and results move a task through its states, counters follow")
+    func lifecycle() {
+        var m = IPPMirror(now: Self.t0)
+        m.setLiveEngines([0: "u0", 1: "u1"], now: Self.t0)
+        m.apply(records: [Self.record("t1", session: "S", at: 0), Self.record("t2", session: "S", at: 0.01)], now: Self.t0)
+        m.applyAssigned([("t1", "u0"), ("t2", "u0")], now: Self.t0.adding(seconds: 1))
+        #expect(m.row(msgId: "t1")?.status == .running)
+        #expect(m.row(msgId: "t2")?.status == .pending)
+        #expect(m.row(msgId: "t2")?.engine == 0)
+        var snap = m.engineSnapshots(now: Self.t0.adding(seconds: 1))
+        #expect(snap[0].state == .busy && snap[0].queued == 1)
+        #expect(snap[1].state == .idle)
+
+        m.apply(io: .stream(name: "stdout", text: "hello\n"), msgId: "t1", now: Self.t0)
+        var done = HubRecord(msgId: "t1")
+        done.engineUUID = "u0"
+        done.started = Self.t0.adding(seconds: 1)
+        done.completed = Self.t0.adding(seconds: 2)
+        done.received = Self.t0.adding(seconds: 2.1)
+        done.resultStatus = "ok"
+        done.result = .int(9)
+        m.apply(records: [done], now: Self.t0.adding(seconds: 2.2))
+        #expect(m.row(msgId: "t1")?.status == .ok)
+        #expect(m.row(msgId: "t1")?.stdout == "hello\n")
+        #expect(m.maxReceived == done.received)
+        #expect(m.totals.ok == 1)
+        // IOPub says t2 started: it runs now.
+        m.apply(io: .busy(engine: 0, at: Self.t0.adding(seconds: 2.3)), msgId: "t2", now: Self.t0.adding(seconds: 2.3))
+        #expect(m.row(msgId: "t2")?.status == .running)
+        #expect(m.row(msgId: "t2")?.started == Self.t0.adding(seconds: 2.3))
+
+        // The engine dies: dead at once; the hub's EngineError reply fails the task later.
+        m.engineUnregistered(id: 0, now: Self.t0.adding(seconds: 3))
+        snap = m.engineSnapshots(now: Self.t0.adding(seconds: 3))
+        #expect(!snap[0].state.isAlive)
+        var failed = HubRecord(msgId: "t2")
+        failed.engineUUID = "u0"
+        failed.received = Self.t0.adding(seconds: 8)
+        failed.resultStatus = "error"
+        failed.error = "EngineError: Engine 0 died while running task 't2'"
+        m.apply(records: [failed], now: Self.t0.adding(seconds: 8))
+        #expect(m.row(msgId: "t2")?.status == .error)
+        #expect(m.row(msgId: "t2")?.error?.hasPrefix("EngineError") == true)
+        #expect(m.totals.ok == 1 && m.totals.error == 1 && m.totals.total == 2)
+        #expect(m.batches[0].counts.done == 2)
+        let e0 = m.engineSnapshots(now: Self.t0.adding(seconds: 9))[0]
+        #expect(e0.done == 1 && e0.failed == 1)
+        // A registration brings a new live engine; connection_reply without engine 1 marks it dead.
+        m.setLiveEngines([2: "u2"], now: Self.t0.adding(seconds: 10))
+        let states = m.engineSnapshots(now: Self.t0.adding(seconds: 10)).map { ($0.id, $0.state.isAlive) }
+        #expect(states.map(\.0) == [0, 1, 2])
+        #expect(states.map(\.1) == [false, false, true])
+    }
+
+    @Test("ppdash's own shell tasks: exit status from the CompletedProcess decides ok or error; retry reuses the row")
+    func ownTasks() {
+        var m = IPPMirror(now: Self.t0)
+        let b = m.addOwnBatch(
+            label: "exit {}", session: "me", tasks: [("m1", "exit 0", ["0"]), ("m2", "exit 3", ["3"])], now: Self.t0)
+        #expect(b == 1 && m.taskCount == 2)
+        func reply(_ id: String, code: Int) -> HubRecord {
+            var r = HubRecord(msgId: id)
+            r.resultStatus = "ok"
+            r.received = Self.t0.adding(seconds: 1)
+            r.result = .object(
+                cls: "subprocess.CompletedProcess", args: [],
+                state: .dict([
+                    PickleEntry(.string("returncode"), .int(code)), PickleEntry(.string("stdout"), .string("o")),
+                    PickleEntry(.string("stderr"), .string("e")),
+                ]))
+            return r
+        }
+        m.apply(records: [reply("m1", code: 0), reply("m2", code: 3)], now: Self.t0.adding(seconds: 1))
+        #expect(m.row(msgId: "m1")?.status == .ok)
+        #expect(m.row(msgId: "m2")?.status == .error)
+        #expect(m.row(msgId: "m2")?.exitStatus == 3)
+        #expect(m.row(msgId: "m2")?.stdout == "o")
+        let meta = m.metadata(TaskID(2))
+        #expect(meta?.msgId == "m2")
+        #expect(meta?.exitStatus == 3)
+
+        m.resubmitted(row: 1, newMsgId: "m3", now: Self.t0.adding(seconds: 2))
+        #expect(m.row(msgId: "m3")?.status == .pending)
+        #expect(m.row(msgId: "m3")?.retries == 1)
+        #expect(m.unknown(["m2"]).isEmpty)
+        #expect(m.totals.pending == 1 && m.totals.ok == 1 && m.totals.error == 0)
+    }
+
+    @Test("a snapshot's table window costs the window, not the table, in the default order")
+    func window() {
+        var m = IPPMirror(now: Self.t0)
+        m.apply(
+            records: (0..<1000).map { Self.record(String(format: "t%04d", $0), session: "S", at: Double($0) * 0.001) },
+            now: Self.t0)
+        var cache: IPPMirror.TableIndex?
+        let s = m.snapshot(TableQuery(offset: 990, limit: 20), now: Self.t0, source: "ipp x", cache: &cache)
+        #expect(s.table.rows.count == 20)
+        #expect(s.table.offset == 980)
+        #expect(s.table.rows.first?.msgId == "t0980")
+        #expect(cache == nil)
+        let f = m.snapshot(TableQuery(filter: "t099", limit: 5), now: Self.t0, source: "", cache: &cache)
+        #expect(f.table.matching == 10)
+        #expect(f.source == "")
+        let d = m.snapshot(TableQuery(sort: .text, ascending: false, limit: 3), now: Self.t0, source: "", cache: &cache)
+        #expect(d.table.rows.map(\.msgId) == ["t0999", "t0998", "t0997"])
+    }
+
+    @Test("IOPub messages decode to task events; early ones wait for their row")
+    func iopub() {
+        var s = JupyterSession(key: "k")
+        var busy = s.message("status", content: ["execution_state": "busy"], idents: [Array("engine.3.status".utf8)])
+        busy.parent = ["msg_id": "late"]
+        let e = IPPMirror.ioEvent(busy)
+        #expect(e?.msgId == "late")
+        guard case .busy(let engine, _)? = e?.event else {
+            Issue.record("expected busy")
+            return
+        }
+        #expect(engine == 3)
+        var m = IPPMirror(now: Self.t0)
+        m.setLiveEngines([3: "u3"], now: Self.t0)
+        m.apply(io: e!.event, msgId: "late", now: Self.t0)
+        m.apply(io: .stream(name: "stderr", text: "warn\n"), msgId: "late", now: Self.t0)
+        m.apply(records: [Self.record("late", session: "S", at: 0)], now: Self.t0)
+        #expect(m.row(msgId: "late")?.status == .running)
+        #expect(m.row(msgId: "late")?.engine == 3)
+        #expect(m.row(msgId: "late")?.stderr == "warn\n")
+    }
+}
+
+extension IPPMirror.TableIndex: Equatable {
+    public static func == (a: Self, b: Self) -> Bool { a.sort == b.sort && a.filter == b.filter && a.rows == b.rows }
+}

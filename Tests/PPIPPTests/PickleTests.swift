@@ -1,0 +1,93 @@
+import Testing
+
+@testable import PPIPP
+
+@Suite("Pickles")
+struct PickleTests {
+    static func bytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            out.append(UInt8(hex[i..<j], radix: 16)!)
+            i = j
+        }
+        return out
+    }
+
+    // Made by CPython 3.11: pickle.dumps(subprocess.run("echo out; echo err >&2; exit 3", shell=True,
+    // capture_output=True, text=True), protocol=N).
+    static let completed2 = "800263636f6d6d616e64730a436f6d706c6574656450726f636573730a7100298171017d7102285804000000617267737103581e0000006563686f206f75743b206563686f20657272203e26323b206578697420337104580a00000072657475726e636f646571054b0358060000007374646f7574710658040000006f75740a71075806000000737464657272710858040000006572720a710975622e"
+    static let completed4 = "80049582000000000000008c0a73756270726f63657373948c10436f6d706c6574656450726f636573739493942981947d94288c0461726773948c1e6563686f206f75743b206563686f20657272203e26323b20657869742033948c0a72657475726e636f6465944b038c067374646f7574948c046f75740a948c06737464657272948c046572720a9475622e"
+    // [1, -2, 300, 70000, -70000, 2**40, 2**70, 1.5, None, True, False, "héllo", b"\x00\x01", (1,), (1,2), (1,2,3),
+    //  (1,2,3,4), {"a": 1, "b": [2]}, {1, 2}]
+    static let mixed2 = "80025d7100284b014afeffffff4d2c014a701101004a90eefeff8a060000000000018a09000000000000000040473ff80000000000004e8889580600000068c3a96c6c6f7101635f636f646563730a656e636f64650a710258020000000001710358060000006c6174696e3171048671055271064b018571074b014b028671084b014b024b03877109284b014b024b034b0474710a7d710b28580100000061710c4b01580100000062710d5d710e4b026175635f5f6275696c74696e5f5f0a7365740a710f5d7110284b014b0265857111527112652e"
+    static let mixed5 = "8005957e000000000000005d94284b014afeffffff4d2c014a701101004a90eefeff8a060000000000018a09000000000000000040473ff80000000000004e88898c0668c3a96c6c6f9443020001944b0185944b014b0286944b014b024b038794284b014b024b034b0474947d94288c0161944b018c0162945d944b0261758f94284b014b0290652e"
+
+    static let mixedValue: PickleValue = .list([
+        .int(1), .int(-2), .int(300), .int(70000), .int(-70000), .int(1 << 40), .bigInt("1180591620717411303424"),
+        .float(1.5), .none, .bool(true), .bool(false), .string("héllo"), .bytes([0, 1]), .tuple([.int(1)]),
+        .tuple([.int(1), .int(2)]), .tuple([.int(1), .int(2), .int(3)]), .tuple([.int(1), .int(2), .int(3), .int(4)]),
+        .dict([PickleEntry(.string("a"), .int(1)), PickleEntry(.string("b"), .list([.int(2)]))]), .set([.int(1), .int(2)]),
+    ])
+
+    @Test("CPython's pickles of builtin values decode, protocols 2 and 5")
+    func builtins() throws {
+        #expect(try PickleReader.loads(Self.bytes(Self.mixed5)) == Self.mixedValue)
+        #expect(try PickleReader.loads(Self.bytes(Self.mixed2)) == Self.mixedValue)
+    }
+
+    @Test("a CompletedProcess decodes to its class and state, protocols 2 and 4")
+    func completedProcess() throws {
+        for hex in [Self.completed2, Self.completed4] {
+            let v = try PickleReader.loads(Self.bytes(hex))
+            guard case .object(let cls, _, _) = v else {
+                Issue.record("not an object: \(v)")
+                continue
+            }
+            #expect(cls == "subprocess.CompletedProcess")
+            #expect(v["returncode"] == .int(3))
+            #expect(v["stdout"] == .string("out\n"))
+            #expect(v["stderr"] == .string("err\n"))
+            #expect(v.json["returncode"]?.int == 3)
+        }
+    }
+
+    @Test("what PickleWriter writes, PickleReader reads back")
+    func roundTrip() throws {
+        var values: [PickleValue] = [
+            .none, .bool(true), .int(0), .int(255), .int(256), .int(-1), .int(Int(Int32.max) + 1), .int(Int.min + 1),
+            .float(-0.25), .string(""), .string("ünïcode ✓"), .bytes([0, 255]), .list([]), .tuple([]),
+            .dict([]), .global(module: "subprocess", name: "run"),
+        ]
+        values.append(Self.mixedValue)
+        for v in values {
+            #expect(try PickleReader.loads(PickleWriter.dumps(v)) == v)
+        }
+    }
+
+    @Test("the shell call: subprocess.run by name, the command, and sorted keyword arguments")
+    func shellCall() throws {
+        let b = ShellCall.buffers(command: "echo $((3*3))")
+        #expect(b.count == 7)
+        #expect(b[0] == [0x80, 3] + Array("csubprocess\nrun\n.".utf8))
+        let info = try PickleReader.loads(b[1])
+        #expect(info["nargs"] == .int(1))
+        #expect(info["narg_bufs"] == .int(1))
+        #expect(info["kw_keys"] == .list(["capture_output", "errors", "shell", "text"].map { .string($0) }))
+        #expect(try PickleReader.loads(b[2]) == .string("echo $((3*3))"))
+        #expect(try PickleReader.loads(b[3]) == .bool(true))
+        #expect(try PickleReader.loads(b[4]) == .string("replace"))
+        let call = TaskCall(buffers: b)
+        #expect(call.shellCommand == "echo $((3*3))")
+        #expect(call.text == "echo $((3*3))")
+    }
+
+    @Test("truncated or unknown input is an error, not a crash")
+    func errors() {
+        #expect(throws: PickleError.self) { try PickleReader.loads([0x80, 4, 0x8C, 10, 65]) }
+        #expect(throws: PickleError.self) { try PickleReader.loads([0xFF]) }
+        #expect(throws: PickleError.self) { try PickleReader.loads([UInt8(ascii: "a")]) }
+        #expect(throws: PickleError.self) { try PickleReader.loads([]) }
+    }
+}
