@@ -24,13 +24,15 @@ func runOnPty(
 
 private func runOnPtyBlocking(_ argv: [String], env: [String: String?], cols: Int, rows: Int, timeout: Double) -> RunResult {
     func failure(_ what: String) -> RunResult { RunResult(spawnError: "\(what): \(String(cString: strerror(errno)))") }
-    let master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)
-    guard master >= 0 else { return failure("posix_openpt") }
+    var master: Int32 = -1, slaveFD: Int32 = -1
+    guard openpty(&master, &slaveFD, nil, nil, nil) == 0 else { return failure("openpty") }
     defer { close(master) }
-    guard grantpt(master) == 0, unlockpt(master) == 0 else { return failure("grantpt/unlockpt") }
+    // openpty's descriptors are inheritable; other threads' children must not keep them.
+    _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+    _ = fcntl(slaveFD, F_SETFD, FD_CLOEXEC)
     var nameBuf = [CChar](repeating: 0, count: 128)
-    guard ppsys_ptsname(master, &nameBuf, nameBuf.count) == 0 else { return failure("ptsname") }
-    let slave = String(cString: nameBuf)
+    guard ppsys_ptsname(master, &nameBuf, nameBuf.count) == 0 else { close(slaveFD); return failure("ptsname") }
+    let slave = String(decoding: nameBuf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     var ws = winsize(ws_row: UInt16(rows), ws_col: UInt16(cols), ws_xpixel: 0, ws_ypixel: 0)
     _ = ioctl(master, UInt(TIOCSWINSZ), &ws)
 
@@ -49,7 +51,9 @@ private func runOnPtyBlocking(_ argv: [String], env: [String: String?], cols: In
     let cEnv = cStrings(childEnvironment(env).map { "\($0.key)=\($0.value)" })
     defer { freeCStrings(cArgv); freeCStrings(cEnv) }
     var pid: pid_t = -1
-    let rc = posix_spawnp(&pid, cArgv[0], &fa, &attr, cArgv, cEnv)
+    let rc = posix_spawnp(&pid, cArgv[0]!, &fa, &attr, cArgv, cEnv)
+    // Only the child holds the slave now, so reads see EIO once it (and its children) are gone.
+    close(slaveFD)
     guard rc == 0 else { return RunResult(spawnError: "posix_spawnp \(argv[0]): \(String(cString: strerror(rc)))") }
 
     var r = RunResult()

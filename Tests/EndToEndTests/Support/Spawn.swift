@@ -140,7 +140,7 @@ final class Child: Sendable {
         let cEnv = cStrings(childEnvironment(env).map { "\($0.key)=\($0.value)" })
         defer { freeCStrings(cArgv); freeCStrings(cEnv) }
         var pid: pid_t = -1
-        let rc = posix_spawnp(&pid, cArgv[0], &fa, &attr, cArgv, cEnv)
+        let rc = posix_spawnp(&pid, cArgv[0]!, &fa, &attr, cArgv, cEnv)
         close(outPipe[1])
         close(errPipe[1])
         if stdin != nil { close(inPipe[0]) }
@@ -152,10 +152,11 @@ final class Child: Sendable {
             return c
         }
         let child = Child(pid: pid)
+        let childPID = pid
         let fds = (out: outPipe[0], err: errPipe[0], input: stdin != nil ? inPipe[1] : -1)
         let input = stdin ?? []
         Thread.detachNewThread {
-            child.finish(pump(pid: pid, out: fds.out, err: fds.err, input: fds.input, bytes: input, timeout: timeout))
+            child.finish(pump(pid: childPID, out: fds.out, err: fds.err, input: fds.input, bytes: input, timeout: timeout))
         }
         return child
     }

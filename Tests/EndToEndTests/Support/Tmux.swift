@@ -89,10 +89,10 @@ final class Tmux: Sendable {
         await tmux(["display-message", "-p", "-t", session, format]).out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Whether the pane's process has ended, and its exit status when it has.
-    func paneState() async -> (dead: Bool, status: Int?) {
-        let f = (await display("#{pane_dead} #{pane_dead_status}")).split(separator: " ")
-        return (f.first == "1", f.count > 1 ? Int(f[1]) : nil)
+    /// Whether the pane's process has ended, and how (exit status or signal) once tmux has reaped it.
+    func paneState() async -> (dead: Bool, status: Int?, signal: Int?) {
+        let f = (await display("#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}")).split(separator: ":", omittingEmptySubsequences: false)
+        return (f.first == "1", f.count > 1 ? Int(f[1]) : nil, f.count > 2 ? Int(f[2]) : nil)
     }
 
     /// Polls the screen every 100 ms until `predicate` holds; returns the last capture and whether it held.
@@ -111,22 +111,30 @@ final class Tmux: Sendable {
         await waitUntil(timeout: timeout) { $0.contains { $0.contains(text) } }
     }
 
-    /// Waits for the pane's process to end; its exit status, or nil on timeout.
+    /// Waits for the pane's process to end; its exit status (-signal when a signal ended it), or nil on timeout.
+    /// tmux marks the pane dead when the pty closes and learns the status a moment later, so wait for that too.
     func waitForExit(timeout: Double = 10) async -> Int? {
         let end = now() + timeout
         while now() < end {
             let s = await paneState()
-            if s.dead { return s.status ?? -1 }
+            if s.dead, let st = s.status { return st }
+            if s.dead, let sig = s.signal { return -sig }
             try? await Task.sleep(for: .milliseconds(100))
         }
         return nil
     }
 
-    /// Ends the server and everything in it. Synchronous, for `defer`.
+    /// Ends the server and everything in it, and removes its socket (kill-server leaves it). Synchronous, for `defer`.
     func kill() {
         _ = runBlocking(["tmux", "-L", socket, "-f", "/dev/null", "kill-server"], env: Tmux.serverEnvironment, timeout: 5)
+        let dir = ProcessInfo.processInfo.environment["TMUX_TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        unlink("\(dir)/tmux-\(getuid())/\(socket)")
     }
 }
 
 /// The screen as text, for failure messages.
-func show(_ screen: [String]) -> String { "\n" + screen.joined(separator: "\n") }
+func show(_ screen: [String]) -> String {
+    var lines = screen
+    while lines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { lines.removeLast() }
+    return "\n" + lines.joined(separator: "\n")
+}

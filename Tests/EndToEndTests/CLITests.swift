@@ -1,0 +1,323 @@
+// The headless command line, driven through the real binary with pipes (so never a terminal).
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - Helpers
+
+/// Whether `wanted` occurs, in order, among the whole numbers in `text`.
+private func numbersInOrder(_ wanted: [Int], in text: String) -> Bool {
+    let tokens = text.split { !$0.isNumber }.compactMap { Int($0) }
+    var i = 0
+    for t in tokens where i < wanted.count && t == wanted[i] { i += 1 }
+    return i == wanted.count
+}
+
+private func hasEscape(_ bytes: [UInt8]) -> Bool { bytes.contains(0x1B) }
+
+/// The JSON objects, one per stdout line; records an issue for a line that is not one.
+private func jsonLines(_ r: RunResult, sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
+    r.outLines.compactMap { line in
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+            Issue.record("stdout line is not a JSON object: \(line)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return o
+    }
+}
+
+/// A task's arguments: a JSON array of strings (or, leniently, one string).
+private func args(_ o: [String: Any]) -> [String] {
+    if let a = o["args"] as? [String] { return a }
+    if let a = o["args"] as? [Any] { return a.map { "\($0)" } }
+    if let s = o["args"] as? String { return [s] }
+    return []
+}
+
+private func int(_ v: Any?) -> Int? {
+    if let i = v as? Int { return i }
+    if let d = v as? Double, d == d.rounded() { return Int(d) }
+    return nil
+}
+
+private func isNull(_ v: Any?) -> Bool { v == nil || v is NSNull }
+
+/// `2026-11-29T10:12:20.123456Z`: ISO 8601, UTC, microseconds.
+private func isTimestamp(_ s: String) -> Bool {
+    s.wholeMatch(of: #/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z/#) != nil
+}
+
+private let jsonKeys = [
+    "id", "seq", "batch", "args", "command", "engine", "host", "status", "exit", "signal", "submitted", "started",
+    "completed", "duration", "retries", "stdout", "stderr", "stdout_dropped", "stderr_dropped", "error",
+]
+
+/// A unique number for this run, to find our own task processes in /proc.
+private func marker() -> String { String(UInt32.random(in: 100_000...999_999)) }
+
+// MARK: - Tests
+
+@Suite("ppdash command line (headless)")
+struct CLITests {
+    @Test("demo --headless prints results in order, metadata[0] and timing figures")
+    func demoHeadless() async {
+        let r = await PPDash.run(["demo", "--headless", "--tasks", "20", "--sleep", "0.05", "-n", "4"], timeout: 60)
+        #expect(r.exitCode == 0, "\(r)")
+        let squares = (0..<20).map { $0 * $0 }
+        #expect(numbersInOrder(squares, in: r.out), "the 20 squares, in submission order\(r)")
+        let lower = r.out.lowercased()
+        #expect(lower.contains("metadata[0]") || lower.contains("metadata"), "a metadata[0] block\(r)")
+        for word in ["submitted", "started", "completed", "status", "elapsed", "serial"] {
+            #expect(lower.contains(word), "stdout mentions \(word)\(r)")
+        }
+        #expect(!hasEscape(r.stdout) && !hasEscape(r.stderr), "no escape sequences\(r)")
+    }
+
+    @Test("run --json: one complete JSON record per task")
+    func runJSON() async throws {
+        let r = await PPDash.run(["run", "-n", "4", "--json", "--", "sleep 0.05; echo $(({}*{}))", ":::", "0..19"], timeout: 60)
+        #expect(r.exitCode == 0, "\(r)")
+        let records = jsonLines(r)
+        #expect(records.count == 20, "20 JSON lines\(r)")
+        var seen: Set<Int> = []
+        var ids: Set<String> = []
+        for o in records {
+            let missing = jsonKeys.filter { o[$0] == nil }
+            #expect(missing.isEmpty, "keys missing: \(missing) in \(o)")
+            let a = args(o)
+            guard a.count == 1, let x = Int(a[0]) else {
+                Issue.record("args should be one number, got \(String(describing: o["args"]))")
+                continue
+            }
+            seen.insert(x)
+            ids.insert("\(o["id"] ?? "nil")")
+            #expect(o["stdout"] as? String == "\(x * x)\n", "stdout of task \(x): \(String(describing: o["stdout"]))")
+            #expect(o["status"] as? String == "ok", "status of task \(x)")
+            #expect(int(o["exit"]) == 0, "exit of task \(x): \(String(describing: o["exit"]))")
+            #expect(isNull(o["signal"]), "signal of task \(x)")
+            #expect(int(o["retries"]) == 0, "retries of task \(x)")
+            #expect(int(o["stdout_dropped"]) == 0 && int(o["stderr_dropped"]) == 0, "nothing dropped for task \(x)")
+            let stamps = ["submitted", "started", "completed"].map { o[$0] as? String ?? "" }
+            for (k, s) in zip(["submitted", "started", "completed"], stamps) {
+                #expect(isTimestamp(s), "\(k) of task \(x) is ISO 8601 with microseconds, UTC: \(s)")
+            }
+            // Same fixed-width format, so text order is time order.
+            #expect(stamps[0] <= stamps[1] && stamps[1] <= stamps[2], "submitted <= started <= completed: \(stamps)")
+            // Not checked against the 0.05 s sleep: `started` is stamped when posix_spawn returns, which
+            // under load can be tens of milliseconds after the child began.
+            #expect((o["duration"] as? Double).map { $0 >= 0 } == true, "duration is a number >= 0: \(String(describing: o["duration"]))")
+        }
+        #expect(seen == Set(0..<20), "every argument 0..19 ran once")
+        #expect(ids.count == records.count, "ids are unique")
+        #expect(!r.err.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "a summary on stderr\(r)")
+    }
+
+    @Test("plain run prints each task's stdout whole")
+    func runGroupsOutput() async {
+        let r = await PPDash.run(
+            ["run", "-n", "4", "--", "echo {}-1; sleep 0.1; echo {}-2", ":::", "a", "b", "c", "d"], timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.outLines.count == 8, "\(r)")
+        for x in ["a", "b", "c", "d"] {
+            #expect(r.out.contains("\(x)-1\n\(x)-2\n"), "\(x)'s two lines together\(r)")
+        }
+    }
+
+    @Test("--keep-order prints in submission order, whatever the completion order")
+    func keepOrder() async {
+        let r = await PPDash.run(
+            ["run", "-n", "3", "--keep-order", "--", "sleep {}; echo {}", ":::", "0.6", "0.3", "0.05"], timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.outLines == ["0.6", "0.3", "0.05"], "\(r)")
+    }
+
+    @Test("--keep-order holds when completions are close together (10 runs)")
+    func keepOrderClose() async {
+        for i in 0..<10 {
+            let r = await PPDash.run(
+                ["run", "-n", "3", "--keep-order", "--", "sleep {}; echo {}", ":::", "0.03", "0.02", "0.01"], timeout: 30)
+            #expect(r.exitCode == 0, "run \(i): \(r)")
+            #expect(r.outLines == ["0.03", "0.02", "0.01"], "run \(i): \(r)")
+            if r.outLines != ["0.03", "0.02", "0.01"] { break }
+        }
+    }
+
+    @Test("without ::: the arguments are stdin's lines")
+    func argumentsFromStdin() async {
+        let r = await PPDash.run(["run", "-n", "2", "--", "echo got-{}"], stdin: Array("x\ny\nz\n".utf8), timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.outLines.sorted() == ["got-x", "got-y", "got-z"], "\(r)")
+    }
+
+    @Test("a failing task makes the exit status 1; the others still run and print")
+    func failureExitStatus() async {
+        let script = "if [ {} = 2 ]; then exit 3; fi; echo ok-{}"
+        let r = await PPDash.run(["run", "-n", "2", "--", script, ":::", "1", "2", "3"], timeout: 30)
+        #expect(r.exitCode == 1, "\(r)")
+        #expect(r.outLines.sorted() == ["ok-1", "ok-3"], "\(r)")
+
+        let j = await PPDash.run(["run", "-n", "2", "--json", "--", script, ":::", "1", "2", "3"], timeout: 30)
+        #expect(j.exitCode == 1, "\(j)")
+        let records = jsonLines(j)
+        #expect(records.count == 3, "\(j)")
+        for o in records {
+            let a = args(o).first ?? "?"
+            if a == "2" {
+                #expect(int(o["exit"]) == 3, "exit 3 recorded: \(o)")
+                #expect(o["status"] as? String == "error", "status error: \(o)")
+            } else {
+                #expect(o["status"] as? String == "ok", "\(o)")
+                #expect(o["stdout"] as? String == "ok-\(a)\n", "\(o)")
+            }
+        }
+    }
+
+    @Test("--timeout ends a long task with status timeout, promptly")
+    func runTimeLimit() async {
+        let r = await PPDash.run(["run", "--json", "--timeout", "0.2", "--", "sleep", "{}", ":::", "5"], timeout: 20)
+        #expect(r.exitCode == 1, "\(r)")
+        #expect(r.elapsed < 3, "well under 5 s: \(r.elapsed)")
+        let records = jsonLines(r)
+        #expect(records.count == 1, "\(r)")
+        if let o = records.first {
+            #expect(o["status"] as? String == "timeout", "\(o)")
+        }
+    }
+
+    @Test("--retries 1 reruns a task that fails once")
+    func retries() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let m = shellQuote(dir.file("marker"))
+        let script = "m=\(m){}; if [ -e \"$m\" ]; then echo second; else touch \"$m\"; exit 1; fi"
+        let r = await PPDash.run(["run", "--json", "--retries", "1", "--", script, ":::", "1"], timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        let records = jsonLines(r)
+        #expect(records.count == 1, "one record for one task\(r)")
+        if let o = records.first {
+            #expect(int(o["retries"]) == 1, "\(o)")
+            #expect(o["status"] as? String == "ok", "\(o)")
+            #expect(o["stdout"] as? String == "second\n", "\(o)")
+        }
+    }
+
+    @Test("hostile arguments stay data")
+    func hostileArguments() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let hostile = ["a; touch PWNED", "$(touch PWNED2)"]
+        let r = await PPDash.run(["run", "-n", "2", "--json", "--", "echo", ":::"] + hostile, directory: dir.path, timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        let records = jsonLines(r)
+        #expect(records.count == 2, "\(r)")
+        for o in records {
+            let a = args(o)
+            #expect(a.count == 1 && hostile.contains(a[0]), "args kept as given: \(o)")
+            #expect(o["stdout"] as? String == (a.first ?? "") + "\n", "echo printed the argument text: \(o)")
+        }
+        #expect(!dir.exists("PWNED") && !dir.exists("PWNED2"), "no command ran from an argument: \(dir.contents)")
+    }
+
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        var args: [String]
+        /// The error line mentions at least one of these (case-insensitive).
+        var mentions: [String]
+        var testDescription: String { args.joined(separator: " ") }
+    }
+
+    @Test("bad input: exit 2 and one clear line on stderr", arguments: [
+        BadInput(args: ["run", "--bogus-flag", "--", "echo", ":::", "1"], mentions: ["bogus-flag"]),
+        BadInput(args: ["--bogus-flag"], mentions: ["bogus-flag"]),
+        BadInput(args: ["run", "--"], mentions: ["command", "template"]),
+        BadInput(args: ["run", "--timeout", "-1", "--", "echo", ":::", "1"], mentions: ["timeout"]),
+        BadInput(args: ["run", "-n", "0", "--", "echo", ":::", "1"], mentions: ["-n", "engine", "job"]),
+        BadInput(args: ["run", "--", "echo", ":::"], mentions: [":::", "argument"]),
+    ])
+    func badInput(_ bad: BadInput) async {
+        let r = await PPDash.run(bad.args, stdin: [], timeout: 15)
+        #expect(r.exitCode == 2, "\(r)")
+        let lines = r.errLines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(lines.count == 1, "exactly one line on stderr\(r)")
+        let text = r.err.lowercased()
+        #expect(bad.mentions.contains { text.contains($0.lowercased()) }, "stderr mentions one of \(bad.mentions)\(r)")
+        for crash in ["backtrace", "fatal error", "crashed", "💣"] {
+            #expect(!text.contains(crash), "no crash report\(r)")
+        }
+    }
+
+    @Test("demo without a terminal prints the headless output")
+    func demoWithoutTTY() async {
+        let r = await PPDash.run(["demo", "--tasks", "8", "--sleep", "0.01", "-n", "4"],
+                                 env: ["TERM": "xterm-256color"], timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(!r.timedOut)
+        #expect(numbersInOrder((0..<8).map { $0 * $0 }, in: r.out), "the results\(r)")
+        #expect(!hasEscape(r.stdout) && !hasEscape(r.stderr), "no curses, no escape sequences\(r)")
+    }
+
+    @Test("run without a terminal prints the headless output")
+    func runWithoutTTY() async {
+        let r = await PPDash.run(["run", "-n", "2", "--", "echo", "{}", ":::", "a", "b"],
+                                 env: ["TERM": "xterm-256color"], timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.outLines.sorted() == ["a", "b"], "\(r)")
+        #expect(!hasEscape(r.stdout) && !hasEscape(r.stderr), "no curses, no escape sequences\(r)")
+    }
+
+    @Test("ppdash with no subcommand and no terminal: a note, headless, no hang")
+    func dashboardWithoutTTY() async {
+        let r = await PPDash.run(["-n", "2"], env: ["TERM": "xterm-256color"], timeout: 10)
+        #expect(!r.timedOut, "never hangs\(r)")
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(!r.errLines.isEmpty, "a one-line note on stderr\(r)")
+        #expect(!hasEscape(r.stdout) && !hasEscape(r.stderr), "no escape sequences\(r)")
+    }
+
+    @Test("ppdash with no subcommand on a terminal with TERM=dumb or no TERM: a note, headless, no hang",
+          arguments: ["dumb", nil] as [String?])
+    func dashboardWithoutUsableTERM(_ term: String?) async {
+        guard let bin = PPDash.path else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let r = await runOnPty([bin, "-n", "2"], env: PPDash.baseEnvironment.merging(["TERM": term]) { $1 }, timeout: 10)
+        #expect(!r.timedOut, "never hangs\(r)")
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(!r.stdout.isEmpty, "a note\(r)")
+        #expect(!hasEscape(r.stdout), "no escape sequences on the terminal\(r)")
+    }
+
+    @Test("SIGINT or SIGTERM ends a headless run promptly and leaves no task behind",
+          arguments: [SIGINT, SIGTERM])
+    func signalEndsRun(_ sig: Int32) async {
+        let m = marker()
+        let a = "1\(m)", b = "2\(m)"   // sleep lengths no other process uses
+        guard let child = PPDash.start(["run", "-n", "2", "--", "sleep", "{}", ":::", a, b], timeout: 20) else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        defer {
+            for p in processes(matching: m) { kill(p.pid, SIGKILL) }
+        }
+        // ppdash's own command line holds the marker too: look at the other processes.
+        func running(_ x: String) -> Bool { processes(matching: x).contains { $0.pid != child.pid } }
+        let started = now()
+        while !(running(a) && running(b)), now() - started < 10, child.result == nil {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(running(a) && running(b), "both tasks started")
+        let sent = now()
+        child.signal(sig)
+        let r = await child.wait()
+        #expect(now() - sent < 3, "ended within 3 s of the signal\(r)")
+        #expect(!r.timedOut, "\(r)")
+        #expect(r.exitCode != 0, "not a success\(r)")
+        let left = await waitForNoProcesses(matching: m, timeout: 3)
+        #expect(left.isEmpty, "task processes left running: \(left.map { "\($0.pid) \($0.cmdline)" })")
+    }
+}
