@@ -1,0 +1,86 @@
+// One command line run's journal and state socket together: opened at start, closed at exit.
+import PPKit
+
+/// The journal writer and the state server of one ppdash run.
+public final class JournalSession: Sendable {
+    public let writer: JournalWriter
+    /// Nil when the socket could not be made (a warning said why); the batch runs on.
+    public let server: StateServer?
+    private let scheduler: Scheduler
+
+    /// Opens the journal (new, or appended for a resume), records the engines already there, and starts serving
+    /// `source` on the socket beside the journal. `gatherCompleted`: nothing prints completions (see `JournalWriter`).
+    public init(
+        path: String, header: JournalHeader, scheduler: Scheduler, source: any DashboardSource, append: Bool = false,
+        gatherCompleted: Bool = false, makeDirectory: Bool = true, ppdashVersion: String,
+        warn: @escaping @Sendable (String) -> Void
+    ) throws(JournalError) {
+        var header = header
+        let socketPath = JournalFormat.socketPath(forJournal: path)
+        header.socket = socketPath
+        writer = try JournalWriter(
+            path: path, header: header, scheduler: scheduler, append: append, gatherCompleted: gatherCompleted,
+            makeDirectory: makeDirectory, warn: warn)
+        self.scheduler = scheduler
+        for e in scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { writer.recordEngine(e) }
+        do {
+            server = try StateServer(
+                path: socketPath, source: JournaledSource(inner: source, writer: writer), info: ServerInfo(journal: path, ppdash: ppdashVersion), note: warn)
+        } catch {
+            warn("ppdash: no attach socket for this run (\(error.description)); the journal is written all the same")
+            server = nil
+        }
+    }
+
+    public var path: String { writer.path }
+
+    /// `source` with the journal written before each snapshot, so a view never shows a task the journal lacks.
+    public func journaled(_ source: any DashboardSource) -> any DashboardSource {
+        JournaledSource(inner: source, writer: writer)
+    }
+
+    /// Records one event (call it first in an observer that prints, so the line is written before the output).
+    public func record(_ event: SchedulerEvent) { writer.record(event) }
+
+    /// Registers the writer as its own observer (when nothing prints events).
+    @discardableResult
+    public func observe() -> Int {
+        scheduler.addObserver { [writer] event in writer.record(event) }
+    }
+
+    /// Viewers attached now.
+    public var viewerCount: Int { server?.viewerCount ?? 0 }
+
+    /// Writes the closing line with the scheduler's counts, then stops serving. Idempotent.
+    public func finish(reason: String = "done") {
+        writer.finish(reason: reason, totals: scheduler.totals)
+        server?.stop()
+    }
+}
+
+/// A dashboard source that flushes the journal before each snapshot (gathered lines reach the kernel first).
+final class JournaledSource: DashboardSource {
+    let inner: any DashboardSource
+    let writer: JournalWriter
+    init(inner: any DashboardSource, writer: JournalWriter) {
+        self.inner = inner
+        self.writer = writer
+    }
+    func snapshot(_ query: TableQuery) -> Snapshot {
+        writer.flush()
+        return inner.snapshot(query)
+    }
+    func metadata(_ id: TaskID) -> TaskMetadata? {
+        writer.flush()
+        return inner.metadata(id)
+    }
+    func submit(line: String) throws -> BatchID { try inner.submit(line: line) }
+    func abort(task: TaskID) { inner.abort(task: task) }
+    func abort(batch: BatchID) { inner.abort(batch: batch) }
+    func retry(task: TaskID) throws { try inner.retry(task: task) }
+    func retryFailed(batch: BatchID) throws -> Int { try inner.retryFailed(batch: batch) }
+    func setPaused(_ paused: Bool) { inner.setPaused(paused) }
+    func addEngine() throws -> EngineID { try inner.addEngine() }
+    func removeEngine(_ id: EngineID?) throws -> EngineID { try inner.removeEngine(id) }
+    func stopAll() { inner.stopAll() }
+}

@@ -1,0 +1,139 @@
+// A journal as a read-only dashboard source: what `attach` shows once the ppdash that ran the batch is gone.
+import PPKit
+import Synchronization
+
+/// Snapshots built from a journal read back; every command is refused with a line saying why.
+public final class JournalSource: DashboardSource {
+    public let contents: JournalContents
+    /// What the header line shows after "ppdash".
+    public let label: String
+    private let rows: [TaskRow]
+    private let snapshotBase: Snapshot
+    /// Sorted, filtered row indices for the last query's sort and filter (rebuilt when they change).
+    private let cache = Mutex<(key: String, order: [Int])?>(nil)
+
+    public init(_ contents: JournalContents, label: String) {
+        self.contents = contents
+        self.label = label
+        var rows: [TaskRow] = []
+        rows.reserveCapacity(contents.tasks.count)
+        for (i, t) in contents.tasks.enumerated() {
+            rows.append(
+                TaskRow(
+                    id: TaskID(i + 1), batch: t.batch, seq: t.seq, engine: t.engine, status: t.status,
+                    submitted: t.submitted, started: t.started, completed: t.completed, retries: t.retries,
+                    text: t.command, msgId: t.key))
+        }
+        self.rows = rows
+
+        let last = contents.lastRun
+        let end = last.endedAt ?? last.lastEvent ?? last.header.started
+        var engineStats: [Int: (done: Int, failed: Int)] = [:]
+        for t in contents.tasks where t.run == contents.runs.count && t.status.isFinished {
+            guard let e = t.engine else { continue }
+            if t.status == .ok { engineStats[e, default: (0, 0)].done += 1 } else { engineStats[e, default: (0, 0)].failed += 1 }
+        }
+        let engines = last.engines.keys.sorted().map { id -> EngineSnapshot in
+            let e = last.engines[id]!
+            return EngineSnapshot(
+                id: id, info: EngineInfo(kind: EngineKind(rawValue: e.kind) ?? .local, host: e.host, pid: 0, cores: 1),
+                state: .dead(reason: "ppdash ended"), currentTask: nil, queued: 0, done: engineStats[id]?.done ?? 0,
+                failed: engineStats[id]?.failed ?? 0, utilisation: 0, activity: Array(repeating: 0, count: 12))
+        }
+        var batchCounts = [StatusCounts](repeating: StatusCounts(), count: contents.batchLabels.count)
+        var batchSubmitted = [Timestamp?](repeating: nil, count: contents.batchLabels.count)
+        var batchFinished = [Timestamp?](repeating: nil, count: contents.batchLabels.count)
+        for t in contents.tasks where batchCounts.indices.contains(t.batch - 1) {
+            batchCounts[t.batch - 1][t.status] += 1
+            let b = t.batch - 1
+            if batchSubmitted[b] == nil || t.submitted < batchSubmitted[b]! { batchSubmitted[b] = t.submitted }
+            if let c = t.completed, batchFinished[b] == nil || c > batchFinished[b]! { batchFinished[b] = c }
+        }
+        let batches = contents.batchLabels.indices.map { b -> BatchSnapshot in
+            let submitted = batchSubmitted[b] ?? last.header.started
+            let done = batchCounts[b].done == batchCounts[b].total
+            let finished = done ? batchFinished[b] : nil
+            let secs = max(1e-3, submitted.seconds(to: finished ?? end))
+            return BatchSnapshot(
+                id: b + 1, label: contents.batchLabels[b], counts: batchCounts[b], submitted: submitted,
+                finished: finished, rate: Double(batchCounts[b].done) / secs, eta: nil)
+        }
+        snapshotBase = Snapshot(
+            time: end, startedAt: contents.runs[0].header.started, generation: 1, paused: false,
+            totals: contents.counts, rate: 0, engines: engines, batches: batches, batchCount: batches.count,
+            table: .empty, source: label)
+    }
+
+    public func snapshot(_ query: TableQuery) -> Snapshot {
+        var s = snapshotBase
+        s.batches = Array(s.batches.suffix(max(0, query.batchLimit)))
+        let order = self.order(sort: query.sort, ascending: query.ascending, filter: query.filter)
+        let limit = max(0, query.limit)
+        var offset = query.follow ? order.count - limit : query.offset
+        offset = max(0, min(offset, max(0, order.count - limit)))
+        let window = order[offset..<min(order.count, offset + limit)].map { rows[$0] }
+        s.table = TableWindow(offset: offset, rows: window, matching: order.count, total: rows.count)
+        return s
+    }
+
+    private func order(sort: SortKey, ascending: Bool, filter: String) -> [Int] {
+        let key = "\(sort.rawValue) \(ascending) \(filter)"
+        if let c = cache.withLock({ $0 }), c.key == key { return c.order }
+        let f = filter.lowercased()
+        var idx = rows.indices.filter { i in f.isEmpty || matches(rows[i], f) }
+        idx.sort { a, b in
+            let (x, y) = (rows[a], rows[b])
+            func cmp<T: Comparable>(_ p: T, _ q: T) -> Bool { p == q ? a < b : p < q }
+            switch sort {
+            case .id: return a < b
+            case .batch: return cmp(x.batch, y.batch)
+            case .engine: return cmp(x.engine ?? -1, y.engine ?? -1)
+            case .status: return cmp(x.status.rawValue, y.status.rawValue)
+            case .submitted: return cmp(x.submitted, y.submitted)
+            case .started: return cmp(x.started?.microseconds ?? 0, y.started?.microseconds ?? 0)
+            case .completed: return cmp(x.completed?.microseconds ?? 0, y.completed?.microseconds ?? 0)
+            case .duration: return cmp(x.duration ?? -1, y.duration ?? -1)
+            case .retries: return cmp(x.retries, y.retries)
+            case .text: return cmp(x.text, y.text)
+            }
+        }
+        if !ascending { idx.reverse() }
+        cache.withLock { $0 = (key, idx) }
+        return idx
+    }
+
+    private func matches(_ r: TaskRow, _ f: String) -> Bool {
+        if r.status.description == f || r.msgId == f || "b\(r.batch)" == f { return true }
+        if let e = r.engine, f == "e\(e)" || f == "engine \(e)" { return true }
+        return r.text.lowercased().contains(f)
+    }
+
+    public func metadata(_ id: TaskID) -> TaskMetadata? {
+        let i = id.rawValue - 1
+        guard contents.tasks.indices.contains(i) else { return nil }
+        let t = contents.tasks[i]
+        let o = t.outcome
+        return TaskMetadata(
+            id: id, batch: t.batch, seq: t.seq, engine: t.engine, engineHost: o?.engineHost ?? t.host, status: t.status,
+            submitted: t.submitted, started: t.started, completed: t.completed, received: t.completed,
+            retries: t.retries, stdout: CapturedOutput(text: o?.stdout ?? "", droppedBytes: o?.stdoutDropped ?? 0),
+            stderr: CapturedOutput(text: o?.stderr ?? "", droppedBytes: o?.stderrDropped ?? 0), error: o?.error,
+            exitStatus: o?.exit, signal: o?.signal, text: t.command, args: t.args, externalId: t.key)
+    }
+
+    private var refusal: PPError {
+        PPError(
+            .invalidState,
+            "read-only: the ppdash that ran this journal has ended; 'ppdash resume \(contents.path)' runs what is left")
+    }
+
+    public func submit(line: String) throws -> BatchID { throw refusal }
+    public func abort(task: TaskID) {}
+    public func abort(batch: BatchID) {}
+    public func retry(task: TaskID) throws { throw refusal }
+    public func retryFailed(batch: BatchID) throws -> Int { throw refusal }
+    public func setPaused(_ paused: Bool) {}
+    public func addEngine() throws -> EngineID { throw refusal }
+    public func removeEngine(_ id: EngineID?) throws -> EngineID { throw refusal }
+    public func stopAll() {}
+}

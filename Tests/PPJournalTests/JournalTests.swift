@@ -1,0 +1,446 @@
+import Foundation
+import PPKit
+import Synchronization
+import Testing
+
+@testable import PPJournal
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A fresh directory under the temporary directory.
+func tempDir() -> String {
+    let d = NSTemporaryDirectory() + "/ppjournal-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// A header line for synthetic journals.
+func headerLine(run: Int = 1, host: String = "h1", pid: Int32 = 4711, version: Int = JournalFormat.version) -> String {
+    var h = JournalHeader(kind: run == 1 ? "run" : "resume", run: run, ppdashVersion: "0.1.0", engines: ["local:2"])
+    h.host = host
+    h.pid = pid
+    var line = h.jsonLine()
+    if version != JournalFormat.version {
+        line = line.replacingOccurrences(of: "\"ppdash_journal\":\(JournalFormat.version)", with: "\"ppdash_journal\":\(version)")
+    }
+    return line
+}
+
+func submitted(_ id: Int, _ arg: String, of: String? = nil) -> String {
+    var o = JSONObjectWriter()
+    o.add("event", "submitted")
+    o.add("id", id)
+    o.add("batch", 1)
+    o.add("seq", Int(arg) ?? id)
+    o.add("command", "echo \(arg)")
+    o.add("args", [arg])
+    if let of { o.add("of", of) }
+    return o.finish()
+}
+
+func started(_ id: Int, host: String = "h1", pgid: Int = 0) -> String {
+    "{\"event\":\"started\",\"id\":\(id),\"engine\":0,\"host\":\"\(host)\",\"pgid\":\(pgid == 0 ? "null" : String(pgid)),\"at\":\"2026-11-29T10:00:01.000000Z\"}"
+}
+
+func completed(_ id: Int, _ status: String, stdout: String = "", of: String? = nil) -> String {
+    var o = JSONObjectWriter()
+    o.add("event", "completed")
+    o.add("id", String(id))
+    o.add("status", status)
+    o.add("stdout", stdout)
+    o.add("completed", "2026-11-29T10:00:02.000000Z")
+    if let of { o.add("of", of) }
+    return o.finish()
+}
+
+let batchLine = "{\"event\":\"batch\",\"batch\":1,\"label\":\"echo {}\"}"
+
+func parse(_ lines: [String], trailingNewline: Bool = true) throws(JournalError) -> JournalContents {
+    let text = lines.joined(separator: "\n") + (trailingNewline ? "\n" : "")
+    return try JournalReader.parse(Data(text.utf8), path: "/j.jsonl")
+}
+
+/// Five tasks: 1 ok, 2 error, 3 running (pgid 900), 4 pending, 5 aborted.
+let sample: [String] = [
+    headerLine(), batchLine,
+    submitted(1, "1"), submitted(2, "2"), submitted(3, "3"), submitted(4, "4"), submitted(5, "5"),
+    started(1), completed(1, "ok", stdout: "1\n"), started(2), completed(2, "error"), started(3, pgid: 900),
+    completed(5, "aborted"),
+]
+
+@Suite("Journal format")
+struct JournalFormatTests {
+    @Test func timestampsRoundTrip() {
+        for us: Int64 in [0, 1_764_410_000_123_456, 1_000_000, 951_782_400_000_001] {
+            let t = Timestamp(microseconds: us)
+            #expect(Timestamp(iso8601: t.iso8601) == t, "\(t.iso8601)")
+        }
+        #expect(Timestamp(iso8601: "2026-11-29T10:12:20Z") != nil)
+        #expect(Timestamp(iso8601: "yesterday") == nil)
+    }
+
+    @Test func fileNamesSayTimeHostAndPid() {
+        let name = JournalFormat.fileName(started: Timestamp(microseconds: 1_764_410_000_000_000), host: "login 2", pid: 42)
+        #expect(name.hasSuffix("-login_2-42.jsonl"), "\(name)")
+        #expect(name.first?.isNumber == true)
+    }
+
+    @Test func defaultDirectoryFollowsXDG() {
+        #expect(JournalFormat.defaultDirectory(environment: ["XDG_STATE_HOME": "/x/state", "HOME": "/h"]) == "/x/state/ppdash")
+        #expect(JournalFormat.defaultDirectory(environment: ["HOME": "/h"]) == "/h/.local/state/ppdash")
+        #expect(JournalFormat.defaultDirectory(environment: ["XDG_STATE_HOME": "relative", "HOME": "/h"]) == "/h/.local/state/ppdash")
+    }
+
+    @Test func keysNameTheRun() {
+        #expect(JournalFormat.key(run: 1, id: 7) == "7")
+        #expect(JournalFormat.key(run: 3, id: 7) == "3.7")
+    }
+}
+
+@Suite("Journal reader")
+struct JournalReaderTests {
+    @Test func foldsEventsIntoLatestStates() throws {
+        let c = try parse(sample)
+        #expect(c.tasks.map(\.status) == [.ok, .error, .running, .pending, .aborted])
+        #expect(c.tasks[0].outcome?.stdout == "1\n")
+        #expect(c.tasks[2].processGroup == 900)
+        #expect(c.tasks[0].label == "echo {}")
+        #expect(c.runs.count == 1 && !c.isFinished)
+        #expect(c.warnings.isEmpty)
+    }
+
+    @Test func skipsATornLastLineWithAWarning() throws {
+        let torn = sample + ["{\"event\":\"completed\",\"id\":\"3\",\"sta"]
+        let c = try parse(torn, trailingNewline: false)
+        #expect(c.tasks[2].status == .running)
+        #expect(c.warnings.count == 1 && c.warnings[0].contains("incomplete"), "\(c.warnings)")
+    }
+
+    @Test func aTornLineBeforeAResumeIsSkippedToo() throws {
+        let lines = sample + ["{\"event\":\"comp", headerLine(run: 2, pid: 5000), submitted(1, "3", of: "3"), completed(1, "ok", of: "3")]
+        let c = try parse(lines)
+        #expect(c.runs.count == 2)
+        #expect(c.tasks[2].status == .ok)
+        #expect(c.warnings.count == 1)
+    }
+
+    @Test func refusesANewerFormat() {
+        #expect(throws: JournalError.self) { try parse([headerLine(version: 99)]) }
+        do {
+            _ = try parse([headerLine(version: 99)])
+        } catch {
+            #expect(error.kind == .newerFormat)
+            #expect(error.message.contains("newer ppdash"), "\(error.message)")
+        }
+    }
+
+    @Test func refusesACorruptLineInTheMiddle() {
+        var lines = sample
+        lines.insert("this is not json", at: 4)
+        do {
+            _ = try parse(lines)
+            Issue.record("a corrupt journal was read")
+        } catch {
+            #expect(error.kind == .corrupt)
+            #expect(error.message.contains("line 5"), "\(error.message)")
+        }
+    }
+
+    @Test func refusesAFileThatIsNoJournal() {
+        do {
+            _ = try parse(["{\"hello\":1}"])
+            Issue.record("read")
+        } catch {
+            #expect(error.kind == .notAJournal)
+        }
+    }
+
+    @Test func refusesAnotherUsersJournal() throws {
+        guard geteuid() == 0 else { return }  // only root can give a file away
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/other.jsonl"
+        try (sample.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        chown(path, 65534, 65534)
+        do {
+            _ = try JournalReader.read(path)
+            Issue.record("read another user's journal")
+        } catch {
+            #expect(error.kind == .otherUser, "\(error.message)")
+        }
+        #expect((try? JournalReader.read(path, requireOwner: false)) != nil)
+    }
+
+    @Test func resumesCountAsTheOriginalTasks() throws {
+        let lines =
+            sample + [
+                "{\"event\":\"end\",\"reason\":\"done\"}", headerLine(run: 2, pid: 5000), batchLine,
+                submitted(1, "2", of: "2"), submitted(2, "3", of: "3"), started(1), completed(1, "ok", of: "2"),
+            ]
+        let c = try parse(lines)
+        #expect(c.tasks.count == 5)
+        #expect(c.tasks.map(\.status) == [.ok, .ok, .pending, .pending, .aborted])
+        #expect(c.tasks[1].run == 2)
+        #expect(!c.isFinished, "the resume has not closed")
+    }
+}
+
+@Suite("Resume planning")
+struct ResumePlanTests {
+    let c = try! parse(sample)
+
+    @Test func rerunsEverythingNotOK() {
+        let plan = ResumePlan.make(c, host: "h1") { _, _ in false }
+        #expect(plan.rerun.map(\.task.key) == ["2", "3", "4", "5"])
+        #expect(plan.alreadyOK == 1 && plan.orphans.isEmpty)
+        #expect(plan.rerun[0].work.displayCommand == "echo 2")
+    }
+
+    @Test func narrowsToFailedOrUnfinished() {
+        let failed = ResumePlan.make(c, selection: .failedOnly, host: "h1") { _, _ in false }
+        #expect(failed.rerun.map(\.task.key) == ["2", "5"])
+        #expect(failed.leftOut == 2)
+        let unfinished = ResumePlan.make(c, selection: .unfinishedOnly, host: "h1") { _, _ in false }
+        #expect(unfinished.rerun.map(\.task.key) == ["3", "4"])
+    }
+
+    @Test func findsOrphansStillRunningHere() {
+        let plan = ResumePlan.make(c, host: "h1") { g, _ in g == 900 }
+        #expect(plan.orphans.map(\.processGroup) == [900])
+        #expect(plan.orphans.first?.task.key == "3")
+    }
+
+    @Test func aReusedProcessGroupNumberIsNoOrphan() {
+        #if os(Linux)
+            let me = getpid()
+            guard let start = SystemFacts.processStart(me) else {
+                Issue.record("no start time for our own process")
+                return
+            }
+            #expect(start.seconds <= Date().timeIntervalSince1970 + 1 && start.seconds > Date().timeIntervalSince1970 - 86_400)
+            let group = getpgrp()
+            if SystemFacts.processStart(group) != nil {  // our group's leader lives: probe it
+                #expect(SystemFacts.processGroupAlive(group))
+                #expect(!SystemFacts.processGroupAlive(group, startedAt: Timestamp(seconds: 1_000_000)), "started long before: another group")
+            }
+        #endif
+    }
+
+    @Test func tasksLastSeenOnAnotherHostAreNotProbedHere() {
+        let plan = ResumePlan.make(c, host: "h2") { _, _ in true }
+        #expect(plan.orphans.isEmpty)
+        #expect(plan.elsewhere.map(\.key) == ["3"])
+    }
+
+    @Test func tasksThatAreNoShellCommandsAreNotRebuilt() throws {
+        let demo = [
+            headerLine(), "{\"event\":\"batch\",\"batch\":1,\"label\":\"f(x): sleep 0.1; x*x\"}",
+            "{\"event\":\"submitted\",\"id\":1,\"batch\":1,\"seq\":1,\"command\":\"sleep 0.1; 0*0\",\"args\":[\"0\"]}",
+        ]
+        let plan = ResumePlan.make(try parse(demo), host: "h1") { _, _ in false }
+        #expect(plan.rerun.isEmpty && plan.notRebuildable.count == 1)
+    }
+}
+
+@Suite("ls states")
+struct ListingTests {
+    @Test func statesFromTheLastRun() throws {
+        let open = try parse(sample)
+        #expect(JournalListing.state(of: open, host: "h1") { _ in true } == .running(pid: 4711))
+        #expect(JournalListing.state(of: open, host: "h1") { _ in false } == .interrupted)
+        #expect(JournalListing.state(of: open, host: "h2") { _ in false } == .runningElsewhere(host: "h1", pid: 4711))
+        #expect(JournalListing.state(of: open, host: "h2") { _ in false }.description == "running on h1, pid 4711")
+        let done = try parse(sample + ["{\"event\":\"end\",\"reason\":\"done\"}"])
+        #expect(JournalListing.state(of: done, host: "h2") { _ in true } == .finished(reason: "done"))
+        #expect(JournalListing.state(of: done, host: "h1") { _ in true }.description == "finished")
+    }
+
+    @Test func skimmingCountsAsReadingDoes() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lines =
+            sample + [
+                "{\"event\":\"end\",\"reason\":\"done\"}", headerLine(run: 2, pid: 5000), batchLine,
+                submitted(1, "2", of: "2"), submitted(2, "3", of: "3"), started(1), completed(1, "ok", of: "2"), started(2),
+                "{\"event\":\"compl",
+            ]
+        try lines.joined(separator: "\n").write(toFile: dir + "/j.jsonl", atomically: true, encoding: .utf8)
+        let full = try JournalReader.read(dir + "/j.jsonl")
+        let skim = try JournalReader.skim(dir + "/j.jsonl")
+        #expect(skim.counts == full.counts)
+        #expect(skim.runs.count == 2 && skim.lastRun.header.pid == 5000 && !skim.isFinished)
+    }
+
+    @Test func listsNewestFirstAndSaysWhyOneIsUnreadable() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try (sample.joined(separator: "\n") + "\n").write(toFile: dir + "/20260101-000000-h1-1.jsonl", atomically: true, encoding: .utf8)
+        try "garbage\n".write(toFile: dir + "/20260102-000000-h1-2.jsonl", atomically: true, encoding: .utf8)
+        let list = JournalListing.list(directory: dir, host: "elsewhere")
+        #expect(list.count == 2)
+        #expect(list[0].problem != nil)
+        #expect(list[1].counts.ok == 1 && list[1].counts.total == 5)
+    }
+}
+
+@Suite("Journal writer", .serialized)
+struct JournalWriterTests {
+    @Test func roundTripsARealBatch() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sub/j.jsonl"
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let header = JournalHeader(kind: "run", ppdashVersion: "test", engines: ["local:2"], template: "echo {}", arguments: [["a", "b c"]])
+        let writer = try JournalWriter(path: path, header: header, scheduler: client.scheduler, warn: { Issue.record("warning: \($0)") })
+        client.scheduler.addObserver { writer.record($0) }
+        let ar = try client.loadBalancedView().submit(Sweep(template: try Template("echo {}"), groups: [["a", "b c", "x\"y"]]))
+        #expect(ar.wait(timeout: 10))
+        writer.finish(reason: "done", totals: client.scheduler.totals)
+
+        var st = stat()
+        #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let c = try JournalReader.read(path)
+        #expect(c.isFinished)
+        #expect(c.runs[0].header.template == "echo {}")
+        #expect(c.runs[0].header.arguments == [["a", "b c"]])
+        #expect(c.tasks.map(\.status) == [.ok, .ok, .ok])
+        #expect(c.tasks.map { $0.outcome?.stdout } == ["a\n", "b c\n", "x\"y\n"])
+        #expect(c.tasks.allSatisfy { $0.processGroup != nil && $0.host == SystemFacts.hostName })
+        #expect(ResumePlan.rebuild(c.tasks[2])?.displayCommand == c.tasks[2].command)
+        // Every completed line is the flat record plus `event`.
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let done = text.split(separator: "\n").filter { $0.hasPrefix("{\"event\":\"completed\"") }
+        #expect(done.count == 3)
+        #expect(done.allSatisfy { $0.contains("\"stdout_dropped\":0") && $0.contains("\"id\":") })
+    }
+
+    @Test func neverOverwritesAndSaysWhyItCannotWrite() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let header = JournalHeader(kind: "run", ppdashVersion: "test", engines: [])
+        try "precious\n".write(toFile: dir + "/j.jsonl", atomically: true, encoding: .utf8)
+        #expect(throws: JournalError.self) {
+            _ = try JournalWriter(path: dir + "/j.jsonl", header: header, scheduler: client.scheduler, warn: { _ in })
+        }
+        #expect(try String(contentsOfFile: dir + "/j.jsonl", encoding: .utf8) == "precious\n")
+        do {
+            _ = try JournalWriter(path: "/dev/full", header: header, scheduler: client.scheduler, append: true, warn: { _ in })
+            Issue.record("wrote to /dev/full")
+        } catch {
+            #expect(error.kind == .cannotWrite && error.message.contains("/dev/full"), "\(error.message)")
+        }
+    }
+
+    @Test func aResumeAppendsAfterATornLine() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/j.jsonl"
+        try (sample.joined(separator: "\n") + "\n{\"event\":\"comp").write(toFile: path, atomically: true, encoding: .utf8)
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let c0 = try JournalReader.read(path)
+        let plan = ResumePlan.make(c0, host: "h1") { _, _ in false }
+        let writer = try JournalWriter(
+            path: path, header: JournalHeader(kind: "resume", run: 2, ppdashVersion: "t", engines: []),
+            scheduler: client.scheduler, append: true, warn: { _ in })
+        var origins: [Int: String] = [:]
+        for (i, r) in plan.rerun.enumerated() { origins[i + 1] = r.task.key }
+        writer.setOrigins(origins)
+        client.scheduler.addObserver { writer.record($0) }
+        let ar = try client.loadBalancedView().submit(shellTasks: plan.rerun.map(\.work), label: "resume")
+        #expect(ar.wait(timeout: 10))
+        writer.finish(reason: "done", totals: client.scheduler.totals)
+        let c = try JournalReader.read(path)
+        #expect(c.warnings.count == 1)
+        #expect(c.tasks.map(\.status) == [.ok, .ok, .ok, .ok, .ok])
+        #expect(c.tasks.map { $0.outcome?.stdout } == ["1\n", "2\n", "3\n", "4\n", "5\n"])
+        #expect(c.isFinished && c.runs.count == 2)
+    }
+}
+
+@Suite("State socket", .serialized)
+struct StateServerTests {
+    @Test func twoViewersSeeTheSameStateAndCommandsWork() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let server = try StateServer(
+            path: dir + "/s.sock", source: LocalSource(client: client), info: ServerInfo(journal: dir + "/j", ppdash: "t"),
+            note: { _ in })
+        defer { server.stop() }
+        var st = stat()
+        #expect(lstat(dir + "/s.sock", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let a = try SocketSource(socket: dir + "/s.sock", journal: dir + "/j")
+        let b = try SocketSource(socket: dir + "/s.sock", journal: dir + "/j")
+        #expect(server.viewerCount == 2)
+        let batch = try a.submit(line: "echo {} ::: 1 2 3")
+        #expect(batch == 1)
+        let deadline = Date().addingTimeInterval(10)
+        while b.snapshot(TableQuery()).totals.ok < 3 && Date() < deadline { usleep(20_000) }
+        let sa = a.snapshot(TableQuery())
+        let sb = b.snapshot(TableQuery())
+        #expect(sa.totals == sb.totals && sa.totals.ok == 3)
+        #expect(sb.table.rows.count == 3)
+        #expect(b.metadata(TaskID(2))?.stdout.text == "2\n")
+        #expect(throws: (any Error).self) { try a.retry(task: TaskID(1)) }  // ok tasks cannot be retried: the error comes back
+        a.setPaused(true)
+        #expect(b.snapshot(TableQuery()).paused)
+    }
+
+    @Test func aViewerThatStopsReadingNeverSlowsTheScheduler() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let server = try StateServer(
+            path: dir + "/s.sock", source: LocalSource(client: client), info: ServerInfo(journal: dir + "/j", ppdash: "t"),
+            note: { _ in })
+        defer { server.stop() }
+        // A viewer that floods requests and never reads a reply.
+        let stuck = try UnixSocket.connect(dir + "/s.sock")
+        defer { close(stuck) }
+        let request = encodeLine(AttachRequest.snapshot(TableQuery(limit: 200)))
+        _ = fcntl(stuck, F_SETFL, fcntl(stuck, F_GETFL) | O_NONBLOCK)
+        for _ in 0..<2000 { _ = request.withUnsafeBytes { send(stuck, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        let start = Date()
+        let ar = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: 20_000))
+        #expect(ar.wait(timeout: 20))
+        #expect(Date().timeIntervalSince(start) < 10)
+        let other = try SocketSource(socket: dir + "/s.sock", journal: dir + "/j")
+        #expect(other.snapshot(TableQuery()).totals.ok == 20_000)
+    }
+
+    @Test func aSocketLeftByADeadProcessIsReplacedWithANote() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/s.sock"
+        let (fd, _) = try UnixSocket.listen(path)
+        close(fd)  // the socket file stays, nobody listens: as after a SIGKILL
+        let notes = NoteBox()
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let server = try StateServer(
+            path: path, source: LocalSource(client: client), info: ServerInfo(journal: "j", ppdash: "t"),
+            note: { notes.add($0) })
+        defer { server.stop() }
+        #expect(notes.lines.count == 1 && notes.lines[0].contains("replaced"), "\(notes.lines)")
+        // A live one is refused.
+        #expect(throws: UnixSocket.Failure.self) {
+            _ = try StateServer(path: path, source: LocalSource(client: client), info: ServerInfo(journal: "j", ppdash: "t"), note: { _ in })
+        }
+    }
+}
+
+final class NoteBox: Sendable {
+    private let box = Mutex<[String]>([])
+    func add(_ s: String) { box.withLock { $0.append(s) } }
+    var lines: [String] { box.withLock { $0 } }
+}
