@@ -13,10 +13,13 @@ let package = Package(
         .library(name: "PPKit", targets: ["PPKit"]),
         .library(name: "PPDash", targets: ["PPDash"]),
         .executable(name: "ppdash", targets: ["ppdash"]),
+        .executable(name: "ppdash-bench", targets: ["ppdash-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // ncursesw, wrapped: module map and shim header live under Modules/.
@@ -32,21 +35,51 @@ let package = Package(
             dependencies: [
                 "CPPSys",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
         .target(name: "PPTerm", dependencies: ["CNcurses"], swiftSettings: strict),
+        // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
+        .target(
+            name: "PPIPP",
+            dependencies: ["PPKit", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(name: "PPDash", dependencies: ["PPKit", "PPTerm"], swiftSettings: strict),
+        // The command line's journal, resume planning, `ls`, and the state socket `attach` speaks to.
+        .target(name: "PPJournal", dependencies: ["PPKit"], swiftSettings: strict),
         .executableTarget(
             name: "ppdash",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm",
+                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PPKitTests", dependencies: ["PPKit"], swiftSettings: strict),
+        // Figures for the engines and the scheduler: `swift run -c release ppdash-bench --quick`.
+        .executableTarget(
+            name: "ppdash-bench",
+            dependencies: [
+                "PPKit", "ppdash",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PPKitTests",
+            dependencies: [
+                "PPKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "PPTermTests", dependencies: ["PPTerm"], swiftSettings: strict),
+        .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit"], swiftSettings: strict),
+        .testTarget(name: "PPJournalTests", dependencies: ["PPJournal", "PPKit"], swiftSettings: strict),
         .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
     ]

@@ -2,6 +2,12 @@
 import PPKit
 import PPTerm
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// How the dashboard runs.
 public struct DashboardOptions: Sendable {
     /// Seconds between snapshots (and the longest wait for a key).
@@ -14,6 +20,8 @@ public struct DashboardOptions: Sendable {
     public var unicode: Bool?
     /// At most this many recent batches get a progress bar (fewer when the screen is small).
     public var batchLimit: Int
+    /// The view is attached to another ppdash (`ppdash attach`): `q`/`d` detach, `Q` stops the batch.
+    public var attached = false
 
     /// Options with the defaults the spec gives (10 Hz, 25 ms ESCDELAY, the terminal decides colours and Unicode).
     public init(
@@ -51,7 +59,8 @@ public func runDashboard(source: any DashboardSource, options: DashboardOptions 
     var trap = SignalTrap()
     trap.install()
     let exit = DashboardLoop(terminal: terminal, source: source, options: options).run(trap: trap)
-    trap.restore()
+    // After a hangup the batch runs on: a second SIGHUP (the shell passes its own on) must not end it.
+    trap.restore(ignoring: exit == .hangup ? [SIGHUP] : [])
     terminal.close(touchTerminal: exit != .hangup)
     return exit
 }
@@ -71,6 +80,7 @@ struct DashboardLoop {
         let (rows, cols) = terminal.size
         controller = DashboardController(
             source: source, size: Size(rows: rows, cols: cols), capabilities: caps, batchLimit: options.batchLimit)
+        if options.attached { controller.update { $0.attached = true } }
         interval = min(10, max(0.02, options.refreshInterval))
     }
 

@@ -151,6 +151,9 @@ public final class DashboardController {
             case .fetchDetail:
                 lastDetailGeneration = nil
                 refreshDetail()
+            case .stopBatch:
+                source.stopAll()
+                say("batch stopped: pending tasks aborted, running ones signalled")
             case .quit:
                 break
             }

@@ -5,6 +5,8 @@ import PPTerm
 public enum KeyScope: String, Sendable, Hashable, CaseIterable {
     /// The main view and the detail and help overlays.
     case global
+    /// An attached view (`ppdash attach`): looked up before `global`, so `q` detaches there.
+    case attached
     /// The main view, whichever pane has the focus.
     case main
     /// Moving in whatever is shown: the focused pane, the detail view or the help.
@@ -22,6 +24,7 @@ public enum KeyScope: String, Sendable, Hashable, CaseIterable {
     public var title: String {
         switch self {
         case .global: "Anywhere"
+        case .attached: "Attached view (ppdash attach)"
         case .main: "Main view"
         case .moving: "Moving"
         case .table: "Task table"
@@ -37,6 +40,8 @@ public enum KeyScope: String, Sendable, Hashable, CaseIterable {
 /// What a key does.
 public enum Action: Sendable, Hashable {
     case toggleHelp, quit, escape
+    /// Attached views: leave the view, the batch runs on; stop the batch (asks first).
+    case detach, stopBatch
     case togglePause, toggleFreeze, addEngine, removeEngine, openSubmit
     case nextPane, previousPane
     case moveUp, moveDown, pageUp, pageDown, top, bottom
@@ -82,6 +87,9 @@ public enum KeyMap {
         Binding([.char("z")], .global, .toggleFreeze, "freeze or unfreeze the display (the batch goes on)"),
         Binding([.char("+")], .global, .addEngine, "add an engine"),
         Binding([.char("-")], .global, .removeEngine, "remove the selected engine (else the last idle one)"),
+
+        Binding([.char("q"), .char("d"), .ctrl("c")], .attached, .detach, "detach: close this view, the batch runs on"),
+        Binding([.char("Q")], .attached, .stopBatch, "stop the batch (asks first): pending tasks aborted, running ones signalled"),
 
         Binding([.tab], .main, .nextPane, "focus the next pane (engines, tasks)"),
         Binding([.backTab], .main, .previousPane, "focus the previous pane"),

@@ -64,11 +64,20 @@ struct SignalTrap: ~Copyable {
         installed = true
     }
 
-    /// Puts the previous handlers back (idempotent).
-    mutating func restore() {
+    /// Puts the previous handlers back (idempotent); the signals in `ignoring` are ignored from now on instead.
+    mutating func restore(ignoring: Set<Int32> = []) {
         guard installed else { return }
         for (sig, old) in previous {
             var o = old
+            if ignoring.contains(sig) {
+                o = sigaction()
+                #if os(Linux)
+                    o.__sigaction_handler.sa_handler = SIG_IGN
+                #else
+                    o.__sigaction_u.__sa_handler = SIG_IGN
+                #endif
+                sigemptyset(&o.sa_mask)
+            }
             sigaction(sig, &o, nil)
         }
         previous = [:]

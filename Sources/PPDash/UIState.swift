@@ -14,6 +14,8 @@ public enum Effect: Sendable, Hashable {
     case removeEngine(EngineID?)
     /// Load a task's metadata for the detail view.
     case fetchDetail(TaskID)
+    /// Stop the whole batch (an attached view's `Q`, confirmed).
+    case stopBatch
     case quit
 }
 
@@ -57,6 +59,10 @@ public struct UIState: Sendable, Hashable {
     public var filterHistory: [String] = []
     /// The "quit while tasks run?" question is showing.
     public var confirmingQuit = false
+    /// An attached view's "stop the batch?" question is showing.
+    public var confirmingStop = false
+    /// The view is attached to another ppdash (`ppdash attach`): `q`/`d` detach, `Q` stops the batch.
+    public var attached = false
     /// The display is frozen (`z`): the snapshot is not refreshed on the timer.
     public var frozen = false
 
@@ -96,11 +102,12 @@ public struct UIState: Sendable, Hashable {
 
     /// The scopes a key is looked up in, most specific first.
     public var scopes: [KeyScope] {
-        if confirmingQuit { return [.confirm] }
+        if confirmingQuit || confirmingStop { return [.confirm] }
         if prompt != nil { return [.prompt] }
-        if showHelp { return [.help, .moving, .global] }
-        if mode == .detail { return [.detail, .moving, .global] }
-        return [focus == .table ? .table : .engines, .main, .moving, .global]
+        let global: [KeyScope] = attached ? [.attached, .global] : [.global]
+        if showHelp { return [.help, .moving] + global }
+        if mode == .detail { return [.detail, .moving] + global }
+        return [focus == .table ? .table : .engines, .main, .moving] + global
     }
 
     /// Applies a key; returns what the controller must do with the source.
@@ -111,6 +118,10 @@ public struct UIState: Sendable, Hashable {
             // Anything but yes means no.
             confirmingQuit = false
             return binding?.action == .confirmYes ? [.quit] : []
+        }
+        if confirmingStop {
+            confirmingStop = false
+            return binding?.action == .confirmYes ? [.stopBatch, .quit] : []
         }
         if prompt != nil {
             if let binding { return promptAction(binding.action) }
@@ -131,6 +142,10 @@ public struct UIState: Sendable, Hashable {
         case .quit:
             let open = snapshot.map { $0.totals.pending + $0.totals.running } ?? 0
             if open > 0 { confirmingQuit = true } else { return [.quit] }
+        case .detach:
+            return [.quit]
+        case .stopBatch:
+            confirmingStop = true
         case .escape:
             if showHelp {
                 showHelp = false

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPDash
+import PPJournal
 import PPKit
 
 /// `ppdash` with no subcommand: the dashboard on local engines.
@@ -13,6 +14,8 @@ struct DashboardCommand: ParsableCommand {
     @Option(help: "Refresh interval in seconds.")
     var refresh: Double = 0.1
 
+    @OptionGroup var journal: JournalOptions
+
     func validate() throws {
         if refresh <= 0 { throw ValidationError("--refresh must be > 0 seconds (got \(refresh))") }
     }
@@ -20,8 +23,14 @@ struct DashboardCommand: ParsableCommand {
     func run() throws {
         let client = engines.makeClient()
         let source = LocalSource(client: client)
+        let session =
+            isInteractive
+            ? try journal.start(kind: "dashboard", engines: engines, client: client, source: source, gatherCompleted: true)
+            : nil
+        session?.observe()
+        defer { session?.finish() }
         if isInteractive {
-            switch openDashboard(source, refresh: refresh) {
+            switch openDashboard(source, refresh: refresh, session: session) {
             case .handled(let code): throw ExitCode(code)
             case .fallback(let why): note("ppdash: \(why)")
             }
@@ -44,20 +53,34 @@ enum DashboardResult {
 }
 
 /// Opens the dashboard on `source` until the user quits; decides what happens to the batch after.
-func openDashboard(_ source: any DashboardSource, refresh: Double) -> DashboardResult {
-    switch runDashboard(source: source, options: DashboardOptions(refreshInterval: refresh)) {
+///
+/// With a journal `session`, its socket serves `ppdash attach` all along, also after a hangup.
+func openDashboard(_ source: any DashboardSource, refresh: Double, session: JournalSession? = nil) -> DashboardResult {
+    journalNotes.mute(true)
+    defer { journalNotes.mute(false) }
+    switch runDashboard(source: session?.journaled(source) ?? source, options: DashboardOptions(refreshInterval: refresh)) {
     case .quit:
         // A quit by the user (confirmed while tasks run) stops the batch and exits 0.
+        let open = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
         source.stopAll()
+        session?.finish(reason: open.pending + open.running > 0 ? "stopped" : "done")
         return .handled(0)
     case .terminated:
         source.stopAll()
+        session?.finish(reason: "terminated")
         return .handled(143)
     case .hangup:
-        // The link is gone: no screen any more, the batch runs to its end.
+        // The link is gone: no screen any more; the batch runs to its end (and on while a view is attached).
+        // SIGTERM or SIGINT now stops it as a quit would.
+        StopSignals.install()
         while true {
+            if let sig = StopSignals.caughtSignal {
+                source.stopAll()
+                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
+                return .handled(128 + sig)
+            }
             let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
-            if t.pending + t.running == 0 { break }
+            if t.pending + t.running == 0 && (session?.viewerCount ?? 0) == 0 { break }
             usleep(200_000)
         }
         return .handled(source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 ? 1 : 0)

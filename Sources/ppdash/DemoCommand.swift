@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PPJournal
 import PPKit
 
 /// The cookbook recipe: `f(x)` sleeps and returns `x*x`, mapped over `0..<tasks` on a load-balanced view.
@@ -21,6 +22,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Dashboard refresh interval in seconds.")
     var refresh: Double = 0.1
 
+    @OptionGroup var journal: JournalOptions
+
     func validate() throws {
         guard tasks >= 0 else { throw ValidationError("--tasks must be >= 0 (got \(tasks))") }
         guard sleep >= 0, sleep.isFinite else { throw ValidationError("--sleep must be >= 0 seconds (got \(sleep))") }
@@ -28,12 +31,18 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
-        let client = engines.makeClient()
+        let client = try engines.startEnginesOrExit()
         let view = client.loadBalancedView()
+        let source = LocalSource(client: client)
+        let session = try journal.start(kind: "demo", engines: engines, client: client, source: source, gatherCompleted: true)
+        session?.observe()
+        defer { session?.finish() }
         let ar = try view.submit(
             builtins: (0..<tasks).map { .sleepSquare(x: $0, seconds: sleep) }, label: "f(x): sleep \(sleep); x*x")
         if !headless && isInteractive {
-            switch openDashboard(LocalSource(client: client), refresh: refresh) {
+            engineLog.mute(true)
+            defer { engineLog.mute(false) }
+            switch openDashboard(source, refresh: refresh, session: session) {
             case .handled(let code):
                 throw ExitCode(code)
             case .fallback(let why):
@@ -41,9 +50,17 @@ struct DemoCommand: ParsableCommand {
             }
         }
         var progress = ProgressLine(tty: isatty(2) == 1)
+        StopSignals.install()
         while !ar.wait(timeout: 0.1) {
+            if let sig = StopSignals.caughtSignal {
+                client.shutdown()  // pending aborted, running stopped, all journaled as aborted
+                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
+                throw ExitCode(128 + sig)
+            }
+            session?.writer.flush()  // the journal has every task the progress line counts
             progress.update(ar.counts, elapsed: ar.elapsed)
         }
+        session?.writer.flush()
         progress.update(ar.counts, elapsed: ar.elapsed, final: true)
         let values = (try? ar.get()) ?? []
         print("results (submission order):")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PPJournal
 import PPKit
 import Synchronization
 
@@ -39,8 +40,16 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Plain output, no dashboard.")
     var headless = false
 
+    @Option(name: .customLong("env"), help: ArgumentHelp("Pass this variable of ours to every task, also on other hosts (repeatable; NAME or NAME,NAME).", valueName: "NAME"))
+    var env: [String] = []
+
+    @Option(help: ArgumentHelp("Where tasks run (default: this directory; on other hosts where it exists).", valueName: "DIR"))
+    var workdir: String?
+
     @Option(help: "Dashboard refresh interval in seconds.")
     var refresh: Double = 0.1
+
+    @OptionGroup var journal: JournalOptions
 
     @Argument(parsing: .captureForPassthrough, help: "-- TEMPLATE [::: ARGS ...]")
     var words: [String] = []
@@ -54,6 +63,18 @@ struct RunCommand: ParsableCommand {
         if retries < 0 { throw ValidationError("--retries must be >= 0 (got \(retries))") }
         if maxOutput < 0 { throw ValidationError("--max-output must be >= 0 (got \(maxOutput))") }
         if refresh <= 0 { throw ValidationError("--refresh must be > 0 seconds") }
+        for name in envNames where name.isEmpty || name.contains("=") {
+            throw ValidationError("bad --env name '\(name)': give a variable's name, e.g. --env PATH")
+        }
+    }
+
+    var envNames: [String] { env.flatMap { $0.split(separator: ",").map(String.init) } }
+
+    /// The `--env` variables with our values (unset ones are passed empty, as GNU parallel does).
+    var passedEnvironment: [String: String] {
+        var out = [String: String]()
+        for name in envNames { out[name] = ProcessInfo.processInfo.environment[name] ?? "" }
+        return out
     }
 
     func run() throws {
@@ -69,26 +90,42 @@ struct RunCommand: ParsableCommand {
             while let line = readLine(strippingNewline: true) { lines.append(line) }
             sweep = Sweep(template: sweep.template, groups: [lines])
         }
+        try execute(sweep: sweep, resume: nil)
+    }
 
-        let client = engines.makeClient()
+    /// Runs `sweep`, or what a journal left undone (`ppdash resume`), headless or in the dashboard, with a journal.
+    func execute(sweep: Sweep?, resume: ResumeInput?) throws {
+        let client = try engines.startEnginesOrExit()
         var view = client.loadBalancedView()
         view.flags.retries = retries
         view.flags.runTimeLimit = timeout
         view.flags.maxOutput = maxOutput
-        view.flags.workingDirectory = FileManager.default.currentDirectoryPath
+        view.flags.workingDirectory = workdir ?? FileManager.default.currentDirectoryPath
+        view.flags.environment = passedEnvironment
         let dashboard = !headless && !json && isInteractive
         let printer = Printer(json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard)
         let halter = Halter(mode: halt, scheduler: client.scheduler)
+        let source = LocalSource(client: client, flags: view.flags)
+        let session =
+            try resume?.open(engines: engines, client: client, source: source, gatherCompleted: dashboard)
+            ?? journal.start(
+                kind: "run", engines: engines, client: client, source: source, template: sweep?.template.text,
+                arguments: sweep?.groups, gatherCompleted: dashboard)
+        defer { session?.finish() }
         client.scheduler.addObserver { event in
+            session?.record(event)  // first: a task is in the journal before it is printed
             guard case .completed(let task, let batch, let status) = event else { return }
             printer.completed(task, batch: batch)
             if status.isFailure { halter.failed(batch: batch) }
         }
-        let ar = try view.submit(sweep)
+        let ar = try resume.map { try view.submit(shellTasks: $0.tasks, label: $0.label) } ?? view.submit(sweep!)
+        session?.writer.flush()
         printer.expect(first: ar.msgIds.first ?? TaskID(1), count: ar.count)
 
         if dashboard {
-            switch openDashboard(LocalSource(client: client, flags: view.flags), refresh: refresh) {
+            engineLog.mute(true)
+            defer { engineLog.mute(false) }
+            switch openDashboard(source, refresh: refresh, session: session) {
             case .handled(let code):
                 throw ExitCode(code)
             case .fallback(let why):
@@ -96,8 +133,18 @@ struct RunCommand: ParsableCommand {
             }
         }
         var progress = ProgressLine(tty: isatty(2) == 1 && !json)
+        StopSignals.install()
         while !ar.wait(timeout: 0.2) {
             if progress.tty { progress.update(ar.counts, elapsed: ar.elapsed) }
+            if let sig = StopSignals.caughtSignal {
+                // Ctrl-C or SIGTERM: pending tasks aborted, running ones signalled, all recorded as aborted.
+                client.shutdown()
+                if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                printer.flush()
+                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
+                note("ppdash: stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): pending tasks aborted, running ones signalled")
+                throw ExitCode(128 + sig)
+            }
         }
         if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         printer.flush()
@@ -197,6 +244,11 @@ func writeAll(_ fd: Int32, _ s: String) {
         let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
         if n < 0 {
             if errno == EINTR { continue }
+            if errno == EPIPE {
+                // The reader is gone; NIO ignores SIGPIPE process-wide, so end as SIGPIPE would have.
+                signal(SIGPIPE, SIG_DFL)
+                raise(SIGPIPE)
+            }
             return
         }
         off += n

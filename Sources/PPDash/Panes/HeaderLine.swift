@@ -16,7 +16,7 @@ enum HeaderLine {
     }
 
     /// The longest form of the fields that fits `width` (flags take `reserved` columns).
-    static func fit(_ snapshot: Snapshot, width: Int, reserved: Int, glyphs: Glyphs) -> Fields {
+    static func fit(_ snapshot: Snapshot, width: Int, reserved: Int, glyphs: Glyphs, attached: Bool = false) -> Fields {
         let totals = snapshot.totals
         let busy = snapshot.busyEngines
         let alive = snapshot.aliveEngines
@@ -30,7 +30,7 @@ enum HeaderLine {
             running: "running \(Format.count(totals.running))  pending \(Format.count(totals.pending))",
             failed: "failed \(Format.count(totals.failed))", elapsed: "elapsed " + elapsed,
             rate: Format.rate(snapshot.rate),
-            hints: "? help  q quit")
+            hints: attached ? "? help  q detach" : "? help  q quit")
         let steps: [(inout Fields) -> Void] = [
             { $0.running = "running \(Format.count(totals.running))" },
             { $0.running = nil },
@@ -67,7 +67,7 @@ enum HeaderLine {
         if snapshot.paused { flags.append(Span(" PAUSED ", t.pausedFlag)) }
         if ui.frozen { flags.append(Span(" FROZEN ", t.frozenFlag)) }
         let reserved = flags.reduce(0) { $0 + displayWidth($1.text) + 1 }
-        let f = fit(snapshot, width: rect.width, reserved: reserved, glyphs: ctx.glyphs)
+        let f = fit(snapshot, width: rect.width, reserved: reserved, glyphs: ctx.glyphs, attached: ui.attached)
         let failedStyle = snapshot.totals.failed > 0 ? t.headerAlert : t.header
         let spans: [Span] = [
             Span(f.name, t.header), Span(f.engines, t.header), Span(f.tasks, t.header), Span(f.running ?? "", t.header),

@@ -5,6 +5,14 @@ import PPTerm
 enum StatusLine {
     /// The hints shown when nothing else is, per view: an action and its short label (keys come from the key map).
     static func hints(for ui: UIState) -> [(Action, KeyScope, String)] {
+        if ui.attached && !ui.showHelp && ui.mode == .main {
+            return [
+                (.detach, .attached, "detach"), (.stopBatch, .attached, "stop batch"), (.openDetail, .table, "detail"),
+                (.openSubmit, .global, "submit"), (.openFilter, .table, "filter"), (.abortTask, .table, "abort"),
+                (.retryTask, .table, "retry"), (.togglePause, .global, "pause"), (.nextPane, .main, "pane"),
+                (.toggleHelp, .global, "help"),
+            ]
+        }
         if ui.showHelp { return [(.moveDown, .moving, "scroll"), (.escape, .global, "close")] }
         if ui.mode == .detail {
             return [
@@ -40,6 +48,11 @@ enum StatusLine {
         canvas.fill(row: row, col: rect.col, width: rect.width)
         if let kind = ui.prompt {
             drawPrompt(kind, into: &canvas, rect: rect, ui: ui, ctx: ctx)
+            return
+        }
+        if ui.confirmingStop {
+            let text = " Stop the batch? Pending tasks are aborted, running ones signalled. (y/n) "
+            canvas.put(text, row: row, col: rect.col, style: t.error, width: rect.width)
             return
         }
         if ui.confirmingQuit {

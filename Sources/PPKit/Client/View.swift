@@ -92,6 +92,11 @@ public struct View: Sendable {
         return AsyncMapResult(handle: try submit(works, label: sweep.template.text))
     }
 
+    /// Submits shell tasks as given, each keeping its own template, arguments and `{#}` (a resume runs these).
+    public func submit(shellTasks: [ShellTask], label: String) throws(PPError) -> AsyncMapResult<ShellResult> {
+        AsyncMapResult(handle: try submit(shellTasks.map { .shell($0) }, label: label))
+    }
+
     /// Submits built-in tasks (no closure, no child process); they return Ints.
     public func submit(builtins: [BuiltinTask], label: String = "builtin") throws(PPError) -> AsyncMapResult<Int> {
         AsyncMapResult(handle: try submit(builtins.map { .builtin($0) }, label: label))

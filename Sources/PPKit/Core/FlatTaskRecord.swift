@@ -150,6 +150,12 @@ public struct JSONObjectWriter {
     /// Appends `s` as a JSON string literal.
     public static func appendString(_ s: String, to out: inout String) {
         out += "\""
+        // Nothing to escape (the usual case): append it whole. 0xE2 leads U+2028/U+2029, so it takes the slow way.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F || $0 == 0xE2 }) {
+            out += s
+            out += "\""
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""

@@ -125,14 +125,12 @@ public final class InProcessEngine: Engine {
         switch a.work {
         case .shell(let task):
             let cancel = mailbox.withLock { $0.currentCancel }
-            var startedAt = clock.now()
+            // Stamped before the spawn: the child may run before posix_spawn returns to us.
+            let startedAt = clock.now()
             let out = ShellRunner.run(
                 task.command(slot: a.slot), workingDirectory: a.workingDirectory, environment: a.environment,
                 limits: ShellLimits(runTimeLimit: a.runTimeLimit, maxOutput: a.maxOutput), cancel: cancel, clock: clock,
-                onSpawn: { pid in
-                    startedAt = self.clock.now()
-                    sink.engineStarted(engine, task: a.task, at: startedAt, processGroup: pid)
-                })
+                onSpawn: { pid in sink.engineStarted(engine, task: a.task, at: startedAt, processGroup: pid) })
             if out.pid == 0 { sink.engineStarted(engine, task: a.task, at: out.started, processGroup: nil) }
             return Self.outcome(of: out)
         case .builtin(let b):

@@ -309,8 +309,9 @@ public final class Scheduler: Sendable {
     func perform(_ fx: Effects) {
         for (engine, task, reason) in fx.cancels { engine.cancel(task, reason: reason) }
         for (engine, a) in fx.runs { engine.run(a) }
-        for wake in fx.wakes { wake() }
+        // Observers (a journal, the CLI's printer) see every event before a waiter learns the batch is done.
         deliverEvents()
+        for wake in fx.wakes { wake() }
     }
 
     private func deliverEvents() {

@@ -1,0 +1,384 @@
+import CPPSys
+import Dispatch
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Settings of a `ppdash engine` worker.
+public struct EngineWorkerOptions: Sendable {
+    /// Run every shell task here (`--workdir`); nil: the submitting directory where it exists on this host, else
+    /// the worker's own.
+    public var workingDirectory: String?
+    /// Seconds `--connect` keeps retrying a refused connection (the scheduler may not be listening yet).
+    public var connectTimeout: Double = 30
+    /// Where the worker says what went wrong (stderr).
+    public var log: @Sendable (String) -> Void = { _ in }
+    /// SIGTERM, SIGINT and SIGHUP stop the running task and the worker (off for a worker inside a test process).
+    public var handlesSignals = true
+    public init() {}
+}
+
+/// The worker side of the wire protocol: an in-process engine (shell tasks and built-ins, exactly as local
+/// engines run them) fed by a link to the scheduler. `ppdash engine` is this and nothing else.
+public enum EngineWorker {
+    /// Heartbeats from the scheduler a worker may miss before it stops (more than the scheduler allows a worker).
+    public static let missedHeartbeatLimit = 10
+
+    /// Serves on stdin/stdout until the input ends; returns the exit status.
+    public static func serveStdio(options: EngineWorkerOptions) -> Int32 {
+        // Keep the protocol's descriptors away from 0 and 1, so a stray print cannot corrupt a frame.
+        let input = fcntl(0, F_DUPFD_CLOEXEC, 3)
+        let output = fcntl(1, F_DUPFD_CLOEXEC, 3)
+        guard input >= 0, output >= 0 else {
+            options.log("ppdash engine: cannot use stdin/stdout: \(String(cString: strerror(errno)))")
+            return 1
+        }
+        let null = open("/dev/null", O_RDWR)
+        if null >= 0 {
+            dup2(null, 0)
+            dup2(2, 1)
+            close(null)
+        }
+        let session = WorkerSession(token: nil, peer: "the scheduler", options: options)
+        do {
+            let channel = try NIOPipeBootstrap(group: WireLoops.group)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
+                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: session))
+                    }
+                }
+                .takingOwnershipOfDescriptors(input: input, output: output).wait()
+            session.begin(WireOutbox(channel: channel))
+        } catch {
+            options.log(
+                "ppdash engine: cannot serve on stdin/stdout (\(error)): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so")
+            return 1
+        }
+        return session.waitForEnd()
+    }
+
+    /// Dials `host:port`, proves the token, serves until the link ends; returns the exit status.
+    public static func serveConnected(host: String, port: Int, token: EngineToken, options: EngineWorkerOptions)
+        -> Int32
+    {
+        let session = WorkerSession(token: token, peer: "the scheduler at \(host):\(port)", options: options)
+        let deadline = ppsys_monotonic_ns() + Int64(options.connectTimeout * 1e9)
+        var lastError = ""
+        while true {
+            do {
+                let channel = try ClientBootstrap(group: WireLoops.group)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .connectTimeout(.seconds(5))
+                    .channelInitializer { ch in
+                        ch.eventLoop.makeCompletedFuture {
+                            try ch.pipeline.syncOperations.addHandler(
+                                ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
+                            try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: session))
+                        }
+                    }
+                    .connect(host: host, port: port).wait()
+                session.begin(WireOutbox(channel: channel))
+                return session.waitForEnd()
+            } catch {
+                lastError = "\(error)"
+                if ppsys_monotonic_ns() > deadline { break }
+                usleep(200_000)
+            }
+        }
+        options.log(
+            "ppdash engine: cannot connect to \(host):\(port) within \(formatSeconds(options.connectTimeout)) s: \(lastError)")
+        return 1
+    }
+}
+
+/// One worker's link and engine.
+final class WorkerSession: WireLinkDelegate, EngineSink {
+    let token: EngineToken?
+    let peer: String
+    let options: EngineWorkerOptions
+    let engine = InProcessEngine()
+    private let lastHeard = Atomic<Int64>(ppsys_monotonic_ns())
+    private let state = Mutex(State())
+    private let ended = DispatchSemaphore(value: 0)
+
+    private enum Phase {
+        /// Connected in: waiting for the listener's challenge.
+        case awaitingChallenge
+        /// Hello sent: waiting for the welcome.
+        case awaitingWelcome(challenge: [UInt8], nonce: [UInt8])
+        case serving
+        case leaving
+        case done
+    }
+
+    private struct State {
+        var phase: Phase = .awaitingChallenge
+        var outbox: WireOutbox?
+        var outstanding = Set<Int64>()
+        /// The running task and its process group (0: no child process).
+        var running: (task: Int64, group: Int32)?
+        var timer: RepeatedTask?
+        var exitCode: Int32 = 0
+        /// Leaving lets the running task finish.
+        var graceful = false
+    }
+
+    init(token: EngineToken?, peer: String, options: EngineWorkerOptions) {
+        self.token = token
+        self.peer = peer
+        self.options = options
+    }
+
+    /// The link is up: over stdio say hello at once; connected in, wait for the challenge.
+    func begin(_ outbox: WireOutbox) {
+        let stdio = token == nil
+        state.withLock { s in
+            s.outbox = outbox
+            if stdio { s.phase = .awaitingWelcome(challenge: [], nonce: []) }
+        }
+        if stdio { outbox.send(.hello(hello(nonce: [], proof: []))) }
+        if options.handlesSignals { installSignalHandlers() }
+    }
+
+    /// Blocks until the session is over; the exit status.
+    func waitForEnd() -> Int32 {
+        ended.wait()
+        return state.withLock { $0.exitCode }
+    }
+
+    private func hello(nonce: [UInt8], proof: [UInt8]) -> WireHello {
+        let info = engine.info
+        return WireHello(host: info.host, pid: info.pid, cores: Int32(info.cores), nonce: nonce, proof: proof)
+    }
+
+    // MARK: link
+
+    func linkReceived(_ message: WireMessage) {
+        lastHeard.store(ppsys_monotonic_ns(), ordering: .relaxed)
+        let phase = state.withLock { $0.phase }
+        switch (phase, message) {
+        case (.awaitingChallenge, .challenge(let challenge)):
+            guard let token else { return protocolError("a challenge over stdio") }
+            let nonce = EngineToken.nonce()
+            state.withLock { $0.phase = .awaitingWelcome(challenge: challenge, nonce: nonce) }
+            send(.hello(hello(nonce: nonce, proof: token.workerProof(challenge: challenge, workerNonce: nonce))))
+        case (.awaitingWelcome(let challenge, let nonce), .welcome(let w)):
+            if let token, !token.verifyScheduler(w.proof, challenge: challenge, workerNonce: nonce) {
+                options.log("ppdash engine: \(peer) did not prove it holds the token; not running its tasks")
+                return finish(code: 1, close: true)
+            }
+            serve(heartbeat: max(0.01, Double(w.heartbeatMillis) / 1000))
+        case (.awaitingChallenge, .bye(let reason, _)), (.awaitingWelcome, .bye(let reason, _)):
+            options.log("ppdash engine: \(peer) refused this worker: \(reason)")
+            finish(code: 1, close: true)
+        case (.serving, .run(let r)):
+            state.withLock { _ = $0.outstanding.insert(r.task) }
+            engine.run(assignment(r))
+        case (.serving, .cancel(let task, let reason)), (.leaving, .cancel(let task, let reason)):
+            engine.cancel(TaskID(Int(task)), reason: reason)
+        case (_, .heartbeat):
+            break
+        case (.serving, .bye(_, let graceful)):
+            leave(graceful: graceful, code: 0)
+        case (.leaving, _), (.done, _):
+            break
+        default:
+            protocolError("unexpected \(message.kind) message")
+        }
+    }
+
+    func linkClosed(reason: String?) {
+        let phase = state.withLock { $0.phase }
+        switch phase {
+        case .awaitingChallenge, .awaitingWelcome:
+            options.log("ppdash engine: \(peer) closed the connection before welcoming this worker\(reason.map { " (\($0))" } ?? "")")
+            finish(code: 1, close: false)
+        case .serving, .leaving:
+            if let reason { options.log("ppdash engine: \(reason)") }
+            leave(graceful: false, code: reason == nil ? 0 : 1)
+        case .done:
+            break
+        }
+    }
+
+    private func protocolError(_ what: String) {
+        options.log("ppdash engine: protocol error from \(peer): \(what)")
+        leave(graceful: false, code: 1)
+        state.withLock { $0.outbox }?.close()
+    }
+
+    private func send(_ m: WireMessage) { state.withLock { $0.outbox }?.send(m) }
+
+    /// Welcomed: start the engine and the heartbeat.
+    private func serve(heartbeat: Double) {
+        guard let outbox = state.withLock({ $0.outbox }) else { return }
+        engine.start(id: 0, sink: self)
+        let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
+        let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
+            outbox.send(.heartbeat)
+            let silent = Double(ppsys_monotonic_ns() - lastHeard.load(ordering: .relaxed)) / 1e9
+            if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
+                options.log("ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
+                leave(graceful: false, code: 1)
+                outbox.close()
+            }
+        }
+        state.withLock { s in
+            s.phase = .serving
+            s.timer = timer
+        }
+    }
+
+    /// The task as the local engine wants it: the command kept literal, the directory chosen for this host.
+    private func assignment(_ r: WireRun) -> Assignment {
+        let work: TaskWork
+        switch r.work {
+        case .shell(let command):
+            work = .shell(ShellTask(template: Template(literal: command), args: [], seq: Int(r.task)))
+        case .builtin(let b):
+            work = .builtin(b)
+        }
+        var dir = options.workingDirectory
+        if dir == nil, let wanted = r.workingDirectory {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: wanted, isDirectory: &isDir), isDir.boolValue { dir = wanted }
+        }
+        var env = [String: String]()
+        for v in r.environment { env[v.name] = v.value }
+        return Assignment(
+            task: TaskID(Int(r.task)), work: work, runTimeLimit: r.runTimeLimit,
+            maxOutput: Int(min(r.maxOutput, Int64(WireProtocol.maxOutputPerStream))), slot: Int(r.slot),
+            workingDirectory: dir, environment: env)
+    }
+
+    // MARK: leaving
+
+    /// Stops: queued tasks are dropped (reported aborted), the running one finishes (`graceful`) or is stopped.
+    /// A second call that is not graceful (the link ended while draining) stops the running task too.
+    private func leave(graceful: Bool, code: Int32) {
+        let taken = state.withLock { s -> (Set<Int64>, (task: Int64, group: Int32)?, Bool)? in
+            switch s.phase {
+            case .done: return nil
+            case .leaving where graceful || !s.graceful: return nil
+            case .leaving: break
+            default: s.exitCode = code
+            }
+            s.phase = .leaving
+            s.graceful = graceful
+            return (s.outstanding, s.running, s.outstanding.isEmpty)
+        }
+        guard let (outstanding, running, idle) = taken else { return }
+        if idle { return finish(code: code, close: true) }
+        for t in outstanding where !graceful || t != running?.task {
+            engine.cancel(TaskID(Int(t)), reason: .aborted)
+        }
+        engine.shutdown(graceful: graceful)
+        if graceful { return }
+        // A built-in cannot be interrupted and has no child to clean up: go now. A shell task's group gets
+        // SIGTERM, 2 s of grace and SIGKILL from the runner; past that it is killed here.
+        if let running, running.group == 0 {
+            return finish(code: code, close: true)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 4) { [self] in
+            if let g = state.withLock({ $0.running?.group }), g > 1 { kill(-g, SIGKILL) }
+            finish(code: code, close: true)
+        }
+    }
+
+    /// Ends the session once: says bye where the link is still up, and wakes `waitForEnd` once it is closed.
+    private func finish(code: Int32, close: Bool) {
+        let (outbox, timer, first) = state.withLock { s -> (WireOutbox?, RepeatedTask?, Bool) in
+            if case .done = s.phase { return (nil, nil, false) }
+            if case .leaving = s.phase {} else { s.exitCode = code }
+            s.phase = .done
+            defer { s.timer = nil }
+            return (s.outbox, s.timer, true)
+        }
+        guard first else { return }
+        timer?.cancel()
+        guard let outbox else {
+            ended.signal()
+            return
+        }
+        if close { outbox.sendThenClose(.bye(reason: "worker stopping", graceful: false)) }
+        let ended = self.ended
+        outbox.channel.closeFuture.whenComplete { _ in ended.signal() }
+    }
+
+    private func installSignalHandlers() {
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            signalSources.withLock { list in
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { [self] in
+                    options.log("ppdash engine: stopping on signal \(sig)")
+                    leave(graceful: false, code: 128 + sig)
+                }
+                source.resume()
+                list.append(source)
+            }
+        }
+    }
+
+    private let signalSources = Mutex<[any DispatchSourceSignal]>([])
+
+    // MARK: EngineSink (called on the engine's thread)
+
+    func engineStarted(_ engine: EngineID, task: TaskID, at: Timestamp, processGroup: Int32?) {
+        let t = Int64(task.rawValue)
+        state.withLock { $0.running = (t, processGroup ?? 0) }
+        send(.started(task: t, at: at.microseconds, processGroup: processGroup ?? 0))
+    }
+
+    func engineFinished(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
+        let t = Int64(task.rawValue)
+        let (leaving, code) = state.withLock { s -> (Bool, Int32) in
+            s.outstanding.remove(t)
+            if s.running?.task == t { s.running = nil }
+            if case .leaving = s.phase { return (s.outstanding.isEmpty, s.exitCode) }
+            return (false, 0)
+        }
+        send(.result(Self.wire(t, outcome, settledOnly: false)))
+        if leaving { finish(code: code, close: true) }
+    }
+
+    func engineSettled(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
+        send(.result(Self.wire(Int64(task.rawValue), outcome, settledOnly: true)))
+    }
+
+    func engineDied(_ engine: EngineID, reason: String) {}
+
+    /// A local outcome as it crosses the wire.
+    static func wire(_ task: Int64, _ o: TaskOutcome, settledOnly: Bool) -> WireResult {
+        var kind = WireResult.Value.none
+        var integer: Int64 = 0
+        if let i = o.value as? Int {
+            kind = .integer
+            integer = Int64(i)
+        } else if o.value is ShellResult {
+            kind = .shell
+        }
+        return WireResult(
+            task: task, settledOnly: settledOnly, status: o.status, error: o.error, stdout: o.stdout, stderr: o.stderr,
+            exitStatus: o.exitStatus, signal: o.signal, value: kind, integer: integer, started: o.started.microseconds,
+            completed: o.completed.microseconds)
+    }
+}
+
+extension Template {
+    /// A command taken as it is: nothing replaced, nothing appended (it was expanded by the scheduler).
+    init(literal text: String) {
+        self.text = text
+        parts = [.literal(text)]
+        replaces = true
+    }
+}

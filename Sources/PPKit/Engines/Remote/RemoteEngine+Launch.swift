@@ -1,0 +1,126 @@
+import Dispatch
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Settings shared by every engine in another process.
+public struct RemoteEngineOptions: Sendable {
+    /// Slots per engine against the scheduler's high-water mark: 64 pipelines no-ops; other tasks take 32 each
+    /// (see `TaskWork.hwmCost`), so one runs and one waits.
+    public var highWaterMark = 64
+    /// Seconds between heartbeats, both ways; `RemoteEngine.missedHeartbeatLimit` missed and the engine is dead.
+    public var heartbeat: Double = 1
+    /// Seconds a started worker has to say hello (ssh may ask DNS, keys, a slow login shell...).
+    public var helloTimeout: Double = 30
+    /// Where refused connections and protocol errors are told (the CLI: stderr unless the dashboard is up).
+    public var log: @Sendable (String) -> Void = { _ in }
+
+    public init() {}
+}
+
+extension RemoteEngine {
+    /// Starts `count` workers running `argv` at once, waits for their hellos and returns them, not yet adopted.
+    /// `what` names one in errors, e.g. "ssh engine on node7".
+    static func launch(
+        count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
+        options: RemoteEngineOptions
+    ) throws(PPError) -> [RemoteEngine] {
+        var pending: [PendingLaunch] = []
+        var failure: PPError?
+        for _ in 0..<count {
+            do throws(PPError) {
+                pending.append(try PendingLaunch(path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
+            } catch {
+                failure = error
+                break
+            }
+        }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(options.helloTimeout * 1e9))
+        var engines: [RemoteEngine] = []
+        for p in pending {
+            do throws(PPError) {
+                engines.append(try p.wait(until: deadline))
+            } catch {
+                if failure == nil { failure = error }
+            }
+        }
+        if let failure {
+            for e in engines { e.shutdown(graceful: false) }
+            throw failure
+        }
+        return engines
+    }
+}
+
+/// One worker started and not yet heard from.
+final class PendingLaunch: Sendable {
+    let engine: RemoteEngine
+    let what: String
+    let helloTimeout: Double
+    private let verdict = Verdict()
+
+    /// The hello's outcome, set once, and a semaphore to wait for it.
+    final class Verdict: Sendable {
+        let result = Mutex<Result<Void, PPError>?>(nil)
+        let signal = DispatchSemaphore(value: 0)
+        func set(_ r: Result<Void, PPError>) {
+            result.withLock { $0 = $0 ?? r }
+            signal.signal()
+        }
+    }
+
+    init(path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String, options: RemoteEngineOptions)
+        throws(PPError)
+    {
+        self.what = what
+        self.helloTimeout = options.helloTimeout
+        let process = try WorkerProcess.spawn(path: path, argv: argv, label: label)
+        let channel: any Channel
+        do {
+            channel = try NIOPipeBootstrap(group: WireLoops.group)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
+                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
+                    }
+                }
+                .takingOwnershipOfDescriptors(input: process.output, output: process.input).wait()
+        } catch {
+            close(process.output)
+            close(process.input)
+            process.signal(SIGKILL)
+            throw PPError(.noEngine, "\(what) did not start: \(error)")
+        }
+        let verdict = self.verdict
+        let admission = RemoteEngine.Admission(
+            token: nil,
+            accepted: { _ in verdict.set(.success(())) },
+            refused: { why in verdict.set(.failure(PPError(.noEngine, "\(what) did not start: \(why)"))) })
+        engine = RemoteEngine(
+            kind: kind, host: host, channel: channel, process: process, highWaterMark: options.highWaterMark,
+            heartbeat: options.heartbeat, admission: admission, log: options.log)
+        let engine = self.engine
+        channel.eventLoop.execute {
+            try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(engine)
+        }
+    }
+
+    /// The engine once its hello is in; an error naming the cause if it ended or stayed silent.
+    func wait(until deadline: DispatchTime) throws(PPError) -> RemoteEngine {
+        if verdict.signal.wait(timeout: deadline) == .timedOut {
+            engine.fail("no hello within \(formatSeconds(helloTimeout)) s")
+            throw PPError(.noEngine, "\(what) did not start: no hello within \(formatSeconds(helloTimeout)) s")
+        }
+        switch verdict.result.withLock({ $0 })! {
+        case .success: return engine
+        case .failure(let e): throw e
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import CPPSys
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// An engine in another process: a `ppdash engine` worker on this host (`proc`), over ssh (`ssh`), or one that
+/// connected in (`connected`), all spoken to with the wire protocol.
+///
+/// It joins the scheduler once the worker's hello is in (so its host, pid and cores are the worker's own) and dies
+/// with the cause named: the worker's exit ("killed by signal 9", "ssh exited 255: ..."), its silence
+/// ("missed 5 heartbeats"), refused bytes ("protocol error: ...") or "connection closed".
+public final class RemoteEngine: Engine, WireLinkDelegate {
+    public let highWaterMark: Int
+    let kind: EngineKind
+    let outbox: WireOutbox
+    let process: WorkerProcess?
+    /// Seconds between heartbeats; 5 missed (no frame at all for 5 intervals) and the engine is dead.
+    let heartbeat: Double
+    let log: @Sendable (String) -> Void
+    private let lastHeard = Atomic<Int64>(ppsys_monotonic_ns())
+    private let state: Mutex<State>
+
+    /// Heartbeats a worker may miss before its engine is declared dead.
+    public static let missedHeartbeatLimit = 5
+
+    /// How the hello is checked and what happens then.
+    struct Admission: Sendable {
+        /// The token a connecting worker must prove (nil over stdio).
+        var token: EngineToken?
+        var challenge: [UInt8] = []
+        /// Called once, on the event loop, when the worker is welcome.
+        var accepted: @Sendable (RemoteEngine) -> Void
+        /// Called once if the link ends before that, with the reason.
+        var refused: @Sendable (String) -> Void
+    }
+
+    private struct State {
+        var info: EngineInfo
+        var admission: Admission?
+        var id: EngineID = -1
+        var sink: (any EngineSink)?
+        /// Tasks sent and not reported finished.
+        var outstanding = Set<Int64>()
+        /// Process groups of running shell tasks (kept for `proc` only: same host, so they can be killed here).
+        var groups: [Int64: Int32] = [:]
+        var stopping = false
+        /// The decisive reason, when the link is cut for one.
+        var failure: String?
+        var closed = false
+        var reported = false
+        var timer: RepeatedTask?
+    }
+
+    init(
+        kind: EngineKind, host: String, channel: any Channel, process: WorkerProcess?, highWaterMark: Int,
+        heartbeat: Double, admission: Admission, log: @escaping @Sendable (String) -> Void
+    ) {
+        self.kind = kind
+        self.highWaterMark = highWaterMark
+        self.outbox = WireOutbox(channel: channel)
+        self.process = process
+        self.heartbeat = heartbeat
+        self.log = log
+        self.state = Mutex(
+            State(info: EngineInfo(kind: kind, host: host, pid: process?.pid ?? 0, cores: 0), admission: admission))
+    }
+
+    public var info: EngineInfo { state.withLock { $0.info } }
+
+    /// True until the hello is in (or the link is gone).
+    var isAwaitingHello: Bool { state.withLock { $0.admission != nil && !$0.closed } }
+
+    // MARK: Engine
+
+    public func start(id: EngineID, sink: any EngineSink) {
+        let closed = state.withLock { s -> Bool in
+            s.id = id
+            s.sink = sink
+            return s.closed
+        }
+        if closed {
+            report()
+            return
+        }
+        let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
+        let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+            [weak self] task in
+            guard let self else { return task.cancel() }
+            self.beat()
+        }
+        state.withLock { $0.timer = timer }
+    }
+
+    public func run(_ a: Assignment) {
+        let work: WireRun.Work
+        switch a.work {
+        case .shell(let t): work = .shell(command: t.command(slot: a.slot))
+        case .builtin(let b): work = .builtin(b)
+        case .blocking, .async:
+            let (id, sink) = state.withLock { ($0.id, $0.sink) }
+            let now = SystemClock().now()
+            sink?.engineFinished(
+                id, task: a.task,
+                outcome: TaskOutcome(
+                    status: .error, error: "a Swift closure cannot run in a worker process; use local engines",
+                    started: now, completed: now))
+            return
+        }
+        state.withLock { _ = $0.outstanding.insert(Int64(a.task.rawValue)) }
+        let env = a.environment.sorted { $0.key < $1.key }.map { WireVariable(name: $0.key, value: $0.value) }
+        outbox.send(
+            .run(
+                WireRun(
+                    task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit, maxOutput: Int64(a.maxOutput),
+                    slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env)))
+    }
+
+    public func cancel(_ task: TaskID, reason: CancelReason) {
+        outbox.send(.cancel(task: Int64(task.rawValue), reason: reason))
+    }
+
+    public func shutdown(graceful: Bool) {
+        let already = state.withLock { s -> Bool in
+            defer { s.stopping = true }
+            return s.stopping || s.closed
+        }
+        if already { return }
+        outbox.send(.bye(reason: graceful ? "engine removed" : "scheduler stopping", graceful: graceful))
+        if !graceful {
+            // The worker stops its task (SIGTERM, 2 s grace, SIGKILL) and leaves; past that it is stopped here.
+            outbox.channel.eventLoop.scheduleTask(in: .seconds(5)) { [self] in
+                if !state.withLock({ $0.closed }) {
+                    process?.signal(SIGKILL)
+                    outbox.close()
+                }
+            }
+        }
+    }
+
+    // MARK: link
+
+    func linkReceived(_ message: WireMessage) {
+        lastHeard.store(ppsys_monotonic_ns(), ordering: .relaxed)
+        switch message {
+        case .hello(let hello):
+            admit(hello)
+        case .started(let task, let at, let group):
+            let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
+                if group > 0 && kind == .proc { s.groups[task] = group }
+                return (s.id, s.sink)
+            }
+            sink?.engineStarted(
+                id, task: TaskID(Int(task)), at: Timestamp(microseconds: at), processGroup: group > 0 ? group : nil)
+        case .result(let r):
+            let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
+                if !r.settledOnly {
+                    s.outstanding.remove(r.task)
+                    s.groups.removeValue(forKey: r.task)
+                }
+                return (s.id, s.sink)
+            }
+            guard let sink else { return }
+            let outcome = Self.outcome(of: r)
+            if r.settledOnly {
+                sink.engineSettled(id, task: TaskID(Int(r.task)), outcome: outcome)
+            } else {
+                sink.engineFinished(id, task: TaskID(Int(r.task)), outcome: outcome)
+            }
+        case .heartbeat:
+            break
+        case .bye(let reason, _):
+            state.withLock { s in
+                if !s.stopping && s.failure == nil { s.failure = "the worker left: \(reason)" }
+            }
+        case .challenge, .welcome, .run, .cancel:
+            fail("protocol error: unexpected \(message.kind) message from the worker")
+        }
+    }
+
+    func linkClosed(reason: String?) {
+        let (admission, timer) = state.withLock { s -> (Admission?, RepeatedTask?) in
+            s.closed = true
+            if s.failure == nil, let reason { s.failure = reason }
+            defer {
+                s.admission = nil
+                s.timer = nil
+            }
+            return (s.admission, s.timer)
+        }
+        timer?.cancel()
+        if let admission {
+            // Never joined: say why to whoever waits for it.
+            let why = state.withLock { $0.failure }
+            if let process {
+                awaitExit(process) { admission.refused(why ?? process.exitDescription ?? "the worker ended before its hello") }
+            } else {
+                admission.refused(why ?? "connection closed before the hello")
+            }
+            return
+        }
+        if let process {
+            awaitExit(process) { self.report() }
+        } else {
+            report()
+        }
+    }
+
+    /// Runs `body` once the process is reaped, or after 2 s if it is not.
+    private func awaitExit(_ process: WorkerProcess, _ body: @escaping @Sendable () -> Void) {
+        let once = Atomic<Bool>(false)
+        let fire: @Sendable () -> Void = { if !once.exchange(true, ordering: .acquiringAndReleasing) { body() } }
+        outbox.channel.eventLoop.scheduleTask(in: .seconds(2)) { fire() }
+        process.onExit { _ in fire() }
+    }
+
+    /// Checks the hello (and the token proof when connecting in), then welcomes the worker.
+    private func admit(_ hello: WireHello) {
+        guard let admission = state.withLock({ $0.admission }) else {
+            return fail("protocol error: a second hello from the worker")
+        }
+        var proof: [UInt8] = []
+        if let token = admission.token {
+            guard token.verifyWorker(hello.proof, challenge: admission.challenge, workerNonce: hello.nonce) else {
+                state.withLock { $0.failure = hello.proof.isEmpty ? "no token proof" : "wrong token" }
+                outbox.sendThenClose(.bye(reason: "refused: the token proof does not match", graceful: false))
+                return
+            }
+            proof = token.schedulerProof(challenge: admission.challenge, workerNonce: hello.nonce)
+        }
+        state.withLock { s in
+            s.info = EngineInfo(kind: kind, host: hello.host, pid: hello.pid, cores: Int(hello.cores))
+            s.admission = nil
+        }
+        outbox.send(.welcome(WireWelcome(heartbeatMillis: UInt32(clamping: Int(heartbeat * 1000)), proof: proof)))
+        admission.accepted(self)
+    }
+
+    /// Sends a heartbeat; declares the engine dead when the worker has been silent too long.
+    private func beat() {
+        outbox.send(.heartbeat)
+        let silent = Double(ppsys_monotonic_ns() - lastHeard.load(ordering: .relaxed)) / 1e9
+        if silent > heartbeat * Double(Self.missedHeartbeatLimit) {
+            fail("missed \(Self.missedHeartbeatLimit) heartbeats")
+        }
+    }
+
+    /// Cuts the link for `reason` and stops the worker process.
+    func fail(_ reason: String) {
+        let first = state.withLock { s -> Bool in
+            guard s.failure == nil else { return false }
+            s.failure = reason
+            return true
+        }
+        if first && reason.hasPrefix("protocol error") { log("engine \(info.host) (pid \(info.pid)): \(reason)") }
+        process?.signal(SIGKILL)
+        outbox.close()
+    }
+
+    /// Tells the scheduler the engine is gone (once), unless it was stopped with nothing left to do.
+    private func report() {
+        let (id, sink, reason, groups, quiet) = state.withLock {
+            s -> (EngineID, (any EngineSink)?, String, [Int32], Bool) in
+            guard !s.reported, s.sink != nil else { return (s.id, nil, "", [], true) }
+            s.reported = true
+            let why = s.failure ?? process?.exitDescription ?? "connection closed"
+            let groups = Array(s.groups.values)
+            s.groups = [:]
+            let quiet = s.stopping && s.outstanding.isEmpty
+            s.outstanding = []
+            return (s.id, s.sink, why, groups, quiet)
+        }
+        // A dead local worker's running tasks are orphans now: they run again elsewhere, so stop these.
+        for g in groups where g > 1 { kill(-g, SIGKILL) }
+        if let sink, !quiet { sink.engineDied(id, reason: reason) }
+    }
+
+    /// A wire result as the scheduler wants it.
+    static func outcome(of r: WireResult) -> TaskOutcome {
+        let value: (any Sendable)?
+        switch r.value {
+        case .none: value = nil
+        case .integer: value = Int(truncatingIfNeeded: r.integer)
+        case .shell:
+            value = ShellResult(exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout.text, stderr: r.stderr.text)
+        }
+        return TaskOutcome(
+            status: r.status, value: value, error: r.error, stdout: r.stdout, stderr: r.stderr, exitStatus: r.exitStatus,
+            signal: r.signal, started: Timestamp(microseconds: r.started), completed: Timestamp(microseconds: r.completed))
+    }
+}

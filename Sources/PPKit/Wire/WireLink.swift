@@ -1,0 +1,98 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// What a link tells its owner; called on the link's event loop.
+protocol WireLinkDelegate: AnyObject, Sendable {
+    func linkReceived(_ message: WireMessage)
+    /// The link is gone: `reason` says why when it was not a plain end of input.
+    func linkClosed(reason: String?)
+}
+
+/// Sends frames on a channel from any thread, coalescing what is sent in one event-loop turn into one write.
+final class WireOutbox: Sendable {
+    let channel: any Channel
+    private let pending = Mutex<(buffer: ByteBuffer, scheduled: Bool)>((ByteBuffer(), false))
+
+    init(channel: any Channel) { self.channel = channel }
+
+    func send(_ message: WireMessage) {
+        let schedule = pending.withLock { p -> Bool in
+            message.encode(into: &p.buffer)
+            defer { p.scheduled = true }
+            return !p.scheduled
+        }
+        if schedule { channel.eventLoop.execute { self.flush() } }
+    }
+
+    /// Writes what is pending; on the event loop.
+    private func flush() {
+        let buffer = pending.withLock { p -> ByteBuffer in
+            let b = p.buffer
+            p.buffer = ByteBuffer()
+            p.scheduled = false
+            return b
+        }
+        if buffer.readableBytes > 0 { channel.writeAndFlush(buffer, promise: nil) }
+    }
+
+    /// Sends `message`, then closes the link once it is written.
+    func sendThenClose(_ message: WireMessage) {
+        send(message)
+        channel.eventLoop.execute {
+            self.flush()
+            self.channel.close(promise: nil)
+        }
+    }
+
+    func close() { channel.close(promise: nil) }
+}
+
+/// Hands decoded messages and the link's end to a delegate; refused bytes close the link with their reason.
+final class WireLinkHandler: ChannelInboundHandler {
+    typealias InboundIn = WireMessage
+    /// Set on the event loop; messages that come before it is set are held (a hello racing its reader).
+    private var delegate: (any WireLinkDelegate)?
+    private var held: [WireMessage] = []
+    private var failure: String?
+    private var closed = false
+
+    init(delegate: (any WireLinkDelegate)?) { self.delegate = delegate }
+
+    /// Attaches the delegate (on the event loop), delivering anything held for it.
+    func attach(_ d: any WireLinkDelegate) {
+        delegate = d
+        let h = held
+        held = []
+        for m in h { d.linkReceived(m) }
+        if closed { d.linkClosed(reason: failure) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let m = unwrapInboundIn(data)
+        if let delegate { delegate.linkReceived(m) } else { held.append(m) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if failure == nil { failure = Self.describe(error) }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        delegate?.linkClosed(reason: failure)
+        context.fireChannelInactive()
+    }
+
+    /// A refused frame or a failed link, in words.
+    static func describe(_ error: any Error) -> String {
+        if let w = error as? WireError { return "protocol error: \(w.message)" }
+        if let io = error as? IOError { return "link error: \(io.description)" }
+        return "link error: \(error)"
+    }
+}
+
+/// The event loops every engine link runs on: one per core, shared by the process.
+enum WireLoops {
+    static var group: MultiThreadedEventLoopGroup { .singleton }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import PPKit
+
+/// `ppdash engine`: a worker that runs tasks for a scheduler, over stdin/stdout or a connection it dials.
+struct EngineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine",
+        abstract: "Run tasks for a ppdash scheduler (a worker: -e proc:N and ssh engines start it themselves).",
+        discussion: """
+            Examples:
+              ppdash engine --connect node1:7000 --token-file ~/.ppdash/engine-token
+            With --stdio it speaks the wire protocol on stdin/stdout. It runs one task at a time; when its input
+            ends it stops its running task's process group and exits.
+            """)
+
+    @Flag(help: "Speak the protocol on stdin/stdout (how proc and ssh engines run it).")
+    var stdio = false
+
+    @Option(help: ArgumentHelp("Dial a scheduler's listen spec.", valueName: "HOST:PORT"))
+    var connect: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("The listener's token (default ~/.ppdash/engine-token).", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("Run every task in this directory (default: the submitting directory where it exists here, else the current one).", valueName: "DIR"))
+    var workdir: String?
+
+    @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds to keep retrying a refused connection.", valueName: "SECONDS"))
+    var connectTimeout: Double = 30
+
+    func validate() throws {
+        if stdio == (connect != nil) { throw ValidationError("give exactly one of --stdio and --connect HOST:PORT") }
+        if let connect, Self.address(connect) == nil {
+            throw ValidationError("bad address '\(connect)' for --connect: use HOST:PORT, e.g. node1:7000 or [::1]:7000")
+        }
+        if let workdir {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: workdir, isDirectory: &isDir), isDir.boolValue else {
+                throw ValidationError("--workdir \(workdir) is not a directory")
+            }
+        }
+        if !(connectTimeout >= 0) { throw ValidationError("--connect-timeout must be >= 0 seconds") }
+    }
+
+    /// `host:port` or `[v6]:port`.
+    static func address(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else {
+            return nil
+        }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    func run() throws {
+        var options = EngineWorkerOptions()
+        options.workingDirectory = workdir
+        options.connectTimeout = connectTimeout
+        options.log = { note($0) }
+        if stdio {
+            if isatty(1) == 1 {
+                throw UsageError(message: "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it")
+            }
+            throw ExitCode(EngineWorker.serveStdio(options: options))
+        }
+        let (host, port) = Self.address(connect!)!
+        let token: EngineToken
+        do { token = try EngineToken.read(path: tokenFile ?? EngineToken.defaultPath) } catch { throw UsageError(message: error.message) }
+        throw ExitCode(EngineWorker.serveConnected(host: host, port: port, token: token, options: options))
+    }
+}
