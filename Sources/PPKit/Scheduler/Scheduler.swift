@@ -287,13 +287,18 @@ public final class Scheduler: Sendable {
         observerCount.add(1, ordering: .relaxed)
         return state.withLock { s in
             s.observerCounter += 1
-            s.observers[s.observerCounter] = observer
+            s.observers.append((s.observerCounter, observer))
             return s.observerCounter
         }
     }
 
     public func removeObserver(_ token: Int) {
-        if state.withLock({ s in s.observers.removeValue(forKey: token) }) != nil { observerCount.subtract(1, ordering: .relaxed) }
+        let removed = state.withLock { s -> Bool in
+            guard let i = s.observers.firstIndex(where: { $0.token == token }) else { return false }
+            s.observers.remove(at: i)
+            return true
+        }
+        if removed { observerCount.subtract(1, ordering: .relaxed) }
     }
 
     /// The whole record of one task.
@@ -322,7 +327,7 @@ public final class Scheduler: Sendable {
                 let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
                     let e = s.outbox
                     s.outbox.removeAll(keepingCapacity: true)
-                    return (e, Array(s.observers.values))
+                    return (e, s.observers.map(\.call))
                 }
                 if events.isEmpty { return }
                 for e in events { for o in observers { o(e) } }

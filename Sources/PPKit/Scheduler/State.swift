@@ -25,7 +25,8 @@ extension Scheduler {
         var generation: UInt64 = 0
         var lruCounter = 0
         var newestStarted = 0
-        var observers = [Int: @Sendable (SchedulerEvent) -> Void]()
+        /// Observers in the order they were added (a journal added first writes before a printer prints).
+        var observers = [(token: Int, call: @Sendable (SchedulerEvent) -> Void)]()
         var observerCounter = 0
         var outbox = [SchedulerEvent]()
         var waiterCounter = 0

@@ -63,11 +63,20 @@ func now() -> Double { Double(ppsys_monotonic_ns()) / 1e9 }
 /// The environment a child gets: ours, with `changes` applied (a nil value removes the variable).
 func childEnvironment(_ changes: [String: String?]) -> [String: String] {
     var env = ProcessInfo.processInfo.environment
+    // Journals the tests' ppdash runs write go to a private place, never the user's ~/.local/state.
+    env["XDG_STATE_HOME"] = testStateHome
     for (k, v) in changes {
         if let v { env[k] = v } else { env.removeValue(forKey: k) }
     }
     return env
 }
+
+/// A state directory for this test process, removed by nobody: it lives under the system's temp directory.
+let testStateHome: String = {
+    let dir = NSTemporaryDirectory() + "ppdash-test-state-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}()
 
 /// A NULL-terminated C string array; free with `freeCStrings`.
 func cStrings(_ xs: [String]) -> [UnsafeMutablePointer<CChar>?] { xs.map { strdup($0) } + [nil] }
