@@ -89,7 +89,7 @@ public enum KeyMap {
         Binding([.char("-")], .global, .removeEngine, "remove the selected engine (else the last idle one)"),
 
         Binding([.char("q"), .char("d"), .ctrl("c")], .attached, .detach, "detach: close this view, the batch runs on"),
-        Binding([.char("Q")], .attached, .stopBatch, "stop the batch (asks first): pending tasks aborted, running ones signalled"),
+        Binding([.char("Q")], .attached, .stopBatch, "stop the batch (asks first): abort pending, signal running"),
 
         Binding([.tab], .main, .nextPane, "focus the next pane (engines, tasks)"),
         Binding([.backTab], .main, .previousPane, "focus the previous pane"),

@@ -55,11 +55,16 @@ enum ProgressPane {
         let totals = snapshot.totals
         if showTotal || lines.isEmpty && totals.total > 0 {
             let remaining = totals.total - totals.done
+            // From the first batch shown to the last completion (or now): the clock stops when everything is done.
+            let start = snapshot.batches.map(\.submitted).min() ?? snapshot.startedAt
+            let end = remaining == 0 ? (snapshot.batches.compactMap(\.finished).max() ?? snapshot.time) : snapshot.time
+            let elapsed = max(0, start.seconds(to: end))
+            let rate = remaining == 0 ? (elapsed > 0 ? Double(totals.done) / elapsed : 0) : snapshot.rate
             lines.append(
                 Line(
-                    id: "", label: "all", counts: totals, elapsed: snapshot.startedAt.seconds(to: snapshot.time),
-                    eta: snapshot.rate > 0 ? Double(remaining) / snapshot.rate : (remaining == 0 ? 0 : nil),
-                    rate: snapshot.rate, finished: remaining == 0))
+                    id: "", label: "all", counts: totals, elapsed: elapsed,
+                    eta: rate > 0 ? Double(remaining) / rate : (remaining == 0 ? 0 : nil),
+                    rate: rate, finished: remaining == 0))
         }
         var left: [Span] = []
         if snapshot.batchCount > 0 {
