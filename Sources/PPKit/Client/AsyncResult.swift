@@ -92,24 +92,36 @@ extension AsyncResultProtocol {
 
     /// The values, or throws: a timeout, the one failure, or a CompositeError for several.
     func values(timeout: Double?) throws -> [(any Sendable)?] {
-        guard handle.scheduler.waitBlocking(handle.batch, timeout: timeout) else {
-            throw PPError(.timeout, "batch \(handle.batch) not ready after \(formatSeconds(timeout ?? 0)) s (\(progress)/\(count) done)")
+        let deadline = timeout.map { handle.scheduler.clock.monotonicNanoseconds() + Int64(min($0, 1e9) * 1e9) }
+        while true {
+            let left = deadline.map { Double($0 - handle.scheduler.clock.monotonicNanoseconds()) / 1e9 }
+            guard handle.scheduler.waitBlocking(handle.batch, timeout: left.map { max(0, $0) }) else {
+                throw timeoutError(timeout)
+            }
+            // A retry may have reopened the batch between the wake-up and this read: wait again.
+            if let outcome = handle.scheduler.batchOutcome(handle.batch) { return try Self.collect(outcome) }
         }
-        return try collect()
     }
 
     func values(timeout: Double?) async throws -> [(any Sendable)?] {
-        guard await handle.scheduler.waitAsync(handle.batch, timeout: timeout) else {
-            throw PPError(.timeout, "batch \(handle.batch) not ready after \(formatSeconds(timeout ?? 0)) s (\(progress)/\(count) done)")
+        let deadline = timeout.map { handle.scheduler.clock.monotonicNanoseconds() + Int64(min($0, 1e9) * 1e9) }
+        while true {
+            let left = deadline.map { Double($0 - handle.scheduler.clock.monotonicNanoseconds()) / 1e9 }
+            guard await handle.scheduler.waitAsync(handle.batch, timeout: left.map { max(0, $0) }) else {
+                throw timeoutError(timeout)
+            }
+            if let outcome = handle.scheduler.batchOutcome(handle.batch) { return try Self.collect(outcome) }
         }
-        return try collect()
     }
 
-    private func collect() throws -> [(any Sendable)?] {
-        let (values, failures) = handle.scheduler.batchOutcome(handle.batch)
-        if failures.count == 1 { throw failures[0] }
-        if failures.count > 1 { throw CompositeError(failures: failures) }
-        return values
+    private func timeoutError(_ timeout: Double?) -> PPError {
+        PPError(.timeout, "batch \(handle.batch) not ready after \(formatSeconds(timeout ?? 0)) s (\(progress)/\(count) done)")
+    }
+
+    private static func collect(_ outcome: (values: [(any Sendable)?], failures: [TaskFailure])) throws -> [(any Sendable)?] {
+        if outcome.failures.count == 1 { throw outcome.failures[0] }
+        if outcome.failures.count > 1 { throw CompositeError(failures: outcome.failures) }
+        return outcome.values
     }
 }
 

@@ -17,6 +17,10 @@ public final class InProcessEngine: Engine {
         var queue = Deque<Assignment>()
         var cancelled = Set<TaskID>()
         var current: TaskID?
+        /// The task it just finished: a cancel for it arrived too late and must not linger for a later retry.
+        var lastFinished: TaskID?
+        /// Counts runs, so a run-time timer of an earlier run never fires on a retry of the same task.
+        var runSerial = 0
         var currentCancel: ShellCancel?
         var currentReason: CancelReason?
         var stopping = false
@@ -53,7 +57,7 @@ public final class InProcessEngine: Engine {
                 m.currentReason = reason
                 return m.currentCancel
             }
-            m.cancelled.insert(task)
+            if m.lastFinished != task { m.cancelled.insert(task) }
             return nil
         }
         shell?.fire()
@@ -89,6 +93,8 @@ public final class InProcessEngine: Engine {
                 guard let a = taken else { return (nil, m.stopping, m.id, m.sink, false) }
                 if m.cancelled.remove(a.task) != nil { return (a, m.stopping, m.id, m.sink, true) }
                 m.current = a.task
+                m.lastFinished = nil
+                m.runSerial += 1
                 m.currentReason = nil
                 m.currentCancel = a.work.isShell ? ShellCancel() : nil
                 return (a, m.stopping, m.id, m.sink, false)
@@ -109,6 +115,7 @@ public final class InProcessEngine: Engine {
             let outcome = execute(a, engine: next.2, sink: sink, preStarted: preStarted)
             mailbox.withLock { m in
                 m.current = nil
+                m.lastFinished = a.task
                 m.currentCancel = nil
             }
             carried = sink.engineFinishedTakeNext(next.2, task: a.task, outcome: outcome)
@@ -191,9 +198,9 @@ public final class InProcessEngine: Engine {
     /// late result is discarded).
     private func runWatched(_ a: Assignment, start: Timestamp, _ body: @Sendable () throws -> any Sendable) -> TaskOutcome {
         if let limit = a.runTimeLimit {
-            let (engine, sink) = mailbox.withLock { ($0.id, $0.sink) }
+            let (engine, sink, serial) = mailbox.withLock { ($0.id, $0.sink, $0.runSerial) }
             DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit * 1e9))) { [self] in
-                guard mailbox.withLock({ $0.current == a.task }), let sink else { return }
+                guard mailbox.withLock({ $0.current == a.task && $0.runSerial == serial }), let sink else { return }
                 sink.engineSettled(engine, task: a.task, outcome: TaskOutcome(status: .timeout, error: "run-time limit of \(formatSeconds(limit)) s exceeded; the closure cannot be stopped and still occupies engine \(engine)", started: start, completed: clock.now()))
             }
         }

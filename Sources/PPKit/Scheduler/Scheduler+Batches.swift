@@ -24,10 +24,11 @@ extension Scheduler {
         }
     }
 
-    /// Results and failures of a finished batch, in submission order.
-    func batchOutcome(_ batch: BatchID) -> (values: [(any Sendable)?], failures: [TaskFailure]) {
+    /// Results and failures of the batch, in submission order; nil if it is not done (a retry may have reopened it).
+    func batchOutcome(_ batch: BatchID) -> (values: [(any Sendable)?], failures: [TaskFailure])? {
         state.withLock { s in
             let b = s.batches[batch - 1]
+            guard b.isDone else { return nil }
             var values = [(any Sendable)?]()
             values.reserveCapacity(b.count)
             var failures = [TaskFailure]()

@@ -28,7 +28,7 @@ public final class Scheduler: Sendable {
         let now = clock.now().microseconds
         self.state = HotLock(
             State(
-                scheme: scheme, rng: SplitMix64(seed: seed ?? UInt64(bitPattern: now)), startedAt: now))
+                scheme: scheme, rng: SplitMix64(seed: seed ?? UInt64(bitPattern: now)), startedAt: now, clock: clock))
     }
 
     /// The current scheme; changing it affects the next dispatch.
@@ -61,7 +61,7 @@ public final class Scheduler: Sendable {
         return id
     }
 
-    /// Takes an engine out of service: its queued tasks go back to the scheduler, its running task finishes.
+    /// Takes an engine out of service: it takes no new work and finishes what it holds.
     public func removeEngine(_ id: EngineID) throws(PPError) {
         let (engine, effects) = try state.withLock { s throws(PPError) -> ((any Engine), Effects) in
             guard s.engines.indices.contains(id) else { throw PPError(.unknownID, "no engine \(id)") }
@@ -70,23 +70,19 @@ public final class Scheduler: Sendable {
             }
             s.engines[id].draining = true
             var fx = Effects()
-            // Take back what has not started: no retry is spent.
-            let queued = s.engines[id].assigned.filter { $0 != s.engines[id].current }
-            for idx in queued.reversed() where s.records[idx].status == .pending {
-                s.engines[id].assigned.removeAll { $0 == idx }
-                s.engines[id].load -= s.works[idx].hwmCost(hwm: s.engines[id].hwm)
-                s.records[idx].engine = -1
-                fx.cancels.append((s.engines[id].engine, TaskID(idx + 1), .aborted))
-                s.requeueFront(idx)
+            // It finishes what it holds (taking work back could run a task twice); pinned tasks have nowhere to go.
+            let pinned = Array(s.engines[id].pinned)
+            s.engines[id].pinned = []
+            for idx in pinned where s.records[idx].status == .pending && s.records[idx].engine < 0 {
+                s.failTask(idx, status: .error, error: "engine \(id) was removed; task \(idx + 1) was pinned to it", fx: &fx, now: clock.now())
             }
-            while let idx = s.engines[id].pinned.popLast() { s.failTask(idx, status: .error, error: "engine \(id) was removed", fx: &fx, now: clock.now()) }
             if s.engines[id].assigned.isEmpty { s.markRemoved(id) }
             s.generation &+= 1
             s.dispatch(&fx)
             return (s.engines[id].engine, fx)
         }
-        engine.shutdown(graceful: true)
         perform(effects)
+        engine.shutdown(graceful: true)
     }
 
     /// Engine ids, alive ones only (ipyparallel's `client.ids`).
@@ -128,7 +124,7 @@ public final class Scheduler: Sendable {
             }
             if let targets = options.targets {
                 guard !targets.isEmpty else { throw PPError(.invalidArgument, "a direct view needs at least one target") }
-                for t in targets where !(s.engines.indices.contains(t) && s.engines[t].alive) {
+                for t in targets where !s.aliveIDs.contains(t) {
                     throw PPError(.noEngine, "engine \(t) is not alive; alive engines: \(s.aliveIDs)")
                 }
             }
@@ -225,7 +221,7 @@ public final class Scheduler: Sendable {
                 throw PPError(.invalidState, "task \(task) is \(s.records[idx].status); only failed tasks can be retried")
             }
             var fx = Effects()
-            s.resubmit(idx)
+            s.resubmit(idx, fx: &fx)
             s.dispatch(&fx)
             return fx
         }
@@ -239,11 +235,11 @@ public final class Scheduler: Sendable {
             guard s.batches.indices.contains(batch - 1) else { throw PPError(.unknownID, "no batch \(batch)") }
             let b = s.batches[batch - 1]
             var n = 0
+            var fx = Effects()
             for idx in b.first..<(b.first + b.count) where s.records[idx].status.isFailure {
-                s.resubmit(idx)
+                s.resubmit(idx, fx: &fx)
                 n += 1
             }
-            var fx = Effects()
             s.dispatch(&fx)
             return (n, fx)
         }
@@ -446,14 +442,14 @@ extension Scheduler: EngineSink {
             s.engines[engine].pinned = []
             for idx in held where !s.records[idx].status.isFinished && s.records[idx].engine == Int32(engine) {
                 let b = Int(s.records[idx].batch) - 1
-                if Int(s.records[idx].retries) < s.batches[b].options.retries {
+                if Int(s.records[idx].retries) < s.batches[b].options.retries && s.pinnedTarget(idx) == nil {
                     s.retryElsewhere(idx, failedOn: engine)
                 } else {
                     let what = idx == running ? "while running" : "before starting"
                     s.failTask(idx, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what) task \(idx + 1)", fx: &fx, now: now)
                 }
             }
-            orphans.removeAll { s.records[$0].status.isFinished }
+            orphans.removeAll { s.records[$0].status.isFinished || s.records[$0].engine >= 0 }
             for idx in orphans {
                 s.failTask(idx, status: .error, error: "engine \(engine) (\(host)) died: \(reason); task \(idx + 1) was pinned to it", fx: &fx, now: now)
             }

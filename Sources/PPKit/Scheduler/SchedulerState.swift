@@ -147,4 +147,8 @@ struct TableIndex {
     var indices: [Int32]
     /// Tasks examined up to here; newer ones are merged in incrementally.
     var covered: Int
+    /// When it was last sorted (wall-clock microseconds).
+    var builtAt: Int64
+    /// A live key changed since then: re-sort when allowed.
+    var dirty = false
 }

@@ -36,8 +36,13 @@ extension Scheduler {
         var tableIndex: TableIndex?
         var lastSnapshotCost = 0
         var indexGeneration: UInt64 = 0
+        /// Tasks whose status changed since the table index was last brought up to date.
+        var changed = [Int32]()
 
-        init(scheme: Scheme, rng: SplitMix64, startedAt: Int64) {
+        let clock: any PPClock
+
+        init(scheme: Scheme, rng: SplitMix64, startedAt: Int64, clock: any PPClock) {
+            self.clock = clock
             self.scheme = scheme
             self.rng = rng
             self.startedAt = startedAt
@@ -57,7 +62,7 @@ extension Scheduler {
             // Pinned tasks (direct views) first.
             for e in engines.indices where engines[e].capacity > 0 && !engines[e].pinned.isEmpty {
                 while engines[e].capacity > 0, let idx = engines[e].pinned.popFirst() {
-                    guard records[idx].status == .pending else { continue }
+                    guard records[idx].status == .pending, records[idx].engine < 0 else { continue }
                     assign(idx, to: e, fx: &fx)
                 }
             }
@@ -76,7 +81,11 @@ extension Scheduler {
                     case .some:
                         keep.append(idx)
                     case .none:
-                        keep.append(idx)
+                        let why =
+                            extras[idx]?.follow != nil
+                            ? "impossible dependency: no alive engine is one where the tasks it follows ran"
+                            : "no alive engine can run it (a Swift closure needs an in-process engine)"
+                        failTask(idx, status: .error, error: why, fx: &fx, now: clock.now())
                     }
                     if free.isEmpty {
                         // Nothing more fits now; keep the rest in order.
@@ -96,7 +105,7 @@ extension Scheduler {
                 if !works[idx].isPortable && !free.allSatisfy({ engines[$0].runsClosures }) {
                     // A Swift closure can only run in this process.
                     if !engines.contains(where: { $0.alive && !$0.draining && $0.runsClosures }) {
-                        failTask(idx, status: .error, error: "no engine can run this Swift closure: only in-process (local) engines can", fx: &fx, now: Timestamp(microseconds: records[idx].submitted))
+                        failTask(idx, status: .error, error: "no engine can run this Swift closure: only in-process (local) engines can", fx: &fx, now: clock.now())
                         continue
                     }
                     let local = free.filter { engines[$0].runsClosures }
@@ -121,20 +130,21 @@ extension Scheduler {
             }
         }
 
-        /// Engines among `free` that may take `idx`; empty if it must wait; nil-free.
+        /// Engines among `free` that may take `idx` now; empty if it must wait; nil if no alive engine ever could.
         mutating func eligible(_ idx: Int, among free: [Int]) -> [Int]? {
-            var cands = free
-            if !works[idx].isPortable { cands = cands.filter { engines[$0].runsClosures } }
+            var possible = aliveIDs
+            if !works[idx].isPortable { possible = possible.filter { engines[$0].runsClosures } }
             if let follow = extras[idx]?.follow, !follow.isEmpty {
                 let allowed = followEngines(follow)
-                cands = cands.filter { allowed.contains($0) }
+                possible = possible.filter { allowed.contains($0) }
             }
+            if possible.isEmpty { return nil }
+            let cands = free.filter { possible.contains($0) }
             if let failed = extras[idx]?.failedOn, !failed.isEmpty {
                 let fresh = cands.filter { !failed.contains($0) }
                 if !fresh.isEmpty { return fresh }
-                // Fall back to an engine that failed it only when no other alive engine could take it later.
-                let otherAlive = aliveIDs.contains { !failed.contains($0) }
-                return otherAlive ? [] : cands
+                // Fall back to an engine that failed it only when no other engine that could take it is alive.
+                return possible.contains { !failed.contains($0) } ? [] : cands
             }
             return cands
         }
@@ -175,6 +185,17 @@ extension Scheduler {
                 ))
         }
 
+        /// Remembers a status change for the table index (only while one exists).
+        @inline(__always) mutating func noteChange(_ idx: Int) {
+            guard tableIndex != nil else { return }
+            changed.append(Int32(idx))
+            // Nobody has looked for a long while (no dashboard open): drop the index rather than grow this list.
+            if changed.count > 1_000_000 {
+                tableIndex = nil
+                changed = []
+            }
+        }
+
         /// The engine began running `idx`.
         mutating func markStarted(_ idx: Int, engine: Int, at: Timestamp, processGroup: Int32? = nil) {
             engines[engine].current = idx
@@ -183,6 +204,7 @@ extension Scheduler {
             records[idx].status = .running
             records[idx].started = at.microseconds
             records[idx].processGroup = processGroup ?? 0
+            noteChange(idx)
             totals.move(from: .pending, to: .running)
             batches[Int(records[idx].batch) - 1].counts.move(from: .pending, to: .running)
             if idx + 1 > newestStarted { newestStarted = idx + 1 }
@@ -205,19 +227,35 @@ extension Scheduler {
             records[idx].engine = -1
             records[idx].started = 0
             records[idx].status = .pending
+            noteChange(idx)
             if was != .pending {
                 totals.move(from: was, to: .pending)
                 batches[Int(records[idx].batch) - 1].counts.move(from: was, to: .pending)
             }
             extras[idx, default: TaskExtra()].failedOn.append(engine)
-            constrained.insert(idx, at: 0)
+            if let target = pinnedTarget(idx) {
+                // A direct view's task is retried on its own target.
+                engines[target].pinned.prepend(idx)
+            } else {
+                constrained.insert(idx, at: 0)
+            }
             generation &+= 1
         }
 
-        /// A user's retry of a finished task.
-        mutating func resubmit(_ idx: Int) {
+        /// The engine a direct view pinned this task to, if any.
+        func pinnedTarget(_ idx: Int) -> Int? {
+            let b = batches[Int(records[idx].batch) - 1]
+            guard let targets = b.options.targets, !targets.isEmpty else { return nil }
+            return targets[(Int(records[idx].seq) - 1) % targets.count]
+        }
+
+        /// A user's retry of a finished task: back through its targets and dependencies.
+        mutating func resubmit(_ idx: Int, fx: inout Effects) {
             let was = records[idx].status
             let b = Int(records[idx].batch) - 1
+            if records[idx].started > 0 && records[idx].completed > 0 {
+                batches[b].serialMicros -= max(0, records[idx].completed - records[idx].started)
+            }
             records[idx].retries += 1
             records[idx].status = .pending
             records[idx].started = 0
@@ -232,9 +270,24 @@ extension Scheduler {
             extras[idx]?.error = nil
             extras[idx]?.exitStatus = nil
             extras[idx]?.signal = nil
+            extras[idx]?.stdout = .empty
+            extras[idx]?.stderr = .empty
             if failedEngine >= 0 && was != .aborted { extras[idx, default: TaskExtra()].failedOn.append(Int(failedEngine)) }
-            if extras[idx]?.failedOn.isEmpty == false { constrained.append(idx) } else { ready.append(idx) }
+            noteChange(idx)
             generation &+= 1
+            if let target = pinnedTarget(idx) {
+                if aliveIDs.contains(target) {
+                    engines[target].pinned.append(idx)
+                } else {
+                    failTask(idx, status: .error, error: "engine \(target), its direct-view target, is gone", fx: &fx, now: clock.now())
+                }
+            } else if extras[idx]?.after != nil || extras[idx]?.follow != nil {
+                enqueueWithDependencies(idx, fx: &fx, now: clock.now())
+            } else if extras[idx]?.failedOn.isEmpty == false {
+                constrained.append(idx)
+            } else {
+                ready.append(idx)
+            }
         }
 
         // MARK: finishing
@@ -261,6 +314,7 @@ extension Scheduler {
             guard !was.isFinished else { return }
             let b = Int(records[idx].batch) - 1
             records[idx].status = outcome.status
+            noteChange(idx)
             if records[idx].started == 0 && keepStarted { records[idx].started = outcome.started.microseconds }
             records[idx].completed = outcome.completed.microseconds
             records[idx].received = received.microseconds

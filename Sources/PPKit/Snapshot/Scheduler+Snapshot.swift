@@ -96,6 +96,10 @@ extension Scheduler.State {
         let limit = max(0, q.limit)
         // The common case: by id, no filter: direct indexing, O(limit).
         if q.sort == .id && filter.isEmpty {
+            if tableIndex != nil {
+                tableIndex = nil
+                changed = []
+            }
             var offset = q.offset
             if q.follow {
                 let anchor = newestStarted > 0 ? newestStarted - 1 : n - 1
@@ -113,28 +117,78 @@ extension Scheduler.State {
             cost = rows.count
             return TableWindow(offset: offset, rows: rows, matching: n, total: n)
         }
-        // Another order or a filter: an index, rebuilt when the query changes (O(N) once), extended for new tasks.
-        let live = Self.isLive(q.sort) || !filter.isEmpty
-        if let idx = tableIndex, idx.sort == q.sort, idx.filter == filter, !(live && n <= 20_000 && idx.covered > 0 && generationChangedSinceIndex) {
-            if idx.covered < n {
-                var x = idx
-                for i in idx.covered..<n where filter.isEmpty || matches(i, filter) {
-                    let pos = insertionPoint(x.indices, i, q.sort)
-                    x.indices.insert(Int32(i), at: pos)
-                    cost += 1
+        // Another order or a filter: an index, built when the query changes (O(N) once), then kept up to date
+        // with only the tasks that are new or changed status.
+        let live = Self.isLive(q.sort)
+        let nowMicros = clock.now().microseconds
+        var rebuild = true
+        if let idx = tableIndex, idx.sort == q.sort, idx.filter == filter {
+            rebuild = false
+            if live && (!changed.isEmpty || idx.dirty) {
+                // Keys move as tasks run: re-sort; cheap below 20,000 tasks, else at most every 5 s.
+                if n <= 20_000 || nowMicros - idx.builtAt > 5_000_000 {
+                    rebuild = true
+                } else {
+                    tableIndex!.dirty = true
+                    changed.removeAll(keepingCapacity: true)
                 }
-                cost += n - idx.covered
-                x.covered = n
-                tableIndex = x
             }
-        } else {
+        }
+        if rebuild {
             var list = [Int32]()
             list.reserveCapacity(filter.isEmpty ? n : 64)
             for i in 0..<n where filter.isEmpty || matches(i, filter) { list.append(Int32(i)) }
             let key = q.sort
             list.sort { less(Int($0), Int($1), key) }
             cost += n
-            tableIndex = TableIndex(sort: q.sort, ascending: true, filter: filter, indices: list, covered: n)
+            tableIndex = TableIndex(sort: q.sort, ascending: true, filter: filter, indices: list, covered: n, builtAt: nowMicros)
+            changed.removeAll(keepingCapacity: true)
+        } else {
+            var x = tableIndex!
+            tableIndex = nil  // no copy-on-write while it is edited
+            if !changed.isEmpty && !filter.isEmpty && !live {
+                // A stable order: re-test the changed tasks where they belong.
+                for c in Set(changed) where Int(c) < x.covered {
+                    let pos = insertionPoint(x.indices, Int(c), q.sort)
+                    let present = pos < x.indices.count && x.indices[pos] == c
+                    let match = matches(Int(c), filter)
+                    if present && !match { x.indices.remove(at: pos) }
+                    if !present && match { x.indices.insert(c, at: pos) }
+                    cost += 1
+                }
+            }
+            changed.removeAll(keepingCapacity: true)
+            if x.covered < n {
+                // New tasks: sorted among themselves, then merged in one pass.
+                var fresh = [Int32]()
+                for i in x.covered..<n where filter.isEmpty || matches(i, filter) { fresh.append(Int32(i)) }
+                cost += n - x.covered
+                let key = q.sort
+                fresh.sort { less(Int($0), Int($1), key) }
+                if let last = x.indices.last, let first = fresh.first, !less(Int(first), Int(last), key) {
+                    x.indices.append(contentsOf: fresh)
+                } else if !fresh.isEmpty {
+                    var merged = [Int32]()
+                    merged.reserveCapacity(x.indices.count + fresh.count)
+                    var a = 0
+                    var b = 0
+                    while a < x.indices.count && b < fresh.count {
+                        if less(Int(fresh[b]), Int(x.indices[a]), key) {
+                            merged.append(fresh[b])
+                            b += 1
+                        } else {
+                            merged.append(x.indices[a])
+                            a += 1
+                        }
+                    }
+                    merged.append(contentsOf: x.indices[a...])
+                    merged.append(contentsOf: fresh[b...])
+                    cost += merged.count
+                    x.indices = merged
+                }
+                x.covered = n
+            }
+            tableIndex = x
         }
         indexGeneration = generation
         let list = tableIndex!.indices
@@ -142,7 +196,14 @@ extension Scheduler.State {
         var offset = q.offset
         if q.follow {
             let anchor = newestStarted - 1
-            if let p = list.firstIndex(of: Int32(anchor)) {
+            let found: Int?
+            if !Self.isLive(q.sort), anchor >= 0 {
+                let p = insertionPoint(list, anchor, q.sort)
+                found = p < m && list[p] == Int32(anchor) ? p : nil
+            } else {
+                found = list.firstIndex(of: Int32(anchor))
+            }
+            if let p = found {
                 let pos = q.ascending ? p : m - 1 - p
                 offset = q.ascending ? pos - limit + 1 : pos
             } else {
