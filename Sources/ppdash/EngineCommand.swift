@@ -20,19 +20,27 @@ struct EngineCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Dial a scheduler's listen spec.", valueName: "HOST:PORT"))
     var connect: String?
 
-    @Option(name: .customLong("token-file"), help: ArgumentHelp("The listener's token (default ~/.ppdash/engine-token).", valueName: "FILE"))
+    @Option(
+        name: .customLong("token-file"),
+        help: ArgumentHelp("The listener's token (default ~/.ppdash/engine-token).", valueName: "FILE"))
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("Run every task in this directory (default: the submitting directory where it exists here, else the current one).", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Run every task in this directory (default: the submitting directory where it exists here, else the current one).",
+            valueName: "DIR"))
     var workdir: String?
 
-    @Option(name: .customLong("connect-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds to keep retrying a refused connection.", valueName: "SECONDS"))
+    @Option(
+        name: .customLong("connect-timeout"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds to keep retrying a refused connection.", valueName: "SECONDS"))
     var connectTimeout: Double = 30
 
     func validate() throws {
         if stdio == (connect != nil) { throw ValidationError("give exactly one of --stdio and --connect HOST:PORT") }
         if let connect, Self.address(connect) == nil {
-            throw ValidationError("bad address '\(connect)' for --connect: use HOST:PORT, e.g. node1:7000 or [::1]:7000")
+            throw ValidationError(
+                "bad address '\(connect)' for --connect: use HOST:PORT, e.g. node1:7000 or [::1]:7000")
         }
         if let workdir {
             var isDir: ObjCBool = false
@@ -45,7 +53,8 @@ struct EngineCommand: ParsableCommand {
 
     /// `host:port` or `[v6]:port`.
     static func address(_ s: String) -> (String, Int)? {
-        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) else {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port)
+        else {
             return nil
         }
         var host = String(s[..<colon])
@@ -60,13 +69,18 @@ struct EngineCommand: ParsableCommand {
         options.log = { note($0) }
         if stdio {
             if isatty(1) == 1 {
-                throw UsageError(message: "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it")
+                throw UsageError(
+                    message:
+                        "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it"
+                )
             }
             throw ExitCode(EngineWorker.serveStdio(options: options))
         }
         let (host, port) = Self.address(connect!)!
         let token: EngineToken
-        do { token = try EngineToken.read(path: tokenFile ?? EngineToken.defaultPath) } catch { throw UsageError(message: error.message) }
+        do { token = try EngineToken.read(path: tokenFile ?? EngineToken.defaultPath) } catch {
+            throw UsageError(message: error.message)
+        }
         throw ExitCode(EngineWorker.serveConnected(host: host, port: port, token: token, options: options))
     }
 }

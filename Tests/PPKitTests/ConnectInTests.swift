@@ -16,7 +16,9 @@ final class RawSocket {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         if rc != 0 {
             close(fd)
@@ -105,7 +107,10 @@ struct ConnectInTests {
         #expect(!token.verifyWorker([], challenge: challenge, workerNonce: nonce))
         // The scheduler's proof is a different message: a worker's proof cannot be replayed as one.
         #expect(!token.verifyScheduler(proof, challenge: challenge, workerNonce: nonce))
-        #expect(token.verifyScheduler(token.schedulerProof(challenge: challenge, workerNonce: nonce), challenge: challenge, workerNonce: nonce))
+        #expect(
+            token.verifyScheduler(
+                token.schedulerProof(challenge: challenge, workerNonce: nonce), challenge: challenge, workerNonce: nonce
+            ))
         #expect(throws: PPError.self) { try EngineToken(secret: "short") }
     }
 
@@ -139,7 +144,8 @@ struct ConnectInTests {
         options.heartbeat = 0.1
         options.log = { log.append($0) }
         let token = EngineToken.random()
-        let listener = try EngineListener(scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
+        let listener = try EngineListener(
+            scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
         defer { listener.close() }
         #expect(listener.port > 0)
         #expect(listener.connectCommand() == "ppdash engine --connect 127.0.0.1:\(listener.port) --token-file /t")
@@ -179,7 +185,7 @@ struct ConnectInTests {
         let client = Client(scheduler: scheduler) { throw PPError(.noEngine, "none") }
         let ar = try client.loadBalancedView().submit(builtins: (0..<20).map { .sleepSquare(x: $0, seconds: 0.001) })
         #expect(ar.wait(timeout: 10))
-        #expect(try ar.get() == (0..<20).map { $0 * $0 })
+        #expect(try ar.get(timeout: 1) == (0..<20).map { $0 * $0 })
         let m = try #require(ar.metadata(0))
         #expect(m.engineHost == hostName())
         #expect(m.status == .ok)
@@ -205,7 +211,8 @@ struct ConnectInTests {
         var options = RemoteEngineOptions()
         options.heartbeat = 0.05
         let token = EngineToken.random()
-        let listener = try EngineListener(scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
+        let listener = try EngineListener(
+            scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
         defer { listener.close() }
         let sock = try #require(RawSocket(port: listener.port))
         guard case .challenge(let challenge) = sock.receive(timeout: 3) else {
@@ -242,5 +249,51 @@ struct ConnectInTests {
         let snap = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0))
         #expect(snap.engines.first?.state == .dead(reason: "missed 5 heartbeats"))
         #expect(sock.readToEnd(timeout: 2).closed)
+    }
+
+    @Test("the dashboard's + adds one engine of the first spec's kind; under listen it says how engines join")
+    func plusKey() throws {
+        let dir = NSTemporaryDirectory() + "ppdash-plus-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = EngineLaunchOptions()
+        options.tokenPath = dir + "/token"
+        let listening = try EngineLauncher(specs: [.listen(port: 0), .local(count: 1)], scheduler: Scheduler(), options: options)
+        defer { listening.listener?.close() }
+        #expect(listening.scheduler.engineIDs.count == 1)
+        do {
+            _ = try listening.makeOne()
+            Issue.record("+ made an engine under a listen spec")
+        } catch {
+            #expect(error.message.contains("ppdash engine --connect 127.0.0.1:\(listening.listener?.port ?? -1) --token-file"))
+        }
+        let local = try EngineLauncher(specs: [.local(count: 2), .listen(port: 0)], scheduler: Scheduler(), options: options)
+        defer { local.listener?.close() }
+        let client = local.makeClient()
+        try client.addEngine()
+        #expect(client.ids.count == 3)
+        #expect(client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines.last?.info.kind == .local)
+        client.shutdown()
+    }
+
+    @Test("a removed remote engine finishes the tasks it holds, then its worker leaves")
+    func removeRemoteEngine() throws {
+        let scheduler = Scheduler()
+        var options = RemoteEngineOptions()
+        options.heartbeat = 0.1
+        let token = EngineToken.random()
+        let listener = try EngineListener(scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
+        defer { listener.close() }
+        let worker = InProcessWorker(port: listener.port, token: token)
+        #expect(eventually { scheduler.engineIDs.count == 1 })
+        scheduler.addEngine(InProcessEngine())
+        let client = Client(scheduler: scheduler) { throw PPError(.noEngine, "none") }
+        let ar = try client.loadBalancedView().submit(builtins: (0..<8).map { .sleepSquare(x: $0, seconds: 0.05) })
+        #expect(eventually { scheduler.queueStatus().engines[0].map { $0.running + $0.queued } == 2 })
+        try client.removeEngine(0)
+        #expect(ar.wait(timeout: 10))
+        #expect(try ar.get(timeout: 1) == (0..<8).map { $0 * $0 })
+        #expect(ar.metadata.filter { $0.engine == 0 }.count >= 2, "the removed engine finished what it held")
+        #expect(worker.exitCode(timeout: 5) == 0)
+        client.shutdown()
     }
 }

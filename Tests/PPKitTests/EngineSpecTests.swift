@@ -15,7 +15,10 @@ struct EngineSpecTests {
         #expect(try parse("proc") == [.proc(count: 8)])
         #expect(try parse("ssh:4/node7") == [.ssh(count: 4, login: SSHLogin(host: "node7"))])
         #expect(try parse("ssh:node7") == [.ssh(count: 1, login: SSHLogin(host: "node7"))])
-        #expect(try parse("ssh:2/bob@node7:2222") == [.ssh(count: 2, login: SSHLogin(user: "bob", host: "node7", port: 2222))])
+        #expect(
+            try parse("ssh:2/bob@node7:2222") == [
+                .ssh(count: 2, login: SSHLogin(user: "bob", host: "node7", port: 2222))
+            ])
         #expect(try parse("ssh://bob@10.0.0.1") == [.ssh(count: 1, login: SSHLogin(user: "bob", host: "10.0.0.1"))])
         #expect(try parse("ssh:3/[::1]:22") == [.ssh(count: 3, login: SSHLogin(host: "::1", port: 22))])
         #expect(try parse("listen") == [.listen(port: 0)])
@@ -39,7 +42,9 @@ struct EngineSpecTests {
                 return "accepted"
             } catch { return error.message }
         }
-        #expect(message("gpu:4") == "unknown engine spec 'gpu:4': use N, local:N, proc:N, ssh:N/[user@]host[:port] or listen[:PORT]")
+        #expect(
+            message("gpu:4")
+                == "unknown engine spec 'gpu:4': use N, local:N, proc:N, ssh:N/[user@]host[:port] or listen[:PORT]")
         #expect(message("proc:0").hasPrefix("bad engine count '0' in 'proc:0'"))
         #expect(message("local:x").hasPrefix("bad engine count 'x'"))
         #expect(message("0").hasPrefix("bad engine count '0'"))
@@ -54,7 +59,10 @@ struct EngineSpecTests {
     @Test("--ssh words split as sh splits them")
     func sshWords() throws {
         #expect(try splitCommandWords("ssh -F my_config") == ["ssh", "-F", "my_config"])
-        #expect(try splitCommandWords("ssh -F '/tmp/a b/config' -o \"ProxyJump=x y\"") == ["ssh", "-F", "/tmp/a b/config", "-o", "ProxyJump=x y"])
+        #expect(
+            try splitCommandWords("ssh -F '/tmp/a b/config' -o \"ProxyJump=x y\"") == [
+                "ssh", "-F", "/tmp/a b/config", "-o", "ProxyJump=x y",
+            ])
         #expect(try splitCommandWords("  a\\ b  '' c") == ["a b", "", "c"])
         #expect(throws: PPError.self) { try splitCommandWords("ssh 'open") }
     }
@@ -65,6 +73,10 @@ struct EngineSpecTests {
         o.sshCommand = ["ssh", "-F", "cfg"]
         o.remotePPDash = "/opt/pp dash/ppdash"
         let argv = EngineLauncher.sshArguments(login: SSHLogin(user: "bob", host: "node7", port: 2222), options: o)
-        #expect(argv == ["ssh", "-F", "cfg", "-T", "-o", "BatchMode=yes", "-p", "2222", "bob@node7", "--", "/opt/pp\\ dash/ppdash engine --stdio"])
+        #expect(
+            argv == [
+                "ssh", "-F", "cfg", "-T", "-o", "BatchMode=yes", "-p", "2222", "bob@node7", "--",
+                "/opt/pp\\ dash/ppdash engine --stdio",
+            ])
     }
 }

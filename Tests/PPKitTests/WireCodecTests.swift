@@ -12,20 +12,27 @@ let sampleMessages: [WireMessage] = [
     .run(
         WireRun(
             task: 17, work: .shell(command: "echo 'héllo' | tr a-z A-Z; exit 3"), runTimeLimit: 2.5, maxOutput: 65536,
-            slot: 3, workingDirectory: "/tmp/a b", environment: [WireVariable(name: "A", value: "1=2"), WireVariable(name: "B", value: "")])),
-    .run(WireRun(task: 1, work: .builtin(.noop), runTimeLimit: nil, maxOutput: 0, slot: 1, workingDirectory: nil, environment: [])),
+            slot: 3, workingDirectory: "/tmp/a b",
+            environment: [WireVariable(name: "A", value: "1=2"), WireVariable(name: "B", value: "")])),
     .run(
         WireRun(
-            task: Int64.max, work: .builtin(.sleepSquare(x: -5, seconds: 0.05)), runTimeLimit: nil, maxOutput: 10, slot: 2,
+            task: 1, work: .builtin(.noop), runTimeLimit: nil, maxOutput: 0, slot: 1, workingDirectory: nil,
+            environment: [])),
+    .run(
+        WireRun(
+            task: Int64.max, work: .builtin(.sleepSquare(x: -5, seconds: 0.05)), runTimeLimit: nil, maxOutput: 10,
+            slot: 2,
             workingDirectory: nil, environment: [])),
     .started(task: 17, at: 1_700_000_000_123_456, processGroup: 31337),
     .started(task: 2, at: 0, processGroup: 0),
     .result(
         WireResult(
             task: 17, status: .error, error: "exit status 3", stdout: CapturedOutput(text: "HÉLLO\n", droppedBytes: 0),
-            stderr: CapturedOutput(text: "tail", droppedBytes: 99), exitStatus: 3, signal: nil, value: .shell, started: 10,
+            stderr: CapturedOutput(text: "tail", droppedBytes: 99), exitStatus: 3, signal: nil, value: .shell,
+            started: 10,
             completed: 20)),
-    .result(WireResult(task: 5, settledOnly: true, status: .timeout, error: "late", signal: 9, started: 1, completed: 2)),
+    .result(
+        WireResult(task: 5, settledOnly: true, status: .timeout, error: "late", signal: 9, started: 1, completed: 2)),
     .result(WireResult(task: 6, status: .ok, value: .integer, integer: 81, started: 1, completed: 2)),
     .cancel(task: 17, reason: .aborted),
     .cancel(task: 18, reason: .runTimeLimit),
@@ -133,7 +140,7 @@ struct WireCodecTests {
             for _ in 0..<n { b.writeInteger(UInt8.random(in: 0...255, using: &rng)) }
             let parser = FrameParser(limit: 4096)
             do {
-                while let _ = try parser.next(&b) { decoded += 1 }
+                while (try parser.next(&b)) != nil { decoded += 1 }
             } catch {
                 refused += 1
                 #expect([.malformed, .unsupportedVersion, .frameTooLarge].contains(error.code))
@@ -152,7 +159,7 @@ struct WireCodecTests {
                 frame.setInteger(UInt8.random(in: 0...255, using: &rng), at: at)
             }
             do {
-                while let _ = try FrameParser(limit: 1 << 16).next(&frame) {}
+                while (try FrameParser(limit: 1 << 16).next(&frame)) != nil {}
             } catch {
                 #expect(!error.message.isEmpty)
             }

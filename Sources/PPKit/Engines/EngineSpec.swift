@@ -45,14 +45,16 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
             specs.append(try parse(item, defaultCount: defaultCount))
         }
         if specs.filter({ $0.kind == .connected }).count > 1 {
-            throw PPError(.invalidArgument, "more than one listen spec in '\(text)': one listener takes any number of engines")
+            throw PPError(
+                .invalidArgument, "more than one listen spec in '\(text)': one listener takes any number of engines")
         }
         return specs
     }
 
     /// Parses one spec; a kind without a count (`local`, `proc`) gets `defaultCount`.
     public static func parse(_ text: String, defaultCount: Int) throws(PPError) -> EngineSpec {
-        let (kind, rest) = text.firstIndex(of: ":").map { (String(text[..<$0]), Optional(String(text[text.index(after: $0)...]))) }
+        let (kind, rest) =
+            text.firstIndex(of: ":").map { (String(text[..<$0]), Optional(String(text[text.index(after: $0)...]))) }
             ?? (text, nil)
         switch kind.lowercased() {
         case "local", "proc":
@@ -72,18 +74,20 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
         case "listen":
             guard let r = rest else { return .listen(port: 0) }
             guard let port = Int(r), (0...65535).contains(port) else {
-                throw PPError(.invalidArgument, "bad port '\(r)' in engine spec '\(text)': use listen or listen:PORT (0-65535)")
+                throw PPError(
+                    .invalidArgument, "bad port '\(r)' in engine spec '\(text)': use listen or listen:PORT (0-65535)")
             }
             return .listen(port: port)
         default:
-            if rest == nil, let _ = Int(kind) { return .local(count: try count(kind, in: text)) }
+            if rest == nil, Int(kind) != nil { return .local(count: try count(kind, in: text)) }
             throw PPError(.invalidArgument, "unknown engine spec '\(text)': use \(forms)")
         }
     }
 
     static func count(_ s: String, in text: String) throws(PPError) -> Int {
         guard let n = Int(s), n >= 1, n <= maxCount else {
-            throw PPError(.invalidArgument, "bad engine count '\(s)' in '\(text)': use a whole number from 1 to \(maxCount)")
+            throw PPError(
+                .invalidArgument, "bad engine count '\(s)' in '\(text)': use a whole number from 1 to \(maxCount)")
         }
         return n
     }
@@ -116,7 +120,9 @@ public struct SSHLogin: Sendable, Hashable, CustomStringConvertible {
             }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw PPError(.invalidArgument, "unexpected '\(after)' after the address in '\(text)'")
             }
         } else if let colon = rest.firstIndex(of: ":") {

@@ -71,11 +71,14 @@ public struct EngineToken: Sendable, Hashable {
         guard stat(path, &st) == 0 else {
             throw PPError(.invalidArgument, "cannot read the token file \(path): \(String(cString: strerror(errno)))")
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw PPError(.invalidArgument, "the token file \(path) is not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw PPError(.invalidArgument, "the token file \(path) is not a regular file")
+        }
         guard st.st_mode & 0o077 == 0 else {
             throw PPError(
                 .invalidArgument,
-                "the token file \(path) may be read by others (mode \(String(st.st_mode & 0o777, radix: 8))): run chmod 600 \(path)")
+                "the token file \(path) may be read by others (mode \(String(st.st_mode & 0o777, radix: 8))): run chmod 600 \(path)"
+            )
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PPError(.invalidArgument, "cannot read the token file \(path)")
@@ -92,7 +95,8 @@ public struct EngineToken: Sendable, Hashable {
                 try FileManager.default.createDirectory(
                     atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw PPError(.invalidArgument, "cannot create \(dir) for the token file: \(error.localizedDescription)")
+                throw PPError(
+                    .invalidArgument, "cannot create \(dir) for the token file: \(error.localizedDescription)")
             }
         }
         let token = random()
@@ -114,7 +118,8 @@ public struct EngineToken: Sendable, Hashable {
 
     /// Where `listen` keeps its token unless `--token-file` says otherwise.
     public static var defaultPath: String {
-        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSTemporaryDirectory()
+        let home =
+            ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSTemporaryDirectory()
         return home + "/.ppdash/engine-token"
     }
 }

@@ -159,7 +159,8 @@ public enum WireProtocol {
 
 extension WireMessage {
     enum Kind: UInt8 {
-        case hello = 1, challenge, welcome, run, started, result, cancel, heartbeat, bye
+        case hello = 1
+        case challenge, welcome, run, started, result, cancel, heartbeat, bye
     }
 
     var kind: Kind {
@@ -261,7 +262,8 @@ extension WireMessage {
         var r = WireReader(payload)
         let version = try r.u8()
         guard UInt16(version) == WireProtocol.version else {
-            throw WireError(.unsupportedVersion, "protocol version \(version) (this ppdash speaks \(WireProtocol.version))")
+            throw WireError(
+                .unsupportedVersion, "protocol version \(version) (this ppdash speaks \(WireProtocol.version))")
         }
         let rawKind = try r.u8()
         guard let kind = Kind(rawValue: rawKind) else {
@@ -273,7 +275,8 @@ extension WireMessage {
             let version: UInt16 = try r.integer()
             guard version == WireProtocol.version else {
                 throw WireError(
-                    .unsupportedVersion, "hello for protocol version \(version) (this ppdash speaks \(WireProtocol.version))")
+                    .unsupportedVersion,
+                    "hello for protocol version \(version) (this ppdash speaks \(WireProtocol.version))")
             }
             message = .hello(
                 WireHello(
@@ -302,7 +305,9 @@ extension WireMessage {
             let slot: Int32 = try r.integer()
             let dir = try r.optional { r throws(WireError) in try r.string() }
             let count: UInt32 = try r.integer()
-            guard Int(count) <= r.remaining / 8 else { throw WireError(.malformed, "\(count) variables in a short frame") }
+            guard Int(count) <= r.remaining / 8 else {
+                throw WireError(.malformed, "\(count) variables in a short frame")
+            }
             var env = [WireVariable]()
             env.reserveCapacity(Int(count))
             for _ in 0..<count { env.append(WireVariable(name: try r.string(), value: try r.string())) }

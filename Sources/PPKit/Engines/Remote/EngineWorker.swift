@@ -53,14 +53,15 @@ public enum EngineWorker {
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: session))
+                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
                     }
                 }
                 .takingOwnershipOfDescriptors(input: input, output: output).wait()
-            session.begin(WireOutbox(channel: channel))
+            session.begin(channel)
         } catch {
             options.log(
-                "ppdash engine: cannot serve on stdin/stdout (\(error)): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so")
+                "ppdash engine: cannot serve on stdin/stdout (\(error)): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so"
+            )
             return 1
         }
         return session.waitForEnd()
@@ -82,11 +83,11 @@ public enum EngineWorker {
                         ch.eventLoop.makeCompletedFuture {
                             try ch.pipeline.syncOperations.addHandler(
                                 ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                            try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: session))
+                            try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
                         }
                     }
                     .connect(host: host, port: port).wait()
-                session.begin(WireOutbox(channel: channel))
+                session.begin(channel)
                 return session.waitForEnd()
             } catch {
                 lastError = "\(error)"
@@ -95,7 +96,8 @@ public enum EngineWorker {
             }
         }
         options.log(
-            "ppdash engine: cannot connect to \(host):\(port) within \(formatSeconds(options.connectTimeout)) s: \(lastError)")
+            "ppdash engine: cannot connect to \(host):\(port) within \(formatSeconds(options.connectTimeout)) s: \(lastError)"
+        )
         return 1
     }
 }
@@ -138,14 +140,19 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         self.options = options
     }
 
-    /// The link is up: over stdio say hello at once; connected in, wait for the challenge.
-    func begin(_ outbox: WireOutbox) {
+    /// The link is up: over stdio say hello at once; connected in, wait for the challenge. Messages that came
+    /// before this (the challenge may beat `connect` returning) were held by the link handler.
+    func begin(_ channel: any Channel) {
+        let outbox = WireOutbox(channel: channel)
         let stdio = token == nil
         state.withLock { s in
             s.outbox = outbox
             if stdio { s.phase = .awaitingWelcome(challenge: [], nonce: []) }
         }
         if stdio { outbox.send(.hello(hello(nonce: [], proof: []))) }
+        channel.eventLoop.execute { [self] in
+            try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
+        }
         if options.handlesSignals { installSignalHandlers() }
     }
 
@@ -200,7 +207,9 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         let phase = state.withLock { $0.phase }
         switch phase {
         case .awaitingChallenge, .awaitingWelcome:
-            options.log("ppdash engine: \(peer) closed the connection before welcoming this worker\(reason.map { " (\($0))" } ?? "")")
+            options.log(
+                "ppdash engine: \(peer) closed the connection before welcoming this worker\(reason.map { " (\($0))" } ?? "")"
+            )
             finish(code: 1, close: false)
         case .serving, .leaving:
             if let reason { options.log("ppdash engine: \(reason)") }
@@ -227,7 +236,8 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             outbox.send(.heartbeat)
             let silent = Double(ppsys_monotonic_ns() - lastHeard.load(ordering: .relaxed)) / 1e9
             if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
-                options.log("ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
+                options.log(
+                    "ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
                 leave(graceful: false, code: 1)
                 outbox.close()
             }
@@ -262,8 +272,9 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
 
     // MARK: leaving
 
-    /// Stops: queued tasks are dropped (reported aborted), the running one finishes (`graceful`) or is stopped.
-    /// A second call that is not graceful (the link ended while draining) stops the running task too.
+    /// Stops. `graceful` (the engine was removed): every task it holds runs to its end, as the scheduler expects.
+    /// Otherwise queued tasks are dropped (reported aborted) and the running one is stopped; a second call that is
+    /// not graceful (the link ended while draining) does that too.
     private func leave(graceful: Bool, code: Int32) {
         let taken = state.withLock { s -> (Set<Int64>, (task: Int64, group: Int32)?, Bool)? in
             switch s.phase {
@@ -278,8 +289,8 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         guard let (outstanding, running, idle) = taken else { return }
         if idle { return finish(code: code, close: true) }
-        for t in outstanding where !graceful || t != running?.task {
-            engine.cancel(TaskID(Int(t)), reason: .aborted)
+        if !graceful {
+            for t in outstanding { engine.cancel(TaskID(Int(t)), reason: .aborted) }
         }
         engine.shutdown(graceful: graceful)
         if graceful { return }

@@ -35,7 +35,9 @@ extension RemoteEngine {
         var failure: PPError?
         for _ in 0..<count {
             do throws(PPError) {
-                pending.append(try PendingLaunch(path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
+                pending.append(
+                    try PendingLaunch(
+                        path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
             } catch {
                 failure = error
                 break
@@ -75,7 +77,10 @@ final class PendingLaunch: Sendable {
         }
     }
 
-    init(path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String, options: RemoteEngineOptions)
+    init(
+        path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
+        options: RemoteEngineOptions
+    )
         throws(PPError)
     {
         self.what = what

@@ -117,7 +117,8 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         outbox.send(
             .run(
                 WireRun(
-                    task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit, maxOutput: Int64(a.maxOutput),
+                    task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit,
+                    maxOutput: Int64(a.maxOutput),
                     slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env)))
     }
 
@@ -198,7 +199,9 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             // Never joined: say why to whoever waits for it.
             let why = state.withLock { $0.failure }
             if let process {
-                awaitExit(process) { admission.refused(why ?? process.exitDescription ?? "the worker ended before its hello") }
+                awaitExit(process) {
+                    admission.refused(why ?? process.exitDescription ?? "the worker ended before its hello")
+                }
             } else {
                 admission.refused(why ?? "connection closed before the hello")
             }
@@ -287,10 +290,13 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         case .none: value = nil
         case .integer: value = Int(truncatingIfNeeded: r.integer)
         case .shell:
-            value = ShellResult(exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout.text, stderr: r.stderr.text)
+            value = ShellResult(
+                exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout.text, stderr: r.stderr.text)
         }
         return TaskOutcome(
-            status: r.status, value: value, error: r.error, stdout: r.stdout, stderr: r.stderr, exitStatus: r.exitStatus,
-            signal: r.signal, started: Timestamp(microseconds: r.started), completed: Timestamp(microseconds: r.completed))
+            status: r.status, value: value, error: r.error, stdout: r.stdout, stderr: r.stderr,
+            exitStatus: r.exitStatus,
+            signal: r.signal, started: Timestamp(microseconds: r.started),
+            completed: Timestamp(microseconds: r.completed))
     }
 }

@@ -61,7 +61,8 @@ final class WorkerProcess: Sendable {
         ppsys_sigset_fill(&set)
         posix_spawnattr_setsigdefault(&attr, &set)
         posix_spawnattr_setflags(
-            &attr, Int16(Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | Int32(ppsys_spawn_setsid_flag())))
+            &attr,
+            Int16(Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | Int32(ppsys_spawn_setsid_flag())))
 
         let args = CStringArray(argv)
         defer { args.free() }
