@@ -1,5 +1,6 @@
 // ncurses on /dev/null with a fixed size, for tests: draw a Canvas and read back what ncurses holds.
 import CNcurses
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -7,7 +8,11 @@ import Glibc
 import Darwin
 #endif
 
-/// An off-screen ncurses screen for tests. ncurses state is global: tests using it must run in one `.serialized` suite, one screen open at a time.
+/// One screen at a time in the whole process: ncurses state is global, and test suites in different targets run in
+/// parallel in one test process.
+private let virtualScreenGate = DispatchSemaphore(value: 1)
+
+/// An off-screen ncurses screen for tests. ncurses state is global: opening one waits until any other is closed.
 public final class VirtualScreen {
     private let screen: OpaquePointer
     private let window: UnsafeMutablePointer<WINDOW>
@@ -18,8 +23,10 @@ public final class VirtualScreen {
 
     /// Starts ncurses as "xterm-256color" on /dev/null (locale C.UTF-8) and resizes it to rows x cols.
     public init(rows: Int, cols: Int, unicode: Bool = true, colors: Bool = true) throws(TerminalError) {
+        virtualScreenGate.wait()
         setlocale(LC_ALL, "C.UTF-8")
         guard let output = fopen("/dev/null", "w"), let input = fopen("/dev/null", "r") else {
+            virtualScreenGate.signal()
             throw .cannotStart("cannot open /dev/null")
         }
         var found: OpaquePointer?
@@ -29,6 +36,7 @@ public final class VirtualScreen {
         guard let screen = found, let window = ppterm_stdscr() else {
             fclose(output)
             fclose(input)
+            virtualScreenGate.signal()
             throw .unknownTerminal("xterm-256color")
         }
         self.screen = screen
@@ -98,5 +106,6 @@ public final class VirtualScreen {
         delscreen(screen)
         fclose(output)
         fclose(input)
+        virtualScreenGate.signal()
     }
 }

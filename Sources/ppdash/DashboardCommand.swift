@@ -30,6 +30,8 @@ struct DashboardCommand: ParsableCommand {
         session?.observe()
         defer { session?.finish() }
         if isInteractive {
+            engineLog.mute(true)
+            defer { engineLog.mute(false) }
             switch openDashboard(source, refresh: refresh, session: session) {
             case .handled(let code): throw ExitCode(code)
             case .fallback(let why): note("ppdash: \(why)")

@@ -1,5 +1,8 @@
 import DequeModule
 import Dispatch
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Synchronization
 
 /// Something that happened in the scheduler, in the order it happened: what a journal records.
@@ -18,6 +21,8 @@ public final class Scheduler: Sendable {
     let state: HotLock<State>
     /// Serialises event delivery so observers see events in the order they happened.
     let delivery = Mutex<Void>(())
+    /// The thread delivering events now (0: none), so an observer's own calls do not deadlock on `delivery`.
+    let deliveringThread = Atomic<UInt>(0)
     /// How many observers exist: lets the hot path skip event delivery with no lock.
     let observerCount = Atomic<Int>(0)
     public let clock: any PPClock
@@ -273,7 +278,20 @@ public final class Scheduler: Sendable {
         }
         perform(fx)
         for e in engines { e.shutdown(graceful: false) }
+        // Shell tasks are being signalled by their engines: wait (boundedly) until they are reaped, so a process
+        // that exits right after this leaves nothing running. Closures cannot be stopped and are not waited for.
+        let deadline = clock.monotonicNanoseconds() + Int64(shutdownWait * 1e9)
+        while clock.monotonicNanoseconds() < deadline {
+            let busy = state.withLock { s in
+                s.engines.contains { e in e.alive && e.current.map { s.works[$0].isShell } == true }
+            }
+            if !busy { break }
+            usleep(5_000)
+        }
     }
+
+    /// Seconds `shutdown()` waits for running shell tasks to be stopped (their grace period is 2 s).
+    public var shutdownWait: Double { 5 }
 
     // MARK: observation
 
@@ -317,8 +335,16 @@ public final class Scheduler: Sendable {
 
     private func deliverEvents() {
         // Cheap check first: no observers, nothing to do.
-        guard observerCount.load(ordering: .relaxed) > 0, state.withLock({ !$0.outbox.isEmpty }) else { return }
+        guard observerCount.load(ordering: .relaxed) > 0 else { return }
+        // Even with an empty outbox, go through `delivery`: another thread may hold our events, not yet delivered,
+        // and a waiter must not wake before they are.
+        // An observer that calls back into the scheduler (e.g. `--halt` aborting the batch) is already inside the
+        // loop below on this thread: its events are picked up by that loop.
+        let me = UInt(pthread_self())
+        if deliveringThread.load(ordering: .acquiring) == me { return }
         delivery.withLock { _ in
+            deliveringThread.store(me, ordering: .releasing)
+            defer { deliveringThread.store(0, ordering: .releasing) }
             while true {
                 let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
                     let e = s.outbox
