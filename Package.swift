@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // ncursesw, wrapped: module map and shim header live under Modules/.
@@ -59,12 +60,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Figures for the engines and the scheduler: `swift run -c release ppdash-bench --quick`.
+        // The benchmark against the peers (bench/compare): `swift run -c release ppdash-bench --quick`.
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "ppdash",
+                "PPKit", "PPDash", "PPTerm", "PPJournal", "CPPSys", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),

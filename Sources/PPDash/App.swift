@@ -22,6 +22,8 @@ public struct DashboardOptions: Sendable {
     public var batchLimit: Int
     /// The view is attached to another ppdash (`ppdash attach`): `q`/`d` detach, `Q` stops the batch.
     public var attached = false
+    /// Seconds between refreshes of the header, engine rows and clocks (`DashboardController.calmInterval`).
+    public var calmInterval = 1.0
 
     /// Options with the defaults the spec gives (10 Hz, 25 ms ESCDELAY, the terminal decides colours and Unicode).
     public init(
@@ -81,6 +83,7 @@ struct DashboardLoop {
         controller = DashboardController(
             source: source, size: Size(rows: rows, cols: cols), capabilities: caps, batchLimit: options.batchLimit)
         if options.attached { controller.update { $0.attached = true } }
+        controller.calmInterval = max(0, options.calmInterval)
         interval = min(10, max(0.02, options.refreshInterval))
     }
 

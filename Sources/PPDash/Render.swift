@@ -9,7 +9,13 @@ public func layout(for snapshot: Snapshot, size: Size) -> Layout {
 }
 
 /// Draws one frame: header, engines, progress, task table and status line, or the detail/help overlays over them.
-public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities: TermCapabilities) -> Canvas {
+///
+/// `calm`, when given, is an older snapshot (see `DashboardController.calmInterval`): the header, the engine rows and
+/// the progress widget's clocks and rates come from it, the bars, counts and the table from `snapshot`.
+public func render(
+    _ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities: TermCapabilities, calm: Snapshot? = nil
+) -> Canvas {
+    let slow = calm.map { snapshot.calmed(by: $0) } ?? snapshot
     var canvas = Canvas(rows: size.rows, cols: size.cols)
     let ctx = RenderContext(
         theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
@@ -18,12 +24,12 @@ public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities
         drawTooSmall(into: &canvas, size: size, ctx: ctx)
         return canvas
     }
-    HeaderLine.draw(into: &canvas, rect: lay.header, snapshot: snapshot, ui: ui, ctx: ctx)
+    HeaderLine.draw(into: &canvas, rect: lay.header, snapshot: slow, ui: ui, ctx: ctx)
     if ui.mode == .detail {
         let lines = detailLines(ui, size: size, ctx: ctx)
         DetailView.draw(into: &canvas, rect: lay.overlay, ui: ui, lines: lines, ctx: ctx)
     } else {
-        EnginesPane.draw(into: &canvas, rect: lay.engines, rows: lay.engineRows, snapshot: snapshot, ui: ui, ctx: ctx)
+        EnginesPane.draw(into: &canvas, rect: lay.engines, rows: lay.engineRows, snapshot: slow, ui: ui, ctx: ctx)
         if lay.sideBySide {
             canvas.fill(
                 row: lay.engines.row + 1, col: lay.engines.right, width: 1, height: lay.engines.height - 1,
@@ -31,7 +37,8 @@ public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities
             canvas.put(String(ctx.glyphs.teeDown), row: lay.engines.row, col: lay.engines.right, style: ctx.theme.rule)
             canvas.put(String(ctx.glyphs.teeUp), row: lay.table.row, col: lay.engines.right, style: ctx.theme.rule)
         }
-        ProgressPane.draw(into: &canvas, rect: lay.progress, rows: lay.barRows, snapshot: snapshot, ui: ui, ctx: ctx)
+        ProgressPane.draw(
+            into: &canvas, rect: lay.progress, rows: lay.barRows, snapshot: snapshot, calm: calm, ui: ui, ctx: ctx)
         TaskTable.draw(into: &canvas, rect: lay.table, rows: lay.tableRows, snapshot: snapshot, ui: ui, ctx: ctx)
     }
     if ui.showHelp {
@@ -41,6 +48,37 @@ public func render(_ snapshot: Snapshot, _ ui: UIState, size: Size, capabilities
     }
     StatusLine.draw(into: &canvas, rect: lay.status, ui: ui, snapshot: snapshot, ctx: ctx)
     return canvas
+}
+
+extension Snapshot {
+    /// This snapshot with what `calm` holds for the figures read at a glance: the clock, the rate, the totals and the
+    /// engine rows. Dispatch state (paused), batches and the table stay this snapshot's own.
+    func calmed(by calm: Snapshot) -> Snapshot {
+        var s = self
+        s.time = calm.time
+        s.rate = calm.rate
+        s.totals = calm.totals
+        s.engines = calm.engines
+        return s
+    }
+
+    /// Whether `newer` differs from this snapshot in what must show at once: engines joining, dying or draining,
+    /// batches submitted or finishing, tasks added.
+    func calmIsStale(comparedTo newer: Snapshot) -> Bool {
+        guard engines.count == newer.engines.count, batchCount == newer.batchCount,
+            totals.total == newer.totals.total, totals.done < totals.total || newer.totals.done == totals.done
+        else { return true }
+        for (a, b) in zip(engines, newer.engines) where a.state != b.state && !(a.state.isWorking && b.state.isWorking) {
+            return true
+        }
+        let finished = Set(batches.filter(\.isDone).map(\.id))
+        return newer.batches.contains { $0.isDone && !finished.contains($0.id) }
+    }
+}
+
+extension EngineState {
+    /// Busy or idle: the flips a calm view may show late.
+    var isWorking: Bool { self == .busy || self == .idle }
 }
 
 /// The detail view's wrapped lines for the current task at this size (cached: big outputs are costly to wrap every frame).

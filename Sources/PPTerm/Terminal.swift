@@ -65,6 +65,8 @@ public final class Terminal {
         nonl()
         keypad(window, true)
         _ = curs_set(0)
+        // The cursor is hidden: leave it where the last change was, not sent back to a corner after each frame.
+        leaveok(window, true)
         let (colors, defaultColors) = startColors(wanted: colorsWanted(noColor: environment("NO_COLOR")))
         let caps = TermCapabilities(unicode: ppterm_locale_is_utf8() != 0, colors: colors)
         return Terminal(screen: screen, window: window, renderer: ScreenRenderer(capabilities: caps, defaultColors: defaultColors))

@@ -21,13 +21,16 @@ public final class VirtualScreen {
     private var renderer: ScreenRenderer
     private var closed = false
 
-    /// Starts ncurses as "xterm-256color" on /dev/null (locale C.UTF-8) and resizes it to rows x cols.
-    public init(rows: Int, cols: Int, unicode: Bool = true, colors: Bool = true) throws(TerminalError) {
+    /// Starts ncurses as "xterm-256color" on /dev/null (locale C.UTF-8) and resizes it to rows x cols; `outputPath`
+    /// keeps the bytes ncurses sends instead (the benchmark counts them with `bytesWritten`).
+    public init(rows: Int, cols: Int, unicode: Bool = true, colors: Bool = true, outputPath: String = "/dev/null")
+        throws(TerminalError)
+    {
         virtualScreenGate.wait()
         setlocale(LC_ALL, "C.UTF-8")
-        guard let output = fopen("/dev/null", "w"), let input = fopen("/dev/null", "r") else {
+        guard let output = fopen(outputPath, "w"), let input = fopen("/dev/null", "r") else {
             virtualScreenGate.signal()
-            throw .cannotStart("cannot open /dev/null")
+            throw .cannotStart("cannot open \(outputPath) and /dev/null")
         }
         var found: OpaquePointer?
         for name in ["xterm-256color", "xterm", "vt100"] where found == nil {
@@ -45,6 +48,7 @@ public final class VirtualScreen {
         self.input = input
         let (colorsOn, defaultColors) = Terminal.startColors(wanted: colors)
         renderer = ScreenRenderer(capabilities: TermCapabilities(unicode: unicode, colors: colorsOn), defaultColors: defaultColors)
+        leaveok(window, true)  // as Terminal does
         resize(rows: rows, cols: cols)
     }
 
@@ -56,6 +60,13 @@ public final class VirtualScreen {
         set_term(screen)
         renderer.draw(canvas, into: window)
         wrefresh(window)
+    }
+
+    /// Bytes ncurses has sent to the output so far (all of them reach the file: the stream is flushed first).
+    public var bytesWritten: Int {
+        guard !closed else { return 0 }
+        fflush(output)
+        return Int(max(0, lseek(fileno(output), 0, SEEK_CUR)))
     }
 
     /// Changes the screen size, like a terminal resize.

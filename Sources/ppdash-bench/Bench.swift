@@ -2,89 +2,298 @@ import ArgumentParser
 import Foundation
 import PPKit
 
-/// Figures for ppdash's engines: no-op throughput and one-task round trip, per engine kind.
+/// ppdash's figures beside its peers': the recipe, no-op throughput, shell tasks against a C posix_spawn loop,
+/// round trips, engines ready, memory per task, the dashboard's frame cost and terminal bytes.
 ///
-/// `swift run -c release ppdash-bench --quick`. `proc` workers are the `ppdash` binary built beside this one.
+/// `swift run -c release ppdash-bench [--quick] [--json] [--peers FILE]`. `proc` workers and the pty capture run the
+/// `ppdash` binary built beside this one. bench/compare measures the peers and passes their figures with `--peers`.
 @main
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ppdash-bench",
-        abstract: "Measure ppdash engines: no-op tasks/s and one-task round trip (p50/p99).")
+        abstract: "Measure ppdash against the goals of the benchmark issue (and its peers, with --peers).")
 
-    @Flag(help: "Fewer tasks and rounds: a run of a few seconds.")
+    @Flag(help: "Smaller counts and fewer runs: everything in under a minute.")
     var quick = false
 
-    @Option(help: "Engines of each kind.")
+    @Flag(help: "Print one JSON object with every figure instead of the table.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Peers' figures to show side by side (written by bench/compare).", valueName: "FILE"))
+    var peers: String?
+
+    @Option(help: ArgumentHelp("Also write the JSON object to this file.", valueName: "FILE"))
+    var save: String?
+
+    @Option(help: "Engines of each kind for the no-op and round-trip figures.")
     var engines = 4
 
     @Option(help: "Engine kinds to measure, comma-separated: local, proc.")
     var kinds = "local,proc"
 
+    @Option(help: "Figure groups to run, comma-separated: recipe, noop, journal, true, rtt, ready, memory, frame, tty.")
+    var only = "recipe,noop,journal,true,rtt,ready,memory,frame,tty"
+
+    @Option(help: ArgumentHelp(visibility: .private))
+    var child: String?
+
+    @Option(help: ArgumentHelp(visibility: .private))
+    var count = 1_000_000
+
     func validate() throws {
         guard engines >= 1 else { throw ValidationError("--engines must be at least 1") }
+        for k in kinds.split(separator: ",") where !["local", "proc"].contains(k) {
+            throw ValidationError("unknown kind '\(k)': use local or proc")
+        }
     }
 
     func run() throws {
-        let noops = quick ? 100_000 : 1_000_000
-        let rounds = quick ? 2_000 : 20_000
-        print(
-            "kind   engines  no-op tasks/s  round trip p50   p99   (\(noops) no-ops in one batch; \(rounds) single tasks)"
-        )
-        for kind in kinds.split(separator: ",").map(String.init) {
-            let spec: EngineSpec
-            switch kind {
-            case "local": spec = .local(count: engines)
-            case "proc": spec = .proc(count: engines)
-            default: throw ValidationError("unknown kind '\(kind)': use local or proc")
+        if child == "memory" {
+            print(String(format: "%.1f", try Memory.child(count: count)))
+            return
+        }
+        let peerFigures = try peers.map { try PeerFigures(path: $0) } ?? PeerFigures()
+        let groups = Set(only.split(separator: ",").map(String.init))
+        let kinds = self.kinds.split(separator: ",").map(String.init)
+        let started = Date()
+        var figures = [Figure]()
+        func add(_ f: Figure) {
+            figures.append(f)
+            progress("\(f.name): \(f.unit.format(f.value))")
+        }
+        let q = quick
+
+        if groups.contains("recipe") {
+            let runs = q ? 1 : 3
+            add(
+                Figure(
+                    key: "recipe_local_s", name: "the recipe: 100 x sleep 0.1 -> x*x, 4 in-process engines, wall time",
+                    unit: .seconds,
+                    value: try Workloads.recipeClosures(runs: runs), goal: .atMost(2.525),
+                    note: "median of \(runs); ideal 2.5 s"))
+            add(
+                Figure(
+                    key: "recipe_shell_s", name: "the recipe as shell tasks (sleep 0.1; echo $((x*x))), wall time",
+                    unit: .seconds,
+                    value: try Workloads.recipeShell(runs: runs), goal: .atMost(2.60), note: "median of \(runs)"))
+        }
+        if groups.contains("noop") {
+            if kinds.contains("local") {
+                let n = q ? 200_000 : 1_000_000
+                let runs = q ? 1 : 3
+                add(
+                    Figure(
+                        key: "noop_local_per_s", name: "no-op tasks/s, load-balanced, \(engines) in-process engines",
+                        unit: .perSecond,
+                        value: try Workloads.noops(.local(count: engines), count: n, runs: runs),
+                        goal: .atLeast(500_000),
+                        note: "one batch of \(grouped(Double(n))), median of \(runs)"))
             }
-            // Each figure on fresh engines and a fresh scheduler, warmed up by 1000 no-ops.
-            let seconds = try measure(spec) { view in
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = try view.submit(builtins: Array(repeating: .noop, count: noops)).wait()
-                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if kinds.contains("proc") {
+                let n = q ? 100_000 : 1_000_000
+                let runs = q ? 1 : 3
+                add(
+                    Figure(
+                        key: "noop_proc_per_s", name: "no-op tasks/s over proc:\(engines) worker processes",
+                        unit: .perSecond,
+                        value: try Workloads.noops(.proc(count: engines), count: n, runs: runs), goal: .atLeast(55_000),
+                        note: "one batch of \(grouped(Double(n))), median of \(runs)"))
             }
-            var trips = try measure(spec) { view in
-                var trips = [Double]()
-                trips.reserveCapacity(rounds)
-                for _ in 0..<rounds {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
-                    _ = try view.submit(builtins: [.noop]).wait()
-                    trips.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e3)
-                }
-                return trips
+        }
+        if groups.contains("journal") && kinds.contains("local") {
+            let n = q ? 100_000 : 1_000_000
+            add(
+                Figure(
+                    key: "noop_local_journal_per_s",
+                    name: "no-op tasks/s, \(engines) in-process engines, journal on (temp file)", unit: .perSecond,
+                    value: try Workloads.noops(.local(count: engines), count: n, runs: 1, journal: true),
+                    note: "one batch of \(grouped(Double(n))); 3 journal lines per task"))
+        }
+        if groups.contains("true") {
+            let (mine, floor, runs, n) = try trueTasks()
+            add(
+                Figure(
+                    key: "true_per_s", name: "/bin/true shell tasks/s, 4 at a time", unit: .perSecond, value: mine,
+                    note: "median of \(runs) batches of \(n), interleaved with the C loop"))
+            add(
+                Figure(
+                    key: "true_c_loop_per_s", name: "/bin/true, a C posix_spawn loop, 4 in flight", unit: .perSecond,
+                    value: floor,
+                    note: "median of \(runs) runs of \(n)"))
+            add(
+                Figure(
+                    key: "true_vs_c_loop", name: "/bin/true: ppdash / the C posix_spawn loop", unit: .ratio,
+                    value: mine / floor,
+                    goal: .atLeast(0.9)))
+        }
+        if groups.contains("rtt") {
+            let rounds = q ? 2_000 : 20_000
+            for kind in kinds {
+                let spec: EngineSpec = kind == "local" ? .local(count: engines) : .proc(count: engines)
+                let (p50, p99) = try Workloads.roundTrip(spec, rounds: rounds)
+                let what = kind == "local" ? "in-process" : "over a worker process"
+                add(
+                    Figure(
+                        key: "rtt_\(kind)_p50_us", name: "one task's round trip \(what), p50", unit: .microseconds,
+                        value: p50,
+                        goal: .atMost(kind == "local" ? 20 : 200),
+                        note: "\(grouped(Double(rounds))) rounds, HdrHistogram"))
+                add(
+                    Figure(
+                        key: "rtt_\(kind)_p99_us", name: "one task's round trip \(what), p99", unit: .microseconds,
+                        value: p99))
             }
-            trips.sort()
-            let p50 = trips[trips.count / 2]
-            let p99 = trips[min(trips.count - 1, trips.count * 99 / 100)]
-            print(
-                kind.padding(toLength: 7, withPad: " ", startingAt: 0)
-                    + String(format: "%7d  %13.0f  %11.1f us  %6.1f us", engines, Double(noops) / seconds, p50, p99))
+        }
+        if groups.contains("ready") {
+            let runs = q ? 3 : 5
+            for kind in kinds {
+                let spec: EngineSpec = kind == "local" ? .local(count: 4) : .proc(count: 4)
+                add(
+                    Figure(
+                        key: "ready_\(kind)_ms", name: "4 \(kind) engines ready after start (each ran a task)",
+                        unit: .milliseconds,
+                        value: try Workloads.ready(spec, runs: runs), goal: .atMost(100), note: "median of \(runs)"))
+            }
+        }
+        if groups.contains("memory") {
+            add(
+                Figure(
+                    key: "memory_per_task_bytes", name: "memory per finished task record (RSS over 1M no-ops)",
+                    unit: .bytes,
+                    value: try Memory.perTaskRecord(count: 1_000_000), goal: .atMost(300),
+                    note: "a fresh process, malloc_trim before each RSS read"))
+        }
+        if groups.contains("frame") {
+            let frames = q ? 50 : 200
+            let (small, big) = try Frames.cost(many: 1_000_000, frames: frames)
+            add(
+                Figure(
+                    key: "frame_100_us", name: "dashboard frame, 100 tasks (snapshot + render)", unit: .microseconds,
+                    value: small.render))
+            add(
+                Figure(
+                    key: "frame_1m_us", name: "dashboard frame, 1,000,000 tasks (snapshot + render)",
+                    unit: .microseconds, value: big.render))
+            add(
+                Figure(
+                    key: "frame_ratio", name: "dashboard frame cost, 1M / 100 tasks", unit: .ratio,
+                    value: big.render / small.render,
+                    goal: .atMost(1.2),
+                    note: "median of \(frames) frames each at 100x30, taken in turns after 20 to warm up"))
+            add(
+                Figure(
+                    key: "frame_screen_100_us", name: "dashboard frame through ncurses, 100 tasks", unit: .microseconds,
+                    value: small.screen))
+            add(
+                Figure(
+                    key: "frame_screen_1m_us", name: "dashboard frame through ncurses, 1,000,000 tasks",
+                    unit: .microseconds, value: big.screen))
+            add(
+                Figure(
+                    key: "frame_screen_ratio", name: "dashboard frame through ncurses, 1M / 100 tasks", unit: .ratio,
+                    value: big.screen / small.screen, goal: .atMost(1.2), note: "VirtualScreen: erase + copy + refresh")
+            )
+        }
+        if groups.contains("tty") { figures += try terminalBytes(add: add) }
+
+        let object = Report.json(figures, peers: peerFigures, machine: machine(started: started))
+        if let save { try object.write(toFile: save, atomically: true, encoding: .utf8) }
+        if json {
+            print(object)
+        } else {
+            print(heading(started: started))
+            print(Report.table(figures, peers: peerFigures))
+            let notes = figures.compactMap { f in f.note.map { "- \(f.name): \($0)" } }
+            if !notes.isEmpty { print("\nHow:\n" + notes.joined(separator: "\n")) }
         }
     }
 
-    /// Runs `body` on a load-balanced view of fresh `spec` engines, then stops them.
-    func measure<T>(_ spec: EngineSpec, _ body: (View) throws -> T) throws -> T {
-        let client = try makeClient(spec)
+    /// ppdash and the C loop on `/bin/true`, interleaved: (ppdash median, C loop median, runs, tasks per run).
+    func trueTasks() throws -> (Double, Double, Int, Int) {
+        let n = quick ? 300 : 1000
+        let runs = 5
+        let loop = try SpawnLoop.build()
+        defer { loop.remove() }
+        let client = Client(engines: 4)
         defer { client.shutdown() }
-        let view = client.loadBalancedView()
-        _ = try view.submit(builtins: Array(repeating: .noop, count: 1000)).get()
-        return try body(view)
+        _ = try Workloads.trueTasks(client, count: 20)
+        _ = try loop.rate(count: 20)
+        var mine = [Double]()
+        var floor = [Double]()
+        for _ in 0..<runs {
+            floor.append(try loop.rate(count: n))
+            mine.append(try Workloads.trueTasks(client, count: n))
+        }
+        return (median(mine), median(floor), runs, n)
     }
 
-    /// A client on `spec`'s engines; `proc` workers run the `ppdash` beside this binary.
-    func makeClient(_ spec: EngineSpec) throws -> Client {
-        var options = EngineLaunchOptions()
-        if case .proc = spec {
-            let me =
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-                ?? CommandLine.arguments[0]
-            let ppdash = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("ppdash").path
-            guard FileManager.default.isExecutableFile(atPath: ppdash) else {
-                throw ValidationError(
-                    "no ppdash beside \(me): build it first (swift build -c release --product ppdash)")
-            }
-            options.workerExecutable = ppdash
+    /// 4 engines x 25 tasks/s: ~100 tasks/s. (`sleep 0.04` alone would get the argument appended: `sleep 0.04 1`.)
+    static let ttyTemplate = "sleep 0.04; : {}"
+
+    /// Bytes the real dashboard writes to a pty while ~100 tasks/s run, and which panes spend them.
+    func terminalBytes(add: (Figure) -> Void) throws -> [Figure] {
+        let span = quick ? 5.0 : 10.0
+        let ppdash = try ppdashBeside()
+        let args = ["run", "-n", "4", "--no-journal", "--", Self.ttyTemplate, ":::", "1..1000"]
+        let cap = try PtyCapture.run(ppdash: ppdash, args: args, rows: 30, cols: 100, seconds: span)
+        let steady = Double(cap.bytes(from: 1, to: span)) / (span - 1)
+        add(
+            Figure(
+                key: "tty_bytes_per_s", name: "terminal bytes/s, ~100 tasks/s, default view, 100x30, 10 Hz",
+                unit: .bytesPerSecond,
+                value: steady, goal: .atMost(1024),
+                note: "a pty, `ppdash run -n 4 -- '\(Self.ttyTemplate)' ::: 1..1000`, bytes read from 1 s to "
+                    + "\(Int(span)) s"))
+        add(
+            Figure(
+                key: "tty_first_second_bytes", name: "terminal bytes in the first second (first paint)", unit: .bytes,
+                value: Double(cap.bytes(from: 0, to: 1))))
+        let panes = try Frames.paneBytes(line: "\(Self.ttyTemplate) ::: 1..1000", duration: span)
+        var out = [Figure]()
+        out.append(
+            Figure(
+                key: "tty_replay_bytes_per_s",
+                name: "terminal bytes/s, the same batch in-process, replayed through ncurses",
+                unit: .bytesPerSecond, value: panes.total, note: "frames recorded at 10 Hz, replayed into a file"))
+        for p in Frames.panes {
+            out.append(
+                Figure(
+                    key: "tty_pane_\(p)_bytes_per_s", name: "  of which the \(p) pane alone", unit: .bytesPerSecond,
+                    value: panes.perPane[p] ?? 0))
         }
-        return try EngineLauncher(specs: [spec], scheduler: Scheduler(), options: options).makeClient()
+        for f in out { progress("\(f.name): \(f.unit.format(f.value))") }
+        return out
     }
+
+    /// The machine, for the JSON object.
+    func machine(started: Date) -> [String: Any] {
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return [
+            "cores": ProcessInfo.processInfo.activeProcessorCount, "cpu": cpuModel(), "kernel": release,
+            "date": ISO8601DateFormatter().string(from: started), "quick": quick,
+        ]
+    }
+
+    /// One line saying when and where.
+    func heading(started: Date) -> String {
+        let date = ISO8601DateFormatter().string(from: started)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        return "ppdash-bench\(quick ? " --quick" : "") \(date), \(cores) cores (\(cpuModel()))\n"
+    }
+
+    /// Progress on stderr, so stdout keeps only the table or the JSON.
+    func progress(_ s: String) {
+        FileHandle.standardError.write(Data("ppdash-bench: \(s)\n".utf8))
+    }
+}
+
+/// The CPU's model name from /proc/cpuinfo.
+func cpuModel() -> String {
+    let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+        return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+    return "?"
 }

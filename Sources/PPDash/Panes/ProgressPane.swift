@@ -36,16 +36,22 @@ enum ProgressPane {
             ], width: width, at: x)
     }
 
+    /// Draws the bars from `snapshot`; a running batch's clock, ETA and rate come from `calm` (an older snapshot, or
+    /// the same one), so they step once a second rather than every frame.
     static func draw(
-        into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, ui: UIState, ctx: RenderContext
+        into canvas: inout Canvas, rect: Rect, rows: Int, snapshot: Snapshot, calm: Snapshot? = nil, ui: UIState,
+        ctx: RenderContext
     ) {
         guard rect.height > 0 else { return }
         let t = ctx.theme
+        let calm = calm ?? snapshot
+        let held = Dictionary(calm.batches.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var lines: [Line] = snapshot.batches.map { b in
-            let end = b.finished ?? snapshot.time
+            let c = b.isDone ? b : (held[b.id] ?? b)
+            let end = b.finished ?? calm.time
             return Line(
-                id: "#\(b.id)", label: b.label, counts: b.counts, elapsed: b.submitted.seconds(to: end), eta: b.eta,
-                rate: b.rate, finished: b.isDone)
+                id: "#\(b.id)", label: b.label, counts: b.counts, elapsed: b.submitted.seconds(to: end), eta: c.eta,
+                rate: c.rate, finished: b.isDone)
         }
         let showTotal = snapshot.batchCount > 1
         let barRows = max(0, min(rows, rect.height - 1))
@@ -57,9 +63,9 @@ enum ProgressPane {
             let remaining = totals.total - totals.done
             // From the first batch shown to the last completion (or now): the clock stops when everything is done.
             let start = snapshot.batches.map(\.submitted).min() ?? snapshot.startedAt
-            let end = remaining == 0 ? (snapshot.batches.compactMap(\.finished).max() ?? snapshot.time) : snapshot.time
+            let end = remaining == 0 ? (snapshot.batches.compactMap(\.finished).max() ?? snapshot.time) : calm.time
             let elapsed = max(0, start.seconds(to: end))
-            let rate = remaining == 0 ? (elapsed > 0 ? Double(totals.done) / elapsed : 0) : snapshot.rate
+            let rate = remaining == 0 ? (elapsed > 0 ? Double(totals.done) / elapsed : 0) : calm.rate
             lines.append(
                 Line(
                     id: "", label: "all", counts: totals, elapsed: elapsed,

@@ -136,8 +136,8 @@ public final class Scheduler: Sendable {
             let batch = s.batches.count + 1
             let first = s.records.count
             s.batches.append(BatchState(id: batch, first: first, count: works.count, options: options, submitted: now.microseconds))
-            s.records.reserveCapacity(first + works.count)
-            s.works.reserveCapacity(first + works.count)
+            // Grow geometrically: an exact reserve per submit copied every record on each one-task batch (O(N) each).
+            s.reserveRecords(first + works.count)
             var fx = Effects()
             for (i, w) in works.enumerated() {
                 s.records.append(TaskRecord(batch: Int32(batch), seq: Int32(i + 1), submitted: now.microseconds))
@@ -329,31 +329,51 @@ public final class Scheduler: Sendable {
         for (engine, task, reason) in fx.cancels { engine.cancel(task, reason: reason) }
         for (engine, a) in fx.runs { engine.run(a) }
         // Observers (a journal, the CLI's printer) see every event before a waiter learns the batch is done.
-        deliverEvents()
+        deliverEvents(waking: !fx.wakes.isEmpty)
         for wake in fx.wakes { wake() }
     }
 
-    private func deliverEvents() {
+    /// Delivers pending events. With nothing to wake, a thread that finds another one delivering leaves its events to
+    /// it (whoever delivers looks again after letting go) instead of queueing behind it: engines keep running while
+    /// one thread writes the journal. A thread about to wake a waiter, or finding `backlog` events undelivered, waits
+    /// for delivery: a waiter never wakes before its batch's events are delivered, and the outbox stays bounded.
+    private func deliverEvents(waking: Bool = false) {
         // Cheap check first: no observers, nothing to do.
         guard observerCount.load(ordering: .relaxed) > 0 else { return }
-        // Even with an empty outbox, go through `delivery`: another thread may hold our events, not yet delivered,
-        // and a waiter must not wake before they are.
         // An observer that calls back into the scheduler (e.g. `--halt` aborting the batch) is already inside the
-        // loop below on this thread: its events are picked up by that loop.
+        // drain on this thread: its events are picked up there.
         let me = UInt(pthread_self())
         if deliveringThread.load(ordering: .acquiring) == me { return }
-        delivery.withLock { _ in
-            deliveringThread.store(me, ordering: .releasing)
-            defer { deliveringThread.store(0, ordering: .releasing) }
-            while true {
-                let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
-                    let e = s.outbox
-                    s.outbox.removeAll(keepingCapacity: true)
-                    return (e, s.observers.map(\.call))
-                }
-                if events.isEmpty { return }
-                for e in events { for o in observers { o(e) } }
+        var wait = waking || state.withLock({ $0.outbox.count }) > Self.backlog
+        while true {
+            // Even with an empty outbox a waiting thread goes through `delivery`: another thread may hold its events,
+            // not yet delivered.
+            if wait {
+                delivery.withLock { _ in drainOutbox(as: me) }
+            } else if delivery.withLockIfAvailable({ _ in drainOutbox(as: me) }) == nil {
+                return  // busy elsewhere: that thread delivers what we queued when it looks again
             }
+            // Events queued after our last look by a thread that found us busy: ours to deliver.
+            if state.withLock({ $0.outbox.isEmpty }) { return }
+            wait = false
+        }
+    }
+
+    /// Undelivered events past which a thread waits for delivery rather than leaving its events to another.
+    static let backlog = 4096
+
+    /// Hands every queued event to every observer, in order, until none is left; under `delivery`, on thread `me`.
+    private func drainOutbox(as me: UInt) {
+        deliveringThread.store(me, ordering: .releasing)
+        defer { deliveringThread.store(0, ordering: .releasing) }
+        while true {
+            let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
+                let e = s.outbox
+                s.outbox.removeAll(keepingCapacity: true)
+                return (e, s.observers.map(\.call))
+            }
+            if events.isEmpty { return }
+            for e in events { for o in observers { o(e) } }
         }
     }
 }

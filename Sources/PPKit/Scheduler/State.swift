@@ -48,6 +48,15 @@ extension Scheduler {
             self.startedAt = startedAt
         }
 
+        /// Makes room for `count` tasks in the per-task arrays, at least doubling when they must grow.
+        mutating func reserveRecords(_ count: Int) {
+            guard records.capacity < count || works.capacity < count || results.capacity < count else { return }
+            let target = max(count, records.count * 2)
+            records.reserveCapacity(target)
+            works.reserveCapacity(target)
+            results.reserveCapacity(target)
+        }
+
         var aliveIDs: [EngineID] { engines.indices.filter { engines[$0].alive && !engines[$0].draining } }
 
         mutating func emit(_ e: @autoclosure () -> SchedulerEvent) {

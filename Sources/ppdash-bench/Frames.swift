@@ -1,0 +1,112 @@
+import CPPSys
+import Foundation
+import PPDash
+import PPKit
+import PPTerm
+
+/// The dashboard's figures: what a frame costs, and which panes spend the terminal's bytes.
+enum Frames {
+    static let size = Size(rows: 30, cols: 100)
+    static let caps = TermCapabilities(unicode: true, colors: true)
+
+    /// Median microseconds per frame with 100 and with `many` finished tasks: snapshot + render, and the same drawn
+    /// through a VirtualScreen (ncurses erase + copy + refresh). Both dashboards are warmed up, then measured in turns.
+    static func cost(many: Int, frames: Int) throws -> (
+        small: (render: Double, screen: Double), big: (render: Double, screen: Double)
+    ) {
+        var clients = [Client]()
+        defer { for c in clients { c.shutdown() } }
+        var controllers = [DashboardController]()
+        for tasks in [100, many] {
+            let client = Client(engines: 4)
+            clients.append(client)
+            _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: tasks)).wait()
+            controllers.append(DashboardController(source: LocalSource(client: client), size: size, capabilities: caps))
+        }
+        func frame(_ c: DashboardController) -> Double {
+            let t0 = ppsys_monotonic_ns()
+            c.poll()
+            _ = c.frame()
+            return Double(ppsys_monotonic_ns() - t0) / 1e3
+        }
+        for _ in 0..<20 { for c in controllers { _ = frame(c) } }
+        var render: [[Double]] = [[], []]
+        for _ in 0..<frames { for (i, c) in controllers.enumerated() { render[i].append(frame(c)) } }
+        var screen: [Double] = []
+        for c in controllers {
+            let s = try VirtualScreen(rows: size.rows, cols: size.cols)
+            defer { s.close() }
+            var drawn = [Double]()
+            for k in 0..<(frames + 20) {
+                let t0 = ppsys_monotonic_ns()
+                c.poll()
+                s.draw(c.frame())
+                if k >= 20 { drawn.append(Double(ppsys_monotonic_ns() - t0) / 1e3) }
+            }
+            screen.append(median(drawn))
+        }
+        return ((median(render[0]), screen[0]), (median(render[1]), screen[1]))
+    }
+
+    /// The dashboard's panes, for attributing bytes.
+    static let panes = ["header", "engines", "progress", "table", "status"]
+
+    /// Terminal bytes per second while `line` runs on 4 in-process engines, polled and drawn at 10 Hz for
+    /// `duration` seconds at 100x30, and each pane's share: the frames are recorded, then replayed through an
+    /// ncurses screen writing to a file; a pane's bytes are those sent when only that pane changes from the last frame.
+    static func paneBytes(line: String, duration: Double) throws -> (
+        total: Double, firstPaint: Int, perPane: [String: Double]
+    ) {
+        let client = Client(engines: 4)
+        defer { client.shutdown() }
+        let controller = DashboardController(source: LocalSource(client: client), size: size, capabilities: caps)
+        controller.calmInterval = DashboardOptions().calmInterval  // as the app runs it
+        _ = try controller.source.submit(line: line)
+        var frames = [(Canvas, Layout, Double)]()
+        let start = seconds()
+        var next = start
+        var drawn: (UInt64, Int)?
+        while seconds() - start < duration {
+            controller.poll()
+            // As the app loop: a frame is drawn when the scheduler's generation or the clock's second changed.
+            let key = (controller.snapshot.generation, Int(seconds()))
+            if drawn.map({ $0 != key }) ?? true {
+                frames.append((controller.frame(), layout(for: controller.snapshot, size: size), seconds() - start))
+                drawn = key
+            }
+            next += 0.1
+            let wait = next - seconds()
+            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ppdash-bench-screen-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let screen = try VirtualScreen(rows: size.rows, cols: size.cols, outputPath: path)
+        defer { screen.close() }
+        screen.draw(frames[0].0)
+        let firstPaint = screen.bytesWritten
+        var total = 0
+        var perPane = [String: Int]()
+        // As the pty figure: the first second (the first paint, the table's first rows finishing) is left out.
+        for i in 1..<frames.count {
+            let prev = frames[i - 1].0
+            let (cur, lay, at) = frames[i]
+            if at < 1 {
+                screen.draw(cur)
+                continue
+            }
+            for (name, rect) in zip(panes, [lay.header, lay.engines, lay.progress, lay.table, lay.status]) {
+                var hybrid = prev
+                for r in rect.row..<rect.bottom { for c in rect.col..<rect.right { hybrid[r, c] = cur[r, c] } }
+                let before = screen.bytesWritten
+                screen.draw(hybrid)
+                perPane[name, default: 0] += screen.bytesWritten - before
+                screen.draw(prev)
+            }
+            let before = screen.bytesWritten
+            screen.draw(cur)
+            total += screen.bytesWritten - before
+        }
+        let secs = seconds() - start - 1
+        return (Double(total) / secs, firstPaint, perPane.mapValues { Double($0) / secs })
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import PPKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Resident bytes of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// glibc's trimHeap(): freed heap goes back to the system, so RSS counts what is still held. (malloc.h is not
+/// in Swift's Glibc module: found with dlsym.)
+func trimHeap() {
+    typealias Trim = @convention(c) (Int) -> Int32
+    guard let me = dlopen(nil, RTLD_NOW), let sym = dlsym(me, "malloc_trim") else { return }
+    _ = unsafeBitCast(sym, to: Trim.self)(0)
+}
+
+/// Memory per finished task record: the RSS growth over `count` no-op tasks, in a process of its own (so memory
+/// freed by earlier figures does not hide the growth).
+enum Memory {
+    /// Runs `ppdash-bench --child memory --count N` and reads the bytes per task it prints.
+    static func perTaskRecord(count: Int) throws -> Double {
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let text = try SpawnLoop.run(me, ["--child", "memory", "--count", String(count)])
+        guard let v = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw BenchError("the memory child printed '\(text)'")
+        }
+        return v
+    }
+
+    /// The child's side: 4 in-process engines, a warm-up, then RSS before and after `count` no-ops (records kept).
+    static func child(count: Int) throws -> Double {
+        let client = Client(engines: 4)
+        let view = client.loadBalancedView()
+        _ = try view.submit(builtins: Array(repeating: .noop, count: 1000)).get()
+        trimHeap()
+        let before = residentBytes()
+        // One batch: what the scheduler keeps of it stays (the records, the ready queue's capacity), the arrays
+        // that carried it in go.
+        _ = try view.submit(builtins: [BuiltinTask](repeating: .noop, count: count)).wait()
+        trimHeap()
+        let after = residentBytes()
+        guard client.scheduler.totals.ok == count + 1000 else { throw BenchError("not every no-op finished ok") }
+        return Double(after - before) / Double(count)
+    }
+}
