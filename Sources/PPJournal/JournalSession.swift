@@ -53,6 +53,7 @@ public final class JournalSession: Sendable {
 
     /// Writes the closing line with the scheduler's counts, then stops serving. Idempotent.
     public func finish(reason: String = "done") {
+        scheduler.flushEvents()
         writer.finish(reason: reason, totals: scheduler.totals)
         server?.stop()
     }

@@ -288,6 +288,13 @@ public final class Scheduler: Sendable {
             if !busy { break }
             usleep(5_000)
         }
+        flushEvents()
+    }
+
+    /// Returns once every event so far has reached the observers (a journal closing after a stop needs this:
+    /// a thread that found delivery busy may have left its events to another one).
+    public func flushEvents() {
+        deliverEvents(waking: true)
     }
 
     /// Seconds `shutdown()` waits for running shell tasks to be stopped (their grace period is 2 s).
