@@ -66,7 +66,9 @@ extension Snapshot {
     /// batches submitted or finishing, tasks added.
     func calmIsStale(comparedTo newer: Snapshot) -> Bool {
         guard engines.count == newer.engines.count, batchCount == newer.batchCount,
-            totals.total == newer.totals.total, totals.done < totals.total || newer.totals.done == totals.done
+            totals.total == newer.totals.total, totals.done < totals.total || newer.totals.done == totals.done,
+            // Work starting or stopping shows at once (else engines look idle for a second after a submit).
+            (totals.running == 0) == (newer.totals.running == 0)
         else { return true }
         for (a, b) in zip(engines, newer.engines) where a.state != b.state && !(a.state.isWorking && b.state.isWorking) {
             return true

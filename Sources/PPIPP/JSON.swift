@@ -1,3 +1,5 @@
+import PPKit
+
 /// A JSON value, parsed from and written to UTF-8 bytes by hand: exact bytes matter for message signatures.
 public enum JSON: Sendable, Hashable {
     case null
@@ -116,24 +118,7 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
 enum JSONText {
     /// Appends `s` as a JSON string literal.
     static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
+        JSONObjectWriter.appendString(s, to: &out)
     }
 }
 

@@ -11,14 +11,7 @@ import PPKit
 /// Facts about this process and host, and probes of other processes.
 public enum SystemFacts {
     /// This host's name as `gethostname` gives it.
-    public static var hostName: String {
-        var buf = [UInt8](repeating: 0, count: 256)
-        let ok = buf.withUnsafeMutableBufferPointer { p in
-            p.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, 255) == 0 }
-        }
-        guard ok else { return "localhost" }
-        return String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
-    }
+    public static var hostName: String { PPKit.hostName() }
 
     /// The effective user's login name (else `$USER`, else the uid).
     public static var userName: String {

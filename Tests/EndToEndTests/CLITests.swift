@@ -223,6 +223,30 @@ struct CLITests {
         #expect(!dir.exists("PWNED") && !dir.exists("PWNED2"), "no command ran from an argument: \(dir.contents)")
     }
 
+    @Test("--halt now aborts the rest at the first failure; --halt soon lets running tasks finish")
+    func halt() async throws {
+        let now = await PPDash.run(
+            ["run", "--no-journal", "-n", "1", "--json", "--halt", "now", "--", "sleep 0.05; [ {} != 1 ]"] + [":::", "1", "2", "3"],
+            stdin: [], timeout: 20)
+        #expect(now.exitCode == 1, "\(now)")
+        let byId = try Dictionary(uniqueKeysWithValues: now.out.split(separator: "\n").map { line -> (String, String) in
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return ((o["args"] as? [String])?.first ?? "", o["status"] as? String ?? "")
+        })
+        #expect(byId == ["1": "error", "2": "aborted", "3": "aborted"], "\(now)")
+        let soon = await PPDash.run(
+            ["run", "--no-journal", "-n", "2", "--json", "--halt", "soon", "--", "sleep 0.{}; [ {} != 1 ]"] + [":::", "1", "5", "6", "7"],
+            stdin: [], timeout: 20)
+        #expect(soon.exitCode == 1, "\(soon)")
+        let statuses = try soon.out.split(separator: "\n").map { line -> (String, String) in
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return ((o["args"] as? [String])?.first ?? "", o["status"] as? String ?? "")
+        }
+        let soonById = Dictionary(uniqueKeysWithValues: statuses)
+        // 5 was running when 1 failed: it finishes; 6 and 7 never start.
+        #expect(soonById == ["1": "error", "5": "ok", "6": "aborted", "7": "aborted"], "\(soon)")
+    }
+
     struct BadInput: Sendable, CustomTestStringConvertible {
         var args: [String]
         /// The error line mentions at least one of these (case-insensitive).
@@ -237,6 +261,7 @@ struct CLITests {
         BadInput(args: ["run", "--timeout", "-1", "--", "echo", ":::", "1"], mentions: ["timeout"]),
         BadInput(args: ["run", "-n", "0", "--", "echo", ":::", "1"], mentions: ["-n", "engine", "job"]),
         BadInput(args: ["run", "--", "echo", ":::"], mentions: [":::", "argument"]),
+        BadInput(args: ["run", "--scheme", "nope", "--", "echo", ":::", "1"], mentions: ["scheme"]),
     ])
     func badInput(_ bad: BadInput) async {
         let r = await PPDash.run(bad.args, stdin: [], timeout: 15)

@@ -115,9 +115,8 @@ struct JournalE2ETests {
         #expect(ls.out.contains("finished, 1 resume") && ls.out.contains("j.jsonl"), "\(ls)")
     }
 
-    @Test("SIGHUP (the link drops): the batch completes, the journal says so, attach shows it live then read-only")
+    @Test("SIGHUP (the link drops): the batch completes, the journal says so, attach shows it live then read-only", .enabled(if: Tmux.available, "tmux is not installed"))
     func hangupThenAttach() async {
-        guard Tmux.available else { return }
         let dir = TempDir()
         defer { dir.remove() }
         let journal = dir.file("ppdash/hup.jsonl")  // in the default place, so `attach latest` finds it
@@ -162,9 +161,8 @@ struct JournalE2ETests {
         await b.sendKeys("q")
     }
 
-    @Test("SIGTERM of a dashboard, SIGINT of a headless run: pending aborted, running signalled, all journaled as aborted")
+    @Test("SIGTERM of a dashboard, SIGINT of a headless run: pending aborted, running signalled, all journaled as aborted", .enabled(if: Tmux.available, "tmux is not installed"))
     func stopSignalsAreJournaled() async {
-        guard Tmux.available else { return }
         let dir = TempDir()
         defer { dir.remove() }
         let m = String(UInt32.random(in: 100_000...999_999))
@@ -197,9 +195,8 @@ struct JournalE2ETests {
         #expect(await waitFor(5) { sleepers() == 0 }, "no task left running")
     }
 
-    @Test("attach, submit from the attached view, detach, attach again")
+    @Test("attach, submit from the attached view, detach, attach again", .enabled(if: Tmux.available, "tmux is not installed"))
     func attachSubmitDetach() async {
-        guard Tmux.available else { return }
         let dir = TempDir()
         defer { dir.remove() }
         let journal = dir.file("dash.jsonl")

@@ -32,6 +32,18 @@ struct CalmTests {
         #expect(live.lines.contains { $0.contains("987") })
     }
 
+    @Test func workStartingOrStoppingIsNeverHeldBack() {
+        var idle = Fixture.snapshot()
+        idle.totals.pending += idle.totals.running
+        idle.totals.running = 0
+        var started = idle
+        started.totals.running = 1
+        started.totals.pending -= 1
+        #expect(idle.calmIsStale(comparedTo: started))
+        #expect(started.calmIsStale(comparedTo: idle))
+        #expect(!started.calmIsStale(comparedTo: started))
+    }
+
     @Test func theControllerHoldsGlanceFiguresForTheIntervalOnly() {
         let source = FakeSource()
         let clock = ManualClock()

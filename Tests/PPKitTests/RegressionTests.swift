@@ -123,4 +123,22 @@ struct RegressionTests {
         _ = try ar.get(timeout: 10)
         #expect(try ar.serialTime < 0.35)
     }
+
+    @Test("retryFailed reruns exactly the failed tasks of a batch and says how many")
+    func retryFailedBatch() throws {
+        let client = makeClient(2)
+        defer { client.shutdown() }
+        let attempts = Recorder<Int>()
+        let ar = try client.loadBalancedView().mapAsync({ (x: Int) throws -> Int in
+            attempts.append(x)
+            if x % 2 == 1 && attempts.all.filter({ $0 == x }).count == 1 { throw Boom(n: x) }
+            return x
+        }, 0..<4)
+        _ = ar.wait(timeout: 10)
+        #expect(ar.counts.error == 2)
+        #expect(try client.scheduler.retryFailed(batch: ar.batch) == 2)
+        #expect(try ar.get(timeout: 10) == [0, 1, 2, 3])
+        #expect(attempts.all.count == 6)
+        #expect(throws: PPError.self) { try client.scheduler.retryFailed(batch: 999) }
+    }
 }

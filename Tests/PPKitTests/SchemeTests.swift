@@ -61,6 +61,10 @@ struct SchemeTests {
                 return x
             }, 0..<12)
             #expect(try ar.get(timeout: 30).count == 12)
+            if scheme == .leastLoad || scheme == .lru {
+                // Both rotate over idle engines: every engine takes part.
+                #expect(Set(ar.metadata.compactMap(\.engine)).count == 3, "\(scheme)")
+            }
         }
     }
 }

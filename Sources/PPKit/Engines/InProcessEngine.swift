@@ -267,6 +267,6 @@ func sleepSeconds(_ s: Double) {
 /// This host's name.
 public func hostName() -> String {
     var buf = [CChar](repeating: 0, count: 256)
-    gethostname(&buf, 255)
+    guard gethostname(&buf, 255) == 0 else { return "localhost" }
     return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -26,8 +26,6 @@ struct TaskExtra {
     var follow: Dependency?
     /// Engines where it failed: a retry prefers others.
     var failedOn: [EngineID] = []
-    /// Deps not yet finished.
-    var unresolved = 0
 }
 
 /// Options fixed for every task of a batch.
@@ -51,7 +49,6 @@ struct BatchState {
     var counts = StatusCounts()
     var submitted: Int64
     var lastReceived: Int64 = 0
-    var lastCompleted: Int64 = 0
     var serialMicros: Int64 = 0
     /// Task indices in the order they finished.
     var completionOrder: [Int32] = []

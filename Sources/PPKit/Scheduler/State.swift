@@ -35,7 +35,6 @@ extension Scheduler {
         var rateEpoch = [Int64](repeating: -1, count: 20)
         var tableIndex: TableIndex?
         var lastSnapshotCost = 0
-        var indexGeneration: UInt64 = 0
         /// Tasks whose status changed since the table index was last brought up to date.
         var changed = [Int32]()
 
@@ -75,6 +74,8 @@ extension Scheduler {
                     assign(idx, to: e, fx: &fx)
                 }
             }
+            // Nothing waiting: no work (and no allocation) on the completion path.
+            if ready.isEmpty && constrained.isEmpty { return }
             var free = engines.indices.filter { engines[$0].capacity > 0 }
             if free.isEmpty { return }
             // Constrained tasks: each has its own set of eligible engines.
@@ -221,13 +222,6 @@ extension Scheduler {
             emit(.started(task: TaskID(idx + 1), engine: engine, at: at, processGroup: processGroup))
         }
 
-        mutating func requeueFront(_ idx: Int) {
-            if let x = extras[idx], !x.failedOn.isEmpty || x.follow != nil {
-                constrained.insert(idx, at: 0)
-            } else {
-                ready.prepend(idx)
-            }
-        }
 
         /// Puts a failed task back, preferring engines that have not failed it.
         mutating func retryElsewhere(_ idx: Int, failedOn engine: EngineID) {
@@ -347,7 +341,6 @@ extension Scheduler {
                 batches[b].serialMicros += max(0, records[idx].completed - records[idx].started)
             }
             batches[b].lastReceived = max(batches[b].lastReceived, received.microseconds)
-            batches[b].lastCompleted = max(batches[b].lastCompleted, outcome.completed.microseconds)
             countRate(received.microseconds)
             generation &+= 1
             for (_, c) in batches[b].streams { c.yield(idx) }

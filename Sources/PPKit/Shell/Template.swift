@@ -96,20 +96,9 @@ public struct Template: Sendable, Hashable {
     }
 }
 
-/// Bytes that need no quoting: ASCII letters, digits, `%+,-./:@_`, and every non-ASCII byte.
-@inline(__always) private func isQuoteSafe(_ b: UInt8) -> Bool {
-    switch b {
-    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-        UInt8(ascii: "0")...UInt8(ascii: "9"):
-        true
-    case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: "-"), UInt8(ascii: "."),
-        UInt8(ascii: "/"),
-        UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "_"):
-        true
-    default:
-        b >= 0x80
-    }
-}
+/// Bytes that need no quoting: ASCII letters, digits, `%+,-./:@_`, and every non-ASCII byte (also what makes a
+/// command word "plain" for `CommandPlan`).
+@inline(__always) func isQuoteSafe(_ b: UInt8) -> Bool { CommandPlan.isPlainByte(b) }
 
 @inline(__always) private func isBlank(_ b: UInt8) -> Bool {
     b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12

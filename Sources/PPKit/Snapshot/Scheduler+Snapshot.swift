@@ -190,7 +190,6 @@ extension Scheduler.State {
             }
             tableIndex = x
         }
-        indexGeneration = generation
         let list = tableIndex!.indices
         let m = list.count
         var offset = q.offset
@@ -219,8 +218,6 @@ extension Scheduler.State {
         cost += rows.count
         return TableWindow(offset: offset, rows: rows, matching: m, total: n)
     }
-
-    var generationChangedSinceIndex: Bool { indexGeneration != generation }
 
     func insertionPoint(_ list: [Int32], _ i: Int, _ key: SortKey) -> Int {
         var lo = 0
