@@ -67,8 +67,9 @@ extension Snapshot {
     func calmIsStale(comparedTo newer: Snapshot) -> Bool {
         guard engines.count == newer.engines.count, batchCount == newer.batchCount,
             totals.total == newer.totals.total, totals.done < totals.total || newer.totals.done == totals.done,
-            // Work starting or stopping shows at once (else engines look idle for a second after a submit).
-            (totals.running == 0) == (newer.totals.running == 0)
+            // Engines becoming busy or idle show at once (else they look idle for a second after a submit); while a
+            // batch streams through, the busy count holds still, so this costs little.
+            busyEngines == newer.busyEngines, (totals.running == 0) == (newer.totals.running == 0)
         else { return true }
         for (a, b) in zip(engines, newer.engines) where a.state != b.state && !(a.state.isWorking && b.state.isWorking) {
             return true
