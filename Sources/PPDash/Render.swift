@@ -67,9 +67,9 @@ extension Snapshot {
     func calmIsStale(comparedTo newer: Snapshot) -> Bool {
         guard engines.count == newer.engines.count, batchCount == newer.batchCount,
             totals.total == newer.totals.total, totals.done < totals.total || newer.totals.done == totals.done,
-            // Engines becoming busy or idle show at once (else they look idle for a second after a submit); while a
-            // batch streams through, the busy count holds still, so this costs little.
-            busyEngines == newer.busyEngines, (totals.running == 0) == (newer.totals.running == 0)
+            // Engines taking up work show at once (else they look idle for a second after a submit); the brief idle
+            // flickers between tasks of a streaming batch do not (they would cost bytes for nothing).
+            newer.busyEngines <= busyEngines, (totals.running == 0) == (newer.totals.running == 0)
         else { return true }
         for (a, b) in zip(engines, newer.engines) where a.state != b.state && !(a.state.isWorking && b.state.isWorking) {
             return true
