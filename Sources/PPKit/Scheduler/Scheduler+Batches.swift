@@ -26,6 +26,27 @@ extension Scheduler {
         }
     }
 
+    /// Aborts the batch's tasks that have not started (`--halt soon`): they never run; running ones go on.
+    /// Returns how many were aborted.
+    @discardableResult
+    public func abortPending(batch: BatchID) -> Int {
+        let now = clock.now()
+        let (n, fx) = state.withLock { s -> (Int, Effects) in
+            var fx = Effects()
+            guard s.batches.indices.contains(batch - 1) else { return (0, fx) }
+            let b = s.batches[batch - 1]
+            var n = 0
+            for idx in b.first..<(b.first + b.count) where s.records[idx].status == .pending {
+                s.abortTask(idx, fx: &fx, now: now)
+                n += 1
+            }
+            s.dispatch(&fx)
+            return (n, fx)
+        }
+        perform(fx)
+        return n
+    }
+
     /// Results and failures of the batch, in submission order; nil if it is not done (a retry may have reopened it).
     func batchOutcome(_ batch: BatchID) -> (values: [(any Sendable)?], failures: [TaskFailure])? {
         state.withLock { s in
