@@ -11,17 +11,12 @@ struct DashboardCommand: ParsableCommand {
 
     @OptionGroup var engines: EngineOptions
 
-    @Option(help: "Refresh interval in seconds.")
-    var refresh: Double = 0.1
+    @OptionGroup var refresh: RefreshOption
 
     @OptionGroup var journal: JournalOptions
 
-    func validate() throws {
-        if refresh <= 0 { throw ValidationError("--refresh must be > 0 seconds (got \(refresh))") }
-    }
-
     func run() throws {
-        let client = engines.makeClient()
+        let client = try engines.startEngines()
         let source = LocalSource(client: client)
         let session =
             isInteractive
@@ -30,12 +25,7 @@ struct DashboardCommand: ParsableCommand {
         session?.observe()
         defer { session?.finish() }
         if isInteractive {
-            engineLog.mute(true)
-            defer { engineLog.mute(false) }
-            switch openDashboard(source, refresh: refresh, session: session) {
-            case .handled(let code): throw ExitCode(code)
-            case .fallback(let why): note("ppdash: \(why)")
-            }
+            note("ppdash: \(try openDashboard(source, refresh: refresh, session: session))")
         } else {
             note("ppdash: stdin or stdout is not a terminal: no dashboard; use 'ppdash run' or 'ppdash demo --headless' for plain output")
         }
@@ -46,31 +36,37 @@ struct DashboardCommand: ParsableCommand {
     }
 }
 
-/// What the dashboard did.
-enum DashboardResult {
-    /// It ran; exit with this code.
-    case handled(Int32)
-    /// It could not start (no TTY, bad TERM ...): the reason, for a one-line note; plain output follows.
-    case fallback(String)
+/// `--refresh`, for every command that can open the dashboard.
+struct RefreshOption: ParsableArguments {
+    @Option(name: .customLong("refresh"), help: ArgumentHelp("Dashboard refresh interval in seconds.", valueName: "SECONDS"))
+    var interval = Seconds(0.1)
+
+    func validate() throws { try interval.check("--refresh") }
 }
 
-/// Opens the dashboard on `source` until the user quits; decides what happens to the batch after.
+/// Opens the dashboard on `source` until the user quits, decides what happens to the batch after, and ends the command
+/// with the exit status that calls for (a thrown `ExitCode`). Returns only when no dashboard can start (no TTY, bad
+/// TERM ...), with why, for a one-line note before the plain output.
 ///
 /// With a journal `session`, its socket serves `ppdash attach` all along, also after a hangup.
-func openDashboard(_ source: any DashboardSource, refresh: Double, session: JournalSession? = nil) -> DashboardResult {
+func openDashboard(_ source: any DashboardSource, refresh: RefreshOption, session: JournalSession? = nil) throws -> String {
     journalNotes.mute(true)
-    defer { journalNotes.mute(false) }
-    switch runDashboard(source: session?.journaled(source) ?? source, options: DashboardOptions(refreshInterval: refresh)) {
+    engineLog.mute(true)
+    defer {
+        engineLog.mute(false)
+        journalNotes.mute(false)
+    }
+    switch runDashboard(source: session?.journaled(source) ?? source, options: DashboardOptions(refreshInterval: refresh.interval.value)) {
     case .quit:
         // A quit by the user (confirmed while tasks run) stops the batch and exits 0.
         let open = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
         source.stopAll()
         session?.finish(reason: open.pending + open.running > 0 ? "stopped" : "done")
-        return .handled(0)
+        throw ExitCode(0)
     case .terminated:
         source.stopAll()
         session?.finish(reason: "terminated")
-        return .handled(143)
+        throw ExitCode(143)
     case .hangup:
         // The link is gone: no screen any more; the batch runs to its end (and on while a view is attached).
         // SIGTERM or SIGINT now stops it as a quit would.
@@ -79,14 +75,14 @@ func openDashboard(_ source: any DashboardSource, refresh: Double, session: Jour
             if let sig = StopSignals.caughtSignal {
                 source.stopAll()
                 session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
-                return .handled(128 + sig)
+                throw ExitCode(128 + sig)
             }
             let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
             if t.pending + t.running == 0 && (session?.viewerCount ?? 0) == 0 { break }
             usleep(200_000)
         }
-        return .handled(source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 ? 1 : 0)
+        throw ExitCode(source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 ? 1 : 0)
     case .noTerminal(let why):
-        return .fallback(why)
+        return why
     }
 }

@@ -13,45 +13,34 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "How many tasks.")
     var tasks: Int = 100
 
-    @Option(help: "Seconds each task sleeps.")
-    var sleep: Double = 0.1
+    @Option(help: ArgumentHelp("Seconds each task sleeps.", valueName: "SECONDS"))
+    var sleep = Seconds(0.1)
 
     @Flag(help: "Plain output, no dashboard.")
     var headless = false
 
-    @Option(help: "Dashboard refresh interval in seconds.")
-    var refresh: Double = 0.1
+    @OptionGroup var refresh: RefreshOption
 
     @OptionGroup var journal: JournalOptions
 
     func validate() throws {
-        guard tasks >= 0 else { throw ValidationError("--tasks must be >= 0 (got \(tasks))") }
-        guard sleep >= 0, sleep.isFinite else { throw ValidationError("--sleep must be >= 0 seconds (got \(sleep))") }
-        guard refresh > 0 else { throw ValidationError("--refresh must be > 0 seconds (got \(refresh))") }
+        try checkCount("--tasks", tasks, 0...Int.max)
+        try sleep.check("--sleep", Seconds.nonNegative, ">= 0")
     }
 
     func run() throws {
         // The recipe's cluster has 4 engines: so does the demo unless -n or -e says otherwise.
         var engines = self.engines
         if engines.n == nil && engines.engines.isEmpty { engines.n = 4 }
-        let client = try engines.startEnginesOrExit()
+        let client = try engines.startEngines()
         let view = client.loadBalancedView()
         let source = LocalSource(client: client)
         let session = try journal.start(kind: "demo", engines: engines, client: client, source: source, gatherCompleted: true)
         session?.observe()
         defer { session?.finish() }
         let ar = try view.submit(
-            builtins: (0..<tasks).map { .sleepSquare(x: $0, seconds: sleep) }, label: "f(x): sleep \(sleep); x*x")
-        if !headless && isInteractive {
-            engineLog.mute(true)
-            defer { engineLog.mute(false) }
-            switch openDashboard(source, refresh: refresh, session: session) {
-            case .handled(let code):
-                throw ExitCode(code)
-            case .fallback(let why):
-                note("ppdash: \(why)")
-            }
-        }
+            builtins: (0..<tasks).map { .sleepSquare(x: $0, seconds: sleep.value) }, label: "f(x): sleep \(sleep.value); x*x")
+        if !headless && isInteractive { note("ppdash: \(try openDashboard(source, refresh: refresh, session: session))") }
         var progress = ProgressLine(tty: isatty(2) == 1)
         StopSignals.install()
         while !ar.wait(timeout: 0.1) {

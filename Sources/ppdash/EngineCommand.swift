@@ -34,7 +34,7 @@ struct EngineCommand: ParsableCommand {
     @Option(
         name: .customLong("connect-timeout"), parsing: .unconditional,
         help: ArgumentHelp("Seconds to keep retrying a refused connection.", valueName: "SECONDS"))
-    var connectTimeout: Double = 30
+    var connectTimeout = Seconds(30)
 
     func validate() throws {
         if stdio == (connect != nil) { throw ValidationError("give exactly one of --stdio and --connect HOST:PORT") }
@@ -48,7 +48,7 @@ struct EngineCommand: ParsableCommand {
                 throw ValidationError("--workdir \(workdir) is not a directory")
             }
         }
-        if !(connectTimeout >= 0) { throw ValidationError("--connect-timeout must be >= 0 seconds") }
+        try connectTimeout.check("--connect-timeout", Seconds.nonNegative, ">= 0")
     }
 
     /// `host:port` or `[v6]:port`.
@@ -65,13 +65,12 @@ struct EngineCommand: ParsableCommand {
     func run() throws {
         var options = EngineWorkerOptions()
         options.workingDirectory = workdir
-        options.connectTimeout = connectTimeout
+        options.connectTimeout = connectTimeout.value
         options.log = { note($0) }
         if stdio {
             if isatty(1) == 1 {
-                throw UsageError(
-                    message:
-                        "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it"
+                throw ValidationError(
+                    "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it"
                 )
             }
             throw ExitCode(EngineWorker.serveStdio(options: options))
@@ -79,7 +78,7 @@ struct EngineCommand: ParsableCommand {
         let (host, port) = Self.address(connect!)!
         let token: EngineToken
         do { token = try EngineToken.read(path: tokenFile ?? EngineToken.defaultPath) } catch {
-            throw UsageError(message: error.message)
+            throw ValidationError(error.message)
         }
         throw ExitCode(EngineWorker.serveConnected(host: host, port: port, token: token, options: options))
     }

@@ -34,15 +34,13 @@ struct IPPCommand: ParsableCommand {
     @Option(help: "Submit a shell sweep ('TEMPLATE ::: ARGS'), wait for it, print its tasks as JSON Lines.")
     var submit: String?
 
-    @Option(help: "Seconds to keep retrying an unreachable controller before giving up (--json and --submit).")
-    var timeout: Double = 30
+    @Option(help: ArgumentHelp("Seconds to keep retrying an unreachable controller before giving up (--json and --submit).", valueName: "SECONDS"))
+    var timeout = Seconds(30)
 
-    @Option(help: "Dashboard refresh interval in seconds.")
-    var refresh: Double = 0.1
+    @OptionGroup var refresh: RefreshOption
 
     func validate() throws {
-        if refresh <= 0 { throw ValidationError("--refresh must be > 0 seconds (got \(refresh))") }
-        if timeout <= 0 { throw ValidationError("--timeout must be > 0 seconds (got \(timeout))") }
+        try timeout.check("--timeout")
         if json && follow { throw ValidationError("--json prints once and --follow streams: choose one") }
     }
 
@@ -59,16 +57,13 @@ struct IPPCommand: ParsableCommand {
             options.trackChanges = follow
             if follow { options.interval = 0.5 }
             source = try IPPSource(info: info, options: options)
-        } catch let e as IPPError {
-            note("ppdash: \(e.message)")
-            throw ExitCode(1)
-        } catch let e as ZMQError {
-            note("ppdash: \(e.message)")
+        } catch {
+            note("ppdash: \(error)")  // IPPError or ZMQError: their message
             throw ExitCode(1)
         }
         defer { source.stop() }
         let dashboard = isInteractive && !json && !follow && submit == nil
-        try connect(source, info: info, giveUpAfter: dashboard || follow ? nil : timeout)
+        try connect(source, info: info, giveUpAfter: dashboard || follow ? nil : timeout.value)
         if let e = source.hubError { note("ppdash: \(e)") }
 
         if let line = submit {
@@ -76,12 +71,8 @@ struct IPPCommand: ParsableCommand {
         } else if follow {
             runFollow(source)
         } else if dashboard {
-            switch openDashboard(source, refresh: refresh) {
-            case .handled(let code): throw ExitCode(code)
-            case .fallback(let why):
-                note("ppdash: \(why); printing the cluster's state as JSON instead")
-                print(IPPJSON.document(source.mirror, info: source.info))
-            }
+            note("ppdash: \(try openDashboard(source, refresh: refresh)); printing the cluster's state as JSON instead")
+            print(IPPJSON.document(source.mirror, info: source.info))
         } else {
             print(IPPJSON.document(source.mirror, info: source.info))
         }
@@ -112,7 +103,7 @@ struct IPPCommand: ParsableCommand {
     func runSubmit(_ source: IPPSource, line: String) throws {
         let batch: BatchID
         do { batch = try source.submit(line: line) } catch {
-            throw UsageError(message: "--submit: \(error)")
+            throw ValidationError("--submit: \(error)")
         }
         note("ppdash: batch \(batch) submitted to \(source.info.url(source.info.task))")
         var lastLink = source.link

@@ -247,6 +247,42 @@ struct CLITests {
         #expect(soonById == ["1": "error", "5": "ok", "6": "aborted", "7": "aborted"], "\(soon)")
     }
 
+    @Test("--halt soon never stops a running task, even one whose command says 'pending'")
+    func haltSoonLeavesRunningTasks() async throws {
+        // 1 fails after 0.1 s while 8 runs (its command holds the word "pending"); 2 and 3 never start.
+        let r = await PPDash.run(
+            ["run", "--no-journal", "-n", "2", "--json", "--halt", "soon", "--", "sleep 0.{}; echo pending-{}; [ {} != 1 ]"]
+                + [":::", "1", "8", "2", "3"],
+            stdin: [], timeout: 20)
+        #expect(r.exitCode == 1, "\(r)")
+        let byArg = Dictionary(uniqueKeysWithValues: jsonLines(r).map { (args($0).first ?? "", $0) })
+        #expect(byArg.mapValues { $0["status"] as? String ?? "" } == ["1": "error", "8": "ok", "2": "aborted", "3": "aborted"], "\(r)")
+        #expect(byArg["8"]?["stdout"] as? String == "pending-8\n", "the running task ran to its end\(r)")
+    }
+
+    @Test("run --help, resume --help and ppdash --help print the library's help and exit 0", arguments: [
+        (["run", "--help"], ["USAGE: ppdash run", "--halt", "--keep-order", "--journal", "TEMPLATE"]),
+        (["run", "-n", "2", "-h"], ["USAGE: ppdash run", "--timeout"]),
+        (["resume", "--help"], ["USAGE: ppdash resume", "--failed-only", "--retries", "--json"]),
+        (["--help"], ["USAGE: ppdash", "run", "resume", "attach", "engine", "ipp", "demo", "ls"]),
+    ])
+    func help(_ args: [String], _ words: [String]) async {
+        let r = await PPDash.run(args, stdin: [], timeout: 15)
+        #expect(r.exitCode == 0, "\(r)")
+        for w in words { #expect(r.out.contains(w), "help mentions \(w)\(r)") }
+        #expect(r.err.isEmpty, "\(r)")
+    }
+
+    @Test("the template may follow run's options without --, its own flags staying its own")
+    func templateWithoutTerminator() async {
+        let quoted = await PPDash.run(["run", "-n", "2", "--keep-order", "echo x{}", ":::", "a", "b"], stdin: [], timeout: 30)
+        #expect(quoted.exitCode == 0, "\(quoted)")
+        #expect(quoted.outLines == ["xa", "xb"], "\(quoted)")
+        let flags = await PPDash.run(["run", "-n", "2", "--keep-order", "seq", "-s", "+", "{}", ":::", "3", "4"], stdin: [], timeout: 30)
+        #expect(flags.exitCode == 0, "\(flags)")
+        #expect(flags.outLines == ["1+2+3", "1+2+3+4"], "\(flags)")
+    }
+
     struct BadInput: Sendable, CustomTestStringConvertible {
         var args: [String]
         /// The error line mentions at least one of these (case-insensitive).
@@ -262,6 +298,17 @@ struct CLITests {
         BadInput(args: ["run", "-n", "0", "--", "echo", ":::", "1"], mentions: ["-n", "engine", "job"]),
         BadInput(args: ["run", "--", "echo", ":::"], mentions: [":::", "argument"]),
         BadInput(args: ["run", "--scheme", "nope", "--", "echo", ":::", "1"], mentions: ["scheme"]),
+        BadInput(args: ["run", "-n", "-3", "--", "true", ":::", "1"], mentions: ["-n"]),
+        BadInput(args: ["run", "--timeout", "nan", "--", "echo", ":::", "1"], mentions: ["timeout"]),
+        BadInput(args: ["run", "--timeout", "inf", "--", "echo", ":::", "1"], mentions: ["timeout"]),
+        BadInput(args: ["run", "--retries", "-1", "--", "echo", ":::", "1"], mentions: ["retries"]),
+        BadInput(args: ["run", "--halt", "later", "--", "echo", ":::", "1"], mentions: ["halt"]),
+        BadInput(args: ["run", "-e", "local:0", "--", "echo", ":::", "1"], mentions: ["engine count"]),
+        BadInput(args: ["demo", "--refresh", "inf"], mentions: ["refresh"]),
+        BadInput(args: ["demo", "--sleep", "-0.5"], mentions: ["sleep"]),
+        BadInput(args: ["engine", "--stdio", "--connect-timeout", "inf"], mentions: ["connect-timeout"]),
+        BadInput(args: ["resume", "latest", "--journal", "x.jsonl"], mentions: ["journal"]),
+        BadInput(args: ["ls", "--limit", "0"], mentions: ["limit"]),
     ])
     func badInput(_ bad: BadInput) async {
         let r = await PPDash.run(bad.args, stdin: [], timeout: 15)

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import PPKit
+
+/// Engine options shared by every command that runs tasks.
+struct EngineOptions: ParsableArguments {
+    @Option(
+        name: [.customShort("n"), .customShort("j")], parsing: .unconditional,
+        help: "Local engines (default: one per core); the same as -e local:N.")
+    var n: Int?
+
+    @Option(
+        name: [.customShort("e"), .customLong("engines")], parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "Engines: N or local:N (threads here), proc:N (worker processes), ssh:N/[user@]host[:port], listen[:PORT].",
+            discussion: "Comma-separated or repeated. The dashboard's + adds one of the first spec's kind.",
+            valueName: "SPEC[,SPEC...]"),
+        transform: { try EngineSpecList(parsing: $0) })
+    var engines: [EngineSpecList] = []
+
+    @Option(help: "Scheduling scheme of the load-balanced view.")
+    var scheme: Scheme = .leastLoad
+
+    @Option(help: ArgumentHelp("The ssh command for ssh engines (default: $PPDASH_SSH, else ssh).", valueName: "COMMAND"))
+    var ssh: String?
+
+    @Option(name: .customLong("remote-ppdash"), help: ArgumentHelp("ppdash on ssh hosts: a name on their PATH or a path.", valueName: "PATH"))
+    var remotePPDash = "ppdash"
+
+    @Option(help: ArgumentHelp("The address a listen spec binds (127.0.0.1 unless you say otherwise).", valueName: "ADDRESS"))
+    var bind = "127.0.0.1"
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("The listen token (created 0600 if missing; default ~/.ppdash/engine-token).", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats with worker processes; 5 missed and the engine is dead.", valueName: "SECONDS"))
+    var heartbeat = Seconds(1)
+
+    func validate() throws {
+        if let n { try checkCount("-n", n, 1...EngineSpec.maxCount) }
+        if n != nil && !engines.isEmpty { throw ValidationError("give -n or -e, not both (-n N is -e local:N)") }
+        if engines.flatMap(\.specs).filter({ $0.kind == .connected }).count > 1 {
+            throw ValidationError("more than one listen spec: one listener takes any number of engines")
+        }
+        do throws(PPError) { _ = try sshCommand() } catch { throw ValidationError(error.message) }
+        try heartbeat.check("--heartbeat", 0.01...3600, "from 0.01 to 3600")
+    }
+
+    var engineCount: Int { n ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    /// The engine specs: `-e`, else `-n N` as `local:N`.
+    var specs: [EngineSpec] { engines.isEmpty ? [.local(count: engineCount)] : engines.flatMap(\.specs) }
+
+    /// The engine specs as given, for the journal's header.
+    var specTexts: [String] { engines.isEmpty ? ["local:\(engineCount)"] : engines.map(\.text) }
+
+    /// `--ssh`, else `$PPDASH_SSH`, else `ssh`, split into words.
+    func sshCommand() throws(PPError) -> [String] {
+        let text = ssh ?? ProcessInfo.processInfo.environment["PPDASH_SSH"].flatMap { $0.isEmpty ? nil : $0 } ?? "ssh"
+        let words = try splitCommandWords(text)
+        guard !words.isEmpty else { throw PPError(.invalidArgument, "--ssh is empty: give a command such as 'ssh -F my_config'") }
+        return words
+    }
+
+    /// Starts the engines and returns a client on them; prints the connect line of a listen spec.
+    /// An engine that cannot start is one line and exit status 1.
+    func startEngines() throws -> Client {
+        var options = EngineLaunchOptions()
+        options.sshCommand = try sshCommand()
+        options.remotePPDash = remotePPDash
+        options.bind = bind
+        options.tokenPath = tokenFile
+        options.remote.heartbeat = heartbeat.value
+        options.remote.log = { engineLog.write($0) }
+        let scheduler = Scheduler(scheme: scheme)
+        let launcher: EngineLauncher
+        do {
+            launcher = try EngineLauncher(specs: specs, scheduler: scheduler, options: options)
+        } catch {
+            note("ppdash: \(error)")
+            throw ExitCode(1)
+        }
+        if let l = launcher.listener {
+            note("ppdash: listening for engines on \(l.host):\(l.port); start each with:\n  \(l.connectCommand())")
+        }
+        let client = launcher.makeClient()
+        client.scheduler.addObserver { [weak scheduler] event in
+            guard case .engineDied(let id, let reason) = event, reason != "removed", let scheduler else { return }
+            let host = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines.first { $0.id == id }?.info.host
+            engineLog.write("ppdash: engine \(id) (\(host ?? "?")) died: \(reason)")
+        }
+        return client
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import PPDash
+import PPJournal
+import PPKit
+
+/// `--journal FILE` / `--no-journal`, shared by run, demo and the dashboard.
+struct JournalOptions: ParsableArguments {
+    @Option(
+        name: .customLong("journal"),
+        help: ArgumentHelp(
+            "Write the task journal here (default: a new file in $XDG_STATE_HOME/ppdash/, else ~/.local/state/ppdash/).",
+            valueName: "FILE"))
+    var path: String?
+
+    @Flag(name: .customLong("no-journal"), help: "Write no journal (then no 'ppdash attach' and no 'ppdash resume').")
+    var off = false
+
+    func validate() throws {
+        if path != nil && off { throw ValidationError("give --journal FILE or --no-journal, not both") }
+    }
+
+    /// Opens the journal and its socket for a run of `kind`; nil with --no-journal, or after one warning when the
+    /// place cannot be written (the batch runs on). An existing --journal FILE is refused, never overwritten.
+    func start(
+        kind: String, engines: EngineOptions, client: Client, source: any DashboardSource, template: String? = nil,
+        arguments: [[String]]? = nil, gatherCompleted: Bool = false
+    ) throws -> JournalSession? {
+        guard !off else { return nil }
+        let started = SystemClock().now()
+        let file =
+            path.map(absolutePath)
+            ?? JournalFormat.defaultDirectory() + "/"
+            + JournalFormat.fileName(started: started, host: SystemFacts.hostName, pid: SystemFacts.pid)
+        let header = JournalHeader(
+            kind: kind, ppdashVersion: ppdashVersion, engines: engines.specTexts, template: template,
+            arguments: arguments, started: started)
+        do {
+            return try JournalSession(
+                path: file, header: header, scheduler: client.scheduler, source: source,
+                gatherCompleted: gatherCompleted, makeDirectory: path == nil, ppdashVersion: ppdashVersion,
+                warn: { journalNotes.write($0) })
+        } catch let e where e.kind == .exists {
+            client.shutdown()
+            throw ValidationError(e.message)
+        } catch {
+            journalNotes.write("ppdash: \(error.message); the batch runs on without a journal (--journal FILE to choose another place)")
+            return nil
+        }
+    }
+}
+
+/// `path` made absolute against the working directory.
+func absolutePath(_ path: String) -> String {
+    let expanded = (path as NSString).expandingTildeInPath
+    return expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+}
+
+/// A journal named on the command line: a path, or `latest`.
+func resolveJournal(_ name: String?) throws -> String {
+    let dir = JournalFormat.defaultDirectory()
+    guard let name, name != "latest" else {
+        guard let p = JournalListing.latest(in: dir) else {
+            throw ValidationError("no journal in \(dir) yet: ppdash run, demo and the dashboard write one there")
+        }
+        return p
+    }
+    return absolutePath(name)
+}
+
+/// Reads a journal for resume or attach: a refusal (newer format, corrupt, another user's) is a usage error.
+func readJournal(_ path: String) throws -> JournalContents {
+    do {
+        let c = try JournalReader.read(path)
+        for w in c.warnings { note("ppdash: \(w)") }
+        return c
+    } catch {
+        throw ValidationError(error.message)
+    }
+}

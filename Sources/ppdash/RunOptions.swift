@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import PPJournal
+import PPKit
+import Synchronization
+
+/// run's options, shared with resume: the engines, the tasks' flags, the output.
+struct RunOptions: ParsableArguments {
+    @OptionGroup var engines: EngineOptions
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run a failed task again up to N times, on another engine where possible.", valueName: "N"))
+    var retries: Int = 0
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run-time limit per task in seconds (SIGTERM to its process group, then SIGKILL).", valueName: "SECONDS"))
+    var timeout: Seconds?
+
+    @Flag(help: "Print one JSON object per task as it completes.")
+    var json = false
+
+    @Flag(name: .customLong("keep-order"), help: "Print outputs in submission order.")
+    var keepOrder = false
+
+    @Option(help: ArgumentHelp("Stop at the first failure: 'now' kills running tasks, 'soon' lets them finish.", valueName: "mode"))
+    var halt: HaltMode?
+
+    @Option(name: .customLong("max-output"), help: ArgumentHelp("Bytes of stdout and of stderr kept per task (head and tail).", valueName: "BYTES"))
+    var maxOutput: Int = 65536
+
+    @Flag(help: "Plain output, no dashboard.")
+    var headless = false
+
+    @Option(name: .customLong("env"), help: ArgumentHelp("Pass this variable of ours to every task, also on other hosts (repeatable; NAME or NAME,NAME).", valueName: "NAME"))
+    var env: [String] = []
+
+    @Option(help: ArgumentHelp("Where tasks run (default: this directory; on other hosts where it exists).", valueName: "DIR"))
+    var workdir: String?
+
+    @OptionGroup var refresh: RefreshOption
+
+    func validate() throws {
+        try timeout?.check("--timeout")
+        try checkCount("--retries", retries, 0...Int.max)
+        try checkCount("--max-output", maxOutput, 0...Int.max)
+        for name in envNames where name.isEmpty || name.contains("=") {
+            throw ValidationError("bad --env name '\(name)': give a variable's name, e.g. --env PATH")
+        }
+    }
+
+    var envNames: [String] { env.flatMap { $0.split(separator: ",").map(String.init) } }
+
+    /// The `--env` variables with our values (unset ones are passed empty, as GNU parallel does).
+    var passedEnvironment: [String: String] {
+        var out = [String: String]()
+        for name in envNames { out[name] = ProcessInfo.processInfo.environment[name] ?? "" }
+        return out
+    }
+}
+
+/// What `run` and `resume` execute.
+enum BatchWork {
+    /// A sweep from the command line, journaled as `--journal`/`--no-journal` say (`run`).
+    case sweep(Sweep, JournalOptions)
+    /// What a journal left undone, appended to that journal (`resume`).
+    case resume(ResumeInput)
+}
+
+extension RunOptions {
+    /// Runs `work` headless or in the dashboard, with a journal; the exit status says whether every task was ok.
+    func execute(_ work: BatchWork) throws {
+        let client = try engines.startEngines()
+        var view = client.loadBalancedView()
+        view.flags.retries = retries
+        view.flags.runTimeLimit = timeout?.value
+        view.flags.maxOutput = maxOutput
+        view.flags.workingDirectory = workdir ?? FileManager.default.currentDirectoryPath
+        view.flags.environment = passedEnvironment
+        let dashboard = !headless && !json && isInteractive
+        let printer = Printer(json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard)
+        let halter = Halter(mode: halt, scheduler: client.scheduler)
+        let source = LocalSource(client: client, flags: view.flags)
+        let session: JournalSession?
+        switch work {
+        case .sweep(let sweep, let journal):
+            session = try journal.start(
+                kind: "run", engines: engines, client: client, source: source, template: sweep.template.text,
+                arguments: sweep.groups, gatherCompleted: dashboard)
+        case .resume(let input):
+            session = try input.open(engines: engines, client: client, source: source, gatherCompleted: dashboard)
+        }
+        defer { session?.finish() }
+        client.scheduler.addObserver { event in
+            session?.record(event)  // first: a task is in the journal before it is printed
+            guard case .completed(let task, let batch, let status) = event else { return }
+            printer.completed(task, batch: batch)
+            if status.isFailure { halter.failed(batch: batch) }
+        }
+        let ar: AsyncMapResult<ShellResult>
+        switch work {
+        case .sweep(let sweep, _): ar = try view.submit(sweep)
+        case .resume(let input): ar = try view.submit(shellTasks: input.tasks, label: input.label)
+        }
+        session?.writer.flush()
+
+        if dashboard { note("ppdash: \(try openDashboard(source, refresh: refresh, session: session))") }
+        var progress = ProgressLine(tty: isatty(2) == 1 && !json)
+        StopSignals.install()
+        while !ar.wait(timeout: 0.2) {
+            if progress.tty { progress.update(ar.counts, elapsed: ar.elapsed) }
+            if let sig = StopSignals.caughtSignal {
+                // Ctrl-C or SIGTERM: pending tasks aborted, running ones signalled, all recorded as aborted.
+                client.shutdown()
+                if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                printer.flush()
+                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
+                note("ppdash: stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): pending tasks aborted, running ones signalled")
+                throw ExitCode(128 + sig)
+            }
+        }
+        if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        printer.flush()
+        let c = ar.counts
+        note(
+            "ppdash: \(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
+                + String(format: "%.2f s", ar.elapsed))
+        client.shutdown()
+        if c.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Stops the batch at its first failure when `--halt` asks, through the scheduler's own calls.
+final class Halter: Sendable {
+    let mode: HaltMode?
+    let scheduler: Scheduler
+    let fired = Mutex(false)
+
+    init(mode: HaltMode?, scheduler: Scheduler) {
+        self.mode = mode
+        self.scheduler = scheduler
+    }
+
+    func failed(batch: BatchID) {
+        guard let mode, fired.withLock({ f in defer { f = true }; return !f }) else { return }
+        switch mode {
+        case .now: scheduler.abort(batch: batch)  // pending tasks never run, running ones are stopped
+        case .soon: scheduler.abortPending(batch: batch)  // no new task starts; running ones finish
+        }
+    }
+}
