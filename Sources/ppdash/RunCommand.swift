@@ -32,8 +32,9 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard let first = words.first, first != "--", first != "-", first.hasPrefix("-") else { return }
-        // The passthrough array holds whatever stood where an option may: a help flag is a help request.
+        // The passthrough array holds whatever stood where an option may: the built-in flags are the library's.
         if ["-h", "--help", "-help"].contains(first) { throw CleanExit.helpRequest(self) }
+        if first == "--version" { throw CleanExit.message(ppdashVersion) }
         throw ValidationError("Unknown option '\(first)' (put the command after --; see 'ppdash run --help')")
     }
 
