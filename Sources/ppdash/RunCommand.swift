@@ -27,9 +27,6 @@ struct RunCommand: ParsableCommand {
             "The command template, then ::: and its arguments (without :::, stdin's lines).", valueName: "template"))
     var words: [String] = []
 
-    /// `words` without the `--` that may lead them.
-    var sweepWords: ArraySlice<String> { words.first == "--" ? words.dropFirst() : words[...] }
-
     func validate() throws {
         guard let first = words.first, first != "--", first != "-", first.hasPrefix("-") else { return }
         // The passthrough array holds whatever stood where an option may: the built-in flags are the library's.
@@ -40,7 +37,9 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var sweep: Sweep
-        do { sweep = try Sweep.parse(words: Array(sweepWords)) } catch { throw ValidationError(error.description) }
+        do { sweep = try Sweep.parse(words: Array(words.first == "--" ? words.dropFirst() : words[...])) } catch {
+            throw ValidationError(error.description)
+        }
         if sweep.groups.isEmpty {
             var lines = [String]()
             while let line = readLine(strippingNewline: true) { lines.append(line) }
