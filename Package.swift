@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "PPKit",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

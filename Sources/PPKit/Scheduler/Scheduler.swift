@@ -19,10 +19,8 @@ public enum SchedulerEvent: Sendable {
 /// Every reader (the API, the dashboard, the headless CLI, a journal) reads from here; state lives behind one `Mutex`.
 public final class Scheduler: Sendable {
     let state: HotLock<State>
-    /// Serialises event delivery so observers see events in the order they happened.
-    let delivery = Mutex<Void>(())
-    /// The thread delivering events now (0: none), so an observer's own calls do not deadlock on `delivery`.
-    let deliveringThread = Atomic<UInt>(0)
+    /// The thread that runs the observers.
+    let delivery = EventDelivery()
     /// How many observers exist: lets the hot path skip event delivery with no lock.
     let observerCount = Atomic<Int>(0)
     public let clock: any PPClock
@@ -33,8 +31,11 @@ public final class Scheduler: Sendable {
         let now = clock.now().microseconds
         self.state = HotLock(
             State(
-                scheme: scheme, rng: SplitMix64(seed: seed ?? UInt64(bitPattern: now)), startedAt: now, clock: clock))
+                scheme: scheme, rng: SplitMix64(seed: seed ?? UInt64(bitPattern: now)), startedAt: now, clock: clock,
+                delivery: delivery))
     }
+
+    deinit { delivery.stop() }
 
     /// The current scheme; changing it affects the next dispatch.
     public var scheme: Scheme {
@@ -291,10 +292,11 @@ public final class Scheduler: Sendable {
         flushEvents()
     }
 
-    /// Returns once every event so far has reached the observers (a journal closing after a stop needs this:
-    /// a thread that found delivery busy may have left its events to another one).
+    /// Returns once every event so far has reached the observers (a journal closing after a stop needs this).
+    /// From an observer (on the delivery thread) it returns at once: the events it causes are delivered after it.
     public func flushEvents() {
-        deliverEvents(waking: true)
+        guard observerCount.load(ordering: .relaxed) > 0, !delivery.isCurrentThread else { return }
+        waitForDelivery(upTo: state.withLock { $0.enqueued })
     }
 
     /// Seconds `shutdown()` waits for running shell tasks to be stopped (their grace period is 2 s).
@@ -302,15 +304,18 @@ public final class Scheduler: Sendable {
 
     // MARK: observation
 
-    /// Calls `observer` with every event from now on, in order, on the thread that caused it.
+    /// Calls `observer` with every event from now on, in order, on the scheduler's delivery thread (never an
+    /// engine's or an event loop's); a waiter on a batch wakes only after the batch's events were delivered.
     @discardableResult
     public func addObserver(_ observer: @escaping @Sendable (SchedulerEvent) -> Void) -> Int {
         observerCount.add(1, ordering: .relaxed)
-        return state.withLock { s in
+        let token = state.withLock { s in
             s.observerCounter += 1
             s.observers.append((s.observerCounter, observer))
             return s.observerCounter
         }
+        startDelivery()
+        return token
     }
 
     public func removeObserver(_ token: Int) {
@@ -335,53 +340,14 @@ public final class Scheduler: Sendable {
     func perform(_ fx: Effects) {
         for (engine, task, reason) in fx.cancels { engine.cancel(task, reason: reason) }
         for (engine, a) in fx.runs { engine.run(a) }
-        // Observers (a journal, the CLI's printer) see every event before a waiter learns the batch is done.
-        deliverEvents(waking: !fx.wakes.isEmpty)
-        for wake in fx.wakes { wake() }
-    }
-
-    /// Delivers pending events. With nothing to wake, a thread that finds another one delivering leaves its events to
-    /// it (whoever delivers looks again after letting go) instead of queueing behind it: engines keep running while
-    /// one thread writes the journal. A thread about to wake a waiter, or finding `backlog` events undelivered, waits
-    /// for delivery: a waiter never wakes before its batch's events are delivered, and the outbox stays bounded.
-    private func deliverEvents(waking: Bool = false) {
-        // Cheap check first: no observers, nothing to do.
-        guard observerCount.load(ordering: .relaxed) > 0 else { return }
-        // An observer that calls back into the scheduler (e.g. `--halt` aborting the batch) is already inside the
-        // drain on this thread: its events are picked up there.
-        let me = UInt(pthread_self())
-        if deliveringThread.load(ordering: .acquiring) == me { return }
-        var wait = waking || state.withLock({ $0.outbox.count }) > Self.backlog
-        while true {
-            // Even with an empty outbox a waiting thread goes through `delivery`: another thread may hold its events,
-            // not yet delivered.
-            if wait {
-                delivery.withLock { _ in drainOutbox(as: me) }
-            } else if delivery.withLockIfAvailable({ _ in drainOutbox(as: me) }) == nil {
-                return  // busy elsewhere: that thread delivers what we queued when it looks again
-            }
-            // Events queued after our last look by a thread that found us busy: ours to deliver.
-            if state.withLock({ $0.outbox.isEmpty }) { return }
-            wait = false
+        guard observerCount.load(ordering: .relaxed) > 0 else {
+            for wake in fx.wakes { wake() }
+            return
         }
-    }
-
-    /// Undelivered events past which a thread waits for delivery rather than leaving its events to another.
-    static let backlog = 4096
-
-    /// Hands every queued event to every observer, in order, until none is left; under `delivery`, on thread `me`.
-    private func drainOutbox(as me: UInt) {
-        deliveringThread.store(me, ordering: .releasing)
-        defer { deliveringThread.store(0, ordering: .releasing) }
-        while true {
-            let (events, observers) = state.withLock { s -> ([SchedulerEvent], [@Sendable (SchedulerEvent) -> Void]) in
-                let e = s.outbox
-                s.outbox.removeAll(keepingCapacity: true)
-                return (e, s.observers.map(\.call))
-            }
-            if events.isEmpty { return }
-            for e in events { for o in observers { o(e) } }
-        }
+        // Observers (a journal, the CLI's printer) see every event before a waiter learns the batch is done: the
+        // delivery thread runs these wake-ups after the events queued before them.
+        if !fx.wakes.isEmpty { state.withLock { $0.outboxWakes.append(contentsOf: fx.wakes) } }
+        eventsQueued()
     }
 }
 
@@ -416,7 +382,7 @@ extension Scheduler: EngineSink {
             guard s.engines[engine].assigned.contains(idx) else { return }
             s.markStarted(idx, engine: engine, at: at, processGroup: processGroup)
         }
-        deliverEvents()
+        eventsQueued()
     }
 
     public func engineFinished(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {

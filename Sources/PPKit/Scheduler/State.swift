@@ -1,4 +1,5 @@
 import DequeModule
+import Dispatch
 
 extension Scheduler {
     /// Everything the scheduler knows, guarded by its one `Mutex`.
@@ -28,7 +29,15 @@ extension Scheduler {
         /// Observers in the order they were added (a journal added first writes before a printer prints).
         var observers = [(token: Int, call: @Sendable (SchedulerEvent) -> Void)]()
         var observerCounter = 0
+        /// Events not yet delivered, and the wake-ups to run once they are (see `EventDelivery`).
         var outbox = [SchedulerEvent]()
+        var outboxWakes = [@Sendable () -> Void]()
+        /// Events queued and delivered so far, and who waits for delivery to reach a count.
+        var enqueued: UInt64 = 0
+        var delivered: UInt64 = 0
+        var deliveryWaiters = [(upTo: UInt64, bell: DispatchSemaphore)]()
+        var deliveryStarted = false
+        let delivery: EventDelivery
         var waiterCounter = 0
         /// Completions per 250 ms bucket, a 5 s ring, for the rate.
         var rateBuckets = [Int](repeating: 0, count: 20)
@@ -40,8 +49,9 @@ extension Scheduler {
 
         let clock: any PPClock
 
-        init(scheme: Scheme, rng: SplitMix64, startedAt: Int64, clock: any PPClock) {
+        init(scheme: Scheme, rng: SplitMix64, startedAt: Int64, clock: any PPClock, delivery: EventDelivery) {
             self.clock = clock
+            self.delivery = delivery
             self.scheme = scheme
             self.rng = rng
             self.startedAt = startedAt
@@ -59,7 +69,10 @@ extension Scheduler {
         var aliveIDs: [EngineID] { engines.indices.filter { engines[$0].alive && !engines[$0].draining } }
 
         mutating func emit(_ e: @autoclosure () -> SchedulerEvent) {
-            if !observers.isEmpty { outbox.append(e()) }
+            guard !observers.isEmpty else { return }
+            outbox.append(e())
+            enqueued &+= 1
+            if outbox.count == EventDelivery.backlog { delivery.backlogged.store(true, ordering: .relaxed) }
         }
 
         // MARK: dispatch

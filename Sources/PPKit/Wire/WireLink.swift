@@ -9,12 +9,16 @@ protocol WireLinkDelegate: AnyObject, Sendable {
     func linkClosed(reason: String?)
 }
 
-/// Sends frames on a channel from any thread, coalescing what is sent in one event-loop turn into one write.
+/// Sends frames on a channel from any thread, coalescing what is sent in one event-loop turn into one write. While
+/// the channel is not writable (the peer reads slowly) frames gather here and go out when it is again.
 final class WireOutbox: Sendable {
     let channel: any Channel
     private let pending = Mutex<(buffer: ByteBuffer, scheduled: Bool)>((ByteBuffer(), false))
 
-    init(channel: any Channel) { self.channel = channel }
+    init(channel: any Channel) {
+        self.channel = channel
+        channel.pipeline.addHandler(WritabilityWatcher(outbox: self), position: .last).whenFailure { _ in }
+    }
 
     func send(_ message: WireMessage) {
         let schedule = pending.withLock { p -> Bool in
@@ -25,8 +29,10 @@ final class WireOutbox: Sendable {
         if schedule { channel.eventLoop.execute { self.flush() } }
     }
 
-    /// Writes what is pending; on the event loop.
-    private func flush() {
+    /// Writes what is pending, on the event loop; while the channel is not writable it stays scheduled and the
+    /// writability change writes it (`force`: write anyway, the link is closing).
+    fileprivate func flush(force: Bool = false) {
+        guard force || channel.isWritable else { return }
         let buffer = pending.withLock { p -> ByteBuffer in
             let b = p.buffer
             p.buffer = ByteBuffer()
@@ -40,12 +46,25 @@ final class WireOutbox: Sendable {
     func sendThenClose(_ message: WireMessage) {
         send(message)
         channel.eventLoop.execute {
-            self.flush()
+            self.flush(force: true)
             self.channel.close(promise: nil)
         }
     }
 
     func close() { channel.close(promise: nil) }
+}
+
+/// Tells an outbox when its channel becomes writable again.
+private final class WritabilityWatcher: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Never
+    let outbox: WireOutbox
+
+    init(outbox: WireOutbox) { self.outbox = outbox }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { outbox.flush() }
+        context.fireChannelWritabilityChanged()
+    }
 }
 
 /// Hands decoded messages and the link's end to a delegate; refused bytes close the link with their reason.
