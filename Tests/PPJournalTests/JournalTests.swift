@@ -1,4 +1,5 @@
 import Foundation
+import PPJSON
 import PPKit
 import Synchronization
 import Testing
