@@ -1,5 +1,6 @@
 // The journal's format: JSON Lines, a header line per run (the first run, then one per resume), one line per event.
 import Foundation
+import PPAttach
 import PPKit
 
 #if canImport(Glibc)

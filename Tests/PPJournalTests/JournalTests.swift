@@ -4,6 +4,7 @@ import PPKit
 import Synchronization
 import Testing
 
+@testable import PPAttach
 @testable import PPJournal
 
 #if canImport(Glibc)
