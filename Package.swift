@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPJournal", "CPPSys", "ppdash",
+                "PPKit", "PPDash", "PPTerm", "PPJournal", "PPJSON", "CPPSys", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -96,6 +96,7 @@ let package = Package(
             name: "PPJournalTests", dependencies: ["PPJournal", "PPKit", "PPJSON", "PPAttach"], exclude: ["Fixtures"],
             swiftSettings: strict),
         .testTarget(name: "PPJSONTests", dependencies: ["PPJSON"], swiftSettings: strict),
+        .testTarget(name: "PPAttachTests", dependencies: ["PPAttach", "PPKit", "PPJSON"], swiftSettings: strict),
         .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
     ]

@@ -103,7 +103,7 @@ public final class AttachConnection: Sendable {
     /// Sends one request line and waits up to `timeout` seconds for the reply line; nil when the connection is
     /// gone or the server did not answer in time.
     public func call(_ request: [UInt8], timeout: Double = 10) -> [UInt8]? {
-        guard channel.isActive else { return nil }
+        // A closed channel fails the write; a line the server sent before closing (a refusal) is still read.
         channel.writeAndFlush(channel.allocator.buffer(bytes: request), promise: nil)
         return inbox.next(until: .now() + timeout)
     }

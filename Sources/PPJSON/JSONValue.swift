@@ -92,6 +92,43 @@ public enum JSONValue: Sendable {
         }
     }
 
+    /// Indented text (two spaces a level, keys sorted), for people.
+    public var prettyText: String {
+        var out: [UInt8] = []
+        writePretty(to: &out, indent: 0)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func writePretty(to out: inout [UInt8], indent: Int) {
+        func newline(_ level: Int) {
+            out.append(10)
+            out.append(contentsOf: repeatElement(0x20, count: 2 * level))
+        }
+        switch self {
+        case .array(let a) where !a.isEmpty:
+            out.append(0x5B)
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                newline(indent + 1)
+                v.writePretty(to: &out, indent: indent + 1)
+            }
+            newline(indent)
+            out.append(0x5D)
+        case .object(let o) where !o.isEmpty:
+            out.append(0x7B)
+            for (i, k) in o.keys.sorted(by: JSONValue.keyOrder).enumerated() {
+                if i > 0 { out.append(0x2C) }
+                newline(indent + 1)
+                JSONBytes.appendString(k, to: &out)
+                out.append(contentsOf: [0x20, 0x3A, 0x20])
+                o[k]!.writePretty(to: &out, indent: indent + 1)
+            }
+            newline(indent)
+            out.append(0x7D)
+        default: write(to: &out)
+        }
+    }
+
     /// Keys in byte order, except that `$ne` comes first: ipyparallel's hub (a MongoDB-style query) evaluates
     /// operators in the order written, and a `$ne: null` guard must run before a date comparison.
     static func keyOrder(_ a: String, _ b: String) -> Bool {
