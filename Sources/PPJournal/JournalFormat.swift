@@ -1,13 +1,8 @@
 // The journal's format: JSON Lines, a header line per run (the first run, then one per resume), one line per event.
 import Foundation
+import Glibc
 import PPAttach
 import PPKit
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Constants and names of the journal format.
 public enum JournalFormat {
