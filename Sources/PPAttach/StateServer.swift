@@ -83,8 +83,12 @@ public final class StateServer: Sendable {
             return (s.listener, Array(s.viewers.values))
         }
         guard let listener else { return }
-        try? listener.close().wait()
-        try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: path)  // no new viewer finds it
+        if MultiThreadedEventLoopGroup.currentEventLoop == nil {
+            try? listener.close().wait()
+        } else {
+            listener.close(promise: nil)  // never block an event loop
+        }
         for v in viewers { v.close(promise: nil) }
     }
 
