@@ -177,6 +177,7 @@ final class ViewerHandler: ChannelInboundHandler {
 
     private func admit(_ context: ChannelHandlerContext, peer: UInt32?) {
         let channel = context.channel
+        guard channel.isActive else { return }  // gone before its credentials were read
         guard peer == geteuid() else {
             context.close(promise: nil)  // another user: the socket's mode should already have stopped them
             return
