@@ -29,6 +29,30 @@ struct AttachTransportTests {
         #expect(back.number == 5 && back.server == reply.server && back.error == nil)
     }
 
+    /// The messages read and write as Foundation's JSONEncoder/JSONDecoder did (the transport before PPJSON).
+    @Test func snapshotsAndMetadataMatchFoundationsCoding() throws {
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let ar = try client.loadBalancedView().submit(builtins: [.noop, .noop, .noop])
+        #expect(ar.wait(timeout: 10))
+        let source = LocalSource(client: client)
+        var snapshot = source.snapshot(TableQuery())
+        snapshot.rate = .infinity  // what JSON cannot hold travels as a string, both ways
+        let reply = AttachReply(snapshot: snapshot, metadata: source.metadata(TaskID(2)), number: -1)
+        let foundation = JSONEncoder()
+        foundation.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let ours = try decoder.decode(AttachReply.self, from: Data(encodeLine(reply)))
+        #expect(ours.snapshot == reply.snapshot && ours.metadata == reply.metadata && ours.number == -1)
+        let theirs = try #require(decodeLine(AttachReply.self, Array(try foundation.encode(reply))))
+        #expect(theirs.snapshot == reply.snapshot && theirs.metadata == reply.metadata && theirs.number == -1)
+        let query = AttachRequest.snapshot(TableQuery(limit: 9))
+        #expect(decodeLine(AttachRequest.self, Array(try foundation.encode(query))) == query)
+    }
+
     @Test func oneTooManyViewersIsToldWhyAndABadRequestGetsAnError() throws {
         let (dir, path) = tempSocket()
         defer { try? FileManager.default.removeItem(atPath: dir) }
