@@ -77,7 +77,11 @@ public enum UnixSocket {
 /// One message as a JSON line.
 func encodeLine<T: Encodable>(_ value: T) -> [UInt8] {
     var bytes: [UInt8] = []
-    do { try JSONEncoding.write(value, to: &bytes) } catch { bytes = Array(#"{"error":"cannot encode the reply"}"#.utf8) }
+    do {
+        try JSONEncoding.write(value, to: &bytes)
+    } catch {
+        bytes = Array(#"{"error":"cannot encode the reply"}"#.utf8)
+    }
     bytes.append(10)
     return bytes
 }

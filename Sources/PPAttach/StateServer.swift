@@ -44,7 +44,9 @@ public final class StateServer: Sendable {
         self.source = source
         self.state = Mutex(State())
         if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType {
-            guard type == .typeSocket else { throw UnixSocket.Failure(call: "\(path) exists and is no socket", code: EEXIST) }
+            guard type == .typeSocket else {
+                throw UnixSocket.Failure(call: "\(path) exists and is no socket", code: EEXIST)
+            }
             if AttachConnection.isListening(path) {
                 throw UnixSocket.Failure(call: "another ppdash listens on \(path)", code: EADDRINUSE)
             }

@@ -156,7 +156,8 @@ public enum JournalReader {
                     )
                 }
                 guard case .header = JournalEvent(json: j) else {
-                    throw JournalError(.corrupt, "\(path) is corrupt at line \(line.number) (a run header without host or pid)")
+                    throw JournalError(
+                        .corrupt, "\(path) is corrupt at line \(line.number) (a run header without host or pid)")
                 }
             }
             if let event = JournalEvent(json: j) { b.add(event) }
