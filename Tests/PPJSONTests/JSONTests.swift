@@ -164,3 +164,64 @@ struct JSONCodableTests {
         }
     }
 }
+
+@Suite("JSON under random input")
+struct JSONFuzzTests {
+    /// A deterministic generator, so a failure can be replayed.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func anyStringRoundTripsThroughTheWriterAndParser() throws {
+        var rng = SplitMix(state: 11)
+        let pool: [Unicode.Scalar] = ["\u{0}", "\u{1f}", "\"", "\\", "/", "\n", "\u{7f}", "\u{80}", "é", "\u{2028}", "\u{2029}",
+            "\u{FFFD}", "\u{FEFF}", "😀", "a", " ", "\u{10FFFF}", "\u{E2}"]
+        for _ in 0..<2000 {
+            var s = String.UnicodeScalarView()
+            for _ in 0..<Int.random(in: 0...12, using: &rng) { s.append(pool.randomElement(using: &rng)!) }
+            let text = String(s)
+            var o = JSONObjectWriter()
+            o.add("s", text)
+            let line = o.finish()
+            #expect(!line.utf8.contains { $0 < 0x20 }, "raw control byte in \(line)")
+            #expect(try JSONValue.parse(line)["s"]?.string == text)
+        }
+    }
+
+    @Test func mangledDocumentsAreRefusedNeverCrash() {
+        var rng = SplitMix(state: 7)
+        let doc = Array(#"{"a":[1,-2.5e3,"x\"\u00e9\ud83d\ude00",true,null],"b":{"c":"d"},"e":""}"#.utf8)
+        let bytes: [UInt8] = Array("{}[]\":,\\-+.eE0123456789tfnu \u{1}".utf8) + [0xFF, 0xC3]
+        var refused = 0
+        for _ in 0..<5000 {
+            var d = doc
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let i = Int.random(in: 0..<d.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: d[i] = bytes.randomElement(using: &rng)!
+                case 1: d.remove(at: i)
+                default: d.insert(bytes.randomElement(using: &rng)!, at: i)
+                }
+                if d.isEmpty { d = [0x7B] }
+            }
+            do {
+                let v = try JSONValue.parse(d)
+                #expect(try JSONValue.parse(v.bytes) == v)  // whatever is accepted writes back and reads the same
+            } catch {
+                refused += 1
+            }
+            d.withUnsafeBufferPointer { b in
+                guard var s = try? JSONObjectScanner(b) else { return }
+                while let k = try? s.next() { _ = k }
+            }
+        }
+        #expect(refused > 1000)
+    }
+}
