@@ -42,7 +42,7 @@ public enum IPPJSON {
         o.add("command", r.command)
         o.add("exit", r.exitStatus.map(Int.init))
         o.add("signal", r.signal.map(Int.init))
-        o.addRaw("result", r.result.map { $0.json.text } ?? "null")
+        o.add("result", r.result?.json ?? .null)
         o.add("result_note", r.resultNote)
         o.add("retries", r.retries)
         o.add("stdout", r.stdout)

@@ -21,31 +21,11 @@ extension JSONValue {
         return v
     }
     public static func parse(_ bytes: [UInt8], allowNonFinite: Bool = false) throws(JSONParseError) -> JSONValue {
-        try withBuffer(bytes) { b throws(JSONParseError) in try parse(b, allowNonFinite: allowNonFinite) }
-    }
-    public static func parse(_ bytes: ArraySlice<UInt8>, allowNonFinite: Bool = false) throws(JSONParseError)
-        -> JSONValue
-    {
-        try withBuffer(bytes) { b throws(JSONParseError) in try parse(b, allowNonFinite: allowNonFinite) }
+        try bytes.withUnsafeBufferPointer { b throws(JSONParseError) in try parse(b, allowNonFinite: allowNonFinite) }
     }
     public static func parse(_ text: String, allowNonFinite: Bool = false) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8), allowNonFinite: allowNonFinite)
     }
-}
-
-/// Runs `body` over contiguous bytes of `c` (copying only when `c` is not contiguous).
-func withBuffer<C: Collection<UInt8>, R>(
-    _ c: C, _ body: (UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> R
-) throws(JSONParseError) -> R {
-    var result: Result<R, JSONParseError>?
-    _ = c.withContiguousStorageIfAvailable { b in
-        result = Result { () throws(JSONParseError) -> R in try body(b) }
-    }
-    if result == nil {
-        let copy = Array(c)
-        copy.withUnsafeBufferPointer { b in result = Result { () throws(JSONParseError) -> R in try body(b) } }
-    }
-    return try result!.get()
 }
 
 struct JSONParser {

@@ -200,11 +200,6 @@ public struct JSONObjectWriter {
         key(k)
         bytes.append(contentsOf: json.utf8)
     }
-    /// Adds an already-encoded JSON value.
-    public mutating func addRaw(_ k: String, _ json: [UInt8]) {
-        key(k)
-        bytes.append(contentsOf: json)
-    }
 
     /// The object as text.
     public mutating func finish() -> String { String(decoding: finishBytes(), as: UTF8.self) }
