@@ -26,14 +26,6 @@ public enum JournalEvent: Sendable, Hashable {
         public var args: [String]
         /// For a resume: the key of the task this one runs again.
         public var of: String?
-        public init(id: Int, batch: Int, seq: Int, command: String, args: [String], of: String? = nil) {
-            self.id = id
-            self.batch = batch
-            self.seq = seq
-            self.command = command
-            self.args = args
-            self.of = of
-        }
     }
 
     public struct Started: Sendable, Hashable {
@@ -43,24 +35,12 @@ public enum JournalEvent: Sendable, Hashable {
         /// The task's process group, so a resume can find an orphan.
         public var processGroup: Int32?
         public var at: Timestamp?
-        public init(id: Int, engine: Int?, host: String?, processGroup: Int32?, at: Timestamp?) {
-            self.id = id
-            self.engine = engine
-            self.host = host
-            self.processGroup = processGroup
-            self.at = at
-        }
     }
 
     public struct End: Sendable, Hashable {
         public var reason: String
         public var at: Timestamp?
         public var totals: StatusCounts
-        public init(reason: String, at: Timestamp?, totals: StatusCounts) {
-            self.reason = reason
-            self.at = at
-            self.totals = totals
-        }
     }
 
     /// Appends the event's line (without the newline) to `out`; allocates nothing when `out` has room.
