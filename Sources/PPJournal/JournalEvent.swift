@@ -216,13 +216,16 @@ extension JournalHeader {
         guard let host = j["host"]?.string, let pid = j["pid"]?.int else { return nil }
         self.init(
             kind: j["kind"]?.string ?? "run", run: j["run"]?.int ?? 1, ppdashVersion: j["ppdash"]?.string ?? "?",
-            host: host, pid: Int32(truncatingIfNeeded: pid), user: j["user"]?.string ?? "?",
-            uid: UInt32(truncatingIfNeeded: j["uid"]?.int ?? -1),
-            started: j["started"]?.string.flatMap { Timestamp(iso8601: $0) } ?? Timestamp(microseconds: 0),
-            workingDirectory: j["cwd"]?.string ?? "", commandLine: j["command"]?.array?.compactMap(\.string) ?? [],
+            commandLine: j["command"]?.array?.compactMap(\.string) ?? [],
             engines: j["engines"]?.array?.compactMap(\.string) ?? [], template: j["template"]?.string,
             arguments: j["args"]?.array.map { $0.map { $0.array?.compactMap(\.string) ?? [] } },
-            socket: j["socket"]?.string)
+            socket: j["socket"]?.string,
+            started: j["started"]?.string.flatMap { Timestamp(iso8601: $0) } ?? Timestamp(microseconds: 0))
+        self.host = host
+        self.pid = Int32(truncatingIfNeeded: pid)
+        user = j["user"]?.string ?? "?"
+        uid = UInt32(truncatingIfNeeded: j["uid"]?.int ?? -1)
+        workingDirectory = j["cwd"]?.string ?? ""
     }
 
     /// The header as one JSON line (no newline).

@@ -106,26 +106,4 @@ public struct JournalHeader: Sendable, Hashable {
         self.arguments = arguments
         self.socket = socket
     }
-
-    /// A header with every field given (the journal's reader).
-    init(
-        kind: String, run: Int, ppdashVersion: String, host: String, pid: Int32, user: String, uid: UInt32,
-        started: Timestamp, workingDirectory: String, commandLine: [String], engines: [String], template: String?,
-        arguments: [[String]]?, socket: String?
-    ) {
-        self.kind = kind
-        self.run = run
-        self.ppdashVersion = ppdashVersion
-        self.host = host
-        self.pid = pid
-        self.user = user
-        self.uid = uid
-        self.started = started
-        self.workingDirectory = workingDirectory
-        self.commandLine = commandLine
-        self.engines = engines
-        self.template = template
-        self.arguments = arguments
-        self.socket = socket
-    }
 }
