@@ -31,10 +31,12 @@ let package = Package(
         ),
         // What Glibc does not export to Swift: pipe2, pidfd_open, wait-status macros, spawn flags.
         .target(name: "CPPSys"),
+        // The one JSON layer: a byte-buffer writer, a parser into JSONValue, Codable over it, ISO 8601 instants.
+        .target(name: "PPJSON", swiftSettings: strict),
         .target(
             name: "PPKit",
             dependencies: [
-                "CPPSys",
+                "CPPSys", "PPJSON",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -46,16 +48,26 @@ let package = Package(
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
         .target(
             name: "PPIPP",
-            dependencies: ["PPKit", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PPKit", "PPJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(name: "PPDash", dependencies: ["PPKit", "PPTerm"], swiftSettings: strict),
-        // The command line's journal, resume planning, `ls`, and the state socket `attach` speaks to.
-        .target(name: "PPJournal", dependencies: ["PPKit"], swiftSettings: strict),
+        // The command line's journal: typed events, writer, reader, resume planning, `ls`.
+        .target(name: "PPJournal", dependencies: ["PPKit", "PPJSON", "PPAttach"], swiftSettings: strict),
+        // The state socket `attach` speaks to, and its client: NIO Unix-domain sockets, JSON lines.
+        .target(
+            name: "PPAttach",
+            dependencies: [
+                "PPKit", "PPJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ppdash",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal",
+                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPAttach",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -64,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPJournal", "CPPSys", "ppdash",
+                "PPKit", "PPDash", "PPTerm", "PPJournal", "PPJSON", "CPPSys", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -81,7 +93,11 @@ let package = Package(
         ),
         .testTarget(name: "PPTermTests", dependencies: ["PPTerm"], swiftSettings: strict),
         .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit"], swiftSettings: strict),
-        .testTarget(name: "PPJournalTests", dependencies: ["PPJournal", "PPKit"], swiftSettings: strict),
+        .testTarget(
+            name: "PPJournalTests", dependencies: ["PPJournal", "PPKit", "PPJSON", "PPAttach"], exclude: ["Fixtures"],
+            swiftSettings: strict),
+        .testTarget(name: "PPJSONTests", dependencies: ["PPJSON"], swiftSettings: strict),
+        .testTarget(name: "PPAttachTests", dependencies: ["PPAttach", "PPKit", "PPJSON"], swiftSettings: strict),
         .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
     ]

@@ -135,7 +135,7 @@ public struct JupyterSession: Sendable {
         guard signer.verify(sig, parts) else { throw MessageError.signatureMismatch }
         var json: [JSON] = []
         for p in parts {
-            do { json.append(try JSON.parse(p)) } catch { throw MessageError.badJSON(error.description) }
+            do { json.append(try JSON.parse(p, allowNonFinite: true)) } catch { throw MessageError.badJSON(error.description) }
         }
         return JupyterMessage(
             idents: Array(frames[..<d]), header: json[0], parent: json[1], metadata: json[2], content: json[3],
@@ -143,59 +143,8 @@ public struct JupyterSession: Sendable {
     }
 }
 
-/// ISO 8601 dates as ipyparallel writes them (`2026-11-29T10:12:20.123456Z`, `+00:00`, a space, or no fraction).
+/// ISO 8601 dates as ipyparallel writes them (`2026-11-29T10:12:20.123456Z`, `+00:00`, a space, or no fraction):
+/// the JSON layer's one parser.
 public enum ISODate {
-    public static func parse(_ s: String) -> Timestamp? {
-        let b = Array(s.utf8)
-        func num(_ from: Int, _ n: Int) -> Int? {
-            guard from + n <= b.count else { return nil }
-            var v = 0
-            for k in from..<(from + n) {
-                let c = b[k]
-                guard c >= 0x30 && c <= 0x39 else { return nil }
-                v = v * 10 + Int(c - 0x30)
-            }
-            return v
-        }
-        guard b.count >= 19, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2),
-            let mi = num(14, 2), let sec = num(17, 2)
-        else { return nil }
-        var i = 19
-        var micros = 0
-        if i < b.count, b[i] == UInt8(ascii: ".") {
-            i += 1
-            var digits = 0
-            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 {
-                if digits < 6 {
-                    micros = micros * 10 + Int(b[i] - 0x30)
-                    digits += 1
-                }
-                i += 1
-            }
-            while digits < 6 {
-                micros *= 10
-                digits += 1
-            }
-        }
-        var offset = 0
-        if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
-            guard let oh = num(i + 1, 2) else { return nil }
-            let om = num(i + 4, 2) ?? num(i + 3, 2) ?? 0
-            offset = sign * (oh * 3600 + om * 60)
-        }
-        let days = daysFromCivil(y, mo, d)
-        let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset
-        return Timestamp(microseconds: Int64(secs) * 1_000_000 + Int64(micros))
-    }
-
-    /// Days since 1970-01-01 (Howard Hinnant's algorithm).
-    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    public static func parse(_ s: String) -> Timestamp? { Timestamp(iso8601: s) }
 }

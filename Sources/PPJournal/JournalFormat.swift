@@ -1,12 +1,8 @@
 // The journal's format: JSON Lines, a header line per run (the first run, then one per resume), one line per event.
 import Foundation
+import Glibc
+import PPAttach
 import PPKit
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Constants and names of the journal format.
 public enum JournalFormat {
@@ -67,50 +63,6 @@ public struct JournalError: Error, Sendable, CustomStringConvertible, Equatable 
     public var description: String { message }
 }
 
-extension Timestamp {
-    /// Parses the ISO 8601 form `iso8601` writes (`2026-11-29T10:12:20.123456Z`; fewer fraction digits too).
-    public init?(iso8601 s: String) {
-        let b = Array(s.utf8)
-        guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84, b[13] == 58, b[16] == 58, b.last == 90 else {
-            return nil
-        }
-        func num(_ r: Range<Int>) -> Int? {
-            var v = 0
-            for i in r {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                v = v * 10 + Int(b[i] - 48)
-            }
-            return v
-        }
-        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13), let mi = num(14..<16),
-            let se = num(17..<19)
-        else { return nil }
-        var micros = 0
-        if b[19] == 46 {
-            let digits = b.count - 1 - 20
-            guard digits >= 1, digits <= 9, let f = num(20..<(b.count - 1)) else { return nil }
-            var scaled = f
-            if digits < 6 {
-                for _ in digits..<6 { scaled *= 10 }
-            } else {
-                for _ in 6..<digits { scaled /= 10 }
-            }
-            micros = scaled
-        } else if b.count != 20 {
-            return nil
-        }
-        // Days from civil (Howard Hinnant's algorithm).
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        let secs = Int64(days) * 86_400 + Int64(h * 3600 + mi * 60 + se)
-        self.init(microseconds: secs * 1_000_000 + Int64(micros))
-    }
-}
-
 /// What the first line of a journal (and each resume's line) says about the run.
 public struct JournalHeader: Sendable, Hashable {
     /// `run`, `demo`, `dashboard` or `resume`.
@@ -154,65 +106,4 @@ public struct JournalHeader: Sendable, Hashable {
         self.arguments = arguments
         self.socket = socket
     }
-
-    /// The header as one JSON line (no newline).
-    public func jsonLine() -> String {
-        var o = JSONObjectWriter()
-        o.add(JournalFormat.versionKey, JournalFormat.version)
-        o.add("event", run <= 1 ? "start" : "resume")
-        o.add("run", run)
-        o.add("kind", kind)
-        o.add("ppdash", ppdashVersion)
-        o.add("host", host)
-        o.add("pid", Int(pid))
-        o.add("user", user)
-        o.add("uid", Int(uid))
-        o.add("started", started.iso8601)
-        o.add("cwd", workingDirectory)
-        o.add("command", commandLine)
-        o.add("engines", engines)
-        o.add("template", template)
-        if let arguments {
-            var raw = "["
-            for (i, g) in arguments.enumerated() {
-                if i > 0 { raw += "," }
-                var inner = JSONObjectWriter()
-                inner.add("g", g)
-                let text = inner.finish()
-                raw += text.dropFirst(5).dropLast()  // `{"g":[...]}` -> `[...]`
-            }
-            o.addRaw("args", raw + "]")
-        } else {
-            o.addRaw("args", "null")
-        }
-        o.add("socket", socket)
-        return o.finish()
-    }
-
-    /// Reads a header back from a parsed line; nil when required fields are missing.
-    init?(_ j: [String: Any]) {
-        guard let host = j["host"] as? String, let pid = intValue(j["pid"]) else { return nil }
-        kind = j["kind"] as? String ?? "run"
-        run = intValue(j["run"]) ?? 1
-        ppdashVersion = j["ppdash"] as? String ?? "?"
-        self.host = host
-        self.pid = Int32(truncatingIfNeeded: pid)
-        user = j["user"] as? String ?? "?"
-        uid = UInt32(truncatingIfNeeded: intValue(j["uid"]) ?? -1)
-        started = (j["started"] as? String).flatMap { Timestamp(iso8601: $0) } ?? Timestamp(microseconds: 0)
-        workingDirectory = j["cwd"] as? String ?? ""
-        commandLine = j["command"] as? [String] ?? []
-        engines = j["engines"] as? [String] ?? []
-        template = j["template"] as? String
-        arguments = j["args"] as? [[String]]
-        socket = j["socket"] as? String
-    }
-}
-
-/// An Int from a parsed JSON number.
-func intValue(_ v: Any?) -> Int? {
-    if let i = v as? Int { return i }
-    if let d = v as? Double, d == d.rounded(), abs(d) < 9e15 { return Int(d) }
-    if let n = v as? NSNumber { return n.intValue }
-    return nil
 }

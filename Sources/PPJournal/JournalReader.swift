@@ -1,12 +1,8 @@
 // Reads a journal back: its runs, and every task's latest state across them (a resume's tasks count as the originals).
 import Foundation
+import Glibc
+import PPJSON
 import PPKit
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// How a task ended, as its `completed` line says.
 public struct JournalOutcome: Sendable, Hashable {
@@ -123,7 +119,7 @@ public enum JournalReader {
         guard let first = lines.first else {
             throw JournalError(.notAJournal, "\(path) is empty: not a ppdash journal")
         }
-        guard let head = object(first.bytes), let version = intValue(head[JournalFormat.versionKey]) else {
+        guard let head = object(first.bytes), let version = head[JournalFormat.versionKey]?.int else {
             if torn && lines.count == 1 {
                 throw JournalError(
                     .corrupt, "\(path) holds only a torn first line: ppdash was killed as it started; nothing to resume")
@@ -152,25 +148,31 @@ public enum JournalReader {
                     "\(path) is corrupt at line \(line.number) (not a journal line); nothing was changed: move it aside to start afresh"
                 )
             }
-            if let v = intValue(j[JournalFormat.versionKey]), v > JournalFormat.version {
-                throw JournalError(
-                    .newerFormat,
-                    "\(path) was resumed by a newer ppdash (journal format \(v); this ppdash reads up to \(JournalFormat.version))"
-                )
+            if let v = j[JournalFormat.versionKey] {
+                if let v = v.int, v > JournalFormat.version {
+                    throw JournalError(
+                        .newerFormat,
+                        "\(path) was resumed by a newer ppdash (journal format \(v); this ppdash reads up to \(JournalFormat.version))"
+                    )
+                }
+                guard case .header = JournalEvent(json: j) else {
+                    throw JournalError(
+                        .corrupt, "\(path) is corrupt at line \(line.number) (a run header without host or pid)")
+                }
             }
-            try b.add(j, line: line.number)
+            if let event = JournalEvent(json: j) { b.add(event) }
         }
         return b.contents()
     }
 
-    static func object(_ bytes: Data.SubSequence) -> [String: Any]? {
+    static func object(_ bytes: Data.SubSequence) -> JSONValue? {
         guard bytes.first == UInt8(ascii: "{") else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+        let v = bytes.withUnsafeBytes { raw in try? JSONValue.parse(raw.bindMemory(to: UInt8.self)) }
+        return v?.object != nil ? v : nil
     }
 
     static func isRunHeader(_ bytes: Data.SubSequence) -> Bool {
-        guard let j = object(bytes) else { return false }
-        return j[JournalFormat.versionKey] != nil
+        object(bytes)?[JournalFormat.versionKey] != nil
     }
 
     /// Folds lines into runs and tasks.
@@ -188,12 +190,8 @@ public enum JournalReader {
 
         init(path: String) { self.path = path }
 
-        mutating func add(_ j: [String: Any], line: Int) throws(JournalError) {
-            if j[JournalFormat.versionKey] != nil {
-                guard let h = JournalHeader(j) else {
-                    throw JournalError(.corrupt, "\(path) is corrupt at line \(line) (a run header without host or pid)")
-                }
-                var header = h
+        mutating func add(_ event: JournalEvent) {
+            if case .header(var header) = event {
                 header.run = runs.count + 1
                 runs.append(JournalRun(header: header, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
                 local = [:]
@@ -202,77 +200,64 @@ public enum JournalReader {
             }
             guard !runs.isEmpty else { return }
             let run = runs.count
-            let event = j["event"] as? String ?? ""
             switch event {
-            case "batch":
-                guard let batch = intValue(j["batch"]) else { return }
-                batchLabels.append(j["label"] as? String ?? "")
+            case .header: break
+            case .batch(let batch, let label):
+                batchLabels.append(label)
                 localBatches[batch] = batchLabels.count
-            case "submitted":
-                guard let id = intValue(j["id"]) else { return }
+            case .submitted(let e):
                 let submitted = runs[run - 1].lastEvent ?? runs[run - 1].header.started
-                if let of = j["of"] as? String, let i = index[of] {
-                    local[id] = i
+                if let of = e.of, let i = index[of] {
+                    local[e.id] = i
                     tasks[i].run = run
                     if !tasks[i].status.isFinished || tasks[i].status.isFailure { tasks[i].status = .pending }
                     return
                 }
-                let key = JournalFormat.key(run: run, id: id)
-                let localBatch = intValue(j["batch"]) ?? 1
-                if localBatches[localBatch] == nil {
+                let key = JournalFormat.key(run: run, id: e.id)
+                if localBatches[e.batch] == nil {
                     batchLabels.append("")
-                    localBatches[localBatch] = batchLabels.count
+                    localBatches[e.batch] = batchLabels.count
                 }
-                let batch = localBatches[localBatch]!
+                let batch = localBatches[e.batch]!
                 let t = JournalTask(
-                    key: key, batch: batch, seq: intValue(j["seq"]) ?? id, label: batchLabels[batch - 1],
-                    command: j["command"] as? String ?? "", args: j["args"] as? [String] ?? [], status: .pending,
-                    engine: nil, host: nil, processGroup: nil, run: run, submitted: submitted, started: nil,
-                    completed: nil, retries: 0, outcome: nil)
+                    key: key, batch: batch, seq: e.seq, label: batchLabels[batch - 1], command: e.command, args: e.args,
+                    status: .pending, engine: nil, host: nil, processGroup: nil, run: run, submitted: submitted,
+                    started: nil, completed: nil, retries: 0, outcome: nil)
                 index[key] = tasks.count
-                local[id] = tasks.count
+                local[e.id] = tasks.count
                 tasks.append(t)
-            case "started":
-                guard let id = intValue(j["id"]), let i = local[id] else { return }
+            case .started(let e):
+                guard let i = local[e.id] else { return }
                 tasks[i].status = .running
                 tasks[i].run = run
-                tasks[i].engine = intValue(j["engine"])
-                tasks[i].host = j["host"] as? String
-                tasks[i].processGroup = intValue(j["pgid"]).map { Int32(truncatingIfNeeded: $0) }
-                tasks[i].started = (j["at"] as? String).flatMap { Timestamp(iso8601: $0) }
+                tasks[i].engine = e.engine
+                tasks[i].host = e.host
+                tasks[i].processGroup = e.processGroup
+                tasks[i].started = e.at
                 tasks[i].completed = nil
-                if let t = tasks[i].started { runs[run - 1].lastEvent = t }
-            case "completed":
-                // `id` is the flat record's string msg_id here.
-                guard let id = intValue(j["id"]) ?? (j["id"] as? String).flatMap({ Int($0) }), let i = local[id] else {
-                    return
-                }
-                let status = (j["status"] as? String).flatMap(TaskStatus.init(name:)) ?? .error
+                if let t = e.at { runs[run - 1].lastEvent = t }
+            case .completed(let r, _):
+                guard let id = Int(r.id), let i = local[id] else { return }
+                let status = TaskStatus(name: r.status) ?? .error
                 tasks[i].status = status.isFinished ? status : .error
                 tasks[i].run = run
-                tasks[i].engine = intValue(j["engine"]) ?? tasks[i].engine
-                tasks[i].host = j["host"] as? String ?? tasks[i].host
-                tasks[i].retries = intValue(j["retries"]) ?? tasks[i].retries
-                if let s = (j["started"] as? String).flatMap({ Timestamp(iso8601: $0) }) { tasks[i].started = s }
-                tasks[i].completed = (j["completed"] as? String).flatMap { Timestamp(iso8601: $0) }
-                if let s = (j["submitted"] as? String).flatMap({ Timestamp(iso8601: $0) }), tasks[i].run == 1 {
-                    tasks[i].submitted = s
-                }
+                tasks[i].engine = r.engine ?? tasks[i].engine
+                tasks[i].host = r.host ?? tasks[i].host
+                tasks[i].retries = r.retries
+                if let s = r.started { tasks[i].started = s }
+                tasks[i].completed = r.completed
+                if r.submitted.microseconds != 0, tasks[i].run == 1 { tasks[i].submitted = r.submitted }
                 tasks[i].outcome = JournalOutcome(
-                    exit: intValue(j["exit"]).map { Int32(truncatingIfNeeded: $0) },
-                    signal: intValue(j["signal"]).map { Int32(truncatingIfNeeded: $0) },
-                    stdout: j["stdout"] as? String ?? "", stderr: j["stderr"] as? String ?? "",
-                    stdoutDropped: intValue(j["stdout_dropped"]) ?? 0, stderrDropped: intValue(j["stderr_dropped"]) ?? 0,
-                    error: j["error"] as? String, engineHost: j["host"] as? String)
+                    exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
+                    stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
                 if let c = tasks[i].completed { runs[run - 1].lastEvent = c }
-            case "engine":
-                guard let id = intValue(j["engine"]) else { return }
-                runs[run - 1].engines[id] = JournalEngine(kind: j["kind"] as? String ?? "?", host: j["host"] as? String ?? "?")
-            case "end":
-                runs[run - 1].endReason = j["reason"] as? String ?? "done"
-                runs[run - 1].endedAt = (j["at"] as? String).flatMap { Timestamp(iso8601: $0) }
-            default:
-                break  // engine_died and lines of later minor versions: nothing to fold
+            case .engine(let id, let kind, let host):
+                runs[run - 1].engines[id] = JournalEngine(kind: kind, host: host)
+            case .end(let e):
+                runs[run - 1].endReason = e.reason
+                runs[run - 1].endedAt = e.at
+            case .engineDied:
+                break
             }
         }
 
@@ -287,8 +272,8 @@ public enum JournalReader {
 }
 
 extension JournalReader {
-    /// What `ls` needs, found without parsing every line as JSON: the runs (headers and closing lines) and each
-    /// task's latest status. Relies on the key order this writer uses; lines it does not recognise are skipped.
+    /// What `ls` needs, found without building every line's values (`JournalEvent.brief`): the runs (headers and
+    /// closing lines) and each task's latest status; lines it does not recognise are skipped.
     public static func skim(_ path: String) throws(JournalError) -> JournalContents {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw JournalError(.cannotRead, "cannot read the journal \(path): \(SystemFacts.errorText(errno))")
@@ -306,28 +291,20 @@ extension JournalReader {
                 var end = start
                 while end < n && b[end] != 10 { end += 1 }
                 defer { start = end + 1 }
-                guard end - start > 12, b[start] == 123 else { continue }
-                let line = UnsafeBufferPointer(rebasing: b[start..<end])
-                if has(line, at: 2, "ppdash_journal") || has(line, at: 2, "event\":\"end") {
-                    guard let j = object(Data(line)[...]) else { continue }  // a torn line
-                    if j[JournalFormat.versionKey] != nil {
-                        guard var h = JournalHeader(j) else { continue }
-                        if let v = intValue(j[JournalFormat.versionKey]), v > JournalFormat.version {
-                            failure = JournalError(.newerFormat, "written by a newer ppdash (journal format \(v))")
-                            return
-                        }
-                        h.run = runs.count + 1
-                        runs.append(JournalRun(header: h, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
-                        local = [:]
-                    } else if !runs.isEmpty {
-                        runs[runs.count - 1].endReason = j["reason"] as? String ?? "done"
+                guard end > start, b[start] == 123 else { continue }
+                switch JournalEvent.brief(UnsafeBufferPointer(rebasing: b[start..<end])) {
+                case .header(var h, let version):
+                    if version > JournalFormat.version {
+                        failure = JournalError(.newerFormat, "written by a newer ppdash (journal format \(version))")
+                        return
                     }
-                    continue
-                }
-                guard !runs.isEmpty, has(line, at: 2, "event\":\"") else { continue }
-                let e = 10  // `{"event":"` is 10 bytes
-                if has(line, at: e, "submitted\""), let id = number(line, after: "\"id\":") {
-                    if let of = text(line, after: ",\"of\":\""), let i = keys[of] {
+                    h.run = runs.count + 1
+                    runs.append(JournalRun(header: h, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
+                    local = [:]
+                case .end(let reason) where !runs.isEmpty:
+                    runs[runs.count - 1].endReason = reason
+                case .submitted(let id, let of) where !runs.isEmpty:
+                    if let of, let i = keys[of] {
                         local[id] = i
                         if status[i] != .ok { status[i] = .pending }
                     } else {
@@ -335,12 +312,12 @@ extension JournalReader {
                         local[id] = status.count
                         status.append(.pending)
                     }
-                } else if has(line, at: e, "started\""), let id = number(line, after: "\"id\":"), let i = local[id] {
-                    status[i] = .running
-                } else if has(line, at: e, "completed\""), let id = number(line, after: "\"id\":\""),
-                    let i = local[id], let s = text(line, after: "\"status\":\"").flatMap(TaskStatus.init(name:))
-                {
-                    status[i] = s
+                case .started(let id) where !runs.isEmpty:
+                    if let i = local[id] { status[i] = .running }
+                case .completed(let id, let s) where !runs.isEmpty:
+                    if let i = local[id] { status[i] = s }
+                default:
+                    break
                 }
             }
         }
@@ -355,50 +332,5 @@ extension JournalReader {
                 retries: 0, outcome: nil)
         }
         return JournalContents(path: path, runs: runs, tasks: tasks, batchLabels: [], warnings: [])
-    }
-
-    private static func has(_ line: UnsafeBufferPointer<UInt8>, at offset: Int, _ s: StaticString) -> Bool {
-        let count = s.utf8CodeUnitCount
-        guard line.count >= offset + count else { return false }
-        let p = s.utf8Start
-        for i in 0..<count where line[offset + i] != p[i] { return false }
-        return true
-    }
-
-    /// The first index after `marker` in `line`.
-    private static func find(_ line: UnsafeBufferPointer<UInt8>, _ marker: StaticString) -> Int? {
-        let count = marker.utf8CodeUnitCount
-        guard line.count >= count else { return nil }
-        let p = marker.utf8Start
-        var i = 0
-        outer: while i + count <= line.count {
-            for k in 0..<count where line[i + k] != p[k] {
-                i += 1
-                continue outer
-            }
-            return i + count
-        }
-        return nil
-    }
-
-    private static func number(_ line: UnsafeBufferPointer<UInt8>, after marker: StaticString) -> Int? {
-        guard var i = find(line, marker) else { return nil }
-        var v = 0
-        var digits = 0
-        while i < line.count, line[i] >= 48, line[i] <= 57 {
-            v = v * 10 + Int(line[i] - 48)
-            i += 1
-            digits += 1
-        }
-        return digits > 0 ? v : nil
-    }
-
-    /// A plain string value (no escapes) after `marker`.
-    private static func text(_ line: UnsafeBufferPointer<UInt8>, after marker: StaticString) -> String? {
-        guard let s = find(line, marker) else { return nil }
-        var i = s
-        while i < line.count, line[i] != 34, line[i] != 92 { i += 1 }
-        guard i < line.count, line[i] == 34 else { return nil }
-        return String(decoding: UnsafeBufferPointer(rebasing: line[s..<i]), as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 // One command line run's journal and state socket together: opened at start, closed at exit.
+import PPAttach
 import PPKit
 
 /// The journal writer and the state server of one ppdash run.

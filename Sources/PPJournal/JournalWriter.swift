@@ -3,11 +3,7 @@ import Foundation
 import PPKit
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 /// Writes a journal: the header, then a line per scheduler event, each handed to the kernel (write(2)) before
 /// `record` returns, so a caller that records before it prints never prints a task the journal lacks.
@@ -80,11 +76,11 @@ public final class JournalWriter: Sendable {
             throw JournalError(.cannotWrite, "cannot write the journal \(path): \(SystemFacts.errorText(e))")
         }
         state = Mutex(State(fd: fd))
-        var head = ""
-        if append && !JournalWriter.endsWithNewline(path) { head = "\n" }  // close a torn last line first
-        head += header.jsonLine() + "\n"
+        let tornBefore = append && !JournalWriter.endsWithNewline(path)
         let headerError = state.withLock { s -> Int32? in
-            s.buffer.append(contentsOf: head.utf8)
+            if tornBefore { s.buffer.append(10) }  // close a torn last line first
+            JournalEvent.header(header).write(to: &s.buffer)
+            s.buffer.append(10)
             return flushLocked(&s, warnOnFailure: false)
         }
         if let headerError {
@@ -105,57 +101,41 @@ public final class JournalWriter: Sendable {
     public func recordEngine(_ e: EngineSnapshot) {
         state.withLock { s in
             s.hosts[e.id] = e.info.host
-            append(engineLine(e.id, kind: e.info.kind.rawValue, host: e.info.host), to: &s, now: true)
+            append(.engine(id: e.id, kind: e.info.kind.rawValue, host: e.info.host), to: &s, now: true)
         }
     }
 
     /// Records one scheduler event; returns once its line reached the kernel (or was gathered, for `submitted`).
+    /// Each line is encoded straight into the reused buffer.
     public func record(_ event: SchedulerEvent) {
         switch event {
         case .submitted(let task, let batch):
             let newBatch = state.withLock { s in s.batches.insert(batch).inserted }
-            var line = ""
-            if newBatch { line = batchLine(batch) + "\n" }
+            let label = newBatch ? batchLabel(batch) : ""
             guard let m = scheduler.metadata(task) else { return }
-            var o = JSONObjectWriter()
-            o.add("event", "submitted")
-            o.add("id", task.rawValue)
-            o.add("batch", batch)
-            o.add("seq", m.seq)
-            o.add("command", m.text)
-            o.add("args", m.args)
             state.withLock { s in
-                if let of = s.origins[task.rawValue] { o.add("of", of) }
-                line += o.finish()
-                append(line, to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
+                if newBatch { append(.batch(id: batch, label: label), to: &s, now: false) }
+                let line = JournalEvent.Submitted(
+                    id: task.rawValue, batch: batch, seq: m.seq, command: m.text, args: m.args,
+                    of: s.origins[task.rawValue])
+                append(.submitted(line), to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
             }
         case .started(let task, let engine, let at, let processGroup):
             let known = state.withLock { $0.hosts[engine] }
             let host = known ?? lookUpHost(engine)
-            var o = JSONObjectWriter()
-            o.add("event", "started")
-            o.add("id", task.rawValue)
-            o.add("engine", engine)
-            o.add("host", host)
-            o.add("pgid", processGroup.map(Int.init))
-            o.add("at", at.iso8601)
-            let line = o.finish()
             state.withLock { s in
                 s.hosts[engine] = host
-                append(line, to: &s, now: processGroup != nil || s.buffer.count >= JournalWriter.bufferLimit)
+                let line = JournalEvent.Started(
+                    id: task.rawValue, engine: engine, host: host, processGroup: processGroup, at: at)
+                append(.started(line), to: &s, now: processGroup != nil || s.buffer.count >= JournalWriter.bufferLimit)
             }
         case .completed(let task, _, _):
             guard let m = scheduler.metadata(task) else { return }
-            let flat = FlatTaskRecord(m).jsonLine()
+            let record = FlatTaskRecord(m)
             state.withLock { s in
-                var line = "{\"event\":\"completed\"," + flat.dropFirst()
-                if let of = s.origins[task.rawValue] {
-                    line.removeLast()
-                    var tail = ""
-                    JSONObjectWriter.appendString(of, to: &tail)
-                    line += ",\"of\":" + tail + "}"
-                }
-                append(line, to: &s, now: !gather || s.buffer.count >= JournalWriter.bufferLimit)
+                append(
+                    .completed(record, of: s.origins[task.rawValue]), to: &s,
+                    now: !gather || s.buffer.count >= JournalWriter.bufferLimit)
             }
         case .engineAdded(let id):
             let e = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines.first { $0.id == id }
@@ -163,15 +143,10 @@ public final class JournalWriter: Sendable {
             let kind = e?.info.kind.rawValue ?? "?"
             state.withLock { s in
                 s.hosts[id] = host
-                append(engineLine(id, kind: kind, host: host), to: &s, now: true)
+                append(.engine(id: id, kind: kind, host: host), to: &s, now: true)
             }
         case .engineDied(let id, let reason):
-            var o = JSONObjectWriter()
-            o.add("event", "engine_died")
-            o.add("engine", id)
-            o.add("reason", reason)
-            let line = o.finish()
-            state.withLock { s in append(line, to: &s, now: true) }
+            state.withLock { s in append(.engineDied(engine: id, reason: reason), to: &s, now: true) }
         }
     }
 
@@ -182,18 +157,7 @@ public final class JournalWriter: Sendable {
 
     /// Writes the closing line (how the run ended and its counts), fsyncs and closes. Idempotent.
     public func finish(reason: String, totals: StatusCounts) {
-        var o = JSONObjectWriter()
-        o.add("event", "end")
-        o.add("reason", reason)
-        o.add("at", SystemClock().now().iso8601)
-        o.add("total", totals.total)
-        o.add("ok", totals.ok)
-        o.add("error", totals.error)
-        o.add("timeout", totals.timeout)
-        o.add("aborted", totals.aborted)
-        o.add("pending", totals.pending)
-        o.add("running", totals.running)
-        let line = o.finish()
+        let line = JournalEvent.end(.init(reason: reason, at: SystemClock().now(), totals: totals))
         syncing.withLock { _ in
             state.withLock { s in
                 guard !s.closed else { return }
@@ -230,9 +194,9 @@ public final class JournalWriter: Sendable {
         }
     }
 
-    private func append(_ line: String, to s: inout State, now: Bool) {
+    private func append(_ event: JournalEvent, to s: inout State, now: Bool) {
         guard !s.closed, !s.failed else { return }
-        s.buffer.append(contentsOf: line.utf8)
+        event.write(to: &s.buffer)
         s.buffer.append(10)
         s.lines += 1
         if now { flushLocked(&s) }
@@ -269,27 +233,14 @@ public final class JournalWriter: Sendable {
         return error
     }
 
-    private func engineLine(_ id: EngineID, kind: String, host: String) -> String {
-        var o = JSONObjectWriter()
-        o.add("event", "engine")
-        o.add("engine", id)
-        o.add("kind", kind)
-        o.add("host", host)
-        return o.finish()
-    }
-
-    private func batchLine(_ batch: BatchID) -> String {
+    private func batchLabel(_ batch: BatchID) -> String {
         let probe = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 1))
         var label = probe.batches.first { $0.id == batch }?.label
         if label == nil {
             let deeper = scheduler.snapshot(TableQuery(limit: 0, batchLimit: max(1, probe.batchCount - batch + 1)))
             label = deeper.batches.first { $0.id == batch }?.label
         }
-        var o = JSONObjectWriter()
-        o.add("event", "batch")
-        o.add("batch", batch)
-        o.add("label", label ?? "")
-        return o.finish()
+        return label ?? ""
     }
 
     private func lookUpHost(_ engine: EngineID) -> String {

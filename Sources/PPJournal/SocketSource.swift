@@ -1,13 +1,8 @@
 // The attach side: a dashboard source speaking to a running ppdash's state socket.
 import Foundation
+import PPAttach
 import PPKit
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Snapshots and commands over a running ppdash's state socket; when that ppdash ends, the view carries on from its
 /// journal, read-only, and says so in the header.
@@ -17,8 +12,7 @@ public final class SocketSource: DashboardSource {
     /// The server's answer to hello.
     public let server: ServerInfo
     private struct State {
-        var fd: Int32
-        var reader: LineReader
+        var connection: AttachConnection?
         var fallback: JournalSource?
         /// The batch was stopped from this view (`Q`).
         var stopped = false
@@ -29,36 +23,30 @@ public final class SocketSource: DashboardSource {
     public init(socket: String, journal: String) throws(JournalError) {
         socketPath = socket
         journalPath = journal
-        let fd: Int32
+        let connection: AttachConnection
         do {
-            fd = try UnixSocket.connect(socket)
+            connection = try AttachConnection.connect(socket)
         } catch {
             throw JournalError(.cannotRead, "cannot connect to \(socket): \(error.description)")
         }
-        UnixSocket.setTimeouts(fd, send: 5, receive: 10)
-        var reader = LineReader(fd: fd)
-        guard UnixSocket.sendAll(fd, encodeLine(AttachRequest.hello(version: attachProtocolVersion))),
-            let line = reader.next(), let reply = try? JSONDecoder().decode(AttachReply.self, from: Data(line))
-        else {
-            close(fd)
+        guard let reply = connection.request(.hello(version: attachProtocolVersion)) else {
+            connection.close()
             throw JournalError(.cannotRead, "the ppdash at \(socket) did not answer")
         }
         if let e = reply.error {
-            close(fd)
+            connection.close()
             throw JournalError(.cannotRead, e)
         }
         guard let info = reply.server else {
-            close(fd)
+            connection.close()
             throw JournalError(.cannotRead, "the ppdash at \(socket) did not say who it is")
         }
         server = info
-        state = Mutex(State(fd: fd, reader: reader))
+        state = Mutex(State(connection: connection))
     }
 
     deinit {
-        state.withLock { s in
-            if s.fd >= 0 { close(s.fd) }
-        }
+        state.withLock { $0.connection?.close() }
     }
 
     /// The connection is gone: the view shows the journal now.
@@ -69,14 +57,10 @@ public final class SocketSource: DashboardSource {
     /// Sends one request and waits for its reply; nil when the connection is gone (then the journal takes over).
     private func call(_ request: AttachRequest) -> AttachReply? {
         state.withLock { s -> AttachReply? in
-            guard s.fallback == nil, s.fd >= 0 else { return nil }
-            if UnixSocket.sendAll(s.fd, encodeLine(request)), let line = s.reader.next(),
-                let reply = try? JSONDecoder().decode(AttachReply.self, from: Data(line))
-            {
-                return reply
-            }
-            close(s.fd)
-            s.fd = -1
+            guard s.fallback == nil, let connection = s.connection else { return nil }
+            if let reply = connection.request(request) { return reply }
+            connection.close()
+            s.connection = nil
             s.fallback = Self.readOnly(journalPath, pid: server.pid)
             return nil
         }

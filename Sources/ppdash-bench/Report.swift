@@ -1,4 +1,5 @@
 import Foundation
+import PPJSON
 
 /// How a figure is printed.
 enum FigureUnit: String, Codable, Sendable {
@@ -84,17 +85,11 @@ struct PeerFigures: Sendable {
     /// Reads `{"peers": {name: {key: value}}, "versions": {name: version}}`.
     init(path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard let top = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw BenchError("\(path): not a JSON object")
+        guard let top = (try? JSONValue.parse(Array(data)))?.object else { throw BenchError("\(path): not a JSON object") }
+        for (peer, body) in top["peers"]?.object ?? [:] {
+            figures[peer] = (body.object ?? [:]).compactMapValues(\.double)
         }
-        for (peer, body) in (top["peers"] as? [String: Any]) ?? [:] {
-            var values = [String: Double]()
-            for (k, v) in (body as? [String: Any]) ?? [:] {
-                if let d = v as? Double { values[k] = d } else if let i = v as? Int { values[k] = Double(i) }
-            }
-            figures[peer] = values
-        }
-        versions = (top["versions"] as? [String: String]) ?? [:]
+        versions = (top["versions"]?.object ?? [:]).compactMapValues(\.string)
     }
 
     init() {}
@@ -161,25 +156,34 @@ enum Report {
 
     /// One JSON object: every figure by key, goals and whether they are met, the peers, the machine.
     static func json(_ figures: [Figure], peers: PeerFigures, machine: [String: Any]) -> String {
-        var figs = [String: Any]()
-        var goals = [String: Any]()
+        var figs = [String: JSONValue]()
+        var goals = [String: JSONValue]()
         for f in figures {
-            figs[f.key] = f.value
+            figs[f.key] = .number(f.value)
             if let g = f.goal {
                 switch g {
-                case .atMost(let v): goals[f.key] = ["at_most": v, "met": g.met(by: f.value)]
-                case .atLeast(let v): goals[f.key] = ["at_least": v, "met": g.met(by: f.value)]
+                case .atMost(let v): goals[f.key] = ["at_most": .number(v), "met": .bool(g.met(by: f.value))]
+                case .atLeast(let v): goals[f.key] = ["at_least": .number(v), "met": .bool(g.met(by: f.value))]
                 }
             }
         }
-        var top: [String: Any] = ["figures": figs, "goals": goals, "machine": machine]
-        top["labels"] = Dictionary(uniqueKeysWithValues: figures.map { ($0.key, $0.name) })
-        top["notes"] = Dictionary(uniqueKeysWithValues: figures.compactMap { f in f.note.map { (f.key, $0) } })
-        if !peers.figures.isEmpty {
-            top["peers"] = peers.figures
-            top["peer_versions"] = peers.versions
+        func value(_ any: Any) -> JSONValue {
+            switch any {
+            case let b as Bool: .bool(b)
+            case let i as Int: .integer(Int64(i))
+            case let d as Double: .number(d)
+            default: .string("\(any)")
+            }
         }
-        let data = (try? JSONSerialization.data(withJSONObject: top, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        var top: [String: JSONValue] = [
+            "figures": .object(figs), "goals": .object(goals), "machine": .object(machine.mapValues(value)),
+        ]
+        top["labels"] = .object(Dictionary(uniqueKeysWithValues: figures.map { ($0.key, .string($0.name)) }))
+        top["notes"] = .object(Dictionary(uniqueKeysWithValues: figures.compactMap { f in f.note.map { (f.key, .string($0)) } }))
+        if !peers.figures.isEmpty {
+            top["peers"] = .object(peers.figures.mapValues { .object($0.mapValues(JSONValue.number)) })
+            top["peer_versions"] = .object(peers.versions.mapValues(JSONValue.string))
+        }
+        return JSONValue.object(top).prettyText
     }
 }

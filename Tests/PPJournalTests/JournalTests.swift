@@ -1,8 +1,10 @@
 import Foundation
+import PPJSON
 import PPKit
 import Synchronization
 import Testing
 
+@testable import PPAttach
 @testable import PPJournal
 
 #if canImport(Glibc)
@@ -443,4 +445,62 @@ final class NoteBox: Sendable {
     private let box = Mutex<[String]>([])
     func add(_ s: String) { box.withLock { $0.append(s) } }
     var lines: [String] { box.withLock { $0 } }
+}
+
+/// Journals written by the ppdash before the JSON layer (Fixtures/make-fixtures.sh made them).
+@Suite("Journals written by an earlier ppdash")
+struct FixtureJournalTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+    func read(_ name: String) throws -> JournalContents { try JournalReader.read(Self.dir + "/" + name, requireOwner: false) }
+
+    func lines(_ name: String) throws -> [String] {
+        try String(contentsOfFile: Self.dir + "/" + name, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    @Test func everyTaskEndsInTheStateItReached() throws {
+        let mixed = try read("mixed.jsonl")
+        #expect(mixed.tasks.map(\.status) == [.ok, .ok, .ok, .error, .timeout, .error, .ok])
+        #expect(mixed.tasks.map(\.retries) == [0, 0, 0, 1, 1, 1, 1])
+        #expect(mixed.tasks[1].outcome?.stdout == "quote\" back\\ tab\tend\n")
+        #expect(mixed.tasks[1].outcome?.stderr == "ctl\u{1}\u{1b}[1m\u{7f} \u{2028} sep\n")
+        #expect(mixed.tasks[2].outcome?.stdout == "unicode é 😀 ∑\n")
+        #expect(mixed.tasks[3].outcome?.exit == 3 && mixed.tasks[4].outcome?.signal == 15)
+        #expect(mixed.tasks[5].outcome?.exit == 137 && mixed.tasks[6].outcome?.stdout == "second\n")
+        #expect(mixed.isFinished && mixed.runs.count == 1 && mixed.lastRun.engines.count == 2)
+        #expect(mixed.tasks.allSatisfy { $0.label == "sh /tmp/fx/t.sh {} $D/flag" })
+
+        let halt = try read("halt.jsonl")
+        #expect(halt.tasks.map(\.status) == [.error, .aborted, .aborted])
+        #expect(halt.lastRun.endReason == "done")
+
+        let resumed = try read("resumed.jsonl")
+        #expect(resumed.runs.count == 2 && resumed.isFinished && resumed.runs[1].header.kind == "resume")
+        #expect(resumed.tasks.map(\.key) == ["1", "2", "3", "4", "5", "6"])
+        #expect(resumed.tasks.map(\.status) == [.ok, .error, .ok, .ok, .ok, .ok])
+        #expect(resumed.tasks.map(\.run) == [1, 2, 2, 2, 2, 2])
+        #expect(resumed.tasks[2].outcome?.stdout == "slept\n")
+        #expect(resumed.warnings.isEmpty)
+    }
+
+    @Test func skimCountsAsTheFullReaderDoes() throws {
+        for name in ["mixed.jsonl", "halt.jsonl", "resumed.jsonl"] {
+            let full = try read(name)
+            let skim = try JournalReader.skim(Self.dir + "/" + name)
+            #expect(skim.tasks.map(\.status) == full.tasks.map(\.status), "\(name)")
+            #expect(skim.runs.map(\.endReason) == full.runs.map(\.endReason), "\(name)")
+        }
+    }
+
+    @Test func theWriterGivesTheSameBytesForTheSameEvents() throws {
+        for name in ["mixed.jsonl", "halt.jsonl", "resumed.jsonl"] {
+            for line in try lines(name) {
+                let event = try #require(JournalEvent(json: try JSONValue.parse(line)), "\(line)")
+                #expect(event.line == line)
+            }
+        }
+        for line in try lines("mixed-json-output.jsonl") {
+            #expect(FlatTaskRecord(json: try JSONValue.parse(line))?.jsonLine() == line)
+        }
+    }
 }

@@ -1,7 +1,7 @@
-import Foundation
+import PPJSON
 
 /// The flat JSON object `ppdash run --json` prints per task (and the journal's `completed` line carries).
-public struct FlatTaskRecord: Codable, Sendable, Hashable {
+public struct FlatTaskRecord: Sendable, Hashable {
     public var id: String
     public var seq: Int
     public var batch: Int
@@ -12,15 +12,15 @@ public struct FlatTaskRecord: Codable, Sendable, Hashable {
     public var status: String
     public var exit: Int32?
     public var signal: Int32?
-    public var submitted: String
-    public var started: String?
-    public var completed: String?
+    public var submitted: Timestamp
+    public var started: Timestamp?
+    public var completed: Timestamp?
     public var duration: Double?
     public var retries: Int
     public var stdout: String
     public var stderr: String
-    public var stdout_dropped: Int
-    public var stderr_dropped: Int
+    public var stdoutDropped: Int
+    public var stderrDropped: Int
     public var error: String?
 
     public init(_ m: TaskMetadata) {
@@ -34,51 +34,46 @@ public struct FlatTaskRecord: Codable, Sendable, Hashable {
         status = m.status.description
         exit = m.exitStatus
         signal = m.signal
-        submitted = m.submitted.iso8601
-        started = m.started?.iso8601
-        completed = m.completed?.iso8601
+        submitted = m.submitted
+        started = m.started
+        completed = m.completed
         duration = m.duration.map { ($0 * 1e6).rounded() / 1e6 }
         retries = m.retries
         stdout = m.stdout.text
         stderr = m.stderr.text
-        stdout_dropped = m.stdout.droppedBytes
-        stderr_dropped = m.stderr.droppedBytes
+        stdoutDropped = m.stdout.droppedBytes
+        stderrDropped = m.stderr.droppedBytes
         error = m.error
     }
 
-    enum CodingKeys: String, CodingKey {
-        case id, seq, batch, args, command, engine, host, status, exit, signal, submitted, started, completed, duration
-        case retries, stdout, stderr, stdout_dropped, stderr_dropped, error
+    /// Reads a record back from a parsed object; keys a line lacks take empty values (nil when `id` is missing).
+    public init?(json j: JSONValue) {
+        guard let id = j["id"]?.string ?? j["id"]?.int.map(String.init) else { return nil }
+        self.id = id
+        seq = j["seq"]?.int ?? Int(id) ?? 0
+        batch = j["batch"]?.int ?? 1
+        args = j["args"]?.array?.compactMap(\.string) ?? []
+        command = j["command"]?.string ?? ""
+        engine = j["engine"]?.int
+        host = j["host"]?.string
+        status = j["status"]?.string ?? "error"
+        exit = j["exit"]?.int.map { Int32(truncatingIfNeeded: $0) }
+        signal = j["signal"]?.int.map { Int32(truncatingIfNeeded: $0) }
+        submitted = Timestamp(iso8601: j["submitted"]?.string ?? "") ?? Timestamp(microseconds: 0)
+        started = j["started"]?.string.flatMap { Timestamp(iso8601: $0) }
+        completed = j["completed"]?.string.flatMap { Timestamp(iso8601: $0) }
+        duration = j["duration"]?.double
+        retries = j["retries"]?.int ?? 0
+        stdout = j["stdout"]?.string ?? ""
+        stderr = j["stderr"]?.string ?? ""
+        stdoutDropped = j["stdout_dropped"]?.int ?? 0
+        stderrDropped = j["stderr_dropped"]?.int ?? 0
+        error = j["error"]?.string
     }
 
-    /// Encodes every key, nulls included, so scripts see a fixed shape.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(seq, forKey: .seq)
-        try c.encode(batch, forKey: .batch)
-        try c.encode(args, forKey: .args)
-        try c.encode(command, forKey: .command)
-        try c.encode(engine, forKey: .engine)
-        try c.encode(host, forKey: .host)
-        try c.encode(status, forKey: .status)
-        try c.encode(exit, forKey: .exit)
-        try c.encode(signal, forKey: .signal)
-        try c.encode(submitted, forKey: .submitted)
-        try c.encode(started, forKey: .started)
-        try c.encode(completed, forKey: .completed)
-        try c.encode(duration, forKey: .duration)
-        try c.encode(retries, forKey: .retries)
-        try c.encode(stdout, forKey: .stdout)
-        try c.encode(stderr, forKey: .stderr)
-        try c.encode(stdout_dropped, forKey: .stdout_dropped)
-        try c.encode(stderr_dropped, forKey: .stderr_dropped)
-        try c.encode(error, forKey: .error)
-    }
-
-    /// One line of JSON, keys in a fixed order.
-    public func jsonLine() -> String {
-        var o = JSONObjectWriter()
+    /// Adds the record's keys to `o`, in the fixed order scripts (and the journal's skim) see.
+    @inlinable
+    public func write(to o: inout JSONObjectWriter) {
         o.add("id", id)
         o.add("seq", seq)
         o.add("batch", batch)
@@ -89,89 +84,22 @@ public struct FlatTaskRecord: Codable, Sendable, Hashable {
         o.add("status", status)
         o.add("exit", exit.map(Int.init))
         o.add("signal", signal.map(Int.init))
-        o.add("submitted", submitted)
-        o.add("started", started)
-        o.add("completed", completed)
+        o.add("submitted", iso8601: submitted.microseconds)
+        o.add("started", iso8601: started?.microseconds)
+        o.add("completed", iso8601: completed?.microseconds)
         o.add("duration", duration)
         o.add("retries", retries)
         o.add("stdout", stdout)
         o.add("stderr", stderr)
-        o.add("stdout_dropped", stdout_dropped)
-        o.add("stderr_dropped", stderr_dropped)
+        o.add("stdout_dropped", stdoutDropped)
+        o.add("stderr_dropped", stderrDropped)
         o.add("error", error)
+    }
+
+    /// One line of JSON (no newline), keys in the fixed order.
+    public func jsonLine() -> String {
+        var o = JSONObjectWriter()
+        write(to: &o)
         return o.finish()
-    }
-}
-
-/// Writes one JSON object with keys in insertion order (Foundation's encoder does not keep the order on Linux).
-public struct JSONObjectWriter {
-    private var out = "{"
-    private var first = true
-    public init() {}
-
-    private mutating func key(_ k: String) {
-        if !first { out += "," }
-        first = false
-        JSONObjectWriter.appendString(k, to: &out)
-        out += ":"
-    }
-    public mutating func add(_ k: String, _ v: String?) {
-        key(k)
-        if let v { JSONObjectWriter.appendString(v, to: &out) } else { out += "null" }
-    }
-    public mutating func add(_ k: String, _ v: Int?) {
-        key(k)
-        out += v.map(String.init) ?? "null"
-    }
-    public mutating func add(_ k: String, _ v: Double?) {
-        key(k)
-        if let v, v.isFinite { out += String(v) } else { out += "null" }
-    }
-    public mutating func add(_ k: String, _ v: Bool) {
-        key(k)
-        out += v ? "true" : "false"
-    }
-    public mutating func add(_ k: String, _ v: [String]) {
-        key(k)
-        out += "["
-        for (i, s) in v.enumerated() {
-            if i > 0 { out += "," }
-            JSONObjectWriter.appendString(s, to: &out)
-        }
-        out += "]"
-    }
-    /// Adds an already-encoded JSON value.
-    public mutating func addRaw(_ k: String, _ json: String) {
-        key(k)
-        out += json
-    }
-    public mutating func finish() -> String { out + "}" }
-
-    /// Appends `s` as a JSON string literal.
-    public static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        // Nothing to escape (the usual case): append it whole. 0xE2 leads U+2028/U+2029, so it takes the slow way.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F || $0 == 0xE2 }) {
-            out += s
-            out += "\""
-            return
-        }
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F || u.value == 0x2028 || u.value == 0x2029 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
     }
 }
