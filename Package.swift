@@ -42,20 +42,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Where the dashboard meets its sources: the source protocol, snapshots, the one table query, LocalSource.
+        .target(name: "PPSource", dependencies: ["PPKit"], swiftSettings: strict),
         .target(name: "PPTerm", dependencies: ["CNcurses"], swiftSettings: strict),
+        // For tests and the benchmark only: an ncurses screen in memory (it sets the process locale).
+        .target(name: "PPTestSupport", dependencies: ["PPTerm", "CNcurses"], swiftSettings: strict),
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
         .target(
             name: "PPIPP",
-            dependencies: ["PPKit", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PPKit", "PPSource", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .target(name: "PPDash", dependencies: ["PPKit", "PPTerm"], swiftSettings: strict),
+        .target(name: "PPDash", dependencies: ["PPKit", "PPSource", "PPTerm"], swiftSettings: strict),
         // The command line's journal, resume planning, `ls`, and the state socket `attach` speaks to.
-        .target(name: "PPJournal", dependencies: ["PPKit"], swiftSettings: strict),
+        .target(name: "PPJournal", dependencies: ["PPKit", "PPSource"], swiftSettings: strict),
         .executableTarget(
             name: "ppdash",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal",
+                "PPKit", "PPSource", "PPDash", "PPTerm", "PPIPP", "PPJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -64,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPJournal", "CPPSys", "ppdash",
+                "PPKit", "PPSource", "PPDash", "PPTerm", "PPTestSupport", "PPJournal", "CPPSys", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -78,10 +82,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PPTermTests", dependencies: ["PPTerm"], swiftSettings: strict),
-        .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit"], swiftSettings: strict),
-        .testTarget(name: "PPJournalTests", dependencies: ["PPJournal", "PPKit"], swiftSettings: strict),
-        .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
+        .testTarget(name: "PPSourceTests", dependencies: ["PPSource", "PPKit", "PPJournal", "PPIPP"], swiftSettings: strict),
+        .testTarget(name: "PPTermTests", dependencies: ["PPTerm", "PPTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit", "PPSource"], swiftSettings: strict),
+        .testTarget(name: "PPJournalTests", dependencies: ["PPJournal", "PPKit", "PPSource"], swiftSettings: strict),
+        .testTarget(
+            name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPSource", "PPTerm", "PPTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
     ]
 )

@@ -1,5 +1,6 @@
 // The thin app loop: puts controller frames on the real terminal, reads keys, polls at the refresh interval, handles signals.
 import PPKit
+import PPSource
 import PPTerm
 
 #if canImport(Glibc)

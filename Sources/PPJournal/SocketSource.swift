@@ -1,6 +1,7 @@
 // The attach side: a dashboard source speaking to a running ppdash's state socket.
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 
 #if canImport(Glibc)
@@ -115,7 +116,7 @@ public final class SocketSource: DashboardSource {
         return fallback?.metadata(id)
     }
 
-    public func submit(line: String) throws -> BatchID { try ask(.submit(line)).number ?? 0 }
+    public func submit(_ submission: Submission) throws -> BatchID { try ask(.submit(submission.line)).number ?? 0 }
     public func abort(task: TaskID) { _ = call(.abortTask(task)) }
     public func abort(batch: BatchID) { _ = call(.abortBatch(batch)) }
     public func retry(task: TaskID) throws { _ = try ask(.retryTask(task)) }

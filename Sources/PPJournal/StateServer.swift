@@ -1,6 +1,7 @@
 // The state socket: a running ppdash serves snapshots and takes commands from attached views.
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 
 #if canImport(Glibc)

@@ -3,6 +3,7 @@ import Foundation
 import PPDash
 import PPJournal
 import PPKit
+import PPSource
 import Synchronization
 
 /// `--journal FILE` / `--no-journal`, shared by run, demo and the dashboard.

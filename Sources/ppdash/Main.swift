@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 
 /// The command line: the dashboard by default, headless runs, the recipe.

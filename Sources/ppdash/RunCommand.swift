@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPJournal
 import PPKit
+import PPSource
 import Synchronization
 
 /// A shell sweep, GNU parallel style: `ppdash run [options] -- TEMPLATE [::: ARGS ...]`.

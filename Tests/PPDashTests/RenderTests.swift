@@ -3,6 +3,7 @@ import Testing
 
 @testable import PPDash
 import PPKit
+import PPSource
 
 @Suite("Rendering")
 struct RenderTests {

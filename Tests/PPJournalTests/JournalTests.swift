@@ -1,5 +1,6 @@
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 import Testing
 

@@ -135,17 +135,3 @@ extension TaskWork {
         return max(1, hwm / 2)
     }
 }
-
-/// The table index a reader asked for: sorted and filtered task indices, rebuilt only when the query changes.
-struct TableIndex {
-    var sort: SortKey
-    var ascending: Bool
-    var filter: String
-    var indices: [Int32]
-    /// Tasks examined up to here; newer ones are merged in incrementally.
-    var covered: Int
-    /// When it was last sorted (wall-clock microseconds).
-    var builtAt: Int64
-    /// A live key changed since then: re-sort when allowed.
-    var dirty = false
-}
