@@ -34,6 +34,17 @@ public struct TaskFilter: Sendable, Hashable {
 
     public var isEmpty: Bool { terms.isEmpty && search == nil }
 
+    /// The language, for the help screen: examples and what they select.
+    public static let syntax: [(example: String, meaning: String)] = [
+        ("ok  running  pending", "by status (also error, aborted, timeout); failed: error, aborted or timeout; done: finished"),
+        ("e3  engine 3", "the tasks of engine 3"),
+        ("b2  batch 2", "the tasks of batch 2"),
+        ("17  #17", "task 17"),
+        ("running e3", "words that all name columns: tasks matching every one"),
+        ("sleep 1", "anything else: text in the command (any case), or the start of a msg_id"),
+        ("\"ok\"", "quoted: a text search, even for a column's word"),
+    ]
+
     public init(_ text: String) {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.isEmpty { return }
