@@ -219,22 +219,6 @@ public struct TableIndex: Sendable {
         return x == y ? a < b : x < y
     }
 
-    /// Sorts task indices by the key (values taken once each, then plain comparisons).
-    func sorted<C: TaskColumns>(_ c: C, _ list: [Int32]) -> [Int32] {
-        switch sort {
-        case .id: return list.sorted()
-        case .text:
-            var pairs: [(text: String, i: Int32)] = list.map { (c.text(Int($0)), $0) }
-            pairs.sort { a, b in a.text == b.text ? a.i < b.i : a.text < b.text }
-            return pairs.map(\.i)
-        default:
-            let s = sort
-            var pairs: [(value: Int64, i: Int32)] = list.map { (Self.value(c.key(Int($0)), Int($0), s), $0) }
-            pairs.sort { a, b in a.value == b.value ? a.i < b.i : a.value < b.value }
-            return pairs.map(\.i)
-        }
-    }
-
     /// Brings the index up to `n` tasks: changed tasks leave and are re-tested, new ones are tested; those that
     /// match are sorted among themselves and merged in one pass.
     mutating func update<C: TaskColumns>(_ c: C, changed: [Int32], upto n: Int, cost: inout Int) {
@@ -254,7 +238,7 @@ public struct TableIndex: Sendable {
             covered = n
         }
         guard !fresh.isEmpty else { return }
-        fresh = sorted(c, fresh)
+        fresh.sort { less(c, Int($0), Int($1)) }
         if let last = order.last, !less(c, Int(fresh[0]), Int(last)) {
             order.append(contentsOf: fresh)
             return
@@ -309,5 +293,5 @@ extension TableQuery {
     }
 
     /// The default view (by id, no filter): rows by position, no index.
-    public var isDirect: Bool { sort == .id && TaskFilter(filter).isEmpty }
+    public var isDirect: Bool { sort == .id && (filter.isEmpty || TaskFilter(filter).isEmpty) }
 }
