@@ -36,12 +36,12 @@ public struct TaskFilter: Sendable, Hashable {
 
     /// The language, for the help screen: examples and what they select.
     public static let syntax: [(example: String, meaning: String)] = [
-        ("ok  running  pending", "by status (also error, aborted, timeout); failed: error, aborted or timeout; done: finished"),
+        ("ok  error", "a status: pending running ok error aborted timeout, failed or done"),
         ("e3  engine 3", "the tasks of engine 3"),
         ("b2  batch 2", "the tasks of batch 2"),
         ("17  #17", "task 17"),
         ("running e3", "words that all name columns: tasks matching every one"),
-        ("sleep 1", "anything else: text in the command (any case), or the start of a msg_id"),
+        ("sleep 1", "anything else: text in the command (any case) or a msg_id's start"),
         ("\"ok\"", "quoted: a text search, even for a column's word"),
     ]
 

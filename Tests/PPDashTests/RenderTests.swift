@@ -107,6 +107,16 @@ struct RenderTests {
         #expect(allASCII(frame(Fixture.snapshot(), d, caps: ascii).text))
     }
 
+    @Test func helpDocumentsTheFilterLanguage() {
+        var ui = UIState()
+        ui.showHelp = true
+        let text = frame(Fixture.snapshot(), ui, rows: 120, cols: 120).text
+        #expect(text.contains("The / filter"))
+        for (example, meaning) in TaskFilter.syntax {
+            #expect(text.contains(example) && text.contains(String(meaning.prefix(20))), "\(example)")
+        }
+    }
+
     @Test func monochromeHasNoColours() {
         var ui = UIState()
         ui.message = StatusMessage("boom", isError: true)
