@@ -219,6 +219,21 @@ public struct TableIndex: Sendable {
         return x == y ? a < b : x < y
     }
 
+    /// Sorts task indices by the key, taking each task's value once (a source's key may be dear to make).
+    func sortIndices<C: TaskColumns>(_ c: C, _ list: inout [Int32]) {
+        if sort == .id { return list.sort() }
+        if sort == .text {
+            var pairs: [(text: String, i: Int32)] = list.map { (c.text(Int($0)), $0) }
+            pairs.sort { a, b in a.text == b.text ? a.i < b.i : a.text < b.text }
+            list = pairs.map(\.i)
+        } else {
+            let key = sort
+            var pairs: [(value: Int64, i: Int32)] = list.map { (Self.value(c.key(Int($0)), Int($0), key), $0) }
+            pairs.sort { a, b in a.value == b.value ? a.i < b.i : a.value < b.value }
+            list = pairs.map(\.i)
+        }
+    }
+
     /// Brings the index up to `n` tasks: changed tasks leave and are re-tested, new ones are tested; those that
     /// match are sorted among themselves and merged in one pass.
     mutating func update<C: TaskColumns>(_ c: C, changed: [Int32], upto n: Int, cost: inout Int) {
@@ -238,7 +253,7 @@ public struct TableIndex: Sendable {
             covered = n
         }
         guard !fresh.isEmpty else { return }
-        fresh.sort { less(c, Int($0), Int($1)) }
+        sortIndices(c, &fresh)
         if let last = order.last, !less(c, Int(fresh[0]), Int(last)) {
             order.append(contentsOf: fresh)
             return
