@@ -185,14 +185,6 @@ public struct TableIndex: Sendable {
         self.filter = filter
     }
 
-    /// Whether a task's sort key can change after submission.
-    static func isLive(_ key: SortKey) -> Bool {
-        switch key {
-        case .id, .batch, .submitted, .text: false
-        default: true
-        }
-    }
-
     /// A task's sort value as a number (every key but the text).
     static func value(_ k: TaskKey, _ i: Int, _ sort: SortKey) -> Int64 {
         switch sort {
@@ -277,9 +269,8 @@ public struct TableIndex: Sendable {
         order = merged
     }
 
-    /// Where task `i` sits in `order`, if it matches: a binary search unless the key moves as tasks run.
+    /// Where task `i` sits in `order`, if it matches: a binary search (the order is exact for the keys held).
     func position<C: TaskColumns>(of i: Int, in order: [Int32], _ c: C) -> Int? {
-        if Self.isLive(sort) { return order.firstIndex(of: Int32(i)) }
         var lo = 0
         var hi = order.count
         while lo < hi {

@@ -200,6 +200,9 @@ struct TableQueryTests {
                     let built = TableIndex.window(c, q, index: &fresh, changed: nil, anchor: anchor, cost: &cost)
                     #expect(kept == built, "/\(filter) by \(sort)")
                     #expect(index?.order == fresh?.order)
+                    if TaskFilter(filter).matches(c, anchor) {
+                        #expect(kept.rows.contains { $0.id == TaskID(anchor + 1) }, "follow shows the anchor")
+                    }
                 }
             }
         }
