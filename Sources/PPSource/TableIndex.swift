@@ -284,7 +284,7 @@ public struct TableIndex: Sendable {
 extension TableQuery {
     /// The window's first position among `matching` rows. Follow mode ends the window at the anchor (the newest
     /// started task) when it is among them, else at the last row; the offset is clamped either way.
-    public func windowOffset(matching m: Int, anchorPosition p: Int?) -> Int {
+    func windowOffset(matching m: Int, anchorPosition p: Int?) -> Int {
         let limit = max(0, self.limit)
         var offset = self.offset
         if follow {
@@ -299,5 +299,5 @@ extension TableQuery {
     }
 
     /// The default view (by id, no filter): rows by position, no index.
-    public var isDirect: Bool { sort == .id && (filter.isEmpty || TaskFilter(filter).isEmpty) }
+    var isDirect: Bool { sort == .id && (filter.isEmpty || TaskFilter(filter).isEmpty) }
 }

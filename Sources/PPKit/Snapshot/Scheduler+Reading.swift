@@ -30,11 +30,6 @@ public struct TaskKeyCursor: Sendable, Hashable {
 
     /// Before the first task.
     public init() {}
-    init(epoch: UInt64, tasks: Int, change: UInt64) {
-        self.epoch = epoch
-        self.tasks = tasks
-        self.change = change
-    }
 }
 
 /// Task keys new or changed since a cursor.
@@ -137,7 +132,9 @@ extension Scheduler {
                 s.keyLog.epoch &+= 1
             }
             if c.epoch != s.keyLog.epoch || c.change < s.keyLog.start || c.change > s.keyLog.end {
-                c = TaskKeyCursor(epoch: s.keyLog.epoch, tasks: 0, change: s.keyLog.end)
+                c = TaskKeyCursor()
+                c.epoch = s.keyLog.epoch
+                c.change = s.keyLog.end
                 restart = true
             }
             let limit = max(1, limit)
