@@ -44,21 +44,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Where the dashboard meets its sources: the source protocol, snapshots, the one table query, LocalSource.
+        .target(name: "PPSource", dependencies: ["PPKit"], swiftSettings: strict),
         .target(name: "PPTerm", dependencies: ["CNcurses"], swiftSettings: strict),
+        // For tests and the benchmark only: an ncurses screen in memory (it sets the process locale).
+        .target(name: "PPTestSupport", dependencies: ["PPTerm", "CNcurses"], swiftSettings: strict),
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
         .target(
             name: "PPIPP",
-            dependencies: ["PPKit", "PPJSON", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PPKit", "PPSource", "PPJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .target(name: "PPDash", dependencies: ["PPKit", "PPTerm"], swiftSettings: strict),
+        .target(name: "PPDash", dependencies: ["PPKit", "PPSource", "PPTerm"], swiftSettings: strict),
         // The command line's journal: typed events, writer, reader, resume planning, `ls`.
-        .target(name: "PPJournal", dependencies: ["PPKit", "PPJSON", "PPAttach"], swiftSettings: strict),
+        .target(name: "PPJournal", dependencies: ["PPKit", "PPSource", "PPJSON", "PPAttach"], swiftSettings: strict),
         // The state socket `attach` speaks to, and its client: NIO Unix-domain sockets, JSON lines.
         .target(
             name: "PPAttach",
             dependencies: [
-                "PPKit", "PPJSON",
+                "PPKit", "PPSource", "PPJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -67,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPAttach",
+                "PPKit", "PPSource", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPAttach",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -76,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPJournal", "PPJSON", "CPPSys", "ppdash",
+                "PPKit", "PPSource", "PPDash", "PPTerm", "PPTestSupport", "PPJournal", "PPJSON", "CPPSys", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -91,14 +95,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PPTermTests", dependencies: ["PPTerm"], swiftSettings: strict),
-        .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit"], swiftSettings: strict),
+        .testTarget(name: "PPSourceTests", dependencies: ["PPSource", "PPKit", "PPJournal", "PPIPP"], swiftSettings: strict),
+        .testTarget(name: "PPTermTests", dependencies: ["PPTerm", "PPTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit", "PPSource"], swiftSettings: strict),
         .testTarget(
-            name: "PPJournalTests", dependencies: ["PPJournal", "PPKit", "PPJSON", "PPAttach"], exclude: ["Fixtures"],
+            name: "PPJournalTests", dependencies: ["PPJournal", "PPKit", "PPSource", "PPJSON", "PPAttach"], exclude: ["Fixtures"],
             swiftSettings: strict),
         .testTarget(name: "PPJSONTests", dependencies: ["PPJSON"], swiftSettings: strict),
-        .testTarget(name: "PPAttachTests", dependencies: ["PPAttach", "PPKit", "PPJSON"], swiftSettings: strict),
-        .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
+        .testTarget(name: "PPAttachTests", dependencies: ["PPAttach", "PPKit", "PPSource", "PPJSON"], swiftSettings: strict),
+        .testTarget(
+            name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPSource", "PPTerm", "PPTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
     ]
 )

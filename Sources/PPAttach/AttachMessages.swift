@@ -2,6 +2,7 @@
 import Glibc
 import PPJSON
 import PPKit
+import PPSource
 
 /// The attach protocol's version; both ends must speak the same.
 public let attachProtocolVersion = 1

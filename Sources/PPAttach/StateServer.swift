@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import PPKit
+import PPSource
 import Synchronization
 
 /// Serves a `DashboardSource` on a Unix socket (mode 0600, this user only) to any number of attached views.

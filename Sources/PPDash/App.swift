@@ -1,12 +1,8 @@
 // The thin app loop: puts controller frames on the real terminal, reads keys, polls at the refresh interval, handles signals.
+import Glibc
 import PPKit
+import PPSource
 import PPTerm
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// How the dashboard runs.
 public struct DashboardOptions: Sendable {

@@ -1,5 +1,6 @@
 // The dashboard's brain without a terminal: polls the source, turns keys into UI changes and source calls, and renders frames.
 import PPKit
+import PPSource
 import PPTerm
 
 /// Drives one dashboard: owns the UI state and the last snapshot; the app loop (or a test) feeds it keys, ticks and sizes.
@@ -132,7 +133,7 @@ public final class DashboardController {
         do {
             switch effect {
             case .submit(let line):
-                let batch = try source.submit(line: line)
+                let batch = try source.submit(Submission(line: line))
                 say("batch \(batch) submitted: \(line)")
             case .abortTask(let id):
                 source.abort(task: id)

@@ -105,7 +105,7 @@ public enum KeyMap {
         Binding([.char(">"), .char(".")], .table, .sortNext, "sort by the next column"),
         Binding([.char("<"), .char(",")], .table, .sortPrevious, "sort by the previous column"),
         Binding([.char("o")], .table, .flipOrder, "flip the sort order"),
-        Binding([.char("/")], .table, .openFilter, "filter tasks (status, e3 for an engine, batch, text), live"),
+        Binding([.char("/")], .table, .openFilter, "filter tasks (status, e3 engine, b2 batch, task, text: see below), live"),
         Binding([.char("f")], .table, .toggleFollow, "follow: keep the newest running tasks in view"),
         Binding([.char("a")], .table, .abortTask, "abort the selected task"),
         Binding([.char("A")], .table, .abortBatch, "abort the selected task's batch"),

@@ -1,5 +1,6 @@
 // The whole frame as a pure function of the snapshot and the view state, so layout is tested without a terminal.
 import PPKit
+import PPSource
 import PPTerm
 import Synchronization
 

@@ -1,5 +1,6 @@
 // Everything the dashboard shows besides the snapshot: focus, overlays, prompt, sort/filter, selection, scroll.
 import PPKit
+import PPSource
 import PPTerm
 
 /// What a key press asks of the outside world; the controller carries these out against the source.

@@ -1,5 +1,6 @@
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 
 #if canImport(Glibc)
@@ -51,7 +52,7 @@ enum Outgoing: Sendable {
 struct SharedState: Sendable {
     var info: ConnectionInfo
     var mirror: IPPMirror
-    var cache: IPPMirror.TableIndex?
+    var cache = IPPMirror.TableCache()
     var session: JupyterSession
     var outbox: [Outgoing] = []
     var link = LinkState.connecting
@@ -87,7 +88,7 @@ public final class IPPSource: DashboardSource {
     }
 
     static let retryDelay = 2.0
-    /// The largest batch `submit(line:)` accepts.
+    /// The largest batch `submit` accepts.
     public static let maxBatch = 100_000
 
     let box: SharedBox
@@ -186,10 +187,7 @@ public final class IPPSource: DashboardSource {
     public func metadata(_ id: TaskID) -> TaskMetadata? { box.state.withLock { $0.mirror.metadata(id) } }
 
     /// Submits a shell sweep as one batch of `apply_request`s to the load-balanced scheduler.
-    public func submit(line: String) throws -> BatchID {
-        let sweep = try Sweep.parse(line: line)
-        return try submit(sweep)
-    }
+    public func submit(_ submission: Submission) throws -> BatchID { try submit(submission.sweep()) }
 
     /// Submits a parsed sweep; returns the batch.
     public func submit(_ sweep: Sweep) throws -> BatchID {

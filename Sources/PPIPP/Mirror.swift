@@ -1,5 +1,6 @@
 import Foundation
 import PPKit
+import PPSource
 
 /// Busy time of one engine: lifetime total and 5-second buckets for the last minute.
 struct BusyTracker: Sendable {
@@ -643,89 +644,24 @@ public struct IPPMirror: Sendable {
 
     // MARK: the task table window
 
-    /// A sorted, filtered index of rows, rebuilt when the query or the data changed.
-    struct TableIndex: Sendable {
-        var sort: SortKey
-        var filter: String
-        var generation: UInt64
-        var rows: [Int32]
+    /// The table index of the last query and the generation it was brought up to date at.
+    public struct TableCache: Sendable {
+        var index: TableIndex?
+        var generation: UInt64 = 0
+        public init() {}
     }
 
-    func matches(_ i: Int, _ filter: String) -> Bool {
-        let r = rows[i]
-        if r.status.description == filter { return true }
-        if let e = r.engine, filter == "e\(e)" || filter == "engine \(e)" { return true }
-        if filter == "b\(r.batch)" || filter == "batch \(r.batch)" { return true }
-        if String(i + 1) == filter { return true }
-        return r.text.lowercased().contains(filter) || r.msgId.hasPrefix(filter)
-    }
-
-    func less(_ a: Int, _ b: Int, _ key: SortKey) -> Bool {
-        let ra = rows[a]
-        let rb = rows[b]
-        func cmp<T: Comparable>(_ x: T, _ y: T) -> Bool { x == y ? a < b : x < y }
-        let zero = Timestamp(microseconds: 0)
-        switch key {
-        case .id: return a < b
-        case .batch: return cmp(ra.batch, rb.batch)
-        case .engine: return cmp(ra.engine ?? -1, rb.engine ?? -1)
-        case .status: return cmp(ra.status.rawValue, rb.status.rawValue)
-        case .submitted: return cmp(ra.submitted, rb.submitted)
-        case .started: return cmp(ra.started ?? zero, rb.started ?? zero)
-        case .completed: return cmp(ra.completed ?? zero, rb.completed ?? zero)
-        case .duration:
-            let da = ra.started.flatMap { s in ra.completed.map { s.seconds(to: $0) } } ?? -1
-            let db = rb.started.flatMap { s in rb.completed.map { s.seconds(to: $0) } } ?? -1
-            return cmp(da, db)
-        case .retries: return cmp(ra.retries, rb.retries)
-        case .text: return cmp(ra.text, rb.text)
-        }
-    }
-
-    /// The requested window: O(limit) by id without a filter; otherwise from an index rebuilt only on change.
-    func window(_ q: TableQuery, cache: inout TableIndex?) -> TableWindow {
-        let n = rows.count
-        let filter = q.filter.trimmingCharacters(in: .whitespaces).lowercased()
-        let limit = max(0, q.limit)
-        var list: [Int32]?
-        if !(q.sort == .id && filter.isEmpty) {
-            if let c = cache, c.sort == q.sort, c.filter == filter, c.generation == generation {
-                list = c.rows
-            } else {
-                var l = [Int32]()
-                l.reserveCapacity(filter.isEmpty ? n : 64)
-                for i in 0..<n where filter.isEmpty || matches(i, filter) { l.append(Int32(i)) }
-                let key = q.sort
-                l.sort { less(Int($0), Int($1), key) }
-                cache = TableIndex(sort: q.sort, filter: filter, generation: generation, rows: l)
-                list = l
-            }
-        }
-        let m = list?.count ?? n
-        func at(_ pos: Int) -> Int {
-            let p = q.ascending ? pos : m - 1 - pos
-            return list.map { Int($0[p]) } ?? p
-        }
-        var offset = q.offset
-        if q.follow {
-            let anchor = newestStarted >= 0 ? newestStarted : n - 1
-            var p = anchor
-            if let list { p = list.firstIndex(of: Int32(anchor)) ?? (m - 1) }
-            let pos = q.ascending ? p : m - 1 - p
-            offset = q.ascending ? pos - limit + 1 : pos
-        }
-        offset = max(0, min(offset, m - limit))
-        let end = min(m, offset + limit)
-        var out = [TaskRow]()
-        if offset < end {
-            out.reserveCapacity(end - offset)
-            for pos in offset..<end { out.append(taskRow(at(pos))) }
-        }
-        return TableWindow(offset: offset, rows: out, matching: m, total: n)
+    /// The requested window: O(limit) by id without a filter; otherwise from an index rebuilt when the rows changed.
+    func window(_ q: TableQuery, cache: inout TableCache) -> TableWindow {
+        let changed: [Int32]? = cache.generation == generation ? [] : nil
+        cache.generation = generation
+        var cost = 0
+        return TableIndex.window(
+            self, q, index: &cache.index, changed: changed, anchor: newestStarted >= 0 ? newestStarted : nil, cost: &cost)
     }
 
     /// One frame for the dashboard.
-    func snapshot(_ q: TableQuery, now: Timestamp, source: String, cache: inout TableIndex?) -> Snapshot {
+    func snapshot(_ q: TableQuery, now: Timestamp, source: String, cache: inout TableCache) -> Snapshot {
         let first = max(0, batches.count - max(0, q.batchLimit))
         return Snapshot(
             time: now, startedAt: startedAt, generation: generation, paused: false, totals: totals,
@@ -733,4 +669,11 @@ public struct IPPMirror: Sendable {
             batches: batches[first...].map { batchSnapshot($0, now: now) }, batchCount: batches.count,
             table: window(q, cache: &cache), source: source)
     }
+}
+
+extension IPPMirror: TaskColumns {
+    public func key(_ i: Int) -> TaskKey { taskRow(i).key }
+    public func text(_ i: Int) -> String { rows[i].text }
+    public func externalId(_ i: Int) -> String? { rows[i].msgId }
+    public func row(_ i: Int) -> TaskRow { taskRow(i) }
 }

@@ -1,6 +1,7 @@
 // One command line run's journal and state socket together: opened at start, closed at exit.
 import PPAttach
 import PPKit
+import PPSource
 
 /// The journal writer and the state server of one ppdash run.
 public final class JournalSession: Sendable {
@@ -76,7 +77,7 @@ final class JournaledSource: DashboardSource {
         writer.flush()
         return inner.metadata(id)
     }
-    func submit(line: String) throws -> BatchID { try inner.submit(line: line) }
+    func submit(_ submission: Submission) throws -> BatchID { try inner.submit(submission) }
     func abort(task: TaskID) { inner.abort(task: task) }
     func abort(batch: BatchID) { inner.abort(batch: batch) }
     func retry(task: TaskID) throws { try inner.retry(task: task) }

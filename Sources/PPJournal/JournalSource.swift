@@ -1,5 +1,6 @@
 // A journal as a read-only dashboard source: what `attach` shows once the ppdash that ran the batch is gone.
 import PPKit
+import PPSource
 import Synchronization
 
 /// Snapshots built from a journal read back; every command is refused with a line saying why.
@@ -7,10 +8,10 @@ public final class JournalSource: DashboardSource {
     public let contents: JournalContents
     /// What the header line shows after "ppdash".
     public let label: String
-    private let rows: [TaskRow]
+    private let rows: JournalRows
     private let snapshotBase: Snapshot
-    /// Sorted, filtered row indices for the last query's sort and filter (rebuilt when they change).
-    private let cache = Mutex<(key: String, order: [Int])?>(nil)
+    /// The table index of the last query's sort and filter (rebuilt when they change: the rows never do).
+    private let index = Mutex<TableIndex?>(nil)
 
     public init(_ contents: JournalContents, label: String) {
         self.contents = contents
@@ -24,7 +25,7 @@ public final class JournalSource: DashboardSource {
                     submitted: t.submitted, started: t.started, completed: t.completed, retries: t.retries,
                     text: t.command, msgId: t.key))
         }
-        self.rows = rows
+        self.rows = JournalRows(rows: rows)
 
         let last = contents.lastRun
         let end = last.endedAt ?? last.lastEvent ?? last.header.started
@@ -67,45 +68,9 @@ public final class JournalSource: DashboardSource {
     public func snapshot(_ query: TableQuery) -> Snapshot {
         var s = snapshotBase
         s.batches = Array(s.batches.suffix(max(0, query.batchLimit)))
-        let order = self.order(sort: query.sort, ascending: query.ascending, filter: query.filter)
-        let limit = max(0, query.limit)
-        var offset = query.follow ? order.count - limit : query.offset
-        offset = max(0, min(offset, max(0, order.count - limit)))
-        let window = order[offset..<min(order.count, offset + limit)].map { rows[$0] }
-        s.table = TableWindow(offset: offset, rows: window, matching: order.count, total: rows.count)
+        var cost = 0
+        s.table = index.withLock { TableIndex.window(rows, query, index: &$0, changed: [], anchor: nil, cost: &cost) }
         return s
-    }
-
-    private func order(sort: SortKey, ascending: Bool, filter: String) -> [Int] {
-        let key = "\(sort.rawValue) \(ascending) \(filter)"
-        if let c = cache.withLock({ $0 }), c.key == key { return c.order }
-        let f = filter.lowercased()
-        var idx = rows.indices.filter { i in f.isEmpty || matches(rows[i], f) }
-        idx.sort { a, b in
-            let (x, y) = (rows[a], rows[b])
-            func cmp<T: Comparable>(_ p: T, _ q: T) -> Bool { p == q ? a < b : p < q }
-            switch sort {
-            case .id: return a < b
-            case .batch: return cmp(x.batch, y.batch)
-            case .engine: return cmp(x.engine ?? -1, y.engine ?? -1)
-            case .status: return cmp(x.status.rawValue, y.status.rawValue)
-            case .submitted: return cmp(x.submitted, y.submitted)
-            case .started: return cmp(x.started?.microseconds ?? 0, y.started?.microseconds ?? 0)
-            case .completed: return cmp(x.completed?.microseconds ?? 0, y.completed?.microseconds ?? 0)
-            case .duration: return cmp(x.duration ?? -1, y.duration ?? -1)
-            case .retries: return cmp(x.retries, y.retries)
-            case .text: return cmp(x.text, y.text)
-            }
-        }
-        if !ascending { idx.reverse() }
-        cache.withLock { $0 = (key, idx) }
-        return idx
-    }
-
-    private func matches(_ r: TaskRow, _ f: String) -> Bool {
-        if r.status.description == f || r.msgId == f || "b\(r.batch)" == f { return true }
-        if let e = r.engine, f == "e\(e)" || f == "engine \(e)" { return true }
-        return r.text.lowercased().contains(f)
     }
 
     public func metadata(_ id: TaskID) -> TaskMetadata? {
@@ -127,7 +92,7 @@ public final class JournalSource: DashboardSource {
             "read-only: the ppdash that ran this journal has ended; 'ppdash resume \(contents.path)' runs what is left")
     }
 
-    public func submit(line: String) throws -> BatchID { throw refusal }
+    public func submit(_ submission: Submission) throws -> BatchID { throw refusal }
     public func abort(task: TaskID) {}
     public func abort(batch: BatchID) {}
     public func retry(task: TaskID) throws { throw refusal }
@@ -136,4 +101,14 @@ public final class JournalSource: DashboardSource {
     public func addEngine() throws -> EngineID { throw refusal }
     public func removeEngine(_ id: EngineID?) throws -> EngineID { throw refusal }
     public func stopAll() {}
+}
+
+/// A journal's task rows as the table query reads them; the key is the journal's msg_id.
+struct JournalRows: TaskColumns, Sendable {
+    let rows: [TaskRow]
+    var taskCount: Int { rows.count }
+    func key(_ i: Int) -> TaskKey { rows[i].key }
+    func text(_ i: Int) -> String { rows[i].text }
+    func externalId(_ i: Int) -> String? { rows[i].msgId }
+    func row(_ i: Int) -> TaskRow { rows[i] }
 }

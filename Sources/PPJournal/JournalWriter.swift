@@ -1,6 +1,7 @@
 // The journal writer: an observer on the scheduler that puts one JSON line per event into the file.
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 
 import Glibc

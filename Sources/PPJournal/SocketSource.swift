@@ -2,6 +2,7 @@
 import Foundation
 import PPAttach
 import PPKit
+import PPSource
 import Synchronization
 
 /// Snapshots and commands over a running ppdash's state socket; when that ppdash ends, the view carries on from its
@@ -99,7 +100,7 @@ public final class SocketSource: DashboardSource {
         return fallback?.metadata(id)
     }
 
-    public func submit(line: String) throws -> BatchID { try ask(.submit(line)).number ?? 0 }
+    public func submit(_ submission: Submission) throws -> BatchID { try ask(.submit(submission.line)).number ?? 0 }
     public func abort(task: TaskID) { _ = call(.abortTask(task)) }
     public func abort(batch: BatchID) { _ = call(.abortBatch(batch)) }
     public func retry(task: TaskID) throws { _ = try ask(.retryTask(task)) }

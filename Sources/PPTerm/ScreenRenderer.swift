@@ -2,20 +2,20 @@
 import CNcurses
 
 /// Draws canvases into one ncurses screen, allocating colour pairs lazily (one per fg/bg, cached).
-struct ScreenRenderer {
+package struct ScreenRenderer {
     let capabilities: TermCapabilities
     /// Whether the terminal's own colours can be used as -1 (use_default_colors succeeded).
     let defaultColors: Bool
     private var pairs: [UInt16: Int32] = [:]
     private var nextPair: Int32 = 1
 
-    init(capabilities: TermCapabilities, defaultColors: Bool) {
+    package init(capabilities: TermCapabilities, defaultColors: Bool) {
         self.capabilities = capabilities
         self.defaultColors = defaultColors
     }
 
     /// erase() + copy the canvas (what fits) into `window`; the caller refreshes.
-    mutating func draw(_ canvas: Canvas, into window: UnsafeMutablePointer<WINDOW>) {
+    package mutating func draw(_ canvas: Canvas, into window: UnsafeMutablePointer<WINDOW>) {
         werase(window)
         let rows = min(canvas.rows, Int(getmaxy(window)))
         let cols = min(canvas.cols, Int(getmaxx(window)))

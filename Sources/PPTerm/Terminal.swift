@@ -183,7 +183,7 @@ public final class Terminal {
     }
 
     /// start_color (+ use_default_colors) when the terminal has colours and they are wanted: (colors on, default colours usable).
-    static func startColors(wanted: Bool) -> (Bool, Bool) {
+    package static func startColors(wanted: Bool) -> (Bool, Bool) {
         guard wanted, has_colors(), start_color() == OK else { return (false, false) }
         return (true, use_default_colors() == OK)
     }

@@ -2,7 +2,9 @@ import CPPSys
 import Foundation
 import PPDash
 import PPKit
+import PPSource
 import PPTerm
+import PPTestSupport
 
 /// The dashboard's figures: what a frame costs, and which panes spend the terminal's bytes.
 enum Frames {

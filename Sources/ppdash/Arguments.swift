@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPKit
+import PPSource
 
 // The command line's value types: each parses its own text; the commands' `validate()` check their bounds.
 
@@ -52,10 +53,5 @@ struct EngineSpecList: Sendable {
     }
 }
 
-/// `--halt`: what happens to the rest of a batch at its first failure.
-enum HaltMode: String, ExpressibleByArgument, CaseIterable {
-    /// Pending tasks are aborted, running ones stopped.
-    case now
-    /// Pending tasks are aborted, running ones finish.
-    case soon
-}
+/// `--halt now|soon`: what the batch's first failure stops (the scheduler applies it).
+extension HaltPolicy: ExpressibleByArgument {}

@@ -3,6 +3,7 @@ import Foundation
 import PPDash
 import PPJournal
 import PPKit
+import PPSource
 
 /// `ppdash attach [JOURNAL|latest]`: the dashboard on a running ppdash's socket, or its journal read-only.
 struct AttachCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import PPDash
 import PPJournal
 import PPKit
+import PPSource
 
 /// `ppdash` with no subcommand: the dashboard on local engines.
 struct DashboardCommand: ParsableCommand {

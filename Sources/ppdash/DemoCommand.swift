@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPJournal
 import PPKit
+import PPSource
 
 /// The cookbook recipe: `f(x)` sleeps and returns `x*x`, mapped over `0..<tasks` on a load-balanced view.
 struct DemoCommand: ParsableCommand {

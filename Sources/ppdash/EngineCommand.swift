@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPKit
+import PPSource
 
 /// `ppdash engine`: a worker that runs tasks for a scheduler, over stdin/stdout or a connection it dials.
 struct EngineCommand: ParsableCommand {

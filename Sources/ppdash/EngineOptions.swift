@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPKit
+import PPSource
 
 /// Engine options shared by every command that runs tasks.
 struct EngineOptions: ParsableArguments {

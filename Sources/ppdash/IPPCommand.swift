@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPIPP
 import PPKit
+import PPSource
 
 /// `ppdash ipp`: the dashboard (or JSON) on a running IPython Parallel cluster.
 struct IPPCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import PPDash
 import PPJournal
 import PPKit
+import PPSource
 
 /// `--journal FILE` / `--no-journal`, shared by run, demo and the dashboard.
 struct JournalOptions: ParsableArguments {

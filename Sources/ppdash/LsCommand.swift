@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPJournal
 import PPKit
+import PPSource
 
 /// `ppdash ls`: recent journals and their state.
 struct LsCommand: ParsableCommand {

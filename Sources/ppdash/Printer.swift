@@ -1,5 +1,6 @@
 import Foundation
 import PPKit
+import PPSource
 import Synchronization
 
 /// Prints each task's output as it completes (or in submission order).

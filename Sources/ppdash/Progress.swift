@@ -1,5 +1,6 @@
 import Foundation
 import PPKit
+import PPSource
 
 /// The headless progress line, like the notebook's bar (tqdm's text form).
 struct ProgressLine {

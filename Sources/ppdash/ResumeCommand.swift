@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPJournal
 import PPKit
+import PPSource
 
 /// What `resume` runs: the tasks to run again and the journal to append to.
 struct ResumeInput {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PPKit
+import PPSource
 
 /// A shell sweep, GNU parallel style: `ppdash run [options] [--] TEMPLATE [::: ARGS ...]`.
 struct RunCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPJournal
 import PPKit
+import PPSource
 import Synchronization
 
 /// run's options, shared with resume: the engines, the tasks' flags, the output.
@@ -21,7 +22,7 @@ struct RunOptions: ParsableArguments {
     var keepOrder = false
 
     @Option(help: ArgumentHelp("Stop at the first failure: 'now' kills running tasks, 'soon' lets them finish.", valueName: "mode"))
-    var halt: HaltMode?
+    var halt: HaltPolicy?
 
     @Option(name: .customLong("max-output"), help: ArgumentHelp("Bytes of stdout and of stderr kept per task (head and tail).", valueName: "BYTES"))
     var maxOutput: Int = 65536
@@ -70,13 +71,13 @@ extension RunOptions {
         let client = try engines.startEngines()
         var view = client.loadBalancedView()
         view.flags.retries = retries
+        view.flags.halt = halt
         view.flags.runTimeLimit = timeout?.value
         view.flags.maxOutput = maxOutput
         view.flags.workingDirectory = workdir ?? FileManager.default.currentDirectoryPath
         view.flags.environment = passedEnvironment
         let dashboard = !headless && !json && isInteractive
         let printer = Printer(json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard)
-        let halter = Halter(mode: halt, scheduler: client.scheduler)
         let source = LocalSource(client: client, flags: view.flags)
         let session: JournalSession?
         switch work {
@@ -90,9 +91,8 @@ extension RunOptions {
         defer { session?.finish() }
         client.scheduler.addObserver { event in
             session?.record(event)  // first: a task is in the journal before it is printed
-            guard case .completed(let task, let batch, let status) = event else { return }
+            guard case .completed(let task, let batch, _) = event else { return }
             printer.completed(task, batch: batch)
-            if status.isFailure { halter.failed(batch: batch) }
         }
         let ar: AsyncMapResult<ShellResult>
         switch work {
@@ -127,22 +127,3 @@ extension RunOptions {
     }
 }
 
-/// Stops the batch at its first failure when `--halt` asks, through the scheduler's own calls.
-final class Halter: Sendable {
-    let mode: HaltMode?
-    let scheduler: Scheduler
-    let fired = Mutex(false)
-
-    init(mode: HaltMode?, scheduler: Scheduler) {
-        self.mode = mode
-        self.scheduler = scheduler
-    }
-
-    func failed(batch: BatchID) {
-        guard let mode, fired.withLock({ f in defer { f = true }; return !f }) else { return }
-        switch mode {
-        case .now: scheduler.abort(batch: batch)  // pending tasks never run, running ones are stopped
-        case .soon: scheduler.abortPending(batch: batch)  // no new task starts; running ones finish
-        }
-    }
-}

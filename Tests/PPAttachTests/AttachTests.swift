@@ -1,6 +1,7 @@
 import Foundation
 import PPJSON
 import PPKit
+import PPSource
 import Testing
 
 @testable import PPAttach

@@ -1,4 +1,5 @@
 import PPKit
+import PPSource
 import PPTerm
 import Testing
 

@@ -5,6 +5,7 @@ import Testing
 
 @testable import PPDash
 import PPKit
+import PPSource
 
 /// A fixed clock instant the fixtures measure from.
 let t0 = Timestamp(seconds: 1_800_000_000)
@@ -195,8 +196,9 @@ final class FakeSource: DashboardSource {
         }
     }
 
-    func submit(line: String) throws -> BatchID {
-        try lock.withLock { s in
+    func submit(_ submission: Submission) throws -> BatchID {
+        let line = submission.line
+        return try lock.withLock { s in
             guard line.contains(":::") else {
                 s.calls.append("submit rejected")
                 throw PPError(.invalidArgument, "no ::: in \"\(line)\"; write TEMPLATE ::: ARGS")

@@ -3,6 +3,7 @@ import Testing
 
 @testable import PPDash
 import PPKit
+import PPSource
 
 @Suite("Rendering")
 struct RenderTests {
@@ -104,6 +105,16 @@ struct RenderTests {
         d.detailTask = TaskID(3)
         d.detail = Fixture.metadata(3)
         #expect(allASCII(frame(Fixture.snapshot(), d, caps: ascii).text))
+    }
+
+    @Test func helpDocumentsTheFilterLanguage() {
+        var ui = UIState()
+        ui.showHelp = true
+        let text = frame(Fixture.snapshot(), ui, rows: 120, cols: 120).text
+        #expect(text.contains("The / filter"))
+        for (example, meaning) in TaskFilter.syntax {
+            #expect(text.contains(example) && text.contains(String(meaning.prefix(20))), "\(example)")
+        }
     }
 
     @Test func monochromeHasNoColours() {

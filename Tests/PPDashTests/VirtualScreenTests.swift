@@ -1,8 +1,10 @@
 import PPTerm
+import PPTestSupport
 import Testing
 
 @testable import PPDash
 import PPKit
+import PPSource
 
 /// Real frames through ncurses (off-screen): ncurses state is global, so this suite runs serially.
 @Suite("Virtual screen", .serialized)

@@ -189,7 +189,7 @@ struct ConnectInTests {
         let m = try #require(ar.metadata(0))
         #expect(m.engineHost == hostName())
         #expect(m.status == .ok)
-        let snap = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0))
+        let snap = scheduler.read(batchLimit: 0)
         #expect(snap.engines.first?.info.kind == .connected)
         #expect(snap.engines.first?.info.pid == getpid())
 
@@ -246,7 +246,7 @@ struct ConnectInTests {
         let m = try #require(ar.metadata(0))
         #expect(m.status == .error)
         #expect(m.error == "engine 0 (node7) died: missed 5 heartbeats while running task 1")
-        let snap = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0))
+        let snap = scheduler.read(batchLimit: 0)
         #expect(snap.engines.first?.state == .dead(reason: "missed 5 heartbeats"))
         #expect(sock.readToEnd(timeout: 2).closed)
     }
@@ -271,7 +271,7 @@ struct ConnectInTests {
         let client = local.makeClient()
         try client.addEngine()
         #expect(client.ids.count == 3)
-        #expect(client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines.last?.info.kind == .local)
+        #expect(client.scheduler.read(batchLimit: 0).engines.last?.info.kind == .local)
         client.shutdown()
     }
 

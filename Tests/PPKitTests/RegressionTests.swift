@@ -89,25 +89,6 @@ struct RegressionTests {
         #expect(throws: PPError.self) { try client.directView(targets: [1]).applyAsync { 1 } }
     }
 
-    @Test("a filtered table over 20,000 tasks follows status changes")
-    func bigFilteredTable() throws {
-        let client = makeClient(2)
-        defer { client.shutdown() }
-        client.scheduler.isPaused = true
-        let ar = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: 25_000))
-        let before = client.scheduler.snapshot(TableQuery(filter: "pending", limit: 10))
-        #expect(before.table.matching == 25_000)
-        client.scheduler.isPaused = false
-        #expect(ar.wait(timeout: 60))
-        let after = client.scheduler.snapshot(TableQuery(filter: "pending", limit: 10))
-        #expect(after.table.matching == 0)
-        let ok = client.scheduler.snapshot(TableQuery(filter: "ok", limit: 10))
-        #expect(ok.table.matching == 25_000)
-        // Unchanged since: the next frame costs only its rows.
-        _ = client.scheduler.snapshot(TableQuery(filter: "ok", limit: 10))
-        #expect(client.scheduler.lastSnapshotCost == 10)
-    }
-
     @Test("serial time counts a retried task's last run only")
     func serialTimeAfterRetry() throws {
         let client = makeClient(1)

@@ -191,7 +191,7 @@ struct SchedulingTests {
         let err = doomed.metadata(0)?.error ?? ""
         #expect(err.contains("engine 0 (testhost) died: lost heartbeat"))
         #expect(err.contains("task \(doomed.msgIds[0])"))
-        let snap = scheduler.snapshot()
+        let snap = scheduler.read(batchLimit: 8)
         #expect(snap.engines.allSatisfy { !$0.state.isAlive })
     }
 

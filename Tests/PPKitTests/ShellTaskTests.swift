@@ -33,7 +33,7 @@ struct ShellTaskTests {
         // The group is signalled and reaped: nothing is left of it.
         #expect(eventually { processGroupGone(pgid) })
         // The engine is free again.
-        #expect(eventually { client.scheduler.snapshot().engines.allSatisfy { $0.state == .idle } })
+        #expect(eventually { client.scheduler.read(batchLimit: 8).engines.allSatisfy { $0.state == .idle } })
     }
 
     @Test("the run-time limit kills a shell task and records timeout; a retry is spent on it")

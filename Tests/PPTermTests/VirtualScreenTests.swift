@@ -1,5 +1,6 @@
 import Testing
 @testable import PPTerm
+import PPTestSupport
 
 /// Every test that starts ncurses lives here: its state is global, so this suite is serialized.
 @Suite(.serialized) struct VirtualScreenTests {

@@ -1,5 +1,6 @@
 // The engines pane: one row per engine with its state, current task, counters, utilisation and last minute's activity.
 import PPKit
+import PPSource
 import PPTerm
 
 enum EnginesPane {

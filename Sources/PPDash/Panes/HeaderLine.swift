@@ -1,5 +1,6 @@
 // The top line: engines busy/total, tasks done/total, failures, elapsed time, rate, flags and the key hints.
 import PPKit
+import PPSource
 import PPTerm
 
 enum HeaderLine {

@@ -1,5 +1,6 @@
 // The help overlay: every binding of the key map, grouped by where it applies.
 import PPKit
+import PPSource
 import PPTerm
 
 enum HelpView {
@@ -22,6 +23,14 @@ enum HelpView {
                         ? Format.padRight("  " + e.keys, keyWidth + 2) : String(repeating: " ", count: keyWidth + 2)
                     out.append([Span(k, t.key), Span(p, .plain)])
                 }
+            }
+        }
+        out.append([])
+        out.append([Span("The / filter (the same in local, attached, journal and ipp views)", t.section)])
+        for (example, meaning) in TaskFilter.syntax {
+            for (i, p) in DetailView.wrap(meaning, width: max(10, width - keyWidth - 2)).enumerated() {
+                let k = Format.padRight(i == 0 ? "  " + example : "", keyWidth + 2)
+                out.append([Span(k, t.key), Span(p, .plain)])
             }
         }
         out.append([])

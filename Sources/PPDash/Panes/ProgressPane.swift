@@ -1,5 +1,6 @@
 // The progress widget, as the notebook's IntProgress: one bar per recent batch and a total bar.
 import PPKit
+import PPSource
 import PPTerm
 
 enum ProgressPane {

@@ -1,5 +1,6 @@
 // The bottom line: the open prompt, the quit question, a message, or key hints for the current view.
 import PPKit
+import PPSource
 import PPTerm
 
 enum StatusLine {

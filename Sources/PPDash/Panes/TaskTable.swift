@@ -1,5 +1,6 @@
 // The task table: one window of the sorted, filtered tasks, coloured by status, with the selected row reversed.
 import PPKit
+import PPSource
 import PPTerm
 
 enum TaskTable {

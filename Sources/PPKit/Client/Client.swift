@@ -67,5 +67,15 @@ public struct ViewFlags: Sendable {
     public var workingDirectory: String?
     /// Extra environment for shell tasks.
     public var environment: [String: String] = [:]
+    /// What the batch's first failure stops (GNU parallel's `--halt now|soon,fail=1`); nil: nothing.
+    public var halt: HaltPolicy?
     public init() {}
+}
+
+/// What a batch's first failure stops; the scheduler applies it as it records the failure, so no task starts after.
+public enum HaltPolicy: String, Sendable, CaseIterable {
+    /// Tasks not yet started are aborted and running ones stopped.
+    case now
+    /// Tasks not yet started are aborted; running ones finish.
+    case soon
 }

@@ -36,7 +36,8 @@ public struct View: Sendable {
         BatchOptions(
             label: flags.label ?? label, retries: flags.retries, runTimeLimit: flags.runTimeLimit,
             dependencyTimeout: flags.dependencyTimeout, maxOutput: flags.maxOutput,
-            workingDirectory: flags.workingDirectory, environment: flags.environment, targets: targets)
+            workingDirectory: flags.workingDirectory, environment: flags.environment, targets: targets,
+            halt: flags.halt)
     }
 
     func submit(_ works: [TaskWork], label: String) throws(PPError) -> BatchHandle {

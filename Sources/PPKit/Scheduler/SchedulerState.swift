@@ -38,6 +38,7 @@ struct BatchOptions: Sendable {
     var workingDirectory: String?
     var environment: [String: String]
     var targets: [EngineID]?
+    var halt: HaltPolicy?
 }
 
 /// A batch: one AsyncResult's tasks, contiguous ids.
@@ -54,6 +55,8 @@ struct BatchState {
     var completionOrder: [Int32] = []
     var doneWaiters: [(Int, @Sendable () -> Void)] = []
     var streams: [Int: AsyncStream<Int>.Continuation] = [:]
+    /// Its halt policy has fired.
+    var halted = false
     var isDone: Bool { counts.done == count }
 }
 
@@ -134,18 +137,4 @@ extension TaskWork {
         if case .builtin(.noop) = self { return 1 }
         return max(1, hwm / 2)
     }
-}
-
-/// The table index a reader asked for: sorted and filtered task indices, rebuilt only when the query changes.
-struct TableIndex {
-    var sort: SortKey
-    var ascending: Bool
-    var filter: String
-    var indices: [Int32]
-    /// Tasks examined up to here; newer ones are merged in incrementally.
-    var covered: Int
-    /// When it was last sorted (wall-clock microseconds).
-    var builtAt: Int64
-    /// A live key changed since then: re-sort when allowed.
-    var dirty = false
 }

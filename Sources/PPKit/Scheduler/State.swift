@@ -42,10 +42,8 @@ extension Scheduler {
         /// Completions per 250 ms bucket, a 5 s ring, for the rate.
         var rateBuckets = [Int](repeating: 0, count: 20)
         var rateEpoch = [Int64](repeating: -1, count: 20)
-        var tableIndex: TableIndex?
-        var lastSnapshotCost = 0
-        /// Tasks whose status changed since the table index was last brought up to date.
-        var changed = [Int32]()
+        /// Tasks whose table keys changed, in order, for the sources that keep a copy of the table (see `taskKeys`).
+        var keyLog = KeyLog()
 
         let clock: any PPClock
 
@@ -193,6 +191,7 @@ extension Scheduler {
 
         mutating func assign(_ idx: Int, to e: Int, fx: inout Effects) {
             records[idx].engine = Int32(e)
+            noteChange(idx)
             engines[e].assigned.append(idx)
             engines[e].load += works[idx].hwmCost(hwm: engines[e].hwm)
             lruCounter += 1
@@ -208,15 +207,10 @@ extension Scheduler {
                 ))
         }
 
-        /// Remembers a status change for the table index (only while one exists).
+        /// Remembers a change of a task's table keys (only while a source keeps a copy of the table).
         @inline(__always) mutating func noteChange(_ idx: Int) {
-            guard tableIndex != nil else { return }
-            changed.append(Int32(idx))
-            // Nobody has looked for a long while (no dashboard open): drop the index rather than grow this list.
-            if changed.count > 1_000_000 {
-                tableIndex = nil
-                changed = []
-            }
+            guard keyLog.on else { return }
+            keyLog.append(Int32(idx))
         }
 
         /// The engine began running `idx`.
@@ -358,8 +352,20 @@ extension Scheduler {
             generation &+= 1
             for (_, c) in batches[b].streams { c.yield(idx) }
             emit(.completed(task: TaskID(idx + 1), batch: b + 1, status: outcome.status))
+            if outcome.status.isFailure, let halt = batches[b].options.halt, !batches[b].halted {
+                halted(b, halt, fx: &fx, now: received)
+            }
             fireIfDone(b, fx: &fx)
             resolveDependents(of: idx, fx: &fx, now: received)
+        }
+
+        /// A batch's first failure under a halt policy: its tasks not started are aborted (and, `now`, running ones).
+        mutating func halted(_ b: Int, _ halt: HaltPolicy, fx: inout Effects, now: Timestamp) {
+            batches[b].halted = true
+            let first = batches[b].first
+            for idx in first..<(first + batches[b].count) where records[idx].status == .pending || halt == .now {
+                abortTask(idx, fx: &fx, now: now)
+            }
         }
 
         mutating func fireIfDone(_ b: Int, fx: inout Effects) {
@@ -467,15 +473,11 @@ extension Scheduler {
 
         // MARK: reading
 
-        func text(_ idx: Int) -> String {
-            switch works[idx] {
-            case .shell(let t): return t.displayCommand
-            case .builtin(.noop): return "noop"
-            case .builtin(.sleepSquare(let x, let s)): return "sleep \(formatSeconds(s)); \(x)*\(x)"
-            case .blocking, .async:
-                let b = batches[Int(records[idx].batch) - 1]
-                return "\(b.options.label)[\(records[idx].seq - 1)]"
-            }
+        func text(_ idx: Int) -> String { taskText(idx).text }
+
+        /// What a task's text is made of: cheap to copy under the lock, rendered outside it.
+        func taskText(_ idx: Int) -> TaskText {
+            TaskText(work: works[idx], label: batches[Int(records[idx].batch) - 1].options.label, seq: Int(records[idx].seq))
         }
 
         func args(_ idx: Int) -> [String] {
@@ -499,13 +501,13 @@ extension Scheduler {
                 text: text(idx), args: args(idx), processGroup: r.processGroup > 0 ? r.processGroup : nil)
         }
 
-        func row(_ idx: Int) -> TaskRow {
+        func key(_ idx: Int) -> TaskKey {
             let r = records[idx]
-            func ts(_ v: Int64) -> Timestamp? { v > 0 ? Timestamp(microseconds: v) : nil }
-            return TaskRow(
-                id: TaskID(idx + 1), batch: Int(r.batch), seq: Int(r.seq), engine: r.engine >= 0 ? Int(r.engine) : nil,
-                status: r.status, submitted: Timestamp(microseconds: r.submitted), started: ts(r.started),
-                completed: ts(r.completed), retries: Int(r.retries), text: text(idx))
+            return TaskKey(
+                batch: r.batch, seq: r.seq, engine: r.engine, status: r.status, retries: r.retries, submitted: r.submitted,
+                started: r.started, completed: r.completed)
         }
+
+        func row(_ idx: Int) -> TaskRow { TaskRow(index: idx, key: key(idx), text: text(idx)) }
     }
 }

@@ -1,12 +1,9 @@
-// ncurses on /dev/null with a fixed size, for tests: draw a Canvas and read back what ncurses holds.
+// ncurses on /dev/null with a fixed size, for tests and the benchmark (never the product: it sets the process
+// locale and takes a process-wide gate): draw a Canvas and read back what ncurses holds.
 import CNcurses
 import Dispatch
-
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PPTerm
 
 /// One screen at a time in the whole process: ncurses state is global, and test suites in different targets run in
 /// parallel in one test process.

@@ -1,0 +1,172 @@
+// What a dashboard source reads of the scheduler, each read one short hold of its lock: counters, engines, batches,
+// a window of rows in id order, and the task keys that changed since the source last looked.
+
+/// The scheduler as one frame sees it; `rows` holds the positions a reader asked for, in id order.
+public struct SchedulerReading: Sendable {
+    public var time: Timestamp
+    public var startedAt: Timestamp
+    /// Grows with every change in the scheduler; equal generations mean equal content.
+    public var generation: UInt64
+    public var paused: Bool
+    public var totals: StatusCounts
+    /// Tasks completed per second over the last few seconds.
+    public var rate: Double
+    public var engines: [EngineSnapshot]
+    /// The most recent batches, oldest first.
+    public var batches: [BatchSnapshot]
+    public var batchCount: Int
+    /// Tasks in all.
+    public var taskCount: Int
+    /// The newest task that started (0-based index), if any: what follow mode keeps in view.
+    public var newestStarted: Int?
+    public var rows: [TaskRow]
+}
+
+/// Where a reader of `taskKeys` is: tasks and key changes seen so far.
+public struct TaskKeyCursor: Sendable, Hashable {
+    var epoch: UInt64 = 0
+    var tasks = 0
+    var change: UInt64 = 0
+
+    /// Before the first task.
+    public init() {}
+}
+
+/// Task keys new or changed since a cursor.
+public struct TaskKeyChanges: Sendable {
+    public var cursor: TaskKeyCursor
+    /// The reader must start over: forget every key it holds (first read, or it fell behind the change log).
+    public var restart: Bool
+    /// Index of the first new task: `newKeys` and `newTexts` hold tasks `first...`.
+    public var first: Int
+    public var newKeys: [TaskKey]
+    public var newTexts: [TaskText]
+    /// Tasks below `first` whose keys changed, and their keys now.
+    public var changedTasks: [Int32]
+    public var changedKeys: [TaskKey]
+    /// Nothing more to read now.
+    public var caughtUp: Bool
+}
+
+/// Tasks whose keys changed, in order, while a source keeps a copy of the table; positions count from the start.
+struct KeyLog {
+    var on = false
+    /// Starts again each time logging is switched on (readers of an older epoch start over).
+    var epoch: UInt64 = 0
+    /// Position of `entries[0]`.
+    var start: UInt64 = 0
+    var entries = [Int32]()
+    var end: UInt64 { start + UInt64(entries.count) }
+
+    /// Nobody has read for a long while (no table open): stop logging rather than grow.
+    static let limit = 1_000_000
+
+    mutating func append(_ idx: Int32) {
+        entries.append(idx)
+        if entries.count > Self.limit {
+            start = end
+            entries = []
+            on = false
+        }
+    }
+}
+
+extension Scheduler {
+    /// Counters, engines, the newest `batchLimit` batches and the rows at the positions `window` picks, in id order
+    /// (descending when `ascending` is false), given the task count and the newest started task: O(rows + engines).
+    public func read(
+        batchLimit: Int, ascending: Bool = true, window: (_ taskCount: Int, _ newestStarted: Int?) -> Range<Int> = { _, _ in 0..<0 }
+    ) -> SchedulerReading {
+        let now = clock.now()
+        return state.withLock { s in
+            let engines = s.engines.enumerated().map { (id, e) -> EngineSnapshot in
+                let state: EngineState
+                if let reason = e.deathReason, !e.alive {
+                    state = .dead(reason: reason)
+                } else if e.draining {
+                    state = .draining
+                } else {
+                    state = e.current != nil ? .busy : .idle
+                }
+                let life = max(1, now.microseconds - e.created)
+                let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
+                return EngineSnapshot(
+                    id: id, info: e.info, state: state, currentTask: e.current.map { TaskID($0 + 1) },
+                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + e.pinned.count, done: e.done,
+                    failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
+                    activity: e.activity(now: now.microseconds))
+            }
+            let firstBatch = max(0, s.batches.count - max(0, batchLimit))
+            let batches = s.batches[firstBatch...].map { b -> BatchSnapshot in
+                let end = b.isDone ? b.lastReceived : now.microseconds
+                let secs = max(1e-3, Double(end - b.submitted) / 1e6)
+                let rate = Double(b.counts.done) / secs
+                var eta: Double?
+                if !b.isDone && b.counts.done > 0 && rate > 0 { eta = Double(b.count - b.counts.done) / rate }
+                return BatchSnapshot(
+                    id: b.id, label: b.options.label, counts: b.counts, submitted: Timestamp(microseconds: b.submitted),
+                    finished: b.isDone && b.count > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta)
+            }
+            let n = s.records.count
+            let newest = s.newestStarted > 0 ? s.newestStarted - 1 : nil
+            let positions = window(n, newest).clamped(to: 0..<n)
+            var rows = [TaskRow]()
+            rows.reserveCapacity(positions.count)
+            for pos in positions { rows.append(s.row(ascending ? pos : n - 1 - pos)) }
+            return SchedulerReading(
+                time: now, startedAt: Timestamp(microseconds: s.startedAt), generation: s.generation, paused: s.paused,
+                totals: s.totals, rate: s.rate(now: now.microseconds), engines: engines, batches: Array(batches),
+                batchCount: s.batches.count, taskCount: n, newestStarted: newest, rows: rows)
+        }
+    }
+
+    /// Keys of tasks new or changed since `cursor`, at most `limit` of each per call (so the lock is held briefly).
+    ///
+    /// Call again with the returned cursor until `caughtUp`; changes are logged only while someone reads them.
+    public func taskKeys(since cursor: TaskKeyCursor, limit: Int) -> TaskKeyChanges {
+        state.withLock { s in
+            var c = cursor
+            var restart = false
+            if !s.keyLog.on {
+                s.keyLog.on = true
+                s.keyLog.epoch &+= 1
+            }
+            if c.epoch != s.keyLog.epoch || c.change < s.keyLog.start || c.change > s.keyLog.end {
+                c = TaskKeyCursor()
+                c.epoch = s.keyLog.epoch
+                c.change = s.keyLog.end
+                restart = true
+            }
+            let limit = max(1, limit)
+            var changedTasks = [Int32]()
+            var changedKeys = [TaskKey]()
+            let from = Int(c.change - s.keyLog.start)
+            let upto = min(s.keyLog.entries.count, from + limit)
+            for i in from..<upto {
+                let idx = s.keyLog.entries[i]
+                guard Int(idx) < c.tasks else { continue }
+                changedTasks.append(idx)
+                changedKeys.append(s.key(Int(idx)))
+            }
+            c.change += UInt64(upto - from)
+            let first = c.tasks
+            let last = min(s.records.count, first + limit)
+            var newKeys = [TaskKey]()
+            var newTexts = [TaskText]()
+            newKeys.reserveCapacity(last - first)
+            newTexts.reserveCapacity(last - first)
+            for idx in first..<last {
+                newKeys.append(s.key(idx))
+                newTexts.append(s.taskText(idx))
+            }
+            c.tasks = last
+            return TaskKeyChanges(
+                cursor: c, restart: restart, first: first, newKeys: newKeys, newTexts: newTexts,
+                changedTasks: changedTasks, changedKeys: changedKeys,
+                caughtUp: c.change == s.keyLog.end && c.tasks == s.records.count)
+        }
+    }
+
+    /// The current generation: equal values mean nothing changed.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+}

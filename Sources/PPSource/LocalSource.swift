@@ -1,0 +1,155 @@
+import PPKit
+import Synchronization
+
+/// The dashboard's view of an in-process client: snapshots from its scheduler, commands through its public API.
+///
+/// The default view (by id, no filter) reads its rows straight from the scheduler: O(rows) under its lock. Another
+/// order or a filter works on a copy of the tasks' keys kept here, brought up to date under the lock with only the
+/// tasks that are new or changed (in chunks of `keyChunk`), then sorted and filtered outside it: a `/` keystroke on
+/// a million tasks never holds the engines.
+public final class LocalSource: DashboardSource {
+    public let client: Client
+    /// Flags for batches typed at the prompt (retries, run-time limit ...).
+    public let flags: ViewFlags
+
+    /// Most task keys copied per hold of the scheduler's lock.
+    public static let keyChunk = 16_384
+
+    private let table = Mutex(SchedulerTable())
+    private let cost = Atomic<Int>(0)
+    private let lockedCost = Atomic<Int>(0)
+
+    public init(client: Client, flags: ViewFlags = ViewFlags()) {
+        self.client = client
+        self.flags = flags
+    }
+
+    /// Rows the last snapshot examined, under the scheduler's lock or not: the work a frame costs.
+    public var lastSnapshotCost: Int { cost.load(ordering: .relaxed) }
+    /// Rows and task keys the last snapshot read under the scheduler's lock, while engines may wait on it.
+    public var lastLockedCost: Int { lockedCost.load(ordering: .relaxed) }
+
+    public func snapshot(_ query: TableQuery) -> Snapshot {
+        let (snap, examined, locked) =
+            query.isDirect
+            ? SchedulerTable.direct(client.scheduler, query)
+            : table.withLock { $0.snapshot(client.scheduler, query) }
+        cost.store(examined, ordering: .relaxed)
+        lockedCost.store(locked, ordering: .relaxed)
+        return snap
+    }
+
+    public func metadata(_ id: TaskID) -> TaskMetadata? { client.scheduler.metadata(id) }
+
+    public func submit(_ submission: Submission) throws -> BatchID {
+        var view = client.loadBalancedView()
+        view.flags = flags
+        return try view.submit(submission.sweep()).batch
+    }
+
+    public func abort(task: TaskID) { client.scheduler.abort(task: task) }
+    public func abort(batch: BatchID) { client.scheduler.abort(batch: batch) }
+    public func retry(task: TaskID) throws { try client.scheduler.retry(task: task) }
+    public func retryFailed(batch: BatchID) throws -> Int { try client.scheduler.retryFailed(batch: batch) }
+    public func setPaused(_ paused: Bool) { client.scheduler.isPaused = paused }
+    public func addEngine() throws -> EngineID { try client.addEngine() }
+
+    public func removeEngine(_ id: EngineID?) throws -> EngineID {
+        let alive = client.scheduler.read(batchLimit: 0).engines.filter { $0.state == .idle || $0.state == .busy }
+        guard let target = id ?? (alive.last { $0.state == .idle } ?? alive.last)?.id else {
+            throw PPError(.noEngine, "no engine to remove")
+        }
+        try client.removeEngine(target)
+        return target
+    }
+
+    public func stopAll() { client.shutdown() }
+}
+
+/// The table query over a scheduler: the default view straight from it, any other from a copy of its task keys.
+struct SchedulerTable: Sendable {
+    var columns = KeyColumns()
+    var cursor = TaskKeyCursor()
+    var index: TableIndex?
+    /// Tasks whose keys changed since the index was last brought up to date; nil: start over.
+    var changed: [Int32]? = []
+
+    /// By id, no filter: the window's rows read under the lock, O(rows). Returns rows examined and read locked.
+    static func direct(_ scheduler: Scheduler, _ q: TableQuery) -> (Snapshot, Int, Int) {
+        let r = scheduler.read(batchLimit: q.batchLimit, ascending: q.ascending) { n, newest in
+            let offset = q.windowOffset(matching: n, anchorPosition: newest)
+            return offset..<min(n, offset + max(0, q.limit))
+        }
+        let offset = q.windowOffset(matching: r.taskCount, anchorPosition: r.newestStarted)
+        let table = TableWindow(offset: offset, rows: r.rows, matching: r.taskCount, total: r.taskCount)
+        return (Snapshot(r, table: table), r.rows.count, r.rows.count)
+    }
+
+    /// Another order or a filter: the keys brought up to date in short holds of the lock, then the one table query
+    /// outside it. Returns rows examined and task keys read locked.
+    mutating func snapshot(_ scheduler: Scheduler, _ q: TableQuery) -> (Snapshot, Int, Int) {
+        var locked = 0
+        var done = false
+        while !done {
+            let c = scheduler.taskKeys(since: cursor, limit: LocalSource.keyChunk)
+            locked += c.newKeys.count + c.changedKeys.count
+            columns.apply(c, changed: &changed)
+            cursor = c.cursor
+            done = c.caughtUp
+        }
+        let r = scheduler.read(batchLimit: q.batchLimit)
+        var examined = locked
+        let window = TableIndex.window(columns, q, index: &index, changed: changed, anchor: r.newestStarted, cost: &examined)
+        changed = []
+        return (Snapshot(r, table: window), examined, locked)
+    }
+}
+
+/// The scheduler's task keys and texts, copied: what the table query sorts and filters outside the lock.
+struct KeyColumns: TaskColumns, Sendable {
+    var keys: [TaskKey] = []
+    var texts: [String] = []
+
+    var taskCount: Int { keys.count }
+    func key(_ i: Int) -> TaskKey { keys[i] }
+    func text(_ i: Int) -> String { texts[i] }
+    func externalId(_ i: Int) -> String? { nil }
+    func row(_ i: Int) -> TaskRow { TaskRow(index: i, key: keys[i], text: texts[i]) }
+
+    /// Takes in one read of `Scheduler.taskKeys`, noting the changed tasks (nil when everything starts over).
+    mutating func apply(_ c: TaskKeyChanges, changed: inout [Int32]?) {
+        if c.restart {
+            keys.removeAll(keepingCapacity: true)
+            texts.removeAll(keepingCapacity: true)
+            changed = nil
+        }
+        if c.first == keys.count {
+            keys.append(contentsOf: c.newKeys)
+            texts.append(contentsOf: c.newTexts.lazy.map(\.text))
+        }
+        for (i, idx) in c.changedTasks.enumerated() where Int(idx) < keys.count {
+            keys[Int(idx)] = c.changedKeys[i]
+            changed?.append(idx)
+        }
+    }
+}
+
+extension Snapshot {
+    /// A frame from a scheduler reading and a table window.
+    init(_ r: SchedulerReading, table: TableWindow, source: String = "") {
+        self.init(
+            time: r.time, startedAt: r.startedAt, generation: r.generation, paused: r.paused, totals: r.totals,
+            rate: r.rate, engines: r.engines, batches: r.batches, batchCount: r.batchCount, table: table, source: source)
+    }
+}
+
+extension Scheduler {
+    /// A one-off snapshot (engines, counters, a window of the table) for readers that keep no source: the default
+    /// view costs its rows; another order or a filter reads every task's keys once. A dashboard uses a `LocalSource`,
+    /// which keeps its table up to date between frames.
+    public func snapshot(_ query: TableQuery = TableQuery()) -> Snapshot {
+        if query.isDirect { return SchedulerTable.direct(self, query).0 }
+        var table = SchedulerTable()
+        return table.snapshot(self, query).0
+    }
+}
