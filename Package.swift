@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // ncursesw, wrapped: module map and shim header live under Modules/.
@@ -29,12 +30,20 @@ let package = Package(
             path: "Modules/CNcurses",
             providers: [.apt(["libncurses-dev"])]
         ),
-        // What Glibc does not export to Swift: pipe2, pidfd_open, wait-status macros, spawn flags.
+        // What Glibc does not export to Swift (pipe2, pidfd_*, wait-status macros, spawn flags, the signal
+        // handler, the futex lock): PPSystem's private helper, imported by nothing else.
         .target(name: "CPPSys"),
+        // Every system call: descriptors with one owner, spawning, child processes by pidfd, signals, the clock,
+        // /proc probes, the kill and grace timings.
+        .target(
+            name: "PPSystem",
+            dependencies: ["CPPSys", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         .target(
             name: "PPKit",
             dependencies: [
-                "CPPSys",
+                "PPSystem",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -42,16 +51,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "PPTerm", dependencies: ["CNcurses"], swiftSettings: strict),
+        .target(name: "PPTerm", dependencies: ["CNcurses", "PPSystem"], swiftSettings: strict),
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
         .target(
             name: "PPIPP",
-            dependencies: ["PPKit", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PPKit", "PPSystem", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .target(name: "PPDash", dependencies: ["PPKit", "PPTerm"], swiftSettings: strict),
+        .target(name: "PPDash", dependencies: ["PPKit", "PPTerm", "PPSystem"], swiftSettings: strict),
         // The command line's journal, resume planning, `ls`, and the state socket `attach` speaks to.
-        .target(name: "PPJournal", dependencies: ["PPKit"], swiftSettings: strict),
+        .target(name: "PPJournal", dependencies: ["PPKit", "PPSystem"], swiftSettings: strict),
         .executableTarget(
             name: "ppdash",
             dependencies: [
@@ -64,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPJournal", "CPPSys", "ppdash",
+                "PPKit", "PPDash", "PPTerm", "PPJournal", "PPSystem", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -73,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "PPKitTests",
             dependencies: [
-                "PPKit",
+                "PPKit", "PPSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -82,6 +91,7 @@ let package = Package(
         .testTarget(name: "PPIPPTests", dependencies: ["PPIPP", "PPKit"], swiftSettings: strict),
         .testTarget(name: "PPJournalTests", dependencies: ["PPJournal", "PPKit"], swiftSettings: strict),
         .testTarget(name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPTerm"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
+        .testTarget(name: "PPSystemTests", dependencies: ["PPSystem"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["PPSystem", "ppdash"], swiftSettings: strict),
     ]
 )

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 
 int ppsys_pipe_cloexec(int fds[2], int nonblock) {
     return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
@@ -24,13 +25,13 @@ int ppsys_pidfd_open(pid_t pid) {
 #endif
 }
 
-void ppsys_closefrom(int lowfd) {
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
+int ppsys_pidfd_send_signal(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+#else
+    errno = ENOSYS;
+    return -1;
 #endif
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536) max = 65536;
-    for (int fd = lowfd; fd < max; fd++) close(fd);
 }
 
 int ppsys_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
@@ -84,8 +85,16 @@ int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     return posix_spawn_file_actions_addclosefrom_np(fa, lowfd);
 #else
-    (void)fa; (void)lowfd;
-    return 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return errno;
+    int rc = 0, self = dirfd(d);
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd >= lowfd && fd != self)
+            rc = posix_spawn_file_actions_addclose(fa, fd);
+    }
+    closedir(d);
+    return rc;
 #endif
 }
 
@@ -97,6 +106,57 @@ int ppsys_child_exited_nowait(pid_t pid) {
     memset(&info, 0, sizeof info);
     if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
     return info.si_pid == pid ? 1 : 0;
+}
+
+/* Write end of the self-pipe per signal, plus one (0: not caught). */
+static int catch_fd[65];
+
+static void ppsys_on_signal(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    int saved = errno;
+    int fd = (sig > 0 && sig < 65) ? __atomic_load_n(&catch_fd[sig], __ATOMIC_ACQUIRE) - 1 : -1;
+    if (fd >= 0) {
+        unsigned char b = (unsigned char)sig;
+        if (sig == SIGINT && info && info->si_code == SI_KERNEL) b |= 0x80;
+        ssize_t n = write(fd, &b, 1);
+        (void)n;
+    }
+    errno = saved;
+}
+
+int ppsys_signal_catch(int sig, int wfd, struct sigaction *old) {
+    if (sig <= 0 || sig >= 65) { errno = EINVAL; return -1; }
+    __atomic_store_n(&catch_fd[sig], wfd + 1, __ATOMIC_RELEASE);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = ppsys_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_RESTART; /* other threads' reads and waits resume; poll still wakes */
+    return sigaction(sig, &sa, old);
+}
+
+int ppsys_signal_restore(int sig, const struct sigaction *act, int ignore) {
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    int rc = sigaction(sig, ignore ? &ign : act, NULL);
+    if (sig > 0 && sig < 65) __atomic_store_n(&catch_fd[sig], 0, __ATOMIC_RELEASE);
+    return rc;
+}
+
+void ppsys_signal_raise_default(int sig) {
+    struct sigaction dfl, mine;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, &mine);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    sigaction(sig, &mine, NULL);
 }
 
 #include <sched.h>

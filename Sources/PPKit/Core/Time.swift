@@ -1,4 +1,5 @@
-import CPPSys
+import Glibc
+import PPSystem
 
 /// A wall-clock instant in microseconds since the Unix epoch: what task metadata records.
 public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
@@ -66,12 +67,6 @@ private func format4(_ v: Int) -> String {
     return String(repeating: "0", count: max(0, 4 - s.count)) + s
 }
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// The one clock PPKit reads: wall time for metadata, monotonic time for durations and deadlines.
 public protocol PPClock: Sendable {
     /// Wall-clock now, for submitted/started/completed stamps.
@@ -80,9 +75,9 @@ public protocol PPClock: Sendable {
     func monotonicNanoseconds() -> Int64
 }
 
-/// The system clock (`clock_gettime`).
+/// The system clock: the system layer's readings.
 public struct SystemClock: PPClock {
     public init() {}
-    @inline(__always) public func now() -> Timestamp { Timestamp(microseconds: ppsys_realtime_us()) }
-    @inline(__always) public func monotonicNanoseconds() -> Int64 { ppsys_monotonic_ns() }
+    @inline(__always) public func now() -> Timestamp { Timestamp(microseconds: SystemTime.wallMicroseconds()) }
+    @inline(__always) public func monotonicNanoseconds() -> Int64 { SystemTime.monotonicNanoseconds() }
 }

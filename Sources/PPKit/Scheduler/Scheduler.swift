@@ -1,5 +1,6 @@
 import DequeModule
 import Dispatch
+import PPSystem
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -297,8 +298,8 @@ public final class Scheduler: Sendable {
         deliverEvents(waking: true)
     }
 
-    /// Seconds `shutdown()` waits for running shell tasks to be stopped (their grace period is 2 s).
-    public var shutdownWait: Double { 5 }
+    /// Seconds `shutdown()` waits for running shell tasks to be stopped.
+    public var shutdownWait: Double { Timings.shutdownWait }
 
     // MARK: observation
 

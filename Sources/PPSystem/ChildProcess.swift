@@ -1,0 +1,201 @@
+// A child process known by its pidfd: signalled with pidfd_send_signal (a reused pid is never hit), its group
+// signalled only while it is unreaped (so the group id cannot have been reused), reaped once.
+import CPPSys
+import Glibc
+import Synchronization
+
+/// How a child ended.
+public enum ExitStatus: Sendable, Hashable {
+    case exited(Int32)
+    case signalled(Int32)
+
+    /// From a wait(2) status word.
+    public init(waitStatus s: Int32) {
+        self = ppsys_wifsignaled(s) != 0 ? .signalled(ppsys_wtermsig(s)) : .exited(ppsys_wexitstatus(s))
+    }
+
+    public var exitCode: Int32? { if case .exited(let c) = self { c } else { nil } }
+    public var signal: Int32? { if case .signalled(let s) = self { s } else { nil } }
+}
+
+/// A started child, until and after it is reaped.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    /// Whether it leads its own process group (spawned with `.newGroup` or `.newSession`).
+    public let leadsGroup: Bool
+    /// Readable once the child exits; nil where the kernel has no pidfd_open (then waitid WNOWAIT is polled).
+    let pidfd: Int32
+    /// Set once reaped; guards signals so none is sent after that.
+    private let reaped = Mutex<ExitStatus?>(nil)
+
+    init(pid: pid_t, leadsGroup: Bool) {
+        self.pid = pid
+        self.leadsGroup = leadsGroup
+        pidfd = ppsys_pidfd_open(pid)
+    }
+
+    deinit { if pidfd >= 0 { close(pidfd) } }
+
+    /// Sends `sig` to the child; false once it is reaped (nothing is sent then).
+    @discardableResult public func signal(_ sig: Int32) -> Bool {
+        reaped.withLock { r in
+            guard r == nil else { return false }
+            return (pidfd >= 0 ? ppsys_pidfd_send_signal(pidfd, sig) : kill(pid, sig)) == 0
+        }
+    }
+
+    /// Sends `sig` to the child's process group (it and what it started); false once reaped or if it leads none.
+    @discardableResult public func signalGroup(_ sig: Int32) -> Bool {
+        reaped.withLock { r in r == nil && leadsGroup && kill(-pid, sig) == 0 }
+    }
+
+    /// Whether it has exited (reaped or not); never blocks.
+    public var hasExited: Bool {
+        if reaped.withLock({ $0 != nil }) { return true }
+        return pidfd >= 0 ? waitReadable(pidfd, milliseconds: 0) : ppsys_child_exited_nowait(pid) == 1
+    }
+
+    /// The exit status, if reaped.
+    public var status: ExitStatus? { reaped.withLock { $0 } }
+
+    /// Waits for the exit and reaps; later calls give the same status. Nil only if the child was reaped elsewhere.
+    @discardableResult public func wait() -> ExitStatus? {
+        if let done = status { return done }
+        // Block outside the lock (so `signal` is never held up), reap under it once the child is gone.
+        if pidfd >= 0 { _ = waitReadable(pidfd, milliseconds: -1) }
+        return reaped.withLock { r in
+            if let r { return r }
+            var st: Int32 = 0
+            guard (try? retryingInterrupts({ waitpid(pid, &st, 0) })) == pid else { return nil }
+            r = ExitStatus(waitStatus: st)
+            return r
+        }
+    }
+}
+
+/// Signals process group `pgid` (a task's group named by a journal or a worker); false if none is there.
+@discardableResult public func signalProcessGroup(_ pgid: Int32, _ sig: Int32) -> Bool {
+    pgid > 1 && kill(-pgid, sig) == 0
+}
+
+/// Why `watch` stopped the child.
+public enum StopReason: Sendable, Hashable {
+    /// The wake descriptor became readable or `stopRequested` said so.
+    case requested
+    /// The deadline passed.
+    case deadline
+}
+
+extension ChildProcess {
+    /// Reads the child's pipes until it exits, stopping it on request or at a deadline, and returns when it may be
+    /// reaped (the caller then calls `wait()`).
+    ///
+    /// - Output: each read goes to `onRead(index in pipes, bytes)`. Once the child has exited, what is already in
+    ///   the pipes is read and then no more (an orphan holding a pipe open does not hold us up), at most
+    ///   `Timings.drainAfterExit` bytes per pipe.
+    /// - Stopping: SIGTERM to the group, then, once the child is gone and its pipes are closed or `grace`
+    ///   nanoseconds passed, SIGKILL to the group, still before reaping (so the group id cannot be someone else's).
+    /// - `wake`: a descriptor (an eventfd) whose readability asks for a stop, -1 for none; `stopRequested` is also
+    ///   asked every round (every 10 ms when there is no wake descriptor but a stop can be requested).
+    public func watch(
+        pipes: [Int32], wake: Int32 = -1, deadline: Int64? = nil, grace: Int64, canBeStopped: Bool = false,
+        stopRequested: () -> Bool = { false }, now: () -> Int64, onRead: (Int, UnsafeRawBufferPointer) -> Void
+    ) -> StopReason? {
+        let n = pipes.count
+        let readSize = 65536
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readSize, alignment: 16)
+        defer { buffer.deallocate() }
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { drained in
+          withUnsafeTemporaryAllocation(of: pollfd.self, capacity: n + 2) { fds in
+            for i in 0..<n {
+                fds[i] = pollfd(fd: pipes[i], events: Int16(POLLIN), revents: 0)
+                drained[i] = 0
+            }
+            fds[n] = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            fds[n + 1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+            var stopped: StopReason?
+            var killAt: Int64?
+            var killSent = false
+            var exited = false
+
+            /// One read of pipe `i` into `onRead`: the byte count (1 on EINTR/EAGAIN); at EOF or an error 0, and the
+            /// pipe is dropped from the poll.
+            func readPipe(_ i: Int) -> Int {
+                let r = Glibc.read(fds[i].fd, buffer.baseAddress, readSize)
+                if r > 0 {
+                    onRead(i, UnsafeRawBufferPointer(rebasing: buffer[0..<r]))
+                    return r
+                }
+                if r < 0 && (errno == EINTR || errno == EAGAIN) { return 1 }  // nothing read, but keep polling
+                fds[i].fd = -1
+                return 0
+            }
+            func allClosed() -> Bool { (0..<n).allSatisfy { fds[$0].fd < 0 } }
+
+            while true {
+                let wasExited = exited
+                var timeout: Int32 = -1
+                if exited && killAt == nil {
+                    timeout = 0
+                } else {
+                    let t = now()
+                    var wakeAt: Int64? = killAt == nil ? deadline : (killSent ? nil : killAt)
+                    if let w = wakeAt, w < t { wakeAt = t }
+                    if let w = wakeAt { timeout = Int32(clamping: (w - t + 999_999) / 1_000_000) }
+                    if pidfd < 0 || (canBeStopped && wake < 0) { timeout = timeout < 0 ? 10 : min(timeout, 10) }
+                }
+                if poll(fds.baseAddress, nfds_t(n + 2), timeout) < 0 && errno == EINTR { continue }
+                let t = now()
+                var gotData = false
+                for i in 0..<n where fds[i].fd >= 0 && fds[i].revents != 0 {
+                    let r = readPipe(i)
+                    if r > 0 {
+                        gotData = true
+                        if exited { drained[i] += r }
+                    }
+                }
+                if !exited {
+                    exited = pidfd >= 0 ? fds[n].revents != 0 : ppsys_child_exited_nowait(pid) == 1
+                    if exited { fds[n].fd = -1 }
+                }
+                if !exited && killAt == nil {
+                    if canBeStopped && (fds[n + 1].revents != 0 || stopRequested()) {
+                        stopped = .requested
+                    } else if let deadline, t >= deadline {
+                        stopped = .deadline
+                    }
+                    if stopped != nil {
+                        signalGroup(SIGTERM)
+                        killAt = t + grace
+                    }
+                }
+                if fds[n + 1].revents != 0 { fds[n + 1].fd = -1 }
+                if let k = killAt, !killSent, t >= k || (exited && allClosed()) {
+                    signalGroup(SIGKILL)
+                    killSent = true
+                }
+                if exited {
+                    if killAt != nil {
+                        if killSent { break }
+                    } else if allClosed() || (wasExited && !gotData)
+                        || drained.contains(where: { $0 >= Timings.drainAfterExit })
+                    {
+                        break
+                    }
+                }
+            }
+            // After a SIGKILL: what the pipes hold right now, bounded like the drain after an exit.
+            for i in 0..<n where fds[i].fd >= 0 {
+                var total = 0
+                var p = pollfd(fd: fds[i].fd, events: Int16(POLLIN), revents: 0)
+                while total < Timings.drainAfterExit, fds[i].fd >= 0, poll(&p, 1, 0) == 1 {
+                    let r = readPipe(i)
+                    if r <= 0 { break }
+                    total += r
+                }
+            }
+            return stopped
+          }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+// The one spawner: posix_spawn with every return code checked, the child's process group or session, and a
+// descriptor plan (what the child gets on 0, 1, 2; everything else closed).
+import CPPSys
+import Glibc
+
+/// What a child gets and how it starts.
+public struct SpawnPlan {
+    /// One descriptor of the child's.
+    public enum Descriptor {
+        /// The child's `target` is a copy of our `source` (which stays ours).
+        case copy(_ source: Int32, to: Int32)
+        /// The child opens `path` as `target` (e.g. /dev/null, a pty's slave).
+        case open(_ path: String, flags: Int32, to: Int32)
+    }
+
+    /// Where the child stands among process groups.
+    public enum Grouping {
+        /// Ours.
+        case inherit
+        /// A new group it leads (so its whole tree can be signalled).
+        case newGroup
+        /// A new session it leads: no controlling terminal, the terminal's Ctrl-C does not reach it.
+        case newSession
+    }
+
+    /// The program: a path, or a name looked up in PATH when `searchPath`.
+    public var executable: String
+    public var arguments: [String]
+    /// Variables set (or replaced) on top of ours, and names removed from ours.
+    public var environment: [String: String] = [:]
+    public var removedVariables: [String] = []
+    public var workingDirectory: String?
+    public var descriptors: [Descriptor] = []
+    public var grouping: Grouping = .newGroup
+    public var searchPath = false
+
+    public init(
+        executable: String, arguments: [String], descriptors: [Descriptor] = [], grouping: Grouping = .newGroup
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.descriptors = descriptors
+        self.grouping = grouping
+    }
+
+    /// Starts the child: no signal blocked, every signal at its default action, descriptors 3 and up closed.
+    /// Throws the errno of the first step that failed (ENOENT for a missing program, ENOEXEC, EACCES ...).
+    public func spawn() throws(Errno) -> ChildProcess {
+        func check(_ rc: Int32) throws(Errno) { if rc != 0 { throw Errno(rawValue: rc) } }
+        var actions = posix_spawn_file_actions_t()
+        try check(posix_spawn_file_actions_init(&actions))
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for d in descriptors {
+            switch d {
+            case .copy(let source, let target): try check(posix_spawn_file_actions_adddup2(&actions, source, target))
+            case .open(let path, let flags, let target):
+                try check(posix_spawn_file_actions_addopen(&actions, target, path, flags, 0))
+            }
+        }
+        try check(ppsys_spawn_addclosefrom(&actions, 3))
+        if let workingDirectory { try check(ppsys_spawn_addchdir(&actions, workingDirectory)) }
+
+        var attr = posix_spawnattr_t()
+        try check(posix_spawnattr_init(&attr))
+        defer { posix_spawnattr_destroy(&attr) }
+        var set = sigset_t()
+        ppsys_sigset_empty(&set)
+        try check(posix_spawnattr_setsigmask(&attr, &set))
+        ppsys_sigset_fill(&set)
+        try check(posix_spawnattr_setsigdefault(&attr, &set))
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        switch grouping {
+        case .inherit: break
+        case .newGroup:
+            try check(posix_spawnattr_setpgroup(&attr, 0))
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
+        case .newSession: flags |= Int32(ppsys_spawn_setsid_flag())
+        }
+        try check(posix_spawnattr_setflags(&attr, Int16(flags)))
+
+        let args = CStringArray(arguments)
+        defer { args.free() }
+        let env = EnvironmentBlock(environment, removing: removedVariables)
+        defer { env.free() }
+        var pid: pid_t = 0
+        try check(
+            searchPath
+                ? posix_spawnp(&pid, executable, &actions, &attr, args.pointers, env.pointers)
+                : posix_spawn(&pid, executable, &actions, &attr, args.pointers, env.pointers))
+        return ChildProcess(pid: pid, leadsGroup: grouping != .inherit)
+    }
+}
+
+/// NUL-terminated strings packed in one allocation, with a nil-terminated pointer array for argv/envp.
+struct CStringArray {
+    let pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    let storage: UnsafeMutablePointer<CChar>?
+
+    init(_ strings: [String]) {
+        var bytes = 0
+        for s in strings { bytes += s.utf8.count + 1 }
+        pointers = .allocate(capacity: strings.count + 1)
+        let store = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes, 1))
+        storage = store
+        var offset = 0
+        for (i, s) in strings.enumerated() {
+            let p = store + offset
+            let n = s.utf8.count
+            UnsafeMutableRawPointer(p).withMemoryRebound(to: UInt8.self, capacity: n + 1) { dst in
+                _ = UnsafeMutableBufferPointer(start: dst, count: n).initialize(from: s.utf8)
+                dst[n] = 0
+            }
+            pointers[i] = p
+            offset += n + 1
+        }
+        pointers[strings.count] = nil
+    }
+
+    func free() {
+        pointers.deallocate()
+        storage?.deallocate()
+    }
+}
+
+/// The child's environment: `environ` itself, or `environ` minus the overridden and removed names plus `extra`.
+struct EnvironmentBlock {
+    let pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+    let owned: CStringArray?
+    let list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+
+    init(_ extra: [String: String], removing: [String] = []) {
+        guard !extra.isEmpty || !removing.isEmpty else {
+            pointers = ppsys_environ()
+            owned = nil
+            list = nil
+            return
+        }
+        let added = CStringArray(extra.map { $0.key + "=" + $0.value })
+        let keys = extra.keys.map { Array($0.utf8) } + removing.map { Array($0.utf8) }
+        var kept: [UnsafeMutablePointer<CChar>] = []
+        if var e = ppsys_environ() {
+            while let entry = e.pointee {
+                if !keys.contains(where: { EnvironmentBlock.matches(entry, $0) }) { kept.append(entry) }
+                e += 1
+            }
+        }
+        let all = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: kept.count + extra.count + 1)
+        for (i, p) in kept.enumerated() { all[i] = p }
+        for i in 0..<extra.count { all[kept.count + i] = added.pointers[i] }
+        all[kept.count + extra.count] = nil
+        pointers = all
+        owned = added
+        list = all
+    }
+
+    /// True if `entry` is `key=...`.
+    private static func matches(_ entry: UnsafeMutablePointer<CChar>, _ key: [UInt8]) -> Bool {
+        let e = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
+        for (i, k) in key.enumerated() where e[i] != k { return false }
+        return e[key.count] == UInt8(ascii: "=")
+    }
+
+    func free() {
+        owned?.free()
+        list?.deallocate()
+    }
+}
