@@ -43,21 +43,26 @@ public struct SpawnPlan {
         self.grouping = grouping
     }
 
-    /// Starts the child: no signal blocked, every signal at its default action, descriptors 3 and up closed.
+    /// Starts the child: no signal blocked, every signal at its default action, no descriptor beyond the plan's.
     /// Throws the errno of the first step that failed (ENOENT for a missing program, ENOEXEC, EACCES ...).
     public func spawn() throws(Errno) -> ChildProcess {
         func check(_ rc: Int32) throws(Errno) { if rc != 0 { throw Errno(rawValue: rc) } }
         var actions = posix_spawn_file_actions_t()
         try check(posix_spawn_file_actions_init(&actions))
         defer { posix_spawn_file_actions_destroy(&actions) }
+        var highest: Int32 = 2
         for d in descriptors {
             switch d {
-            case .copy(let source, let target): try check(posix_spawn_file_actions_adddup2(&actions, source, target))
+            case .copy(let source, let target):
+                try check(posix_spawn_file_actions_adddup2(&actions, source, target))
+                highest = max(highest, target)
             case .open(let path, let flags, let target):
                 try check(posix_spawn_file_actions_addopen(&actions, target, path, flags, 0))
+                highest = max(highest, target)
             }
         }
-        try check(ppsys_spawn_addclosefrom(&actions, 3))
+        // Above the plan's highest target nothing is inherited; below it, ours are close-on-exec anyway.
+        try check(ppsys_spawn_addclosefrom(&actions, highest + 1))
         if let workingDirectory { try check(ppsys_spawn_addchdir(&actions, workingDirectory)) }
 
         var attr = posix_spawnattr_t()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPKit
+import PPSystem
 
 /// `ppdash engine`: a worker that runs tasks for a scheduler, over stdin/stdout or a connection it dials.
 struct EngineCommand: ParsableCommand {
@@ -67,6 +68,7 @@ struct EngineCommand: ParsableCommand {
         options.workingDirectory = workdir
         options.connectTimeout = connectTimeout
         options.log = { note($0) }
+        options.stopSignals = try? SignalCatcher(catching: [SIGTERM, SIGINT, SIGHUP])
         if stdio {
             if isatty(1) == 1 {
                 throw UsageError(

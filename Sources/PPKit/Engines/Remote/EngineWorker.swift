@@ -89,7 +89,14 @@ public enum EngineWorker {
             } catch {
                 lastError = "\(error)"
                 if SystemTime.monotonicNanoseconds() > deadline { break }
-                Timings.sleep(Timings.connectRetry)
+                // The pause between attempts ends early, and the worker with it, on a stop signal.
+                if options.handlesSignals, let signals = options.stopSignals {
+                    if let sig = signals.wait(milliseconds: Int32(Timings.connectRetry * 1000))?.number {
+                        return 128 + sig
+                    }
+                } else {
+                    Timings.sleep(Timings.connectRetry)
+                }
             }
         }
         options.log(
