@@ -72,6 +72,18 @@ int64_t ppsys_monotonic_ns(void) {
 
 int ppsys_ptsname(int fd, char *buf, size_t len) { return ptsname_r(fd, buf, len); }
 
+int ppsys_openpt(void) {
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (grantpt(fd) != 0 || unlockpt(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int ppsys_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *dir) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
     return posix_spawn_file_actions_addchdir_np(fa, dir);

@@ -1,4 +1,6 @@
 import Foundation
+import Glibc
+import PPSystem
 
 /// The floor for `/bin/true` tasks: a C loop keeping K posix_spawn'd children in flight, compiled at run time.
 struct SpawnLoop {
@@ -60,18 +62,26 @@ struct SpawnLoop {
         try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: binary).deletingLastPathComponent().path)
     }
 
-    /// Runs a program, returns its stdout; throws when it fails.
+    /// Runs a program (stderr discarded), returns its stdout; throws when it fails.
     static func run(_ path: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BenchError("\(path) \(args.joined(separator: " ")) failed") }
-        return String(decoding: data, as: UTF8.self)
+        var out: [UInt8] = []
+        let status: ExitStatus?
+        do throws(Errno) {
+            let pipe = try OwnedDescriptor.pipe()
+            let child = try SpawnPlan(
+                executable: path, arguments: [path] + args,
+                descriptors: [
+                    .open("/dev/null", flags: O_RDONLY, to: 0), .copy(pipe.write.raw, to: 1),
+                    .open("/dev/null", flags: O_WRONLY, to: 2),
+                ], grouping: .inherit
+            ).spawn()
+            pipe.write.close()
+            _ = child.watch(pipes: [pipe.read.raw], grace: 0, now: SystemTime.monotonicNanoseconds) { out += $1 }
+            status = child.wait()
+        } catch {
+            throw BenchError("cannot run \(path): \(SystemFacts.errorText(error.rawValue))")
+        }
+        guard status == .exited(0) else { throw BenchError("\(path) \(args.joined(separator: " ")) failed") }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -35,6 +35,8 @@ int64_t ppsys_realtime_us(void);
 /// clock_gettime(CLOCK_MONOTONIC) in nanoseconds.
 int64_t ppsys_monotonic_ns(void);
 
+/// A new pty master, close-on-exec, granted and unlocked (posix_openpt, grantpt, unlockpt); -1 with errno.
+int ppsys_openpt(void);
 /// The slave name of a pty master (ptsname_r); 0 or an errno.
 int ppsys_ptsname(int fd, char *buf, size_t len);
 
