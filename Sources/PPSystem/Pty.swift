@@ -19,6 +19,9 @@ public struct PseudoTerminal: ~Copyable {
         master = m
     }
 
+    /// Closes the master (the child's side sees a hangup).
+    public consuming func close() {}
+
     /// The descriptor plan that gives a child (spawned `.newSession`) this pty as its controlling terminal and its
     /// stdin, stdout and stderr.
     public var childDescriptors: [SpawnPlan.Descriptor] {

@@ -30,6 +30,7 @@ enum PtyCapture {
                 pipes: [pty.master.raw], deadline: Int64((t0 + wanted) * 1e9),
                 grace: Int64(Timings.dashboardExit * 1e9), now: SystemTime.monotonicNanoseconds
             ) { _, bytes in reads.append((seconds() - t0, bytes.count)) }
+            pty.close()
             child.wait()
             return Capture(reads: reads)
         } catch {

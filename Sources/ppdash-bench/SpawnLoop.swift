@@ -77,6 +77,7 @@ struct SpawnLoop {
             ).spawn()
             pipe.write.close()
             _ = child.watch(pipes: [pipe.read.raw], grace: 0, now: SystemTime.monotonicNanoseconds) { out += $1 }
+            pipe.read.close()
             status = child.wait()
         } catch {
             throw BenchError("cannot run \(path): \(SystemFacts.errorText(error.rawValue))")

@@ -150,6 +150,8 @@ public enum ShellRunner {
         ) { i, bytes in
             if i == 0 { captures.0.append(bytes) } else { captures.1.append(bytes) }
         }
+        out.read.close()
+        err.read.close()
         outcome.cancelled = stopped == .requested
         outcome.timedOut = stopped == .deadline
         outcome.stdout = captures.0.captured()
