@@ -363,11 +363,11 @@ final class PollLoop {
 
     func openSockets() {
         guard let zmq else { return }
-        reg = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.registration))
-        task = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.task))
-        control = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.control))
-        iopub = try? zmq.socket(type: ZMQConst.sub, endpoint: info.url(info.iopub), subscribe: "")
-        notification = try? zmq.socket(type: ZMQConst.sub, endpoint: info.url(info.notification), subscribe: "")
+        reg = try? zmq.openSocket(type: ZMQConst.dealer, endpoint: info.url(info.registration))
+        task = try? zmq.openSocket(type: ZMQConst.dealer, endpoint: info.url(info.task))
+        control = try? zmq.openSocket(type: ZMQConst.dealer, endpoint: info.url(info.control))
+        iopub = try? zmq.openSocket(type: ZMQConst.sub, endpoint: info.url(info.iopub), subscribe: "")
+        notification = try? zmq.openSocket(type: ZMQConst.sub, endpoint: info.url(info.notification), subscribe: "")
     }
 
     func closeSockets() {

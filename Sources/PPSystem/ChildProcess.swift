@@ -37,7 +37,7 @@ public final class ChildProcess: Sendable {
     deinit { if pidfd >= 0 { close(pidfd) } }
 
     /// Sends `sig` to the child; false once it is reaped (nothing is sent then).
-    @discardableResult public func signal(_ sig: Int32) -> Bool {
+    @discardableResult public func send(signal sig: Int32) -> Bool {
         reaped.withLock { r in
             guard r == nil else { return false }
             return (pidfd >= 0 ? ppsys_pidfd_send_signal(pidfd, sig) : kill(pid, sig)) == 0
@@ -45,7 +45,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Sends `sig` to the child's process group (it and what it started); false once reaped or if it leads none.
-    @discardableResult public func signalGroup(_ sig: Int32) -> Bool {
+    @discardableResult public func sendToGroup(signal sig: Int32) -> Bool {
         reaped.withLock { r in r == nil && leadsGroup && kill(-pid, sig) == 0 }
     }
 
@@ -61,7 +61,7 @@ public final class ChildProcess: Sendable {
     /// Waits for the exit and reaps; later calls give the same status. Nil only if the child was reaped elsewhere.
     @discardableResult public func wait() -> ExitStatus? {
         if let done = status { return done }
-        // Block outside the lock (so `signal` is never held up), reap under it once the child is gone.
+        // Block outside the lock (so `send` is never held up), reap under it once the child is gone.
         if pidfd >= 0 { _ = waitReadable(pidfd, milliseconds: -1) }
         return reaped.withLock { r in
             if let r { return r }
@@ -165,13 +165,13 @@ extension ChildProcess {
                         stopped = .deadline
                     }
                     if stopped != nil {
-                        signalGroup(SIGTERM)
+                        sendToGroup(signal: SIGTERM)
                         killAt = t + grace
                     }
                 }
                 if fds[n + 1].revents != 0 { fds[n + 1].fd = -1 }
                 if let k = killAt, !killSent, t >= k || (exited && allClosed()) {
-                    signalGroup(SIGKILL)
+                    sendToGroup(signal: SIGKILL)
                     killSent = true
                 }
                 if exited {

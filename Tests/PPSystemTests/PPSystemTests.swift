@@ -93,7 +93,7 @@ struct SpawnTests {
     func processGroup() throws {
         let memberShell = try Shell("exec sleep 5")
         let member = memberShell.child
-        defer { member.signal(SIGKILL); member.wait() }
+        defer { member.send(signal: SIGKILL); member.wait() }
         let m = try #require(SystemFacts.stat(of: member.pid))
         #expect(m.processGroup == member.pid && m.session == getsid(0))
         #expect(member.leadsGroup)
@@ -101,7 +101,7 @@ struct SpawnTests {
         let leaderShell = try Shell("exec sleep 5", grouping: .newSession)
 
         let leader = leaderShell.child
-        defer { leader.signal(SIGKILL); leader.wait() }
+        defer { leader.send(signal: SIGKILL); leader.wait() }
         let l = try #require(SystemFacts.stat(of: leader.pid))
         #expect(l.processGroup == leader.pid && l.session == leader.pid)
     }
@@ -143,11 +143,11 @@ struct SpawnTests {
         let childShell = try Shell("exec sleep 30")
         let child = childShell.child
         #expect(!child.hasExited)
-        #expect(child.signal(SIGTERM))
+        #expect(child.send(signal: SIGTERM))
         #expect(child.wait() == .signalled(SIGTERM))
         #expect(child.hasExited)
-        #expect(!child.signal(SIGKILL))
-        #expect(!child.signalGroup(SIGKILL))
+        #expect(!child.send(signal: SIGKILL))
+        #expect(!child.sendToGroup(signal: SIGKILL))
         #expect(child.wait() == .signalled(SIGTERM))
     }
 

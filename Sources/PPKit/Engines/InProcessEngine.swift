@@ -132,7 +132,7 @@ public final class InProcessEngine: Engine {
         switch a.work {
         case .shell(let task):
             let cancel = mailbox.withLock { $0.currentCancel }
-            // Stamped before the spawn: the child may run before posix_spawn returns to us.
+            // Stamped before the spawn: the child may run before the spawn returns to us.
             let startedAt = clock.now()
             let out = ShellRunner.run(
                 task.command(slot: a.slot), workingDirectory: a.workingDirectory, environment: a.environment,

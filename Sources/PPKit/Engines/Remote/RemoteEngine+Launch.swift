@@ -95,7 +95,7 @@ final class PendingLaunch: Sendable {
         } catch {
             OwnedDescriptor(taking: process.output).close()
             OwnedDescriptor(taking: process.input).close()
-            process.child.signal(SIGKILL)
+            process.child.send(signal: SIGKILL)
             throw PPError(.noEngine, "\(what) did not start: \(error)")
         }
         let verdict = self.verdict

@@ -132,7 +132,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             outbox.channel.eventLoop.scheduleTask(in: .nanoseconds(Timings.nanoseconds(Timings.workerLeave)!)) {
                 [self] in
                 if !state.withLock({ $0.closed }) {
-                    process?.child.signal(SIGKILL)
+                    process?.child.send(signal: SIGKILL)
                     outbox.close()
                 }
             }
@@ -256,7 +256,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             return true
         }
         if first && reason.hasPrefix("protocol error") { log("engine \(info.host) (pid \(info.pid)): \(reason)") }
-        process?.child.signal(SIGKILL)
+        process?.child.send(signal: SIGKILL)
         outbox.close()
     }
 
