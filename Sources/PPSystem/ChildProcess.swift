@@ -9,9 +9,10 @@ public enum ExitStatus: Sendable, Hashable {
     case exited(Int32)
     case signalled(Int32)
 
-    /// From a wait(2) status word.
+    /// From a wait(2) status word (WIFSIGNALED, WTERMSIG, WEXITSTATUS).
     public init(waitStatus s: Int32) {
-        self = ppsys_wifsignaled(s) != 0 ? .signalled(ppsys_wtermsig(s)) : .exited(ppsys_wexitstatus(s))
+        let sig = s & 0x7f
+        self = sig != 0 && sig != 0x7f ? .signalled(sig) : .exited((s >> 8) & 0xff)
     }
 
     public var exitCode: Int32? { if case .exited(let c) = self { c } else { nil } }
@@ -23,24 +24,21 @@ public final class ChildProcess: Sendable {
     public let pid: pid_t
     /// Whether it leads its own process group (spawned with `.newGroup` or `.newSession`).
     public let leadsGroup: Bool
-    /// Readable once the child exits; nil where the kernel has no pidfd_open (then waitid WNOWAIT is polled).
-    let pidfd: Int32
-    /// Set once reaped; guards signals so none is sent after that.
+    /// Readable once the child exits; -1 where the kernel has no pidfd_open (then waitid WNOWAIT is polled).
+    private let pidfd: OwnedDescriptor
+    /// Set once reaped, under this lock: no signal is sent after that.
     private let reaped = Mutex<ExitStatus?>(nil)
 
     init(pid: pid_t, leadsGroup: Bool) {
         self.pid = pid
         self.leadsGroup = leadsGroup
-        pidfd = ppsys_pidfd_open(pid)
+        pidfd = OwnedDescriptor(taking: ppsys_pidfd_open(pid))
     }
 
-    deinit { if pidfd >= 0 { close(pidfd) } }
-
-    /// Sends `sig` to the child; false once it is reaped (nothing is sent then).
+    /// Sends `sig` to the child (by its pidfd); false once it is reaped (nothing is sent then).
     @discardableResult public func send(signal sig: Int32) -> Bool {
         reaped.withLock { r in
-            guard r == nil else { return false }
-            return (pidfd >= 0 ? ppsys_pidfd_send_signal(pidfd, sig) : kill(pid, sig)) == 0
+            r == nil && (pidfd.raw >= 0 ? ppsys_pidfd_send_signal(pidfd.raw, sig) : kill(pid, sig)) == 0
         }
     }
 
@@ -51,8 +49,7 @@ public final class ChildProcess: Sendable {
 
     /// Whether it has exited (reaped or not); never blocks.
     public var hasExited: Bool {
-        if reaped.withLock({ $0 != nil }) { return true }
-        return pidfd >= 0 ? waitReadable(pidfd, milliseconds: 0) : ppsys_child_exited_nowait(pid) == 1
+        status != nil || (pidfd.raw >= 0 ? waitReadable(pidfd.raw, milliseconds: 0) : ppsys_child_exited_nowait(pid) == 1)
     }
 
     /// The exit status, if reaped.
@@ -62,12 +59,10 @@ public final class ChildProcess: Sendable {
     @discardableResult public func wait() -> ExitStatus? {
         if let done = status { return done }
         // Block outside the lock (so `send` is never held up), reap under it once the child is gone.
-        if pidfd >= 0 { _ = waitReadable(pidfd, milliseconds: -1) }
+        if pidfd.raw >= 0 { _ = waitReadable(pidfd.raw, milliseconds: -1) }
         return reaped.withLock { r in
-            if let r { return r }
             var st: Int32 = 0
-            guard (try? retryingInterrupts({ waitpid(pid, &st, 0) })) == pid else { return nil }
-            r = ExitStatus(waitStatus: st)
+            if r == nil, (try? retryingInterrupts({ waitpid(pid, &st, 0) })) == pid { r = ExitStatus(waitStatus: st) }
             return r
         }
     }
@@ -111,12 +106,11 @@ extension ChildProcess {
                 fds[i] = pollfd(fd: pipes[i], events: Int16(POLLIN), revents: 0)
                 drained[i] = 0
             }
-            fds[n] = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            fds[n] = pollfd(fd: pidfd.raw, events: Int16(POLLIN), revents: 0)
             fds[n + 1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
             var stopped: StopReason?
             var killAt: Int64?
-            var killSent = false
-            var exited = false
+            var (killSent, exited) = (false, false)
 
             /// One read of pipe `i` into `onRead`: the byte count (1 on EINTR/EAGAIN); at EOF or an error 0, and the
             /// pipe is dropped from the poll.
@@ -142,7 +136,7 @@ extension ChildProcess {
                     var wakeAt: Int64? = killAt == nil ? deadline : (killSent ? nil : killAt)
                     if let w = wakeAt, w < t { wakeAt = t }
                     if let w = wakeAt { timeout = Int32(clamping: (w - t + 999_999) / 1_000_000) }
-                    if pidfd < 0 || (canBeStopped && wake < 0) { timeout = timeout < 0 ? 10 : min(timeout, 10) }
+                    if pidfd.raw < 0 || (canBeStopped && wake < 0) { timeout = timeout < 0 ? 10 : min(timeout, 10) }
                 }
                 if poll(fds.baseAddress, nfds_t(n + 2), timeout) < 0 && errno == EINTR { continue }
                 let t = now()
@@ -155,7 +149,7 @@ extension ChildProcess {
                     }
                 }
                 if !exited {
-                    exited = pidfd >= 0 ? fds[n].revents != 0 : ppsys_child_exited_nowait(pid) == 1
+                    exited = pidfd.raw >= 0 ? fds[n].revents != 0 : ppsys_child_exited_nowait(pid) == 1
                     if exited { fds[n].fd = -1 }
                 }
                 if !exited && killAt == nil {

@@ -9,10 +9,8 @@ public struct PseudoTerminal: ~Copyable {
 
     /// Opens a pty of `rows` x `cols`.
     public init(rows: Int, cols: Int) throws(Errno) {
-        let m = OwnedDescriptor(taking: try retryingInterrupts { ppsys_openpt() })
         var name = [CChar](repeating: 0, count: 256)
-        let rc = ppsys_ptsname(m.raw, &name, name.count)
-        if rc != 0 { throw Errno(rawValue: rc) }
+        let m = OwnedDescriptor(taking: try retryingInterrupts { ppsys_openpt(&name, name.count) })
         var ws = winsize(ws_row: UInt16(rows), ws_col: UInt16(cols), ws_xpixel: 0, ws_ypixel: 0)
         _ = try retryingInterrupts { ioctl(m.raw, UInt(TIOCSWINSZ), &ws) }
         slavePath = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -13,33 +13,25 @@ public struct CaughtSignal: Sendable, Hashable {
 }
 
 /// Catches signals from its creation until `restore` (or its end): they no longer do their default action, they
-/// queue up here. A poll loop may watch `descriptor`; `next()` takes them one by one.
+/// queue up here. A poll loop may watch `descriptor`; `next()` takes them one by one. One catcher per signal at a
+/// time.
 public final class SignalCatcher: Sendable {
     public let signals: [Int32]
     private let ends: Pipe
-    /// The actions before ours, until restored. (`sigaction` holds a function pointer union, which Swift does not
-    /// call Sendable: it is only read and written under this lock.)
-    private let previous: Mutex<[Int32: UnsafeSendable<sigaction>]>
+    private let restored = Atomic<Bool>(false)
     /// The pipe's read end: readable while a caught signal waits.
     public var descriptor: Int32 { ends.read.raw }
 
-    /// Starts catching `signals`; throws if the pipe cannot be made or a signal cannot be caught (nothing is
-    /// caught then).
+    /// Starts catching `signals`; throws if the pipe cannot be made or a signal cannot be caught (then none is).
     public init(catching signals: [Int32]) throws(Errno) {
         let ends = try OwnedDescriptor.pipe(nonBlocking: true)
-        var previous: [Int32: UnsafeSendable<sigaction>] = [:]
-        for sig in signals {
-            var old = sigaction()
-            guard ppsys_signal_catch(sig, ends.write.raw, &old) == 0 else {
-                let e = Errno(rawValue: errno)
-                for (s, o) in previous { withUnsafePointer(to: o.value) { _ = ppsys_signal_restore(s, $0, 0) } }
-                throw e
-            }
-            previous[sig] = UnsafeSendable(value: old)
+        for (i, sig) in signals.enumerated() where ppsys_signal_catch(sig, ends.write.raw) != 0 {
+            let e = Errno(rawValue: errno)
+            for s in signals[..<i] { ppsys_signal_restore(s, 0) }
+            throw e
         }
         self.signals = signals
         self.ends = ends
-        self.previous = Mutex(previous)
     }
 
     deinit { restore() }
@@ -58,12 +50,10 @@ public final class SignalCatcher: Sendable {
         return next()
     }
 
-    /// Puts the previous actions back (idempotent); the signals in `ignoring` are ignored from now on instead.
+    /// Puts the previous actions back (once); the signals in `ignoring` are ignored from now on instead.
     public func restore(ignoring: Set<Int32> = []) {
-        previous.withLock { list in
-            for (s, o) in list { withUnsafePointer(to: o.value) { _ = ppsys_signal_restore(s, $0, ignoring.contains(s) ? 1 : 0) } }
-            list = [:]
-        }
+        if restored.exchange(true, ordering: .acquiringAndReleasing) { return }
+        for s in signals { ppsys_signal_restore(s, ignoring.contains(s) ? 1 : 0) }
     }
 
     /// Does what `sig` would do by default (SIGTSTP: stop until continued; SIGPIPE: end the process), then puts
@@ -72,9 +62,8 @@ public final class SignalCatcher: Sendable {
 }
 
 /// Blocks every signal in the calling thread (a dedicated thread that must never run a handler).
-public func blockAllSignalsInThisThread() { ppsys_block_all_signals_in_thread() }
-
-/// A value Swift cannot prove Sendable, kept only where a lock guards it (said at each use).
-struct UnsafeSendable<Value>: @unchecked Sendable {
-    var value: Value
+public func blockAllSignalsInThisThread() {
+    var all = sigset_t()
+    sigfillset(&all)
+    pthread_sigmask(SIG_BLOCK, &all, nil)
 }

@@ -1,5 +1,5 @@
 // The one spawner: posix_spawn with every return code checked, the child's process group or session, and a
-// descriptor plan (what the child gets on 0, 1, 2; everything else closed).
+// descriptor plan (the descriptors the child gets; no other of ours reaches it).
 import CPPSys
 import Glibc
 
@@ -69,9 +69,9 @@ public struct SpawnPlan {
         try check(posix_spawnattr_init(&attr))
         defer { posix_spawnattr_destroy(&attr) }
         var set = sigset_t()
-        ppsys_sigset_empty(&set)
+        sigemptyset(&set)
         try check(posix_spawnattr_setsigmask(&attr, &set))
-        ppsys_sigset_fill(&set)
+        sigfillset(&set)
         try check(posix_spawnattr_setsigdefault(&attr, &set))
         var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
         switch grouping {
@@ -85,13 +85,13 @@ public struct SpawnPlan {
 
         let args = CStringArray(arguments)
         defer { args.free() }
-        let env = EnvironmentBlock(environment, removing: removedVariables)
-        defer { env.free() }
+        let env = environmentBlock(environment, removing: removedVariables)
+        defer { env?.free() }
         var pid: pid_t = 0
         try check(
             searchPath
-                ? posix_spawnp(&pid, executable, &actions, &attr, args.pointers, env.pointers)
-                : posix_spawn(&pid, executable, &actions, &attr, args.pointers, env.pointers))
+                ? posix_spawnp(&pid, executable, &actions, &attr, args.pointers, env?.pointers ?? ppsys_environ())
+                : posix_spawn(&pid, executable, &actions, &attr, args.pointers, env?.pointers ?? ppsys_environ()))
         return ChildProcess(pid: pid, leadsGroup: grouping != .inherit)
     }
 }
@@ -127,46 +127,17 @@ struct CStringArray {
     }
 }
 
-/// The child's environment: `environ` itself, or `environ` minus the overridden and removed names plus `extra`.
-struct EnvironmentBlock {
-    let pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-    let owned: CStringArray?
-    let list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-
-    init(_ extra: [String: String], removing: [String] = []) {
-        guard !extra.isEmpty || !removing.isEmpty else {
-            pointers = ppsys_environ()
-            owned = nil
-            list = nil
-            return
-        }
-        let added = CStringArray(extra.map { $0.key + "=" + $0.value })
-        let keys = extra.keys.map { Array($0.utf8) } + removing.map { Array($0.utf8) }
-        var kept: [UnsafeMutablePointer<CChar>] = []
-        if var e = ppsys_environ() {
-            while let entry = e.pointee {
-                if !keys.contains(where: { EnvironmentBlock.matches(entry, $0) }) { kept.append(entry) }
-                e += 1
-            }
-        }
-        let all = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: kept.count + extra.count + 1)
-        for (i, p) in kept.enumerated() { all[i] = p }
-        for i in 0..<extra.count { all[kept.count + i] = added.pointers[i] }
-        all[kept.count + extra.count] = nil
-        pointers = all
-        owned = added
-        list = all
+/// The child's environment: nil for `environ` itself, else `environ` minus the overridden and removed names plus
+/// `extra`.
+func environmentBlock(_ extra: [String: String], removing: [String]) -> CStringArray? {
+    guard !extra.isEmpty || !removing.isEmpty else { return nil }
+    var entries: [String] = []
+    var e = ppsys_environ()
+    while let entry = e?.pointee {
+        let s = String(cString: entry)
+        let name = String(s.prefix { $0 != "=" })
+        if extra[name] == nil && !removing.contains(name) { entries.append(s) }
+        e! += 1
     }
-
-    /// True if `entry` is `key=...`.
-    private static func matches(_ entry: UnsafeMutablePointer<CChar>, _ key: [UInt8]) -> Bool {
-        let e = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
-        for (i, k) in key.enumerated() where e[i] != k { return false }
-        return e[key.count] == UInt8(ascii: "=")
-    }
-
-    func free() {
-        owned?.free()
-        list?.deallocate()
-    }
+    return CStringArray(entries + extra.map { $0.key + "=" + $0.value })
 }
