@@ -79,19 +79,6 @@ func retryingInterrupts<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> 
         _ = try retryingInterrupts { dup2(source, target) }
     }
 
-    /// One read(2) into `buffer`: the byte count, 0 at end of file; EINTR is retried.
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
-        try retryingInterrupts { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
-    }
-
-    /// Writes all of `bytes` (EINTR retried, short writes continued).
-    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
-        var done = 0
-        while done < bytes.count {
-            done += try retryingInterrupts { Glibc.write(fd.rawValue, bytes.baseAddress! + done, bytes.count - done) }
-        }
-    }
-
     /// Whether close-on-exec is set (it always is; tests check it).
     public var isCloseOnExec: Bool { fcntl(fd.rawValue, F_GETFD) & FD_CLOEXEC != 0 }
 }

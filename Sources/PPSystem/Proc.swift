@@ -23,13 +23,8 @@ public struct ProcessStat: Sendable, Hashable {
         guard f.count > 19, let s = f[0].first, let pp = Int32(f[1]), let g = Int32(f[2]), let sid = Int32(f[3]),
             let start = Double(f[19])
         else { return nil }
-        self.pid = pid
-        name = String(text[text.index(after: open)..<close])
-        state = s
-        parent = pp
-        processGroup = g
-        session = sid
-        startTicks = start
+        (self.pid, name, state) = (pid, String(text[text.index(after: open)..<close]), s)
+        (parent, processGroup, session, startTicks) = (pp, g, sid, start)
     }
 }
 
@@ -67,13 +62,12 @@ public enum SystemFacts {
     public static func contents(of path: String) -> [UInt8]? {
         guard let file = try? OwnedDescriptor.open(path, .readOnly) else { return nil }
         var out: [UInt8] = []
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-        defer { chunk.deallocate() }
-        while true {
-            guard let n = try? file.read(into: chunk) else { return nil }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while let n = try? chunk.withUnsafeMutableBytes({ try file.fd.read(into: $0) }) {
             if n == 0 { return out }
             out += chunk[0..<n]
         }
+        return nil
     }
 
     /// /proc/PID/stat, parsed.

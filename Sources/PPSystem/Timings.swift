@@ -24,6 +24,8 @@ public enum Timings {
     public static let groupPoll: Double = 0.02
     /// The benchmark's dashboard on a pty: after its SIGTERM, how long it may take to restore the terminal.
     public static let dashboardExit: Double = 5
+    /// How long one of a worker's attempts to connect to a scheduler may take.
+    public static let connectAttempt: Double = 5
     /// Between a worker's attempts to connect to a scheduler that refused (it may not be listening yet).
     public static let connectRetry: Double = 0.2
     /// Bytes read per pipe after the child exited (an orphan may keep writing).

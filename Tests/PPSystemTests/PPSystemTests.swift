@@ -34,7 +34,7 @@ private func readAll(_ fd: borrowing OwnedDescriptor) -> String {
     var bytes: [UInt8] = []
     let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
     defer { buf.deallocate() }
-    while let n = try? fd.read(into: buf), n > 0 { bytes += buf[0..<n] }
+    while let n = try? fd.fd.read(into: buf), n > 0 { bytes += buf[0..<n] }
     return String(decoding: bytes, as: UTF8.self)
 }
 

@@ -30,8 +30,7 @@ public final class ShellCancel: Sendable {
 
     public func fire() {
         guard !fired.exchange(true, ordering: .acquiringAndReleasing), event.raw >= 0 else { return }
-        var one: UInt64 = 1
-        try? withUnsafeBytes(of: &one) { (b) throws(Errno) in try event.writeAll(b) }
+        _ = try? withUnsafeBytes(of: UInt64(1)) { try event.fd.writeAll($0) }
     }
 
     /// True once `fire()` was called.

@@ -75,7 +75,7 @@ public enum EngineWorker {
             do {
                 let channel = try ClientBootstrap(group: WireLoops.group)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .connectTimeout(.seconds(5))
+                    .connectTimeout(.nanoseconds(Timings.nanoseconds(Timings.connectAttempt)!))
                     .channelInitializer { ch in
                         ch.eventLoop.makeCompletedFuture {
                             try ch.pipeline.syncOperations.addHandler(
@@ -90,13 +90,11 @@ public enum EngineWorker {
                 lastError = "\(error)"
                 if SystemTime.monotonicNanoseconds() > deadline { break }
                 // The pause between attempts ends early, and the worker with it, on a stop signal.
-                if options.handlesSignals, let signals = options.stopSignals {
-                    if let sig = signals.wait(milliseconds: Int32(Timings.connectRetry * 1000))?.number {
-                        return 128 + sig
-                    }
-                } else {
+                guard let signals = options.handlesSignals ? options.stopSignals : nil else {
                     Timings.sleep(Timings.connectRetry)
+                    continue
                 }
+                if let sig = signals.wait(milliseconds: Int32(Timings.connectRetry * 1000))?.number { return 128 + sig }
             }
         }
         options.log(
