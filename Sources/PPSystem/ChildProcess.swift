@@ -85,9 +85,9 @@ extension ChildProcess {
     /// Reads the child's pipes until it exits, stopping it on request or at a deadline, and returns when it may be
     /// reaped (the caller then calls `wait()`).
     ///
-    /// - Output: each read goes to `onRead(index in pipes, bytes)`. Once the child has exited, what is already in
-    ///   the pipes is read and then no more (an orphan holding a pipe open does not hold us up), at most
-    ///   `Timings.drainAfterExit` bytes per pipe.
+    /// - Output: each read goes to `onRead(index in pipes, bytes)`. Once the child has exited (or been SIGKILLed),
+    ///   what the pipes already hold is read and then no more (an orphan holding a pipe open does not hold us up),
+    ///   at most `Timings.drainAfterExit` bytes per pipe.
     /// - Stopping: SIGTERM to the group, then, once the child is gone and its pipes are closed or `grace`
     ///   nanoseconds passed, SIGKILL to the group, still before reaping (so the group id cannot be someone else's).
     /// - `wake`: a descriptor (an eventfd) whose readability asks for a stop, -1 for none; `stopRequested` is also
@@ -96,100 +96,71 @@ extension ChildProcess {
         pipes: [Int32], wake: Int32 = -1, deadline: Int64? = nil, grace: Int64, canBeStopped: Bool = false,
         stopRequested: () -> Bool = { false }, now: () -> Int64, onRead: (Int, UnsafeRawBufferPointer) -> Void
     ) -> StopReason? {
-        let n = pipes.count
-        let readSize = 65536
+        let (n, readSize) = (pipes.count, 65536)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readSize, alignment: 16)
         defer { buffer.deallocate() }
         return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { drained in
-          withUnsafeTemporaryAllocation(of: pollfd.self, capacity: n + 2) { fds in
-            for i in 0..<n {
-                fds[i] = pollfd(fd: pipes[i], events: Int16(POLLIN), revents: 0)
-                drained[i] = 0
-            }
-            fds[n] = pollfd(fd: pidfd.raw, events: Int16(POLLIN), revents: 0)
-            fds[n + 1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
-            var stopped: StopReason?
-            var killAt: Int64?
-            var (killSent, exited) = (false, false)
-
-            /// One read of pipe `i` into `onRead`: the byte count (1 on EINTR/EAGAIN); at EOF or an error 0, and the
-            /// pipe is dropped from the poll.
-            func readPipe(_ i: Int) -> Int {
-                let r = Glibc.read(fds[i].fd, buffer.baseAddress, readSize)
-                if r > 0 {
-                    onRead(i, UnsafeRawBufferPointer(rebasing: buffer[0..<r]))
-                    return r
+            withUnsafeTemporaryAllocation(of: pollfd.self, capacity: n + 2) { fds in
+                for i in 0..<n {
+                    fds[i] = pollfd(fd: pipes[i], events: Int16(POLLIN), revents: 0)
+                    drained[i] = 0
                 }
-                if r < 0 && (errno == EINTR || errno == EAGAIN) { return 1 }  // nothing read, but keep polling
-                fds[i].fd = -1
-                return 0
-            }
-            func allClosed() -> Bool { (0..<n).allSatisfy { fds[$0].fd < 0 } }
-
-            while true {
-                let wasExited = exited
-                var timeout: Int32 = -1
-                if exited && killAt == nil {
-                    timeout = 0
-                } else {
-                    let t = now()
-                    var wakeAt: Int64? = killAt == nil ? deadline : (killSent ? nil : killAt)
-                    if let w = wakeAt, w < t { wakeAt = t }
-                    if let w = wakeAt { timeout = Int32(clamping: (w - t + 999_999) / 1_000_000) }
+                fds[n] = pollfd(fd: pidfd.raw, events: Int16(POLLIN), revents: 0)
+                fds[n + 1] = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+                var stopped: StopReason?
+                var killAt: Int64?
+                var (exited, killSent, draining) = (false, false, false)
+                while true {
+                    // Draining: only what is there now. Else until the deadline or the SIGKILL is due.
+                    var timeout: Int32 = -1
+                    if draining {
+                        timeout = 0
+                    } else if let due = killAt ?? deadline {
+                        timeout = Int32(clamping: (max(due - now(), 0) + 999_999) / 1_000_000)
+                    }
                     if pidfd.raw < 0 || (canBeStopped && wake < 0) { timeout = timeout < 0 ? 10 : min(timeout, 10) }
-                }
-                if poll(fds.baseAddress, nfds_t(n + 2), timeout) < 0 && errno == EINTR { continue }
-                let t = now()
-                var gotData = false
-                for i in 0..<n where fds[i].fd >= 0 && fds[i].revents != 0 {
-                    let r = readPipe(i)
-                    if r > 0 {
-                        gotData = true
-                        if exited { drained[i] += r }
+                    if poll(fds.baseAddress, nfds_t(n + 2), timeout) < 0 && errno == EINTR { continue }
+                    let t = now()
+                    var gotData = false
+                    for i in 0..<n where fds[i].fd >= 0 && fds[i].revents != 0 {
+                        // One read: EINTR/EAGAIN count as data (poll again); EOF or an error drop the pipe.
+                        let r = Glibc.read(fds[i].fd, buffer.baseAddress, readSize)
+                        if r > 0 { onRead(i, UnsafeRawBufferPointer(rebasing: buffer[0..<r])) }
+                        if r <= 0 && !(r < 0 && (errno == EINTR || errno == EAGAIN)) { fds[i].fd = -1 } else {
+                            gotData = true
+                            if draining { drained[i] += max(r, 1) }
+                        }
                     }
-                }
-                if !exited {
-                    exited = pidfd.raw >= 0 ? fds[n].revents != 0 : ppsys_child_exited_nowait(pid) == 1
-                    if exited { fds[n].fd = -1 }
-                }
-                if !exited && killAt == nil {
-                    if canBeStopped && (fds[n + 1].revents != 0 || stopRequested()) {
-                        stopped = .requested
-                    } else if let deadline, t >= deadline {
-                        stopped = .deadline
+                    if !exited {
+                        exited = pidfd.raw >= 0 ? fds[n].revents != 0 : ppsys_child_exited_nowait(pid) == 1
+                        if exited { fds[n].fd = -1 }
                     }
-                    if stopped != nil {
-                        sendToGroup(signal: SIGTERM)
-                        killAt = t + grace
+                    if !exited && killAt == nil {
+                        if canBeStopped && (fds[n + 1].revents != 0 || stopRequested()) {
+                            stopped = .requested
+                        } else if let deadline, t >= deadline {
+                            stopped = .deadline
+                        }
+                        if stopped != nil {
+                            sendToGroup(signal: SIGTERM)
+                            killAt = t + grace
+                        }
                     }
-                }
-                if fds[n + 1].revents != 0 { fds[n + 1].fd = -1 }
-                if let k = killAt, !killSent, t >= k || (exited && allClosed()) {
-                    sendToGroup(signal: SIGKILL)
-                    killSent = true
-                }
-                if exited {
-                    if killAt != nil {
-                        if killSent { break }
-                    } else if allClosed() || (wasExited && !gotData)
-                        || drained.contains(where: { $0 >= Timings.drainAfterExit })
+                    if fds[n + 1].revents != 0 { fds[n + 1].fd = -1 }
+                    let allClosed = (0..<n).allSatisfy { fds[$0].fd < 0 }
+                    if let k = killAt, !killSent, t >= k || (exited && allClosed) {
+                        sendToGroup(signal: SIGKILL)
+                        killSent = true
+                    }
+                    let wasDraining = draining
+                    draining = killSent || (exited && killAt == nil)
+                    if draining && (allClosed || (wasDraining && !gotData)
+                        || (0..<n).contains(where: { drained[$0] >= Timings.drainAfterExit }))
                     {
-                        break
+                        return stopped
                     }
                 }
             }
-            // After a SIGKILL: what the pipes hold right now, bounded like the drain after an exit.
-            for i in 0..<n where fds[i].fd >= 0 {
-                var total = 0
-                var p = pollfd(fd: fds[i].fd, events: Int16(POLLIN), revents: 0)
-                while total < Timings.drainAfterExit, fds[i].fd >= 0, poll(&p, 1, 0) == 1 {
-                    let r = readPipe(i)
-                    if r <= 0 { break }
-                    total += r
-                }
-            }
-            return stopped
-          }
         }
     }
 }
