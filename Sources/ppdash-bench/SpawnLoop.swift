@@ -1,6 +1,5 @@
 import Foundation
-import Glibc
-import PPSystem
+import PPKit
 
 /// The floor for `/bin/true` tasks: a C loop keeping K posix_spawn'd children in flight, compiled at run time.
 struct SpawnLoop {
@@ -62,27 +61,10 @@ struct SpawnLoop {
         try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: binary).deletingLastPathComponent().path)
     }
 
-    /// Runs a program (stderr discarded), returns its stdout; throws when it fails.
+    /// Runs a program through PPKit's task runner, returns its stdout; throws when it fails.
     static func run(_ path: String, _ args: [String]) throws -> String {
-        var out: [UInt8] = []
-        let status: ExitStatus?
-        do throws(Errno) {
-            let pipe = try OwnedDescriptor.pipe()
-            let child = try SpawnPlan(
-                executable: path, arguments: [path] + args,
-                descriptors: [
-                    .open("/dev/null", flags: O_RDONLY, to: 0), .copy(pipe.write.raw, to: 1),
-                    .open("/dev/null", flags: O_WRONLY, to: 2),
-                ], grouping: .inherit
-            ).spawn()
-            pipe.write.close()
-            _ = child.watch(pipes: [pipe.read.raw], grace: 0, now: SystemTime.monotonicNanoseconds) { out += $1 }
-            pipe.read.close()
-            status = child.wait()
-        } catch {
-            throw BenchError("cannot run \(path): \(SystemFacts.errorText(error.rawValue))")
-        }
-        guard status == .exited(0) else { throw BenchError("\(path) \(args.joined(separator: " ")) failed") }
-        return String(decoding: out, as: UTF8.self)
+        let o = ShellRunner.run(([path] + args).map(Template.quote).joined(separator: " "))
+        guard o.succeeded else { throw BenchError("\(path) \(args.joined(separator: " ")) failed: \(o.stderr.text)") }
+        return o.stdout.text
     }
 }
