@@ -18,18 +18,6 @@ int ppsys_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_
 int ppsys_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 short ppsys_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 
-int64_t ppsys_realtime_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t ppsys_monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int ppsys_openpt(char *name, size_t len) {
     int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd >= 0 && (grantpt(fd) != 0 || unlockpt(fd) != 0 || (errno = ptsname_r(fd, name, len)) != 0)) {

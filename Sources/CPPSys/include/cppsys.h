@@ -16,9 +16,6 @@ int ppsys_pidfd_send_signal(int pidfd, int sig);
 int ppsys_eventfd(void);
 /// POSIX_SPAWN_SETSID (a GNU extension Glibc hides from Swift).
 short ppsys_spawn_setsid_flag(void);
-/// clock_gettime(CLOCK_REALTIME) in microseconds since the epoch; CLOCK_MONOTONIC in nanoseconds.
-int64_t ppsys_realtime_us(void);
-int64_t ppsys_monotonic_ns(void);
 /// A new pty master (close-on-exec, granted, unlocked) with its slave's name in `name`; -1 with errno.
 int ppsys_openpt(char *name, size_t len);
 /// posix_spawn_file_actions_addchdir_np: the child changes to `dir` before exec; 0 or an errno.
