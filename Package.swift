@@ -30,8 +30,8 @@ let package = Package(
             path: "Modules/CNcurses",
             providers: [.apt(["libncurses-dev"])]
         ),
-        // What Glibc does not export to Swift (pipe2, pidfd_*, wait-status macros, spawn flags, the signal
-        // handler, the futex lock): PPSystem's private helper, imported by nothing else.
+        // What Glibc does not export to Swift (pipe2, pidfd_*, spawn's GNU actions, posix_openpt) and what must be
+        // C (the signal handler, the futex lock): PPSystem's private helper, imported by nothing else.
         .target(name: "CPPSys"),
         // Every system call: descriptors with one owner, spawning, child processes by pidfd, signals, the clock,
         // /proc probes, the kill and grace timings.
@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash",
             dependencies: [
-                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal",
+                "PPKit", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
