@@ -49,7 +49,8 @@ public final class ChildProcess: Sendable {
 
     /// Whether it has exited (reaped or not); never blocks.
     public var hasExited: Bool {
-        status != nil || (pidfd.raw >= 0 ? waitReadable(pidfd.raw, milliseconds: 0) : ppsys_child_exited_nowait(pid) == 1)
+        status != nil
+            || (pidfd.raw >= 0 ? waitReadable(pidfd.raw, milliseconds: 0) : ppsys_child_exited_nowait(pid) == 1)
     }
 
     /// The exit status, if reaped.
@@ -126,7 +127,9 @@ extension ChildProcess {
                         // One read: EINTR/EAGAIN count as data (poll again); EOF or an error drop the pipe.
                         let r = Glibc.read(fds[i].fd, buffer.baseAddress, readSize)
                         if r > 0 { onRead(i, UnsafeRawBufferPointer(rebasing: buffer[0..<r])) }
-                        if r <= 0 && !(r < 0 && (errno == EINTR || errno == EAGAIN)) { fds[i].fd = -1 } else {
+                        if r <= 0 && !(r < 0 && (errno == EINTR || errno == EAGAIN)) {
+                            fds[i].fd = -1
+                        } else {
                             gotData = true
                             if draining { drained[i] += max(r, 1) }
                         }
@@ -154,8 +157,9 @@ extension ChildProcess {
                     }
                     let wasDraining = draining
                     draining = killSent || (exited && killAt == nil)
-                    if draining && (allClosed || (wasDraining && !gotData)
-                        || (0..<n).contains(where: { drained[$0] >= Timings.drainAfterExit }))
+                    if draining
+                        && (allClosed || (wasDraining && !gotData)
+                            || (0..<n).contains(where: { drained[$0] >= Timings.drainAfterExit }))
                     {
                         return stopped
                     }

@@ -19,7 +19,8 @@ enum PtyCapture {
             let pty = try PseudoTerminal(rows: rows, cols: cols)
             // A new session: opening the slave makes it the controlling terminal, as a terminal emulator does.
             var plan = SpawnPlan(
-                executable: ppdash, arguments: [ppdash] + args, descriptors: pty.childDescriptors, grouping: .newSession)
+                executable: ppdash, arguments: [ppdash] + args, descriptors: pty.childDescriptors, grouping: .newSession
+            )
             plan.environment = ["TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]
             plan.removedVariables = ["NO_COLOR", "LINES", "COLUMNS"]
             let t0 = seconds()

@@ -18,15 +18,20 @@ struct SpawnTests {
     func processGroup() throws {
         let memberShell = try Shell("exec sleep 5")
         let member = memberShell.child
-        defer { member.send(signal: SIGKILL); member.wait() }
+        defer {
+            member.send(signal: SIGKILL)
+            member.wait()
+        }
         let m = try #require(SystemFacts.stat(of: member.pid))
         #expect(m.processGroup == member.pid && m.session == getsid(0))
         #expect(member.leadsGroup)
 
         let leaderShell = try Shell("exec sleep 5", grouping: .newSession)
-
         let leader = leaderShell.child
-        defer { leader.send(signal: SIGKILL); leader.wait() }
+        defer {
+            leader.send(signal: SIGKILL)
+            leader.wait()
+        }
         let l = try #require(SystemFacts.stat(of: leader.pid))
         #expect(l.processGroup == leader.pid && l.session == leader.pid)
     }
@@ -40,7 +45,9 @@ struct SpawnTests {
         let out = try OwnedDescriptor.pipe()
         var plan = SpawnPlan(
             executable: "/bin/sh", arguments: ["sh", "-c", "echo hi >&5; ls /proc/self/fd"],
-            descriptors: [.copy(out.write.raw, to: 1), .copy(extra.write.raw, to: 5), .open("/dev/null", flags: O_RDONLY, to: 0)])
+            descriptors: [
+                .copy(out.write.raw, to: 1), .copy(extra.write.raw, to: 5), .open("/dev/null", flags: O_RDONLY, to: 0),
+            ])
         plan.environment = ["PPSYS_TEST": "1"]
         let child = try plan.spawn()
         out.write.close()

@@ -36,4 +36,3 @@ func readAll(_ fd: borrowing OwnedDescriptor) -> String {
     while let n = try? fd.fd.read(into: buf), n > 0 { bytes += buf[0..<n] }
     return String(decoding: bytes, as: UTF8.self)
 }
-

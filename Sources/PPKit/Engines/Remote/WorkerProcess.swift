@@ -36,7 +36,9 @@ final class WorkerProcess: Sendable {
             let errPipe = try OwnedDescriptor.pipe()
             var plan = SpawnPlan(
                 executable: path, arguments: argv,
-                descriptors: [.copy(inPipe.read.raw, to: 0), .copy(outPipe.write.raw, to: 1), .copy(errPipe.write.raw, to: 2)],
+                descriptors: [
+                    .copy(inPipe.read.raw, to: 0), .copy(outPipe.write.raw, to: 1), .copy(errPipe.write.raw, to: 2),
+                ],
                 grouping: .newSession)
             plan.searchPath = true
             let p = WorkerProcess(
