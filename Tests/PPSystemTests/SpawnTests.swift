@@ -16,8 +16,7 @@ struct SpawnTests {
 
     @Test("the child leads its own process group, or session")
     func processGroup() throws {
-        let memberShell = try Shell("exec sleep 5")
-        let member = memberShell.child
+        let member = try Shell("exec sleep 5").child
         defer {
             member.send(signal: SIGKILL)
             member.wait()
@@ -26,8 +25,7 @@ struct SpawnTests {
         #expect(m.processGroup == member.pid && m.session == getsid(0))
         #expect(member.leadsGroup)
 
-        let leaderShell = try Shell("exec sleep 5", grouping: .newSession)
-        let leader = leaderShell.child
+        let leader = try Shell("exec sleep 5", grouping: .newSession).child
         defer {
             leader.send(signal: SIGKILL)
             leader.wait()
@@ -62,11 +60,9 @@ struct SpawnTests {
 
     @Test("exit status and a signal's end are told apart")
     func exitStatus() throws {
-        let aShell = try Shell("exit 7")
-        let a = aShell.child
+        let a = try Shell("exit 7").child
         #expect(a.wait() == .exited(7))
-        let bShell = try Shell("kill -9 $$")
-        let b = bShell.child
+        let b = try Shell("kill -9 $$").child
         #expect(b.wait() == .signalled(SIGKILL))
     }
 
