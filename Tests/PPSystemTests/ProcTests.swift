@@ -49,4 +49,30 @@ struct ProcTests {
         #expect(b >= a)
         #expect(!tcpPortAccepts(host: "127.0.0.1", port: 1, milliseconds: 200))
     }
+
+    @Test("the probe sees a listening port on loopback")
+    func probeAccepts() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        try #require(bound && listen(fd, 4) == 0)
+        #expect(tcpPortAccepts(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port))))
+    }
+
+    @Test("the kill and grace timings nest: each wait covers the one it waits for")
+    func timingsNest() {
+        #expect(Timings.workerTaskStop > Timings.taskGrace)
+        #expect(Timings.workerLeave > Timings.workerTaskStop)
+        #expect(Timings.shutdownWait >= Timings.workerLeave)
+        #expect(Timings.nanoseconds(1.5) == 1_500_000_000 && Timings.nanoseconds(.infinity) == nil)
+    }
 }
