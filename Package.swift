@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
@@ -29,14 +30,22 @@ let package = Package(
             path: "Modules/CNcurses",
             providers: [.apt(["libncurses-dev"])]
         ),
-        // What Glibc does not export to Swift: pipe2, pidfd_open, wait-status macros, spawn flags.
+        // What Glibc does not export to Swift (pipe2, pidfd_*, spawn's GNU actions, posix_openpt) and what must be
+        // C (the signal handler, the futex lock): PPSystem's private helper, imported by nothing else.
         .target(name: "CPPSys"),
+        // Every system call: descriptors with one owner, spawning, child processes by pidfd, signals, the clock,
+        // /proc probes, the kill and grace timings.
+        .target(
+            name: "PPSystem",
+            dependencies: ["CPPSys", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         // The one JSON layer: a byte-buffer writer, a parser into JSONValue, Codable over it, ISO 8601 instants.
         .target(name: "PPJSON", swiftSettings: strict),
         .target(
             name: "PPKit",
             dependencies: [
-                "CPPSys", "PPJSON",
+                "PPSystem", "PPJSON",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -46,18 +55,18 @@ let package = Package(
         ),
         // Where the dashboard meets its sources: the source protocol, snapshots, the one table query, LocalSource.
         .target(name: "PPSource", dependencies: ["PPKit"], swiftSettings: strict),
-        .target(name: "PPTerm", dependencies: ["CNcurses"], swiftSettings: strict),
+        .target(name: "PPTerm", dependencies: ["CNcurses", "PPSystem"], swiftSettings: strict),
         // For tests and the benchmark only: an ncurses screen in memory (it sets the process locale).
         .target(name: "PPTestSupport", dependencies: ["PPTerm", "CNcurses"], swiftSettings: strict),
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
         .target(
             name: "PPIPP",
-            dependencies: ["PPKit", "PPSource", "PPJSON", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PPKit", "PPSource", "PPJSON", "PPSystem", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .target(name: "PPDash", dependencies: ["PPKit", "PPSource", "PPTerm"], swiftSettings: strict),
+        .target(name: "PPDash", dependencies: ["PPKit", "PPSource", "PPTerm", "PPSystem"], swiftSettings: strict),
         // The command line's journal: typed events, writer, reader, resume planning, `ls`.
-        .target(name: "PPJournal", dependencies: ["PPKit", "PPSource", "PPJSON", "PPAttach"], swiftSettings: strict),
+        .target(name: "PPJournal", dependencies: ["PPKit", "PPSource", "PPJSON", "PPAttach", "PPSystem"], swiftSettings: strict),
         // The state socket `attach` speaks to, and its client: NIO Unix-domain sockets, JSON lines.
         .target(
             name: "PPAttach",
@@ -71,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash",
             dependencies: [
-                "PPKit", "PPSource", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPAttach",
+                "PPKit", "PPSource", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPAttach", "PPSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -80,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "ppdash-bench",
             dependencies: [
-                "PPKit", "PPSource", "PPDash", "PPTerm", "PPTestSupport", "PPJournal", "PPJSON", "CPPSys", "ppdash",
+                "PPKit", "PPSource", "PPDash", "PPTerm", "PPTestSupport", "PPJournal", "PPJSON", "PPSystem", "ppdash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -89,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "PPKitTests",
             dependencies: [
-                "PPKit",
+                "PPKit", "PPSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -106,6 +115,7 @@ let package = Package(
         .testTarget(
             name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPSource", "PPTerm", "PPTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["CPPSys", "ppdash"], swiftSettings: strict),
+        .testTarget(name: "PPSystemTests", dependencies: ["PPSystem"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["PPSystem", "ppdash"], swiftSettings: strict),
     ]
 )

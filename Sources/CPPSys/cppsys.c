@@ -6,86 +6,47 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/eventfd.h>
-#include <pthread.h>
 #include <time.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 
-int ppsys_pipe_cloexec(int fds[2], int nonblock) {
-    return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
-}
-
-int ppsys_pidfd_open(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-void ppsys_closefrom(int lowfd) {
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
-#endif
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536) max = 65536;
-    for (int fd = lowfd; fd < max; fd++) close(fd);
-}
-
+int ppsys_pipe_cloexec(int fds[2], int nonblock) { return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)); }
+int ppsys_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int ppsys_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 int ppsys_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+short ppsys_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 
-int ppsys_wifexited(int status) { return WIFEXITED(status); }
-int ppsys_wexitstatus(int status) { return WEXITSTATUS(status); }
-int ppsys_wifsignaled(int status) { return WIFSIGNALED(status); }
-int ppsys_wtermsig(int status) { return WTERMSIG(status); }
-
-short ppsys_spawn_setsid_flag(void) {
-#ifdef POSIX_SPAWN_SETSID
-    return POSIX_SPAWN_SETSID;
-#else
-    return 0x80;
-#endif
+int ppsys_openpt(char *name, size_t len) {
+    int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0 && (grantpt(fd) != 0 || unlockpt(fd) != 0 || (errno = ptsname_r(fd, name, len)) != 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
-
-void ppsys_sigset_empty(sigset_t *set) { sigemptyset(set); }
-void ppsys_sigset_fill(sigset_t *set) { sigfillset(set); }
-
-void ppsys_block_all_signals_in_thread(void) {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-}
-
-int64_t ppsys_realtime_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t ppsys_monotonic_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int ppsys_ptsname(int fd, char *buf, size_t len) { return ptsname_r(fd, buf, len); }
 
 int ppsys_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *dir) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
     return posix_spawn_file_actions_addchdir_np(fa, dir);
-#else
-    (void)fa; (void)dir;
-    return ENOSYS;
-#endif
 }
 
 int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     return posix_spawn_file_actions_addclosefrom_np(fa, lowfd);
 #else
-    (void)fa; (void)lowfd;
-    return 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return errno;
+    int rc = 0, self = dirfd(d);
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd >= lowfd && fd != self)
+            rc = posix_spawn_file_actions_addclose(fa, fd);
+    }
+    closedir(d);
+    return rc;
 #endif
 }
 
@@ -97,6 +58,45 @@ int ppsys_child_exited_nowait(pid_t pid) {
     memset(&info, 0, sizeof info);
     if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
     return info.si_pid == pid ? 1 : 0;
+}
+
+/* Per signal: the self-pipe's write end plus one (0: not caught), and the action before ours. */
+static int catch_fd[65];
+static struct sigaction previous[65];
+
+static void ppsys_on_signal(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    int saved = errno, fd = __atomic_load_n(&catch_fd[sig], __ATOMIC_ACQUIRE) - 1;
+    unsigned char b = (unsigned char)(sig | (sig == SIGINT && info && info->si_code == SI_KERNEL ? 0x80 : 0));
+    if (fd >= 0 && write(fd, &b, 1) < 0) { /* full pipe: the signal is already waiting there */ }
+    errno = saved;
+}
+
+int ppsys_signal_catch(int sig, int wfd) {
+    if (sig <= 0 || sig >= 65) { errno = EINVAL; return -1; }
+    __atomic_store_n(&catch_fd[sig], wfd + 1, __ATOMIC_RELEASE);
+    struct sigaction sa = { .sa_sigaction = ppsys_on_signal, .sa_flags = SA_SIGINFO | SA_RESTART };
+    sigemptyset(&sa.sa_mask); /* SA_RESTART: other threads' reads and waits resume; poll still wakes */
+    return sigaction(sig, &sa, &previous[sig]);
+}
+
+void ppsys_signal_restore(int sig, int ignore) {
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigemptyset(&ign.sa_mask);
+    sigaction(sig, ignore ? &ign : &previous[sig], NULL);
+    __atomic_store_n(&catch_fd[sig], 0, __ATOMIC_RELEASE);
+}
+
+void ppsys_signal_raise_default(int sig) {
+    struct sigaction dfl = { .sa_handler = SIG_DFL }, mine;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, &mine);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    sigaction(sig, &mine, NULL);
 }
 
 #include <sched.h>

@@ -1,6 +1,7 @@
 import Foundation
 import PPKit
 import PPSource
+import PPSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -356,19 +357,15 @@ final class PollLoop {
         self.setupError = setupError
     }
 
-    static func clock() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
+    static func clock() -> Double { SystemTime.monotonicSeconds() }
 
     func openSockets() {
         guard let zmq else { return }
-        reg = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.registration))
-        task = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.task))
-        control = try? zmq.socket(type: ZMQConst.dealer, endpoint: info.url(info.control))
-        iopub = try? zmq.socket(type: ZMQConst.sub, endpoint: info.url(info.iopub), subscribe: "")
-        notification = try? zmq.socket(type: ZMQConst.sub, endpoint: info.url(info.notification), subscribe: "")
+        reg = try? zmq.openSocket(type: ZMQConst.dealer, endpoint: info.url(info.registration))
+        task = try? zmq.openSocket(type: ZMQConst.dealer, endpoint: info.url(info.task))
+        control = try? zmq.openSocket(type: ZMQConst.dealer, endpoint: info.url(info.control))
+        iopub = try? zmq.openSocket(type: ZMQConst.sub, endpoint: info.url(info.iopub), subscribe: "")
+        notification = try? zmq.openSocket(type: ZMQConst.sub, endpoint: info.url(info.notification), subscribe: "")
     }
 
     func closeSockets() {
@@ -613,32 +610,5 @@ final class PollLoop {
 
 /// Whether a TCP connection to `interface` (`tcp://host`) and `port` succeeds within a second.
 func tcpProbe(_ interface: String, _ port: Int) -> Bool {
-    let host = String(interface.dropFirst("tcp://".count))
-    var hints = addrinfo()
-    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-    var res: UnsafeMutablePointer<addrinfo>?
-    guard getaddrinfo(host, String(port), &hints, &res) == 0, let first = res else { return false }
-    defer { freeaddrinfo(res) }
-    var p: UnsafeMutablePointer<addrinfo>? = first
-    while let a = p {
-        let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-        if fd >= 0 {
-            defer { close(fd) }
-            let flags = fcntl(fd, F_GETFL)
-            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-            let rc = connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
-            if rc == 0 { return true }
-            if errno == EINPROGRESS {
-                var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                if poll(&pfd, 1, 1000) == 1 {
-                    var err: Int32 = 0
-                    var len = socklen_t(MemoryLayout<Int32>.size)
-                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
-                    if err == 0 { return true }
-                }
-            }
-        }
-        p = a.pointee.ai_next
-    }
-    return false
+    tcpPortAccepts(host: String(interface.dropFirst("tcp://".count)), port: port)
 }

@@ -1,10 +1,6 @@
 // libzmq, loaded at run time (dlopen), so that building and running the rest of ppdash never needs it.
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 import Foundation
+import Glibc
 
 /// Why ZeroMQ could not be used.
 public struct ZMQError: Error, CustomStringConvertible, Sendable {
@@ -33,7 +29,7 @@ public struct ZMQLibrary: Sendable {
 
     let ctxNew: CtxNew
     let ctxTerm: PtrToInt
-    let socket: Socket
+    let newSocket: Socket
     let close: PtrToInt
     let setsockopt: SetOpt
     let connect: Connect
@@ -85,11 +81,7 @@ public struct ZMQLibrary: Sendable {
     static func candidates(environment env: [String: String]) -> [String] {
         var out: [String] = []
         if let p = env["PPDASH_LIBZMQ"], !p.isEmpty { out.append(p) }
-        #if canImport(Darwin)
-            out += ["libzmq.5.dylib", "/opt/homebrew/lib/libzmq.5.dylib", "/usr/local/lib/libzmq.5.dylib"]
-        #else
-            out += ["libzmq.so.5", "libzmq.so"]
-        #endif
+        out += ["libzmq.so.5", "libzmq.so"]
         // Python environments: the active venv or conda env, the one ppdash's tests use, and those of python3 and
         // ipcluster on PATH.
         var prefixes: [String] = []
@@ -152,7 +144,7 @@ public struct ZMQLibrary: Sendable {
             let version = f("zmq_version", Version.self)
         else { return nil }
         return ZMQLibrary(
-            ctxNew: ctxNew, ctxTerm: ctxTerm, socket: socket, close: close, setsockopt: setsockopt, connect: connect,
+            ctxNew: ctxNew, ctxTerm: ctxTerm, newSocket: socket, close: close, setsockopt: setsockopt, connect: connect,
             send: send, msgInit: msgInit, msgRecv: msgRecv, msgData: msgData, msgSize: msgSize, msgMore: msgMore,
             msgClose: msgClose, poll: poll, errno: errno, strerror: strerror, versionFn: version, path: path)
     }
@@ -192,8 +184,8 @@ final class ZMQContext {
     }
 
     /// A connected socket; `subscribe` for SUB sockets (empty: everything).
-    func socket(type: Int32, endpoint: String, subscribe: String? = nil) throws -> ZMQSocket {
-        guard let s = lib.socket(ctx, type) else { throw ZMQError("zmq_socket failed: \(lib.lastError())") }
+    func openSocket(type: Int32, endpoint: String, subscribe: String? = nil) throws -> ZMQSocket {
+        guard let s = lib.newSocket(ctx, type) else { throw ZMQError("zmq_socket failed: \(lib.lastError())") }
         var zero: Int32 = 0
         _ = lib.setsockopt(s, ZMQConst.linger, &zero, 4)
         _ = lib.setsockopt(s, ZMQConst.rcvhwm, &zero, 4)

@@ -1,5 +1,6 @@
 // The real terminal: ncurses set up safely (never initscr), drawing Canvases and reading Keys.
 import CNcurses
+import PPSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -195,11 +196,7 @@ func environment(_ name: String) -> String? {
 }
 
 /// Milliseconds on a monotonic clock.
-func monotonicMilliseconds() -> Int {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000
-}
+func monotonicMilliseconds() -> Int { Int(SystemTime.monotonicNanoseconds() / 1_000_000) }
 
 /// Sleeps (poll with no descriptors), so a broken input never turns into a busy loop.
 func sleepMilliseconds(_ ms: Int) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PPKit
+import PPSystem
 
 /// ppdash's figures beside its peers': the recipe, no-op throughput, shell tasks against a C posix_spawn loop,
 /// round trips, engines ready, memory per task, the dashboard's frame cost and terminal bytes.
@@ -291,7 +292,7 @@ struct Bench: ParsableCommand {
 
 /// The CPU's model name from /proc/cpuinfo.
 func cpuModel() -> String {
-    let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let text = String(decoding: SystemFacts.contents(of: "/proc/cpuinfo") ?? [], as: UTF8.self)
     for line in text.split(separator: "\n") where line.hasPrefix("model name") {
         return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "?"
     }

@@ -1,8 +1,8 @@
-import CPPSys
 import Foundation
 import PPDash
 import PPKit
 import PPSource
+import PPSystem
 import PPTerm
 import PPTestSupport
 
@@ -26,10 +26,10 @@ enum Frames {
             controllers.append(DashboardController(source: LocalSource(client: client), size: size, capabilities: caps))
         }
         func frame(_ c: DashboardController) -> Double {
-            let t0 = ppsys_monotonic_ns()
+            let t0 = SystemTime.monotonicNanoseconds()
             c.poll()
             _ = c.frame()
-            return Double(ppsys_monotonic_ns() - t0) / 1e3
+            return Double(SystemTime.monotonicNanoseconds() - t0) / 1e3
         }
         for _ in 0..<20 { for c in controllers { _ = frame(c) } }
         var render: [[Double]] = [[], []]
@@ -40,10 +40,10 @@ enum Frames {
             defer { s.close() }
             var drawn = [Double]()
             for k in 0..<(frames + 20) {
-                let t0 = ppsys_monotonic_ns()
+                let t0 = SystemTime.monotonicNanoseconds()
                 c.poll()
                 s.draw(c.frame())
-                if k >= 20 { drawn.append(Double(ppsys_monotonic_ns() - t0) / 1e3) }
+                if k >= 20 { drawn.append(Double(SystemTime.monotonicNanoseconds() - t0) / 1e3) }
             }
             screen.append(median(drawn))
         }
@@ -78,7 +78,7 @@ enum Frames {
             }
             next += 0.1
             let wait = next - seconds()
-            if wait > 0 { usleep(UInt32(wait * 1e6)) }
+            Timings.sleep(wait)
         }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ppdash-bench-screen-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -1,14 +1,12 @@
 import Foundation
+import Glibc
 import PPKit
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import PPSystem
 
 /// Resident bytes of this process, from /proc/self/statm.
 func residentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
+    guard let raw = SystemFacts.contents(of: "/proc/self/statm") else { return 0 }
+    let fields = String(decoding: raw, as: UTF8.self).split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
@@ -26,8 +24,7 @@ func trimHeap() {
 enum Memory {
     /// Runs `ppdash-bench --child memory --count N` and reads the bytes per task it prints.
     static func perTaskRecord(count: Int) throws -> Double {
-        let me =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me = SystemFacts.executablePath ?? CommandLine.arguments[0]
         let text = try SpawnLoop.run(me, ["--child", "memory", "--count", String(count)])
         guard let v = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw BenchError("the memory child printed '\(text)'")

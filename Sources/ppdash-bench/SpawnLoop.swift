@@ -1,4 +1,5 @@
 import Foundation
+import PPKit
 
 /// The floor for `/bin/true` tasks: a C loop keeping K posix_spawn'd children in flight, compiled at run time.
 struct SpawnLoop {
@@ -60,18 +61,10 @@ struct SpawnLoop {
         try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: binary).deletingLastPathComponent().path)
     }
 
-    /// Runs a program, returns its stdout; throws when it fails.
+    /// Runs a program through PPKit's task runner, returns its stdout; throws when it fails.
     static func run(_ path: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BenchError("\(path) \(args.joined(separator: " ")) failed") }
-        return String(decoding: data, as: UTF8.self)
+        let o = ShellRunner.run(([path] + args).map(Template.quote).joined(separator: " "))
+        guard o.succeeded else { throw BenchError("\(path) \(args.joined(separator: " ")) failed: \(o.stderr.text)") }
+        return o.stdout.text
     }
 }

@@ -1,11 +1,10 @@
-import CPPSys
 import Foundation
 import Histogram
 import PPJournal
 import PPKit
 
 /// Monotonic seconds.
-func seconds() -> Double { Double(ppsys_monotonic_ns()) / 1e9 }
+func seconds() -> Double { SystemTime.monotonicSeconds() }
 
 /// The median of `xs` (the upper one of an even count).
 func median(_ xs: [Double]) -> Double {
@@ -15,7 +14,7 @@ func median(_ xs: [Double]) -> Double {
 
 /// The `ppdash` binary beside this one (the build folder), for `proc` workers and the pty capture.
 func ppdashBeside() throws -> String {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let me = SystemFacts.executablePath ?? CommandLine.arguments[0]
     let ppdash = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("ppdash").path
     guard FileManager.default.isExecutableFile(atPath: ppdash) else {
         throw BenchError("no ppdash beside \(me): build it first (swift build -c release --product ppdash)")
@@ -49,7 +48,7 @@ enum Workloads {
                 let t0 = seconds()
                 let ar = try view.mapAsync(
                     { (x: Int) -> Int in
-                        usleep(100_000)
+                        Timings.sleep(0.1)
                         return x * x
                     }, 0..<100)
                 let values = try ar.get()
@@ -114,9 +113,9 @@ enum Workloads {
         try withEngines(spec) { view in
             var h = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
             for _ in 0..<rounds {
-                let t0 = ppsys_monotonic_ns()
+                let t0 = SystemTime.monotonicNanoseconds()
                 _ = try view.submit(builtins: [.noop]).wait()
-                _ = h.record(UInt64(max(1, ppsys_monotonic_ns() - t0)))
+                _ = h.record(UInt64(max(1, SystemTime.monotonicNanoseconds() - t0)))
             }
             return (Double(h.valueAtPercentile(50)) / 1e3, Double(h.valueAtPercentile(99)) / 1e3)
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPKit
 import PPSource
+import PPSystem
 
 /// `ppdash engine`: a worker that runs tasks for a scheduler, over stdin/stdout or a connection it dials.
 struct EngineCommand: ParsableCommand {
@@ -68,6 +69,7 @@ struct EngineCommand: ParsableCommand {
         options.workingDirectory = workdir
         options.connectTimeout = connectTimeout.value
         options.log = { note($0) }
+        options.stopSignals = try? SignalCatcher(catching: [SIGTERM, SIGINT, SIGHUP])
         if stdio {
             if isatty(1) == 1 {
                 throw ValidationError(

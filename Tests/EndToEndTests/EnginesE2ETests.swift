@@ -1,6 +1,6 @@
 // Engines beyond the ppdash process, through the real binary: worker processes, connect-in workers, ssh through a
 // private OpenSSH server on loopback, and the death of a worker mid-batch.
-import CPPSys
+import PPSystem
 import Foundation
 import Testing
 

@@ -1,6 +1,7 @@
 // `ppdash ipp` against a real IPython Parallel 9.2.0 cluster (a venv that .ci/run makes; PPDASH_IPP_PYTHON names
 // its python). Without it the test is skipped with a message.
 import Foundation
+import PPSystem
 import Testing
 
 #if canImport(Glibc)
@@ -41,10 +42,8 @@ struct IPPTests {
         func leftovers() -> [pid_t] {
             let me = getpid()
             let needle = Array("IPYTHONDIR=\(dir)\0".utf8)
-            return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name in
-                guard let pid = pid_t(name), pid != me,
-                    let env = FileManager.default.contents(atPath: "/proc/\(name)/environ")
-                else { return nil }
+            return SystemFacts.allPids().compactMap { pid in
+                guard pid != me, let env = SystemFacts.contents(of: "/proc/\(pid)/environ") else { return nil }
                 let bytes = Array(env)
                 guard bytes.count >= needle.count else { return nil }
                 for i in 0...(bytes.count - needle.count) where (i == 0 || bytes[i - 1] == 0) && bytes[i] == needle[0] {

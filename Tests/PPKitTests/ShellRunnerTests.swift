@@ -1,22 +1,11 @@
 import Foundation
 import Glibc
 import PPKit
+import PPSystem
 import Testing
 
 /// Live (non-zombie) processes whose process group is `pgid` (this container's init never reaps orphans, so zombies linger).
-private func liveMembers(ofGroup pgid: Int32) -> [Int32] {
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-    var live: [Int32] = []
-    for e in entries {
-        guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { continue }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields: state ppid pgrp ...
-        if fields.count > 2, fields[0] != "Z", Int32(fields[2]) == pgid { live.append(pid) }
-    }
-    return live
-}
+private func liveMembers(ofGroup pgid: Int32) -> [Int32] { SystemFacts.groupMembers(pgid, includingZombies: false) }
 
 /// Waits up to `seconds` for the group to be gone (ESRCH) or to hold only zombies.
 private func groupIsGone(_ pgid: Int32, within seconds: Double = 5) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import PPSystem
 import Synchronization
 @testable import PPKit
 
@@ -76,16 +77,4 @@ func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
 
 /// True when no live (non-zombie) process is left in process group `pgid`.
 /// (PID 1 in some sandboxes never reaps orphans, so killed grandchildren can linger as zombies.)
-func processGroupGone(_ pgid: Int32) -> Bool {
-    if kill(-pgid, 0) != 0 && errno == ESRCH { return true }
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return false }
-    for e in entries where Int32(e) != nil {
-        guard let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { continue }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] = state, fields[2] = pgrp
-        if fields.count > 2, Int32(fields[2]) == pgid, fields[0] != "Z" { return false }
-    }
-    return true
-}
+func processGroupGone(_ pgid: Int32) -> Bool { SystemFacts.processGroupGone(pgid) }

@@ -1,5 +1,6 @@
-import CPPSys
+import Glibc
 import PPJSON
+import PPSystem
 
 /// A wall-clock instant in microseconds since the Unix epoch: what task metadata records.
 public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
@@ -40,11 +41,6 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
 }
 
 @inline(__always) private func pad2(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// The one clock PPKit reads: wall time for metadata, monotonic time for durations and deadlines.
 public protocol PPClock: Sendable {
@@ -54,9 +50,9 @@ public protocol PPClock: Sendable {
     func monotonicNanoseconds() -> Int64
 }
 
-/// The system clock (`clock_gettime`).
+/// The system clock: the system layer's readings.
 public struct SystemClock: PPClock {
     public init() {}
-    @inline(__always) public func now() -> Timestamp { Timestamp(microseconds: ppsys_realtime_us()) }
-    @inline(__always) public func monotonicNanoseconds() -> Int64 { ppsys_monotonic_ns() }
+    @inline(__always) public func now() -> Timestamp { Timestamp(microseconds: SystemTime.wallMicroseconds()) }
+    @inline(__always) public func monotonicNanoseconds() -> Int64 { SystemTime.monotonicNanoseconds() }
 }

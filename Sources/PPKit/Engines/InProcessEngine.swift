@@ -1,7 +1,7 @@
-import CPPSys
 import DequeModule
 import Dispatch
 import Foundation
+import PPSystem
 import Synchronization
 
 /// An engine that is one dedicated thread of this process (not the Swift concurrency pool: blocking tasks must not
@@ -77,7 +77,7 @@ public final class InProcessEngine: Engine {
     }
 
     private func loop() {
-        ppsys_block_all_signals_in_thread()
+        blockAllSignalsInThisThread()
         // The next task handed back by the scheduler as this one finished: run with no wake-up.
         var carried: Assignment?
         while true {
@@ -132,7 +132,7 @@ public final class InProcessEngine: Engine {
         switch a.work {
         case .shell(let task):
             let cancel = mailbox.withLock { $0.currentCancel }
-            // Stamped before the spawn: the child may run before posix_spawn returns to us.
+            // Stamped before the spawn: the child may run before the spawn returns to us.
             let startedAt = clock.now()
             let out = ShellRunner.run(
                 task.command(slot: a.slot), workingDirectory: a.workingDirectory, environment: a.environment,
@@ -148,7 +148,7 @@ public final class InProcessEngine: Engine {
                 return TaskOutcome(status: .ok, value: 0, started: start, completed: clock.now())
             case .sleepSquare(let x, let seconds):
                 return runWatched(a, start: start) {
-                    sleepSeconds(seconds)
+                    Timings.sleep(seconds)
                     return x * x
                 }
             }
@@ -256,17 +256,5 @@ func describe(_ error: any Error) -> String {
     return text.hasPrefix(type) ? text : "\(type): \(text)"
 }
 
-/// Sleeps the calling thread.
-func sleepSeconds(_ s: Double) {
-    guard s > 0 else { return }
-    var ts = timespec(tv_sec: Int(s), tv_nsec: Int((s - Double(Int(s))) * 1e9))
-    var rem = timespec()
-    while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
-}
-
 /// This host's name.
-public func hostName() -> String {
-    var buf = [CChar](repeating: 0, count: 256)
-    guard gethostname(&buf, 255) == 0 else { return "localhost" }
-    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
+public func hostName() -> String { SystemFacts.hostName }

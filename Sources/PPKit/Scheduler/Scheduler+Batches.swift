@@ -1,4 +1,4 @@
-import CPPSys
+import PPSystem
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -95,11 +95,11 @@ extension Scheduler {
         // Short batches end within microseconds: watch the flag (no system call) for up to 100 us before parking.
         // Waking a parked thread costs 15-20 us here (an idle vCPU halts and needs an interrupt); a zero-timeout
         // semaphore wait is a futex call that can switch out too.
-        let spinUntil = ppsys_monotonic_ns() + 100_000
+        let spinUntil = SystemTime.monotonicNanoseconds() + 100_000
         repeat {
             if wakeup.fired { return true }
             sched_yield()
-        } while ppsys_monotonic_ns() < spinUntil
+        } while SystemTime.monotonicNanoseconds() < spinUntil
         let result: DispatchTimeoutResult
         if let timeout, timeout >= 0 {
             result = wakeup.semaphore.wait(timeout: .now() + .nanoseconds(Int(min(timeout, 1e9) * 1e9)))

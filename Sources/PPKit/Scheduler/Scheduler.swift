@@ -1,5 +1,6 @@
 import DequeModule
 import Dispatch
+import PPSystem
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -299,8 +300,8 @@ public final class Scheduler: Sendable {
         waitForDelivery(upTo: state.withLock { $0.enqueued })
     }
 
-    /// Seconds `shutdown()` waits for running shell tasks to be stopped (their grace period is 2 s).
-    public var shutdownWait: Double { 5 }
+    /// Seconds `shutdown()` waits for running shell tasks to be stopped.
+    public var shutdownWait: Double { Timings.shutdownWait }
 
     // MARK: observation
 

@@ -1,5 +1,6 @@
 // Finds the `ppdash` binary under test and runs it.
 import Foundation
+import PPSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -35,7 +36,7 @@ enum PPDash {
         if let a0 = CommandLine.arguments.first {
             dirs.append(URL(fileURLWithPath: a0).resolvingSymlinksInPath().deletingLastPathComponent().path)
         }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        if let exe = SystemFacts.executablePath {
             dirs.append(URL(fileURLWithPath: exe).deletingLastPathComponent().path)
         }
         // A macOS bundle: .build/debug/X.xctest/Contents/MacOS/X.

@@ -1,14 +1,9 @@
 // Runs child processes for the end-to-end tests: posix_spawn + waitpid, never Foundation.Process
 // (it hangs on a daemonised tmux server that inherits its pipes; see shared/notes/ncurses.md).
-import CPPSys
 import Foundation
-import Synchronization
-
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PPSystem
+import Synchronization
 
 /// What a finished child left behind.
 struct RunResult: Sendable, CustomStringConvertible {
@@ -58,18 +53,7 @@ func clip(_ s: String, _ limit: Int = 3000) -> String {
 }
 
 /// Monotonic seconds.
-func now() -> Double { Double(ppsys_monotonic_ns()) / 1e9 }
-
-/// The environment a child gets: ours, with `changes` applied (a nil value removes the variable).
-func childEnvironment(_ changes: [String: String?]) -> [String: String] {
-    var env = ProcessInfo.processInfo.environment
-    // Journals the tests' ppdash runs write go to a private place, never the user's ~/.local/state.
-    env["XDG_STATE_HOME"] = testStateHome
-    for (k, v) in changes {
-        if let v { env[k] = v } else { env.removeValue(forKey: k) }
-    }
-    return env
-}
+func now() -> Double { SystemTime.monotonicSeconds() }
 
 /// A state directory for this test process, removed by nobody: it lives under the system's temp directory.
 let testStateHome: String = {
@@ -78,23 +62,19 @@ let testStateHome: String = {
     return dir
 }()
 
-/// A NULL-terminated C string array; free with `freeCStrings`.
-func cStrings(_ xs: [String]) -> [UnsafeMutablePointer<CChar>?] { xs.map { strdup($0) } + [nil] }
-func freeCStrings(_ xs: [UnsafeMutablePointer<CChar>?]) { for x in xs { free(x) } }
-
-/// Fills `attr` so the child starts in its own session (own process group, no controlling terminal),
-/// with no signal blocked (Swift Testing's threads block most, and children inherit the mask)
-/// and every signal at its default action.
-func configureSpawnAttributes(_ attr: inout posix_spawnattr_t) {
-    posix_spawnattr_init(&attr)
-    var none = sigset_t()
-    ppsys_sigset_empty(&none)
-    posix_spawnattr_setsigmask(&attr, &none)
-    var all = sigset_t()
-    ppsys_sigset_fill(&all)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    let flags = Int32(POSIX_SPAWN_SETSIGMASK) | Int32(POSIX_SPAWN_SETSIGDEF) | Int32(ppsys_spawn_setsid_flag())
-    posix_spawnattr_setflags(&attr, Int16(flags))
+/// Starts `argv` (argv[0] looked up in PATH) in a session of its own (own process group, no controlling terminal),
+/// with no signal blocked (Swift Testing's threads block most) and every signal at its default action; its
+/// environment is ours with XDG_STATE_HOME set to `testStateHome` and `changes` applied (nil removes a variable).
+func spawnSession(_ argv: [String], env changes: [String: String?], descriptors: [SpawnPlan.Descriptor])
+    throws(Errno) -> ChildProcess
+{
+    var plan = SpawnPlan(executable: argv[0], arguments: argv, descriptors: descriptors, grouping: .newSession)
+    plan.searchPath = true
+    // Journals the tests' ppdash runs write go to a private place, never the user's ~/.local/state.
+    plan.environment = ["XDG_STATE_HOME": testStateHome].merging(changes.compactMapValues { $0 }) { $1 }
+    plan.removedVariables = changes.filter { $0.value == nil }.map(\.key)
+    for k in plan.removedVariables { plan.environment[k] = nil }
+    return try plan.spawn()
 }
 
 /// `argv` run in `directory`: a tiny `sh` prologue does the chdir (posix_spawn's addchdir is hidden by Glibc).
@@ -122,47 +102,27 @@ final class Child: Sendable {
         directory: String? = nil, timeout: Double = 30
     ) -> Child {
         let argv = inDirectory(directory, argv)
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
-        func fail(_ what: String) -> Child {
+        let pid: pid_t
+        let fds: (out: Int32, err: Int32, input: Int32)
+        do throws(Errno) {
+            let outPipe = try OwnedDescriptor.pipe()
+            let errPipe = try OwnedDescriptor.pipe()
+            let inPipe = try OwnedDescriptor.pipe()
+            let input: SpawnPlan.Descriptor =
+                stdin != nil ? .copy(inPipe.read.raw, to: 0) : .open("/dev/null", flags: O_RDONLY, to: 0)
+            pid = try spawnSession(
+                argv, env: env, descriptors: [input, .copy(outPipe.write.raw, to: 1), .copy(errPipe.write.raw, to: 2)]
+            ).pid
+            let inW = inPipe.write.release()
+            if stdin == nil { close(inW) }
+            fds = (outPipe.read.release(), errPipe.read.release(), stdin != nil ? inW : -1)
+        } catch {
             let c = Child(pid: -1)
-            c.finish(RunResult(spawnError: "\(what): \(String(cString: strerror(errno)))"))
-            return c
-        }
-        guard ppsys_pipe_cloexec(&outPipe, 0) == 0, ppsys_pipe_cloexec(&errPipe, 0) == 0 else { return fail("pipe") }
-        if stdin != nil, ppsys_pipe_cloexec(&inPipe, 0) != 0 { return fail("pipe") }
-
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        if stdin != nil {
-            posix_spawn_file_actions_adddup2(&fa, inPipe[0], 0)
-        } else {
-            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2)
-        var attr = posix_spawnattr_t()
-        configureSpawnAttributes(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-
-        let cArgv = cStrings(argv)
-        let cEnv = cStrings(childEnvironment(env).map { "\($0.key)=\($0.value)" })
-        defer { freeCStrings(cArgv); freeCStrings(cEnv) }
-        var pid: pid_t = -1
-        let rc = posix_spawnp(&pid, cArgv[0]!, &fa, &attr, cArgv, cEnv)
-        close(outPipe[1])
-        close(errPipe[1])
-        if stdin != nil { close(inPipe[0]) }
-        guard rc == 0 else {
-            close(outPipe[0]); close(errPipe[0])
-            if stdin != nil { close(inPipe[1]) }
-            let c = Child(pid: -1)
-            c.finish(RunResult(spawnError: "posix_spawnp \(argv[0]): \(String(cString: strerror(rc)))"))
+            c.finish(RunResult(spawnError: "posix_spawnp \(argv[0]): \(SystemFacts.errorText(error.rawValue))"))
             return c
         }
         let child = Child(pid: pid)
         let childPID = pid
-        let fds = (out: outPipe[0], err: errPipe[0], input: stdin != nil ? inPipe[1] : -1)
         let input = stdin ?? []
         Thread.detachNewThread {
             child.finish(pump(pid: childPID, out: fds.out, err: fds.err, input: fds.input, bytes: input, timeout: timeout))
@@ -244,8 +204,7 @@ private func pump(pid: pid_t, out: Int32, err: Int32, input: Int32, bytes: [UInt
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 reapedAt = t
-                if ppsys_wifexited(status) != 0 { r.exitCode = ppsys_wexitstatus(status) }
-                if ppsys_wifsignaled(status) != 0 { r.signal = ppsys_wtermsig(status) }
+                (r.exitCode, r.signal) = (ExitStatus(waitStatus: status).exitCode, ExitStatus(waitStatus: status).signal)
             }
         }
         // Done once both streams hit EOF and the child is reaped; a grandchild still holding
@@ -306,20 +265,10 @@ struct ProcInfo: Sendable {
 }
 
 func processTable() -> [ProcInfo] {
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-    var out: [ProcInfo] = []
-    for name in names {
-        guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8) else { continue }
-        // "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
-        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-        let comm = String(stat[stat.index(after: open)..<close])
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 3, let ppid = pid_t(fields[1]), let sid = pid_t(fields[3]) else { continue }
-        let raw = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(name)/cmdline"))) ?? Data()
-        let cmd = String(decoding: raw.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        out.append(ProcInfo(pid: pid, ppid: ppid, session: sid, comm: comm, cmdline: cmd))
+    SystemFacts.processes().map { st in
+        let cmd = (SystemFacts.commandLine(of: st.pid) ?? []).joined(separator: " ")
+        return ProcInfo(pid: st.pid, ppid: st.parent, session: st.session, comm: st.name, cmdline: cmd)
     }
-    return out
 }
 
 /// Live processes whose command line contains `marker` (zombies have an empty one).

@@ -1,15 +1,9 @@
-import CPPSys
 import Dispatch
 import Foundation
 import NIOCore
 import NIOPosix
+import PPSystem
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Settings of a `ppdash engine` worker.
 public struct EngineWorkerOptions: Sendable {
@@ -20,7 +14,10 @@ public struct EngineWorkerOptions: Sendable {
     public var connectTimeout: Double = 30
     /// Where the worker says what went wrong (stderr).
     public var log: @Sendable (String) -> Void = { _ in }
-    /// SIGTERM, SIGINT and SIGHUP stop the running task and the worker (off for a worker inside a test process).
+    /// The caller's catcher (`ppdash engine`: SIGTERM, SIGINT and SIGHUP): a signal it catches stops the running
+    /// task and the worker. Catching is process-wide, so the program decides; the worker never installs one.
+    public var stopSignals: SignalCatcher?
+    /// Whether the worker listens to `stopSignals` (off for a worker inside a test process).
     public var handlesSignals = true
     public init() {}
 }
@@ -34,17 +31,17 @@ public enum EngineWorker {
     /// Serves on stdin/stdout until the input ends; returns the exit status.
     public static func serveStdio(options: EngineWorkerOptions) -> Int32 {
         // Keep the protocol's descriptors away from 0 and 1, so a stray print cannot corrupt a frame.
-        let input = fcntl(0, F_DUPFD_CLOEXEC, 3)
-        let output = fcntl(1, F_DUPFD_CLOEXEC, 3)
-        guard input >= 0, output >= 0 else {
-            options.log("ppdash engine: cannot use stdin/stdout: \(String(cString: strerror(errno)))")
+        let input: Int32
+        let output: Int32
+        do throws(Errno) {
+            (input, output) = (try OwnedDescriptor.duplicate(0).release(), try OwnedDescriptor.duplicate(1).release())
+        } catch {
+            options.log("ppdash engine: cannot use stdin/stdout: \(SystemFacts.errorText(error.rawValue))")
             return 1
         }
-        let null = open("/dev/null", O_RDWR)
-        if null >= 0 {
-            dup2(null, 0)
-            dup2(2, 1)
-            close(null)
+        if let null = try? OwnedDescriptor.open("/dev/null", .readWrite) {
+            try? null.duplicate(onto: 0)
+            try? OwnedDescriptor.redirect(2, onto: 1)
         }
         let session = WorkerSession(token: nil, peer: "the scheduler", options: options)
         do {
@@ -72,13 +69,13 @@ public enum EngineWorker {
         -> Int32
     {
         let session = WorkerSession(token: token, peer: "the scheduler at \(host):\(port)", options: options)
-        let deadline = ppsys_monotonic_ns() + Int64(options.connectTimeout * 1e9)
+        let deadline = SystemTime.monotonicNanoseconds() + Int64(options.connectTimeout * 1e9)
         var lastError = ""
         while true {
             do {
                 let channel = try ClientBootstrap(group: WireLoops.group)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .connectTimeout(.seconds(5))
+                    .connectTimeout(.nanoseconds(Timings.nanoseconds(Timings.connectAttempt)!))
                     .channelInitializer { ch in
                         ch.eventLoop.makeCompletedFuture {
                             try ch.pipeline.syncOperations.addHandler(
@@ -91,8 +88,13 @@ public enum EngineWorker {
                 return session.waitForEnd()
             } catch {
                 lastError = "\(error)"
-                if ppsys_monotonic_ns() > deadline { break }
-                usleep(200_000)
+                if SystemTime.monotonicNanoseconds() > deadline { break }
+                // The pause between attempts ends early, and the worker with it, on a stop signal.
+                guard let signals = options.handlesSignals ? options.stopSignals : nil else {
+                    Timings.sleep(Timings.connectRetry)
+                    continue
+                }
+                if let sig = signals.wait(milliseconds: Int32(Timings.connectRetry * 1000))?.number { return 128 + sig }
             }
         }
         options.log(
@@ -108,7 +110,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     let peer: String
     let options: EngineWorkerOptions
     let engine = InProcessEngine()
-    private let lastHeard = Atomic<Int64>(ppsys_monotonic_ns())
+    private let lastHeard = Atomic<Int64>(SystemTime.monotonicNanoseconds())
     private let state = Mutex(State())
     private let ended = DispatchSemaphore(value: 0)
 
@@ -153,7 +155,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         channel.eventLoop.execute { [self] in
             try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
         }
-        if options.handlesSignals { installSignalHandlers() }
+        if options.handlesSignals, let signals = options.stopSignals { watch(signals) }
     }
 
     /// Blocks until the session is over; the exit status.
@@ -170,7 +172,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     // MARK: link
 
     func linkReceived(_ message: WireMessage) {
-        lastHeard.store(ppsys_monotonic_ns(), ordering: .relaxed)
+        lastHeard.store(SystemTime.monotonicNanoseconds(), ordering: .relaxed)
         let phase = state.withLock { $0.phase }
         switch (phase, message) {
         case (.awaitingChallenge, .challenge(let challenge)):
@@ -234,7 +236,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             outbox.send(.heartbeat)
-            let silent = Double(ppsys_monotonic_ns() - lastHeard.load(ordering: .relaxed)) / 1e9
+            let silent = Double(SystemTime.monotonicNanoseconds() - lastHeard.load(ordering: .relaxed)) / 1e9
             if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
                 options.log(
                     "ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
@@ -295,12 +297,12 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         engine.shutdown(graceful: graceful)
         if graceful { return }
         // A built-in cannot be interrupted and has no child to clean up: go now. A shell task's group gets
-        // SIGTERM, 2 s of grace and SIGKILL from the runner; past that it is killed here.
+        // SIGTERM, grace and SIGKILL from the runner; past `Timings.workerTaskStop` it is killed here.
         if let running, running.group == 0 {
             return finish(code: code, close: true)
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 4) { [self] in
-            if let g = state.withLock({ $0.running?.group }), g > 1 { kill(-g, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Timings.workerTaskStop) { [self] in
+            if let g = state.withLock({ $0.running?.group }) { signalProcessGroup(g, SIGKILL) }
             finish(code: code, close: true)
         }
     }
@@ -325,22 +327,18 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         outbox.channel.closeFuture.whenComplete { _ in ended.signal() }
     }
 
-    private func installSignalHandlers() {
-        for sig in [SIGTERM, SIGINT, SIGHUP] {
-            signal(sig, SIG_IGN)
-            signalSources.withLock { list in
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                source.setEventHandler { [self] in
-                    options.log("ppdash engine: stopping on signal \(sig)")
-                    leave(graceful: false, code: 128 + sig)
-                }
-                source.resume()
-                list.append(source)
-            }
+    /// Stops (as the scheduler's bye without grace would) on the first signal `signals` catches.
+    private func watch(_ signals: SignalCatcher) {
+        let thread = Thread { [self] in
+            blockAllSignalsInThisThread()
+            guard let sig = signals.wait(milliseconds: -1)?.number else { return }
+            options.log("ppdash engine: stopping on signal \(sig)")
+            leave(graceful: false, code: 128 + sig)
         }
+        thread.name = "ppdash-engine-signals"
+        thread.stackSize = 128 << 10
+        thread.start()
     }
-
-    private let signalSources = Mutex<[any DispatchSourceSignal]>([])
 
     // MARK: EngineSink (called on the engine's thread)
 

@@ -1,13 +1,8 @@
 import Dispatch
 import NIOCore
 import NIOPosix
+import PPSystem
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// Settings shared by every engine in another process.
 public struct RemoteEngineOptions: Sendable {
@@ -98,9 +93,9 @@ final class PendingLaunch: Sendable {
                 }
                 .takingOwnershipOfDescriptors(input: process.output, output: process.input).wait()
         } catch {
-            close(process.output)
-            close(process.input)
-            process.signal(SIGKILL)
+            OwnedDescriptor(taking: process.output).close()
+            OwnedDescriptor(taking: process.input).close()
+            process.child.send(signal: SIGKILL)
             throw PPError(.noEngine, "\(what) did not start: \(error)")
         }
         let verdict = self.verdict

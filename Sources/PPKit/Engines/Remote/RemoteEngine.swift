@@ -1,13 +1,7 @@
-import CPPSys
 import NIOCore
 import NIOPosix
+import PPSystem
 import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// An engine in another process: a `ppdash engine` worker on this host (`proc`), over ssh (`ssh`), or one that
 /// connected in (`connected`), all spoken to with the wire protocol.
@@ -23,7 +17,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     /// Seconds between heartbeats; 5 missed (no frame at all for 5 intervals) and the engine is dead.
     let heartbeat: Double
     let log: @Sendable (String) -> Void
-    private let lastHeard = Atomic<Int64>(ppsys_monotonic_ns())
+    private let lastHeard = Atomic<Int64>(SystemTime.monotonicNanoseconds())
     private let state: Mutex<State>
 
     /// Heartbeats a worker may miss before its engine is declared dead.
@@ -68,7 +62,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         self.heartbeat = heartbeat
         self.log = log
         self.state = Mutex(
-            State(info: EngineInfo(kind: kind, host: host, pid: process?.pid ?? 0, cores: 0), admission: admission))
+            State(info: EngineInfo(kind: kind, host: host, pid: process?.child.pid ?? 0, cores: 0), admission: admission))
     }
 
     public var info: EngineInfo { state.withLock { $0.info } }
@@ -134,10 +128,11 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         if already { return }
         outbox.send(.bye(reason: graceful ? "engine removed" : "scheduler stopping", graceful: graceful))
         if !graceful {
-            // The worker stops its task (SIGTERM, 2 s grace, SIGKILL) and leaves; past that it is stopped here.
-            outbox.channel.eventLoop.scheduleTask(in: .seconds(5)) { [self] in
+            // The worker stops its task and leaves (`Timings.workerLeave`); past that it is stopped here.
+            outbox.channel.eventLoop.scheduleTask(in: .nanoseconds(Timings.nanoseconds(Timings.workerLeave)!)) {
+                [self] in
                 if !state.withLock({ $0.closed }) {
-                    process?.signal(SIGKILL)
+                    process?.child.send(signal: SIGKILL)
                     outbox.close()
                 }
             }
@@ -147,7 +142,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     // MARK: link
 
     func linkReceived(_ message: WireMessage) {
-        lastHeard.store(ppsys_monotonic_ns(), ordering: .relaxed)
+        lastHeard.store(SystemTime.monotonicNanoseconds(), ordering: .relaxed)
         switch message {
         case .hello(let hello):
             admit(hello)
@@ -214,11 +209,11 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         }
     }
 
-    /// Runs `body` once the process is reaped, or after 2 s if it is not.
+    /// Runs `body` once the process is reaped, or after `Timings.workerReap` if it is not.
     private func awaitExit(_ process: WorkerProcess, _ body: @escaping @Sendable () -> Void) {
         let once = Atomic<Bool>(false)
         let fire: @Sendable () -> Void = { if !once.exchange(true, ordering: .acquiringAndReleasing) { body() } }
-        outbox.channel.eventLoop.scheduleTask(in: .seconds(2)) { fire() }
+        outbox.channel.eventLoop.scheduleTask(in: .nanoseconds(Timings.nanoseconds(Timings.workerReap)!)) { fire() }
         process.onExit { _ in fire() }
     }
 
@@ -247,7 +242,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     /// Sends a heartbeat; declares the engine dead when the worker has been silent too long.
     private func beat() {
         outbox.send(.heartbeat)
-        let silent = Double(ppsys_monotonic_ns() - lastHeard.load(ordering: .relaxed)) / 1e9
+        let silent = Double(SystemTime.monotonicNanoseconds() - lastHeard.load(ordering: .relaxed)) / 1e9
         if silent > heartbeat * Double(Self.missedHeartbeatLimit) {
             fail("missed \(Self.missedHeartbeatLimit) heartbeats")
         }
@@ -261,7 +256,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             return true
         }
         if first && reason.hasPrefix("protocol error") { log("engine \(info.host) (pid \(info.pid)): \(reason)") }
-        process?.signal(SIGKILL)
+        process?.child.send(signal: SIGKILL)
         outbox.close()
     }
 
@@ -279,7 +274,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             return (s.id, s.sink, why, groups, quiet)
         }
         // A dead local worker's running tasks are orphans now: they run again elsewhere, so stop these.
-        for g in groups where g > 1 { kill(-g, SIGKILL) }
+        for g in groups { signalProcessGroup(g, SIGKILL) }
         if let sink, !quiet { sink.engineDied(id, reason: reason) }
     }
 

@@ -3,12 +3,12 @@ import CPPSys
 /// A lock for the scheduler's state, which more engine threads than cores hit per task: it spins briefly, then
 /// yields the core (so a preempted holder can finish), then parks on a futex. `Mutex` parks at once, and on 2 cores
 /// with 4 engines that turned every hand-off into a context switch (35k tasks/s against 500k+).
-final class HotLock<Value>: @unchecked Sendable {
+public final class HotLock<Value>: @unchecked Sendable {
     // `value` is read and written only between ppsys_lock(word) and ppsys_unlock(word): that lock makes this Sendable.
-    private let word: UnsafeMutablePointer<ppsys_lock_t>
-    private var value: Value
+    @usableFromInline let word: UnsafeMutablePointer<ppsys_lock_t>
+    @usableFromInline var value: Value
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         word = .allocate(capacity: 1)
         word.initialize(to: ppsys_lock_t(word: 0))
         self.value = value
@@ -16,8 +16,8 @@ final class HotLock<Value>: @unchecked Sendable {
 
     deinit { word.deallocate() }
 
-    @inline(__always)
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+    @inlinable @inline(__always)
+    public func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         ppsys_lock(word)
         defer { ppsys_unlock(word) }
         return try body(&value)

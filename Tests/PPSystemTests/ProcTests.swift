@@ -1,0 +1,78 @@
+import Glibc
+import PPSystem
+import Testing
+
+@Suite("/proc probes and the clock")
+struct ProcTests {
+    @Test("this process: stat, command line, start time, group alive, executable")
+    func me() throws {
+        let me = try #require(SystemFacts.stat(of: getpid()))
+        #expect(me.pid == getpid() && me.parent == getppid() && me.processGroup == getpgrp())
+        #expect(!me.isZombie)
+        #expect(SystemFacts.commandLine(of: getpid())?.isEmpty == false)
+        let start = try #require(SystemFacts.processStartSeconds(getpid()))
+        let now = Double(SystemTime.wallMicroseconds()) / 1e6
+        #expect(start <= now + 1 && start > now - 86_400)
+        #expect(SystemFacts.processGroupAlive(getpgrp(), startedAtSeconds: nil))
+        #expect(SystemFacts.executablePath?.isEmpty == false)
+        #expect(SystemFacts.allPids().contains(getpid()))
+    }
+
+    @Test("a zombie is seen as one, and its group counts as gone")
+    func zombie() throws {
+        let childShell = try Shell("exit 0")
+        let child = childShell.child
+        #expect(eventually { SystemFacts.isZombie(child.pid) })
+        #expect(SystemFacts.processExists(child.pid))
+        #expect(!SystemFacts.processGroupAlive(child.pid, startedAtSeconds: nil))
+        #expect(SystemFacts.processGroupGone(child.pid))
+        child.wait()
+        #expect(!SystemFacts.processExists(child.pid))
+    }
+
+    @Test("stopProcessGroups ends a group that ignores SIGTERM")
+    func stopGroups() throws {
+        let childShell = try Shell("trap '' TERM; sleep 30 & wait")
+        let child = childShell.child
+        #expect(eventually { SystemFacts.groupMembers(child.pid, includingZombies: false).count == 2 })
+        #expect(SystemFacts.describeGroup(child.pid).contains("sleep 30"))
+        let left = SystemFacts.stopProcessGroups([child.pid], grace: 0.2)
+        child.wait()
+        #expect(left.isEmpty)
+        #expect(eventually { SystemFacts.processGroupGone(child.pid) })
+    }
+
+    @Test("the monotonic clock does not go back; a closed port refuses the probe")
+    func clockAndProbe() {
+        let a = SystemTime.monotonicNanoseconds()
+        let b = SystemTime.monotonicNanoseconds()
+        #expect(b >= a)
+        #expect(!tcpPortAccepts(host: "127.0.0.1", port: 1, milliseconds: 200))
+    }
+
+    @Test("the probe sees a listening port on loopback")
+    func probeAccepts() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        try #require(bound && listen(fd, 4) == 0)
+        #expect(tcpPortAccepts(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port))))
+    }
+
+    @Test("the kill and grace timings nest: each wait covers the one it waits for")
+    func timingsNest() {
+        #expect(Timings.workerTaskStop > Timings.taskGrace)
+        #expect(Timings.workerLeave > Timings.workerTaskStop)
+        #expect(Timings.shutdownWait >= Timings.workerLeave)
+        #expect(Timings.nanoseconds(1.5) == 1_500_000_000 && Timings.nanoseconds(.infinity) == nil)
+    }
+}
