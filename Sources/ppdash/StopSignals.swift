@@ -1,36 +1,27 @@
-import Foundation
+import Glibc
+import PPSystem
 import Synchronization
 
-// Every signal call of the command line, in one place (the system layer's signal facility replaces it).
-
-/// SIGINT/SIGTERM (and, while detached from a terminal, SIGHUP) caught as a flag the waiting loops poll.
+/// SIGINT/SIGTERM (and, while detached from a terminal, SIGHUP) caught through the system layer's catcher, for the
+/// waiting loops to poll.
 enum StopSignals {
-    private static let caught = Atomic<Int32>(0)
+    private static let catcher = Mutex<SignalCatcher?>(nil)
+    private static let first = Atomic<Int32>(0)
 
     /// Catches `signals` from now on; `caughtSignal` reports the first.
     static func install(_ signals: [Int32] = [SIGINT, SIGTERM]) {
-        for sig in signals {
-            var sa = sigaction()
-            sa.__sigaction_handler.sa_handler = { s in StopSignals.record(s) }
-            sigemptyset(&sa.sa_mask)
-            sa.sa_flags = SA_RESTART
-            sigaction(sig, &sa, nil)
-        }
+        catcher.withLock { if $0 == nil { $0 = try? SignalCatcher(catching: signals) } }
     }
 
-    private static func record(_ sig: Int32) {
-        _ = caught.compareExchange(expected: 0, desired: sig, ordering: .sequentiallyConsistent)
-    }
-
-    /// The first signal caught, if any.
+    /// The first signal caught, if any (it stays reported).
     static var caughtSignal: Int32? {
-        let s = caught.load(ordering: .sequentiallyConsistent)
+        if let sig = catcher.withLock({ $0?.next()?.number }) {
+            _ = first.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
+        }
+        let s = first.load(ordering: .relaxed)
         return s == 0 ? nil : s
     }
 }
 
 /// Ends the process as SIGPIPE would have: the reader of our output is gone (NIO ignores SIGPIPE process-wide).
-func endBySIGPIPE() {
-    signal(SIGPIPE, SIG_DFL)
-    raise(SIGPIPE)
-}
+func endBySIGPIPE() { SignalCatcher.raiseWithDefaultAction(SIGPIPE) }

@@ -92,12 +92,17 @@ private func workers(of pid: pid_t) -> [ProcInfo] {
 }
 
 /// Waits until some child of a worker of `pid` runs (a task is under way); returns that worker.
-private func busyWorker(of pid: pid_t, timeout: Double = 10) async -> ProcInfo? {
+/// A worker process of ppdash `pid` running a task; with `journal`, one whose task the journal already records as
+/// started (its process group is there), so the scheduler knows it runs.
+private func busyWorker(of pid: pid_t, journal: String? = nil, timeout: Double = 10) async -> ProcInfo? {
     let end = now() + timeout
     while now() < end {
         let table = processTable()
+        let recorded = journal.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
         for w in table where w.ppid == pid && w.cmdline.hasPrefix("ppdash engine --stdio") {
-            if table.contains(where: { $0.ppid == w.pid }) { return w }
+            for task in table where task.ppid == w.pid {
+                if recorded == nil || recorded!.contains("\"pgid\":\(task.pid),") { return w }
+            }
         }
         try? await Task.sleep(for: .milliseconds(20))
     }
@@ -162,8 +167,12 @@ struct EnginesE2ETests {
         #expect(records.values.contains { $0["retries"] == "1" }, "the killed task was retried\(r)")
         #expect(r.err.contains("died: killed by signal 9"), "\(r)")
 
-        let noRetry = try #require(PPDash.start(["run", "-e", "proc:3"] + sweep, timeout: 60))
-        let second = await busyWorker(of: noRetry.pid)
+        // The task must be known to run when its worker dies ("while running"), not only be running.
+        let dir = TempDir()
+        defer { dir.remove() }
+        let noRetry = try #require(
+            PPDash.start(["run", "-e", "proc:3", "--journal", dir.file("j.jsonl")] + sweep, timeout: 60))
+        let second = await busyWorker(of: noRetry.pid, journal: dir.file("j.jsonl"))
         if let second { kill(second.pid, SIGKILL) }
         let r2 = await noRetry.wait()
         #expect(r2.exitCode == 1, "\(r2)")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PPKit
 
@@ -67,9 +68,13 @@ struct HaltPolicyTests {
         }, 0..<3)
         #expect(plain.wait(timeout: 10))
         #expect(plain.metadata.map(\.status).filter { $0 == .ok }.count == 2, "without a policy a failure stops nothing")
-        let ar = try view.mapAsync({ (x: Int) async throws -> Int in
+        // Blocking closures (an async one needs a cooperative thread, which other tests' waits may hold): the slow
+        // ones spin until the test lets them go, so an engine thread is never left sleeping.
+        let release = Counter()
+        defer { release.increment() }
+        let ar = try view.mapAsync({ (x: Int) throws -> Int in
             if x == 0 { throw Boom() }
-            try await Task.sleep(for: .seconds(30))
+            for _ in 0..<3000 where release.count == 0 { usleep(10_000) }
             return x
         }, 0..<3)
         #expect(ar.wait(timeout: 10), "the sleeping tasks were stopped, not waited for")
