@@ -8,7 +8,6 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "ppdash",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "PPKit", targets: ["PPKit"]),
         .library(name: "PPDash", targets: ["PPDash"]),

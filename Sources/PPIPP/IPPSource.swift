@@ -4,11 +4,7 @@ import PPSource
 import PPSystem
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 /// How the link to the controller is doing.
 public enum LinkState: Sendable, Equatable {

@@ -2,11 +2,7 @@
 import CNcurses
 import PPSystem
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Why the dashboard cannot run on this terminal (callers fall back to plain output).
 public enum TerminalError: Error, CustomStringConvertible, Sendable, Equatable {

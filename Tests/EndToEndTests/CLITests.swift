@@ -2,11 +2,7 @@
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // MARK: - Helpers
 

@@ -3,11 +3,7 @@
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The pane's script: remember the terminal modes, run ppdash, then print `EXIT=<status> TTY=same|changed`
 /// (changed: ppdash left the modes altered), wait for a line so the pane can be inspected, and exit with ppdash's status.

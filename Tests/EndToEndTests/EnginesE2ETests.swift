@@ -4,11 +4,7 @@ import PPSystem
 import Foundation
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 // MARK: - Helpers
 

@@ -4,9 +4,7 @@ import Foundation
 import PPSystem
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 private let ippPython = ProcessInfo.processInfo.environment["PPDASH_IPP_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
 

@@ -2,11 +2,7 @@
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The journal's lines as JSON objects (a torn last line is left out).
 private func journalLines(_ path: String) -> [[String: Any]] {

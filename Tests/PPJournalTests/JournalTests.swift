@@ -8,11 +8,7 @@ import Testing
 @testable import PPAttach
 @testable import PPJournal
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 /// A fresh directory under the temporary directory.
 func tempDir() -> String {
@@ -218,19 +214,17 @@ struct ResumePlanTests {
     }
 
     @Test func aReusedProcessGroupNumberIsNoOrphan() {
-        #if os(Linux)
-            let me = getpid()
-            guard let start = SystemFacts.processStart(me) else {
-                Issue.record("no start time for our own process")
-                return
-            }
-            #expect(start.seconds <= Date().timeIntervalSince1970 + 1 && start.seconds > Date().timeIntervalSince1970 - 86_400)
-            let group = getpgrp()
-            if SystemFacts.processStart(group) != nil {  // our group's leader lives: probe it
-                #expect(SystemFacts.processGroupAlive(group))
-                #expect(!SystemFacts.processGroupAlive(group, startedAt: Timestamp(seconds: 1_000_000)), "started long before: another group")
-            }
-        #endif
+        let me = getpid()
+        guard let start = SystemFacts.processStart(me) else {
+            Issue.record("no start time for our own process")
+            return
+        }
+        #expect(start.seconds <= Date().timeIntervalSince1970 + 1 && start.seconds > Date().timeIntervalSince1970 - 86_400)
+        let group = getpgrp()
+        if SystemFacts.processStart(group) != nil {  // our group's leader lives: probe it
+            #expect(SystemFacts.processGroupAlive(group))
+            #expect(!SystemFacts.processGroupAlive(group, startedAt: Timestamp(seconds: 1_000_000)), "started long before: another group")
+        }
     }
 
     @Test func tasksLastSeenOnAnotherHostAreNotProbedHere() {

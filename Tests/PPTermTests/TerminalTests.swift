@@ -2,11 +2,7 @@ import Testing
 import CNcurses
 @testable import PPTerm
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 @Suite struct TerminalTests {
     @Test(.enabled(if: isatty(0) == 0 || isatty(1) == 0, "only meaningful when swift test has no TTY"))

@@ -1,10 +1,6 @@
 import Synchronization
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 /// How a command line runs: directly as argv when it is a plain program call, otherwise through `/bin/sh -c`.
 public enum CommandPlan: Sendable, Hashable {

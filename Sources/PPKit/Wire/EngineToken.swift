@@ -1,11 +1,7 @@
 import Crypto
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import Glibc
 
 /// The shared secret of `listen` engines: workers prove they hold it with an HMAC; it never crosses the wire.
 public struct EngineToken: Sendable, Hashable {

@@ -2,11 +2,7 @@
 import Foundation
 import PPSystem
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 enum PPDash {
     /// The binary: `$PPDASH_BIN`, else `ppdash` beside the running test bundle, else `.build*/debug/ppdash`
@@ -38,10 +34,6 @@ enum PPDash {
         }
         if let exe = SystemFacts.executablePath {
             dirs.append(URL(fileURLWithPath: exe).deletingLastPathComponent().path)
-        }
-        // A macOS bundle: .build/debug/X.xctest/Contents/MacOS/X.
-        for d in dirs where d.hasSuffix("Contents/MacOS") {
-            dirs.append(URL(fileURLWithPath: d).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path)
         }
         for d in dirs where isExecutableFile(d + "/ppdash") { return d + "/ppdash" }
 

@@ -2,11 +2,7 @@
 import Foundation
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One tmux server (own socket), one session, one pane running `command` through `sh -c`.
 /// Always `kill()` it in a `defer`.
