@@ -1,62 +1,3 @@
-import DequeModule
-
-/// One task's stored record: plain values in a contiguous array, no allocation per task.
-struct TaskRecord {
-    var batch: Int32
-    var seq: Int32
-    /// Engine it is assigned to, or -1.
-    var engine: Int32 = -1
-    var status: TaskStatus = .pending
-    var retries: UInt16 = 0
-    var submitted: Int64
-    var started: Int64 = 0
-    var completed: Int64 = 0
-    var received: Int64 = 0
-    var processGroup: Int32 = 0
-}
-
-/// What is kept only for the tasks that need it (outputs, errors, dependencies, blacklists).
-struct TaskExtra {
-    var stdout = CapturedOutput.empty
-    var stderr = CapturedOutput.empty
-    var error: String?
-    var exitStatus: Int32?
-    var signal: Int32?
-    var after: Dependency?
-    var follow: Dependency?
-    /// Engines where it failed: a retry prefers others.
-    var failedOn: [EngineID] = []
-}
-
-/// Options fixed for every task of a batch.
-struct BatchOptions: Sendable {
-    var label: String
-    var retries: Int
-    var runTimeLimit: Double?
-    var dependencyTimeout: Double?
-    var maxOutput: Int
-    var workingDirectory: String?
-    var environment: [String: String]
-    var targets: [EngineID]?
-}
-
-/// A batch: one AsyncResult's tasks, contiguous ids.
-struct BatchState {
-    var id: BatchID
-    var first: Int
-    var count: Int
-    var options: BatchOptions
-    var counts = StatusCounts()
-    var submitted: Int64
-    var lastReceived: Int64 = 0
-    var serialMicros: Int64 = 0
-    /// Task indices in the order they finished.
-    var completionOrder: [Int32] = []
-    var doneWaiters: [(Int, @Sendable () -> Void)] = []
-    var streams: [Int: AsyncStream<Int>.Continuation] = [:]
-    var isDone: Bool { counts.done == count }
-}
-
 /// An engine as the scheduler tracks it.
 struct EngineSlot {
     let engine: any Engine
@@ -67,12 +8,10 @@ struct EngineSlot {
     var draining = false
     var deathReason: String?
     /// Tasks handed over and not reported finished, oldest first.
-    var assigned: [Int] = []
+    var assigned: [TaskSlot] = []
     /// What `assigned` costs against the high-water mark (see `TaskWork.hwmCost`).
     var load = 0
-    /// Tasks pinned to this engine (direct views), waiting for capacity.
-    var pinned = Deque<Int>()
-    var current: Int?
+    var current: TaskSlot?
     var lru: Int
     var done = 0
     var failed = 0

@@ -19,16 +19,16 @@ extension Scheduler {
                 let life = max(1, now.microseconds - e.created)
                 let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
                 return EngineSnapshot(
-                    id: id, info: e.info, state: state, currentTask: e.current.map { TaskID($0 + 1) },
-                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + e.pinned.count, done: e.done,
+                    id: id, info: e.info, state: state, currentTask: e.current?.id,
+                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + s.queues.pinned[id].count, done: e.done,
                     failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
                     activity: e.activity(now: now.microseconds))
             }
-            let firstBatch = max(0, s.batches.count - max(0, query.batchLimit))
-            let batches = s.batches[firstBatch...].map { b -> BatchSnapshot in
+            let firstBatch = max(0, s.tasks.batchCount - max(0, query.batchLimit))
+            let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in
                 let end = b.isDone ? b.lastReceived : now.microseconds
                 let secs = max(1e-3, Double(end - b.submitted) / 1e6)
-                let rate = Double(b.counts.done) / secs
+                let rate = RateMeter.average(b.counts.done, seconds: secs)
                 var eta: Double?
                 if !b.isDone && b.counts.done > 0 && rate > 0 { eta = Double(b.count - b.counts.done) / rate }
                 return BatchSnapshot(
@@ -39,8 +39,8 @@ extension Scheduler {
             s.lastSnapshotCost = cost
             return Snapshot(
                 time: now, startedAt: Timestamp(microseconds: s.startedAt), generation: s.generation, paused: s.paused,
-                totals: s.totals, rate: s.rate(now: now.microseconds), engines: engines, batches: Array(batches),
-                batchCount: s.batches.count, table: table)
+                totals: s.totals, rate: s.completions.rate(now: now.microseconds), engines: engines, batches: Array(batches),
+                batchCount: s.tasks.batchCount, table: table)
         }
     }
 
@@ -53,12 +53,12 @@ extension Scheduler {
 
 extension Scheduler.State {
     func matches(_ idx: Int, _ filter: String) -> Bool {
-        let r = records[idx]
+        let r = tasks.records[idx]
         if r.status.description == filter { return true }
-        if r.engine >= 0 && (filter == "e\(r.engine)" || filter == "engine \(r.engine)") { return true }
+        if let e = r.engine, filter == "e\(e)" || filter == "engine \(e)" { return true }
         if filter == "b\(r.batch)" || filter == "batch \(r.batch)" { return true }
-        if String(idx + 1) == filter { return true }
-        return text(idx).lowercased().contains(filter)
+        if TaskSlot(idx).id.description == filter { return true }
+        return text(TaskSlot(idx)).lowercased().contains(filter)
     }
 
     /// Whether a to-be-sorted key can change after submission (so the index must be refreshed).
@@ -70,28 +70,28 @@ extension Scheduler.State {
     }
 
     func less(_ a: Int, _ b: Int, _ key: SortKey) -> Bool {
-        let ra = records[a]
-        let rb = records[b]
+        let ra = tasks.records[a]
+        let rb = tasks.records[b]
         func cmp<T: Comparable>(_ x: T, _ y: T) -> Bool { x == y ? a < b : x < y }
         switch key {
         case .id: return a < b
         case .batch: return cmp(ra.batch, rb.batch)
-        case .engine: return cmp(ra.engine, rb.engine)
+        case .engine: return cmp(ra.engine ?? -1, rb.engine ?? -1)
         case .status: return cmp(ra.status.rawValue, rb.status.rawValue)
         case .submitted: return cmp(ra.submitted, rb.submitted)
-        case .started: return cmp(ra.started, rb.started)
-        case .completed: return cmp(ra.completed, rb.completed)
+        case .started: return cmp(ra.started?.microseconds ?? 0, rb.started?.microseconds ?? 0)
+        case .completed: return cmp(ra.completed?.microseconds ?? 0, rb.completed?.microseconds ?? 0)
         case .duration:
-            let da = ra.completed > 0 && ra.started > 0 ? ra.completed - ra.started : -1
-            let db = rb.completed > 0 && rb.started > 0 ? rb.completed - rb.started : -1
+            let da = ra.started.flatMap { s in ra.completed.map { $0.microseconds - s.microseconds } } ?? -1
+            let db = rb.started.flatMap { s in rb.completed.map { $0.microseconds - s.microseconds } } ?? -1
             return cmp(da, db)
         case .retries: return cmp(ra.retries, rb.retries)
-        case .text: return cmp(text(a), text(b))
+        case .text: return cmp(text(TaskSlot(a)), text(TaskSlot(b)))
         }
     }
 
     mutating func window(_ q: TableQuery, cost: inout Int) -> TableWindow {
-        let n = records.count
+        let n = tasks.count
         let filter = q.filter.trimmingCharacters(in: .whitespaces).lowercased()
         let limit = max(0, q.limit)
         // The common case: by id, no filter: direct indexing, O(limit).
@@ -102,7 +102,7 @@ extension Scheduler.State {
             }
             var offset = q.offset
             if q.follow {
-                let anchor = newestStarted > 0 ? newestStarted - 1 : n - 1
+                let anchor = newestStarted?.index ?? n - 1
                 let pos = q.ascending ? anchor : n - 1 - anchor
                 offset = pos - limit + 1
                 if !q.ascending { offset = pos }
@@ -112,7 +112,7 @@ extension Scheduler.State {
             var rows = [TaskRow]()
             rows.reserveCapacity(max(0, end - offset))
             if offset < end {
-                for pos in offset..<end { rows.append(row(q.ascending ? pos : n - 1 - pos)) }
+                for pos in offset..<end { rows.append(row(TaskSlot(q.ascending ? pos : n - 1 - pos))) }
             }
             cost = rows.count
             return TableWindow(offset: offset, rows: rows, matching: n, total: n)
@@ -194,7 +194,7 @@ extension Scheduler.State {
         let m = list.count
         var offset = q.offset
         if q.follow {
-            let anchor = newestStarted - 1
+            let anchor = newestStarted?.index ?? -1
             let found: Int?
             if !Self.isLive(q.sort), anchor >= 0 {
                 let p = insertionPoint(list, anchor, q.sort)
@@ -213,7 +213,7 @@ extension Scheduler.State {
         let end = min(m, offset + limit)
         var rows = [TaskRow]()
         if offset < end {
-            for pos in offset..<end { rows.append(row(Int(list[q.ascending ? pos : m - 1 - pos]))) }
+            for pos in offset..<end { rows.append(row(TaskSlot(Int(list[q.ascending ? pos : m - 1 - pos])))) }
         }
         cost += rows.count
         return TableWindow(offset: offset, rows: rows, matching: m, total: n)
