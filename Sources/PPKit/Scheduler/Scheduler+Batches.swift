@@ -31,19 +31,15 @@ extension Scheduler {
     @discardableResult
     public func abortPending(batch: BatchID) -> Int {
         let now = clock.now()
-        let (n, fx) = state.withLock { s -> (Int, Effects) in
-            var fx = Effects()
-            guard s.tasks.contains(BatchSlot(batch)) else { return (0, fx) }
+        return update { s, fx in
+            guard s.tasks.contains(BatchSlot(batch)) else { return 0 }
             var n = 0
             for slot in s.tasks[BatchSlot(batch)].slots where s.tasks[slot].status == .pending {
                 s.abortTask(slot, fx: &fx, now: now)
                 n += 1
             }
-            s.dispatch(&fx)
-            return (n, fx)
+            return n
         }
-        perform(fx)
-        return n
     }
 
     /// Results and failures of the batch, in submission order; nil if it is not done (a retry may have reopened it).
@@ -128,6 +124,15 @@ extension Scheduler {
             s.waiterCounter += 1
             return s.waiterCounter
         }
+        /// Resumes the waiter once, whoever comes first (the batch, or cancellation).
+        @Sendable func resume(_ done: Bool) {
+            let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
+                defer { st = .cancelled }
+                if case .waiting(let c) = st { return c }
+                return nil
+            }
+            c?.resume(returning: done)
+        }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (cont: CheckedContinuation<Bool, Never>) in
                 let proceed: Bool = slot.withLock { st in
@@ -138,37 +143,14 @@ extension Scheduler {
                 guard proceed else { return cont.resume(returning: false) }
                 let done: Bool = state.withLock { s in
                     if s.tasks[BatchSlot(batch)].isDone { return true }
-                    s.tasks[BatchSlot(batch)].doneWaiters.append(
-                        (
-                            token,
-                            {
-                                let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
-                                    guard case .waiting(let c) = st else { return nil }
-                                    st = .cancelled
-                                    return c
-                                }
-                                c?.resume(returning: true)
-                            }
-                        ))
+                    s.tasks[BatchSlot(batch)].doneWaiters.append((token, { resume(true) }))
                     return false
                 }
-                if done {
-                    let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
-                        guard case .waiting(let c) = st else { return nil }
-                        st = .cancelled
-                        return c
-                    }
-                    c?.resume(returning: true)
-                }
+                if done { resume(true) }
             }
         } onCancel: {
             state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.0 == token } }
-            let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
-                defer { st = .cancelled }
-                if case .waiting(let c) = st { return c }
-                return nil
-            }
-            c?.resume(returning: false)
+            resume(false)
         }
     }
 

@@ -70,30 +70,25 @@ public final class Scheduler: Sendable {
 
     /// Takes an engine out of service: it takes no new work and finishes what it holds.
     public func removeEngine(_ id: EngineID) throws(PPError) {
-        let (engine, effects) = try state.withLock { s throws(PPError) -> ((any Engine), Effects) in
+        let engine = try update { s, fx throws(PPError) -> any Engine in
             guard s.engines.indices.contains(id) else { throw PPError(.unknownID, "no engine \(id)") }
             guard s.engines[id].alive, !s.engines[id].draining else {
                 throw PPError(.invalidState, "engine \(id) is already stopped")
             }
             s.engines[id].draining = true
-            var fx = Effects()
             // It finishes what it holds (taking work back could run a task twice); pinned tasks have nowhere to go.
             for slot in s.queues.unpinAll(id) where s.isDispatchable(slot) {
                 s.failTask(slot, status: .error, error: "engine \(id) was removed; task \(slot.id) was pinned to it", fx: &fx, now: clock.now())
             }
             if s.engines[id].assigned.isEmpty { s.markRemoved(id) }
             s.generation &+= 1
-            s.dispatch(&fx)
-            return (s.engines[id].engine, fx)
+            return s.engines[id].engine
         }
-        perform(effects)
         engine.shutdown(graceful: true)
     }
 
     /// Engine ids, alive ones only (ipyparallel's `client.ids`).
-    public var engineIDs: [EngineID] {
-        state.withLock { s in s.engines.indices.filter { s.engines[$0].alive && !s.engines[$0].draining } }
-    }
+    public var engineIDs: [EngineID] { state.withLock { $0.aliveIDs } }
 
     /// Per engine: queued, running and completed counts, plus the unassigned ones; true after an engine dies.
     public func queueStatus() -> QueueStatus {
@@ -121,7 +116,7 @@ public final class Scheduler: Sendable {
         if let t = options.dependencyTimeout, !(t >= 0) { throw PPError(.invalidArgument, "the dependency timeout must be >= 0 seconds (got \(t))") }
         if options.retries < 0 { throw PPError(.invalidArgument, "retries must be >= 0 (got \(options.retries))") }
         let now = clock.now()
-        let (batch, range, effects) = try state.withLock { s throws(PPError) -> (BatchID, Range<Int>, Effects) in
+        let (batch, range) = try update { s, fx throws(PPError) -> (BatchID, Range<Int>) in
             for dep in [after, follow].compactMap({ $0 }) {
                 for d in dep.ids where !s.tasks.contains(TaskSlot(d)) {
                     throw PPError(.invalidDependency, "dependency on unknown task \(d)")
@@ -138,7 +133,6 @@ public final class Scheduler: Sendable {
             s.tasks.appendBatch(BatchState(id: batch.id, first: first, count: works.count, options: options, submitted: now.microseconds))
             // Grow geometrically: an exact reserve per submit copied every record on each one-task batch (O(N) each).
             s.tasks.reserve(first + works.count)
-            var fx = Effects()
             for (i, w) in works.enumerated() {
                 let slot = s.tasks.nextSlot
                 s.tasks.append(TaskRecord(batch: batch, seq: Int32(i + 1), submitted: now.microseconds), work: w)
@@ -158,8 +152,7 @@ public final class Scheduler: Sendable {
             }
             if works.isEmpty { s.fireIfDone(batch, fx: &fx) }
             s.generation &+= 1
-            s.dispatch(&fx)
-            return (batch.id, first..<(first + works.count), fx)
+            return (batch.id, first..<(first + works.count))
         }
         if let t = options.dependencyTimeout {
             let deadline = DispatchTime.now() + .nanoseconds(Int(t * 1e9))
@@ -167,23 +160,18 @@ public final class Scheduler: Sendable {
                 self?.dependencyDeadline(range: range, seconds: t)
             }
         }
-        perform(effects)
         return (batch, range)
     }
 
     /// Tasks of `range` still unassigned at their dependency timeout fail with an error saying so.
     private func dependencyDeadline(range: Range<Int>, seconds: Double) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
+        update { s, fx in
             for slot in range.lazy.map(TaskSlot.init) where s.isDispatchable(slot) {
                 s.dependencies.forget(slot)
                 s.failTask(slot, status: .error, error: "dependency timeout: still waiting after \(formatSeconds(seconds)) s", fx: &fx, now: now)
             }
-            s.dispatch(&fx)
-            return fx
         }
-        perform(fx)
     }
 
     // MARK: control
@@ -191,74 +179,52 @@ public final class Scheduler: Sendable {
     /// Aborts one task: pending ones never run, running ones are stopped. Finished tasks are left alone.
     public func abort(task: TaskID) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            s.abortTask(TaskSlot(task), fx: &fx, now: now)
-            s.dispatch(&fx)
-            return fx
-        }
-        perform(fx)
+        update { s, fx in s.abortTask(TaskSlot(task), fx: &fx, now: now) }
     }
 
     /// Aborts every unfinished task of a batch.
     public func abort(batch: BatchID) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            guard s.tasks.contains(BatchSlot(batch)) else { return fx }
+        update { s, fx in
+            guard s.tasks.contains(BatchSlot(batch)) else { return }
             for slot in s.tasks[BatchSlot(batch)].slots { s.abortTask(slot, fx: &fx, now: now) }
-            s.dispatch(&fx)
-            return fx
         }
-        perform(fx)
     }
 
     /// Runs a finished, failed task again (a retry is counted).
     public func retry(task: TaskID) throws(PPError) {
-        let fx = try state.withLock { s throws(PPError) -> Effects in
+        try update { s, fx throws(PPError) in
             let slot = TaskSlot(task)
             guard s.tasks.contains(slot) else { throw PPError(.unknownID, "no task \(task)") }
             guard s.tasks[slot].status.isFailure else {
                 throw PPError(.invalidState, "task \(task) is \(s.tasks[slot].status); only failed tasks can be retried")
             }
-            var fx = Effects()
             s.resubmit(slot, fx: &fx)
-            s.dispatch(&fx)
-            return fx
         }
-        perform(fx)
     }
 
     /// Runs every failed task of a batch again; returns how many.
     @discardableResult
     public func retryFailed(batch: BatchID) throws(PPError) -> Int {
-        let (n, fx) = try state.withLock { s throws(PPError) -> (Int, Effects) in
+        try update { s, fx throws(PPError) in
             guard s.tasks.contains(BatchSlot(batch)) else { throw PPError(.unknownID, "no batch \(batch)") }
             var n = 0
-            var fx = Effects()
             for slot in s.tasks[BatchSlot(batch)].slots where s.tasks[slot].status.isFailure {
                 s.resubmit(slot, fx: &fx)
                 n += 1
             }
-            s.dispatch(&fx)
-            return (n, fx)
+            return n
         }
-        perform(fx)
-        return n
     }
 
     /// Pauses or resumes dispatch; running tasks go on.
     public var isPaused: Bool {
         get { state.withLock { $0.paused } }
         set {
-            let fx = state.withLock { s -> Effects in
+            update { s, _ in
                 s.paused = newValue
                 s.generation &+= 1
-                var fx = Effects()
-                s.dispatch(&fx)
-                return fx
             }
-            perform(fx)
         }
     }
 
@@ -330,6 +296,19 @@ public final class Scheduler: Sendable {
     public var totals: StatusCounts { state.withLock { $0.totals } }
 
     // MARK: effects
+
+    /// Changes the state under the lock and dispatches; then, off the lock, carries out what that caused.
+    @discardableResult
+    func update<R, E: Error>(_ body: (inout State, inout Effects) throws(E) -> R) throws(E) -> R {
+        let (r, fx) = try state.withLock { s throws(E) -> (R, Effects) in
+            var fx = Effects()
+            let r = try body(&s, &fx)
+            s.dispatch(&fx)
+            return (r, fx)
+        }
+        perform(fx)
+        return r
+    }
 
     func perform(_ fx: Effects) {
         for c in fx.cancels { c.engine.cancel(c.task, reason: c.reason) }
@@ -452,9 +431,8 @@ extension Scheduler: EngineSink {
 
     public func engineDied(_ engine: EngineID, reason: String) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return fx }
+        update { s, fx in
+            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return }
             s.engines[engine].alive = false
             s.engines[engine].deathReason = reason
             if s.engines[engine].busySince > 0 {
@@ -482,9 +460,6 @@ extension Scheduler: EngineSink {
             }
             s.emit(.engineDied(engine, reason: reason))
             s.generation &+= 1
-            s.dispatch(&fx)
-            return fx
         }
-        perform(fx)
     }
 }

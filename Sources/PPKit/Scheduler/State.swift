@@ -87,9 +87,7 @@ extension Scheduler {
                     guard isDispatchable(slot) else { continue }
                     switch eligible(slot, among: free) {
                     case .some(let cands) where !cands.isEmpty:
-                        let e = choose(cands)
-                        assign(slot, to: e, fx: &fx)
-                        if engines[e].capacity == 0 { free.removeAll { $0 == e } }
+                        assign(slot, to: choose(cands), free: &free, fx: &fx)
                     case .some:
                         keep.append(slot)
                     case .none:
@@ -121,21 +119,19 @@ extension Scheduler {
                         queues.constrain(slot)
                         continue
                     }
-                    let e = choose(local)
-                    assign(slot, to: e, fx: &fx)
-                    if engines[e].capacity == 0 {
-                        free.removeAll { $0 == e }
-                        if free.isEmpty { return }
-                    }
+                    if assign(slot, to: choose(local), free: &free, fx: &fx) { return }
                     continue
                 }
-                let e = choose(free)
-                assign(slot, to: e, fx: &fx)
-                if engines[e].capacity == 0 {
-                    free.removeAll { $0 == e }
-                    if free.isEmpty { return }
-                }
+                if assign(slot, to: choose(free), free: &free, fx: &fx) { return }
             }
+        }
+
+        /// Assigns `slot` to `e`, taking `e` out of `free` once it is full. True when no engine is left free.
+        @discardableResult
+        mutating func assign(_ slot: TaskSlot, to e: Int, free: inout [Int], fx: inout Effects) -> Bool {
+            assign(slot, to: e, fx: &fx)
+            if engines[e].capacity == 0 { free.removeAll { $0 == e } }
+            return free.isEmpty
         }
 
         /// Applies the scheme to candidate engines (ordered by LRU).

@@ -12,6 +12,7 @@ struct TaskSlot: Hashable, Comparable, Sendable {
 struct BatchSlot: Hashable, Sendable {
     let index: Int
     @inline(__always) init(_ id: BatchID) { index = id - 1 }
+    init(index: Int) { self.index = index }
     @inline(__always) var id: BatchID { index + 1 }
 }
 
@@ -40,22 +41,22 @@ struct TaskRecord {
     @inline(__always) var batchSlot: BatchSlot { BatchSlot(Int(batchID)) }
     /// The engine it is assigned to.
     var engine: EngineID? {
-        @inline(__always) get { engineRaw >= 0 ? Int(engineRaw) : nil }
-        @inline(__always) set { engineRaw = newValue.map { Int32($0) } ?? -1 }
+        get { engineRaw >= 0 ? Int(engineRaw) : nil }
+        set { engineRaw = newValue.map { Int32($0) } ?? -1 }
     }
     @inline(__always) var isUnassigned: Bool { engineRaw < 0 }
     @inline(__always) func isAssigned(to e: EngineID) -> Bool { engineRaw == Int32(e) }
     var started: Timestamp? {
-        @inline(__always) get { startedMicros > 0 ? Timestamp(microseconds: startedMicros) : nil }
-        @inline(__always) set { startedMicros = newValue?.microseconds ?? 0 }
+        get { startedMicros > 0 ? Timestamp(microseconds: startedMicros) : nil }
+        set { startedMicros = newValue?.microseconds ?? 0 }
     }
     var completed: Timestamp? {
-        @inline(__always) get { completedMicros > 0 ? Timestamp(microseconds: completedMicros) : nil }
-        @inline(__always) set { completedMicros = newValue?.microseconds ?? 0 }
+        get { completedMicros > 0 ? Timestamp(microseconds: completedMicros) : nil }
+        set { completedMicros = newValue?.microseconds ?? 0 }
     }
     var received: Timestamp? {
-        @inline(__always) get { receivedMicros > 0 ? Timestamp(microseconds: receivedMicros) : nil }
-        @inline(__always) set { receivedMicros = newValue?.microseconds ?? 0 }
+        get { receivedMicros > 0 ? Timestamp(microseconds: receivedMicros) : nil }
+        set { receivedMicros = newValue?.microseconds ?? 0 }
     }
     var processGroup: Int32? {
         get { processGroupRaw > 0 ? processGroupRaw : nil }
@@ -126,7 +127,7 @@ struct TaskStore {
     var batchCount: Int { batches.count }
     /// The slot the next task will take.
     var nextSlot: TaskSlot { TaskSlot(records.count) }
-    var nextBatch: BatchSlot { BatchSlot(batches.count + 1) }
+    var nextBatch: BatchSlot { BatchSlot(index: batches.count) }
 
     @inline(__always) func contains(_ slot: TaskSlot) -> Bool { slot.index >= 0 && slot.index < records.count }
     func contains(_ batch: BatchSlot) -> Bool { batch.index >= 0 && batch.index < batches.count }
