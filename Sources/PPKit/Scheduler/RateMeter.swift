@@ -1,46 +1,57 @@
+/// Sums per time bucket over a ring of the latest buckets: the one ring behind the completion rate and the engines'
+/// activity.
+struct BucketRing: Sendable {
+    /// Microseconds per bucket.
+    let width: Int64
+    private var sums: [Int64]
+    /// The bucket number each entry sums, or -1.
+    private var epochs: [Int64]
+
+    init(width: Int64, count: Int) {
+        self.width = width
+        sums = [Int64](repeating: 0, count: count)
+        epochs = [Int64](repeating: -1, count: count)
+    }
+
+    var count: Int { sums.count }
+    @inline(__always) private func entry(_ b: Int64) -> Int { Int(((b % Int64(sums.count)) + Int64(sums.count)) % Int64(sums.count)) }
+
+    /// Adds `v` to bucket `b` (a bucket number: microseconds / `width`).
+    @inline(__always) mutating func add(_ v: Int64, bucket b: Int64) {
+        let i = entry(b)
+        if epochs[i] != b {
+            epochs[i] = b
+            sums[i] = 0
+        }
+        sums[i] += v
+    }
+
+    /// What bucket `b` holds; 0 once it has left the ring.
+    func sum(_ b: Int64) -> Int64 { epochs[entry(b)] == b ? sums[entry(b)] : 0 }
+}
+
 /// Completions per second: the one home of the rate every view shows.
 ///
-/// An instance counts completions in 250 ms buckets over a 5 s ring (the recent rate); `average` is the rate of a
+/// An instance counts completions in 250 ms buckets over the last 5 s (the recent rate); `average` is the rate of a
 /// batch since it was submitted (what the dashboard's progress bars and the command line's progress line show).
 public struct RateMeter: Sendable {
-    static let bucketMicros: Int64 = 250_000
-    static let ringSize = 20
-    private var counts = [Int](repeating: 0, count: ringSize)
-    /// The bucket number each ring entry counts, or -1.
-    private var epochs = [Int64](repeating: -1, count: ringSize)
+    private var ring = BucketRing(width: 250_000, count: 20)
     /// When counting began (wall-clock microseconds): the rate's span is never longer than the time since.
     let startedAt: Int64
 
     init(startedAt: Int64) { self.startedAt = startedAt }
 
     /// One completion at `micros`.
-    @inline(__always) mutating func count(at micros: Int64) {
-        let bucket = micros / Self.bucketMicros
-        let i = Int(bucket % Int64(Self.ringSize))
-        if epochs[i] != bucket {
-            epochs[i] = bucket
-            counts[i] = 0
-        }
-        counts[i] += 1
-    }
+    @inline(__always) mutating func count(at micros: Int64) { ring.add(1, bucket: micros / ring.width) }
 
     /// Completions per second over the last 5 s (or since counting began, at least 0.25 s).
     func rate(now micros: Int64) -> Double {
-        let bucket = micros / Self.bucketMicros
-        let n = Int64(Self.ringSize)
-        var total = 0
-        for k in 0..<n {
-            let b = bucket - k
-            let i = Int(((b % n) + n) % n)
-            if epochs[i] == b { total += counts[i] }
-        }
-        let ring = Double(Self.ringSize) * Double(Self.bucketMicros) / 1e6
-        let span = min(ring, max(Double(Self.bucketMicros) / 1e6, Double(micros - startedAt) / 1e6))
-        return Double(total) / span
+        let bucket = micros / ring.width
+        let total = (0..<Int64(ring.count)).reduce(0) { $0 + ring.sum(bucket - $1) }
+        let width = Double(ring.width) / 1e6
+        return Double(total) / min(Double(ring.count) * width, max(width, Double(micros - startedAt) / 1e6))
     }
 
     /// `done` completions over `seconds`: their average rate (0 when no time has passed).
-    public static func average(_ done: Int, seconds: Double) -> Double {
-        seconds > 0 ? Double(done) / seconds : 0
-    }
+    public static func average(_ done: Int, seconds: Double) -> Double { seconds > 0 ? Double(done) / seconds : 0 }
 }

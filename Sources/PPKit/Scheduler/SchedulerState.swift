@@ -18,31 +18,22 @@ struct EngineSlot {
     var created: Int64
     var busySince: Int64 = 0
     var busyTotal: Int64 = 0
-    /// Busy microseconds per 5 s bucket, a ring indexed by bucket number % 12.
-    var buckets = [Int64](repeating: 0, count: 12)
-    var bucketEpoch = [Int64](repeating: -1, count: 12)
+    /// Busy microseconds per 5 s bucket over the last minute.
+    var busy = BucketRing(width: 5_000_000, count: 12)
 
     var capacity: Int {
         guard alive && !draining else { return 0 }
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 
-    static let bucketMicros: Int64 = 5_000_000
-
     mutating func addBusy(from start: Int64, to end: Int64) {
         guard end > start else { return }
         busyTotal += end - start
         var t = start
         while t < end {
-            let b = t / EngineSlot.bucketMicros
-            let bucketEnd = (b + 1) * EngineSlot.bucketMicros
-            let upto = min(end, bucketEnd)
-            let i = Int(b % 12)
-            if bucketEpoch[i] != b {
-                bucketEpoch[i] = b
-                buckets[i] = 0
-            }
-            buckets[i] += upto - t
+            let b = t / busy.width
+            let upto = min(end, (b + 1) * busy.width)
+            busy.add(upto - t, bucket: b)
             t = upto
         }
     }
@@ -51,17 +42,12 @@ struct EngineSlot {
     func activity(now: Int64) -> [Double] {
         var copy = self
         if let _ = current, busySince > 0 { copy.addBusy(from: busySince, to: now) }
-        let nowBucket = now / EngineSlot.bucketMicros
-        var out = [Double]()
-        out.reserveCapacity(12)
-        for k in stride(from: 11, through: 0, by: -1) {
-            let b = nowBucket - Int64(k)
-            let i = Int(((b % 12) + 12) % 12)
-            let busy = copy.bucketEpoch[i] == b ? copy.buckets[i] : 0
-            let span = k == 0 ? max(1, now - b * EngineSlot.bucketMicros) : EngineSlot.bucketMicros
-            out.append(min(1, Double(busy) / Double(span)))
+        let nowBucket = now / busy.width
+        return (0..<Int64(busy.count)).reversed().map { k in
+            let b = nowBucket - k
+            let span = k == 0 ? max(1, now - b * busy.width) : busy.width
+            return min(1, Double(copy.busy.sum(b)) / Double(span))
         }
-        return out
     }
 }
 
