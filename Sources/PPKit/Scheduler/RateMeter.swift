@@ -6,6 +6,9 @@ struct BucketRing: Sendable {
     private var sums: [Int64]
     /// The bucket number each entry sums, or -1.
     private var epochs: [Int64]
+    /// The bucket added to last, and its entry: the next add mostly goes there (no division).
+    private var lastBucket: Int64 = -1
+    private var lastEntry = 0
 
     init(width: Int64, count: Int) {
         self.width = width
@@ -18,12 +21,15 @@ struct BucketRing: Sendable {
 
     /// Adds `v` to bucket `b` (a bucket number: microseconds / `width`).
     @inline(__always) mutating func add(_ v: Int64, bucket b: Int64) {
-        let i = entry(b)
-        if epochs[i] != b {
-            epochs[i] = b
-            sums[i] = 0
+        if b != lastBucket {
+            lastBucket = b
+            lastEntry = entry(b)
+            if epochs[lastEntry] != b {
+                epochs[lastEntry] = b
+                sums[lastEntry] = 0
+            }
         }
-        sums[i] += v
+        sums[lastEntry] += v
     }
 
     /// What bucket `b` holds; 0 once it has left the ring.
@@ -35,14 +41,15 @@ struct BucketRing: Sendable {
 /// An instance counts completions in 250 ms buckets over the last 5 s (the recent rate); `average` is the rate of a
 /// batch since it was submitted (what the dashboard's progress bars and the command line's progress line show).
 public struct RateMeter: Sendable {
-    private var ring = BucketRing(width: 250_000, count: 20)
+    static let bucketMicros: Int64 = 250_000
+    private var ring = BucketRing(width: bucketMicros, count: 20)
     /// When counting began (wall-clock microseconds): the rate's span is never longer than the time since.
     let startedAt: Int64
 
     init(startedAt: Int64) { self.startedAt = startedAt }
 
     /// One completion at `micros`.
-    @inline(__always) mutating func count(at micros: Int64) { ring.add(1, bucket: micros / ring.width) }
+    @inline(__always) mutating func count(at micros: Int64) { ring.add(1, bucket: micros / Self.bucketMicros) }
 
     /// Completions per second over the last 5 s (or since counting began, at least 0.25 s).
     func rate(now micros: Int64) -> Double {
