@@ -94,7 +94,7 @@ extension Scheduler {
             result = .success
         }
         if result == .timedOut {
-            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.0 == token } }
+            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }
             return state.withLock { $0.tasks[BatchSlot(batch)].isDone }
         }
         return true
@@ -149,7 +149,7 @@ extension Scheduler {
                 if done { resume(true) }
             }
         } onCancel: {
-            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.0 == token } }
+            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }
             resume(false)
         }
     }

@@ -238,7 +238,7 @@ extension Scheduler {
 
         mutating func fireIfDone(_ b: BatchSlot, fx: inout Effects) {
             guard tasks[b].isDone else { return }
-            for (_, w) in tasks[b].doneWaiters { fx.wakes.append(w) }
+            for w in tasks[b].doneWaiters { fx.wakes.append(w.wake) }
             tasks[b].doneWaiters.removeAll()
             for (_, c) in tasks[b].streams { c.finish() }
             tasks[b].streams.removeAll()

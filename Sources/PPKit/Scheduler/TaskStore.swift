@@ -108,7 +108,7 @@ struct BatchState {
     var serialMicros: Int64 = 0
     /// Task indices in the order they finished.
     var completionOrder: [Int32] = []
-    var doneWaiters: [(Int, @Sendable () -> Void)] = []
+    var doneWaiters: [(token: Int, wake: @Sendable () -> Void)] = []
     var streams: [Int: AsyncStream<Int>.Continuation] = [:]
     var isDone: Bool { counts.done == count }
     /// Its tasks' slots, in submission order.
