@@ -445,7 +445,7 @@ extension Scheduler: EngineSink {
             s.engines[engine].assigned = []
             s.engines[engine].load = 0
             s.engines[engine].current = nil
-            var orphans = s.queues.unpinAll(engine)
+            let orphans = s.queues.unpinAll(engine)
             for slot in held where !s.tasks[slot].status.isFinished && s.tasks[slot].isAssigned(to: engine) {
                 if s.retriesLeft(slot) && s.pinnedTarget(slot) == nil {
                     s.retryElsewhere(slot, failedOn: engine)
@@ -454,8 +454,7 @@ extension Scheduler: EngineSink {
                     s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what) task \(slot.id)", fx: &fx, now: now)
                 }
             }
-            orphans.removeAll { !s.isDispatchable($0) }
-            for slot in orphans {
+            for slot in orphans where s.isDispatchable(slot) {
                 s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason); task \(slot.id) was pinned to it", fx: &fx, now: now)
             }
             s.emit(.engineDied(engine, reason: reason))

@@ -19,7 +19,8 @@ struct BatchSlot: Hashable, Sendable {
 /// One task's stored record: plain values in a contiguous array, no allocation per task. The unset times, engine
 /// and process group are stored as compact sentinels (0 or -1) that only this type sees; readers get optionals.
 struct TaskRecord {
-    private var batchID: Int32
+    /// The batch id (1-based), as shown.
+    let batch: Int32
     var seq: Int32
     private var engineRaw: Int32 = -1
     var status: TaskStatus = .pending
@@ -31,14 +32,12 @@ struct TaskRecord {
     private var processGroupRaw: Int32 = 0
 
     init(batch: BatchSlot, seq: Int32, submitted: Int64) {
-        self.batchID = Int32(batch.id)
+        self.batch = Int32(batch.id)
         self.seq = seq
         self.submitted = submitted
     }
 
-    /// The batch id (1-based), as shown.
-    var batch: Int32 { batchID }
-    @inline(__always) var batchSlot: BatchSlot { BatchSlot(Int(batchID)) }
+    @inline(__always) var batchSlot: BatchSlot { BatchSlot(Int(batch)) }
     /// The engine it is assigned to.
     var engine: EngineID? {
         get { engineRaw >= 0 ? Int(engineRaw) : nil }
