@@ -13,7 +13,7 @@ struct ProgressLine {
         let filled = Int((frac * Double(width)).rounded(.down))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let pct = Int((frac * 100).rounded(.down))
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = RateMeter.average(done, seconds: elapsed)
         var s = "[\(bar)] \(done)/\(total) \(pct)% ok \(ok)"
         if failed > 0 { s += " failed \(failed)" }
         s += String(format: " %.1fs %.1f tasks/s", elapsed, rate)

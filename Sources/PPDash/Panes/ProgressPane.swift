@@ -66,7 +66,7 @@ enum ProgressPane {
             let start = snapshot.batches.map(\.submitted).min() ?? snapshot.startedAt
             let end = remaining == 0 ? (snapshot.batches.compactMap(\.finished).max() ?? snapshot.time) : calm.time
             let elapsed = max(0, start.seconds(to: end))
-            let rate = remaining == 0 ? (elapsed > 0 ? Double(totals.done) / elapsed : 0) : calm.rate
+            let rate = remaining == 0 ? RateMeter.average(totals.done, seconds: elapsed) : calm.rate
             lines.append(
                 Line(
                     id: "", label: "all", counts: totals, elapsed: elapsed,

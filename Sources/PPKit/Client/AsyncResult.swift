@@ -30,7 +30,7 @@ extension AsyncResultProtocol {
     /// Per-status counts.
     public var counts: StatusCounts { handle.scheduler.batchView(handle.batch).counts }
     /// Task ids, in submission order (ipyparallel's `msg_ids`).
-    public var msgIds: [TaskID] { handle.range.map { TaskID($0 + 1) } }
+    public var msgIds: [TaskID] { handle.range.map { TaskSlot($0).id } }
 
     /// True when every task has finished; never blocks.
     public func ready() -> Bool {
@@ -76,7 +76,7 @@ extension AsyncResultProtocol {
     /// Metadata of the i-th task (0-based).
     public func metadata(_ i: Int) -> TaskMetadata? {
         guard i >= 0 && i < handle.range.count else { return nil }
-        return handle.scheduler.metadata(TaskID(handle.range.lowerBound + i + 1))
+        return handle.scheduler.metadata(TaskSlot(handle.range.lowerBound + i).id)
     }
 
     /// Blocks until ready or `timeout` seconds pass (nil: forever); true if ready.
@@ -172,7 +172,7 @@ public struct AsyncMapResult<Element: Sendable>: AsyncResultProtocol, AsyncSeque
             switch r {
             case .success(let v)?: return v as! Element
             case .failure(let f)?: throw f
-            case nil: throw PPError(.invalidState, "task \(idx + 1) was retried before it could be read")
+            case nil: throw PPError(.invalidState, "task \(TaskSlot(idx).id) was retried before it could be read")
             }
         }
     }

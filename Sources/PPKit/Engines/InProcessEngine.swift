@@ -83,44 +83,55 @@ public final class InProcessEngine: Engine {
         while true {
             let preStarted = carried != nil && carried?.work.isShell == false
             if carried == nil { waitForWork() }
-            let next: (Assignment?, Bool, EngineID, (any EngineSink)?, Bool) = mailbox.withLock { m in
+            let next: Taken = mailbox.withLock { m in
                 let taken: Assignment?
                 if let c = carried {
                     taken = c
                 } else {
                     taken = m.queue.popFirst()
                 }
-                guard let a = taken else { return (nil, m.stopping, m.id, m.sink, false) }
-                if m.cancelled.remove(a.task) != nil { return (a, m.stopping, m.id, m.sink, true) }
+                guard let a = taken else { return Taken(assignment: nil, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: false) }
+                if m.cancelled.remove(a.task) != nil { return Taken(assignment: a, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: true) }
                 m.current = a.task
                 m.lastFinished = nil
                 m.runSerial += 1
                 m.currentReason = nil
                 m.currentCancel = a.work.isShell ? ShellCancel() : nil
-                return (a, m.stopping, m.id, m.sink, false)
+                return Taken(assignment: a, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: false)
             }
             carried = nil
-            guard let sink = next.3 else { continue }
-            guard let a = next.0 else {
-                if next.1 { return }
+            guard let sink = next.sink else { continue }
+            guard let a = next.assignment else {
+                if next.stopping { return }
                 continue
             }
-            if next.4 {
+            if next.cancelled {
                 let now = clock.now()
                 carried = sink.engineFinishedTakeNext(
-                    next.2, task: a.task,
+                    next.engine, task: a.task,
                     outcome: TaskOutcome(status: .aborted, error: "aborted before it ran", started: now, completed: now))
                 continue
             }
-            let outcome = execute(a, engine: next.2, sink: sink, preStarted: preStarted)
+            let outcome = execute(a, engine: next.engine, sink: sink, preStarted: preStarted)
             mailbox.withLock { m in
                 m.current = nil
                 m.lastFinished = a.task
                 m.currentCancel = nil
             }
-            carried = sink.engineFinishedTakeNext(next.2, task: a.task, outcome: outcome)
+            carried = sink.engineFinishedTakeNext(next.engine, task: a.task, outcome: outcome)
             if carried == nil && mailbox.withLock({ $0.stopping && $0.queue.isEmpty }) { return }
         }
+    }
+
+    /// What the loop took from the mailbox in one lock.
+    private struct Taken {
+        /// The task to run (nil: nothing queued).
+        var assignment: Assignment?
+        var stopping: Bool
+        var engine: EngineID
+        var sink: (any EngineSink)?
+        /// It was cancelled before it ran: report it aborted.
+        var cancelled: Bool
     }
 
     /// Waits for `run`. (A yielding spin here was measured: with more engines than cores it slowed hand-offs.)

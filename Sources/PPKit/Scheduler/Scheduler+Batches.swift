@@ -19,7 +19,7 @@ struct BatchView: Sendable {
 extension Scheduler {
     func batchView(_ batch: BatchID) -> BatchView {
         state.withLock { s in
-            let b = s.batches[batch - 1]
+            let b = s.tasks[BatchSlot(batch)]
             return BatchView(
                 counts: b.counts, count: b.count, first: b.first, submitted: b.submitted, lastReceived: b.lastReceived,
                 serialMicros: b.serialMicros, label: b.options.label)
@@ -31,39 +31,28 @@ extension Scheduler {
     @discardableResult
     public func abortPending(batch: BatchID) -> Int {
         let now = clock.now()
-        let (n, fx) = state.withLock { s -> (Int, Effects) in
-            var fx = Effects()
-            guard s.batches.indices.contains(batch - 1) else { return (0, fx) }
-            let b = s.batches[batch - 1]
+        return update { s, fx in
+            guard s.tasks.contains(BatchSlot(batch)) else { return 0 }
             var n = 0
-            for idx in b.first..<(b.first + b.count) where s.records[idx].status == .pending {
-                s.abortTask(idx, fx: &fx, now: now)
+            for slot in s.tasks[BatchSlot(batch)].slots where s.tasks[slot].status == .pending {
+                s.abortTask(slot, fx: &fx, now: now)
                 n += 1
             }
-            s.dispatch(&fx)
-            return (n, fx)
+            return n
         }
-        perform(fx)
-        return n
     }
 
     /// Results and failures of the batch, in submission order; nil if it is not done (a retry may have reopened it).
     func batchOutcome(_ batch: BatchID) -> (values: [(any Sendable)?], failures: [TaskFailure])? {
         state.withLock { s in
-            let b = s.batches[batch - 1]
+            let b = s.tasks[BatchSlot(batch)]
             guard b.isDone else { return nil }
             var values = [(any Sendable)?]()
             values.reserveCapacity(b.count)
             var failures = [TaskFailure]()
-            for idx in b.first..<(b.first + b.count) {
-                values.append(s.results[idx])
-                let r = s.records[idx]
-                if r.status.isFailure {
-                    failures.append(
-                        TaskFailure(
-                            task: TaskID(idx + 1), engine: r.engine >= 0 ? Int(r.engine) : nil, status: r.status,
-                            message: s.extras[idx]?.error ?? r.status.description))
-                }
+            for slot in b.slots {
+                values.append(s.tasks.results[slot.index])
+                if s.tasks[slot].status.isFailure { failures.append(s.failure(slot)) }
             }
             return (values, failures)
         }
@@ -71,14 +60,11 @@ extension Scheduler {
 
     /// The result (or failure) of one finished task.
     func taskOutcome(_ idx: Int) -> Result<(any Sendable)?, TaskFailure>? {
-        state.withLock { s in
-            let r = s.records[idx]
-            guard r.status.isFinished else { return nil }
-            if r.status == .ok { return .success(s.results[idx]) }
-            return .failure(
-                TaskFailure(
-                    task: TaskID(idx + 1), engine: r.engine >= 0 ? Int(r.engine) : nil, status: r.status,
-                    message: s.extras[idx]?.error ?? r.status.description))
+        let slot = TaskSlot(idx)
+        return state.withLock { s in
+            let status = s.tasks[slot].status
+            guard status.isFinished else { return nil }
+            return status == .ok ? .success(s.tasks.results[slot.index]) : .failure(s.failure(slot))
         }
     }
 
@@ -86,9 +72,9 @@ extension Scheduler {
     func waitBlocking(_ batch: BatchID, timeout: Double?) -> Bool {
         let wakeup = Wakeup()
         let token: Int? = state.withLock { s in
-            if s.batches[batch - 1].isDone { return nil }
+            if s.tasks[BatchSlot(batch)].isDone { return nil }
             s.waiterCounter += 1
-            s.batches[batch - 1].doneWaiters.append((s.waiterCounter, { wakeup.signal() }))
+            s.tasks[BatchSlot(batch)].doneWaiters.append((s.waiterCounter, { wakeup.signal() }))
             return s.waiterCounter
         }
         guard let token else { return true }
@@ -108,8 +94,8 @@ extension Scheduler {
             result = .success
         }
         if result == .timedOut {
-            state.withLock { s in s.batches[batch - 1].doneWaiters.removeAll { $0.0 == token } }
-            return state.withLock { $0.batches[batch - 1].isDone }
+            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }
+            return state.withLock { $0.tasks[BatchSlot(batch)].isDone }
         }
         return true
     }
@@ -126,7 +112,7 @@ extension Scheduler {
             }
             _ = await group.next()
             group.cancelAll()
-            return sched.state.withLock { $0.batches[batch - 1].isDone }
+            return sched.state.withLock { $0.tasks[BatchSlot(batch)].isDone }
         }
     }
 
@@ -138,6 +124,15 @@ extension Scheduler {
             s.waiterCounter += 1
             return s.waiterCounter
         }
+        /// Resumes the waiter once, whoever comes first (the batch, or cancellation).
+        @Sendable func resume(_ done: Bool) {
+            let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
+                defer { st = .cancelled }
+                if case .waiting(let c) = st { return c }
+                return nil
+            }
+            c?.resume(returning: done)
+        }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (cont: CheckedContinuation<Bool, Never>) in
                 let proceed: Bool = slot.withLock { st in
@@ -147,38 +142,15 @@ extension Scheduler {
                 }
                 guard proceed else { return cont.resume(returning: false) }
                 let done: Bool = state.withLock { s in
-                    if s.batches[batch - 1].isDone { return true }
-                    s.batches[batch - 1].doneWaiters.append(
-                        (
-                            token,
-                            {
-                                let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
-                                    guard case .waiting(let c) = st else { return nil }
-                                    st = .cancelled
-                                    return c
-                                }
-                                c?.resume(returning: true)
-                            }
-                        ))
+                    if s.tasks[BatchSlot(batch)].isDone { return true }
+                    s.tasks[BatchSlot(batch)].doneWaiters.append((token, { resume(true) }))
                     return false
                 }
-                if done {
-                    let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
-                        guard case .waiting(let c) = st else { return nil }
-                        st = .cancelled
-                        return c
-                    }
-                    c?.resume(returning: true)
-                }
+                if done { resume(true) }
             }
         } onCancel: {
-            state.withLock { s in s.batches[batch - 1].doneWaiters.removeAll { $0.0 == token } }
-            let c: CheckedContinuation<Bool, Never>? = slot.withLock { st in
-                defer { st = .cancelled }
-                if case .waiting(let c) = st { return c }
-                return nil
-            }
-            c?.resume(returning: false)
+            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }
+            resume(false)
         }
     }
 
@@ -188,18 +160,18 @@ extension Scheduler {
             state.withLock { s in
                 s.waiterCounter += 1
                 let token = s.waiterCounter
-                for idx in s.batches[batch - 1].completionOrder { cont.yield(Int(idx)) }
-                if s.batches[batch - 1].isDone {
+                for idx in s.tasks[BatchSlot(batch)].completionOrder { cont.yield(Int(idx)) }
+                if s.tasks[BatchSlot(batch)].isDone {
                     cont.finish()
                 } else {
-                    s.batches[batch - 1].streams[token] = cont
+                    s.tasks[BatchSlot(batch)].streams[token] = cont
                 }
             }
         }
     }
 
     func metadataRange(_ range: Range<Int>) -> [TaskMetadata] {
-        state.withLock { s in range.compactMap { s.metadata($0) } }
+        state.withLock { s in range.compactMap { s.metadata(TaskSlot($0)) } }
     }
 }
 

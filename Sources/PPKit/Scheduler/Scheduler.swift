@@ -57,6 +57,7 @@ public final class Scheduler: Sendable {
             let minLRU = s.engines.map(\.lru).min() ?? 0
             s.engines.append(
                 EngineSlot(engine: engine, info: engine.info, runsClosures: engine.runsClosures, hwm: engine.highWaterMark, lru: minLRU - 1, created: now))
+            s.queues.addEngine()
             s.emit(.engineAdded(id))
             s.generation &+= 1
             var fx = Effects()
@@ -70,32 +71,25 @@ public final class Scheduler: Sendable {
 
     /// Takes an engine out of service: it takes no new work and finishes what it holds.
     public func removeEngine(_ id: EngineID) throws(PPError) {
-        let (engine, effects) = try state.withLock { s throws(PPError) -> ((any Engine), Effects) in
+        let engine = try update { s, fx throws(PPError) -> any Engine in
             guard s.engines.indices.contains(id) else { throw PPError(.unknownID, "no engine \(id)") }
             guard s.engines[id].alive, !s.engines[id].draining else {
                 throw PPError(.invalidState, "engine \(id) is already stopped")
             }
             s.engines[id].draining = true
-            var fx = Effects()
             // It finishes what it holds (taking work back could run a task twice); pinned tasks have nowhere to go.
-            let pinned = Array(s.engines[id].pinned)
-            s.engines[id].pinned = []
-            for idx in pinned where s.records[idx].status == .pending && s.records[idx].engine < 0 {
-                s.failTask(idx, status: .error, error: "engine \(id) was removed; task \(idx + 1) was pinned to it", fx: &fx, now: clock.now())
+            for slot in s.queues.unpinAll(id) where s.isDispatchable(slot) {
+                s.failTask(slot, status: .error, error: "engine \(id) was removed; task \(slot.id) was pinned to it", fx: &fx, now: clock.now())
             }
             if s.engines[id].assigned.isEmpty { s.markRemoved(id) }
             s.generation &+= 1
-            s.dispatch(&fx)
-            return (s.engines[id].engine, fx)
+            return s.engines[id].engine
         }
-        perform(effects)
         engine.shutdown(graceful: true)
     }
 
     /// Engine ids, alive ones only (ipyparallel's `client.ids`).
-    public var engineIDs: [EngineID] {
-        state.withLock { s in s.engines.indices.filter { s.engines[$0].alive && !s.engines[$0].draining } }
-    }
+    public var engineIDs: [EngineID] { state.withLock { $0.aliveIDs } }
 
     /// Per engine: queued, running and completed counts, plus the unassigned ones; true after an engine dies.
     public func queueStatus() -> QueueStatus {
@@ -103,12 +97,12 @@ public final class Scheduler: Sendable {
             var engines = [EngineID: QueueStatus.EngineQueue]()
             for (id, e) in s.engines.enumerated() where e.alive {
                 let running = e.current == nil ? 0 : 1
-                engines[id] = .init(queued: e.assigned.count - running + e.pinned.count, running: running, completed: e.done + e.failed)
+                engines[id] = .init(queued: e.assigned.count - running + s.queues.pinned[id].count, running: running, completed: e.done + e.failed)
             }
             var unassigned = 0
-            for idx in s.ready where s.records[idx].status == .pending && s.records[idx].engine < 0 { unassigned += 1 }
-            for idx in s.constrained where s.records[idx].status == .pending { unassigned += 1 }
-            unassigned += s.waiting.count
+            for slot in s.queues.fifo where s.isDispatchable(slot) { unassigned += 1 }
+            for slot in s.queues.constrained where s.tasks[slot].status == .pending { unassigned += 1 }
+            unassigned += s.dependencies.count
             return QueueStatus(engines: engines, unassigned: unassigned)
         }
     }
@@ -123,9 +117,9 @@ public final class Scheduler: Sendable {
         if let t = options.dependencyTimeout, !(t >= 0) { throw PPError(.invalidArgument, "the dependency timeout must be >= 0 seconds (got \(t))") }
         if options.retries < 0 { throw PPError(.invalidArgument, "retries must be >= 0 (got \(options.retries))") }
         let now = clock.now()
-        let (batch, range, effects) = try state.withLock { s throws(PPError) -> (BatchID, Range<Int>, Effects) in
+        let (batch, range) = try update { s, fx throws(PPError) -> (BatchID, Range<Int>) in
             for dep in [after, follow].compactMap({ $0 }) {
-                for d in dep.ids where d.rawValue < 1 || d.rawValue > s.records.count {
+                for d in dep.ids where !s.tasks.contains(TaskSlot(d)) {
                     throw PPError(.invalidDependency, "dependency on unknown task \(d)")
                 }
             }
@@ -135,36 +129,31 @@ public final class Scheduler: Sendable {
                     throw PPError(.noEngine, "engine \(t) is not alive; alive engines: \(s.aliveIDs)")
                 }
             }
-            let batch = s.batches.count + 1
-            let first = s.records.count
-            s.batches.append(BatchState(id: batch, first: first, count: works.count, options: options, submitted: now.microseconds))
+            let batch = s.tasks.nextBatch
+            let first = s.tasks.count
+            s.tasks.appendBatch(BatchState(id: batch.id, first: first, count: works.count, options: options, submitted: now.microseconds))
             // Grow geometrically: an exact reserve per submit copied every record on each one-task batch (O(N) each).
-            s.reserveRecords(first + works.count)
-            var fx = Effects()
+            s.tasks.reserve(first + works.count)
             for (i, w) in works.enumerated() {
-                s.records.append(TaskRecord(batch: Int32(batch), seq: Int32(i + 1), submitted: now.microseconds))
-                s.works.append(w)
-                s.results.append(nil)
+                let slot = s.tasks.nextSlot
+                s.tasks.append(TaskRecord(batch: batch, seq: Int32(i + 1), submitted: now.microseconds), work: w)
                 s.totals.pending += 1
-                s.batches[batch - 1].counts.pending += 1
-                s.emit(.submitted(task: TaskID(first + i + 1), batch: batch))
+                s.tasks[batch].counts.pending += 1
+                s.emit(.submitted(task: slot.id, batch: batch.id))
             }
-            for i in 0..<works.count {
-                let idx = first + i
+            for (i, slot) in s.tasks[batch].slots.enumerated() {
                 if let targets = options.targets {
-                    s.engines[targets[i % targets.count]].pinned.append(idx)
+                    s.queues.pin(slot, to: targets[i % targets.count])
                 } else if after != nil || follow != nil {
-                    s.extras[idx, default: TaskExtra()].after = after
-                    s.extras[idx, default: TaskExtra()].follow = follow
-                    s.enqueueWithDependencies(idx, fx: &fx, now: now)
+                    s.tasks.extras[slot] = TaskExtra(after: after, follow: follow)
+                    s.enqueueWithDependencies(slot, fx: &fx, now: now)
                 } else {
-                    s.ready.append(idx)
+                    s.queues.append(slot)
                 }
             }
-            if works.isEmpty { s.fireIfDone(batch - 1, fx: &fx) }
+            if works.isEmpty { s.fireIfDone(batch, fx: &fx) }
             s.generation &+= 1
-            s.dispatch(&fx)
-            return (batch, first..<(first + works.count), fx)
+            return (batch.id, first..<(first + works.count))
         }
         if let t = options.dependencyTimeout {
             let deadline = DispatchTime.now() + .nanoseconds(Int(t * 1e9))
@@ -172,23 +161,18 @@ public final class Scheduler: Sendable {
                 self?.dependencyDeadline(range: range, seconds: t)
             }
         }
-        perform(effects)
         return (batch, range)
     }
 
     /// Tasks of `range` still unassigned at their dependency timeout fail with an error saying so.
     private func dependencyDeadline(range: Range<Int>, seconds: Double) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            for idx in range where s.records[idx].status == .pending && s.records[idx].engine < 0 {
-                s.waiting.remove(idx)
-                s.failTask(idx, status: .error, error: "dependency timeout: still waiting after \(formatSeconds(seconds)) s", fx: &fx, now: now)
+        update { s, fx in
+            for slot in range.lazy.map(TaskSlot.init) where s.isDispatchable(slot) {
+                s.dependencies.forget(slot)
+                s.failTask(slot, status: .error, error: "dependency timeout: still waiting after \(formatSeconds(seconds)) s", fx: &fx, now: now)
             }
-            s.dispatch(&fx)
-            return fx
         }
-        perform(fx)
     }
 
     // MARK: control
@@ -196,76 +180,52 @@ public final class Scheduler: Sendable {
     /// Aborts one task: pending ones never run, running ones are stopped. Finished tasks are left alone.
     public func abort(task: TaskID) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            s.abortTask(task.rawValue - 1, fx: &fx, now: now)
-            s.dispatch(&fx)
-            return fx
-        }
-        perform(fx)
+        update { s, fx in s.abortTask(TaskSlot(task), fx: &fx, now: now) }
     }
 
     /// Aborts every unfinished task of a batch.
     public func abort(batch: BatchID) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            guard s.batches.indices.contains(batch - 1) else { return fx }
-            let b = s.batches[batch - 1]
-            for idx in b.first..<(b.first + b.count) { s.abortTask(idx, fx: &fx, now: now) }
-            s.dispatch(&fx)
-            return fx
+        update { s, fx in
+            guard s.tasks.contains(BatchSlot(batch)) else { return }
+            for slot in s.tasks[BatchSlot(batch)].slots { s.abortTask(slot, fx: &fx, now: now) }
         }
-        perform(fx)
     }
 
     /// Runs a finished, failed task again (a retry is counted).
     public func retry(task: TaskID) throws(PPError) {
-        let fx = try state.withLock { s throws(PPError) -> Effects in
-            let idx = task.rawValue - 1
-            guard s.records.indices.contains(idx) else { throw PPError(.unknownID, "no task \(task)") }
-            guard s.records[idx].status.isFailure else {
-                throw PPError(.invalidState, "task \(task) is \(s.records[idx].status); only failed tasks can be retried")
+        try update { s, fx throws(PPError) in
+            let slot = TaskSlot(task)
+            guard s.tasks.contains(slot) else { throw PPError(.unknownID, "no task \(task)") }
+            guard s.tasks[slot].status.isFailure else {
+                throw PPError(.invalidState, "task \(task) is \(s.tasks[slot].status); only failed tasks can be retried")
             }
-            var fx = Effects()
-            s.resubmit(idx, fx: &fx)
-            s.dispatch(&fx)
-            return fx
+            s.resubmit(slot, fx: &fx)
         }
-        perform(fx)
     }
 
     /// Runs every failed task of a batch again; returns how many.
     @discardableResult
     public func retryFailed(batch: BatchID) throws(PPError) -> Int {
-        let (n, fx) = try state.withLock { s throws(PPError) -> (Int, Effects) in
-            guard s.batches.indices.contains(batch - 1) else { throw PPError(.unknownID, "no batch \(batch)") }
-            let b = s.batches[batch - 1]
+        try update { s, fx throws(PPError) in
+            guard s.tasks.contains(BatchSlot(batch)) else { throw PPError(.unknownID, "no batch \(batch)") }
             var n = 0
-            var fx = Effects()
-            for idx in b.first..<(b.first + b.count) where s.records[idx].status.isFailure {
-                s.resubmit(idx, fx: &fx)
+            for slot in s.tasks[BatchSlot(batch)].slots where s.tasks[slot].status.isFailure {
+                s.resubmit(slot, fx: &fx)
                 n += 1
             }
-            s.dispatch(&fx)
-            return (n, fx)
+            return n
         }
-        perform(fx)
-        return n
     }
 
     /// Pauses or resumes dispatch; running tasks go on.
     public var isPaused: Bool {
         get { state.withLock { $0.paused } }
         set {
-            let fx = state.withLock { s -> Effects in
+            update { s, _ in
                 s.paused = newValue
                 s.generation &+= 1
-                var fx = Effects()
-                s.dispatch(&fx)
-                return fx
             }
-            perform(fx)
         }
     }
 
@@ -275,7 +235,7 @@ public final class Scheduler: Sendable {
         let (engines, fx) = state.withLock { s -> ([any Engine], Effects) in
             var fx = Effects()
             s.paused = true
-            for idx in s.records.indices where !s.records[idx].status.isFinished { s.abortTask(idx, fx: &fx, now: now) }
+            for slot in (0..<s.tasks.count).lazy.map(TaskSlot.init) where !s.tasks[slot].status.isFinished { s.abortTask(slot, fx: &fx, now: now) }
             return (s.engines.filter(\.alive).map(\.engine), fx)
         }
         perform(fx)
@@ -285,7 +245,7 @@ public final class Scheduler: Sendable {
         let deadline = clock.monotonicNanoseconds() + Int64(shutdownWait * 1e9)
         while clock.monotonicNanoseconds() < deadline {
             let busy = state.withLock { s in
-                s.engines.contains { e in e.alive && e.current.map { s.works[$0].isShell } == true }
+                s.engines.contains { e in e.alive && e.current.map { s.tasks.work($0).isShell } == true }
             }
             if !busy { break }
             usleep(5_000)
@@ -312,7 +272,7 @@ public final class Scheduler: Sendable {
         observerCount.add(1, ordering: .relaxed)
         let token = state.withLock { s in
             s.observerCounter += 1
-            s.observers.append((s.observerCounter, observer))
+            s.observers.append(Observer(token: s.observerCounter, call: observer))
             return s.observerCounter
         }
         startDelivery()
@@ -330,7 +290,7 @@ public final class Scheduler: Sendable {
 
     /// The whole record of one task.
     public func metadata(_ task: TaskID) -> TaskMetadata? {
-        state.withLock { s in s.metadata(task.rawValue - 1) }
+        state.withLock { s in s.metadata(TaskSlot(task)) }
     }
 
     /// Counters over every task.
@@ -338,9 +298,22 @@ public final class Scheduler: Sendable {
 
     // MARK: effects
 
+    /// Changes the state under the lock and dispatches; then, off the lock, carries out what that caused.
+    @discardableResult
+    func update<R, E: Error>(_ body: (inout State, inout Effects) throws(E) -> R) throws(E) -> R {
+        let (r, fx) = try state.withLock { s throws(E) -> (R, Effects) in
+            var fx = Effects()
+            let r = try body(&s, &fx)
+            s.dispatch(&fx)
+            return (r, fx)
+        }
+        perform(fx)
+        return r
+    }
+
     func perform(_ fx: Effects) {
-        for (engine, task, reason) in fx.cancels { engine.cancel(task, reason: reason) }
-        for (engine, a) in fx.runs { engine.run(a) }
+        for c in fx.cancels { c.engine.cancel(c.task, reason: c.reason) }
+        for r in fx.runs { r.engine.run(r.assignment) }
         guard observerCount.load(ordering: .relaxed) > 0 else {
             for wake in fx.wakes { wake() }
             return
@@ -366,9 +339,26 @@ public struct QueueStatus: Sendable, Hashable {
 
 /// Side effects collected under the lock and carried out after it.
 struct Effects {
-    var runs: [(any Engine, Assignment)] = []
-    var cancels: [(any Engine, TaskID, CancelReason)] = []
+    /// A task to hand to an engine.
+    struct Run {
+        let engine: any Engine
+        let assignment: Assignment
+    }
+    /// A task an engine is asked to stop.
+    struct Cancel {
+        let engine: any Engine
+        let task: TaskID
+        let reason: CancelReason
+    }
+    var runs: [Run] = []
+    var cancels: [Cancel] = []
     var wakes: [@Sendable () -> Void] = []
+}
+
+/// An observer of the scheduler's events, and the token that removes it.
+struct Observer {
+    let token: Int
+    let call: @Sendable (SchedulerEvent) -> Void
 }
 
 func formatSeconds(_ s: Double) -> String {
@@ -378,10 +368,10 @@ func formatSeconds(_ s: Double) -> String {
 extension Scheduler: EngineSink {
     public func engineStarted(_ engine: EngineID, task: TaskID, at: Timestamp, processGroup: Int32?) {
         state.withLock { s in
-            let idx = task.rawValue - 1
-            guard s.records.indices.contains(idx), s.engines.indices.contains(engine) else { return }
-            guard s.engines[engine].assigned.contains(idx) else { return }
-            s.markStarted(idx, engine: engine, at: at, processGroup: processGroup)
+            let slot = TaskSlot(task)
+            guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return }
+            guard s.engines[engine].assigned.contains(slot) else { return }
+            s.markStarted(slot, engine: engine, at: at, processGroup: processGroup)
         }
         eventsQueued()
     }
@@ -403,36 +393,35 @@ extension Scheduler: EngineSink {
         var next: Assignment?
         let fx = state.withLock { s -> Effects in
             var fx = Effects()
-            let idx = task.rawValue - 1
-            guard s.records.indices.contains(idx), s.engines.indices.contains(engine) else { return fx }
-            guard let pos = s.engines[engine].assigned.firstIndex(of: idx) else { return fx }
+            let slot = TaskSlot(task)
+            guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return fx }
+            guard let pos = s.engines[engine].assigned.firstIndex(of: slot) else { return fx }
             if free {
                 s.engines[engine].assigned.remove(at: pos)
-                s.engines[engine].load -= s.works[idx].hwmCost(hwm: s.engines[engine].hwm)
-                if s.engines[engine].current == idx {
+                s.engines[engine].load -= s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
+                if s.engines[engine].current == slot {
                     s.engines[engine].current = nil
                     s.engines[engine].addBusy(from: s.engines[engine].busySince, to: outcome.completed.microseconds)
                     s.engines[engine].busySince = 0
                 }
             }
-            let mine = s.records[idx].engine == Int32(engine) && !s.records[idx].status.isFinished
+            let mine = s.tasks[slot].isAssigned(to: engine) && !s.tasks[slot].status.isFinished
             if mine {
                 if outcome.status == .ok { s.engines[engine].done += 1 } else { s.engines[engine].failed += 1 }
-                let b = Int(s.records[idx].batch) - 1
                 let retryable = outcome.status == .error || outcome.status == .timeout
-                if retryable && Int(s.records[idx].retries) < s.batches[b].options.retries {
-                    s.retryElsewhere(idx, failedOn: engine)
+                if retryable && s.retriesLeft(slot) {
+                    s.retryElsewhere(slot, failedOn: engine)
                 } else {
-                    s.finish(idx, outcome: outcome, received: received, fx: &fx)
+                    s.finish(slot, outcome: outcome, received: received, fx: &fx)
                 }
             }
             if s.engines[engine].draining && s.engines[engine].assigned.isEmpty { s.markRemoved(engine) }
             s.generation &+= 1
             s.dispatch(&fx)
-            if takeNext, let i = fx.runs.firstIndex(where: { $0.1.slot == engine + 1 }) {
+            if takeNext, let i = fx.runs.firstIndex(where: { $0.assignment.slot == engine + 1 }) {
                 // Started here and now, so the engine runs it with no wake-up and no second lock.
-                let a = fx.runs.remove(at: i).1
-                if !a.work.isShell { s.markStarted(a.task.rawValue - 1, engine: engine, at: received) }
+                let a = fx.runs.remove(at: i).assignment
+                if !a.work.isShell { s.markStarted(TaskSlot(a.task), engine: engine, at: received) }
                 next = a
             }
             return fx
@@ -443,9 +432,8 @@ extension Scheduler: EngineSink {
 
     public func engineDied(_ engine: EngineID, reason: String) {
         let now = clock.now()
-        let fx = state.withLock { s -> Effects in
-            var fx = Effects()
-            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return fx }
+        update { s, fx in
+            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return }
             s.engines[engine].alive = false
             s.engines[engine].deathReason = reason
             if s.engines[engine].busySince > 0 {
@@ -458,26 +446,20 @@ extension Scheduler: EngineSink {
             s.engines[engine].assigned = []
             s.engines[engine].load = 0
             s.engines[engine].current = nil
-            var orphans = Array(s.engines[engine].pinned)
-            s.engines[engine].pinned = []
-            for idx in held where !s.records[idx].status.isFinished && s.records[idx].engine == Int32(engine) {
-                let b = Int(s.records[idx].batch) - 1
-                if Int(s.records[idx].retries) < s.batches[b].options.retries && s.pinnedTarget(idx) == nil {
-                    s.retryElsewhere(idx, failedOn: engine)
+            let orphans = s.queues.unpinAll(engine)
+            for slot in held where !s.tasks[slot].status.isFinished && s.tasks[slot].isAssigned(to: engine) {
+                if s.retriesLeft(slot) && s.pinnedTarget(slot) == nil {
+                    s.retryElsewhere(slot, failedOn: engine)
                 } else {
-                    let what = idx == running ? "while running" : "before starting"
-                    s.failTask(idx, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what) task \(idx + 1)", fx: &fx, now: now)
+                    let what = slot == running ? "while running" : "before starting"
+                    s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what) task \(slot.id)", fx: &fx, now: now)
                 }
             }
-            orphans.removeAll { s.records[$0].status.isFinished || s.records[$0].engine >= 0 }
-            for idx in orphans {
-                s.failTask(idx, status: .error, error: "engine \(engine) (\(host)) died: \(reason); task \(idx + 1) was pinned to it", fx: &fx, now: now)
+            for slot in orphans where s.isDispatchable(slot) {
+                s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason); task \(slot.id) was pinned to it", fx: &fx, now: now)
             }
             s.emit(.engineDied(engine, reason: reason))
             s.generation &+= 1
-            s.dispatch(&fx)
-            return fx
         }
-        perform(fx)
     }
 }

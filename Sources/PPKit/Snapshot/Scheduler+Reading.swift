@@ -91,32 +91,32 @@ extension Scheduler {
                 let life = max(1, now.microseconds - e.created)
                 let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
                 return EngineSnapshot(
-                    id: id, info: e.info, state: state, currentTask: e.current.map { TaskID($0 + 1) },
-                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + e.pinned.count, done: e.done,
+                    id: id, info: e.info, state: state, currentTask: e.current?.id,
+                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + s.queues.pinned[id].count, done: e.done,
                     failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
                     activity: e.activity(now: now.microseconds))
             }
-            let firstBatch = max(0, s.batches.count - max(0, batchLimit))
-            let batches = s.batches[firstBatch...].map { b -> BatchSnapshot in
+            let firstBatch = max(0, s.tasks.batchCount - max(0, batchLimit))
+            let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in
                 let end = b.isDone ? b.lastReceived : now.microseconds
                 let secs = max(1e-3, Double(end - b.submitted) / 1e6)
-                let rate = Double(b.counts.done) / secs
+                let rate = RateMeter.average(b.counts.done, seconds: secs)
                 var eta: Double?
                 if !b.isDone && b.counts.done > 0 && rate > 0 { eta = Double(b.count - b.counts.done) / rate }
                 return BatchSnapshot(
                     id: b.id, label: b.options.label, counts: b.counts, submitted: Timestamp(microseconds: b.submitted),
                     finished: b.isDone && b.count > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta)
             }
-            let n = s.records.count
-            let newest = s.newestStarted > 0 ? s.newestStarted - 1 : nil
+            let n = s.tasks.count
+            let newest = s.newestStarted?.index
             let positions = window(n, newest).clamped(to: 0..<n)
             var rows = [TaskRow]()
             rows.reserveCapacity(positions.count)
-            for pos in positions { rows.append(s.row(ascending ? pos : n - 1 - pos)) }
+            for pos in positions { rows.append(s.row(TaskSlot(ascending ? pos : n - 1 - pos))) }
             return SchedulerReading(
                 time: now, startedAt: Timestamp(microseconds: s.startedAt), generation: s.generation, paused: s.paused,
-                totals: s.totals, rate: s.rate(now: now.microseconds), engines: engines, batches: Array(batches),
-                batchCount: s.batches.count, taskCount: n, newestStarted: newest, rows: rows)
+                totals: s.totals, rate: s.completions.rate(now: now.microseconds), engines: engines, batches: Array(batches),
+                batchCount: s.tasks.batchCount, taskCount: n, newestStarted: newest, rows: rows)
         }
     }
 
@@ -146,24 +146,24 @@ extension Scheduler {
                 let idx = s.keyLog.entries[i]
                 guard Int(idx) < c.tasks else { continue }
                 changedTasks.append(idx)
-                changedKeys.append(s.key(Int(idx)))
+                changedKeys.append(s.key(TaskSlot(Int(idx))))
             }
             c.change += UInt64(upto - from)
             let first = c.tasks
-            let last = min(s.records.count, first + limit)
+            let last = min(s.tasks.count, first + limit)
             var newKeys = [TaskKey]()
             var newTexts = [TaskText]()
             newKeys.reserveCapacity(last - first)
             newTexts.reserveCapacity(last - first)
             for idx in first..<last {
-                newKeys.append(s.key(idx))
-                newTexts.append(s.taskText(idx))
+                newKeys.append(s.key(TaskSlot(idx)))
+                newTexts.append(s.taskText(TaskSlot(idx)))
             }
             c.tasks = last
             return TaskKeyChanges(
                 cursor: c, restart: restart, first: first, newKeys: newKeys, newTexts: newTexts,
                 changedTasks: changedTasks, changedKeys: changedKeys,
-                caughtUp: c.change == s.keyLog.end && c.tasks == s.records.count)
+                caughtUp: c.change == s.keyLog.end && c.tasks == s.tasks.count)
         }
     }
 

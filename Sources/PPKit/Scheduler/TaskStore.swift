@@ -1,0 +1,174 @@
+/// A task's place in the store. The one place a `TaskID` (1-based) and an array index (0-based) meet.
+struct TaskSlot: Hashable, Comparable, Sendable {
+    /// The index into the store's per-task arrays.
+    let index: Int
+    @inline(__always) init(_ index: Int) { self.index = index }
+    @inline(__always) init(_ id: TaskID) { index = id.rawValue - 1 }
+    @inline(__always) var id: TaskID { TaskID(index + 1) }
+    static func < (a: TaskSlot, b: TaskSlot) -> Bool { a.index < b.index }
+}
+
+/// A batch's place in the store: the one place a `BatchID` (1-based) and an index meet.
+struct BatchSlot: Hashable, Sendable {
+    let index: Int
+    @inline(__always) init(_ id: BatchID) { index = id - 1 }
+    init(index: Int) { self.index = index }
+    @inline(__always) var id: BatchID { index + 1 }
+}
+
+/// One task's stored record: plain values in a contiguous array, no allocation per task. The unset times, engine
+/// and process group are stored as compact sentinels (0 or -1) that only this type sees; readers get optionals.
+struct TaskRecord {
+    /// The batch id (1-based), as shown.
+    let batch: Int32
+    var seq: Int32
+    private var engineRaw: Int32 = -1
+    var status: TaskStatus = .pending
+    var retries: UInt16 = 0
+    var submitted: Int64
+    private var startedMicros: Int64 = 0
+    private var completedMicros: Int64 = 0
+    private var receivedMicros: Int64 = 0
+    private var processGroupRaw: Int32 = 0
+
+    init(batch: BatchSlot, seq: Int32, submitted: Int64) {
+        self.batch = Int32(batch.id)
+        self.seq = seq
+        self.submitted = submitted
+    }
+
+    @inline(__always) var batchSlot: BatchSlot { BatchSlot(Int(batch)) }
+    /// The engine it is assigned to.
+    var engine: EngineID? {
+        get { engineRaw >= 0 ? Int(engineRaw) : nil }
+        set { engineRaw = newValue.map { Int32($0) } ?? -1 }
+    }
+    @inline(__always) var isUnassigned: Bool { engineRaw < 0 }
+    @inline(__always) func isAssigned(to e: EngineID) -> Bool { engineRaw == Int32(e) }
+    var started: Timestamp? {
+        get { startedMicros > 0 ? Timestamp(microseconds: startedMicros) : nil }
+        set { startedMicros = newValue?.microseconds ?? 0 }
+    }
+    var completed: Timestamp? {
+        get { completedMicros > 0 ? Timestamp(microseconds: completedMicros) : nil }
+        set { completedMicros = newValue?.microseconds ?? 0 }
+    }
+    var received: Timestamp? {
+        get { receivedMicros > 0 ? Timestamp(microseconds: receivedMicros) : nil }
+        set { receivedMicros = newValue?.microseconds ?? 0 }
+    }
+    var processGroup: Int32? {
+        get { processGroupRaw > 0 ? processGroupRaw : nil }
+        set { processGroupRaw = newValue ?? 0 }
+    }
+    /// Microseconds from start to completion, once both are known.
+    var runMicros: Int64? {
+        startedMicros > 0 && completedMicros > 0 ? max(0, completedMicros - startedMicros) : nil
+    }
+}
+
+/// What is kept only for the tasks that need it (outputs, errors, dependencies, blacklists).
+struct TaskExtra {
+    var stdout = CapturedOutput.empty
+    var stderr = CapturedOutput.empty
+    var error: String?
+    var exitStatus: Int32?
+    var signal: Int32?
+    var after: Dependency?
+    var follow: Dependency?
+    /// Engines where it failed: a retry prefers others.
+    var failedOn: [EngineID] = []
+
+    /// The dependencies it has, `after` first.
+    var dependencies: [Dependency] { [after, follow].compactMap { $0 } }
+}
+
+/// Options fixed for every task of a batch.
+struct BatchOptions: Sendable {
+    var label: String
+    var retries: Int
+    var runTimeLimit: Double?
+    var dependencyTimeout: Double?
+    var maxOutput: Int
+    var workingDirectory: String?
+    var environment: [String: String]
+    var targets: [EngineID]?
+    var halt: HaltPolicy?
+}
+
+/// A batch: one AsyncResult's tasks, contiguous ids.
+struct BatchState {
+    var id: BatchID
+    var first: Int
+    var count: Int
+    var options: BatchOptions
+    var counts = StatusCounts()
+    var submitted: Int64
+    var lastReceived: Int64 = 0
+    var serialMicros: Int64 = 0
+    /// Task indices in the order they finished.
+    var completionOrder: [Int32] = []
+    var doneWaiters: [(token: Int, wake: @Sendable () -> Void)] = []
+    var streams: [Int: AsyncStream<Int>.Continuation] = [:]
+    /// Its halt policy has fired.
+    var halted = false
+    var isDone: Bool { counts.done == count }
+    /// Its tasks' slots, in submission order.
+    var slots: some Sequence<TaskSlot> { (first..<(first + count)).lazy.map(TaskSlot.init) }
+}
+
+/// Every task and batch the scheduler holds, addressed by typed slots.
+struct TaskStore {
+    private(set) var records = ContiguousArray<TaskRecord>()
+    private(set) var works = ContiguousArray<TaskWork>()
+    var results = ContiguousArray<(any Sendable)?>()
+    var extras = [TaskSlot: TaskExtra]()
+    private(set) var batches = [BatchState]()
+
+    var count: Int { records.count }
+    var batchCount: Int { batches.count }
+    /// The slot the next task will take.
+    var nextSlot: TaskSlot { TaskSlot(records.count) }
+    var nextBatch: BatchSlot { BatchSlot(index: batches.count) }
+
+    @inline(__always) func contains(_ slot: TaskSlot) -> Bool { slot.index >= 0 && slot.index < records.count }
+    func contains(_ batch: BatchSlot) -> Bool { batch.index >= 0 && batch.index < batches.count }
+
+    @inline(__always) subscript(slot: TaskSlot) -> TaskRecord {
+        _read { yield records[slot.index] }
+        _modify { yield &records[slot.index] }
+    }
+
+    @inline(__always) func work(_ slot: TaskSlot) -> TaskWork { works[slot.index] }
+
+    @inline(__always) subscript(batch: BatchSlot) -> BatchState {
+        _read { yield batches[batch.index] }
+        _modify { yield &batches[batch.index] }
+    }
+
+    /// The batch a task belongs to.
+    @inline(__always) subscript(batchOf slot: TaskSlot) -> BatchState {
+        _read { yield batches[records[slot.index].batchSlot.index] }
+        _modify { yield &batches[records[slot.index].batchSlot.index] }
+    }
+
+    mutating func appendBatch(_ b: BatchState) { batches.append(b) }
+
+    mutating func append(_ record: TaskRecord, work: TaskWork) {
+        records.append(record)
+        works.append(work)
+        results.append(nil)
+    }
+
+    /// Makes room for `count` tasks in the per-task arrays, at least doubling when they must grow.
+    mutating func reserve(_ count: Int) {
+        guard records.capacity < count || works.capacity < count || results.capacity < count else { return }
+        let target = max(count, records.count * 2)
+        records.reserveCapacity(target)
+        works.reserveCapacity(target)
+        results.reserveCapacity(target)
+    }
+
+    /// The status of a task by id (dependencies name tasks by id).
+    @inline(__always) func status(_ id: TaskID) -> TaskStatus { records[TaskSlot(id).index].status }
+}
