@@ -3,8 +3,9 @@ import CPPSys
 /// A lock for the scheduler's state, which more engine threads than cores hit per task: it spins briefly, then
 /// yields the core (so a preempted holder can finish), then parks on a futex. `Mutex` parks at once, and on 2 cores
 /// with 4 engines that turned every hand-off into a context switch (35k tasks/s against 500k+).
-public final class HotLock<Value>: @unchecked Sendable {
-    // `value` is read and written only between ppsys_lock(word) and ppsys_unlock(word): that lock makes this Sendable.
+public final class HotLock<Value: Sendable>: @unchecked Sendable {
+    // `value` is read and written only between ppsys_lock(word) and ppsys_unlock(word): that lock makes this Sendable
+    // (and `Value: Sendable`, so what goes in and comes out may cross threads).
     @usableFromInline let word: UnsafeMutablePointer<ppsys_lock_t>
     @usableFromInline var value: Value
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import PPJournal
+import PPKit
 
 /// The command line: the dashboard by default, headless runs, the recipe.
 @main
@@ -24,6 +26,12 @@ struct PPDashCommand: ParsableCommand {
             try command.run()
         } catch {
             if error is ExitCode || exitCode(for: error) == .success { exit(withError: error) }
+            // ppdash's own errors (a bad sweep, an engine, a journal) say what went wrong in ppdash's voice; the
+            // library's usage errors keep its wording.
+            if error is PPError || error is SweepError || error is JournalError {
+                FileHandle.standardError.write(Data("ppdash: \(error)\n".utf8))
+                Foundation.exit(2)
+            }
             let message = fullMessage(for: error)
             FileHandle.standardError.write(Data((message.prefix { $0 != "\n" } + "\n").utf8))
             Foundation.exit(2)

@@ -11,6 +11,8 @@ final class Printer: Sendable {
     let scheduler: Scheduler
     /// Next seq to print and the outputs waiting for it (keep-order). Guarded by this Mutex.
     let pending = Mutex<(next: Int, held: [Int: TaskMetadata])>((0, [:]))
+    /// stdout's reader is gone (EPIPE): nothing more is printed, and the run stops as a filter would.
+    let outputClosed = Atomic<Bool>(false)
 
     init(json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool) {
         self.json = json
@@ -36,37 +38,42 @@ final class Printer: Sendable {
 
     func flush() {
         let rest = pending.withLock { p -> [TaskMetadata] in
-            let r = p.held.sorted { $0.key < $1.key }.map(\.value)
+            let r = p.held.sorted { $0.key < $1.key }
             p.held.removeAll()
-            return r
+            if let last = r.last { p.next = max(p.next, last.key + 1) }
+            return r.map(\.value)
         }
         for r in rest { emit(r) }
     }
 
     private func emit(_ m: TaskMetadata) {
+        guard !outputClosed.load(ordering: .relaxed) else { return }
+        var ok = true
         if json {
-            writeAll(1, FlatTaskRecord(m).jsonLine() + "\n")
+            ok = writeAll(1, FlatTaskRecord(m).jsonLine() + "\n")
         } else {
-            if !m.stdout.text.isEmpty { writeAll(1, m.stdout.text) }
-            if !m.stderr.text.isEmpty { writeAll(2, m.stderr.text) }
+            if !m.stdout.text.isEmpty { ok = writeAll(1, m.stdout.text) }
+            if !m.stderr.text.isEmpty { _ = writeAll(2, m.stderr.text) }
             if m.status != .ok, let e = m.error {
-                writeAll(2, "ppdash: task \(m.id) (\(m.text)) \(m.status): \(e)\n")
+                _ = writeAll(2, "ppdash: task \(m.id) (\(m.text)) \(m.status): \(e)\n")
             }
         }
+        if !ok { outputClosed.store(true, ordering: .relaxed) }
     }
 }
 
-/// write(2) all of `s` to `fd`, so outputs of concurrent tasks never interleave within one task.
-func writeAll(_ fd: Int32, _ s: String) {
+/// write(2) all of `s` to `fd`, so outputs of concurrent tasks never interleave within one task; false once the
+/// reader is gone (EPIPE: SIGPIPE is ignored process-wide, by NIO).
+func writeAll(_ fd: Int32, _ s: String) -> Bool {
     var bytes = Array(s.utf8)
     var off = 0
     while off < bytes.count {
         let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
         if n < 0 {
             if errno == EINTR { continue }
-            if errno == EPIPE { endBySIGPIPE() }
-            return
+            return errno != EPIPE
         }
         off += n
     }
+    return true
 }

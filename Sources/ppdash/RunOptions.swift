@@ -106,6 +106,7 @@ extension RunOptions {
         StopSignals.install()
         while !ar.wait(timeout: 0.2) {
             if progress.tty { progress.update(ar.counts, elapsed: ar.elapsed) }
+            if printer.outputClosed.load(ordering: .relaxed) { break }
             if let sig = StopSignals.caughtSignal {
                 // Ctrl-C or SIGTERM: pending tasks aborted, running ones signalled, all recorded as aborted.
                 client.shutdown()
@@ -117,6 +118,13 @@ extension RunOptions {
             }
         }
         if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if printer.outputClosed.load(ordering: .relaxed) {
+            // stdout's reader is gone (`| head`): stop as a filter would, recorded in the journal, and end as SIGPIPE.
+            client.shutdown()
+            session?.finish(reason: "stdout closed (EPIPE)")
+            note("ppdash: stdout closed: pending tasks aborted, running ones signalled")
+            endBySIGPIPE()
+        }
         printer.flush()
         let c = ar.counts
         note(

@@ -2,8 +2,8 @@
 import Foundation
 import Testing
 
-@Suite("event delivery")
-struct DeliveryE2ETests {
+// In the engines suite, which runs serialized: its tests look for stray `ppdash engine` processes machine-wide.
+extension EnginesE2ETests {
     @Test("stdout blocked for 10 s: proc engines with a 0.1 s heartbeat stay alive and the batch goes on")
     func blockedStdout() async throws {
         let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
@@ -38,5 +38,57 @@ struct DeliveryE2ETests {
         #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "stderr: \(err)")
         #expect(!err.contains("died"), "an engine died while stdout was blocked: \(err)")
         #expect(bytes.trimmingCharacters(in: .whitespacesAndNewlines) == String(40 * 8193), "stderr: \(err)")
+    }
+}
+
+@Suite("output ends right")
+struct OutputEndsE2ETests {
+    @Test("a closed stdout (| head -1) stops the batch as a filter: running tasks signalled, journal ended, status 141")
+    func closedStdout() async throws {
+        let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
+        let dir = TempDir()
+        defer { dir.remove() }
+        let script = """
+            { \(shellQuote(bin)) run -n 3 --journal \(shellQuote(dir.file("j.jsonl"))) -- 'sleep {}; seq 1 20000' \
+              ::: 0.2 0.4 7.25 2>\(shellQuote(dir.file("err"))); echo $? >\(shellQuote(dir.file("status"))); } | head -1
+            """
+        let r = await run(["/bin/sh", "-c", script], env: PPDash.baseEnvironment, timeout: 30)
+        #expect(r.out == "1\n", "\(r)")
+        let status = (try? String(contentsOfFile: dir.file("status"), encoding: .utf8)) ?? "?"
+        #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "141", "exit as by SIGPIPE\(r)")
+        let journal = (try? String(contentsOfFile: dir.file("j.jsonl"), encoding: .utf8)) ?? ""
+        let end = journal.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(end.contains("\"event\":\"end\"") && end.contains("stdout closed"), "journal ends saying why: \(end)")
+        #expect(await waitForNoProcesses(matching: "sleep 7.25").isEmpty, "the running task was signalled")
+        #expect(r.elapsed < 7, "the batch stopped instead of running on: \(r)")
+    }
+
+    @Test("a waiter returns only after the batch's output is printed: --keep-order with a blocked stdout")
+    func keepOrderBehindBlockedStdout() async throws {
+        let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
+        let dir = TempDir()
+        defer { dir.remove() }
+        // Task 1 finishes last and prints 300 kB (more than a pipe holds); the reader starts once the test says so.
+        let task =
+            "if [ {} = 1 ]; then sleep 0.3; head -c 300000 /dev/zero | tr '\\0' a; echo; else echo n{}; fi; touch \(dir.path)/t{}"
+        let script = """
+            \(shellQuote(bin)) run --no-journal --keep-order --max-output 1000000 -n 4 -- \(shellQuote(task)) ::: 1 2 3 4 \
+              2>&1 | { while [ ! -e \(shellQuote(dir.file("go"))) ]; do sleep 0.05; done; cat; }
+            """
+        let child = Child.start(["/bin/sh", "-c", script], env: PPDash.baseEnvironment, timeout: 30)
+        // Let every task finish while nobody reads, and give the main thread time to (wrongly) end the run: it must
+        // wait for the output it has not printed yet.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (1...4).contains(where: { !dir.exists("t\($0)") }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(FileManager.default.createFile(atPath: dir.file("go"), contents: nil))
+        let r = await child.wait()
+        let lines = r.outLines
+        #expect(lines.count == 5, "\(r)")
+        #expect(lines.first == String(repeating: "a", count: 300_000), "task 1's output whole and first")
+        #expect(Array(lines.dropFirst().prefix(3)) == ["n2", "n3", "n4"], "\(lines.dropFirst().prefix(3))")
+        #expect(lines.last?.hasPrefix("ppdash: 4 tasks: 4 ok") == true, "the summary comes last: \(lines.last ?? "")")
     }
 }

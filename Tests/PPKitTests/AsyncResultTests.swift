@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 @testable import PPKit
@@ -95,11 +96,13 @@ struct AsyncResultTests {
     func ordering() async throws {
         let client = makeClient(4)
         defer { client.shutdown() }
-        // Later items finish first.
+        // Later items finish first: each waits until the one after it is recorded as done (no timing involved).
+        let first = BatchBox()
         let ar = try client.loadBalancedView().mapAsync({ (x: Int) -> Int in
-            blockingSleep(0.05 * Double(4 - x))
+            waitUntilRecorded(x + 1, of: first)
             return x
         }, 0..<4)
+        first.batch.withLock { $0 = ar }
         var seen = [Int]()
         for try await v in ar { seen.append(v) }
         #expect(seen == [0, 1, 2, 3])
@@ -110,10 +113,12 @@ struct AsyncResultTests {
         }
         #expect(order == [3, 2, 1, 0])
         // ordered = false: iteration follows completion.
+        let second = BatchBox()
         let unordered = try client.loadBalancedView().with { $0.ordered = false }.mapAsync({ (x: Int) -> Int in
-            blockingSleep(0.05 * Double(4 - x))
+            waitUntilRecorded(x + 1, of: second)
             return x
         }, 0..<4)
+        second.batch.withLock { $0 = unordered }
         var arrival = [Int]()
         for try await v in unordered { arrival.append(v) }
         #expect(arrival == [3, 2, 1, 0])
@@ -170,4 +175,18 @@ struct AsyncResultTests {
         #expect(empty.ready())
         #expect(try empty.get() == [])
     }
+}
+
+/// Blocks (at most 10 s) until item `index` of the batch in `box` is recorded as done; at once past the last item.
+private func waitUntilRecorded(_ index: Int, of box: BatchBox) {
+    guard index < 4 else { return }
+    for _ in 0..<10_000 {
+        if let ar = box.batch.withLock({ $0 }), ar.metadata(index)?.status.isFinished == true { return }
+        usleep(1000)
+    }
+}
+
+/// A batch handed to its own tasks once submitted.
+private final class BatchBox: Sendable {
+    let batch = Mutex<AsyncMapResult<Int>?>(nil)
 }

@@ -118,6 +118,14 @@ extension Scheduler {
         bell.wait()
     }
 
+    /// Runs `wake` once every event queued so far has reached the observers: on the delivery thread after them, or
+    /// at once when there are no observers (or the caller is the delivery thread).
+    func afterDelivery(_ wake: @escaping @Sendable () -> Void) {
+        guard observerCount.load(ordering: .relaxed) > 0, !delivery.isCurrentThread else { return wake() }
+        state.withLock { $0.outboxWakes.append(wake) }
+        delivery.ring()
+    }
+
     /// One round on the delivery thread: every queued event to every observer, in order, then the queued wake-ups.
     /// Returns whether anything was queued.
     func deliverRound() -> Bool {
@@ -127,9 +135,10 @@ extension Scheduler {
             let w = s.outboxWakes
             s.outbox.removeAll(keepingCapacity: true)
             s.outboxWakes.removeAll(keepingCapacity: true)
+            // Cleared with the queue taken, under the lock: a producer refilling it sets the flag again.
+            delivery.backlogged.store(false, ordering: .relaxed)
             return (e, w, s.observers.map(\.call), s.enqueued)
         }
-        delivery.backlogged.store(false, ordering: .relaxed)
         for e in events { for o in observers { o(e) } }
         for w in wakes { w() }
         let ready = state.withLock { s -> [DispatchSemaphore] in

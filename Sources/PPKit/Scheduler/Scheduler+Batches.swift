@@ -77,7 +77,10 @@ extension Scheduler {
             s.tasks[BatchSlot(batch)].doneWaiters.append((s.waiterCounter, { wakeup.signal() }))
             return s.waiterCounter
         }
-        guard let token else { return true }
+        guard let token else {
+            flushEvents()  // done already: its events may still be on their way to the observers
+            return true
+        }
         // Short batches end within microseconds: watch the flag (no system call) for up to 100 us before parking.
         // Waking a parked thread costs 15-20 us here (an idle vCPU halts and needs an interrupt); a zero-timeout
         // semaphore wait is a futex call that can switch out too.
@@ -95,7 +98,9 @@ extension Scheduler {
         }
         if result == .timedOut {
             state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }
-            return state.withLock { $0.tasks[BatchSlot(batch)].isDone }
+            let done = state.withLock { $0.tasks[BatchSlot(batch)].isDone }
+            if done { flushEvents() }
+            return done
         }
         return true
     }
@@ -110,9 +115,13 @@ extension Scheduler {
                 try? await Task.sleep(nanoseconds: UInt64(min(timeout, 1e9) * 1e9))
                 return false
             }
-            _ = await group.next()
+            let first = await group.next() ?? false
             group.cancelAll()
-            return sched.state.withLock { $0.tasks[BatchSlot(batch)].isDone }
+            if first { return true }
+            guard sched.state.withLock({ $0.tasks[BatchSlot(batch)].isDone }) else { return false }
+            // Done as the timer fired: resume once its events have reached the observers.
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in sched.afterDelivery { c.resume() } }
+            return true
         }
     }
 
@@ -146,7 +155,7 @@ extension Scheduler {
                     s.tasks[BatchSlot(batch)].doneWaiters.append((token, { resume(true) }))
                     return false
                 }
-                if done { resume(true) }
+                if done { afterDelivery { resume(true) } }
             }
         } onCancel: {
             state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }

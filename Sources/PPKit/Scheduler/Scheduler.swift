@@ -320,7 +320,10 @@ public final class Scheduler: Sendable {
         }
         // Observers (a journal, the CLI's printer) see every event before a waiter learns the batch is done: the
         // delivery thread runs these wake-ups after the events queued before them.
-        if !fx.wakes.isEmpty { state.withLock { $0.outboxWakes.append(contentsOf: fx.wakes) } }
+        if !fx.wakes.isEmpty {
+            state.withLock { $0.outboxWakes.append(contentsOf: fx.wakes) }
+            delivery.ring()  // even if the last observer left meanwhile: the delivery thread runs queued wake-ups
+        }
         eventsQueued()
     }
 }

@@ -56,14 +56,24 @@ struct KeyLog {
     /// Position of `entries[0]`.
     var start: UInt64 = 0
     var entries = [Int32]()
+    /// The furthest position a reader has taken: entries before it are dropped when the log is full.
+    var readUpTo: UInt64 = 0
     var end: UInt64 { start + UInt64(entries.count) }
 
-    /// Nobody has read for a long while (no table open): stop logging rather than grow.
+    /// Entries kept at most; once full, what readers took goes, and if most is still unread (nobody has read for a
+    /// long while: no table open) logging stops rather than grow.
     static let limit = 1_000_000
 
     mutating func append(_ idx: Int32) {
         entries.append(idx)
-        if entries.count > Self.limit {
+        guard entries.count > Self.limit else { return }
+        // A reader still behind `readUpTo` starts over (its cursor falls below `start`).
+        let taken = Int(min(max(readUpTo, start), end) - start)
+        if taken > 0 {
+            entries.removeFirst(taken)
+            start += UInt64(taken)
+        }
+        if entries.count > Self.limit / 2 {
             start = end
             entries = []
             on = false
@@ -149,6 +159,7 @@ extension Scheduler {
                 changedKeys.append(s.key(TaskSlot(Int(idx))))
             }
             c.change += UInt64(upto - from)
+            s.keyLog.readUpTo = max(s.keyLog.readUpTo, c.change)
             let first = c.tasks
             let last = min(s.tasks.count, first + limit)
             var newKeys = [TaskKey]()
