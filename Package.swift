@@ -39,7 +39,7 @@ let package = Package(
             dependencies: ["CPPSys", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
-        // The one JSON layer: a byte-buffer writer, a parser into JSONValue, Codable over it, ISO 8601 instants.
+        // The one JSON layer: a byte-buffer writer, a parser into JSONValue, Codable (Foundation's coders, set up once), ISO 8601.
         .target(name: "PPJSON", swiftSettings: strict),
         .target(
             name: "PPKit",
