@@ -253,7 +253,8 @@ public struct PickleReader {
         return b[i]
     }
     private mutating func take(_ n: Int) throws(PickleError) -> ArraySlice<UInt8> {
-        guard n >= 0, i + n <= b.count else { throw PickleError("truncated at byte \(i)") }
+        // `n` comes from the pickle (up to Int.max): compared with what is left, so no sum can overflow.
+        guard n >= 0, n <= b.count - i else { throw PickleError("truncated at byte \(i)") }
         defer { i += n }
         return b[i..<(i + n)]
     }
@@ -357,7 +358,12 @@ public struct PickleReader {
             let v = args.compactMap(\.intValue)
             if v.count == args.count, (1...3).contains(v.count) {
                 let (start, stop, step) = v.count == 1 ? (0, v[0], 1) : (v[0], v[1], v.count == 3 ? v[2] : 1)
-                if step != 0, (stop - start) / step <= 50 { return .list(stride(from: start, to: stop, by: step).map { .int($0) }) }
+                // The bounds come from the pickle: a span or quotient that overflows is not short.
+                let (span, spanOverflow) = stop.subtractingReportingOverflow(start)
+                let (n, nOverflow) = span.dividedReportingOverflow(by: step)
+                if step != 0, !spanOverflow, !nOverflow, n <= 50 {
+                    return .list(stride(from: start, to: stop, by: step).map { .int($0) })
+                }
             }
             return .object(cls: m + "." + n, args: args, state: nil)
         case ("_codecs", "encode"):

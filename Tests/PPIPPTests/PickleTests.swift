@@ -90,4 +90,27 @@ struct PickleTests {
         #expect(throws: PickleError.self) { try PickleReader.loads([UInt8(ascii: "a")]) }
         #expect(throws: PickleError.self) { try PickleReader.loads([]) }
     }
+
+    @Test("a length or offset near Int.max from a hostile hub is an error, not an overflow")
+    func hugeLengths() throws {
+        // 8-byte lengths of Int.max and Int.max - 1 (SHORT_BINUNICODE8, BINBYTES8, BYTEARRAY8), after a few bytes read.
+        for op: UInt8 in [0x8D, 0x8E, 0x96] {
+            for low: UInt8 in [0xFF, 0xFE] {
+                let pickle: [UInt8] = [0x80, 4, op, low, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 65, 66]
+                #expect(throws: PickleError.self) { try PickleReader.loads(pickle) }
+            }
+        }
+        // 4-byte lengths past the end (BINUNICODE, BINBYTES, BINSTRING) and a negative LONG4 length.
+        for op in [UInt8(ascii: "X"), UInt8(ascii: "B"), UInt8(ascii: "T"), 0x8B] {
+            #expect(throws: PickleError.self) { try PickleReader.loads([0x80, 4, op, 0xFF, 0xFF, 0xFF, 0xFF, 65]) }
+        }
+        // range(-2**63, 2**63 - 1) and range(0, -2**63, -1): spans that overflow stay a range object.
+        for args: [PickleValue] in [[.int(Int.min), .int(Int.max)], [.int(0), .int(Int.min), .int(-1)], [.int(Int.min), .int(0), .int(-1)]] {
+            let v = try PickleReader.loads(PickleWriter.dumps(.object(cls: "builtins.range", args: args, state: nil)))
+            #expect(v == .object(cls: "builtins.range", args: args, state: nil))
+        }
+        // A short range still reads as its elements.
+        let short = try PickleReader.loads(PickleWriter.dumps(.object(cls: "builtins.range", args: [.int(3)], state: nil)))
+        #expect(short == .list([.int(0), .int(1), .int(2)]))
+    }
 }
