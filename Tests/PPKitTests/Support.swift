@@ -52,8 +52,8 @@ final class ManualEngine: Engine {
     func cancel(_ task: TaskID, reason: CancelReason) {}
     func shutdown(graceful: Bool) {}
     var held: [TaskID] { s.withLock { $0.queue.map(\.task) } }
-    /// Completes the first held task `ok` with `value`.
-    func finishFirst(value: Int) {
+    /// Completes the first held task `ok` with `value` (nil: none, as a faulty worker may report).
+    func finishFirst(value: (any Sendable)?) {
         let (id, sink, a, next) = s.withLock { st in (st.id, st.sink, st.queue.removeFirst(), st.queue.first) }
         let now = SystemClock().now()
         sink?.engineFinished(id, task: a.task, outcome: TaskOutcome(status: .ok, value: value, started: now, completed: now))

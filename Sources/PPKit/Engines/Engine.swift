@@ -31,6 +31,29 @@ public enum TaskWork: Sendable {
     }
 }
 
+extension TaskWork {
+    /// `outcome` as the scheduler records it: an `ok` without the value this work returns (a `ShellResult` for a shell
+    /// task, an `Int` for a built-in), as a worker may report, is the task's error, never a failed cast in a reader.
+    func checked(_ outcome: TaskOutcome) -> TaskOutcome {
+        guard outcome.status == .ok else { return outcome }
+        let why: String
+        switch self {
+        case .blocking, .async: return outcome  // a closure's value is typed where it was submitted
+        case .shell:
+            if outcome.value is ShellResult { return outcome }
+            why = outcome.value == nil ? "without a value" : "with a value that is not a shell result"
+        case .builtin:
+            if outcome.value is Int { return outcome }
+            why = outcome.value == nil ? "without a value" : "with a value that is not an integer"
+        }
+        var failed = outcome
+        failed.status = .error
+        failed.value = nil
+        failed.error = "the worker reported ok \(why)"
+        return failed
+    }
+}
+
 /// One task handed to an engine.
 public struct Assignment: Sendable {
     public var task: TaskID

@@ -391,7 +391,7 @@ extension Scheduler: EngineSink {
         _ = settle(engine, task: task, outcome: outcome, free: false, takeNext: false)
     }
 
-    private func settle(_ engine: EngineID, task: TaskID, outcome: TaskOutcome, free: Bool, takeNext: Bool) -> Assignment? {
+    private func settle(_ engine: EngineID, task: TaskID, outcome reported: TaskOutcome, free: Bool, takeNext: Bool) -> Assignment? {
         let received = clock.now()
         var next: Assignment?
         let fx = state.withLock { s -> Effects in
@@ -399,6 +399,7 @@ extension Scheduler: EngineSink {
             let slot = TaskSlot(task)
             guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return fx }
             guard let pos = s.engines[engine].assigned.firstIndex(of: slot) else { return fx }
+            let outcome = s.tasks.work(slot).checked(reported)
             if free {
                 s.engines[engine].assigned.remove(at: pos)
                 s.engines[engine].load -= s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
