@@ -70,6 +70,11 @@ public struct ViewFlags: Sendable {
     /// What the batch's first failure stops (GNU parallel's `--halt now|soon,fail=1`); nil: nothing.
     public var halt: HaltPolicy?
     public init() {}
+
+    /// Most tasks one submit may hold: a larger batch is refused with this number rather than allocated.
+    public static let maxBatchTasks = 10_000_000
+    /// Most retries a task may have (the task record counts them in 16 bits).
+    public static let maxRetries = 1000
 }
 
 /// What a batch's first failure stops; the scheduler applies it as it records the failure, so no task starts after.

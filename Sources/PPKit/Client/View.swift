@@ -85,9 +85,11 @@ public struct View: Sendable {
 
     /// Submits a shell sweep: one task per argument tuple.
     public func submit(_ sweep: Sweep) throws(PPError) -> AsyncMapResult<ShellResult> {
+        let count: Int
+        do { count = try sweep.checkedCount() } catch { throw PPError(.invalidArgument, error.message) }
         var works = [TaskWork]()
-        works.reserveCapacity(sweep.count)
-        for i in 0..<sweep.count {
+        works.reserveCapacity(count)
+        for i in 0..<count {
             works.append(.shell(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1)))
         }
         return AsyncMapResult(handle: try submit(works, label: sweep.template.text))

@@ -10,7 +10,7 @@ extension Scheduler.State {
     /// Puts a failed task back, preferring engines that have not failed it.
     mutating func retryElsewhere(_ slot: TaskSlot, failedOn engine: EngineID) {
         let was = tasks[slot].status
-        tasks[slot].retries += 1
+        tasks[slot].countRetry()
         tasks[slot].engine = nil
         tasks[slot].started = nil
         tasks[slot].status = .pending
@@ -40,7 +40,7 @@ extension Scheduler.State {
         let was = tasks[slot].status
         let b = tasks[slot].batchSlot
         if let run = tasks[slot].runMicros { tasks[b].serialMicros -= run }
-        tasks[slot].retries += 1
+        tasks[slot].countRetry()
         tasks[slot].status = .pending
         tasks[slot].started = nil
         tasks[slot].completed = nil

@@ -115,7 +115,14 @@ public final class Scheduler: Sendable {
     ) throws(PPError) -> (BatchID, Range<Int>) {
         if let t = options.runTimeLimit, !(t > 0) { throw PPError(.invalidArgument, "the run-time limit must be > 0 seconds (got \(t))") }
         if let t = options.dependencyTimeout, !(t >= 0) { throw PPError(.invalidArgument, "the dependency timeout must be >= 0 seconds (got \(t))") }
-        if options.retries < 0 { throw PPError(.invalidArgument, "retries must be >= 0 (got \(options.retries))") }
+        guard (0...ViewFlags.maxRetries).contains(options.retries) else {
+            throw PPError(.invalidArgument, "retries must be from 0 to \(ViewFlags.maxRetries) (got \(options.retries))")
+        }
+        guard works.count <= ViewFlags.maxBatchTasks else {
+            throw PPError(
+                .invalidArgument,
+                "a batch of \(thousands(works.count)) tasks; at most \(thousands(ViewFlags.maxBatchTasks)) in one batch")
+        }
         let now = clock.now()
         let (batch, range) = try update { s, fx throws(PPError) -> (BatchID, Range<Int>) in
             for dep in [after, follow].compactMap({ $0 }) {

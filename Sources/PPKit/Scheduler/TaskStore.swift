@@ -38,6 +38,8 @@ struct TaskRecord {
     }
 
     @inline(__always) var batchSlot: BatchSlot { BatchSlot(Int(batch)) }
+    /// Counts one more run: automatic retries stop at `ViewFlags.maxRetries`, a user's retries saturate the counter.
+    mutating func countRetry() { retries = retries == .max ? .max : retries + 1 }
     /// The engine it is assigned to.
     var engine: EngineID? {
         get { engineRaw >= 0 ? Int(engineRaw) : nil }

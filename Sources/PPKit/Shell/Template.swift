@@ -235,7 +235,9 @@ public struct Sweep: Sendable, Hashable {
         }
         guard !current.isEmpty else { throw SweepError("::: needs at least one argument") }
         groups.append(current)
-        return Sweep(template: template, groups: groups)
+        let sweep = Sweep(template: template, groups: groups)
+        _ = try sweep.checkedCount()
+        return sweep
     }
 
     /// From one dashboard prompt line: `TEMPLATE ::: ARGS [::: ARGS]...`, arguments split with shell-like quoting.
@@ -264,7 +266,9 @@ public struct Sweep: Sendable, Hashable {
         }
         guard let last = current, !last.isEmpty else { throw SweepError("::: needs at least one argument") }
         groups.append(last)
-        return Sweep(template: template, groups: groups)
+        let sweep = Sweep(template: template, groups: groups)
+        _ = try sweep.checkedCount()
+        return sweep
     }
 
     /// Number of tasks: the product of the group sizes; 0 without groups (saturates at Int.max).
@@ -275,6 +279,16 @@ public struct Sweep: Sendable, Hashable {
             let (p, overflow) = n.multipliedReportingOverflow(by: g.count)
             if overflow { return Int.max }
             n = p
+        }
+        return n
+    }
+
+    /// The number of tasks, refused past `ViewFlags.maxBatchTasks` (a product of many groups may overflow `Int`).
+    public func checkedCount() throws(SweepError) -> Int {
+        let n = count
+        guard n <= ViewFlags.maxBatchTasks else {
+            let made = n == Int.max ? "over \(thousands(Int.max))" : thousands(n)
+            throw SweepError("the arguments make \(made) tasks; at most \(thousands(ViewFlags.maxBatchTasks)) in one batch")
         }
         return n
     }
@@ -424,6 +438,17 @@ public struct Sweep: Sendable, Hashable {
         if inWord { words.append((String(decoding: cur, as: UTF8.self), quoted)) }
         return words
     }
+}
+
+/// `10000000` as `10,000,000`, for messages.
+func thousands(_ n: Int) -> String {
+    let digits = String(n.magnitude)
+    var out = ""
+    for (k, c) in digits.enumerated() {
+        if k > 0 && (digits.count - k) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return n < 0 ? "-" + out : out
 }
 
 /// One shell task: a template applied to its arguments.
