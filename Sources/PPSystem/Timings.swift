@@ -40,6 +40,7 @@ public enum Timings {
     /// Sleeps the calling thread for `seconds` (EINTR resumed).
     public static func sleep(_ seconds: Double) {
         guard seconds > 0 else { return }
+        let seconds = min(seconds, 1e9)  // as `nanoseconds`: an infinite or huge wait is about 30 years, not a trap
         var ts = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         var rem = timespec()
         while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }

@@ -17,6 +17,9 @@ struct DemoCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds each task sleeps.", valueName: "SECONDS"))
     var sleep = Seconds(0.1)
 
+    /// The longest `--sleep`: a day.
+    static let maxSleep: Double = 86_400
+
     @Flag(help: "Plain output, no dashboard.")
     var headless = false
 
@@ -25,8 +28,8 @@ struct DemoCommand: ParsableCommand {
     @OptionGroup var journal: JournalOptions
 
     func validate() throws {
-        try checkCount("--tasks", tasks, 0...Int.max)
-        try sleep.check("--sleep", Seconds.nonNegative, ">= 0")
+        try checkCount("--tasks", tasks, 0...ViewFlags.maxBatchTasks)
+        try sleep.check("--sleep", 0...DemoCommand.maxSleep, "from 0 to \(Int(DemoCommand.maxSleep))")
     }
 
     func run() throws {

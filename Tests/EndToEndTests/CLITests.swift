@@ -318,6 +318,38 @@ struct CLITests {
         }
     }
 
+    @Test("bad input that used to trap: exit 2 within seconds, one line naming the bound", arguments: [
+        BadInput(args: ["demo", "--headless", "--tasks", "100000000000000"], mentions: ["--tasks", "10000000"]),
+        BadInput(args: ["demo", "--headless", "--sleep", "1e19"], mentions: ["--sleep", "86400"]),
+        BadInput(args: ["demo", "--headless", "--sleep", "inf"], mentions: ["--sleep", "86400"]),
+        BadInput(args: ["demo", "--headless", "--sleep", "nan"], mentions: ["--sleep", "86400"]),
+        BadInput(args: ["demo", "--headless", "--sleep=-1"], mentions: ["--sleep", "86400"]),
+        BadInput(args: ["run", "--retries", "65536", "--", "true", ":::", "1"], mentions: ["--retries", "1000"]),
+        BadInput(args: ["run", "--retries", "1001", "--", "true", ":::", "1"], mentions: ["--retries", "1000"]),
+        BadInput(args: ["resume", "latest", "--retries", "65536"], mentions: ["--retries", "1000"]),
+        BadInput(
+            args: ["run", "--", "echo", ":::", "1..1000", ":::", "1..1000", ":::", "1..1000"],
+            mentions: ["1,000,000,000 tasks", "10,000,000"]),
+    ])
+    func boundedInput(_ bad: BadInput) async {
+        let r = await PPDash.run(bad.args, stdin: [], timeout: 15)
+        #expect(r.exitCode == 2, "\(r)")
+        #expect(r.elapsed < 5, "refused within seconds (took \(r.elapsed) s)\(r)")
+        let lines = r.errLines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(lines.count == 1, "exactly one line on stderr\(r)")
+        for word in bad.mentions { #expect(r.err.contains(word), "stderr names \(word)\(r)") }
+        #expect(r.stdout.isEmpty, "nothing on stdout\(r)")
+    }
+
+    @Test("the bounds themselves are taken: --retries 1000, --sleep 0")
+    func boundsTaken() async {
+        let run = await PPDash.run(["run", "--retries", "1000", "--", "echo {}", ":::", "a"], stdin: [], timeout: 30)
+        #expect(run.exitCode == 0, "\(run)")
+        #expect(run.outLines == ["a"], "\(run)")
+        let demo = await PPDash.run(["demo", "--headless", "--tasks", "2", "--sleep", "0", "-n", "1"], stdin: [], timeout: 30)
+        #expect(demo.exitCode == 0, "\(demo)")
+    }
+
     @Test("demo without a terminal prints the headless output")
     func demoWithoutTTY() async {
         let r = await PPDash.run(["demo", "--tasks", "8", "--sleep", "0.01", "-n", "4"],
