@@ -88,4 +88,18 @@ struct TerminalOutputE2ETests {
         #expect(splitLines(out).sorted() == (1...6).map { "out\($0)" }, "stdout holds the outputs only: \(out.debugDescription)")
         #expect(screenLines(r.stdout).contains { $0.hasPrefix("ppdash: 6 tasks: 6 ok") }, "the summary on the terminal\(r)")
     }
+
+    @Test("run without ::: reading a terminal says so on stderr, once")
+    func saysItReadsTheTerminal() async {
+        guard let r = await run(onPty: ["run", "--", "echo", "{}"], term: "xterm-256color", timeout: 3) else { return }
+        let hint = "ppdash: reading arguments from the terminal; end with Ctrl-D"
+        #expect(screenLines(r.stdout).filter { $0 == hint }.count == 1, "\(r)")
+    }
+
+    @Test("run without ::: reading a pipe: no such hint")
+    func quietOnPipedArguments() async {
+        let r = await PPDash.run(["run", "--", "echo", "{}"], stdin: Array("x\n".utf8), timeout: 30)
+        #expect(r.exitCode == 0 && r.outLines == ["x"], "\(r)")
+        #expect(!r.err.contains("reading arguments"), "\(r)")
+    }
 }
