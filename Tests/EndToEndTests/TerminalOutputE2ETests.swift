@@ -71,6 +71,14 @@ struct TerminalOutputE2ETests {
         #expect(outputs.sorted() == (1...8).map { "out\($0)" }, "each output line whole, nothing of the bar on it\(r)")
     }
 
+    @Test("output that does not end its line is not drawn over by the progress line")
+    func partialLineKept() async {
+        let args = ["run", "--headless", "-n", "1", "--", "sleep 0.3; printf p{}", ":::", "1", "2", "3"]
+        guard let r = await run(onPty: args, term: "xterm-256color") else { return }
+        #expect(!r.timedOut && r.exitCode == 0, "\(r)")
+        #expect(screenLines(r.stdout).contains { $0.hasPrefix("p1p2p3") }, "the partial lines, whole\(r)")
+    }
+
     @Test("stdout redirected, stderr on the terminal: the progress line stays out of stdout")
     func progressLineNotInRedirectedStdout() async throws {
         guard let bin = PPDash.path else {
