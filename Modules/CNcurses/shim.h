@@ -51,6 +51,23 @@ static inline int ppterm_has_cup(void) {
     return s != NULL && s != (char *)-1;
 }
 
+/// Whether terminfo knows `term` and it can move the cursor and clear to the end of a line ("cup" and "el"), found
+/// without starting curses or writing to `fd`: 1 yes, 0 it cannot, -1 not in the terminfo database. Leaves cur_term as it was.
+static inline int ppterm_probe(const char *term, int fd) {
+    int err = 0;
+    TERMINAL *old = cur_term;
+    if (setupterm(term, fd, &err) != OK) {
+        set_curterm(old);
+        return -1;
+    }
+    char *cup = tigetstr("cup");
+    char *el = tigetstr("el");
+    int ok = cup != NULL && cup != (char *)-1 && el != NULL && el != (char *)-1;
+    TERMINAL *mine = set_curterm(old);
+    if (mine != NULL && mine != old) del_curterm(mine);
+    return ok;
+}
+
 /// Whether the locale's codeset is UTF-8 (call after setlocale).
 static inline int ppterm_locale_is_utf8(void) {
     const char *cs = nl_langinfo(CODESET);

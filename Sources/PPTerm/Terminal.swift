@@ -129,6 +129,29 @@ public final class Terminal {
         delscreen(screen)
     }
 
+    /// Why no dashboard can run on stdin/stdout (not terminals; TERM unset, dumb, unknown or without cursor
+    /// addressing), found without starting curses or writing anything; nil when `open` may be tried.
+    public static func unusable() -> TerminalError? {
+        guard isatty(0) == 1, isatty(1) == 1 else { return .notATerminal }
+        return cursorProblem(fd: 1)
+    }
+
+    /// Whether `fd` is a terminal whose TERM can move the cursor and clear a line (`\r` and `ESC[K` are safe there).
+    public static func canRewriteLine(fd: Int32) -> Bool {
+        isatty(fd) == 1 && cursorProblem(fd: fd) == nil
+    }
+
+    /// What is wrong with TERM for the terminal on `fd`, by terminfo; nil when it can address the cursor.
+    static func cursorProblem(fd: Int32) -> TerminalError? {
+        let term: String
+        do throws(TerminalError) { term = try checkTERM(environment("TERM")) } catch { return error }
+        switch ppterm_probe(term, fd) {
+        case 1: return nil
+        case 0: return .dumbTerminal(term)
+        default: return .unknownTerminal(term)
+        }
+    }
+
     /// Validates a TERM value before newterm: set, non-empty and not "dumb". Returns it.
     static func checkTERM(_ value: String?) throws(TerminalError) -> String {
         guard let value, !value.isEmpty else { throw .noTERM }

@@ -7,10 +7,12 @@ import Synchronization
 final class Printer: Sendable {
     let json: Bool
     let keepOrder: Bool
-    let quiet: Bool
     let scheduler: Scheduler
     /// Next seq to print and the outputs waiting for it (keep-order). Guarded by this Mutex.
     let pending = Mutex<(next: Int, held: [Int: TaskMetadata])>((0, [:]))
+    /// While the dashboard is to show the outputs: nothing is printed, the completed tasks are listed (ids only) in
+    /// case it cannot start after all (`speak`). Guarded by this Mutex.
+    private let silenced: Mutex<(on: Bool, missed: [TaskID])>
     /// stdout's reader is gone (EPIPE): nothing more is printed, and the run stops as a filter would.
     let outputClosed = Atomic<Bool>(false)
 
@@ -18,11 +20,24 @@ final class Printer: Sendable {
         self.json = json
         self.keepOrder = keepOrder
         self.scheduler = scheduler
-        self.quiet = quiet
+        self.silenced = Mutex((quiet, []))
+    }
+
+    /// Prints from now on, starting with the tasks that completed while silenced (the dashboard could not open).
+    func speak() {
+        let missed = silenced.withLock { s -> [TaskID] in
+            defer { s = (false, []) }
+            return s.on ? s.missed : []
+        }
+        for task in missed { completed(task, batch: 0) }
     }
 
     func completed(_ task: TaskID, batch: BatchID) {
-        guard !quiet, let m = scheduler.metadata(task) else { return }
+        let silent = silenced.withLock { s -> Bool in
+            if s.on { s.missed.append(task) }
+            return s.on
+        }
+        guard !silent, let m = scheduler.metadata(task) else { return }
         if !keepOrder { return emit(m) }
         let ready: [TaskMetadata] = pending.withLock { p in
             p.held[m.seq - 1] = m
@@ -50,12 +65,13 @@ final class Printer: Sendable {
         guard !outputClosed.load(ordering: .relaxed) else { return }
         var ok = true
         if json {
-            ok = writeAll(1, FlatTaskRecord(m).jsonLine() + "\n")
+            ok = statusLine.write(1, FlatTaskRecord(m).jsonLine() + "\n")
         } else {
-            if !m.stdout.text.isEmpty { ok = writeAll(1, m.stdout.text) }
-            if !m.stderr.text.isEmpty { _ = writeAll(2, m.stderr.text) }
+            // Through the progress line's lock: a line drawn on the terminal is erased before the output.
+            if !m.stdout.text.isEmpty { ok = statusLine.write(1, m.stdout.text) }
+            if !m.stderr.text.isEmpty { _ = statusLine.write(2, m.stderr.text) }
             if m.status != .ok, let e = m.error {
-                _ = writeAll(2, "ppdash: task \(m.id) (\(m.text)) \(m.status): \(e)\n")
+                _ = statusLine.write(2, "ppdash: task \(m.id) (\(m.text)) \(m.status): \(e)\n")
             }
         }
         if !ok { outputClosed.store(true, ordering: .relaxed) }

@@ -1,12 +1,19 @@
 import Foundation
 import PPKit
 import PPSource
+import PPTerm
 
 /// The headless progress line, like the notebook's bar (tqdm's text form).
 struct ProgressLine {
-    /// Rewritten in place with `\r` on a terminal, else printed once a second.
+    /// Rewritten in place with `\r` on a terminal that can move the cursor, else printed once a second.
     let tty: Bool
     var lastPrint: Double = 0
+
+    /// `tty`: stderr is a terminal; the line is drawn in place only if its TERM can move the cursor (not dumb,
+    /// unset or unknown), else it is printed as plain lines.
+    init(tty: Bool) {
+        self.tty = tty && Terminal.canRewriteLine(fd: 2)
+    }
 
     static func render(done: Int, total: Int, ok: Int, failed: Int, elapsed: Double, width: Int = 30) -> String {
         let frac = total == 0 ? 1 : Double(done) / Double(total)
@@ -23,11 +30,16 @@ struct ProgressLine {
     /// Draws the line for a batch if it is time to.
     mutating func update(_ counts: StatusCounts, elapsed: Double, final: Bool = false) {
         let line = Self.render(done: counts.done, total: counts.total, ok: counts.ok, failed: counts.failed, elapsed: elapsed)
-        if tty {
-            FileHandle.standardError.write(Data(("\r" + line + (final ? "\n" : "")).utf8))
+        if tty && !final {
+            statusLine.draw(line)
         } else if final || elapsed - lastPrint >= 1 {
             lastPrint = elapsed
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            _ = statusLine.write(2, line + "\n")
         }
+    }
+
+    /// Erases the line drawn in place, if any.
+    func clear() {
+        if tty { statusLine.erase() }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PPKit
 import PPSource
 
@@ -43,6 +44,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError(error.description)
         }
         if sweep.groups.isEmpty {
+            if isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
             var lines = [String]()
             while let line = readLine(strippingNewline: true) { lines.append(line) }
             sweep = Sweep(template: sweep.template, groups: [lines])

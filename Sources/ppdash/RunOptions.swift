@@ -3,6 +3,7 @@ import Foundation
 import PPJournal
 import PPKit
 import PPSource
+import PPTerm
 import Synchronization
 
 /// run's options, shared with resume: the engines, the tasks' flags, the output.
@@ -76,7 +77,12 @@ extension RunOptions {
         view.flags.maxOutput = maxOutput
         view.flags.workingDirectory = workdir ?? FileManager.default.currentDirectoryPath
         view.flags.environment = passedEnvironment
-        let dashboard = !headless && !json && isInteractive
+        var dashboard = !headless && !json && isInteractive
+        if dashboard, let why = Terminal.unusable() {
+            // Found before anything runs: TERM dumb, unset or unknown means plain output, no cursor movement.
+            note("ppdash: \(why)")
+            dashboard = false
+        }
         let printer = Printer(json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard)
         let source = LocalSource(client: client, flags: view.flags)
         let session: JournalSession?
@@ -101,7 +107,12 @@ extension RunOptions {
         }
         session?.writer.flush()
 
-        if dashboard { note("ppdash: \(try openDashboard(source, refresh: refresh, session: session))") }
+        if dashboard {
+            note("ppdash: \(try openDashboard(source, refresh: refresh, session: session))")
+            // No dashboard after all: the outputs it was to show are printed, journaled first.
+            session?.writer.flush()
+            printer.speak()
+        }
         var progress = ProgressLine(tty: isatty(2) == 1 && !json)
         StopSignals.install()
         while !ar.wait(timeout: 0.2) {
@@ -110,14 +121,14 @@ extension RunOptions {
             if let sig = StopSignals.caughtSignal {
                 // Ctrl-C or SIGTERM: pending tasks aborted, running ones signalled, all recorded as aborted.
                 client.shutdown()
-                if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                progress.clear()
                 printer.flush()
                 session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
                 note("ppdash: stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): pending tasks aborted, running ones signalled")
                 throw ExitCode(128 + sig)
             }
         }
-        if progress.tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        progress.clear()
         if printer.outputClosed.load(ordering: .relaxed) {
             // stdout's reader is gone (`| head`): stop as a filter would, recorded in the journal, and end as SIGPIPE.
             client.shutdown()

@@ -1,8 +1,58 @@
 import Foundation
 import Synchronization
 
-/// Writes a line to stderr.
-func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+/// Writes a line to stderr (erasing the progress line first, if one is drawn).
+func note(_ s: String) { _ = statusLine.write(2, s + "\n") }
+
+/// The one progress line drawn in place on the terminal's stderr, and every write that may land on that terminal,
+/// under one lock: a task's output or a note erases the line first (it is redrawn on the next tick), so no output
+/// line ever starts in the middle of the bar.
+final class StatusLine: Sendable {
+    private struct State {
+        /// A line is drawn (the cursor is at its end).
+        var shown = false
+        /// The last write to the terminal did not end a line: drawing now would erase it.
+        var midLine = false
+    }
+    private let state = Mutex(State())
+    /// Whether stdout is a terminal (taken to be the one stderr is on).
+    private let stdoutIsTerminal = isatty(1) == 1
+    private let stderrIsTerminal = isatty(2) == 1
+
+    /// Draws `line` in place on stderr (`\r`, the line, `ESC[K`); skipped while a task's partial line is on screen.
+    func draw(_ line: String) {
+        state.withLock { s in
+            guard !s.midLine else { return }
+            _ = writeAll(2, "\r" + line + "\u{1B}[K")
+            s.shown = true
+        }
+    }
+
+    /// Erases a drawn line, leaving the cursor at the start of the empty line.
+    func erase() {
+        state.withLock { s in Self.erase(&s) }
+    }
+
+    /// Writes `text` to `fd` whole (see `writeAll`), erasing a drawn line first when `fd` is on the terminal.
+    func write(_ fd: Int32, _ text: String) -> Bool {
+        state.withLock { s in
+            let terminal = fd == 2 ? stderrIsTerminal : fd == 1 && stdoutIsTerminal
+            if terminal { Self.erase(&s) }
+            let ok = writeAll(fd, text)
+            if terminal, let last = text.utf8.last { s.midLine = last != UInt8(ascii: "\n") }
+            return ok
+        }
+    }
+
+    private static func erase(_ s: inout State) {
+        guard s.shown else { return }
+        _ = writeAll(2, "\r\u{1B}[K")
+        s.shown = false
+    }
+}
+
+/// The process's progress line (drawn only by `ProgressLine` on a terminal that can move the cursor).
+let statusLine = StatusLine()
 
 /// Whether stdin and stdout are terminals.
 var isInteractive: Bool { isatty(0) == 1 && isatty(1) == 1 }
