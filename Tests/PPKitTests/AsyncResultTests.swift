@@ -130,11 +130,14 @@ struct AsyncResultTests {
     func asyncWait() async throws {
         let client = makeClient(1)
         defer { client.shutdown() }
+        // The task runs until the test lets it end (a timed sleep could end first on a starved machine).
+        let release = Counter()
         let ar = try client.loadBalancedView().applyAsync { () async throws -> Int in
-            try await Task.sleep(nanoseconds: 1_000_000_000)
+            for _ in 0..<3000 where release.count == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
             return 7
         }
         #expect(await ar.wait(timeout: 0.01) == false)
+        release.increment()
         #expect(await ar.wait(timeout: 30) == true)
         #expect(try await ar.get() == 7)
     }

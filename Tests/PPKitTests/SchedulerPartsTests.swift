@@ -153,3 +153,30 @@ struct SchedulerPartsTests {
         #expect(RateMeter.average(0, seconds: 3) == 0)
     }
 }
+
+@Suite("constrained tasks released while the constrained list is walked")
+struct ConstrainedWalkTests {
+    @Test("a follower released by a failure during the walk is not lost: it ends, with its reason")
+    func followerReleasedDuringWalkIsKept() throws {
+        let client = makeClient(2)
+        defer { client.shutdown() }
+        // X runs on engine 0, which then leaves: whatever follows X can never run.
+        let x = try client.directView(targets: [0]).applyAsync { 1 }
+        #expect(x.wait(timeout: 10))
+        try client.removeEngine(0)
+        client.scheduler.isPaused = true
+        var a = client.loadBalancedView()
+        a.flags.follow = Dependency(x.msgIds)
+        let first = try a.applyAsync { 2 }
+        // B waits for A to fail, and follows X too: released by A's failure inside the walk, into the same list.
+        var b = client.loadBalancedView()
+        b.flags.after = Dependency.failureOnly(first.msgIds)
+        b.flags.follow = Dependency(x.msgIds)
+        let second = try b.applyAsync { 3 }
+        client.scheduler.isPaused = false
+        #expect(first.wait(timeout: 10))
+        #expect(second.wait(timeout: 10), "the follower stayed pending: lost from the constrained list")
+        #expect(second.metadata(0)?.status == .error)
+        #expect(second.metadata(0)?.error?.contains("impossible dependency") == true, "\(String(describing: second.metadata(0)?.error))")
+    }
+}

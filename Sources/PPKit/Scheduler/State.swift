@@ -80,26 +80,34 @@ extension Scheduler {
             // Constrained tasks: each has its own set of eligible engines.
             if !queues.constrained.isEmpty {
                 var keep = [TaskSlot]()
-                let list = queues.constrained
-                for (pos, slot) in list.enumerated() {
-                    guard isDispatchable(slot) else { continue }
-                    switch eligible(slot, among: free) {
-                    case .some(let cands) where !cands.isEmpty:
-                        assign(slot, to: choose(cands), free: &free, fx: &fx)
-                    case .some:
-                        keep.append(slot)
-                    case .none:
-                        let why =
-                            tasks.extras[slot]?.follow != nil
-                            ? "impossible dependency: no alive engine is one where the tasks it follows ran"
-                            : "no alive engine can run it (a Swift closure needs an in-process engine)"
-                        failTask(slot, status: .error, error: why, fx: &fx, now: clock.now())
+                // Taken out while walked; a failure here may release followers into the list: they are walked next.
+                var list = queues.constrained
+                queues.constrained = []
+                walk: while !list.isEmpty {
+                    for (pos, slot) in list.enumerated() {
+                        guard isDispatchable(slot) else { continue }
+                        switch eligible(slot, among: free) {
+                        case .some(let cands) where !cands.isEmpty:
+                            assign(slot, to: choose(cands), free: &free, fx: &fx)
+                        case .some:
+                            keep.append(slot)
+                        case .none:
+                            let why =
+                                tasks.extras[slot]?.follow != nil
+                                ? "impossible dependency: no alive engine is one where the tasks it follows ran"
+                                : "no alive engine can run it (a Swift closure needs an in-process engine)"
+                            failTask(slot, status: .error, error: why, fx: &fx, now: clock.now())
+                        }
+                        if free.isEmpty {
+                            // Nothing more fits now; keep the rest in order.
+                            keep.append(contentsOf: list[(pos + 1)...])
+                            keep.append(contentsOf: queues.constrained)
+                            queues.constrained = []
+                            break walk
+                        }
                     }
-                    if free.isEmpty {
-                        // Nothing more fits now; keep the rest in order.
-                        keep.append(contentsOf: list[(pos + 1)...])
-                        break
-                    }
+                    list = queues.constrained
+                    queues.constrained = []
                 }
                 queues.constrained = keep
                 if free.isEmpty { return }
