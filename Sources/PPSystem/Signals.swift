@@ -56,6 +56,10 @@ public final class SignalCatcher: Sendable {
         for s in signals { ppsys_signal_restore(s, ignoring.contains(s) ? 1 : 0) }
     }
 
+    /// Ignores `sig` process-wide from now on: a command's own choice, never a library's (SIGPIPE, so that a closed
+    /// output is an EPIPE the command sees and acts on, not a silent death that leaves its children running).
+    public static func ignore(_ sig: Int32) { ppsys_signal_restore(sig, 1) }
+
     /// Does what `sig` would do by default (SIGTSTP: stop until continued; SIGPIPE: end the process), then puts
     /// back whatever action `sig` had.
     public static func raiseWithDefaultAction(_ sig: Int32) { ppsys_signal_raise_default(sig) }

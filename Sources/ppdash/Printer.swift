@@ -79,7 +79,7 @@ final class Printer: Sendable {
 }
 
 /// write(2) all of `s` to `fd`, so outputs of concurrent tasks never interleave within one task; false once the
-/// reader is gone (EPIPE: SIGPIPE is ignored process-wide, by NIO).
+/// reader is gone (EPIPE: `run` ignores SIGPIPE).
 func writeAll(_ fd: Int32, _ s: String) -> Bool {
     var bytes = Array(s.utf8)
     var off = 0

@@ -3,6 +3,7 @@ import Foundation
 import PPJournal
 import PPKit
 import PPSource
+import PPSystem
 import PPTerm
 import Synchronization
 
@@ -69,6 +70,9 @@ enum BatchWork {
 extension RunOptions {
     /// Runs `work` headless or in the dashboard, with a journal; the exit status says whether every task was ok.
     func execute(_ work: BatchWork) throws {
+        // A closed stdout must reach the printer as EPIPE (then the batch stops, tasks signalled, and we end as
+        // SIGPIPE): without this, a run with no NIO loop (no journal) died at the write and left its tasks running.
+        SignalCatcher.ignore(SIGPIPE)
         let client = try engines.startEngines()
         var view = client.loadBalancedView()
         view.flags.retries = retries

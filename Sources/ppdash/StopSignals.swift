@@ -23,5 +23,5 @@ enum StopSignals {
     }
 }
 
-/// Ends the process as SIGPIPE would have: the reader of our output is gone (NIO ignores SIGPIPE process-wide).
+/// Ends the process as SIGPIPE would have: the reader of our output is gone (`run` ignores SIGPIPE until then).
 func endBySIGPIPE() { SignalCatcher.raiseWithDefaultAction(SIGPIPE) }

@@ -43,23 +43,31 @@ extension EnginesE2ETests {
 
 @Suite("output ends right")
 struct OutputEndsE2ETests {
-    @Test("a closed stdout (| head -1) stops the batch as a filter: running tasks signalled, journal ended, status 141")
-    func closedStdout() async throws {
+    @Test(
+        "a closed stdout (| head -1) stops the batch as a filter: running tasks signalled, journal ended, status 141",
+        arguments: [true, false])
+    func closedStdout(journal: Bool) async throws {
         let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
         let dir = TempDir()
         defer { dir.remove() }
+        let marker = journal ? "7.25" : "7.35"
+        let journalFlags = journal ? "--journal \(shellQuote(dir.file("j.jsonl")))" : "--no-journal"
         let script = """
-            { \(shellQuote(bin)) run -n 3 --journal \(shellQuote(dir.file("j.jsonl"))) -- 'sleep {}; seq 1 20000' \
-              ::: 0.2 0.4 7.25 2>\(shellQuote(dir.file("err"))); echo $? >\(shellQuote(dir.file("status"))); } | head -1
+            { \(shellQuote(bin)) run -n 3 \(journalFlags) -- 'sleep {}; seq 1 20000' \
+              ::: 0.2 0.4 \(marker) 2>\(shellQuote(dir.file("err"))); echo $? >\(shellQuote(dir.file("status"))); } | head -1
             """
         let r = await run(["/bin/sh", "-c", script], env: PPDash.baseEnvironment, timeout: 30)
         #expect(r.out == "1\n", "\(r)")
         let status = (try? String(contentsOfFile: dir.file("status"), encoding: .utf8)) ?? "?"
+        let err = (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? "?"
         #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "141", "exit as by SIGPIPE\(r)")
-        let journal = (try? String(contentsOfFile: dir.file("j.jsonl"), encoding: .utf8)) ?? ""
-        let end = journal.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(end.contains("\"event\":\"end\"") && end.contains("stdout closed"), "journal ends saying why: \(end)")
-        #expect(await waitForNoProcesses(matching: "sleep 7.25").isEmpty, "the running task was signalled")
+        #expect(err.contains("stdout closed"), "says why it stopped: \(err)")
+        if journal {
+            let text = (try? String(contentsOfFile: dir.file("j.jsonl"), encoding: .utf8)) ?? ""
+            let end = text.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(end.contains("\"event\":\"end\"") && end.contains("stdout closed"), "journal ends saying why: \(end)")
+        }
+        #expect(await waitForNoProcesses(matching: "sleep \(marker)").isEmpty, "the running task was signalled")
         #expect(r.elapsed < 7, "the batch stopped instead of running on: \(r)")
     }
 
