@@ -148,6 +148,7 @@ public enum JournalReader {
                     "\(path) is corrupt at line \(line.number) (not a journal line); nothing was changed: move it aside to start afresh"
                 )
             }
+            let event = JournalEvent(json: j)
             if let v = j[JournalFormat.versionKey] {
                 if let v = v.int, v > JournalFormat.version {
                     throw JournalError(
@@ -155,12 +156,12 @@ public enum JournalReader {
                         "\(path) was resumed by a newer ppdash (journal format \(v); this ppdash reads up to \(JournalFormat.version))"
                     )
                 }
-                guard case .header = JournalEvent(json: j) else {
+                guard case .header = event else {
                     throw JournalError(
                         .corrupt, "\(path) is corrupt at line \(line.number) (a run header without host or pid)")
                 }
             }
-            if let event = JournalEvent(json: j) { b.add(event) }
+            if let event { b.add(event) }
         }
         return b.contents()
     }

@@ -57,7 +57,7 @@ public final class JournalSource: DashboardSource {
             let secs = max(1e-3, submitted.seconds(to: finished ?? end))
             return BatchSnapshot(
                 id: b + 1, label: contents.batchLabels[b], counts: batchCounts[b], submitted: submitted,
-                finished: finished, rate: Double(batchCounts[b].done) / secs, eta: nil)
+                finished: finished, rate: RateMeter.average(batchCounts[b].done, seconds: secs), eta: nil)
         }
         snapshotBase = Snapshot(
             time: end, startedAt: contents.runs[0].header.started, generation: 1, paused: false,

@@ -47,6 +47,11 @@ public final class ChildProcess: Sendable {
         reaped.withLock { r in r == nil && leadsGroup && kill(-pid, sig) == 0 }
     }
 
+    /// Signals what the child leads: its group when it has one, else the child alone.
+    private func stop(signal sig: Int32) {
+        if leadsGroup { sendToGroup(signal: sig) } else { send(signal: sig) }
+    }
+
     /// Whether it has exited (reaped or not); never blocks.
     public var hasExited: Bool {
         status != nil
@@ -145,14 +150,14 @@ extension ChildProcess {
                             stopped = .deadline
                         }
                         if stopped != nil {
-                            sendToGroup(signal: SIGTERM)
+                            stop(signal: SIGTERM)
                             killAt = t + grace
                         }
                     }
                     if fds[n + 1].revents != 0 { fds[n + 1].fd = -1 }
                     let allClosed = (0..<n).allSatisfy { fds[$0].fd < 0 }
                     if let k = killAt, !killSent, t >= k || (exited && allClosed) {
-                        sendToGroup(signal: SIGKILL)
+                        stop(signal: SIGKILL)
                         killSent = true
                     }
                     let wasDraining = draining

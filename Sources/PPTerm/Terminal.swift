@@ -40,7 +40,7 @@ public final class Terminal {
 
     /// Starts curses mode on stdin/stdout, or throws why the dashboard cannot run here (never exits the process).
     public static func open(escapeDelayMilliseconds: Int = 25) throws(TerminalError) -> Terminal {
-        guard isatty(0) == 1, isatty(1) == 1 else { throw .notATerminal }
+        if let e = unusable() { throw e }
         let term = try checkTERM(environment("TERM"))
         setlocale(LC_ALL, "")
         let delay = Int32(clamping: max(0, escapeDelayMilliseconds))

@@ -35,11 +35,6 @@ func checkCount(_ option: String, _ value: Int, _ bounds: ClosedRange<Int>) thro
     throw ValidationError("\(option) must be \(range) (got \(value))")
 }
 
-/// `--retries` within what the scheduler takes (`ViewFlags.maxRetries`), for `run` and `resume`.
-func checkRetries(_ options: RunOptions) throws {
-    try checkCount("--retries", options.retries, 0...ViewFlags.maxRetries)
-}
-
 /// `--scheme`: ipyparallel's names (`leastload`, `lru`, `random`, `weighted`, `twobin`, and their spellings).
 extension Scheme: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }

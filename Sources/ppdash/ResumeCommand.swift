@@ -62,7 +62,6 @@ struct ResumeCommand: ParsableCommand {
     @OptionGroup(title: "run's options") var options: RunOptions
 
     func validate() throws {
-        try checkRetries(options)
         if failedOnly && unfinishedOnly { throw ValidationError("give --failed-only or --unfinished-only, not both") }
     }
 

@@ -30,7 +30,6 @@ struct RunCommand: ParsableCommand {
     var words: [String] = []
 
     func validate() throws {
-        try checkRetries(options)
         guard let first = words.first, first != "--", first != "-", first.hasPrefix("-") else { return }
         // The passthrough array holds whatever stood where an option may: the built-in flags are the library's.
         if ["-h", "--help", "-help"].contains(first) { throw CleanExit.helpRequest(self) }

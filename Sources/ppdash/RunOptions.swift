@@ -42,7 +42,7 @@ struct RunOptions: ParsableArguments {
 
     func validate() throws {
         try timeout?.check("--timeout")
-        try checkCount("--retries", retries, 0...Int.max)
+        try checkCount("--retries", retries, 0...ViewFlags.maxRetries)
         try checkCount("--max-output", maxOutput, 0...Int.max)
         for name in envNames where name.isEmpty || name.contains("=") {
             throw ValidationError("bad --env name '\(name)': give a variable's name, e.g. --env PATH")

@@ -24,6 +24,7 @@ final class EventDelivery: Sendable {
     let backlogged = Atomic<Bool>(false)
     /// `pthread_self()` of the delivery thread (0 until it runs).
     private let threadID = Atomic<UInt>(0)
+    private let started = Atomic<Bool>(false)
 
     /// Undelivered events past which a thread that may block (not an event loop, not the delivery thread) waits
     /// until delivery catches up: the queue stays bounded while observers keep up, engines never stall on it.
@@ -42,9 +43,10 @@ final class EventDelivery: Sendable {
         }
     }
 
-    /// Starts the thread; `round` delivers one round and returns false when nothing was queued, or nil once its
+    /// Starts the thread (once; later calls do nothing); `round` delivers one round and returns false when nothing was queued, or nil once its
     /// scheduler is gone.
     func start(round: @escaping @Sendable () -> Bool?, pending: @escaping @Sendable () -> Bool?) {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
             threadID.store(UInt(pthread_self()), ordering: .releasing)
             while !stopped.load(ordering: .acquiring) {
@@ -78,11 +80,6 @@ final class EventDelivery: Sendable {
 extension Scheduler {
     /// Starts the delivery thread once, when the first observer is added.
     func startDelivery() {
-        let first = state.withLock { s -> Bool in
-            defer { s.deliveryStarted = true }
-            return !s.deliveryStarted
-        }
-        guard first else { return }
         delivery.start(
             round: { [weak self] in self?.deliverRound() },
             pending: { [weak self] in self?.state.withLock { !$0.outbox.isEmpty || !$0.outboxWakes.isEmpty } })

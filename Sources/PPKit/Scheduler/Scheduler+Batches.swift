@@ -97,8 +97,10 @@ extension Scheduler {
             result = .success
         }
         if result == .timedOut {
-            state.withLock { s in s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token } }
-            let done = state.withLock { $0.tasks[BatchSlot(batch)].isDone }
+            let done = state.withLock { s in
+                s.tasks[BatchSlot(batch)].doneWaiters.removeAll { $0.token == token }
+                return s.tasks[BatchSlot(batch)].isDone
+            }
             if done { flushEvents() }
             return done
         }

@@ -28,7 +28,6 @@ extension Scheduler {
         var enqueued: UInt64 = 0
         var delivered: UInt64 = 0
         var deliveryWaiters = [(upTo: UInt64, bell: DispatchSemaphore)]()
-        var deliveryStarted = false
         let delivery: EventDelivery
         var waiterCounter = 0
         /// Completions, for the recent rate.
