@@ -12,8 +12,9 @@ public enum JournalEvent: Sendable, Hashable {
     case batch(id: Int, label: String)
     case submitted(Submitted)
     case started(Started)
-    /// A task finished: its `--json` record, and for a resume the key of the task it ran again.
-    case completed(FlatTaskRecord, of: String?)
+    /// A task finished: its `--json` record, and for a resume the key of the task it ran again (`of`, journals
+    /// before attempts were recorded) or the attempt (a resumed task keeps its id and seq).
+    case completed(FlatTaskRecord, of: String?, attempt: Int? = nil)
     case engineDied(engine: Int, reason: String)
     /// The run's closing line.
     case end(End)
@@ -24,8 +25,11 @@ public enum JournalEvent: Sendable, Hashable {
         public var seq: Int
         public var command: String
         public var args: [String]
-        /// For a resume: the key of the task this one runs again.
+        /// For a resume: the key of the task this one runs again (written before attempts were recorded, and for a
+        /// task first submitted in a resume).
         public var of: String?
+        /// For a resumed task (which keeps its first run's id and seq): 2 for its second run, and so on.
+        public var attempt: Int? = nil
     }
 
     public struct Started: Sendable, Hashable {
@@ -35,6 +39,8 @@ public enum JournalEvent: Sendable, Hashable {
         /// The task's process group, so a resume can find an orphan.
         public var processGroup: Int32?
         public var at: Timestamp?
+        /// As in `Submitted`: set for a resumed task, whose `id` is its first run's.
+        public var attempt: Int? = nil
     }
 
     public struct End: Sendable, Hashable {
@@ -64,6 +70,7 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("template", h.template)
                 o.add("args", h.arguments)
                 o.add("socket", h.socket)
+                if let settings = h.settings { o.add("options", settings.json) }
             case .engine(let id, let kind, let host):
                 o.add("event", "engine")
                 o.add("engine", id)
@@ -81,6 +88,7 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("command", s.command)
                 o.add("args", s.args)
                 if let of = s.of { o.add("of", of) }
+                if let a = s.attempt { o.add("attempt", a) }
             case .started(let s):
                 o.add("event", "started")
                 o.add("id", s.id)
@@ -88,10 +96,12 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("host", s.host)
                 o.add("pgid", s.processGroup.map(Int.init))
                 o.add("at", iso8601: s.at?.microseconds)
-            case .completed(let r, let of):
+                if let a = s.attempt { o.add("attempt", a) }
+            case .completed(let r, let of, let attempt):
                 o.add("event", "completed")
                 r.write(to: &o)
                 if let of { o.add("of", of) }
+                if let attempt { o.add("attempt", attempt) }
             case .engineDied(let engine, let reason):
                 o.add("event", "engine_died")
                 o.add("engine", engine)
@@ -119,45 +129,122 @@ public enum JournalEvent: Sendable, Hashable {
     }
 
     /// Reads a parsed line; nil for an event this ppdash does not fold (a later minor version's) or a line
-    /// without the keys its event needs (a header without host or pid).
+    /// that is not a valid event (see `decode`).
     public init?(json j: JSONValue) {
+        guard let e = try? JournalEvent.decode(j) else { return nil }
+        self = e
+    }
+
+    /// Why a line is refused: a field missing, of the wrong type or out of range.
+    public struct LineProblem: Error, Sendable, CustomStringConvertible {
+        public var description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Bounds of the numbers a journal line may hold (anything else is a damaged line, never a trap).
+    static let maxID = 1 << 48
+
+    /// Reads a parsed line, checking every field it uses; nil for an event this ppdash does not fold (a later
+    /// minor version's), a thrown problem for a line that is damaged.
+    public static func decode(_ j: JSONValue) throws(LineProblem) -> JournalEvent? {
+        guard j.object != nil else { throw LineProblem("not a JSON object") }
         if j[JournalFormat.versionKey] != nil {
-            guard let h = JournalHeader(json: j) else { return nil }
-            self = .header(h)
-            return
+            return .header(try JournalHeader.decode(j))
         }
-        func time(_ k: String) -> Timestamp? { j[k]?.string.flatMap { Timestamp(iso8601: $0) } }
-        switch j["event"]?.string ?? "" {
+        let f = Fields(j)
+        guard let event = j["event"] else { throw LineProblem("no \"event\"") }
+        guard let name = event.string else { throw LineProblem("\"event\" is not a string") }
+        switch name {
         case "engine":
-            guard let id = j["engine"]?.int else { return nil }
-            self = .engine(id: id, kind: j["kind"]?.string ?? "?", host: j["host"]?.string ?? "?")
+            return .engine(
+                id: try f.int("engine", 0...Int(Int32.max))!, kind: try f.string("kind") ?? "?",
+                host: try f.string("host") ?? "?")
         case "batch":
-            guard let id = j["batch"]?.int else { return nil }
-            self = .batch(id: id, label: j["label"]?.string ?? "")
+            return .batch(id: try f.int("batch", 1...maxID)!, label: try f.string("label") ?? "")
         case "submitted":
-            guard let id = j["id"]?.int else { return nil }
-            self = .submitted(
+            let id = try f.int("id", 1...maxID)!
+            return .submitted(
                 Submitted(
-                    id: id, batch: j["batch"]?.int ?? 1, seq: j["seq"]?.int ?? id, command: j["command"]?.string ?? "",
-                    args: j["args"]?.array?.compactMap(\.string) ?? [], of: j["of"]?.string))
+                    id: id, batch: try f.int("batch", 1...maxID, optional: true) ?? 1,
+                    seq: try f.int("seq", 0...maxID, optional: true) ?? id, command: try f.string("command") ?? "",
+                    args: try f.strings("args"), of: try f.string("of"),
+                    attempt: try f.int("attempt", 1...Int(Int32.max), optional: true)))
         case "started":
-            guard let id = j["id"]?.int else { return nil }
-            self = .started(
+            return .started(
                 Started(
-                    id: id, engine: j["engine"]?.int, host: j["host"]?.string,
-                    processGroup: j["pgid"]?.int.map { Int32(truncatingIfNeeded: $0) }, at: time("at")))
+                    id: try f.int("id", 1...maxID)!, engine: try f.int("engine", 0...Int(Int32.max), optional: true),
+                    host: try f.string("host"),
+                    processGroup: try f.int("pgid", 0...Int(Int32.max), optional: true).map { Int32($0) },
+                    at: try f.time("at"), attempt: try f.int("attempt", 1...Int(Int32.max), optional: true)))
         case "completed":
-            guard let r = FlatTaskRecord(json: j) else { return nil }
-            self = .completed(r, of: j["of"]?.string)
+            guard let idValue = j["id"] else { throw LineProblem("no \"id\"") }
+            guard let id = idValue.int ?? idValue.string.flatMap({ Int($0) }), (1...maxID).contains(id) else {
+                throw LineProblem("\"id\" is not a task id")
+            }
+            _ = id
+            _ = try f.int("seq", 0...maxID, optional: true)
+            _ = try f.int("batch", 1...maxID, optional: true)
+            _ = try f.int("engine", 0...Int(Int32.max), optional: true)
+            _ = try f.int("exit", Int(Int32.min)...Int(Int32.max), optional: true)
+            _ = try f.int("signal", 0...255, optional: true)
+            _ = try f.int("retries", 0...Int(Int32.max), optional: true)
+            _ = try f.int("stdout_dropped", 0...Int.max / 2, optional: true)
+            _ = try f.int("stderr_dropped", 0...Int.max / 2, optional: true)
+            _ = try f.strings("args")
+            for k in ["command", "host", "stdout", "stderr", "error"] { _ = try f.string(k) }
+            for k in ["submitted", "started", "completed"] { _ = try f.time(k) }
+            if let d = j["duration"], d != .null, d.double?.isFinite != true { throw LineProblem("\"duration\" is not a number") }
+            guard let status = try f.string("status"), TaskStatus(name: status) != nil else {
+                throw LineProblem("\"status\" is no task status")
+            }
+            guard let r = FlatTaskRecord(json: j) else { throw LineProblem("not a task record") }
+            return .completed(r, of: try f.string("of"), attempt: try f.int("attempt", 1...Int(Int32.max), optional: true))
         case "engine_died":
-            guard let engine = j["engine"]?.int else { return nil }
-            self = .engineDied(engine: engine, reason: j["reason"]?.string ?? "")
+            return .engineDied(engine: try f.int("engine", 0...Int(Int32.max))!, reason: try f.string("reason") ?? "")
         case "end":
             var t = StatusCounts()
-            for s in TaskStatus.allCases { t[s] = j[s.description]?.int ?? 0 }
-            self = .end(End(reason: j["reason"]?.string ?? "done", at: time("at"), totals: t))
+            for s in TaskStatus.allCases { t[s] = try f.int(s.description, 0...maxID, optional: true) ?? 0 }
+            return .end(End(reason: try f.string("reason") ?? "done", at: try f.time("at"), totals: t))
         default:
             return nil
+        }
+    }
+
+    /// Typed, bounded access to a line's fields.
+    struct Fields {
+        let j: JSONValue
+        init(_ j: JSONValue) { self.j = j }
+
+        /// An integer in `range`; nil when absent or null and `optional`, else a problem.
+        func int(_ k: String, _ range: ClosedRange<Int>, optional: Bool = false) throws(LineProblem) -> Int? {
+            guard let v = j[k], v != .null else {
+                if optional { return nil }
+                throw LineProblem("no \"\(k)\"")
+            }
+            guard let i = v.int else { throw LineProblem("\"\(k)\" is not an integer") }
+            guard range.contains(i) else { throw LineProblem("\"\(k)\" is out of range (\(i))") }
+            return i
+        }
+        func string(_ k: String) throws(LineProblem) -> String? {
+            guard let v = j[k], v != .null else { return nil }
+            guard let s = v.string else { throw LineProblem("\"\(k)\" is not a string") }
+            return s
+        }
+        func strings(_ k: String) throws(LineProblem) -> [String] {
+            guard let v = j[k], v != .null else { return [] }
+            guard let a = v.array else { throw LineProblem("\"\(k)\" is not a list") }
+            var out = [String]()
+            out.reserveCapacity(a.count)
+            for e in a {
+                guard let s = e.string else { throw LineProblem("\"\(k)\" holds a value that is not a string") }
+                out.append(s)
+            }
+            return out
+        }
+        func time(_ k: String) throws(LineProblem) -> Timestamp? {
+            guard let s = try string(k) else { return nil }
+            guard let t = Timestamp(iso8601: s) else { throw LineProblem("\"\(k)\" is not a time") }
+            return t
         }
     }
 
@@ -211,21 +298,50 @@ public enum JournalEvent: Sendable, Hashable {
 }
 
 extension JournalHeader {
-    /// Reads a header back from a parsed line; nil when required fields are missing.
+    /// Reads a header back from a parsed line; nil when required fields are missing or wrong.
     init?(json j: JSONValue) {
-        guard let host = j["host"]?.string, let pid = j["pid"]?.int else { return nil }
-        self.init(
-            kind: j["kind"]?.string ?? "run", run: j["run"]?.int ?? 1, ppdashVersion: j["ppdash"]?.string ?? "?",
-            commandLine: j["command"]?.array?.compactMap(\.string) ?? [],
-            engines: j["engines"]?.array?.compactMap(\.string) ?? [], template: j["template"]?.string,
-            arguments: j["args"]?.array.map { $0.map { $0.array?.compactMap(\.string) ?? [] } },
-            socket: j["socket"]?.string,
-            started: j["started"]?.string.flatMap { Timestamp(iso8601: $0) } ?? Timestamp(microseconds: 0))
-        self.host = host
-        self.pid = Int32(truncatingIfNeeded: pid)
-        user = j["user"]?.string ?? "?"
-        uid = UInt32(truncatingIfNeeded: j["uid"]?.int ?? -1)
-        workingDirectory = j["cwd"]?.string ?? ""
+        guard let h = try? JournalHeader.decode(j) else { return nil }
+        self = h
+    }
+
+    /// Reads a header back, checking its fields (host and pid are required).
+    static func decode(_ j: JSONValue) throws(JournalEvent.LineProblem) -> JournalHeader {
+        let f = JournalEvent.Fields(j)
+        guard try f.int(JournalFormat.versionKey, 0...Int(Int32.max)) != nil else {
+            throw JournalEvent.LineProblem("no format version")
+        }
+        guard let host = try f.string("host") else { throw JournalEvent.LineProblem("a run header without host") }
+        guard let pid = try f.int("pid", 0...Int(Int32.max), optional: true) else {
+            throw JournalEvent.LineProblem("a run header without pid")
+        }
+        var groups: [[String]]?
+        if let a = j["args"], a != .null {
+            guard let outer = a.array else { throw JournalEvent.LineProblem("\"args\" is not a list") }
+            var gs = [[String]]()
+            gs.reserveCapacity(outer.count)
+            for g in outer {
+                guard let inner = g.array else { throw JournalEvent.LineProblem("\"args\" holds a group that is not a list") }
+                gs.append(inner.compactMap(\.string))
+            }
+            groups = gs
+        }
+        var settings: RunSettings?
+        if let o = j["options"], o != .null {
+            guard let s = RunSettings(json: o) else { throw JournalEvent.LineProblem("\"options\" is damaged") }
+            settings = s
+        }
+        var h = JournalHeader(
+            kind: try f.string("kind") ?? "run", run: try f.int("run", 1...Int(Int32.max), optional: true) ?? 1,
+            ppdashVersion: try f.string("ppdash") ?? "?", commandLine: try f.strings("command"),
+            engines: try f.strings("engines"), template: try f.string("template"), arguments: groups,
+            socket: try f.string("socket"), started: try f.time("started") ?? Timestamp(microseconds: 0))
+        h.host = host
+        h.pid = Int32(pid)
+        h.user = try f.string("user") ?? "?"
+        h.uid = UInt32(try f.int("uid", 0...Int(UInt32.max), optional: true) ?? Int(UInt32.max))
+        h.workingDirectory = try f.string("cwd") ?? ""
+        h.settings = settings
+        return h
     }
 
     /// The header as one JSON line (no newline).

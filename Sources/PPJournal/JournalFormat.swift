@@ -2,6 +2,7 @@
 import Foundation
 import Glibc
 import PPAttach
+import PPJSON
 import PPKit
 
 /// Constants and names of the journal format.
@@ -20,8 +21,12 @@ public enum JournalFormat {
         return home + "/.local/state/ppdash"
     }
 
-    /// A journal's file name: start time (local), host and pid, e.g. `20261129-101220-login1-4711.jsonl`.
-    public static func fileName(started: Timestamp, host: String, pid: Int32) -> String {
+    /// Names tried (suffixes -2, -3...) before a run gives up finding a free one.
+    public static let maxNameAttempts = 100
+
+    /// A journal's file name: start time (local), host and pid, e.g. `20261129-101220-login1-4711.jsonl`; from the
+    /// second `attempt` on, a suffix (`...-4711-2.jsonl`): the name is taken (a reused pid in the same second).
+    public static func fileName(started: Timestamp, host: String, pid: Int32, attempt: Int = 1) -> String {
         var t = time_t(started.microseconds / 1_000_000)
         var parts = tm()
         localtime_r(&t, &parts)
@@ -33,7 +38,33 @@ public enum JournalFormat {
             p(parts.tm_year + 1900, 4) + p(parts.tm_mon + 1) + p(parts.tm_mday) + "-" + p(parts.tm_hour)
             + p(parts.tm_min) + p(parts.tm_sec)
         let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }.prefix(40))
-        return "\(stamp)-\(safeHost)-\(pid)\(suffix)"
+        return "\(stamp)-\(safeHost)-\(pid)\(attempt > 1 ? "-\(attempt)" : "")\(suffix)"
+    }
+
+    /// Registers a journal written outside `directory` there (a symlink under a unique name), so `ls` and `attach
+    /// latest` find it. Nothing is done for a journal already in `directory`.
+    public static func register(_ journal: String, in directory: String, started: Timestamp) throws(JournalError) {
+        if (journal as NSString).deletingLastPathComponent == directory { return }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw JournalError(.cannotWrite, "cannot register the journal in \(directory): \(describe(error))")
+        }
+        for attempt in 1...maxNameAttempts {
+            let link = directory + "/" + fileName(started: started, host: SystemFacts.hostName, pid: SystemFacts.pid, attempt: attempt)
+            if symlink(journal, link) == 0 { return }
+            let e = errno
+            if e != EEXIST {
+                throw JournalError(.cannotWrite, "cannot register the journal in \(directory): \(SystemFacts.errorText(e))")
+            }
+        }
+        throw JournalError(.cannotWrite, "cannot register the journal in \(directory): no free name")
+    }
+
+    /// The spool directory of a journal (task output beyond the in-memory bound): `X.spool/` beside `X.jsonl`.
+    public static func spoolPath(forJournal journal: String) -> String {
+        (journal.hasSuffix(suffix) ? String(journal.dropLast(suffix.count)) : journal) + ".spool"
     }
 
     /// The state socket of a journal: next to it, unless that path is too long for a Unix socket.
@@ -84,6 +115,8 @@ public struct JournalHeader: Sendable, Hashable {
     public var arguments: [[String]]?
     /// Where the state socket listens, if it does.
     public var socket: String?
+    /// The options a resume reuses (nil in journals written before they were recorded).
+    public var settings: RunSettings?
 
     /// A header for this process, now.
     public init(
@@ -105,5 +138,72 @@ public struct JournalHeader: Sendable, Hashable {
         self.template = template
         self.arguments = arguments
         self.socket = socket
+    }
+}
+
+/// The options of a run that `resume` reuses unless given again: the tasks' flags and where and how they run.
+/// (The engine specs are the header's `engines`; the working directory its `cwd`.)
+public struct RunSettings: Sendable, Hashable {
+    /// `--timeout`: the run-time limit in seconds.
+    public var timeout: Double?
+    public var retries: Int
+    public var maxOutput: Int
+    /// `--halt`: `now` or `soon`.
+    public var halt: String?
+    /// `--scheme` of the load-balanced view.
+    public var scheme: String?
+    /// `--env` names (their values are taken from the resumer's environment, as GNU parallel takes them).
+    public var environment: [String]
+    /// Where tasks ran: `--workdir` made absolute, else the run's working directory.
+    public var workdir: String?
+
+    public init(
+        timeout: Double? = nil, retries: Int = 0, maxOutput: Int = 65536, halt: String? = nil, scheme: String? = nil,
+        environment: [String] = [], workdir: String? = nil
+    ) {
+        self.timeout = timeout
+        self.retries = retries
+        self.maxOutput = maxOutput
+        self.halt = halt
+        self.scheme = scheme
+        self.environment = environment
+        self.workdir = workdir
+    }
+
+    /// The settings as a JSON object (the header's `options`).
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "retries": .integer(Int64(retries)), "max_output": .integer(Int64(maxOutput)),
+            "env": .array(environment.map { .string($0) }),
+        ]
+        o["timeout"] = timeout.map { .number($0) } ?? .null
+        o["halt"] = halt.map { .string($0) } ?? .null
+        o["scheme"] = scheme.map { .string($0) } ?? .null
+        o["workdir"] = workdir.map { .string($0) } ?? .null
+        return .object(o)
+    }
+
+    /// Reads the header's `options` back; nil when a field is of the wrong type or out of range.
+    public init?(json j: JSONValue) {
+        guard j.object != nil else { return nil }
+        if let t = j["timeout"], t != .null {
+            guard let v = t.double, v.isFinite, v > 0 else { return nil }
+            timeout = v
+        } else {
+            timeout = nil
+        }
+        guard let r = j["retries"]?.int ?? 0 as Int?, (0...65535).contains(r) else { return nil }
+        retries = r
+        guard let m = j["max_output"]?.int ?? 65536 as Int?, m >= 0 else { return nil }
+        maxOutput = m
+        func text(_ k: String) -> String?? {
+            guard let v = j[k], v != .null else { return .some(nil) }
+            return v.string.map { .some($0) } ?? nil
+        }
+        guard let halt = text("halt"), let scheme = text("scheme"), let workdir = text("workdir") else { return nil }
+        self.halt = halt
+        self.scheme = scheme
+        self.workdir = workdir
+        environment = j["env"]?.array?.compactMap(\.string) ?? []
     }
 }

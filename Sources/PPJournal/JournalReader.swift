@@ -39,6 +39,8 @@ public struct JournalTask: Sendable, Hashable {
     public var completed: Timestamp?
     public var retries: Int
     public var outcome: JournalOutcome?
+    /// Which run of the task this is: 1, then 2 after a resume ran it again...
+    public var attempt: Int = 1
 }
 
 /// One run (the first, or a resume) of a journal.
@@ -85,95 +87,204 @@ public struct JournalContents: Sendable {
 
 /// Reads journals.
 public enum JournalReader {
-    /// Reads and checks a journal; `owner` refuses another user's file.
+    /// Warnings kept per journal (more are counted in one last warning).
+    static let maxWarnings = 20
+
+    /// Reads and checks a journal, streaming it (memory: the task table, not the file); `owner` refuses another
+    /// user's file.
     public static func read(_ path: String, requireOwner: Bool = true) throws(JournalError) -> JournalContents {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
+        let fd = try openChecked(path, requireOwner: requireOwner)
+        defer { close(fd) }
+        var parser = LineParser(path: path)
+        var failure: JournalError?
+        let readError = forEachLine(fd) { number, line, torn in
+            do throws(JournalError) {
+                try parser.line(number, line, torn: torn)
+                return true
+            } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
+        if let readError {
+            throw JournalError(.cannotRead, "cannot read the journal \(path): \(SystemFacts.errorText(readError))")
+        }
+        return try parser.finish()
+    }
+
+    /// Parses journal text (exposed for tests).
+    public static func parse(_ data: Data, path: String) throws(JournalError) -> JournalContents {
+        var parser = LineParser(path: path)
+        var number = 0
+        var failure: JournalError?
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let b = raw.bindMemory(to: UInt8.self)
+            var s = 0
+            let n = b.count
+            while s < n {
+                var e = s
+                while e < n && b[e] != 10 { e += 1 }
+                number += 1
+                do throws(JournalError) {
+                    try parser.line(number, UnsafeBufferPointer(rebasing: b[s..<e]), torn: e == n)
+                } catch {
+                    failure = error
+                    return
+                }
+                s = e + 1
+            }
+        }
+        if let failure { throw failure }
+        return try parser.finish()
+    }
+
+    /// Opens a journal for reading, refusing another user's file (`requireOwner`) and what is not a regular file.
+    static func openChecked(_ path: String, requireOwner: Bool) throws(JournalError) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
             throw JournalError(.cannotRead, "cannot read the journal \(path): \(SystemFacts.errorText(errno))")
         }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw JournalError(.cannotRead, "cannot read the journal \(path): \(SystemFacts.errorText(e))")
+        }
+        if (st.st_mode & S_IFMT) != S_IFREG {
+            close(fd)
+            throw JournalError(.notAJournal, "\(path) is not a ppdash journal (not a regular file)")
+        }
         if requireOwner && st.st_uid != geteuid() {
+            close(fd)
             let name = SystemFacts.userName(of: UInt32(st.st_uid))
             throw JournalError(
                 .otherUser,
                 "the journal \(path) belongs to \(name), not to you: ppdash resumes and attaches only your own journals")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JournalError(.cannotRead, "cannot read the journal \(path): \(SystemFacts.errorText(errno))")
-        }
-        return try parse(data, path: path)
+        return fd
     }
 
-    /// Parses journal text (exposed for tests).
-    public static func parse(_ data: Data, path: String) throws(JournalError) -> JournalContents {
-        var lines: [(number: Int, bytes: Data.SubSequence)] = []
-        var start = data.startIndex
+    /// Calls `body` with each line of `fd` (without its newline; `torn`: the last line, with no newline), reading
+    /// 1 MiB at a time; stops when `body` returns false. Returns errno when a read fails.
+    static func forEachLine(
+        _ fd: Int32, _ body: (Int, UnsafeBufferPointer<UInt8>, Bool) -> Bool
+    ) -> Int32? {
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var carry = [UInt8]()
         var number = 0
-        while start < data.endIndex {
-            let end = data[start...].firstIndex(of: 10) ?? data.endIndex
-            number += 1
-            if end > start { lines.append((number, data[start..<end])) }
-            start = data.index(after: end)
-        }
-        let torn = data.last != 10 && !lines.isEmpty
-
-        guard let first = lines.first else {
-            throw JournalError(.notAJournal, "\(path) is empty: not a ppdash journal")
-        }
-        guard let head = object(first.bytes), let version = head[JournalFormat.versionKey]?.int else {
-            if torn && lines.count == 1 {
-                throw JournalError(
-                    .corrupt, "\(path) holds only a torn first line: ppdash was killed as it started; nothing to resume")
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, chunk) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
             }
-            throw JournalError(.notAJournal, "\(path) is not a ppdash journal (its first line is no journal header)")
-        }
-        if version > JournalFormat.version {
-            throw JournalError(
-                .newerFormat,
-                "\(path) was written by a newer ppdash (journal format \(version); this ppdash reads up to \(JournalFormat.version)): use that ppdash or a newer one"
-            )
-        }
-
-        var b = Builder(path: path)
-        for (i, line) in lines.enumerated() {
-            guard let j = object(line.bytes) else {
-                let last = i == lines.count - 1
-                let beforeResume = !last && isRunHeader(lines[i + 1].bytes)
-                if (last && torn) || beforeResume {
-                    b.warnings.append(
-                        "\(path): line \(line.number) is incomplete (ppdash was killed while writing it); skipped")
-                    continue
+            if n == 0 { break }
+            var go = true
+            buffer.withUnsafeBufferPointer { b in
+                var s = 0
+                while s < n, go {
+                    guard let nl = memchr(b.baseAddress! + s, 10, n - s) else {
+                        carry.append(contentsOf: UnsafeBufferPointer(rebasing: b[s..<n]))
+                        return
+                    }
+                    let e = b.baseAddress!.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+                    number += 1
+                    if carry.isEmpty {
+                        go = body(number, UnsafeBufferPointer(rebasing: b[s..<e]), false)
+                    } else {
+                        carry.append(contentsOf: UnsafeBufferPointer(rebasing: b[s..<e]))
+                        go = carry.withUnsafeBufferPointer { body(number, $0, false) }
+                        carry.removeAll(keepingCapacity: carry.capacity <= chunk)
+                    }
+                    s = e + 1
                 }
-                throw JournalError(
-                    .corrupt,
-                    "\(path) is corrupt at line \(line.number) (not a journal line); nothing was changed: move it aside to start afresh"
-                )
             }
-            let event = JournalEvent(json: j)
-            if let v = j[JournalFormat.versionKey] {
-                if let v = v.int, v > JournalFormat.version {
+            if !go { return nil }
+        }
+        if !carry.isEmpty {
+            number += 1
+            _ = carry.withUnsafeBufferPointer { body(number, $0, true) }
+        }
+        return nil
+    }
+
+    /// Checks lines one by one and folds them: the first must be a run header; any other line that is not a valid
+    /// event is skipped with a warning naming the file and line.
+    struct LineParser {
+        let path: String
+        var b: Builder
+        var sawFirst = false
+        var skipped = 0
+
+        init(path: String) {
+            self.path = path
+            b = Builder(path: path)
+        }
+
+        mutating func warn(_ text: String) {
+            skipped += 1
+            if b.warnings.count < JournalReader.maxWarnings { b.warnings.append(text) }
+        }
+
+        mutating func line(_ number: Int, _ bytes: UnsafeBufferPointer<UInt8>, torn: Bool) throws(JournalError) {
+            if bytes.isEmpty { return }
+            let value: JSONValue? = bytes.first == UInt8(ascii: "{") ? (try? JSONValue.parse(bytes)) : nil
+            if !sawFirst {
+                sawFirst = true
+                guard let head = value, head.object != nil, let version = head[JournalFormat.versionKey]?.int else {
+                    if torn {
+                        throw JournalError(
+                            .corrupt,
+                            "\(path) holds only a torn first line: ppdash was killed as it started; nothing to resume")
+                    }
+                    throw JournalError(.notAJournal, "\(path) is not a ppdash journal (its first line is no journal header)")
+                }
+                if version > JournalFormat.version {
                     throw JournalError(
                         .newerFormat,
-                        "\(path) was resumed by a newer ppdash (journal format \(v); this ppdash reads up to \(JournalFormat.version))"
+                        "\(path) was written by a newer ppdash (journal format \(version); this ppdash reads up to \(JournalFormat.version)): use that ppdash or a newer one"
                     )
                 }
-                guard case .header = event else {
-                    throw JournalError(
-                        .corrupt, "\(path) is corrupt at line \(line.number) (a run header without host or pid)")
+                do throws(JournalEvent.LineProblem) {
+                    guard case .header(let h) = try JournalEvent.decode(head) else { throw JournalEvent.LineProblem("") }
+                    b.add(.header(h))
+                } catch {
+                    throw JournalError(.notAJournal, "\(path) is not a ppdash journal (its header is damaged: \(error.description))")
                 }
+                return
             }
-            if let event { b.add(event) }
+            guard let j = value, j.object != nil else {
+                if torn {
+                    warn("\(path): line \(number) is incomplete (ppdash was killed while writing it); skipped")
+                } else if bytes.firstIndex(of: 0) != nil {
+                    warn("\(path): line \(number) holds NUL bytes (not a journal line); skipped")
+                } else {
+                    warn("\(path): line \(number) is not a journal line (incomplete or damaged); skipped")
+                }
+                return
+            }
+            if let v = j[JournalFormat.versionKey], let n = v.int, n > JournalFormat.version {
+                throw JournalError(
+                    .newerFormat,
+                    "\(path) was resumed by a newer ppdash (journal format \(n); this ppdash reads up to \(JournalFormat.version))"
+                )
+            }
+            do throws(JournalEvent.LineProblem) {
+                if let event = try JournalEvent.decode(j) { b.add(event) }
+            } catch {
+                warn("\(path): line \(number) is damaged (\(error.description)); skipped")
+            }
         }
-        return b.contents()
-    }
 
-    static func object(_ bytes: Data.SubSequence) -> JSONValue? {
-        guard bytes.first == UInt8(ascii: "{") else { return nil }
-        let v = bytes.withUnsafeBytes { raw in try? JSONValue.parse(raw.bindMemory(to: UInt8.self)) }
-        return v?.object != nil ? v : nil
-    }
-
-    static func isRunHeader(_ bytes: Data.SubSequence) -> Bool {
-        object(bytes)?[JournalFormat.versionKey] != nil
+        mutating func finish() throws(JournalError) -> JournalContents {
+            guard sawFirst else { throw JournalError(.notAJournal, "\(path) is empty: not a ppdash journal") }
+            if skipped > JournalReader.maxWarnings {
+                b.warnings.append("\(path): \(skipped - JournalReader.maxWarnings) more damaged lines skipped")
+            }
+            return b.contents()
+        }
     }
 
     /// Folds lines into runs and tasks.
@@ -182,7 +293,7 @@ public enum JournalReader {
         var runs: [JournalRun] = []
         var tasks: [JournalTask] = []
         var index: [String: Int] = [:]
-        /// Within the current run: task id -> index in `tasks`.
+        /// Within the current run: task id -> index in `tasks` (tasks first submitted in it, and `of` reruns).
         var local: [Int: Int] = [:]
         /// Within the current run: batch id -> journal-wide batch number.
         var localBatches: [Int: Int] = [:]
@@ -190,6 +301,11 @@ public enum JournalReader {
         var warnings: [String] = []
 
         init(path: String) { self.path = path }
+
+        /// The task a line names: a resumed task's (`attempt`) by its first run's id, else by this run's id.
+        func find(_ id: Int, attempt: Int?) -> Int? {
+            attempt != nil ? index[String(id)] : local[id]
+        }
 
         mutating func add(_ event: JournalEvent) {
             if case .header(var header) = event {
@@ -208,27 +324,35 @@ public enum JournalReader {
                 localBatches[batch] = batchLabels.count
             case .submitted(let e):
                 let submitted = runs[run - 1].lastEvent ?? runs[run - 1].header.started
-                if let of = e.of, let i = index[of] {
-                    local[e.id] = i
+                if let i = (e.of.flatMap { index[$0] }) ?? (e.attempt != nil ? index[String(e.id)] : nil) {
+                    if e.attempt == nil { local[e.id] = i }
                     tasks[i].run = run
+                    tasks[i].attempt = e.attempt ?? tasks[i].attempt + 1
                     if !tasks[i].status.isFinished || tasks[i].status.isFailure { tasks[i].status = .pending }
                     return
                 }
-                let key = JournalFormat.key(run: run, id: e.id)
-                if localBatches[e.batch] == nil {
-                    batchLabels.append("")
-                    localBatches[e.batch] = batchLabels.count
+                // A resumed task whose first `submitted` line never reached the disk: it belongs to the first batch.
+                let key = e.attempt != nil ? String(e.id) : JournalFormat.key(run: run, id: e.id)
+                let batch: Int
+                if e.attempt != nil {
+                    if batchLabels.isEmpty { batchLabels.append(runs[0].header.template ?? "") }
+                    batch = 1
+                } else {
+                    if localBatches[e.batch] == nil {
+                        batchLabels.append("")
+                        localBatches[e.batch] = batchLabels.count
+                    }
+                    batch = localBatches[e.batch]!
                 }
-                let batch = localBatches[e.batch]!
                 let t = JournalTask(
                     key: key, batch: batch, seq: e.seq, label: batchLabels[batch - 1], command: e.command, args: e.args,
                     status: .pending, engine: nil, host: nil, processGroup: nil, run: run, submitted: submitted,
-                    started: nil, completed: nil, retries: 0, outcome: nil)
+                    started: nil, completed: nil, retries: 0, outcome: nil, attempt: e.attempt ?? 1)
                 index[key] = tasks.count
-                local[e.id] = tasks.count
+                if e.attempt == nil { local[e.id] = tasks.count }
                 tasks.append(t)
             case .started(let e):
-                guard let i = local[e.id] else { return }
+                guard let i = find(e.id, attempt: e.attempt) else { return }
                 tasks[i].status = .running
                 tasks[i].run = run
                 tasks[i].engine = e.engine
@@ -237,8 +361,8 @@ public enum JournalReader {
                 tasks[i].started = e.at
                 tasks[i].completed = nil
                 if let t = e.at { runs[run - 1].lastEvent = t }
-            case .completed(let r, _):
-                guard let id = Int(r.id), let i = local[id] else { return }
+            case .completed(let r, _, let attempt):
+                guard let id = Int(r.id), let i = find(id, attempt: attempt) else { return }
                 let status = TaskStatus(name: r.status) ?? .error
                 tasks[i].status = status.isFinished ? status : .error
                 tasks[i].run = run
@@ -262,76 +386,62 @@ public enum JournalReader {
             }
         }
 
-        func contents() -> JournalContents {
-            var tasks = self.tasks
-            for i in tasks.indices where tasks[i].label.isEmpty && batchLabels.indices.contains(tasks[i].batch - 1) {
-                tasks[i].label = batchLabels[tasks[i].batch - 1]
+        /// The tasks of the first run's sweep whose `submitted` line never reached the disk (ppdash was killed while
+        /// the backlog was written): planned from the header's template and arguments, pending, never submitted.
+        mutating func addUnwritten() {
+            guard let first = runs.first, first.header.kind == "run", let text = first.header.template,
+                let groups = first.header.arguments, !groups.isEmpty, let template = try? Template(text)
+            else { return }
+            let sweep = Sweep(template: template, groups: groups)
+            let count = sweep.count
+            guard count < JournalEvent.maxID else { return }
+            // Only when the first batch numbers its tasks as `run` does: id == seq, from 1.
+            var seen = [Bool](repeating: false, count: count + 1)
+            for t in tasks where t.batch == 1 {
+                guard let id = Int(t.key), id == t.seq, (1...count).contains(id) else { return }
+                seen[id] = true
             }
-            return JournalContents(path: path, runs: runs, tasks: tasks, batchLabels: batchLabels, warnings: warnings)
+            if batchLabels.isEmpty { batchLabels.append(text) }
+            var added = false
+            for seq in 1...count where !seen[seq] {
+                let work = ShellTask(template: template, args: sweep.arguments(at: seq - 1), seq: seq)
+                index[String(seq)] = tasks.count
+                tasks.append(
+                    JournalTask(
+                        key: String(seq), batch: 1, seq: seq, label: text, command: work.displayCommand,
+                        args: work.args, status: .pending, engine: nil, host: nil, processGroup: nil, run: 1,
+                        submitted: first.header.started, started: nil, completed: nil, retries: 0, outcome: nil,
+                        attempt: 1))
+                added = true
+            }
+            if added {
+                // Batch 1 in seq order, the rest as they came.
+                let firstBatch = tasks.filter { $0.batch == 1 }.sorted { $0.seq < $1.seq }
+                tasks = firstBatch + tasks.filter { $0.batch != 1 }
+            }
         }
-    }
-}
 
-extension JournalReader {
-    /// What `ls` needs, found without building every line's values (`JournalEvent.brief`): the runs (headers and
-    /// closing lines) and each task's latest status; lines it does not recognise are skipped.
-    public static func skim(_ path: String) throws(JournalError) -> JournalContents {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JournalError(.cannotRead, "cannot read the journal \(path): \(SystemFacts.errorText(errno))")
-        }
-        var runs: [JournalRun] = []
-        var status: [TaskStatus] = []
-        var keys: [String: Int] = [:]
-        var local: [Int: Int] = [:]
-        var failure: JournalError?
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let b = raw.bindMemory(to: UInt8.self)
-            let n = b.count
-            var start = 0
-            while start < n && failure == nil {
-                var end = start
-                while end < n && b[end] != 10 { end += 1 }
-                defer { start = end + 1 }
-                guard end > start, b[start] == 123 else { continue }
-                switch JournalEvent.brief(UnsafeBufferPointer(rebasing: b[start..<end])) {
-                case .header(var h, let version):
-                    if version > JournalFormat.version {
-                        failure = JournalError(.newerFormat, "written by a newer ppdash (journal format \(version))")
-                        return
-                    }
-                    h.run = runs.count + 1
-                    runs.append(JournalRun(header: h, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
-                    local = [:]
-                case .end(let reason) where !runs.isEmpty:
-                    runs[runs.count - 1].endReason = reason
-                case .submitted(let id, let of) where !runs.isEmpty:
-                    if let of, let i = keys[of] {
-                        local[id] = i
-                        if status[i] != .ok { status[i] = .pending }
-                    } else {
-                        keys[JournalFormat.key(run: runs.count, id: id)] = status.count
-                        local[id] = status.count
-                        status.append(.pending)
-                    }
-                case .started(let id) where !runs.isEmpty:
-                    if let i = local[id] { status[i] = .running }
-                case .completed(let id, let s) where !runs.isEmpty:
-                    if let i = local[id] { status[i] = s }
-                default:
-                    break
+        func contents() -> JournalContents {
+            var b = self
+            b.addUnwritten()
+            var tasks = b.tasks
+            // Batches that hold no task (a resume's batch in journals before attempts): dropped, the rest renumbered.
+            var used = [Bool](repeating: false, count: b.batchLabels.count + 1)
+            for t in tasks where t.batch >= 1 && t.batch <= b.batchLabels.count { used[t.batch] = true }
+            var renumber = [Int](repeating: 0, count: b.batchLabels.count + 1)
+            var labels = [String]()
+            for i in 1..<used.count where used[i] {
+                labels.append(b.batchLabels[i - 1])
+                renumber[i] = labels.count
+            }
+            for i in tasks.indices {
+                let old = tasks[i].batch
+                if old >= 1 && old < renumber.count && renumber[old] > 0 { tasks[i].batch = renumber[old] }
+                if tasks[i].label.isEmpty && labels.indices.contains(tasks[i].batch - 1) {
+                    tasks[i].label = labels[tasks[i].batch - 1]
                 }
             }
+            return JournalContents(path: path, runs: runs, tasks: tasks, batchLabels: labels, warnings: warnings)
         }
-        if let failure { throw failure }
-        guard !runs.isEmpty else {
-            throw JournalError(.notAJournal, "\(path) is not a ppdash journal (its first line is no journal header)")
-        }
-        let tasks = status.enumerated().map { i, s in
-            JournalTask(
-                key: String(i + 1), batch: 1, seq: i + 1, label: "", command: "", args: [], status: s, engine: nil,
-                host: nil, processGroup: nil, run: 1, submitted: runs[0].header.started, started: nil, completed: nil,
-                retries: 0, outcome: nil)
-        }
-        return JournalContents(path: path, runs: runs, tasks: tasks, batchLabels: [], warnings: [])
     }
 }

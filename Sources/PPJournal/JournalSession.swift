@@ -24,6 +24,13 @@ public final class JournalSession: Sendable {
             path: path, header: header, scheduler: scheduler, append: append, gatherCompleted: gatherCompleted,
             makeDirectory: makeDirectory, warn: warn)
         self.scheduler = scheduler
+        // A journal that cannot be written stops the run from dispatching: a task the journal cannot record ok
+        // would be run again by a resume. Pending tasks are aborted (the run ends non-zero); running ones finish.
+        writer.onWriteFailure { [scheduler] _ in
+            scheduler.isPaused = true
+            let batches = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).batchCount
+            if batches > 0 { for b in 1...batches { scheduler.abortPending(batch: b) } }
+        }
         for e in scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { writer.recordEngine(e) }
         do {
             server = try StateServer(
@@ -56,7 +63,7 @@ public final class JournalSession: Sendable {
     /// Writes the closing line with the scheduler's counts, then stops serving. Idempotent.
     public func finish(reason: String = "done") {
         scheduler.flushEvents()
-        writer.finish(reason: reason, totals: scheduler.totals)
+        writer.finish(reason: writer.hasFailed ? "journal write failed" : reason, totals: scheduler.totals)
         server?.stop()
     }
 }

@@ -1,5 +1,6 @@
 // The journal writer: an observer on the scheduler that puts one JSON line per event into the file.
 import Foundation
+import PPJSON
 import PPKit
 import PPSource
 import Synchronization
@@ -13,8 +14,16 @@ import Glibc
 /// at once, at `flush` (the dashboard flushes before each snapshot) or within 200 ms: `submitted` lines, `started`
 /// lines without a process group, and `completed` lines when `gatherCompleted` is set (no printer follows the
 /// journal). A `started` line with a process group is written at once, so a resume can find an orphan.
-/// fsync runs at most every 200 ms, on a thread of its own, and at `finish`. A write that fails gives one
-/// warning; the batch runs on without the journal.
+/// fsync runs at most every 200 ms, on a thread of its own, and at `finish`.
+///
+/// A task's `started` line never waits behind a backlog of `submitted` lines (a batch of 50,000 queues 50,000 events
+/// before the first start): every 200 ms, and every 1024 `submitted` lines, the writer looks at what the engines run
+/// and writes the `started` line (with its `submitted` line, if that is still queued) of each task it has not yet
+/// written; the event, when it comes, is not written twice. So a resume's orphan check sees every task that ran.
+///
+/// A write that fails (ENOSPC, EIO, EFBIG) is loud: one line at once (`warn`), `onFailure` (the run stops
+/// dispatching), and the lines that follow are kept (bounded) and written when the disk takes them again.
+/// The file is locked (flock) while written: `ls` and `resume` see it is in use.
 public final class JournalWriter: Sendable {
     public let path: String
     /// The run this writer appends (1 for a new journal, 2... for a resume).
@@ -26,15 +35,42 @@ public final class JournalWriter: Sendable {
         var fd: Int32
         var buffer: [UInt8] = []
         var dirty = false
-        var failed = false
         var closed = false
         var hosts: [EngineID: String] = [:]
         var batches: Set<BatchID> = []
-        /// For a resume: the new task id -> the key of the task it runs again.
-        var origins: [Int: String] = [:]
+        /// For a resume: the new task id -> the task it runs again.
+        var origins: [Int: Origin] = [:]
+        /// Tasks whose `submitted` / `started` line went ahead of their event (see the type's comment).
+        var earlySubmitted: Set<Int> = []
+        var earlyStarted: [Int: Int32] = [:]
+        /// The highest task id whose `submitted` line is written (events come in id order).
+        var submittedUpTo = 0
+        var submittedSinceLook = 0
+        /// The first write error (errno), and bytes of lines dropped past `keepLimit` since.
+        var error: Int32?
+        var dropped = 0
         var bytes = 0
         var lines = 0
+        var linesAtProgress = 0
     }
+
+    /// A resumed task: the first run's key, and for a task of the first run its id and seq (which it keeps).
+    public struct Origin: Sendable, Hashable {
+        public var key: String
+        public var seq: Int
+        public var attempt: Int
+        public init(key: String, seq: Int, attempt: Int) {
+            self.key = key
+            self.seq = seq
+            self.attempt = attempt
+        }
+        /// The first run's id, when the key is one (a task first submitted in a resume keeps `of`).
+        var id: Int? { Int(key) }
+    }
+    /// Counts of the journal's tasks this run does not run (a resume's), for the journal-wide totals.
+    private let base = Mutex<StatusCounts>(StatusCounts())
+    /// Called once, on the first failed write (the run stops dispatching).
+    private let onFailure = Mutex<(@Sendable (String) -> Void)?>(nil)
     private let state: Mutex<State>
     private let gather: Bool
     /// Held while fsync runs, so `finish` never closes the descriptor under it.
@@ -42,6 +78,8 @@ public final class JournalWriter: Sendable {
 
     /// Bytes gathered before `submitted` lines are written without waiting for another line.
     static let bufferLimit = 64 * 1024
+    /// Bytes kept after a failed write, for when the disk takes them again; past it lines are dropped (counted).
+    static let keepLimit = 16 << 20
 
     /// Opens `path` and writes `header` (a new journal), or appends a resume's header to an existing one.
     ///
@@ -65,6 +103,8 @@ public final class JournalWriter: Sendable {
                 throw JournalError(.cannotWrite, "cannot create the journal's directory \(dir): \(describe(error))")
             }
         }
+        // A write past `ulimit -f` must fail with EFBIG, not end the process.
+        SignalCatcher.ignore(SIGXFSZ)
         let flags = append ? (O_WRONLY | O_APPEND | O_CLOEXEC) : (O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC)
         let fd = open(path, flags, 0o600)
         guard fd >= 0 else {
@@ -75,6 +115,10 @@ public final class JournalWriter: Sendable {
                     "the journal \(path) already exists: give another name, or 'ppdash resume \(path)' to continue it")
             }
             throw JournalError(.cannotWrite, "cannot write the journal \(path): \(SystemFacts.errorText(e))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw JournalError(.inUse, "the journal \(path) is being written by another ppdash: 'ppdash attach \(path)' to watch it")
         }
         state = Mutex(State(fd: fd))
         let tornBefore = append && !JournalWriter.endsWithNewline(path)
@@ -89,13 +133,32 @@ public final class JournalWriter: Sendable {
             throw JournalError(.cannotWrite, "cannot write the journal \(path): \(SystemFacts.errorText(headerError))")
         }
         Thread.detachNewThread { [weak self] in
-            while let me = self, me.syncOnce() { usleep(200_000) }
+            var round = 0
+            while let me = self, me.syncOnce(progress: round % 10 == 9) {
+                round += 1
+                usleep(200_000)
+            }
         }
     }
 
-    /// Marks new task ids as runs of earlier tasks (resume), before they are submitted.
-    public func setOrigins(_ origins: [Int: String]) {
+    /// Marks new task ids as runs of earlier tasks (resume), before they are submitted; `base`: the counts of the
+    /// journal's tasks this run leaves alone (the journal-wide totals add this run's to them).
+    public func setOrigins(_ origins: [Int: Origin], base: StatusCounts = StatusCounts()) {
         state.withLock { $0.origins.merge(origins) { $1 } }
+        self.base.withLock { $0 = base }
+    }
+
+    /// Calls `handler` once with the message when a write fails (the run stops dispatching).
+    public func onWriteFailure(_ handler: @escaping @Sendable (String) -> Void) {
+        onFailure.withLock { $0 = handler }
+    }
+
+    /// The journal-wide counts: the tasks this run left alone, and this run's.
+    public var journalTotals: StatusCounts {
+        var c = base.withLock { $0 }
+        let t = scheduler.totals
+        for s in TaskStatus.allCases { c[s] += t[s] }
+        return c
     }
 
     /// Records one engine's arrival (the engines the scheduler had before the journal opened).
@@ -111,31 +174,41 @@ public final class JournalWriter: Sendable {
     public func record(_ event: SchedulerEvent) {
         switch event {
         case .submitted(let task, let batch):
-            let newBatch = state.withLock { s in s.batches.insert(batch).inserted }
-            let label = newBatch ? batchLabel(batch) : ""
-            guard let m = scheduler.metadata(task) else { return }
-            state.withLock { s in
-                if newBatch { append(.batch(id: batch, label: label), to: &s, now: false) }
-                let line = JournalEvent.Submitted(
-                    id: task.rawValue, batch: batch, seq: m.seq, command: m.text, args: m.args,
-                    of: s.origins[task.rawValue])
-                append(.submitted(line), to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
+            if state.withLock({ $0.earlySubmitted.remove(task.rawValue) != nil }) { return }
+            writeSubmitted(task, batch: batch)
+            let look = state.withLock { s -> Bool in
+                s.submittedSinceLook += 1
+                guard s.submittedSinceLook >= 1024 else { return false }
+                s.submittedSinceLook = 0
+                return true
             }
+            if look { writeStartsAhead() }
         case .started(let task, let engine, let at, let processGroup):
-            let known = state.withLock { $0.hosts[engine] }
-            let host = known ?? lookUpHost(engine)
-            state.withLock { s in
-                s.hosts[engine] = host
-                let line = JournalEvent.Started(
-                    id: task.rawValue, engine: engine, host: host, processGroup: processGroup, at: at)
-                append(.started(line), to: &s, now: processGroup != nil || s.buffer.count >= JournalWriter.bufferLimit)
+            let early = state.withLock { s -> Bool in
+                guard let g = s.earlyStarted[task.rawValue] else { return false }
+                s.earlyStarted[task.rawValue] = nil
+                return g == processGroup
             }
+            if early { return }
+            writeStarted(task, engine: engine, at: at, processGroup: processGroup)
         case .completed(let task, _, _):
             guard let m = scheduler.metadata(task) else { return }
-            let record = FlatTaskRecord(m)
+            var record = FlatTaskRecord(m)
             state.withLock { s in
+                s.earlyStarted[task.rawValue] = nil
+                var of: String?
+                var attempt: Int?
+                if let o = s.origins[task.rawValue] {
+                    if let id = o.id {
+                        record.id = String(id)
+                        record.seq = o.seq
+                        attempt = o.attempt
+                    } else {
+                        of = o.key
+                    }
+                }
                 append(
-                    .completed(record, of: s.origins[task.rawValue]), to: &s,
+                    .completed(record, of: of, attempt: attempt), to: &s,
                     now: !gather || s.buffer.count >= JournalWriter.bufferLimit)
             }
         case .engineAdded(let id):
@@ -151,6 +224,66 @@ public final class JournalWriter: Sendable {
         }
     }
 
+    /// The `submitted` line of `task` (with its batch's line first, for a new batch that is not a resume's rerun).
+    private func writeSubmitted(_ task: TaskID, batch: BatchID) {
+        let origin = state.withLock { $0.origins[task.rawValue] }
+        let newBatch = origin?.id == nil && state.withLock { s in s.batches.insert(batch).inserted }
+        let label = newBatch ? batchLabel(batch) : ""
+        guard let m = scheduler.metadata(task) else { return }
+        state.withLock { s in
+            if newBatch { append(.batch(id: batch, label: label), to: &s, now: false) }
+            var line = JournalEvent.Submitted(
+                id: task.rawValue, batch: batch, seq: m.seq, command: m.text, args: m.args, of: nil)
+            if let o = origin {
+                if let id = o.id {
+                    line.id = id
+                    line.seq = o.seq
+                    line.attempt = o.attempt
+                } else {
+                    line.of = o.key
+                }
+            }
+            s.submittedUpTo = max(s.submittedUpTo, task.rawValue)
+            append(.submitted(line), to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
+        }
+    }
+
+    private func writeStarted(_ task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32?) {
+        let known = state.withLock { $0.hosts[engine] }
+        let host = known ?? lookUpHost(engine)
+        state.withLock { s in
+            s.hosts[engine] = host
+            var line = JournalEvent.Started(
+                id: task.rawValue, engine: engine, host: host, processGroup: processGroup, at: at)
+            if let o = s.origins[task.rawValue], let id = o.id {
+                line.id = id
+                line.attempt = o.attempt
+            }
+            append(.started(line), to: &s, now: processGroup != nil || s.buffer.count >= JournalWriter.bufferLimit)
+        }
+    }
+
+    /// Writes now the `started` line of every task an engine runs whose event is still queued (behind `submitted`
+    /// events), with its `submitted` line when that is queued too.
+    func writeStartsAhead() {
+        let engines = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines
+        for e in engines {
+            guard let task = e.currentTask, let m = scheduler.metadata(task), m.status == .running,
+                let group = m.processGroup, let at = m.started
+            else { continue }
+            let (written, needsSubmitted) = state.withLock { s -> (Bool, Bool) in
+                (s.earlyStarted[task.rawValue] != nil, task.rawValue > s.submittedUpTo && !s.earlySubmitted.contains(task.rawValue))
+            }
+            if written { continue }
+            if needsSubmitted {
+                writeSubmitted(task, batch: m.batch)
+                state.withLock { _ = $0.earlySubmitted.insert(task.rawValue) }
+            }
+            state.withLock { $0.earlyStarted[task.rawValue] = group }
+            writeStarted(task, engine: e.id, at: at, processGroup: group)
+        }
+    }
+
     /// Writes whatever is gathered.
     public func flush() {
         state.withLock { s in _ = flushLocked(&s) }
@@ -159,10 +292,18 @@ public final class JournalWriter: Sendable {
     /// Writes the closing line (how the run ended and its counts), fsyncs and closes. Idempotent.
     public func finish(reason: String, totals: StatusCounts) {
         let line = JournalEvent.end(.init(reason: reason, at: SystemClock().now(), totals: totals))
+        let all = journalTotals
         syncing.withLock { _ in
             state.withLock { s in
                 guard !s.closed else { return }
-                append(line, to: &s, now: true)
+                append(line, to: &s, now: false)
+                // `ls` reads the journal-wide counts from the last line (see `JournalGlance`).
+                s.buffer.removeLast()
+                s.buffer.removeLast()
+                writeCounts(all, to: &s.buffer)
+                s.buffer.append(UInt8(ascii: "}"))
+                s.buffer.append(10)
+                flushLocked(&s)
                 if s.fd >= 0 {
                     fsync(s.fd)
                     close(s.fd)
@@ -177,14 +318,48 @@ public final class JournalWriter: Sendable {
     public var written: (bytes: Int, lines: Int) { state.withLock { ($0.bytes, $0.lines) } }
 
     /// Whether writing failed (the warning was given).
-    public var hasFailed: Bool { state.withLock { $0.failed } }
+    public var hasFailed: Bool { state.withLock { $0.error != nil } }
+
+    /// The failure, as shown when it happened, or nil.
+    public var failure: String? {
+        state.withLock { s in s.error.map { failureText($0) } }
+    }
+
+    private func failureText(_ e: Int32) -> String {
+        "ppdash: cannot write the journal \(path): \(SystemFacts.errorText(e)); no new task starts, running ones finish (a resume runs what the journal lacks)"
+    }
+
+    /// `,"run":N,"tasks":{"total":..,"ok":..,...}`: the journal-wide counts `ls` reads from a journal's last lines.
+    private func writeCounts(_ c: StatusCounts, to out: inout [UInt8]) {
+        out.append(contentsOf: Array(",\"run\":\(run),\"tasks\":".utf8))
+        JSONObjectWriter.append(to: &out) { o in
+            o.add("total", c.total)
+            for s in TaskStatus.allCases { o.add(s.description, c[s]) }
+        }
+    }
+
+    /// A `progress` line (journal-wide counts, for `ls`), when lines were written since the last one.
+    private func writeProgress(_ s: inout State, _ c: StatusCounts) {
+        guard s.lines != s.linesAtProgress, !s.closed, s.error == nil else { return }
+        s.buffer.append(contentsOf: Array("{\"event\":\"progress\",\"at\":\"".utf8))
+        ISO8601.write(microseconds: SystemClock().now().microseconds, to: &s.buffer)
+        s.buffer.append(UInt8(ascii: "\""))
+        writeCounts(c, to: &s.buffer)
+        s.buffer.append(contentsOf: [UInt8(ascii: "}"), 10])
+        s.lines += 1
+        s.linesAtProgress = s.lines
+        flushLocked(&s)
+    }
 
     // MARK: internals
 
     /// One round of the sync thread: writes gathered lines, fsyncs if anything was written; false once closed.
-    private func syncOnce() -> Bool {
-        syncing.withLock { _ in
+    private func syncOnce(progress: Bool) -> Bool {
+        writeStartsAhead()
+        let counts = progress ? journalTotals : nil
+        return syncing.withLock { _ in
             let (fd, dirty, closed) = state.withLock { s -> (Int32, Bool, Bool) in
+                if let counts { writeProgress(&s, counts) }
                 if !s.buffer.isEmpty { flushLocked(&s) }
                 defer { s.dirty = false }
                 return (s.fd, s.dirty, s.closed)
@@ -196,17 +371,22 @@ public final class JournalWriter: Sendable {
     }
 
     private func append(_ event: JournalEvent, to s: inout State, now: Bool) {
-        guard !s.closed, !s.failed else { return }
+        guard !s.closed else { return }
+        if s.error != nil && s.buffer.count > JournalWriter.keepLimit {
+            s.dropped += 1
+            return
+        }
         event.write(to: &s.buffer)
         s.buffer.append(10)
         s.lines += 1
         if now { flushLocked(&s) }
     }
 
-    /// write(2) the whole buffer; on failure warn once (unless told not to), stop journaling and return errno.
+    /// write(2) the whole buffer; on the first failure warn at once (unless told not to) and tell `onFailure`; what
+    /// could not be written is kept and tried again at the next flush. Returns errno of a failed write.
     @discardableResult
     private func flushLocked(_ s: inout State, warnOnFailure: Bool = true) -> Int32? {
-        guard !s.buffer.isEmpty, s.fd >= 0, !s.failed else { return nil }
+        guard !s.buffer.isEmpty, s.fd >= 0 else { return nil }
         var off = 0
         let n = s.buffer.count
         let error: Int32? = s.buffer.withUnsafeBytes { raw -> Int32? in
@@ -221,14 +401,21 @@ public final class JournalWriter: Sendable {
             return nil
         }
         s.bytes += off
-        s.buffer.removeAll(keepingCapacity: s.buffer.capacity <= 2 * JournalWriter.bufferLimit)
-        s.dirty = true
-        if let error {
-            s.failed = true
+        if off == n {
+            s.buffer.removeAll(keepingCapacity: s.buffer.capacity <= 2 * JournalWriter.bufferLimit)
+        } else {
+            s.buffer.removeFirst(off)
+        }
+        if off > 0 { s.dirty = true }
+        if let error, s.error == nil {
+            s.error = error
             if warnOnFailure {
-                warn(
-                    "ppdash: cannot write the journal \(path): \(SystemFacts.errorText(error)); the batch runs on without it"
-                )
+                let text = failureText(error)
+                warn(text)
+                if let handler = onFailure.withLock({ $0 }) {
+                    // Not under the state lock: the handler stops dispatch, whose events come back here.
+                    Thread.detachNewThread { handler(text) }
+                }
             }
         }
         return error

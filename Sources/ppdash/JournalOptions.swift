@@ -22,32 +22,64 @@ struct JournalOptions: ParsableArguments {
     }
 
     /// Opens the journal and its socket for a run of `kind`; nil with --no-journal, or after one warning when the
-    /// place cannot be written (the batch runs on). An existing --journal FILE is refused, never overwritten.
+    /// default place cannot be written (the batch runs on). A --journal FILE that exists is refused, never
+    /// overwritten; one that cannot be created is a usage error (exit 2). A default name taken already (two runs in
+    /// the same second with the same pid) gets a suffix; a --journal FILE elsewhere is registered in the default
+    /// directory (a symlink), so `ls` and `attach latest` find it.
     func start(
         kind: String, engines: EngineOptions, client: Client, source: any DashboardSource, template: String? = nil,
-        arguments: [[String]]? = nil, gatherCompleted: Bool = false
+        arguments: [[String]]? = nil, settings: RunSettings? = nil, gatherCompleted: Bool = false
     ) throws -> JournalSession? {
         guard !off else { return nil }
         let started = SystemClock().now()
-        let file =
-            path.map(absolutePath)
-            ?? JournalFormat.defaultDirectory() + "/"
-            + JournalFormat.fileName(started: started, host: SystemFacts.hostName, pid: SystemFacts.pid)
-        let header = JournalHeader(
+        let directory = JournalFormat.defaultDirectory()
+        var header = JournalHeader(
             kind: kind, ppdashVersion: ppdashVersion, engines: engines.specTexts, template: template,
             arguments: arguments, started: started)
-        do {
-            return try JournalSession(
-                path: file, header: header, scheduler: client.scheduler, source: source,
-                gatherCompleted: gatherCompleted, makeDirectory: path == nil, ppdashVersion: ppdashVersion,
-                warn: { journalNotes.write($0) })
-        } catch let e where e.kind == .exists {
-            client.shutdown()
-            throw ValidationError(e.message)
-        } catch {
-            journalNotes.write("ppdash: \(error.message); the batch runs on without a journal (--journal FILE to choose another place)")
-            return nil
+        header.settings = settings
+        let explicit = path.map(absolutePath)
+        for attempt in 1...JournalFormat.maxNameAttempts {
+            let file =
+                explicit
+                ?? directory + "/"
+                + JournalFormat.fileName(started: started, host: SystemFacts.hostName, pid: SystemFacts.pid, attempt: attempt)
+            do {
+                let session = try JournalSession(
+                    path: file, header: header, scheduler: client.scheduler, source: source,
+                    gatherCompleted: gatherCompleted, makeDirectory: explicit == nil, ppdashVersion: ppdashVersion,
+                    warn: { journalNotes.write($0) })
+                if let explicit {
+                    do throws(JournalError) {
+                        try JournalFormat.register(explicit, in: directory, started: started)
+                    } catch {
+                        journalNotes.write("ppdash: \(error.message); 'ppdash ls' will not list this run")
+                    }
+                }
+                return session
+            } catch let e where e.kind == .exists && explicit == nil {
+                continue
+            } catch let e where explicit != nil {
+                client.shutdown()
+                note("ppdash: \(e.message)")
+                throw ExitCode(2)
+            } catch {
+                journalNotes.write("ppdash: \(error.message); the batch runs on without a journal (--journal FILE to choose another place)")
+                return nil
+            }
         }
+        journalNotes.write("ppdash: no free journal name in \(directory); the batch runs on without a journal (--journal FILE to choose one)")
+        return nil
+    }
+}
+
+extension RunOptions {
+    /// The options a resume of this run reuses (the journal header's `options`).
+    var recordedSettings: RunSettings {
+        let cwd = FileManager.default.currentDirectoryPath
+        let dir = workdir.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd
+        return RunSettings(
+            timeout: timeout?.value, retries: retries, maxOutput: maxOutput, halt: halt?.rawValue,
+            scheme: engines.scheme.rawValue, environment: envNames, workdir: dir)
     }
 }
 

@@ -8,28 +8,100 @@ import PPSource
 struct ResumeInput {
     let journal: JournalContents
     let tasks: [ShellTask]
-    /// Original keys of `tasks`, in order.
-    let keys: [String]
+    /// The journal's tasks run again, in the order of `tasks`.
+    let originals: [JournalTask]
     let label: String
 
-    /// Appends a resume header to the journal and opens the socket; the new ids 1... map to the original keys.
-    func open(engines: EngineOptions, client: Client, source: any DashboardSource, gatherCompleted: Bool) throws -> JournalSession {
+    /// Appends a resume header to the journal and opens the socket; the new ids 1... are written as the tasks
+    /// they run again (their first run's id and seq, with the attempt).
+    func open(
+        engines: EngineOptions, settings: RunSettings, client: Client, source: any DashboardSource, gatherCompleted: Bool
+    ) throws -> JournalSession {
         var header = JournalHeader(
             kind: "resume", run: journal.runs.count + 1, ppdashVersion: ppdashVersion, engines: engines.specTexts)
         header.template = journal.runs[0].header.template
+        header.settings = settings
         do {
             let s = try JournalSession(
                 path: journal.path, header: header, scheduler: client.scheduler, source: source, append: true,
                 gatherCompleted: gatherCompleted, ppdashVersion: ppdashVersion, warn: { journalNotes.write($0) })
-            var origins: [Int: String] = [:]
-            for (i, k) in keys.enumerated() { origins[i + 1] = k }
-            s.writer.setOrigins(origins)
+            var origins: [Int: JournalWriter.Origin] = [:]
+            var base = journal.counts
+            for (i, t) in originals.enumerated() {
+                origins[i + 1] = JournalWriter.Origin(key: t.key, seq: t.seq, attempt: t.attempt + 1)
+                base[t.status] -= 1
+            }
+            s.writer.setOrigins(origins, base: base)
             return s
         } catch {
             client.shutdown()
             note("ppdash: \(error.message)")
             throw ExitCode(1)
         }
+    }
+}
+
+/// Whether one of `names` (`--timeout`, `-n`...) was given on this command line (`--x=v`, `-n4` forms too).
+func givenOnCommandLine(_ names: [String]) -> Bool {
+    let args = CommandLine.arguments.dropFirst()
+    for a in args {
+        if a == "--" { break }
+        for n in names {
+            if a == n || a.hasPrefix(n + "=") { return true }
+            if !n.hasPrefix("--") && a.hasPrefix(n) && !a.hasPrefix("--") { return true }
+        }
+    }
+    return false
+}
+
+extension RunOptions {
+    /// The run's recorded options, for each not given again; returns what was reused and what overridden, for
+    /// one line each. Tasks run where the run ran: its `--workdir`, else its working directory.
+    mutating func reuse(_ journal: JournalContents) throws -> (reused: [String], overridden: [String]) {
+        let recorded = journal.runs.last { $0.header.settings != nil }?.header.settings
+        let first = journal.runs[0].header
+        var reused = [String]()
+        var overridden = [String]()
+        func take(_ names: [String], _ shown: String?, _ apply: (inout RunOptions) -> Void) {
+            guard let shown else { return }
+            if givenOnCommandLine(names) {
+                overridden.append(names[0] + " (the run had \(shown))")
+            } else {
+                apply(&self)
+                reused.append(names[0] + " " + shown)
+            }
+        }
+        if let r = recorded {
+            take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map(Seconds.init) }
+            take(["--retries"], String(r.retries)) { $0.retries = r.retries }
+            take(["--max-output"], String(r.maxOutput)) { $0.maxOutput = r.maxOutput }
+            take(["--halt"], r.halt ?? "none") { $0.halt = r.halt.flatMap(HaltPolicy.init(rawValue:)) }
+            if let scheme = r.scheme.flatMap(Scheme.init(rawValue:)) {
+                take(["--scheme"], scheme.rawValue) { $0.engines.scheme = scheme }
+            }
+            if !r.environment.isEmpty { take(["--env"], r.environment.joined(separator: ",")) { $0.env = r.environment } }
+        }
+        let last = journal.runs.last { !$0.header.engines.isEmpty }?.header.engines ?? []
+        if !last.isEmpty {
+            var lists = [EngineSpecList]()
+            for text in last {
+                do throws(PPError) { lists.append(try EngineSpecList(parsing: text)) } catch { lists = []; break }
+            }
+            if !lists.isEmpty {
+                take(["-e", "--engines", "-n", "-j"], last.joined(separator: ",")) { o in
+                    o.engines.engines = lists
+                    o.engines.n = nil
+                }
+            }
+        }
+        let dir = recorded?.workdir ?? (first.workingDirectory.isEmpty ? nil : first.workingDirectory)
+        take(["--workdir"], dir) { $0.workdir = dir }
+        if workdir == nil { workdir = FileManager.default.currentDirectoryPath }
+        var isDir: ObjCBool = false
+        if let w = workdir, !FileManager.default.fileExists(atPath: w, isDirectory: &isDir) || !isDir.boolValue {
+            throw ValidationError("the run's working directory \(w) is gone: give --workdir DIR to run its tasks elsewhere")
+        }
+        return (reused, overridden)
     }
 }
 
@@ -110,10 +182,19 @@ struct ResumeCommand: ParsableCommand {
             if !plan.notRebuildable.isEmpty { throw ExitCode(1) }
             return
         }
+        var options = self.options
+        let (reused, overridden) = try options.reuse(contents)
         note("ppdash: resuming \(path): \(plan.rerun.count) task\(plan.rerun.count == 1 ? "" : "s") to run, \(plan.alreadyOK) already ok")
+        let unknown = plan.rerun.filter { !$0.task.status.isFinished }.map(\.task.key)
+        if !unknown.isEmpty {
+            let shown = unknown.prefix(10).joined(separator: ", ") + (unknown.count > 10 ? " and \(unknown.count - 10) more" : "")
+            note("ppdash: \(unknown.count) task\(unknown.count == 1 ? " has" : "s have") no outcome in the journal (\(shown)): run again")
+        }
+        if !reused.isEmpty { note("ppdash: with the run's options: \(reused.joined(separator: ", "))") }
+        if !overridden.isEmpty { note("ppdash: given here instead: \(overridden.joined(separator: ", "))") }
         let labels = Set(plan.rerun.map(\.task.label))
         let input = ResumeInput(
-            journal: contents, tasks: plan.rerun.map(\.work), keys: plan.rerun.map(\.task.key),
+            journal: contents, tasks: plan.rerun.map(\.work), originals: plan.rerun.map(\.task),
             label: labels.count == 1 ? labels.first! : "resume of \(URL(fileURLWithPath: path).lastPathComponent)")
         try options.execute(.resume(input))
     }

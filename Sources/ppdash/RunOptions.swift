@@ -94,9 +94,10 @@ extension RunOptions {
         case .sweep(let sweep, let journal):
             session = try journal.start(
                 kind: "run", engines: engines, client: client, source: source, template: sweep.template.text,
-                arguments: sweep.groups, gatherCompleted: dashboard)
+                arguments: sweep.groups, settings: recordedSettings, gatherCompleted: dashboard)
         case .resume(let input):
-            session = try input.open(engines: engines, client: client, source: source, gatherCompleted: dashboard)
+            session = try input.open(
+                engines: engines, settings: recordedSettings, client: client, source: source, gatherCompleted: dashboard)
         }
         defer { session?.finish() }
         client.scheduler.addObserver { event in
@@ -146,7 +147,7 @@ extension RunOptions {
             "ppdash: \(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
                 + String(format: "%.2f s", ar.elapsed))
         client.shutdown()
-        if c.failed > 0 { throw ExitCode(1) }
+        if c.failed > 0 || session?.writer.hasFailed == true { throw ExitCode(1) }
     }
 }
 
