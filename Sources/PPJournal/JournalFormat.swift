@@ -44,7 +44,7 @@ public enum JournalFormat {
     /// Registers a journal written outside `directory` there (a symlink under a unique name), so `ls` and `attach
     /// latest` find it. Nothing is done for a journal already in `directory`.
     public static func register(_ journal: String, in directory: String, started: Timestamp) throws(JournalError) {
-        if (journal as NSString).deletingLastPathComponent == directory { return }
+        if (journal as NSString).deletingLastPathComponent == (directory as NSString).standardizingPath { return }
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

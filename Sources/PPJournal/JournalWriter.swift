@@ -42,7 +42,8 @@ public final class JournalWriter: Sendable {
         var origins: [Int: Origin] = [:]
         /// Tasks whose `submitted` / `started` line went ahead of their event (see the type's comment).
         var earlySubmitted: Set<Int> = []
-        var earlyStarted: [Int: Int32] = [:]
+        /// Process groups of the `started` lines written, by task, until the task completes.
+        var startedWritten: [Int: Int32] = [:]
         /// The highest task id whose `submitted` line is written (events come in id order).
         var submittedUpTo = 0
         var submittedSinceLook = 0
@@ -174,7 +175,6 @@ public final class JournalWriter: Sendable {
     public func record(_ event: SchedulerEvent) {
         switch event {
         case .submitted(let task, let batch):
-            if state.withLock({ $0.earlySubmitted.remove(task.rawValue) != nil }) { return }
             writeSubmitted(task, batch: batch)
             let look = state.withLock { s -> Bool in
                 s.submittedSinceLook += 1
@@ -184,18 +184,12 @@ public final class JournalWriter: Sendable {
             }
             if look { writeStartsAhead() }
         case .started(let task, let engine, let at, let processGroup):
-            let early = state.withLock { s -> Bool in
-                guard let g = s.earlyStarted[task.rawValue] else { return false }
-                s.earlyStarted[task.rawValue] = nil
-                return g == processGroup
-            }
-            if early { return }
             writeStarted(task, engine: engine, at: at, processGroup: processGroup)
         case .completed(let task, _, _):
             guard let m = scheduler.metadata(task) else { return }
             var record = FlatTaskRecord(m)
             state.withLock { s in
-                s.earlyStarted[task.rawValue] = nil
+                s.startedWritten[task.rawValue] = nil
                 var of: String?
                 var attempt: Int?
                 if let o = s.origins[task.rawValue] {
@@ -224,14 +218,22 @@ public final class JournalWriter: Sendable {
         }
     }
 
-    /// The `submitted` line of `task` (with its batch's line first, for a new batch that is not a resume's rerun).
-    private func writeSubmitted(_ task: TaskID, batch: BatchID) {
+    /// The `submitted` line of `task` (with its batch's line first, for a new batch that is not a resume's rerun);
+    /// `early`: written ahead of its event (which is then skipped), unless the event was written meanwhile.
+    private func writeSubmitted(_ task: TaskID, batch: BatchID, early: Bool = false) {
         let origin = state.withLock { $0.origins[task.rawValue] }
-        let newBatch = origin?.id == nil && state.withLock { s in s.batches.insert(batch).inserted }
+        let newBatch = origin?.id == nil && state.withLock { s in !s.batches.contains(batch) }
         let label = newBatch ? batchLabel(batch) : ""
         guard let m = scheduler.metadata(task) else { return }
         state.withLock { s in
-            if newBatch { append(.batch(id: batch, label: label), to: &s, now: false) }
+            if early {
+                guard task.rawValue > s.submittedUpTo, s.earlySubmitted.insert(task.rawValue).inserted else { return }
+            } else if s.earlySubmitted.remove(task.rawValue) != nil {
+                return
+            }
+            if origin?.id == nil && s.batches.insert(batch).inserted {
+                append(.batch(id: batch, label: label), to: &s, now: false)
+            }
             var line = JournalEvent.Submitted(
                 id: task.rawValue, batch: batch, seq: m.seq, command: m.text, args: m.args, of: nil)
             if let o = origin {
@@ -243,16 +245,30 @@ public final class JournalWriter: Sendable {
                     line.of = o.key
                 }
             }
-            s.submittedUpTo = max(s.submittedUpTo, task.rawValue)
-            append(.submitted(line), to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
+            if !early { s.submittedUpTo = max(s.submittedUpTo, task.rawValue) }
+            append(.submitted(line), to: &s, now: early || s.buffer.count >= JournalWriter.bufferLimit)
         }
     }
 
-    private func writeStarted(_ task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32?) {
+    /// The `started` line of one start of `task`, once: ahead of its event or from it, whichever comes first.
+    private func writeStarted(
+        _ task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32?, early: Bool = false
+    ) {
         let known = state.withLock { $0.hosts[engine] }
         let host = known ?? lookUpHost(engine)
         state.withLock { s in
             s.hosts[engine] = host
+            if early {
+                // Still running (checked under this lock): its `completed` line cannot be written before this one.
+                // (The scheduler never calls an observer under its own lock, so taking it here is safe.)
+                guard let m = scheduler.metadata(task), m.status == .running, m.processGroup == processGroup else {
+                    return
+                }
+            }
+            if let g = processGroup {
+                if s.startedWritten[task.rawValue] == g { return }
+                s.startedWritten[task.rawValue] = g
+            }
             var line = JournalEvent.Started(
                 id: task.rawValue, engine: engine, host: host, processGroup: processGroup, at: at)
             if let o = s.origins[task.rawValue], let id = o.id {
@@ -272,15 +288,11 @@ public final class JournalWriter: Sendable {
                 let group = m.processGroup, let at = m.started
             else { continue }
             let (written, needsSubmitted) = state.withLock { s -> (Bool, Bool) in
-                (s.earlyStarted[task.rawValue] != nil, task.rawValue > s.submittedUpTo && !s.earlySubmitted.contains(task.rawValue))
+                (s.startedWritten[task.rawValue] == group, task.rawValue > s.submittedUpTo)
             }
             if written { continue }
-            if needsSubmitted {
-                writeSubmitted(task, batch: m.batch)
-                state.withLock { _ = $0.earlySubmitted.insert(task.rawValue) }
-            }
-            state.withLock { $0.earlyStarted[task.rawValue] = group }
-            writeStarted(task, engine: e.id, at: at, processGroup: group)
+            if needsSubmitted { writeSubmitted(task, batch: m.batch, early: true) }
+            writeStarted(task, engine: e.id, at: at, processGroup: group, early: true)
         }
     }
 

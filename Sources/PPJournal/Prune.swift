@@ -26,22 +26,29 @@ public enum JournalPruning {
             if !FileManager.default.fileExists(atPath: directory) { return result }
             throw JournalListing.DirectoryError(description: "cannot read the directory \(directory): \(describe(error))")
         }
-        // Registry entries by the journal they name.
+        // Registry entries (symlinks) by the journal they name; journals kept here by name.
         var links: [String: [String]] = [:]
-        for name in names where name.hasSuffix(JournalFormat.suffix) {
+        var journals = [(name: String, path: String, registered: Bool)]()
+        for name in names where name.hasSuffix(JournalFormat.suffix) && !name.hasPrefix(".") {
             let p = directory + "/" + name
-            let target = JournalListing.resolve(p)
-            if target != p {
+            var st = stat()
+            guard lstat(p, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFLNK {
+                let target = JournalListing.resolve(p)
                 if access(target, F_OK) != 0 {
                     // The journal it named is gone: the entry goes too.
                     if unlink(p) == 0 { result.removed.append("\(p) (registry entry of a journal that is gone)") }
                     continue
                 }
+                if links[target] == nil { journals.append((name, target, true)) }
                 links[target, default: []].append(p)
+            } else {
+                journals.append((name, p, false))
             }
         }
+        journals.sort { $0.name > $1.name }
         var finishedSeen = 0
-        for path in try JournalListing.files(in: directory) {
+        for (_, path, registered) in journals {
             let s = JournalListing.summary(of: path, host: host)
             guard s.problem == nil, case .finished = s.state else {
                 result.kept += 1
@@ -54,7 +61,6 @@ public enum JournalPruning {
                 result.kept += 1
                 continue
             }
-            let registered = (path as NSString).deletingLastPathComponent != directory
             if registered {
                 for l in links[path] ?? [] where unlink(l) == 0 {
                     result.removed.append("\(l) (registry entry; the journal \(path) stays: you named it)")

@@ -239,3 +239,226 @@ private func int(_ v: Any?) -> Int? {
     if let d = v as? Double, d == d.rounded() { return Int(d) }
     return nil
 }
+
+/// Each task's final status in a journal, by its first run's id, from the lines alone (as a script reads them).
+private func finalStatuses(_ lines: [[String: Any]]) -> (submitted: [Int: Int], status: [Int: String]) {
+    var submitted: [Int: Int] = [:]
+    var status: [Int: String] = [:]
+    for l in lines {
+        guard let e = l["event"] as? String else { continue }
+        if e == "submitted", let id = int(l["id"]), l["attempt"] == nil { submitted[id, default: 0] += 1 }
+        if e == "completed", let id = int(l["id"]) ?? (l["id"] as? String).flatMap({ Int($0) }) {
+            status[id] = l["status"] as? String
+        }
+    }
+    return (submitted, status)
+}
+
+@Suite("journal: resume is the same run, journals you can live with, disk errors", .serialized)
+struct JournalResumeE2ETests {
+    @Test("kill -9 mid-run, resume from elsewhere: --timeout, the ids and the working directory are the run's")
+    func resumeKeepsOptionsIdsAndDirectory() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let elsewhere = TempDir()
+        defer { elsewhere.remove() }
+        let journal = dir.file("j.jsonl")
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: ": \(m)") { kill(p.pid, SIGKILL) } }
+        let template = "pwd >> pwds; sleep {}; : \(m)"
+        guard
+            let child = PPDash.start(
+                ["run", "-n", "2", "--timeout", "1", "--journal", journal, "--", template, ":::", "0.1", "0.2", "3", "3", "3", "3"],
+                directory: dir.path, timeout: 30)
+        else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let two = await waitFor(15) {
+            events(journalLines(journal), "completed").count == 2 && events(journalLines(journal), "started").count >= 4
+        }
+        #expect(two, "2 done, 2 running: \(journalLines(journal).count) lines")
+        child.signal(SIGKILL)
+        _ = await child.wait()
+        let r = await PPDash.run(["resume", journal, "--kill-orphans"], directory: elsewhere.path, timeout: 30)
+        #expect(r.exitCode == 1, "4 tasks time out: \(r)")
+        #expect(r.err.contains("--timeout 1"), "says it reuses --timeout: \(r)")
+        let (submitted, status) = finalStatuses(journalLines(journal))
+        #expect(submitted == [1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1], "each task submitted once under its own id: \(submitted)")
+        #expect(status == [1: "ok", 2: "ok", 3: "timeout", 4: "timeout", 5: "timeout", 6: "timeout"], "\(status)")
+        let resumed = events(journalLines(journal), "submitted").filter { $0["attempt"] != nil }
+        #expect(Set(resumed.compactMap { int($0["id"]) }) == [3, 4, 5, 6] && resumed.allSatisfy { int($0["attempt"]) == 2 })
+        #expect(events(journalLines(journal), "batch").count == 1, "no empty batch for the resume")
+        #expect(!elsewhere.exists("pwds"), "tasks ran in the run's directory, not the resumer's")
+        let pwds = (try? String(contentsOfFile: dir.file("pwds"), encoding: .utf8)) ?? ""
+        #expect(splitLines(pwds).count == 8 && Set(splitLines(pwds)) == [(dir.path as NSString).standardizingPath], "\(pwds)")
+
+        // An option given to resume overrides the run's, and says so.
+        let again = await PPDash.run(["resume", journal, "--timeout", "5"], directory: elsewhere.path, timeout: 60)
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(again.err.contains("--timeout (the run had 1)"), "\(again)")
+        #expect(finalStatuses(journalLines(journal)).status.values.allSatisfy { $0 == "ok" })
+    }
+
+    @Test("60 quick runs in a loop all journal, under different names, and exit 0")
+    func quickRunsAllJournal() async {
+        let state = TempDir()
+        defer { state.remove() }
+        for i in 0..<60 {
+            let r = await PPDash.run(["run", "-n", "1", "--", "true", ":::", "\(i)"], env: ["XDG_STATE_HOME": state.path], timeout: 20)
+            #expect(r.exitCode == 0, "run \(i): \(r)")
+            if r.exitCode != 0 { break }
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: state.file("ppdash"))) ?? []
+        #expect(names.filter { $0.hasSuffix(".jsonl") }.count == 60, "\(names.count) files")
+    }
+
+    @Test("SIGKILL 0.25 s into a 50,000-task batch: resume (after the orphan check) runs every task not done, once")
+    func killEarlyInABigBatch() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+        let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
+        guard
+            let child = PPDash.start(
+                ["run", "-n", "2", "--journal", journal, "--", template, ":::", "1..50000"], directory: dir.path,
+                timeout: 60)
+        else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let started = await waitFor(20) { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" }.count == 2 }
+        #expect(started)
+        try? await Task.sleep(for: .milliseconds(250))
+        child.signal(SIGKILL)
+        _ = await child.wait()
+        let lines = journalLines(journal)
+        #expect(events(lines, "started").count >= 2, "the started lines reached the disk: \(events(lines, "started").count)")
+        // The orphan check sees both running tasks.
+        let refused = await PPDash.run(["resume", journal], directory: dir.path, timeout: 30)
+        #expect(refused.exitCode == 1 && refused.err.contains("2 tasks of the interrupted run still run here"), "\(refused.err.prefix(2000))")
+        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
+        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-n", "4"], directory: dir.path, timeout: 300)
+        #expect(r.exitCode == 0, "\(r.err.suffix(2000))")
+        #expect(r.err.contains("50000 tasks to run"), "\(r.err.prefix(2000))")
+        let side = (try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? ""
+        let ran = splitLines(side)
+        #expect(ran.count == 50000 && Set(ran).count == 50000, "\(ran.count) lines, \(Set(ran).count) distinct")
+    }
+
+    @Test("a full disk (ulimit -f): one line at once, no new task starts, exit non-zero; resume re-runs no ok task")
+    func fullDiskIsLoud() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        guard let bin = PPDash.path else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let journal = dir.file("j.jsonl")
+        // 1024 blocks of 512 bytes: the header, 3000 submitted lines and some hundreds of completed ones.
+        let cmd = "ulimit -f 1024; exec \(shellQuote(bin)) run -n 2 --journal \(shellQuote(journal)) -- 'echo {} >> side' ::: 1..3000"
+        let r = await run(["sh", "-c", cmd], env: PPDash.baseEnvironment, directory: dir.path, timeout: 120)
+        #expect(r.exitCode != 0 && r.signal == nil, "\(r.err.suffix(1500))")
+        let warnings = splitLines(r.err).filter { $0.contains("cannot write the journal") }
+        #expect(warnings.count == 1, "\(r.err.suffix(1500))")
+        #expect(r.err.contains("File too large"), "\(r.err.suffix(1500))")
+        let ranFirst = splitLines((try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? "")
+        #expect(ranFirst.count < 3000, "dispatch stopped: \(ranFirst.count) ran")
+        let ok = Set(
+            events(journalLines(journal), "completed").filter { $0["status"] as? String == "ok" }.map(firstArg))
+        #expect(!ok.isEmpty)
+        try? FileManager.default.removeItem(atPath: dir.file("side"))
+        let resumed = await PPDash.run(["resume", journal, "-n", "4"], directory: dir.path, timeout: 300)
+        #expect(resumed.exitCode == 0, "\(resumed.err.suffix(1500))")
+        let rerun = splitLines((try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? "")
+        #expect(ok.isDisjoint(with: rerun), "resume ran tasks the journal recorded ok")
+        #expect(Set(rerun).union(ok) == Set((1...3000).map(String.init)), "every task ran")
+        #expect(resumed.err.contains("no outcome in the journal"), "says which tasks are unknown")
+
+        let missing = await PPDash.run(["run", "--journal", "/nonexistent/x.jsonl", "--", "true", ":::", "1"], timeout: 20)
+        #expect(missing.exitCode == 2 && splitLines(missing.err).count == 1, "\(missing)")
+        #expect(missing.err.contains("/nonexistent/x.jsonl"))
+    }
+
+    @Test("a bad line is skipped with a warning by ls, attach and resume; one journal never breaks the others")
+    func aBadLineBreaksNothing() async {
+        let state = TempDir()
+        defer { state.remove() }
+        let env: [String: String?] = ["XDG_STATE_HOME": state.path]
+        for arg in ["a", "b"] {
+            let r = await PPDash.run(["run", "-n", "1", "--", "echo {}; exit {} 2>/dev/null", ":::", arg], env: env, timeout: 20)
+            #expect(r.exitCode == 1, "\(r)")
+        }
+        let dir = state.file("ppdash")
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+        guard files.count == 2 else {
+            Issue.record("\(files)")
+            return
+        }
+        let bad = dir + "/" + files[0]
+        let h = FileHandle(forWritingAtPath: bad)
+        h?.seekToEndOfFile()
+        h?.write(Data("{\"event\":\"completed\",\"id\":\"99999999999999999999\"}\n{\"event\":\"started\",\"id\":1,\"pgid\":\"x\"}\n\0\0\0\n".utf8))
+        try? h?.close()
+        let ls = await PPDash.run(["ls"], env: env, timeout: 20)
+        #expect(ls.exitCode == 0 && ls.signal == nil, "\(ls)")
+        #expect(splitLines(ls.out).count == 3, "\(ls)")
+        #expect(ls.out.contains("damaged lines"), "\(ls)")
+        let attach = await PPDash.run(["attach", bad], env: env, timeout: 20)
+        #expect(attach.exitCode == 0 && attach.signal == nil, "\(attach)")
+        #expect(attach.err.contains("\(bad): line "), "names file and line: \(attach)")
+        let resume = await PPDash.run(["resume", bad, "-n", "1"], env: env, timeout: 20)
+        #expect(resume.signal == nil && resume.exitCode == 1, "the task fails again: \(resume)")
+        #expect(resume.err.contains("\(bad): line "), "\(resume)")
+
+        let notDir = await PPDash.run(["ls", "--dir", bad], env: env, timeout: 20)
+        #expect(notDir.exitCode == 1 && splitLines(notDir.err).count == 1 && notDir.out.isEmpty, "\(notDir)")
+    }
+
+    @Test("--journal FILE is registered for ls and attach latest; ls shows the template; ls --prune removes finished ones only")
+    func registeredListedPruned() async {
+        let state = TempDir()
+        defer { state.remove() }
+        let other = TempDir()
+        defer { other.remove() }
+        let env: [String: String?] = ["XDG_STATE_HOME": state.path]
+        let named = other.file("mine.jsonl")
+        let r1 = await PPDash.run(["run", "-n", "1", "--journal", named, "--", "echo named {}", ":::", "1"], env: env, timeout: 20)
+        #expect(r1.exitCode == 0, "\(r1)")
+        let r2 = await PPDash.run(["run", "-n", "1", "--", "echo default {}", ":::", "1"], env: env, timeout: 20)
+        #expect(r2.exitCode == 0, "\(r2)")
+        let ls = await PPDash.run(["ls"], env: env, timeout: 20)
+        #expect(ls.out.contains(named) && ls.out.contains("echo named {}") && ls.out.contains("echo default {}"), "\(ls)")
+        // The default run's spool (task output past the memory bound) goes with it.
+        let plain = ((try? FileManager.default.contentsOfDirectory(atPath: state.file("ppdash"))) ?? []).filter {
+            $0.hasSuffix(".jsonl") && (try? FileManager.default.destinationOfSymbolicLink(atPath: state.file("ppdash/" + $0))) == nil
+        }
+        #expect(plain.count == 1, "\(plain)")
+        let spool = state.file("ppdash/" + (plain.first ?? "x.jsonl").dropLast(6) + ".spool")
+        try? FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: spool + "/1.out", contents: Data("x".utf8))
+        // A running batch: never pruned.
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+        guard let running = PPDash.start(["run", "-n", "1", "--", "sleep 1\(m) # {}", ":::", "1"], env: env, timeout: 60) else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let up = await waitFor(15) { processes(matching: "sleep 1\(m)").contains { $0.comm == "sleep" } }
+        #expect(up)
+        let latest = await PPDash.run(["attach"], env: env, timeout: 20)
+        #expect(latest.out.contains("running"), "attach latest finds the running batch: \(latest)")
+        let pruned = await PPDash.run(["ls", "--prune"], env: env, timeout: 20)
+        #expect(pruned.exitCode == 0, "\(pruned)")
+        #expect(pruned.out.contains("pruned 2 journals"), "\(pruned)")
+        #expect(pruned.out.contains("removed ") && pruned.out.contains(".spool"), "says what it removed: \(pruned)")
+        #expect(FileManager.default.fileExists(atPath: named), "a journal you named stays; its registry entry goes")
+        #expect(!FileManager.default.fileExists(atPath: spool), "the spool went with its journal")
+        let after = await PPDash.run(["ls"], env: env, timeout: 20)
+        #expect(splitLines(after.out).count == 2 && after.out.contains("running"), "\(after)")
+        running.signal(SIGTERM)
+        _ = await running.wait()
+    }
+}
