@@ -39,6 +39,9 @@ public struct JournalTask: Sendable, Hashable {
     public var completed: Timestamp?
     public var retries: Int
     public var outcome: JournalOutcome?
+    /// Where its `completed` line starts in the file, when the reader left its stdout and stderr there (`read`
+    /// with `keepOutput: false`): `JournalReader.outcome(at:in:)` reads them back.
+    public var outputOffset: Int64? = nil
     /// Which run of the task this is: 1, then 2 after a resume ran it again...
     public var attempt: Int = 1
 }
@@ -92,14 +95,19 @@ public enum JournalReader {
 
     /// Reads and checks a journal, streaming it (memory: the task table, not the file); `owner` refuses another
     /// user's file.
-    public static func read(_ path: String, requireOwner: Bool = true) throws(JournalError) -> JournalContents {
+    /// `keepOutput: false` leaves each task's stdout and stderr in the file (memory: ~150 B a task plus its
+    /// command and arguments, whatever the output); `outcome(at:in:)` reads one back.
+    public static func read(_ path: String, requireOwner: Bool = true, keepOutput: Bool = true) throws(JournalError)
+        -> JournalContents
+    {
         let fd = try openChecked(path, requireOwner: requireOwner)
         defer { close(fd) }
         var parser = LineParser(path: path)
+        parser.b.keepOutput = keepOutput
         var failure: JournalError?
-        let readError = forEachLine(fd) { number, line, torn in
+        let readError = forEachLine(fd) { number, offset, line, torn in
             do throws(JournalError) {
-                try parser.line(number, line, torn: torn)
+                try parser.line(number, line, torn: torn, offset: offset)
                 return true
             } catch {
                 failure = error
@@ -139,6 +147,31 @@ public enum JournalReader {
         return try parser.finish()
     }
 
+    /// The outcome (with stdout and stderr) of the `completed` line at `offset` of the journal at `path`.
+    public static func outcome(at offset: Int64, in path: String) -> JournalOutcome? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var line = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+        while line.count < 256 << 20 {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(offset) + off_t(line.count)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            if let nl = chunk[0..<n].firstIndex(of: 10) {
+                line.append(contentsOf: chunk[0..<nl])
+                break
+            }
+            line.append(contentsOf: chunk[0..<n])
+        }
+        guard let j = try? JSONValue.parse(line), case .completed(let r, _, _)? = try? JournalEvent.decode(j) else {
+            return nil
+        }
+        return JournalOutcome(
+            exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
+            stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+    }
+
     /// Opens a journal for reading, refusing another user's file (`requireOwner`) and what is not a regular file.
     static func openChecked(_ path: String, requireOwner: Bool) throws(JournalError) -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -168,12 +201,15 @@ public enum JournalReader {
     /// Calls `body` with each line of `fd` (without its newline; `torn`: the last line, with no newline), reading
     /// 1 MiB at a time; stops when `body` returns false. Returns errno when a read fails.
     static func forEachLine(
-        _ fd: Int32, _ body: (Int, UnsafeBufferPointer<UInt8>, Bool) -> Bool
+        _ fd: Int32, _ body: (Int, Int64, UnsafeBufferPointer<UInt8>, Bool) -> Bool
     ) -> Int32? {
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
         var carry = [UInt8]()
         var number = 0
+        /// The file offset of `buffer[0]`, and of the line being carried.
+        var base: Int64 = 0
+        var carryStart: Int64 = 0
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, chunk) }
             if n < 0 {
@@ -186,26 +222,28 @@ public enum JournalReader {
                 var s = 0
                 while s < n, go {
                     guard let nl = memchr(b.baseAddress! + s, 10, n - s) else {
+                        if carry.isEmpty { carryStart = base + Int64(s) }
                         carry.append(contentsOf: UnsafeBufferPointer(rebasing: b[s..<n]))
                         return
                     }
                     let e = b.baseAddress!.distance(to: nl.assumingMemoryBound(to: UInt8.self))
                     number += 1
                     if carry.isEmpty {
-                        go = body(number, UnsafeBufferPointer(rebasing: b[s..<e]), false)
+                        go = body(number, base + Int64(s), UnsafeBufferPointer(rebasing: b[s..<e]), false)
                     } else {
                         carry.append(contentsOf: UnsafeBufferPointer(rebasing: b[s..<e]))
-                        go = carry.withUnsafeBufferPointer { body(number, $0, false) }
+                        go = carry.withUnsafeBufferPointer { body(number, carryStart, $0, false) }
                         carry.removeAll(keepingCapacity: carry.capacity <= chunk)
                     }
                     s = e + 1
                 }
             }
+            base += Int64(n)
             if !go { return nil }
         }
         if !carry.isEmpty {
             number += 1
-            _ = carry.withUnsafeBufferPointer { body(number, $0, true) }
+            _ = carry.withUnsafeBufferPointer { body(number, carryStart, $0, true) }
         }
         return nil
     }
@@ -228,7 +266,10 @@ public enum JournalReader {
             if b.warnings.count < JournalReader.maxWarnings { b.warnings.append(text) }
         }
 
-        mutating func line(_ number: Int, _ bytes: UnsafeBufferPointer<UInt8>, torn: Bool) throws(JournalError) {
+        mutating func line(_ number: Int, _ bytes: UnsafeBufferPointer<UInt8>, torn: Bool, offset: Int64 = -1)
+            throws(JournalError)
+        {
+            b.offset = offset
             if bytes.isEmpty { return }
             let value: JSONValue? = bytes.first == UInt8(ascii: "{") ? (try? JSONValue.parse(bytes)) : nil
             if !sawFirst {
@@ -299,6 +340,9 @@ public enum JournalReader {
         var localBatches: [Int: Int] = [:]
         var batchLabels: [String] = []
         var warnings: [String] = []
+        /// Whether outcomes keep stdout and stderr (else the `completed` line's offset, `offset`, is kept).
+        var keepOutput = true
+        var offset: Int64 = -1
 
         init(path: String) { self.path = path }
 
@@ -372,9 +416,11 @@ public enum JournalReader {
                 if let s = r.started { tasks[i].started = s }
                 tasks[i].completed = r.completed
                 if r.submitted.microseconds != 0, tasks[i].run == 1 { tasks[i].submitted = r.submitted }
+                let keep = keepOutput || offset < 0
                 tasks[i].outcome = JournalOutcome(
-                    exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
-                    stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+                    exit: r.exit, signal: r.signal, stdout: keep ? r.stdout : "", stderr: keep ? r.stderr : "",
+                    stdoutDropped: r.stdoutDropped, stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+                tasks[i].outputOffset = keep ? nil : offset
                 if let c = tasks[i].completed { runs[run - 1].lastEvent = c }
             case .engine(let id, let kind, let host):
                 runs[run - 1].engines[id] = JournalEngine(kind: kind, host: host)
@@ -421,27 +467,32 @@ public enum JournalReader {
             }
         }
 
-        func contents() -> JournalContents {
-            var b = self
-            b.addUnwritten()
-            var tasks = b.tasks
+        /// The contents, built in place (no copy of the task table).
+        mutating func contents() -> JournalContents {
+            addUnwritten()
             // Batches that hold no task (a resume's batch in journals before attempts): dropped, the rest renumbered.
-            var used = [Bool](repeating: false, count: b.batchLabels.count + 1)
-            for t in tasks where t.batch >= 1 && t.batch <= b.batchLabels.count { used[t.batch] = true }
-            var renumber = [Int](repeating: 0, count: b.batchLabels.count + 1)
+            var used = [Bool](repeating: false, count: batchLabels.count + 1)
+            for t in tasks where t.batch >= 1 && t.batch <= batchLabels.count { used[t.batch] = true }
+            var renumber = [Int](repeating: 0, count: batchLabels.count + 1)
             var labels = [String]()
             for i in 1..<used.count where used[i] {
-                labels.append(b.batchLabels[i - 1])
+                labels.append(batchLabels[i - 1])
                 renumber[i] = labels.count
             }
             for i in tasks.indices {
                 let old = tasks[i].batch
-                if old >= 1 && old < renumber.count && renumber[old] > 0 { tasks[i].batch = renumber[old] }
+                if old >= 1 && old < renumber.count && renumber[old] > 0 && renumber[old] != old {
+                    tasks[i].batch = renumber[old]
+                }
                 if tasks[i].label.isEmpty && labels.indices.contains(tasks[i].batch - 1) {
                     tasks[i].label = labels[tasks[i].batch - 1]
                 }
             }
-            return JournalContents(path: path, runs: runs, tasks: tasks, batchLabels: labels, warnings: warnings)
+            index = [:]
+            local = [:]
+            let out = tasks
+            tasks = []
+            return JournalContents(path: path, runs: runs, tasks: out, batchLabels: labels, warnings: warnings)
         }
     }
 }

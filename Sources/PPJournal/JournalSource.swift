@@ -77,7 +77,7 @@ public final class JournalSource: DashboardSource {
         let i = id.rawValue - 1
         guard contents.tasks.indices.contains(i) else { return nil }
         let t = contents.tasks[i]
-        let o = t.outcome
+        let o = t.outputOffset.flatMap { JournalReader.outcome(at: $0, in: contents.path) } ?? t.outcome
         return TaskMetadata(
             id: id, batch: t.batch, seq: t.seq, engine: t.engine, engineHost: o?.engineHost ?? t.host, status: t.status,
             submitted: t.submitted, started: t.started, completed: t.completed, received: t.completed,

@@ -104,7 +104,7 @@ func resolveJournal(_ name: String?) throws -> String {
 /// Reads a journal for resume or attach: a refusal (newer format, corrupt, another user's) is a usage error.
 func readJournal(_ path: String) throws -> JournalContents {
     do {
-        let c = try JournalReader.read(path)
+        let c = try JournalReader.read(path, keepOutput: false)
         for w in c.warnings { note("ppdash: \(w)") }
         return c
     } catch {

@@ -498,3 +498,257 @@ struct FixtureJournalTests {
         }
     }
 }
+
+/// A `submitted` / `started` / `completed` line of a resumed task: its first run's id, with the attempt.
+func attemptLine(_ event: String, _ id: Int, attempt: Int, status: String = "ok", stdout: String = "") -> String {
+    var o = JSONObjectWriter()
+    o.add("event", event)
+    switch event {
+    case "submitted":
+        o.add("id", id)
+        o.add("batch", 1)
+        o.add("seq", id)
+        o.add("command", "echo \(id)")
+        o.add("args", [String(id)])
+    case "started":
+        o.add("id", id)
+        o.add("pgid", 77)
+    default:
+        o.add("id", String(id))
+        o.add("seq", id)
+        o.add("status", status)
+        o.add("stdout", stdout)
+    }
+    o.add("attempt", attempt)
+    return o.finish()
+}
+
+@Suite("Journal: resume is the same run, damaged lines, bounded reading")
+struct JournalSameRunTests {
+    @Test func aResumedTaskIsReadOnceUnderItsIdWithItsFinalState() throws {
+        var h2 = JournalHeader(kind: "resume", run: 2, ppdashVersion: "t", engines: ["local:2"])
+        h2.host = "h1"
+        let lines =
+            sample + [
+                "{\"event\":\"end\",\"reason\":\"done\"}", h2.jsonLine(),
+                attemptLine("submitted", 2, attempt: 2), attemptLine("submitted", 3, attempt: 2),
+                attemptLine("started", 2, attempt: 2), attemptLine("completed", 2, attempt: 2, stdout: "again\n"),
+                // A new task of the resume (the dashboard's prompt): its own key, even with the same line id.
+                "{\"event\":\"batch\",\"batch\":2,\"label\":\"date\"}",
+                "{\"event\":\"submitted\",\"id\":3,\"batch\":2,\"seq\":1,\"command\":\"date\",\"args\":[]}",
+                attemptLine("completed", 3, attempt: 2, status: "error"),
+            ]
+        let c = try parse(lines)
+        #expect(c.tasks.map(\.key) == ["1", "2", "3", "4", "5", "2.3"])
+        #expect(c.tasks.map(\.status) == [.ok, .ok, .error, .pending, .aborted, .pending])
+        #expect(c.tasks[1].attempt == 2 && c.tasks[1].outcome?.stdout == "again\n" && c.tasks[1].seq == 2)
+        #expect(c.batchLabels == ["echo {}", "date"], "no empty batch for the resume")
+        #expect(c.warnings.isEmpty, "\(c.warnings)")
+    }
+
+    @Test func anOldResumesEmptyBatchIsDropped() throws {
+        let lines =
+            sample + [
+                "{\"event\":\"end\",\"reason\":\"done\"}", headerLine(run: 2, pid: 5000), batchLine,
+                submitted(1, "2", of: "2"), completed(1, "ok", of: "2"),
+            ]
+        let c = try parse(lines)
+        #expect(c.batchLabels.count == 1 && c.tasks.allSatisfy { $0.batch == 1 })
+        #expect(JournalSource(c, label: "").snapshot(TableQuery(limit: 0, batchLimit: 10)).batches.count == 1)
+    }
+
+    @Test func damagedLinesAreSkippedWithTheirLineNumberNeverATrap() throws {
+        let bad = [
+            "{\"event\":\"completed\",\"id\":\"99999999999999999999\"}",
+            "{\"event\":\"completed\",\"id\":\"3\",\"status\":\"ok\",\"exit\":99999999999}",
+            "{\"event\":\"started\",\"id\":3,\"pgid\":\"x\"}",
+            "{\"event\":\"submitted\",\"id\":-4}",
+            "{\"event\":\"completed\",\"id\":\"3\",\"status\":\"ok\",\"started\":\"yesterday\"}",
+            "{\"event\":\"end\",\"ok\":-1}",
+            "{\"event\":\"submitted\",\"id\":9,\"args\":[1,2]}",
+            "{\"event\":7}",
+            "\u{0}\u{0}\u{0}",
+            "[1,2,3]",
+        ]
+        let c = try parse(sample + bad)
+        #expect(c.tasks.map(\.status) == [.ok, .error, .running, .pending, .aborted])
+        #expect(c.warnings.count == bad.count, "\(c.warnings)")
+        for (i, w) in c.warnings.enumerated() {
+            #expect(w.hasPrefix("/j.jsonl: line \(sample.count + i + 1) "), "\(w)")
+        }
+        #expect(c.warnings[8].contains("NUL"))
+        #expect(c.lastRun.endReason == nil)
+    }
+
+    @Test func aDamagedHeaderIsNoJournalAndSaysWhy() {
+        for header in [
+            "{\"ppdash_journal\":1,\"host\":\"h\",\"pid\":\"x\"}", "{\"ppdash_journal\":1,\"host\":\"h\",\"pid\":1,\"uid\":-5}",
+            "{\"ppdash_journal\":1,\"host\":\"h\",\"pid\":1,\"options\":{\"retries\":-1}}",
+        ] {
+            do {
+                _ = try parse([header])
+                Issue.record("read \(header)")
+            } catch {
+                #expect(error.kind == .notAJournal && error.message.contains("damaged"), "\(error.message)")
+            }
+        }
+    }
+
+    @Test func theHeaderRecordsTheRunsOptions() throws {
+        var h = JournalHeader(kind: "run", ppdashVersion: "t", engines: ["proc:2"], template: "echo {}", arguments: [["a"]])
+        h.settings = RunSettings(
+            timeout: 1.5, retries: 2, maxOutput: 100, halt: "soon", scheme: "lru", environment: ["A", "B"], workdir: "/w")
+        let c = try parse([h.jsonLine()])
+        #expect(c.runs[0].header.settings == h.settings)
+        #expect(c.runs[0].header.engines == ["proc:2"])
+        // Old journals have none.
+        #expect(try parse([headerLine()]).runs[0].header.settings == nil)
+    }
+
+    @Test func tasksWhoseSubmittedLineNeverReachedTheDiskArePlannedFromTheHeader() throws {
+        var h = JournalHeader(
+            kind: "run", ppdashVersion: "t", engines: ["local:2"], template: "echo {}", arguments: [["a", "b", "c", "d", "e"]])
+        h.host = "h1"
+        let lines = [
+            h.jsonLine(), batchLine,
+            "{\"event\":\"submitted\",\"id\":1,\"batch\":1,\"seq\":1,\"command\":\"echo a\",\"args\":[\"a\"]}",
+            "{\"event\":\"submitted\",\"id\":2,\"batch\":1,\"seq\":2,\"command\":\"echo b\",\"args\":[\"b\"]}",
+            completed(1, "ok"),
+            // Task 4 started (its line written ahead of the backlog) before its submitted line.
+            "{\"event\":\"submitted\",\"id\":4,\"batch\":1,\"seq\":4,\"command\":\"echo d\",\"args\":[\"d\"]}",
+            started(4, pgid: 900),
+        ]
+        let c = try parse(lines)
+        #expect(c.tasks.map(\.key) == ["1", "2", "3", "4", "5"])
+        #expect(c.tasks.map(\.status) == [.ok, .pending, .pending, .running, .pending])
+        #expect(c.tasks[2].command == "echo c" && c.tasks[4].args == ["e"])
+        let plan = ResumePlan.make(c, host: "h1") { g, _ in g == 900 }
+        #expect(plan.rerun.map(\.task.key) == ["2", "3", "4", "5"])
+        #expect(plan.orphans.map(\.task.key) == ["4"])
+        #expect(plan.rerun.map(\.work.displayCommand) == ["echo b", "echo c", "echo d", "echo e"])
+    }
+
+    @Test func outputCanStayInTheFile() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/j.jsonl"
+        try (sample.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let c = try JournalReader.read(path, keepOutput: false)
+        #expect(c.tasks[0].outcome?.stdout == "" && c.tasks[0].outputOffset != nil)
+        #expect(JournalReader.outcome(at: c.tasks[0].outputOffset!, in: path)?.stdout == "1\n")
+        #expect(JournalSource(c, label: "").metadata(TaskID(1))?.stdout.text == "1\n")
+    }
+
+    @Test func namesGetASuffixWhenTaken() {
+        let t = Timestamp(iso8601: "2026-11-29T10:12:20Z")!
+        let a = JournalFormat.fileName(started: t, host: "h", pid: 7)
+        let b = JournalFormat.fileName(started: t, host: "h", pid: 7, attempt: 2)
+        #expect(a != b && b.hasSuffix("-h-7-2.jsonl"))
+        #expect(JournalFormat.spoolPath(forJournal: "/d/x.jsonl") == "/d/x.spool")
+    }
+}
+
+@Suite("ls: header and tail; prune", .serialized)
+struct LsGlanceAndPruneTests {
+    @Test func aGlanceReadsCountsFromTheTailAndSeesDamageThere() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/j.jsonl"
+        var filler = [String]()
+        for i in 6...30000 { filler.append(submitted(i, String(i))) }
+        let lines =
+            sample + filler + [
+                "{\"event\":\"progress\",\"run\":1,\"tasks\":{\"total\":30000,\"pending\":29996,\"running\":1,\"ok\":1,\"error\":1,\"aborted\":1,\"timeout\":0}}",
+                "{\"event\":\"completed\",\"id\":\"99999999999999999999\"}",
+            ]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let g = try JournalListing.glance(path)
+        #expect(g.counts?.total == 30000 && g.counts?.ok == 1)
+        #expect(g.damaged.count == 1, "\(g.damaged)")
+        #expect(g.endReason == nil && !g.locked)
+        let s = JournalListing.summary(of: path, host: "h1")
+        #expect(s.damage != nil && s.problem == nil)
+    }
+
+    @Test func anUnreadableDirectoryIsAnErrorAMissingOneEmpty() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "x\n".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
+        #expect(throws: JournalListing.DirectoryError.self) { _ = try JournalListing.files(in: dir + "/file") }
+        #expect(try JournalListing.files(in: dir + "/none").isEmpty)
+    }
+
+    @Test func pruneRemovesFinishedJournalsWithSpoolAndSocketNeverARunningOne() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let done = sample + ["{\"event\":\"end\",\"reason\":\"done\"}"]
+        for n in 1...3 {
+            try (done.joined(separator: "\n") + "\n").write(
+                toFile: dir + "/2026010\(n)-000000-h1-\(n).jsonl", atomically: true, encoding: .utf8)
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/20260101-000000-h1-1.spool", withIntermediateDirectories: true)
+        try "o".write(toFile: dir + "/20260101-000000-h1-1.spool/1.out", atomically: true, encoding: .utf8)
+        // Running: locked by its writer.
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let live = dir + "/20251231-000000-h1-9.jsonl"
+        let writer = try JournalWriter(
+            path: live, header: JournalHeader(kind: "run", ppdashVersion: "t", engines: []), scheduler: client.scheduler,
+            warn: { _ in })
+        #expect(JournalListing.isLocked(live))
+        // A registered journal elsewhere.
+        let other = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try (done.joined(separator: "\n") + "\n").write(toFile: other + "/mine.jsonl", atomically: true, encoding: .utf8)
+        try JournalFormat.register(other + "/mine.jsonl", in: dir, started: Timestamp(iso8601: "2025-01-01T00:00:00Z")!)
+
+        let r = try JournalPruning.prune(directory: dir, keep: 1, olderThanDays: nil, now: SystemClock().now(), host: "h1")
+        #expect(r.removedJournals == 3, "\(r.removed)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/20260101-000000-h1-1.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/20260101-000000-h1-1.spool"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/20260103-000000-h1-3.jsonl"), "the newest finished kept")
+        #expect(FileManager.default.fileExists(atPath: live), "never a running one")
+        #expect(FileManager.default.fileExists(atPath: other + "/mine.jsonl"), "a named journal stays")
+        #expect(try JournalListing.files(in: dir).count == 2)
+        writer.finish(reason: "done", totals: StatusCounts())
+        let none = try JournalPruning.prune(directory: dir, keep: 0, olderThanDays: 1, now: SystemClock().now(), host: "h1")
+        #expect(none.removedJournals == 0, "none older than a day")
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "mounting a small tmpfs needs root"))
+    func aFullDiskStopsDispatchAndSaysSoOnce() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard runBlockingShell("mount -t tmpfs -o size=64k tmpfs \(dir)") == 0 else {
+            Issue.record("cannot mount a tmpfs here")
+            return
+        }
+        defer { _ = runBlockingShell("umount \(dir)") }
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let warnings = NoteBox()
+        let session = try JournalSession(
+            path: dir + "/j.jsonl", header: JournalHeader(kind: "run", ppdashVersion: "t", engines: ["local:2"]),
+            scheduler: client.scheduler, source: LocalSource(client: client, flags: ViewFlags()), ppdashVersion: "t",
+            warn: { warnings.add($0) })
+        session.observe()
+        let ar = try client.loadBalancedView().submit(
+            Sweep(template: try Template("echo {}"), groups: [(1...5000).map(String.init)]))
+        #expect(ar.wait(timeout: 60))
+        session.finish()
+        #expect(session.writer.hasFailed)
+        #expect(warnings.lines.count == 1, "\(warnings.lines)")
+        #expect(warnings.lines.first?.contains("No space left on device") == true, "\(warnings.lines)")
+        #expect(ar.counts.aborted > 0, "no new task started after the failure: \(ar.counts)")
+    }
+}
+
+/// Runs `sh -c command` and returns its exit status.
+func runBlockingShell(_ command: String) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    do { try p.run() } catch { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
+}
