@@ -78,7 +78,12 @@ final class JournaledSource: DashboardSource {
     }
     func snapshot(_ query: TableQuery) -> Snapshot {
         writer.flush()
-        return inner.snapshot(query)
+        var s = inner.snapshot(query)
+        if let why = writer.failureReason {
+            // The header line shows the source: a failed journal is said there, on every viewer, until the end.
+            s.source = (s.source.isEmpty ? "" : s.source + " ") + "· JOURNAL WRITE FAILED (\(why)): no new task starts"
+        }
+        return s
     }
     func metadata(_ id: TaskID) -> TaskMetadata? {
         writer.flush()

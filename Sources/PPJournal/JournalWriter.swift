@@ -332,6 +332,9 @@ public final class JournalWriter: Sendable {
     /// Whether writing failed (the warning was given).
     public var hasFailed: Bool { state.withLock { $0.error != nil } }
 
+    /// Why the journal could not be written (the system's words), or nil.
+    public var failureReason: String? { state.withLock { s in s.error.map { SystemFacts.errorText($0) } } }
+
     /// The failure, as shown when it happened, or nil.
     public var failure: String? {
         state.withLock { s in s.error.map { failureText($0) } }
