@@ -314,6 +314,26 @@ struct JournalResumeE2ETests {
         #expect(names.filter { $0.hasSuffix(".jsonl") }.count == 60, "\(names.count) files")
     }
 
+    @Test(
+        "runs with the same pid in the same second (pid namespaces: each is pid 1) get different journal names",
+        .enabled(if: geteuid() == 0 && access("/usr/bin/unshare", X_OK) == 0, "needs root and unshare"))
+    func sameSecondSamePid() async {
+        let state = TempDir()
+        defer { state.remove() }
+        guard let bin = PPDash.path else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        for i in 0..<4 {
+            let r = await run(
+                ["/usr/bin/unshare", "-pf", bin, "run", "-n", "1", "--", "true", ":::", "\(i)"],
+                env: PPDash.baseEnvironment.merging(["XDG_STATE_HOME": state.path]) { $1 }, timeout: 20)
+            #expect(r.exitCode == 0, "run \(i): \(r)")
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: state.file("ppdash"))) ?? []
+        #expect(names.filter { $0.hasSuffix(".jsonl") }.count == 4, "\(names)")
+    }
+
     @Test("SIGKILL 0.25 s into a 50,000-task batch: resume (after the orphan check) runs every task not done, once")
     func killEarlyInABigBatch() async {
         let dir = TempDir()
