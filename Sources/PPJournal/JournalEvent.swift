@@ -247,54 +247,6 @@ public enum JournalEvent: Sendable, Hashable {
             return t
         }
     }
-
-    /// What `ls` needs of a line, read without building the values it does not need (stdout, stderr...).
-    public enum Brief: Sendable, Hashable {
-        case header(JournalHeader, version: Int)
-        case end(reason: String)
-        case submitted(id: Int, of: String?)
-        case started(id: Int)
-        case completed(id: Int, status: TaskStatus)
-    }
-
-    /// The brief of one line; nil for lines `ls` does not count (engines, batches, torn or foreign lines).
-    public static func brief(_ line: UnsafeBufferPointer<UInt8>) -> Brief? {
-        guard var scan = try? JSONObjectScanner(line) else { return nil }
-        var event = ""
-        var id: Int?
-        var of: String?
-        var status: TaskStatus?
-        while let key = try? scan.next() {
-            if JSONObjectScanner.key(key, is: "ppdash_journal") {
-                // A header (rare): read it whole.
-                guard let j = try? JSONValue.parse(line), let h = JournalHeader(json: j) else { return nil }
-                return .header(h, version: j[JournalFormat.versionKey]?.int ?? 0)
-            }
-            if JSONObjectScanner.key(key, is: "event") {
-                guard let e = (try? scan.value())?.string else { return nil }
-                event = e
-                if e == "end" {
-                    guard let j = try? JSONValue.parse(line) else { return nil }
-                    return .end(reason: j["reason"]?.string ?? "done")
-                }
-                guard e == "submitted" || e == "started" || e == "completed" else { return nil }
-            } else if JSONObjectScanner.key(key, is: "id") {
-                guard let v = try? scan.value() else { return nil }
-                id = v.int ?? v.string.flatMap { Int($0) }
-            } else if JSONObjectScanner.key(key, is: "status") {
-                status = (try? scan.value())?.string.flatMap(TaskStatus.init(name:))
-            } else if JSONObjectScanner.key(key, is: "of") {
-                of = (try? scan.value())?.string
-            }
-            switch event {
-            case "started": if let id { return .started(id: id) }
-            case "completed": if let id, let status { return .completed(id: id, status: status) }
-            default: break
-            }
-        }
-        if event == "submitted", let id { return .submitted(id: id, of: of) }
-        return nil
-    }
 }
 
 extension JournalHeader {

@@ -39,8 +39,8 @@ public struct JournalTask: Sendable, Hashable {
     public var completed: Timestamp?
     public var retries: Int
     public var outcome: JournalOutcome?
-    /// Where its `completed` line starts in the file, when the reader left its stdout and stderr there (`read`
-    /// with `keepOutput: false`): `JournalReader.outcome(at:in:)` reads them back.
+    /// Where its `completed` line starts in the file, when the reader left its outcome there (`read` with
+    /// `keepOutput: false`, then `outcome` is nil): `JournalReader.outcome(at:in:)` reads it back.
     public var outputOffset: Int64? = nil
     /// Which run of the task this is: 1, then 2 after a resume ran it again...
     public var attempt: Int = 1
@@ -416,11 +416,16 @@ public enum JournalReader {
                 if let s = r.started { tasks[i].started = s }
                 tasks[i].completed = r.completed
                 if r.submitted.microseconds != 0, tasks[i].run == 1 { tasks[i].submitted = r.submitted }
-                let keep = keepOutput || offset < 0
-                tasks[i].outcome = JournalOutcome(
-                    exit: r.exit, signal: r.signal, stdout: keep ? r.stdout : "", stderr: keep ? r.stderr : "",
-                    stdoutDropped: r.stdoutDropped, stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
-                tasks[i].outputOffset = keep ? nil : offset
+                if keepOutput || offset < 0 {
+                    tasks[i].outcome = JournalOutcome(
+                        exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
+                        stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+                    tasks[i].outputOffset = nil
+                } else {
+                    // The whole outcome stays in the file: ~150 B a task in memory, whatever the task printed.
+                    tasks[i].outcome = nil
+                    tasks[i].outputOffset = offset
+                }
                 if let c = tasks[i].completed { runs[run - 1].lastEvent = c }
             case .engine(let id, let kind, let host):
                 runs[run - 1].engines[id] = JournalEngine(kind: kind, host: host)

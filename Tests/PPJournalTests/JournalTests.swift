@@ -634,7 +634,7 @@ struct JournalSameRunTests {
         let path = dir + "/j.jsonl"
         try (sample.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let c = try JournalReader.read(path, keepOutput: false)
-        #expect(c.tasks[0].outcome?.stdout == "" && c.tasks[0].outputOffset != nil)
+        #expect(c.tasks[0].outcome == nil && c.tasks[0].outputOffset != nil)
         #expect(JournalReader.outcome(at: c.tasks[0].outputOffset!, in: path)?.stdout == "1\n")
         #expect(JournalSource(c, label: "").metadata(TaskID(1))?.stdout.text == "1\n")
     }
