@@ -16,6 +16,14 @@ public struct JournalOutcome: Sendable, Hashable {
     public var engineHost: String?
 }
 
+/// An outcome held by reference: a task record stays small (the task table is what a reader keeps per task).
+final class OutcomeBox: Sendable, Hashable {
+    let value: JournalOutcome
+    init(_ value: JournalOutcome) { self.value = value }
+    static func == (a: OutcomeBox, b: OutcomeBox) -> Bool { a.value == b.value }
+    func hash(into h: inout Hasher) { h.combine(value) }
+}
+
 /// One task as the journal knows it, under its original key (a resume's run of it updates the same task).
 public struct JournalTask: Sendable, Hashable {
     /// The task's key: its id in the first run, `RUN.ID` for a task first submitted in a later run.
@@ -38,12 +46,41 @@ public struct JournalTask: Sendable, Hashable {
     public var started: Timestamp?
     public var completed: Timestamp?
     public var retries: Int
-    public var outcome: JournalOutcome?
+    /// How it ended, as its `completed` line says (kept out of line: most readers never look at it).
+    public var outcome: JournalOutcome? {
+        get { boxedOutcome?.value }
+        set { boxedOutcome = newValue.map(OutcomeBox.init) }
+    }
+    private var boxedOutcome: OutcomeBox?
     /// Where its `completed` line starts in the file, when the reader left its outcome there (`read` with
     /// `keepOutput: false`, then `outcome` is nil): `JournalReader.outcome(at:in:)` reads it back.
     public var outputOffset: Int64? = nil
     /// Which run of the task this is: 1, then 2 after a resume ran it again...
     public var attempt: Int = 1
+
+    public init(
+        key: String, batch: Int, seq: Int, label: String, command: String, args: [String], status: TaskStatus,
+        engine: Int?, host: String?, processGroup: Int32?, run: Int, submitted: Timestamp, started: Timestamp?,
+        completed: Timestamp?, retries: Int, outcome: JournalOutcome?, attempt: Int = 1
+    ) {
+        self.key = key
+        self.batch = batch
+        self.seq = seq
+        self.label = label
+        self.command = command
+        self.args = args
+        self.status = status
+        self.engine = engine
+        self.host = host
+        self.processGroup = processGroup
+        self.run = run
+        self.submitted = submitted
+        self.started = started
+        self.completed = completed
+        self.retries = retries
+        self.attempt = attempt
+        self.outcome = outcome
+    }
 }
 
 /// One run (the first, or a resume) of a journal.
@@ -353,6 +390,16 @@ public enum JournalReader {
 
         mutating func add(_ event: JournalEvent) {
             if case .header(var header) = event {
+                if runs.isEmpty, header.kind == "run", let groups = header.arguments, !groups.isEmpty {
+                    // The run's task count is known: one allocation for the table, not a doubling copy at its peak.
+                    var n = 1
+                    for g in groups { n = n.multipliedReportingOverflow(by: g.count).overflow ? Int.max : n * g.count }
+                    if n < 50_000_000 {
+                        tasks.reserveCapacity(n)
+                        index.reserveCapacity(n)
+                        local.reserveCapacity(n)
+                    }
+                }
                 header.run = runs.count + 1
                 runs.append(JournalRun(header: header, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
                 local = [:]
