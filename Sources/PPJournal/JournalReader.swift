@@ -397,12 +397,12 @@ public enum JournalReader {
                     if n < 50_000_000 {
                         tasks.reserveCapacity(n)
                         index.reserveCapacity(n)
-                        local.reserveCapacity(n)
                     }
                 }
                 header.run = runs.count + 1
                 runs.append(JournalRun(header: header, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
                 local = [:]
+                if runs.count == 1 { local.reserveCapacity(tasks.capacity) }
                 localBatches = [:]
                 return
             }
