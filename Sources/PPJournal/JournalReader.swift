@@ -500,7 +500,7 @@ public enum JournalReader {
                 seen[id] = true
             }
             if batchLabels.isEmpty { batchLabels.append(text) }
-            var added = false
+            tasks.reserveCapacity(count)
             for seq in 1...count where !seen[seq] {
                 let work = ShellTask(template: template, args: sweep.arguments(at: seq - 1), seq: seq)
                 index[String(seq)] = tasks.count
@@ -510,12 +510,6 @@ public enum JournalReader {
                         args: work.args, status: .pending, engine: nil, host: nil, processGroup: nil, run: 1,
                         submitted: first.header.started, started: nil, completed: nil, retries: 0, outcome: nil,
                         attempt: 1))
-                added = true
-            }
-            if added {
-                // Batch 1 in seq order, the rest as they came.
-                let firstBatch = tasks.filter { $0.batch == 1 }.sorted { $0.seq < $1.seq }
-                tasks = firstBatch + tasks.filter { $0.batch != 1 }
             }
         }
 
@@ -538,6 +532,19 @@ public enum JournalReader {
                 }
                 if tasks[i].label.isEmpty && labels.indices.contains(tasks[i].batch - 1) {
                     tasks[i].label = labels[tasks[i].batch - 1]
+                }
+            }
+            // Lines written ahead (a task that started while the batch's submitted lines were still being written)
+            // leave tasks out of order: each batch in seq order, as submitted.
+            var ordered = true
+            for i in tasks.indices.dropFirst() where tasks[i - 1].batch == tasks[i].batch && tasks[i - 1].seq > tasks[i].seq {
+                ordered = false
+                break
+            }
+            if !ordered {
+                let firstOf = Dictionary(tasks.enumerated().map { ($0.element.batch, $0.offset) }, uniquingKeysWith: min)
+                tasks.sort { a, b in
+                    a.batch != b.batch ? firstOf[a.batch]! < firstOf[b.batch]! : a.seq < b.seq
                 }
             }
             index = [:]

@@ -31,6 +31,10 @@ public final class JournalSession: Sendable {
             let batches = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).batchCount
             if batches > 0 { for b in 1...batches { scheduler.abortPending(batch: b) } }
         }
+        // A task's started line (its process group) is written as its process starts, on the engine's thread.
+        scheduler.setStartHook { [writer] task, engine, at, group in
+            writer.recordStartNow(task, engine: engine, at: at, processGroup: group)
+        }
         for e in scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { writer.recordEngine(e) }
         do {
             server = try StateServer(
@@ -62,6 +66,7 @@ public final class JournalSession: Sendable {
 
     /// Writes the closing line with the scheduler's counts, then stops serving. Idempotent.
     public func finish(reason: String = "done") {
+        scheduler.setStartHook(nil)
         scheduler.flushEvents()
         writer.finish(reason: writer.hasFailed ? "journal write failed" : reason, totals: scheduler.totals)
         server?.stop()

@@ -17,9 +17,10 @@ import Glibc
 /// fsync runs at most every 200 ms, on a thread of its own, and at `finish`.
 ///
 /// A task's `started` line never waits behind a backlog of `submitted` lines (a batch of 50,000 queues 50,000 events
-/// before the first start): every 200 ms, and every 1024 `submitted` lines, the writer looks at what the engines run
-/// and writes the `started` line (with its `submitted` line, if that is still queued) of each task it has not yet
-/// written; the event, when it comes, is not written twice. So a resume's orphan check sees every task that ran.
+/// before the first start): the session's start hook (`recordStartNow`, on the engine's thread as the process
+/// starts) writes it, with its `submitted` line if that is still queued; every 200 ms and every 1024 `submitted`
+/// lines the writer also looks at what the engines run (starts without a hook). The event, when it comes, is not
+/// written twice. So a resume's orphan check sees every task that ran.
 ///
 /// A write that fails (ENOSPC, EIO, EFBIG) is loud: one line at once (`warn`), `onFailure` (the run stops
 /// dispatching), and the lines that follow are kept (bounded) and written when the disk takes them again.
@@ -277,6 +278,14 @@ public final class JournalWriter: Sendable {
             }
             append(.started(line), to: &s, now: processGroup != nil || s.buffer.count >= JournalWriter.bufferLimit)
         }
+    }
+
+    /// Writes the `started` line of a task whose process group just started (the scheduler's start hook, on the
+    /// engine's thread), with its `submitted` line when that is still queued.
+    public func recordStartNow(_ task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32) {
+        guard let m = scheduler.metadata(task) else { return }
+        if state.withLock({ task.rawValue > $0.submittedUpTo }) { writeSubmitted(task, batch: m.batch, early: true) }
+        writeStarted(task, engine: engine, at: at, processGroup: processGroup, early: true)
     }
 
     /// Writes now the `started` line of every task an engine runs whose event is still queued (behind `submitted`

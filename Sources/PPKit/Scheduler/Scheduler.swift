@@ -24,6 +24,8 @@ public final class Scheduler: Sendable {
     let delivery = EventDelivery()
     /// How many observers exist: lets the hot path skip event delivery with no lock.
     let observerCount = Atomic<Int>(0)
+    /// Called on the engine's thread as a task's process starts, before its event is delivered (see `setStartHook`).
+    let startHook = Mutex<StartHook?>(nil)
     public let clock: any PPClock
 
     /// Creates a scheduler with no engines.
@@ -371,19 +373,35 @@ struct Observer {
     let call: @Sendable (SchedulerEvent) -> Void
 }
 
+/// The start hook, boxed: a closure kept in a generic container and read back on every start would be wrapped in
+/// one more reabstraction thunk each time.
+final class StartHook: Sendable {
+    let call: @Sendable (TaskID, EngineID, Timestamp, Int32) -> Void
+    init(_ call: @escaping @Sendable (TaskID, EngineID, Timestamp, Int32) -> Void) { self.call = call }
+}
+
 func formatSeconds(_ s: Double) -> String {
     s == s.rounded() ? String(Int(s)) : String(s)
 }
 
 extension Scheduler: EngineSink {
     public func engineStarted(_ engine: EngineID, task: TaskID, at: Timestamp, processGroup: Int32?) {
-        state.withLock { s in
+        let marked = state.withLock { s -> Bool in
             let slot = TaskSlot(task)
-            guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return }
-            guard s.engines[engine].assigned.contains(slot) else { return }
+            guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return false }
+            guard s.engines[engine].assigned.contains(slot) else { return false }
             s.markStarted(slot, engine: engine, at: at, processGroup: processGroup)
+            return true
         }
+        if marked, let group = processGroup, let hook = startHook.withLock({ $0 }) { hook.call(task, engine, at, group) }
         eventsQueued()
+    }
+
+    /// Calls `hook` on the engine's thread each time a task's process group starts, before the event is queued
+    /// for observers (a journal records it at once, never behind a backlog of events); nil removes it.
+    public func setStartHook(_ hook: (@Sendable (TaskID, EngineID, Timestamp, Int32) -> Void)?) {
+        let box = hook.map(StartHook.init)
+        startHook.withLock { $0 = box }
     }
 
     public func engineFinished(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
