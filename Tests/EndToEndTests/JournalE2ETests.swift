@@ -290,6 +290,8 @@ struct JournalResumeE2ETests {
         let again3to6 = Set(resumed.compactMap { int($0["id"]) })
         #expect(again3to6.isSubset(of: [3, 4, 5, 6]) && again3to6.isSuperset(of: [5, 6]) && resumed.allSatisfy { int($0["attempt"]) == 2 })
         #expect(events(journalLines(journal), "batch").count == 1, "no empty batch for the resume")
+        let view = await PPDash.run(["attach", journal], timeout: 20)
+        #expect(view.out.contains("tasks: 6, 6 done: 2 ok, 4 failed"), "the read-only view sees 6 tasks: \(view)")
         #expect(!elsewhere.exists("pwds"), "tasks ran in the run's directory, not the resumer's")
         let pwds = (try? String(contentsOfFile: dir.file("pwds"), encoding: .utf8)) ?? ""
         #expect(splitLines(pwds).count >= 6 && Set(splitLines(pwds)) == [(dir.path as NSString).standardizingPath], "\(pwds)")
