@@ -16,6 +16,15 @@ public struct JournalOutcome: Sendable, Hashable {
     public var engineHost: String?
 }
 
+extension JournalOutcome {
+    /// The outcome a `completed` line's record says (the one place a record becomes an outcome).
+    init(_ r: FlatTaskRecord) {
+        self.init(
+            exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
+            stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+    }
+}
+
 /// An outcome held by reference: a task record stays small (the task table is what a reader keeps per task).
 final class OutcomeBox: Sendable, Hashable {
     let value: JournalOutcome
@@ -204,9 +213,7 @@ public enum JournalReader {
         guard let j = try? JSONValue.parse(line), case .completed(let r, _, _)? = try? JournalEvent.decode(j) else {
             return nil
         }
-        return JournalOutcome(
-            exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
-            stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+        return JournalOutcome(r)
     }
 
     /// Opens a journal for reading, refusing another user's file (`requireOwner`) and what is not a regular file.
@@ -464,9 +471,7 @@ public enum JournalReader {
                 tasks[i].completed = r.completed
                 if r.submitted.microseconds != 0, tasks[i].run == 1 { tasks[i].submitted = r.submitted }
                 if keepOutput || offset < 0 {
-                    tasks[i].outcome = JournalOutcome(
-                        exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
-                        stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+                    tasks[i].outcome = JournalOutcome(r)
                     tasks[i].outputOffset = nil
                 } else {
                     // The whole outcome stays in the file: ~150 B a task in memory, whatever the task printed.
