@@ -2,6 +2,7 @@
 import Glibc
 import PPJSON
 import PPKit
+import PPSystem
 import PPSource
 
 /// The attach protocol's version; both ends must speak the same.
@@ -71,7 +72,7 @@ public enum UnixSocket {
             self.call = call
             self.code = code
         }
-        public var description: String { code == 0 ? call : "\(call): \(String(cString: strerror(code)))" }
+        public var description: String { code == 0 ? call : "\(call): \(SystemFacts.errorText(code))" }
     }
 }
 

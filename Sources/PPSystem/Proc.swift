@@ -177,6 +177,16 @@ public enum SystemFacts {
         return alive.filter { processGroupAlive($0, startedAtSeconds: nil) }
     }
 
-    /// The text of errno `code`.
-    public static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
+    /// The text of errno `code` for a message, in words a person can act on where the C library's are jargon.
+    public static func errorText(_ code: Int32) -> String {
+        switch code {
+        case ENOTTY: "not a terminal"
+        case E2BIG: "the command line is too long for the system (over its argument size limit): pass long data in a file or on stdin"
+        case EIO: "input/output error (the terminal or device is gone)"
+        case ENOSPC: "no space left on the device"
+        case EDQUOT: "disk quota exceeded"
+        case ETXTBSY: "the program file is being written (text file busy)"
+        default: String(cString: strerror(code))
+        }
+    }
 }

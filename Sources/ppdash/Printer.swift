@@ -73,7 +73,7 @@ final class Printer: Sendable {
             // A task aborted before it started (a stopped batch) is counted in the summary, not listed: stopping
             // ten million pending tasks is one line.
             if m.status != .ok, let e = m.error, !(m.status == .aborted && m.started == nil) {
-                _ = statusLine.write(2, "ppdash: task \(m.id) (\(m.text)) \(m.status): \(e)\n")
+                _ = statusLine.write(2, "ppdash: task \(m.id) (\(Messages.quoted(command: m.text))) \(m.status): \(e)\n")
             }
         }
         if !ok { outputClosed.store(true, ordering: .relaxed) }

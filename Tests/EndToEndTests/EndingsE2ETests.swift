@@ -204,3 +204,20 @@ struct DashboardExitE2ETests {
         #expect(w.screen.contains { $0 == "ok-a" } && w.screen.contains { $0 == "ok-b" }, "outputs printed\(show(w.screen))")
     }
 }
+
+@Suite("error messages")
+struct ErrorMessageE2ETests {
+    @Test("a task whose command is too long for the system: one short line, the command cut, plain words")
+    func argumentListTooLong() async {
+        // One 200 KB stdin line makes a command over the kernel's per-argument limit (128 KiB): exec fails (E2BIG).
+        let line = String(repeating: "y", count: 200_000)
+        let r = await PPDash.run(["run", "--no-journal", "--", "echo {}"], stdin: Array((line + "\n").utf8), timeout: 30)
+        #expect(r.exitCode == 1, "the task failed: \(r.exitCode.map(String.init) ?? "signal")")
+        let errLines = r.err.split(separator: "\n")
+        let task = errLines.first { $0.contains("task 1") } ?? ""
+        #expect(task.utf8.count < 600, "the error line is short: \(task.utf8.count) bytes")
+        #expect(task.contains("more bytes)"), "says how much was left out: \(clip(String(task)))")
+        #expect(task.contains("too long"), "plain words: \(clip(String(task)))")
+        #expect(!r.err.contains("Argument list too long") && !r.err.contains("Domain"), "\(clip(r.err))")
+    }
+}

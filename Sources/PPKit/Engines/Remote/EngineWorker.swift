@@ -57,7 +57,7 @@ public enum EngineWorker {
             session.begin(channel)
         } catch {
             options.log(
-                "ppdash engine: cannot serve on stdin/stdout (\(error)): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so"
+                "ppdash engine: cannot serve on stdin/stdout (\(Messages.text(of: error))): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so"
             )
             return 1
         }
