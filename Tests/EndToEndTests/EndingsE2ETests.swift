@@ -221,3 +221,57 @@ struct ErrorMessageE2ETests {
         #expect(!r.err.contains("Argument list too long") && !r.err.contains("Domain"), "\(clip(r.err))")
     }
 }
+
+/// A raw connection to a Unix socket that says nothing (an idle viewer); -1 when it cannot connect.
+private func idleConnection(_ path: String) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        let bytes = Array(path.utf8.prefix(raw.count - 1))
+        raw.copyBytes(from: bytes)
+    }
+    let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if ok != 0 {
+        close(fd)
+        return -1
+    }
+    return fd
+}
+
+@Suite("attach under load")
+struct AttachE2ETests {
+    @Test("17 idle viewers on the socket: a real attach still shows the live batch, not an ended one")
+    func idleViewersDoNotStarveAttach() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let marker = String(UInt32.random(in: 100_000...999_999))
+        guard let child = PPDash.start(["run", "-n", "2", "--journal", journal, "--", "sleep 2\(marker); : {}", ":::", "1", "2", "3", "4"], timeout: 30)
+        else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
+        defer {
+            child.signal(SIGTERM)
+            _ = child.waitBlocking()
+        }
+        let started = await waitFor(15) { lines(of: journal).contains { $0.contains("\"event\":\"started\"") } }
+        #expect(started)
+        let header = lines(of: journal).first ?? ""
+        let object = (try? JSONSerialization.jsonObject(with: Data(header.utf8))) as? [String: Any]
+        let socketPath = try #require(object?["socket"] as? String, "the header names the socket: \(header)")
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        for _ in 0..<17 {
+            let fd = idleConnection(socketPath)
+            #expect(fd >= 0, "connected an idle viewer")
+            held.append(fd)
+        }
+        try? await Task.sleep(for: .milliseconds(1500))  // idle longer than the server's 1 s eviction threshold
+        let r = await PPDash.run(["attach", journal], timeout: 15)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.out.contains("running, pid \(child.pid)"), "attach sees the live batch: \(r.out)")
+        #expect(!r.err.contains("read-only") && !r.err.contains("ended") && !r.err.contains("cannot connect"), "\(r.err)")
+    }
+}
