@@ -72,7 +72,7 @@ func showDashboard(_ source: any DashboardSource, refresh: RefreshOption, sessio
         return .quit(open: open.pending + open.running)
     case .terminated:
         source.stopAll()
-        session?.finish(reason: StopSignals.stopReason(SIGTERM))
+        session?.finish(reason: "terminated")
         throw ExitCode(143)
     case .hangup:
         return .hangup(at: SystemClock().now())

@@ -92,7 +92,14 @@ struct BatchEnding {
         StopSignals.install(StopSignals.run)
         let progress = ProgressLine(tty: isatty(2) == 1 && !json)
         var drawn = progress
-        while !ar.wait(timeout: 0.2) {
+        while true {
+            if ar.wait(timeout: 0.2) {
+                // Done; but after a hangup the process stays while a view is attached (it may submit more).
+                guard hungUp != nil, let session else { break }
+                let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
+                if session.viewerCount == 0 && t.pending + t.running == 0 { break }
+                usleep(200_000)
+            }
             if progress.tty && hungUp == nil { drawn.update(ar.counts, elapsed: ar.elapsed) }
             if printer.outputClosed.load(ordering: .relaxed) { break }
             while let sig = StopSignals.next() {
@@ -122,7 +129,8 @@ struct BatchEnding {
         client.shutdown()
         session?.finish(reason: reason)
         note("ppdash: " + summary())
-        if ar.counts.failed > 0 { throw ExitCode(1) }
+        // Every task counts, also those an attached view submitted.
+        if source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 { throw ExitCode(1) }
     }
 
     /// Ctrl-C, SIGTERM or SIGQUIT (Ctrl-\): pending tasks aborted, running ones signalled, all recorded as aborted;
