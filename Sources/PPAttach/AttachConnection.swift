@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import NIOCore
 import NIOPosix
+import PPKit
 import Synchronization
 
 /// A connection to a running ppdash's state socket, used from ordinary threads (never from an event loop):
@@ -105,7 +106,7 @@ public final class AttachConnection: Sendable {
         } catch let e as IOError {
             throw UnixSocket.Failure(call: "connect", code: e.errnoCode)
         } catch {
-            throw UnixSocket.Failure(call: "connect: \(error)", code: 0)
+            throw UnixSocket.Failure(call: "connect: \(Messages.text(of: error))", code: 0)
         }
     }
 

@@ -100,7 +100,7 @@ public final class StateServer: Sendable {
         } catch let e as IOError {
             throw UnixSocket.Failure(call: "bind \(path)", code: e.errnoCode)
         } catch {
-            throw UnixSocket.Failure(call: "bind \(path): \(error)", code: 0)
+            throw UnixSocket.Failure(call: "bind \(path): \(Messages.text(of: error))", code: 0)
         }
     }
 
@@ -213,7 +213,7 @@ public final class StateServer: Sendable {
             }
             return AttachReply()
         } catch {
-            return AttachReply(error: String(describing: error))
+            return AttachReply(error: Messages.text(of: error))
         }
     }
 }

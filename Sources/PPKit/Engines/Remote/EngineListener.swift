@@ -59,7 +59,7 @@ public final class EngineListener: Sendable {
                 }
                 .bind(host: bind, port: port).wait()
         } catch {
-            throw PPError(.invalidArgument, "cannot listen for engines on \(bind):\(port): \(error)")
+            throw PPError(.invalidArgument, "cannot listen for engines on \(bind):\(port): \(Messages.text(of: error))")
         }
         host = bind
         self.port = channel.localAddress?.port ?? port
