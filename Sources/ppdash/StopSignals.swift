@@ -2,7 +2,7 @@ import Glibc
 import PPSystem
 import Synchronization
 
-/// SIGINT/SIGTERM (and, for `run`, SIGHUP and SIGQUIT) caught through the system layer's catcher, for the waiting
+/// SIGINT, SIGTERM and SIGQUIT (and, for `run`, SIGHUP) caught through the system layer's catcher, for the waiting
 /// loops to poll.
 enum StopSignals {
     private static let catcher = Mutex<SignalCatcher?>(nil)
@@ -12,7 +12,7 @@ enum StopSignals {
     static let run: [Int32] = [SIGINT, SIGTERM, SIGQUIT, SIGHUP]
 
     /// Catches `signals` from now on (the first call decides which); `caughtSignal` reports the first, `next` each.
-    static func install(_ signals: [Int32] = [SIGINT, SIGTERM]) {
+    static func install(_ signals: [Int32] = [SIGINT, SIGTERM, SIGQUIT]) {
         catcher.withLock { if $0 == nil { $0 = try? SignalCatcher(catching: signals) } }
     }
 

@@ -275,3 +275,33 @@ struct AttachE2ETests {
         #expect(!r.err.contains("read-only") && !r.err.contains("ended") && !r.err.contains("cannot connect"), "\(r.err)")
     }
 }
+
+@Suite("the state socket's directory")
+struct SocketDirectoryE2ETests {
+    @Test("a journal path too long for a socket: the socket goes in TMPDIR/ppdash-UID, made 0700; one open to others is refused with why")
+    func fallbackDirectoryChecked() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let deep = dir.file(String(repeating: "d", count: 60) + "/" + String(repeating: "e", count: 60))
+        try? FileManager.default.createDirectory(atPath: deep, withIntermediateDirectories: true)
+        let tmp = dir.file("tmp")
+        try? FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        chmod(tmp, 0o1777)
+        let priv = tmp + "/ppdash-\(geteuid())"
+
+        // Fresh: made 0700, no warning.
+        let ok = await PPDash.run(["run", "--journal", deep + "/a.jsonl", "--", "true {}", ":::", "1"], env: ["TMPDIR": tmp])
+        #expect(ok.exitCode == 0, "\(ok)")
+        #expect(!ok.err.contains("no attach socket"), "\(ok.err)")
+        var st = stat()
+        #expect(lstat(priv, &st) == 0 && st.st_mode & 0o777 == 0o700 && st.st_uid == geteuid(), "made 0700")
+
+        // Opened to others: refused, said, and the batch runs all the same.
+        chmod(priv, 0o755)
+        let bad = await PPDash.run(["run", "--journal", deep + "/b.jsonl", "--", "true {}", ":::", "1"], env: ["TMPDIR": tmp])
+        #expect(bad.exitCode == 0, "\(bad)")
+        #expect(bad.err.contains("no attach socket") && bad.err.contains("must be 0700"), "\(bad.err)")
+        let sockets = ((try? FileManager.default.contentsOfDirectory(atPath: priv)) ?? []).filter { $0.hasPrefix("b.") }
+        #expect(sockets.isEmpty, "no socket made there: \(sockets)")
+    }
+}
