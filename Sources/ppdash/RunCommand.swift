@@ -90,8 +90,7 @@ struct BatchEnding {
             }
         }
         StopSignals.install(StopSignals.run)
-        let progress = ProgressLine(tty: isatty(2) == 1 && !json)
-        var drawn = progress
+        var progress = ProgressLine(tty: isatty(2) == 1 && !json)
         while true {
             if ar.wait(timeout: 0.2) {
                 // Done; but after a hangup the process stays while a view is attached (it may submit more).
@@ -100,7 +99,7 @@ struct BatchEnding {
                 if session.viewerCount == 0 && t.pending + t.running == 0 { break }
                 usleep(200_000)
             }
-            if progress.tty && hungUp == nil { drawn.update(ar.counts, elapsed: ar.elapsed) }
+            if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed) }
             if printer.outputClosed.load(ordering: .relaxed) { break }
             while let sig = StopSignals.next() {
                 if sig != SIGHUP { try stop(by: sig, hungUp: hungUp, progress: progress) }
