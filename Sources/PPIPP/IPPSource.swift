@@ -15,6 +15,16 @@ public enum LinkState: Sendable, Equatable {
     /// A message arrived with a signature this key does not make.
     case signatureMismatch
 
+    /// The state without its attempt count, to tell a change of state from another retry.
+    public var kind: String {
+        switch self {
+        case .connecting: "connecting"
+        case .connected: "connected"
+        case .notAnswering(_, let open, let ever): "notAnswering \(open) \(ever)"
+        case .signatureMismatch: "signatureMismatch"
+        }
+    }
+
     /// Whether the silence means the key is wrong: the port answers but not one request ever was.
     public var probablyWrongKey: Bool {
         if case .signatureMismatch = self { return true }
@@ -79,6 +89,9 @@ public final class IPPSource: DashboardSource {
         public var replyTimeout: Double = 3
         /// Seconds between full msg_id sweeps (a safety net for clients whose clocks run behind).
         public var sweepEvery: Double = 10
+        /// Seconds without any reply from a controller whose port still accepts connections before it is called
+        /// gone (a refused port, a removed connection file or a shutdown notice say so at once).
+        public var goneAfter: Double = 10
         /// Record changes for `drainChanges()`.
         public var trackChanges = false
         public init() {}
@@ -126,6 +139,9 @@ public final class IPPSource: DashboardSource {
     /// Completed poll cycles; 1 once the first full load is in.
     public var syncs: Int { box.state.withLock { $0.syncs } }
 
+    /// Why the controller is gone, while it is (nil while it answers).
+    public var controllerGone: String? { box.state.withLock { $0.mirror.controllerGone } }
+
     /// Why the hub refused a query, if it did.
     public var hubError: String? { box.state.withLock { $0.hubError } }
 
@@ -158,6 +174,12 @@ public final class IPPSource: DashboardSource {
     }
 
     private func sourceLine(_ s: SharedState, now: Timestamp) -> String {
+        if let gone = s.mirror.controllerGone {
+            // No URL: the header drops a source line that does not fit, and this one must show.
+            var line = "ipp · CONTROLLER GONE: " + gone
+            if let n = s.notice, n.until > now.microseconds { line += " · " + n.text }
+            return line
+        }
         var line = "ipp " + s.info.controllerURL
         switch s.link {
         case .connecting: line += " · connecting"
@@ -194,7 +216,14 @@ public final class IPPSource: DashboardSource {
             throw SweepError("\(n) tasks is more than ppdash submits to an ipyparallel cluster at once (\(Self.maxBatch))")
         }
         let now = SystemClock().now()
-        return box.state.withLock { s in
+        return try box.state.withLock { s in
+            if let gone = s.mirror.controllerGone {
+                // Queued for a controller that is not there, the tasks would wait forever: refuse them now.
+                throw IPPError(
+                    .notAnswering,
+                    "the controller at \(s.info.controllerURL) is gone (\(gone)); ppdash follows the cluster when "
+                        + "it comes back (a new connection file at \(s.info.path))")
+            }
             var tasks: [(msgId: String, command: String, args: [String])] = []
             tasks.reserveCapacity(n)
             for k in 0..<n {
@@ -338,6 +367,12 @@ final class PollLoop {
     var attempt = 0
     /// The controller's port refused connections at the last try.
     var down = false
+    /// When the controller last replied (monotonic seconds), or when watching started.
+    var lastReply = PollLoop.clock()
+    /// The TCP port was probed during the current wait for a reply.
+    var probedThisWait = false
+    /// A `shutdown_notification` arrived.
+    var shutdownSeen = false
 
     init(lib: ZMQLibrary, box: SharedBox, options: IPPSource.Options) {
         self.box = box
@@ -444,14 +479,23 @@ final class PollLoop {
             notAnswering(now)
             return
         }
+        // A reply late by a second: a refused port (the controller stopped) is told at once, not after the timeout.
+        if !probedThisWait, let oldest = pending.values.map(\.sentAt).min(), now - oldest > 1 {
+            probedThisWait = true
+            if !tcpProbe(info.interface, info.registration) {
+                notAnswering(now)
+                return
+            }
+        }
         guard pending.isEmpty, now >= nextCycle else { return }
         if down {
             // While the port refuses connections, probe it every retryDelay rather than wait for reply timeouts.
             if !tcpProbe(info.interface, info.registration) {
                 attempt += 1
-                reloadConnectionFile()
+                if reloadConnectionFile(now) { return }
                 let link = LinkState.notAnswering(attempt: attempt, portOpen: false, everConnected: everConnected)
                 box.state.withLock { $0.link = link }
+                judgeGone(now, portOpen: false)
                 nextCycle = now + IPPSource.retryDelay
                 return
             }
@@ -462,20 +506,65 @@ final class PollLoop {
         startCycle(now)
     }
 
-    /// The cluster may have been restarted with a new connection file: pick it up.
-    func reloadConnectionFile() {
-        guard let fresh = try? ConnectionInfo.load(path: info.path), fresh != info else { return }
+    /// Decides whether the silent controller is gone, and why; a controller known to have stopped (its port
+    /// refused, its connection file removed, a shutdown notice) takes its unfinished tasks with it.
+    func judgeGone(_ now: Double, portOpen: Bool) {
+        // Short reasons: the header has little room, and they change only when the cause does.
+        var stopped: String?
+        if !FileManager.default.fileExists(atPath: info.path) {
+            stopped = "cluster stopped"  // ipcluster stop removes the connection file
+        } else if shutdownSeen {
+            stopped = "controller shut down"
+        } else if !portOpen {
+            stopped = "connection refused"
+        }
+        let silent = now - lastReply
+        let quiet = silent >= options.goneAfter ? "no reply for \(Int(options.goneAfter.rounded(.up))) s" : nil
+        guard let reason = stopped ?? quiet else { return }
+        let at = SystemClock().now()
+        let url = info.controllerURL
+        box.state.withLock { s in
+            s.mirror.setControllerGone(reason)
+            if stopped != nil { s.mirror.loseUnfinished(reason: "controller gone: \(reason) (\(url))", now: at) }
+        }
+    }
+
+    /// The cluster may have been restarted with a new connection file: pick it up. True when it did.
+    @discardableResult
+    func reloadConnectionFile(_ now: Double) -> Bool {
+        guard let fresh = try? ConnectionInfo.load(path: info.path), fresh != info else { return false }
+        let old = info
         info = fresh
         session = JupyterSession(key: fresh.key)
+        let at = SystemClock().now()
         box.state.withLock { s in
             s.info = fresh
             s.session = JupyterSession(key: fresh.key)
+            // Whatever waits to be sent was signed for the old controller.
+            s.outbox.removeAll()
+            s.link = .connecting
+            s.hubError = nil
+            s.mirror.clusterReplaced(
+                reason: "controller gone: the cluster at \(old.controllerURL) was replaced by one at \(fresh.controllerURL)",
+                now: at)
         }
+        pending.removeAll()
+        synced = false
+        everConnected = false
+        shutdownSeen = false
+        attempt = 0
+        lastReply = now
+        probedThisWait = false
+        nextSweep = 0
         closeSockets()
         openSockets()
+        down = !tcpProbe(info.interface, info.registration)
+        nextCycle = now
+        return true
     }
 
     func startCycle(_ now: Double) {
+        probedThisWait = false
         request("connection_request", [:], kind: .connection, timeout: options.replyTimeout)
         if !synced {
             db([:], keys: HubQuery.recordKeys, kind: .initial)
@@ -505,14 +594,15 @@ final class PollLoop {
     func notAnswering(_ now: Double) {
         pending.removeAll()
         attempt += 1
+        if reloadConnectionFile(now) { return }
         let open = tcpProbe(info.interface, info.registration)
         down = !open
         // Fresh sockets drop whatever queued for the silent peer.
         closeSockets()
         openSockets()
-        reloadConnectionFile()
         let link = LinkState.notAnswering(attempt: attempt, portOpen: open, everConnected: everConnected)
         box.state.withLock { $0.link = link }
+        judgeGone(now, portOpen: open)
         nextCycle = now + IPPSource.retryDelay
     }
 
@@ -538,6 +628,7 @@ final class PollLoop {
         } else if s === notification {
             let id = m.content["id"]?.int
             let uuid = m.content["uuid"]?.string ?? m.content["queue"]?.string ?? ""
+            if m.msgType == "shutdown_notification" { shutdownSeen = true }
             box.state.withLock { st in
                 switch m.msgType {
                 case "registration_notification":
@@ -561,6 +652,8 @@ final class PollLoop {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
         everConnected = true
         attempt = 0
+        lastReply = Self.clock()
+        shutdownSeen = false
         let ok = m.content["status"]?.string == "ok"
         if !ok, p.kind != .connection {
             // E.g. a controller started with NoDB: db_request fails, and only ppdash's own tasks can show.
@@ -576,11 +669,16 @@ final class PollLoop {
             }
             box.state.withLock {
                 $0.link = .connected
+                $0.mirror.setControllerGone(nil)
                 $0.mirror.setLiveEngines(live, now: now)
             }
-        case .initial, .records, .finished:
+        case .initial, .records:
             let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
             box.state.withLock { $0.mirror.apply(records: recs, now: now) }
+        case .finished:
+            // Tasks seen first finished (faster than one poll) get their full records, label and call included.
+            let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
+            follow = box.state.withLock { $0.mirror.applyUpdates(recs, now: now) }
         case .newIds:
             let ids = (m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string }
             follow = box.state.withLock { $0.mirror.unknown(ids) }
