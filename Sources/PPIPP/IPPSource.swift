@@ -346,7 +346,7 @@ public final class IPPSource: DashboardSource {
 
 /// The ZeroMQ side: one thread owns the context and sockets, polls them, and applies what arrives to the mirror.
 final class PollLoop {
-    enum Kind { case connection, initial, newIds, records, finished, assigned }
+    enum Kind { case connection, initial, newIds, records, finished, assigned, verify }
 
     let box: SharedBox
     let options: IPPSource.Options
@@ -373,6 +373,10 @@ final class PollLoop {
     var probedThisWait = false
     /// A `shutdown_notification` arrived.
     var shutdownSeen = false
+    /// ppdash's own unfinished tasks being checked against the hub after a silence (see `verifyOwn`).
+    var verifying: [String] = []
+    /// When to check them (monotonic seconds), and the submission time before which they are checked.
+    var verifyAt: (at: Double, before: Timestamp)?
 
     init(lib: ZMQLibrary, box: SharedBox, options: IPPSource.Options) {
         self.box = box
@@ -549,6 +553,8 @@ final class PollLoop {
                 now: at)
         }
         pending.removeAll()
+        verifying = []
+        verifyAt = nil
         synced = false
         everConnected = false
         shutdownSeen = false
@@ -565,6 +571,10 @@ final class PollLoop {
 
     func startCycle(_ now: Double) {
         probedThisWait = false
+        if let v = verifyAt, now >= v.at {
+            verifyAt = nil
+            verifyOwn(before: v.before)
+        }
         request("connection_request", [:], kind: .connection, timeout: options.replyTimeout)
         if !synced {
             db([:], keys: HubQuery.recordKeys, kind: .initial)
@@ -593,6 +603,7 @@ final class PollLoop {
 
     func notAnswering(_ now: Double) {
         pending.removeAll()
+        verifying = []
         attempt += 1
         if reloadConnectionFile(now) { return }
         let open = tcpProbe(info.interface, info.registration)
@@ -604,6 +615,24 @@ final class PollLoop {
         box.state.withLock { $0.link = link }
         judgeGone(now, portOpen: open)
         nextCycle = now + IPPSource.retryDelay
+    }
+
+    /// After a silence, ppdash's own unfinished tasks are checked against the hub: the sockets reopened while the
+    /// controller was silent dropped whatever was queued on them, and a task the hub never received would stay
+    /// pending forever. Only tasks sent before the silence ended are checked, once the hub has had 3 s to catch up.
+    func verifyOwn(before cutoff: Timestamp) {
+        guard verifying.isEmpty else { return }
+        let ids = box.state.withLock { s -> [String] in
+            var ids: [String] = []
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                if r.ours, !r.status.isFinished, r.submitted < cutoff { ids.append(r.msgId) }
+            }
+            return ids
+        }
+        guard !ids.isEmpty else { return }
+        verifying = ids
+        db(HubQuery.records(ids), keys: ["msg_id"], kind: .verify)
     }
 
     // MARK: receiving
@@ -651,6 +680,7 @@ final class PollLoop {
     func handleReply(_ m: JupyterMessage, now: Timestamp) {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
         everConnected = true
+        let afterSilence = attempt > 0
         attempt = 0
         lastReply = Self.clock()
         shutdownSeen = false
@@ -672,6 +702,10 @@ final class PollLoop {
                 $0.mirror.setControllerGone(nil)
                 $0.mirror.setLiveEngines(live, now: now)
             }
+            if afterSilence {
+                // The hub may still be working through what queued during the silence: give it 3 s first.
+                verifyAt = (Self.clock() + 3, now.adding(seconds: -1))
+            }
         case .initial, .records:
             let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
             box.state.withLock { $0.mirror.apply(records: recs, now: now) }
@@ -682,6 +716,21 @@ final class PollLoop {
         case .newIds:
             let ids = (m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string }
             follow = box.state.withLock { $0.mirror.unknown(ids) }
+        case .verify:
+            let ids = verifying
+            verifying = []
+            if ok {
+                let known = Set((m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string })
+                let lost = ids.filter { !known.contains($0) }
+                if !lost.isEmpty {
+                    _ = box.state.withLock {
+                        $0.mirror.lose(
+                            msgIds: lost,
+                            reason: "lost: it never reached the controller (sent while the controller was not answering)",
+                            now: now)
+                    }
+                }
+            }
         case .assigned:
             let pairs = (m.content["records"]?.array ?? []).compactMap { r -> (msgId: String, engineUUID: String)? in
                 guard let id = r["msg_id"]?.string, let u = r["engine_uuid"]?.string else { return nil }

@@ -573,6 +573,20 @@ public struct IPPMirror: Sendable {
         return n
     }
 
+    /// Fails the given unfinished tasks with `reason` (e.g. ones the hub never received); returns how many.
+    @discardableResult
+    public mutating func lose(msgIds: [String], reason: String, now: Timestamp) -> Int {
+        var n = 0
+        for id in msgIds {
+            guard let r = index[id], !rows[r].status.isFinished else { continue }
+            rows[r].error = reason
+            rows[r].ioBusy = false
+            setStatus(r, .error, now: now)
+            n += 1
+        }
+        return n
+    }
+
     /// A new cluster took the old one's place (a new connection file at the same path): the old engines are dead,
     /// its unfinished tasks lost, and the incremental cutoffs start again for the new hub.
     public mutating func clusterReplaced(reason: String, now: Timestamp) {
