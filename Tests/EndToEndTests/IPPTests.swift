@@ -204,6 +204,27 @@ struct IPPTests {
         #expect(line.contains("#1 echo {}"), "batch label: \(show(w.screen))")
         #expect(!line.contains(" 0ms "), "batch elapsed: \(show(w.screen))")
 
+        // A controller that stops answering (every controller process stopped) is "not answering"; a batch sent
+        // then is queued on sockets that are reopened at the next retry, so it never reaches the hub: once the
+        // controller answers again it is marked lost, not left pending forever.
+        let controller = cluster.leftovers().filter { pid in
+            SystemFacts.contents(of: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self).contains("ipyparallel.controller") } ?? false
+        }
+        try #require(!controller.isEmpty, "no controller process found")
+        for pid in controller { kill(pid, SIGSTOP) }
+        w = await t.waitFor("NOT ANSWERING, retry 1", timeout: 10)
+        await t.sendKeys("s")
+        _ = await t.waitFor("TEMPLATE", timeout: 5)
+        await t.type("echo {} ::: dropped")
+        await t.sendKeys("Enter")
+        let sent = await t.waitFor("batch 2 submitted", timeout: 5)
+        w = await t.waitFor("NOT ANSWERING, retry 2", timeout: 10)
+        for pid in controller { kill(pid, SIGCONT) }
+        #expect(sent.ok && w.ok, "\(show(w.screen))")
+        w = await t.waitUntil(timeout: 15) { s in s.contains { $0.contains("echo dropped") && $0.contains(" error ") } }
+        #expect(w.ok, "a batch that never reached the controller: \(show(w.screen))")
+        #expect(w.screen.first?.contains("GONE") == false, "\(show(w.screen))")
+
         // A batch that outlives its controller: one task runs on the one engine, two wait.
         let slow = try #require(
             PPDash.start(["ipp", "--submit", "sleep 60; echo {} ::: a b c"], env: cluster.env, timeout: 60))
@@ -221,7 +242,7 @@ struct IPPTests {
         let detected = now() - stopAt
         // The tasks it held are lost: failed with the reason, never pending forever.
         w = await t.waitFor("pending 0", timeout: 5)
-        #expect(w.ok && w.screen.contains { $0.contains("failed 3") }, "\(show(w.screen))")
+        #expect(w.ok && w.screen.contains { $0.contains("failed 4") }, "\(show(w.screen))")
         let lost = await slow.wait()
         #expect(lost.exitCode == 1, "\(lost)")
         let rows = lost.outLines.compactMap(Self.json)
