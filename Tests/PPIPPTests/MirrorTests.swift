@@ -260,4 +260,31 @@ struct MirrorTests {
         #expect(snap.map(\.state.isAlive) == [true, false])
         #expect(m.engines[0]?.uuid == "n0")
     }
+
+    @Test("lose(msgIds:) fails only the named unfinished tasks; JSON carries the controller's state and a batch's real elapsed and rate")
+    func loseAndJSON() throws {
+        var m = IPPMirror(now: Self.t0)
+        _ = m.addOwnBatch(
+            label: "echo {}", session: "me", tasks: [("a", "echo 1", ["1"]), ("b", "echo 2", ["2"])], now: Self.t0)
+        var done = HubRecord(msgId: "a")
+        done.received = Self.t0.adding(seconds: 2)
+        done.resultStatus = "ok"
+        m.apply(records: [done], now: Self.t0.adding(seconds: 2))
+        #expect(m.lose(msgIds: ["a", "b", "nope"], reason: "lost: never sent", now: Self.t0.adding(seconds: 4)) == 1)
+        #expect(m.row(msgId: "a")?.status == .ok)
+        #expect(m.row(msgId: "b")?.status == .error && m.row(msgId: "b")?.error == "lost: never sent")
+
+        let info = try ConnectionInfo.parse(
+            Array(#"{"registration":1,"task":2,"mux":3,"control":4,"iopub":5,"notification":6,"key":"k"}"#.utf8),
+            path: "/x/ipcontroller-client.json")
+        #expect(IPPJSON.controller(m, info: info).contains(#""state":"connected","reason":null"#))
+        m.setControllerGone("cluster stopped")
+        #expect(IPPJSON.controller(m, info: info).contains(#""state":"gone","reason":"cluster stopped""#))
+        let doc = IPPJSON.document(m, info: info)
+        #expect(doc.contains(#""controller_state":"gone","controller_gone":"cluster stopped""#))
+        let batch = IPPJSON.batch(m.batches[0], mirror: m, now: Self.t0.adding(seconds: 100))
+        // Submitted at t0, last result (the loss) at t0+4: 2 tasks in 4 s.
+        #expect(batch.contains(#""label":"echo {}""#), "\(batch)")
+        #expect(batch.contains(#""elapsed":4.0,"rate":0.5"#), "\(batch)")
+    }
 }
