@@ -43,7 +43,7 @@ public enum LinkState: Sendable, Equatable {
                 + "probably wrong: use the cluster's current ipcontroller-client.json"
         case .notAnswering(let attempt, let open, _):
             return "controller at \(info.controllerURL) not answering"
-                + (open ? " (its port is open: busy or hung)" : " (connection refused: is the cluster running?)")
+                + (open ? " (its port is open: busy or hung)" : " (its port does not accept connections: is the cluster running?)")
                 + "; retrying every \(Int(IPPSource.retryDelay)) s (attempt \(attempt))"
         }
     }
@@ -331,6 +331,21 @@ public final class IPPSource: DashboardSource {
             "removing engines is not supported for an ipyparallel cluster: stop one with client.shutdown(targets=...)")
     }
 
+    /// Fails the unfinished tasks of `batch` with `reason` (a caller that stops waiting for a gone controller);
+    /// returns how many.
+    @discardableResult
+    public func lose(batch: BatchID, reason: String) -> Int {
+        let now = SystemClock().now()
+        return box.state.withLock { s in
+            var ids: [String] = []
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                if r.batch == batch && !r.status.isFinished { ids.append(r.msgId) }
+            }
+            return s.mirror.lose(msgIds: ids, reason: reason, now: now)
+        }
+    }
+
     /// Aborts the unfinished tasks this ppdash submitted; other clients' tasks are left alone.
     public func stopAll() {
         box.state.withLock { s in
@@ -420,7 +435,7 @@ final class PollLoop {
         }
         openSockets()
         // A refused port is known at once: say so now rather than after a reply timeout.
-        down = !tcpProbe(info.interface, info.registration)
+        down = probe(info.interface, info.registration) == .refused
         while !box.state.withLock({ $0.stop }) {
             let sockets = [reg, task, control, iopub, notification].compactMap { $0 }
             let ready = zmq.poll(sockets, timeoutMs: 20)
@@ -486,7 +501,7 @@ final class PollLoop {
         // A reply late by a second: a refused port (the controller stopped) is told at once, not after the timeout.
         if !probedThisWait, let oldest = pending.values.map(\.sentAt).min(), now - oldest > 1 {
             probedThisWait = true
-            if !tcpProbe(info.interface, info.registration) {
+            if probe(info.interface, info.registration) == .refused {
                 notAnswering(now)
                 return
             }
@@ -494,12 +509,12 @@ final class PollLoop {
         guard pending.isEmpty, now >= nextCycle else { return }
         if down {
             // While the port refuses connections, probe it every retryDelay rather than wait for reply timeouts.
-            if !tcpProbe(info.interface, info.registration) {
+            if probe(info.interface, info.registration) == .refused {
                 attempt += 1
                 if reloadConnectionFile(now) { return }
                 let link = LinkState.notAnswering(attempt: attempt, portOpen: false, everConnected: everConnected)
                 box.state.withLock { $0.link = link }
-                judgeGone(now, portOpen: false)
+                judgeGone(now, refused: true)
                 nextCycle = now + IPPSource.retryDelay
                 return
             }
@@ -512,14 +527,15 @@ final class PollLoop {
 
     /// Decides whether the silent controller is gone, and why; a controller known to have stopped (its port
     /// refused, its connection file removed, a shutdown notice) takes its unfinished tasks with it.
-    func judgeGone(_ now: Double, portOpen: Bool) {
+    func judgeGone(_ now: Double, refused: Bool) {
         // Short reasons: the header has little room, and they change only when the cause does.
         var stopped: String?
         if !FileManager.default.fileExists(atPath: info.path) {
             stopped = "cluster stopped"  // ipcluster stop removes the connection file
         } else if shutdownSeen {
             stopped = "controller shut down"
-        } else if !portOpen {
+        } else if refused {
+            // Refused, not merely unanswered: a hung controller's full listen backlog times out instead.
             stopped = "connection refused"
         }
         let silent = now - lastReply
@@ -564,7 +580,7 @@ final class PollLoop {
         nextSweep = 0
         closeSockets()
         openSockets()
-        down = !tcpProbe(info.interface, info.registration)
+        down = probe(info.interface, info.registration) == .refused
         nextCycle = now
         return true
     }
@@ -606,14 +622,15 @@ final class PollLoop {
         verifying = []
         attempt += 1
         if reloadConnectionFile(now) { return }
-        let open = tcpProbe(info.interface, info.registration)
-        down = !open
+        let found = probe(info.interface, info.registration)
+        let open = found == .accepts
+        down = found == .refused
         // Fresh sockets drop whatever queued for the silent peer.
         closeSockets()
         openSockets()
         let link = LinkState.notAnswering(attempt: attempt, portOpen: open, everConnected: everConnected)
         box.state.withLock { $0.link = link }
-        judgeGone(now, portOpen: open)
+        judgeGone(now, refused: found == .refused)
         nextCycle = now + IPPSource.retryDelay
     }
 
@@ -751,7 +768,7 @@ final class PollLoop {
     }
 }
 
-/// Whether a TCP connection to `interface` (`tcp://host`) and `port` succeeds within a second.
-func tcpProbe(_ interface: String, _ port: Int) -> Bool {
-    tcpPortAccepts(host: String(interface.dropFirst("tcp://".count)), port: port)
+/// Tries a TCP connection to `interface` (`tcp://host`) and `port` for up to a second.
+func probe(_ interface: String, _ port: Int) -> TCPProbe {
+    tcpProbe(host: String(interface.dropFirst("tcp://".count)), port: port)
 }

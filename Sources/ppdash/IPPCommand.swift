@@ -95,7 +95,7 @@ struct IPPCommand: ParsableCommand {
                 note("ppdash: " + link.message(source.info) + (giveUpAfter == nil ? "; Ctrl-C to stop" : ""))
             }
             if let limit = giveUpAfter, Date().timeIntervalSince(start) > limit {
-                note("ppdash: gave up after \(Int(limit)) s: controller at \(source.info.controllerURL) not answering")
+                note("ppdash: gave up after \(String(format: "%g", limit)) s: controller at \(source.info.controllerURL) not answering")
                 throw ExitCode(1)
             }
         }
@@ -112,11 +112,17 @@ struct IPPCommand: ParsableCommand {
         note("ppdash: batch \(batch) submitted to \(source.info.url(source.info.task))")
         var lastLink = source.link
         var lastGone: String?
+        var goneSince: Date?
         while true {
             let m = source.mirror
             let b = m.batches[batch - 1]
             let gone = m.controllerGone
             if let gone, gone != lastGone { note("ppdash: the controller at \(source.info.controllerURL) is gone: \(gone)") }
+            if gone == nil {
+                goneSince = nil
+            } else if goneSince == nil {
+                goneSince = Date()
+            }
             lastGone = gone
             if b.counts.done == b.size {
                 var failed = 0
@@ -132,6 +138,12 @@ struct IPPCommand: ParsableCommand {
                         + "\(b.size - b.counts.ok) failed in \(String(format: "%.2f", secs)) s (\(String(format: "%.1f", snap.rate))/s)")
                 if failed > 0 { throw ExitCode(1) }
                 return
+            }
+            if let gone, let since = goneSince, Date().timeIntervalSince(since) > timeout.value {
+                // A hung controller may hold the tasks yet; ppdash stops waiting and says they are lost to it.
+                source.lose(
+                    batch: batch, reason: "controller gone: \(gone); --submit gave up after \(String(format: "%g", timeout.value)) s")
+                continue
             }
             let link = source.link
             if link.kind != lastLink.kind, case .notAnswering = link { note("ppdash: " + link.message(source.info)) }
