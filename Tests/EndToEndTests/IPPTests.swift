@@ -193,6 +193,9 @@ struct IPPTests {
         try #require(tr.exitCode == 0, "tmux: \(tr)")
         var w = await t.waitFor("engines 0/1 busy", timeout: 20)
         try #require(w.ok, "the dashboard never showed the engine: \(show(w.screen))")
+        // --follow watches all of it too, as JSON Lines.
+        let follow = try #require(PPDash.start(["ipp", "--follow"], env: cluster.env, timeout: 110))
+        defer { follow.signal(SIGKILL) }
 
         // 4. A --submit batch, watched live by the dashboard: labelled with its template, with its real elapsed
         // time (fast tasks used to show as "tasks", 0ms, 3000/s: their first record lacked label and submitted).
@@ -232,8 +235,8 @@ struct IPPTests {
         try #require(w.ok, "the slow batch never ran: \(show(w.screen))")
 
         // 1. ipcluster stop: the header says gone and the engine is dead (unknown), within a few seconds.
-        let stopAt = now()
         let stop = await run([cluster.bin + "/ipcluster", "stop"], env: cluster.env, timeout: 30)
+        let stopAt = now()
         #expect(stop.exitCode == 0, "\(stop)")
         w = await t.waitUntil(timeout: 12) { s in
             s.first?.contains("CONTROLLER GONE") == true && s.contains { $0.contains(" dead ") && $0.contains("controller gone") }
@@ -272,6 +275,17 @@ struct IPPTests {
         await t.sendKeys("Enter")
         w = await t.waitUntil(timeout: 20) { s in s.contains { $0.contains("echo again") && $0.contains(" ok ") } }
         #expect(w.ok, "a submission to the new cluster did not run: \(show(w.screen))")
-        print("controller gone shown \(String(format: "%.1f", detected)) s after ipcluster stop began")
+        print(
+            "ipcluster stop took \(String(format: "%.1f", stop.elapsed)) s; the controller was shown gone "
+                + "\(String(format: "%.1f", detected)) s after it returned")
+
+        // --follow said so: the controller gone (why), then connected again at the new cluster's address.
+        follow.signal(SIGTERM)
+        let f = await follow.wait()
+        let events = f.outLines.compactMap(Self.json).filter { ($0["event"] as? String) == "controller" }
+        let states = events.map { "\($0["state"] ?? "?") \($0["reason"] as? String ?? "")" }
+        #expect(states.contains("gone cluster stopped"), "\(states)\n\(f)")
+        let urls = Set(events.compactMap { $0["controller"] as? String })
+        #expect(urls.count == 2 && (events.last?["state"] as? String) == "connected", "\(events)")
     }
 }
