@@ -272,6 +272,7 @@ struct MirrorTests {
         m.apply(records: [done], now: Self.t0.adding(seconds: 2))
         #expect(m.lose(msgIds: ["a", "b", "nope"], reason: "lost: never sent", now: Self.t0.adding(seconds: 4)) == 1)
         #expect(m.row(msgId: "a")?.status == .ok)
+        #expect(m.row(msgId: "a")?.label == "echo {}")
         #expect(m.row(msgId: "b")?.status == .error && m.row(msgId: "b")?.error == "lost: never sent")
 
         let info = try ConnectionInfo.parse(
