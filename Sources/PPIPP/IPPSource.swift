@@ -43,7 +43,9 @@ public enum LinkState: Sendable, Equatable {
                 + "probably wrong: use the cluster's current ipcontroller-client.json"
         case .notAnswering(let attempt, let open, _):
             return "controller at \(info.controllerURL) not answering"
-                + (open ? " (its port is open: busy or hung)" : " (its port does not accept connections: is the cluster running?)")
+                + (open
+                    ? " (its port is open: busy or hung)"
+                    : " (its port does not accept connections: is the cluster running?)")
                 + "; retrying every \(Int(IPPSource.retryDelay)) s (attempt \(attempt))"
         }
     }
@@ -565,7 +567,8 @@ final class PollLoop {
             s.link = .connecting
             s.hubError = nil
             s.mirror.clusterReplaced(
-                reason: "controller gone: the cluster at \(old.controllerURL) was replaced by one at \(fresh.controllerURL)",
+                reason: "controller gone: the cluster at \(old.controllerURL) was replaced by one at "
+                    + fresh.controllerURL,
                 now: at)
         }
         pending.removeAll()
@@ -743,7 +746,8 @@ final class PollLoop {
                     _ = box.state.withLock {
                         $0.mirror.lose(
                             msgIds: lost,
-                            reason: "lost: it never reached the controller (sent while the controller was not answering)",
+                            reason: "lost: it never reached the controller "
+                                + "(sent while the controller was not answering)",
                             now: now)
                     }
                 }

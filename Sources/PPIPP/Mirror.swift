@@ -609,7 +609,9 @@ public struct IPPMirror: Sendable {
     ) -> BatchID {
         let b = newBatch(label: label, session: session, at: now)
         for t in tasks {
-            var row = Row(msgId: t.msgId, batch: b, seq: 0, session: session, label: label, queue: "task", submitted: now, text: t.command)
+            var row = Row(
+                msgId: t.msgId, batch: b, seq: 0, session: session, label: label, queue: "task", submitted: now,
+                text: t.command)
             row.function = "subprocess.run"
             row.command = t.command
             row.args = t.args

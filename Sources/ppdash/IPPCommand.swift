@@ -95,7 +95,9 @@ struct IPPCommand: ParsableCommand {
                 note("ppdash: " + link.message(source.info) + (giveUpAfter == nil ? "; Ctrl-C to stop" : ""))
             }
             if let limit = giveUpAfter, Date().timeIntervalSince(start) > limit {
-                note("ppdash: gave up after \(String(format: "%g", limit)) s: controller at \(source.info.controllerURL) not answering")
+                note(
+                    "ppdash: gave up after \(String(format: "%g", limit)) s: controller at "
+                        + "\(source.info.controllerURL) not answering")
                 throw ExitCode(1)
             }
         }
@@ -117,7 +119,9 @@ struct IPPCommand: ParsableCommand {
             let m = source.mirror
             let b = m.batches[batch - 1]
             let gone = m.controllerGone
-            if let gone, gone != lastGone { note("ppdash: the controller at \(source.info.controllerURL) is gone: \(gone)") }
+            if let gone, gone != lastGone {
+                note("ppdash: the controller at \(source.info.controllerURL) is gone: \(gone)")
+            }
             if gone == nil {
                 goneSince = nil
             } else if goneSince == nil {
@@ -135,14 +139,16 @@ struct IPPCommand: ParsableCommand {
                 let secs = b.first.seconds(to: snap.finished ?? SystemClock().now())
                 note(
                     "ppdash: batch \(batch) (\(b.label)): \(b.size) task\(b.size == 1 ? "" : "s"), \(b.counts.ok) ok, "
-                        + "\(b.size - b.counts.ok) failed in \(String(format: "%.2f", secs)) s (\(String(format: "%.1f", snap.rate))/s)")
+                        + "\(b.size - b.counts.ok) failed in \(String(format: "%.2f", secs)) s "
+                        + "(\(String(format: "%.1f", snap.rate))/s)")
                 if failed > 0 { throw ExitCode(1) }
                 return
             }
             if let gone, let since = goneSince, Date().timeIntervalSince(since) > timeout.value {
                 // A hung controller may hold the tasks yet; ppdash stops waiting and says they are lost to it.
                 source.lose(
-                    batch: batch, reason: "controller gone: \(gone); --submit gave up after \(String(format: "%g", timeout.value)) s")
+                    batch: batch,
+                    reason: "controller gone: \(gone); --submit gave up after \(String(format: "%g", timeout.value)) s")
                 continue
             }
             let link = source.link
