@@ -392,6 +392,11 @@ final class PollLoop {
     var shutdownSeen = false
     /// ppdash's own unfinished tasks being checked against the hub after a silence (see `verifyOwn`).
     var verifying: [String] = []
+    /// Replies still due for the check (it is sent in slices of 500), the ids the hub knows so far, and whether a
+    /// slice failed (then nothing is concluded).
+    var verifyDue = 0
+    var verifyKnown: Set<String> = []
+    var verifyFailed = false
     /// When to check them (monotonic seconds), and the submission time before which they are checked.
     var verifyAt: (at: Double, before: Timestamp)?
 
@@ -652,7 +657,15 @@ final class PollLoop {
         }
         guard !ids.isEmpty else { return }
         verifying = ids
-        db(HubQuery.records(ids), keys: ["msg_id"], kind: .verify)
+        verifyKnown = []
+        verifyFailed = false
+        verifyDue = 0
+        var start = 0
+        while start < ids.count {
+            db(HubQuery.records(Array(ids[start..<min(ids.count, start + 500)])), keys: ["msg_id"], kind: .verify)
+            verifyDue += 1
+            start += 500
+        }
     }
 
     // MARK: receiving
@@ -737,11 +750,16 @@ final class PollLoop {
             let ids = (m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string }
             follow = box.state.withLock { $0.mirror.unknown(ids) }
         case .verify:
-            let ids = verifying
-            verifying = []
+            verifyDue -= 1
             if ok {
-                let known = Set((m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string })
-                let lost = ids.filter { !known.contains($0) }
+                for r in m.content["records"]?.array ?? [] { if let id = r["msg_id"]?.string { verifyKnown.insert(id) } }
+            } else {
+                verifyFailed = true
+            }
+            if verifyDue <= 0 {
+                let lost = verifyFailed ? [] : verifying.filter { !verifyKnown.contains($0) }
+                verifying = []
+                verifyKnown = []
                 if !lost.isEmpty {
                     _ = box.state.withLock {
                         $0.mirror.lose(
