@@ -156,6 +156,24 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
         }
         if options.handlesSignals, let signals = options.stopSignals { watch(signals) }
+        if !stdio {
+            // A server that accepts and says nothing is not a listener: give up as the listener gives up on a
+            // silent worker.
+            let limit = EngineListener.handshakeTimeout
+            channel.eventLoop.scheduleTask(in: .seconds(limit)) { [self] in
+                let waiting = state.withLock { s -> Bool in
+                    switch s.phase {
+                    case .awaitingChallenge, .awaitingWelcome: return true
+                    default: return false
+                    }
+                }
+                guard waiting else { return }
+                options.log(
+                    "ppdash engine: \(peer) did not complete the handshake within \(limit) s; is it a ppdash engine listener (ppdash run -e listen:PORT)?"
+                )
+                finish(code: 1, close: true)
+            }
+        }
     }
 
     /// Blocks until the session is over; the exit status.
@@ -333,6 +351,13 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             blockAllSignalsInThisThread()
             guard let sig = signals.wait(milliseconds: -1)?.number else { return }
             options.log("ppdash engine: stopping on signal \(sig)")
+            // Said first, so the scheduler takes the queued tasks handed back below as unrun (they go back to its
+            // queue) and the running one, stopped here, as failed on this engine, not aborted by the user.
+            let serving = state.withLock { s -> Bool in
+                if case .serving = s.phase { return true }
+                return false
+            }
+            if serving { send(.bye(reason: "stopping on signal \(sig)", graceful: false)) }
             leave(graceful: false, code: 128 + sig)
         }
         thread.name = "ppdash-engine-signals"
@@ -364,7 +389,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         send(.result(Self.wire(Int64(task.rawValue), outcome, settledOnly: true)))
     }
 
-    func engineDied(_ engine: EngineID, reason: String) {}
+    func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>) {}
 
     /// A local outcome as it crosses the wire.
     static func wire(_ task: Int64, _ o: TaskOutcome, settledOnly: Bool) -> WireResult {
