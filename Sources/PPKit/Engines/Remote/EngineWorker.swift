@@ -241,7 +241,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
 
     private func protocolError(_ what: String) {
         options.log("ppdash engine: protocol error from \(peer): \(what)")
-        leave(graceful: false, code: 1)
+        leave(graceful: false, code: 1, announcing: "protocol error: \(what)")
         state.withLock { $0.outbox }?.close()
     }
 
@@ -258,7 +258,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
                 options.log(
                     "ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
-                leave(graceful: false, code: 1)
+                leave(graceful: false, code: 1, announcing: "missed \(EngineWorker.missedHeartbeatLimit) heartbeats")
                 outbox.close()
             }
         }
@@ -295,7 +295,18 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     /// Stops. `graceful` (the engine was removed): every task it holds runs to its end, as the scheduler expects.
     /// Otherwise queued tasks are dropped (reported aborted) and the running one is stopped; a second call that is
     /// not graceful (the link ended while draining) does that too.
-    private func leave(graceful: Bool, code: Int32) {
+    ///
+    /// `announcing`: the worker leaves on its own (a signal, a silent or faulty scheduler) and says why first, so the
+    /// scheduler takes the queued tasks handed back as unrun (back to its queue, no retry spent) and the running one,
+    /// stopped here, as failed on this engine (retried per --retries), not as aborted by the user.
+    private func leave(graceful: Bool, code: Int32, announcing: String? = nil) {
+        if let announcing {
+            let serving = state.withLock { s -> Bool in
+                if case .serving = s.phase { return true }
+                return false
+            }
+            if serving { send(.bye(reason: announcing, graceful: false)) }
+        }
         let taken = state.withLock { s -> (Set<Int64>, (task: Int64, group: Int32)?, Bool)? in
             switch s.phase {
             case .done: return nil
@@ -351,14 +362,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             blockAllSignalsInThisThread()
             guard let sig = signals.wait(milliseconds: -1)?.number else { return }
             options.log("ppdash engine: stopping on signal \(sig)")
-            // Said first, so the scheduler takes the queued tasks handed back below as unrun (they go back to its
-            // queue) and the running one, stopped here, as failed on this engine, not aborted by the user.
-            let serving = state.withLock { s -> Bool in
-                if case .serving = s.phase { return true }
-                return false
-            }
-            if serving { send(.bye(reason: "stopping on signal \(sig)", graceful: false)) }
-            leave(graceful: false, code: 128 + sig)
+            leave(graceful: false, code: 128 + sig, announcing: "stopping on signal \(sig)")
         }
         thread.name = "ppdash-engine-signals"
         thread.stackSize = 128 << 10
