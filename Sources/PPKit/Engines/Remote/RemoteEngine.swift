@@ -323,10 +323,12 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     private func settle(_ r: Remains) {
         var groups = Set(r.groups.values)
         var found: [Int32] = []
+        // The worker process (or ssh) is SIGKILLed first, if it is still there: a worker starts nothing more, and
+        // an ssh link cut makes the remote worker stop its task (all that can be reached on another host).
+        process?.child.send(signal: SIGKILL)
         if kind == .proc, let process {
             // A proc worker leads its own session and its tasks' groups stay in it: found even when the worker died
-            // before its `started` frame reached us. It is SIGKILLed first so it starts nothing more.
-            process.child.send(signal: SIGKILL)
+            // before its `started` frame reached us.
             found = SystemFacts.groupsInSession(process.child.pid).filter { !groups.contains($0) }
             groups.formUnion(found)
         }
