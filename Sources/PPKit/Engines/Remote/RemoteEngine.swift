@@ -329,7 +329,11 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         if kind == .proc, let process {
             // A proc worker leads its own session and its tasks' groups stay in it: found even when the worker died
             // before its `started` frame reached us.
-            found = SystemFacts.groupsInSession(process.child.pid).filter { !groups.contains($0) }
+            // Once the worker is reaped its pid may be reused: a live process with that pid is someone else's, and
+            // so would be a session of that number (then only the groups the worker named are killed).
+            let sid = process.child.pid
+            let reused = process.child.status != nil && SystemFacts.processExists(sid)
+            found = reused ? [] : SystemFacts.groupsInSession(sid).filter { !groups.contains($0) }
             groups.formUnion(found)
         }
         let left = SystemFacts.killProcessGroups(Array(groups))
