@@ -357,7 +357,8 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             }
         }
         if let maybe, let group = found.first {
-            // Its processes were there: it ran (its `started` frame was lost with the worker).
+            // Its processes were there: it ran (its `started` frame was lost with the worker). Stamped now: /proc's
+            // start time is coarse (whole-second boot time) and could fall before the task was submitted.
             r.sink.engineStarted(r.id, task: TaskID(Int(maybe)), at: SystemClock().now(), processGroup: group)
         }
         r.sink.engineDied(r.id, reason: r.reason, neverStarted: neverStarted)
