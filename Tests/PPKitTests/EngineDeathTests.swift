@@ -137,6 +137,13 @@ struct EngineDeathTests {
         sock.send(aborted(sent[1].task))
         sock.send(aborted(sent[0].task))
         #expect(eventually { scheduler.metadata(TaskID(Int(sent[0].task)))?.status != .running })
+        // A leaving worker is sent nothing more (the retry waits for another engine).
+        var late: [WireRun] = []
+        let quiet = Date().addingTimeInterval(0.3)
+        while Date() < quiet, let m = sock.receive(timeout: 0.1) {
+            if case .run(let r) = m { late.append(r) }
+        }
+        #expect(late.isEmpty, "sent to a leaving worker: \(late.map(\.task))")
         sock.send(.bye(reason: "worker stopping", graceful: false))
         shutdown(sock.fd, Int32(SHUT_RDWR))  // the worker is gone
         let ran = TaskID(Int(sent[0].task))

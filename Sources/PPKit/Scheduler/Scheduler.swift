@@ -453,6 +453,14 @@ extension Scheduler: EngineSink {
         return next
     }
 
+    public func engineLeaving(_ engine: EngineID) {
+        state.withLock { s in
+            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return }
+            s.engines[engine].leaving = true
+            s.generation &+= 1
+        }
+    }
+
     public func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>) {
         let now = clock.now()
         update { s, fx in

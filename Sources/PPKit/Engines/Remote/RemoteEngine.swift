@@ -194,10 +194,14 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         case .heartbeat:
             break
         case .bye(let reason, _):
-            state.withLock { s in
+            let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
                 if !s.stopping && s.failure == nil { s.failure = "the worker left: \(reason)" }
-                if !s.stopping && s.leaving == nil { s.leaving = reason }
+                guard !s.stopping && s.leaving == nil else { return (s.id, nil) }
+                s.leaving = reason
+                return (s.id, s.sink)
             }
+            // It runs nothing more: no task is sent there to come back later.
+            sink?.engineLeaving(id)
         case .challenge, .welcome, .run, .cancel:
             fail("protocol error: unexpected \(message.kind) message from the worker")
         }
