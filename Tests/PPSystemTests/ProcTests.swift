@@ -42,6 +42,21 @@ struct ProcTests {
         #expect(eventually { SystemFacts.processGroupGone(child.pid) })
     }
 
+    @Test("a session leader's other process groups are found, and killProcessGroups ends them and sees them gone")
+    func sessionGroups() throws {
+        // A worker leads its session; with job control its child runs in a group of its own, as a task does.
+        let leader = try Shell("exec bash -c 'set -m; sleep 30 & wait'", grouping: .newSession)  // dash's set -m needs a tty
+        let child = leader.child
+        #expect(eventually { SystemFacts.groupsInSession(child.pid).count == 1 })
+        let groups = SystemFacts.groupsInSession(child.pid)
+        #expect(!groups.contains(child.pid), "the leader's own group is not a task's")
+        #expect(groups.allSatisfy { SystemFacts.describeGroup($0).contains("sleep 30") })
+        #expect(SystemFacts.killProcessGroups(groups, wait: 2).isEmpty)
+        #expect(groups.allSatisfy { SystemFacts.processGroupGone($0) })
+        child.send(signal: SIGKILL)
+        child.wait()
+    }
+
     @Test("the monotonic clock does not go back; a closed port refuses the probe")
     func clockAndProbe() {
         let a = SystemTime.monotonicNanoseconds()

@@ -63,6 +63,8 @@ public final class EngineListener: Sendable {
         }
         host = bind
         self.port = channel.localAddress?.port ?? port
+        // Engines may join at any time: tasks wait for them even when every engine so far has died.
+        scheduler.waitsForEngines = true
     }
 
     /// The command to run where a worker should start, e.g. `ppdash engine --connect 127.0.0.1:7000 --token-file F`.
