@@ -1,7 +1,9 @@
 // The client end of the state socket: one request line out, one reply line back.
 import Dispatch
+import Glibc
 import NIOCore
 import NIOPosix
+import PPKit
 import Synchronization
 
 /// A connection to a running ppdash's state socket, used from ordinary threads (never from an event loop):
@@ -74,6 +76,10 @@ public final class AttachConnection: Sendable {
         guard path.utf8.count < UnixSocket.maxPathLength else {
             throw UnixSocket.Failure(call: "socket path too long", code: 36)  // ENAMETOOLONG
         }
+        // Never through a symlink or another user's directory or socket.
+        if let why = SocketDirectory.problem(withSocket: path) {
+            throw UnixSocket.Failure(call: "refusing the socket: \(why)", code: 0)
+        }
         let inbox = Inbox()
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.milliseconds(Int64(timeout * 1000)))
@@ -83,11 +89,24 @@ public final class AttachConnection: Sendable {
                 }
             }
         do {
-            return AttachConnection(channel: try bootstrap.connect(unixDomainSocketPath: path).wait(), inbox: inbox)
+            let channel = try bootstrap.connect(unixDomainSocketPath: path).wait()
+            // Who serves it (SO_PEERCRED): only a process of this user is trusted to answer as the batch.
+            let uid: UInt32
+            do { uid = try PeerCredentials.uid(of: channel).wait() } catch {
+                channel.close(promise: nil)
+                throw UnixSocket.Failure(call: "cannot tell who serves \(path) (SO_PEERCRED): refusing it", code: 0)
+            }
+            guard uid == geteuid() else {
+                channel.close(promise: nil)
+                throw UnixSocket.Failure(call: "\(path) is served by uid \(uid), not by you (uid \(geteuid())): refusing it", code: 0)
+            }
+            return AttachConnection(channel: channel, inbox: inbox)
+        } catch let e as UnixSocket.Failure {
+            throw e
         } catch let e as IOError {
             throw UnixSocket.Failure(call: "connect", code: e.errnoCode)
         } catch {
-            throw UnixSocket.Failure(call: "connect: \(error)", code: 0)
+            throw UnixSocket.Failure(call: "connect: \(Messages.text(of: error))", code: 0)
         }
     }
 

@@ -1,7 +1,9 @@
 // The attach protocol: one JSON line per request, one reply line each, over the state socket.
+import Foundation
 import Glibc
 import PPJSON
 import PPKit
+import PPSystem
 import PPSource
 
 /// The attach protocol's version; both ends must speak the same.
@@ -71,7 +73,7 @@ public enum UnixSocket {
             self.call = call
             self.code = code
         }
-        public var description: String { code == 0 ? call : "\(call): \(String(cString: strerror(code)))" }
+        public var description: String { code == 0 ? call : "\(call): \(SystemFacts.errorText(code))" }
     }
 }
 
@@ -90,4 +92,43 @@ func encodeLine<T: Encodable>(_ value: T) -> [UInt8] {
 /// One message from a JSON line; nil when it is not one.
 func decodeLine<T: Decodable>(_ type: T.Type, _ line: [UInt8]) -> T? {
     try? JSONDecoding.decode(type, from: line)
+}
+
+/// Where a state socket may live: never through a symlink; ppdash's own directory for sockets (`ppdash-UID` under the
+/// temporary directory, used when the journal's path is too long for a socket) must be the user's own and 0700; a
+/// journal's directory must be the user's and writable by no one else, or sticky (as /tmp: no one else can replace
+/// the user's socket there). Checked by the server before it binds and by the client before it connects.
+public enum SocketDirectory {
+    /// The name of ppdash's private socket directory for this user.
+    public static var privateName: String { "ppdash-\(geteuid())" }
+
+    /// Nil when `dir` may hold the user's socket, else why not.
+    public static func problem(with dir: String) -> String? {
+        var st = stat()
+        guard lstat(dir, &st) == 0 else { return "\(dir): \(SystemFacts.errorText(errno))" }
+        if st.st_mode & S_IFMT == S_IFLNK { return "\(dir) is a symbolic link, not a directory of yours" }
+        guard st.st_mode & S_IFMT == S_IFDIR else { return "\(dir) is not a directory" }
+        let mine = st.st_uid == geteuid()
+        let mode = st.st_mode & 0o7777
+        let octal = String(mode & 0o777, radix: 8)
+        if (dir as NSString).lastPathComponent == privateName {
+            guard mine else { return "\(dir) belongs to uid \(st.st_uid), not to you (uid \(geteuid())): remove it or set TMPDIR" }
+            guard mode & 0o077 == 0 else { return "\(dir) is open to others (mode \(octal)): it must be 0700 ('chmod 700 \(dir)')" }
+            return nil
+        }
+        let sticky = mode & S_ISVTX != 0
+        if !sticky && !mine { return "\(dir) belongs to uid \(st.st_uid), not to you (uid \(geteuid()))" }
+        if !sticky && mode & 0o022 != 0 { return "\(dir) can be written by others (mode \(octal))" }
+        return nil
+    }
+    /// Nil when the socket at `path` is one of the user's own, in a directory of theirs, else why not.
+    public static func problem(withSocket path: String) -> String? {
+        let dir = (path as NSString).deletingLastPathComponent
+        if let p = problem(with: dir.isEmpty ? "." : dir) { return p }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }  // none yet: connect says so
+        guard st.st_mode & S_IFMT == S_IFSOCK else { return "\(path) is not a socket" }
+        guard st.st_uid == geteuid() else { return "\(path) belongs to uid \(st.st_uid), not to you (uid \(geteuid()))" }
+        return nil
+    }
 }

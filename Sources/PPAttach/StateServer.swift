@@ -10,7 +10,10 @@ import Synchronization
 /// Serves a `DashboardSource` on a Unix socket (mode 0600, this user only) to any number of attached views.
 ///
 /// A viewer asks for one frame at a time and nothing more is read from it until its reply is written, so a viewer
-/// never has more than one reply queued; a viewer that stops reading for 2 s is dropped. Requests are answered
+/// never has more than one reply queued; a viewer that stops reading for 2 s is dropped, and so is one that asks
+/// nothing for `idleLimit` (10 s: a dashboard asks every refresh, 0.1 s by default). When all `maxViewers` places
+/// are taken, a new viewer takes the place of the one idle longest, if that one has asked nothing for
+/// `evictAfter` (1 s); else it is told why it is refused, in reply to its first request. Requests are answered
 /// on NIO's thread pool, never on an event loop, and the scheduler never waits for a viewer: a frame is the same
 /// snapshot the local dashboard takes.
 public final class StateServer: Sendable {
@@ -19,34 +22,54 @@ public final class StateServer: Sendable {
     let source: any DashboardSource
     private struct State {
         var listener: (any Channel)?
-        var viewers: [ObjectIdentifier: any Channel] = [:]
+        var viewers: [ObjectIdentifier: Viewer] = [:]
         var stopped = false
+        var sweeper: RepeatedTask?
+    }
+    private struct Viewer {
+        var channel: any Channel
+        var lastRequest: NIODeadline
     }
     private let state: Mutex<State>
     /// The most viewers at once.
     public static let maxViewers = 16
     /// How long a reply may wait for a viewer that does not read before the viewer is dropped.
     static let stallLimit = TimeAmount.seconds(2)
+    /// A viewer that asks nothing for this long is dropped.
+    public let idleLimit: TimeAmount
+    /// When the server is full, a viewer idle this long gives its place to a new one.
+    public let evictAfter: TimeAmount
 
     /// Listens on `path`; a socket left by a dead process is replaced and `note` says so.
     public init(
-        path: String, source: any DashboardSource, info: ServerInfo, note: @escaping @Sendable (String) -> Void
+        path: String, source: any DashboardSource, info: ServerInfo, idleLimit: TimeAmount = .seconds(10),
+        evictAfter: TimeAmount = .seconds(1), note: @escaping @Sendable (String) -> Void
     ) throws(UnixSocket.Failure) {
         guard path.utf8.count < UnixSocket.maxPathLength else {
             throw UnixSocket.Failure(call: "socket path too long", code: ENAMETOOLONG)
         }
         let dir = (path as NSString).deletingLastPathComponent
-        if !FileManager.default.fileExists(atPath: dir) {
+        var st = stat()
+        if lstat(dir, &st) != 0 {
             try? FileManager.default.createDirectory(
                 atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        // Owner, mode, no symlink: another user must not be able to put or replace a socket where ours goes.
+        if let why = SocketDirectory.problem(with: dir.isEmpty ? "." : dir) {
+            throw UnixSocket.Failure(call: "unsafe socket directory: \(why)", code: 0)
+        }
         self.path = path
+        self.idleLimit = idleLimit
+        self.evictAfter = evictAfter
         self.info = info
         self.source = source
         self.state = Mutex(State())
         if let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType {
             guard type == .typeSocket else {
                 throw UnixSocket.Failure(call: "\(path) exists and is no socket", code: EEXIST)
+            }
+            if let why = SocketDirectory.problem(withSocket: path) {
+                throw UnixSocket.Failure(call: "unsafe socket: \(why)", code: 0)
             }
             if AttachConnection.isListening(path) {
                 throw UnixSocket.Failure(call: "another ppdash listens on \(path)", code: EADDRINUSE)
@@ -66,11 +89,18 @@ public final class StateServer: Sendable {
             let listener = try bootstrap.bind(unixDomainSocketPath: path).wait()
             // Owner only; a peer of another user that connects before this is refused by its credentials.
             try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-            state.withLock { $0.listener = listener }
+            let loop = listener.eventLoop
+            let sweeper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+                dropIdle()
+            }
+            state.withLock {
+                $0.listener = listener
+                $0.sweeper = sweeper
+            }
         } catch let e as IOError {
             throw UnixSocket.Failure(call: "bind \(path)", code: e.errnoCode)
         } catch {
-            throw UnixSocket.Failure(call: "bind \(path): \(error)", code: 0)
+            throw UnixSocket.Failure(call: "bind \(path): \(Messages.text(of: error))", code: 0)
         }
     }
 
@@ -82,8 +112,9 @@ public final class StateServer: Sendable {
         let (listener, viewers) = state.withLock { s -> ((any Channel)?, [any Channel]) in
             guard !s.stopped else { return (nil, []) }
             s.stopped = true
+            s.sweeper?.cancel()
             defer { s.viewers = [:] }
-            return (s.listener, Array(s.viewers.values))
+            return (s.listener, s.viewers.values.map(\.channel))
         }
         guard let listener else { return }
         try? FileManager.default.removeItem(atPath: path)  // no new viewer finds it
@@ -95,13 +126,42 @@ public final class StateServer: Sendable {
         for v in viewers { v.close(promise: nil) }
     }
 
-    /// Admits a new viewer unless the server stopped or is full.
-    func admit(_ channel: any Channel) -> Bool {
-        state.withLock { s in
-            guard !s.stopped, s.viewers.count < StateServer.maxViewers else { return false }
-            s.viewers[ObjectIdentifier(channel)] = channel
-            return true
+    /// Admits a new viewer unless the server stopped or is full of viewers that asked something within `evictAfter`
+    /// (the one idle longest gives way); nil when admitted, else why not.
+    func admit(_ channel: any Channel) -> String? {
+        let now = NIODeadline.now()
+        let (why, evicted) = state.withLock { s -> (String?, (any Channel)?) in
+            guard !s.stopped else { return ("this ppdash is ending", nil) }
+            var evicted: (any Channel)?
+            if s.viewers.count >= StateServer.maxViewers {
+                guard let idlest = s.viewers.min(by: { $0.value.lastRequest < $1.value.lastRequest }),
+                    idlest.value.lastRequest + evictAfter <= now
+                else {
+                    return ("too many viewers attached (at most \(StateServer.maxViewers), all active): try again later", nil)
+                }
+                evicted = s.viewers.removeValue(forKey: idlest.key)?.channel
+            }
+            s.viewers[ObjectIdentifier(channel)] = Viewer(channel: channel, lastRequest: now)
+            return (nil, evicted)
         }
+        evicted?.close(promise: nil)
+        return why
+    }
+
+    /// A viewer asked something.
+    func touch(_ channel: any Channel) {
+        state.withLock { $0.viewers[ObjectIdentifier(channel)]?.lastRequest = .now() }
+    }
+
+    /// Drops the viewers that asked nothing for `idleLimit`.
+    private func dropIdle() {
+        let limit = NIODeadline.now() - idleLimit
+        let idle = state.withLock { s -> [any Channel] in
+            let gone = s.viewers.filter { $0.value.lastRequest < limit }
+            for k in gone.keys { s.viewers[k] = nil }
+            return gone.values.map(\.channel)
+        }
+        for c in idle { c.close(promise: nil) }
     }
 
     func leave(_ channel: any Channel) {
@@ -153,7 +213,7 @@ public final class StateServer: Sendable {
             }
             return AttachReply()
         } catch {
-            return AttachReply(error: String(describing: error))
+            return AttachReply(error: Messages.text(of: error))
         }
     }
 }
@@ -167,6 +227,8 @@ final class ViewerHandler: ChannelInboundHandler {
     private let server: StateServer
     private var lines = LineFramer()
     private var busy = false
+    /// Why this viewer is refused: the reply to its first request, then the connection ends.
+    private var refusal: String?
 
     init(server: StateServer) { self.server = server }
 
@@ -185,12 +247,12 @@ final class ViewerHandler: ChannelInboundHandler {
             context.close(promise: nil)  // another user: the socket's mode should already have stopped them
             return
         }
-        guard server.admit(channel) else {
-            let reply = encodeLine(AttachReply(error: "too many viewers attached (at most \(StateServer.maxViewers))"))
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: reply))).whenComplete { _ in
-                channel.close(promise: nil)
-            }
-            return
+        // A refused viewer is told why in reply to its first request (a line written before it asks may be lost:
+        // its own write to a closed socket ends its connection before it reads).
+        refusal = server.admit(channel)
+        if refusal != nil {
+            // One that never asks is not kept either.
+            context.eventLoop.scheduleTask(in: server.idleLimit) { channel.close(promise: nil) }
         }
         context.read()
     }
@@ -223,6 +285,15 @@ final class ViewerHandler: ChannelInboundHandler {
             return
         }
         busy = true
+        if let refusal {
+            let reply = encodeLine(AttachReply(error: refusal))
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: reply))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+            return
+        }
+        server.touch(context.channel)
         let loop = context.eventLoop
         let server = self.server
         let bound = NIOLoopBound((self, context), eventLoop: loop)

@@ -7,7 +7,7 @@ struct CaughtSignals: OptionSet, Sendable {
     let rawValue: UInt32
     /// SIGHUP: the terminal is gone.
     static let hangup = CaughtSignals(rawValue: 1 << 0)
-    /// SIGTERM, or SIGINT sent by another process.
+    /// SIGTERM, SIGQUIT, or SIGINT sent by another process.
     static let terminate = CaughtSignals(rawValue: 1 << 1)
     /// SIGINT typed at the terminal (Ctrl-C in cbreak mode): the user's quit.
     static let keyboardInterrupt = CaughtSignals(rawValue: 1 << 2)
@@ -17,10 +17,10 @@ struct CaughtSignals: OptionSet, Sendable {
     static let cont = CaughtSignals(rawValue: 1 << 4)
 }
 
-/// Catches INT, TERM, HUP, TSTP and CONT from `install` (after Terminal.open, so ours replace ncurses' own) until
+/// Catches INT, TERM, QUIT, HUP, TSTP and CONT from `install` (after Terminal.open, so ours replace ncurses' own) until
 /// `restore`, which puts the previous actions back.
 struct SignalTrap: ~Copyable {
-    static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT]
+    static let handled: [Int32] = [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGTSTP, SIGCONT]
     private var catcher: SignalCatcher?
 
     init() {}

@@ -15,6 +15,16 @@ public enum LinkState: Sendable, Equatable {
     /// A message arrived with a signature this key does not make.
     case signatureMismatch
 
+    /// The state without its attempt count, to tell a change of state from another retry.
+    public var kind: String {
+        switch self {
+        case .connecting: "connecting"
+        case .connected: "connected"
+        case .notAnswering(_, let open, let ever): "notAnswering \(open) \(ever)"
+        case .signatureMismatch: "signatureMismatch"
+        }
+    }
+
     /// Whether the silence means the key is wrong: the port answers but not one request ever was.
     public var probablyWrongKey: Bool {
         if case .signatureMismatch = self { return true }
@@ -33,7 +43,9 @@ public enum LinkState: Sendable, Equatable {
                 + "probably wrong: use the cluster's current ipcontroller-client.json"
         case .notAnswering(let attempt, let open, _):
             return "controller at \(info.controllerURL) not answering"
-                + (open ? " (its port is open: busy or hung)" : " (connection refused: is the cluster running?)")
+                + (open
+                    ? " (its port is open: busy or hung)"
+                    : " (its port does not accept connections: is the cluster running?)")
                 + "; retrying every \(Int(IPPSource.retryDelay)) s (attempt \(attempt))"
         }
     }
@@ -79,6 +91,9 @@ public final class IPPSource: DashboardSource {
         public var replyTimeout: Double = 3
         /// Seconds between full msg_id sweeps (a safety net for clients whose clocks run behind).
         public var sweepEvery: Double = 10
+        /// Seconds without any reply from a controller whose port still accepts connections before it is called
+        /// gone (a refused port, a removed connection file or a shutdown notice say so at once).
+        public var goneAfter: Double = 10
         /// Record changes for `drainChanges()`.
         public var trackChanges = false
         public init() {}
@@ -126,6 +141,9 @@ public final class IPPSource: DashboardSource {
     /// Completed poll cycles; 1 once the first full load is in.
     public var syncs: Int { box.state.withLock { $0.syncs } }
 
+    /// Why the controller is gone, while it is (nil while it answers).
+    public var controllerGone: String? { box.state.withLock { $0.mirror.controllerGone } }
+
     /// Why the hub refused a query, if it did.
     public var hubError: String? { box.state.withLock { $0.hubError } }
 
@@ -158,6 +176,12 @@ public final class IPPSource: DashboardSource {
     }
 
     private func sourceLine(_ s: SharedState, now: Timestamp) -> String {
+        if let gone = s.mirror.controllerGone {
+            // No URL: the header drops a source line that does not fit, and this one must show.
+            var line = "ipp · CONTROLLER GONE: " + gone
+            if let n = s.notice, n.until > now.microseconds { line += " · " + n.text }
+            return line
+        }
         var line = "ipp " + s.info.controllerURL
         switch s.link {
         case .connecting: line += " · connecting"
@@ -194,7 +218,14 @@ public final class IPPSource: DashboardSource {
             throw SweepError("\(n) tasks is more than ppdash submits to an ipyparallel cluster at once (\(Self.maxBatch))")
         }
         let now = SystemClock().now()
-        return box.state.withLock { s in
+        return try box.state.withLock { s in
+            if let gone = s.mirror.controllerGone {
+                // Queued for a controller that is not there, the tasks would wait forever: refuse them now.
+                throw IPPError(
+                    .notAnswering,
+                    "the controller at \(s.info.controllerURL) is gone (\(gone)); ppdash follows the cluster when "
+                        + "it comes back (a new connection file at \(s.info.path))")
+            }
             var tasks: [(msgId: String, command: String, args: [String])] = []
             tasks.reserveCapacity(n)
             for k in 0..<n {
@@ -302,6 +333,21 @@ public final class IPPSource: DashboardSource {
             "removing engines is not supported for an ipyparallel cluster: stop one with client.shutdown(targets=...)")
     }
 
+    /// Fails the unfinished tasks of `batch` with `reason` (a caller that stops waiting for a gone controller);
+    /// returns how many.
+    @discardableResult
+    public func lose(batch: BatchID, reason: String) -> Int {
+        let now = SystemClock().now()
+        return box.state.withLock { s in
+            var ids: [String] = []
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                if r.batch == batch && !r.status.isFinished { ids.append(r.msgId) }
+            }
+            return s.mirror.lose(msgIds: ids, reason: reason, now: now)
+        }
+    }
+
     /// Aborts the unfinished tasks this ppdash submitted; other clients' tasks are left alone.
     public func stopAll() {
         box.state.withLock { s in
@@ -317,7 +363,7 @@ public final class IPPSource: DashboardSource {
 
 /// The ZeroMQ side: one thread owns the context and sockets, polls them, and applies what arrives to the mirror.
 final class PollLoop {
-    enum Kind { case connection, initial, newIds, records, finished, assigned }
+    enum Kind { case connection, initial, newIds, records, finished, assigned, verify }
 
     let box: SharedBox
     let options: IPPSource.Options
@@ -338,6 +384,21 @@ final class PollLoop {
     var attempt = 0
     /// The controller's port refused connections at the last try.
     var down = false
+    /// When the controller last replied (monotonic seconds), or when watching started.
+    var lastReply = PollLoop.clock()
+    /// The TCP port was probed during the current wait for a reply.
+    var probedThisWait = false
+    /// A `shutdown_notification` arrived.
+    var shutdownSeen = false
+    /// ppdash's own unfinished tasks being checked against the hub after a silence (see `verifyOwn`).
+    var verifying: [String] = []
+    /// Replies still due for the check (it is sent in slices of 500), the ids the hub knows so far, and whether a
+    /// slice failed (then nothing is concluded).
+    var verifyDue = 0
+    var verifyKnown: Set<String> = []
+    var verifyFailed = false
+    /// When to check them (monotonic seconds), and the submission time before which they are checked.
+    var verifyAt: (at: Double, before: Timestamp)?
 
     init(lib: ZMQLibrary, box: SharedBox, options: IPPSource.Options) {
         self.box = box
@@ -381,7 +442,7 @@ final class PollLoop {
         }
         openSockets()
         // A refused port is known at once: say so now rather than after a reply timeout.
-        down = !tcpProbe(info.interface, info.registration)
+        down = probe(info.interface, info.registration) == .refused
         while !box.state.withLock({ $0.stop }) {
             let sockets = [reg, task, control, iopub, notification].compactMap { $0 }
             let ready = zmq.poll(sockets, timeoutMs: 20)
@@ -444,14 +505,23 @@ final class PollLoop {
             notAnswering(now)
             return
         }
+        // A reply late by a second: a refused port (the controller stopped) is told at once, not after the timeout.
+        if !probedThisWait, let oldest = pending.values.map(\.sentAt).min(), now - oldest > 1 {
+            probedThisWait = true
+            if probe(info.interface, info.registration) == .refused {
+                notAnswering(now)
+                return
+            }
+        }
         guard pending.isEmpty, now >= nextCycle else { return }
         if down {
             // While the port refuses connections, probe it every retryDelay rather than wait for reply timeouts.
-            if !tcpProbe(info.interface, info.registration) {
+            if probe(info.interface, info.registration) == .refused {
                 attempt += 1
-                reloadConnectionFile()
+                if reloadConnectionFile(now) { return }
                 let link = LinkState.notAnswering(attempt: attempt, portOpen: false, everConnected: everConnected)
                 box.state.withLock { $0.link = link }
+                judgeGone(now, refused: true)
                 nextCycle = now + IPPSource.retryDelay
                 return
             }
@@ -462,20 +532,73 @@ final class PollLoop {
         startCycle(now)
     }
 
-    /// The cluster may have been restarted with a new connection file: pick it up.
-    func reloadConnectionFile() {
-        guard let fresh = try? ConnectionInfo.load(path: info.path), fresh != info else { return }
+    /// Decides whether the silent controller is gone, and why; a controller known to have stopped (its port
+    /// refused, its connection file removed, a shutdown notice) takes its unfinished tasks with it.
+    func judgeGone(_ now: Double, refused: Bool) {
+        // Short reasons: the header has little room, and they change only when the cause does.
+        var stopped: String?
+        if !FileManager.default.fileExists(atPath: info.path) {
+            stopped = "cluster stopped"  // ipcluster stop removes the connection file
+        } else if shutdownSeen {
+            stopped = "controller shut down"
+        } else if refused {
+            // Refused, not merely unanswered: a hung controller's full listen backlog times out instead.
+            stopped = "connection refused"
+        }
+        let silent = now - lastReply
+        let quiet = silent >= options.goneAfter ? "no reply for \(Int(options.goneAfter.rounded(.up))) s" : nil
+        guard let reason = stopped ?? quiet else { return }
+        let at = SystemClock().now()
+        let url = info.controllerURL
+        box.state.withLock { s in
+            s.mirror.setControllerGone(reason)
+            if stopped != nil { s.mirror.loseUnfinished(reason: "controller gone: \(reason) (\(url))", now: at) }
+        }
+    }
+
+    /// The cluster may have been restarted with a new connection file: pick it up. True when it did.
+    @discardableResult
+    func reloadConnectionFile(_ now: Double) -> Bool {
+        guard let fresh = try? ConnectionInfo.load(path: info.path), fresh != info else { return false }
+        let old = info
         info = fresh
         session = JupyterSession(key: fresh.key)
+        let at = SystemClock().now()
         box.state.withLock { s in
             s.info = fresh
             s.session = JupyterSession(key: fresh.key)
+            // Whatever waits to be sent was signed for the old controller.
+            s.outbox.removeAll()
+            s.link = .connecting
+            s.hubError = nil
+            s.mirror.clusterReplaced(
+                reason: "controller gone: the cluster at \(old.controllerURL) was replaced by one at "
+                    + fresh.controllerURL,
+                now: at)
         }
+        pending.removeAll()
+        verifying = []
+        verifyAt = nil
+        synced = false
+        everConnected = false
+        shutdownSeen = false
+        attempt = 0
+        lastReply = now
+        probedThisWait = false
+        nextSweep = 0
         closeSockets()
         openSockets()
+        down = probe(info.interface, info.registration) == .refused
+        nextCycle = now
+        return true
     }
 
     func startCycle(_ now: Double) {
+        probedThisWait = false
+        if let v = verifyAt, now >= v.at {
+            verifyAt = nil
+            verifyOwn(before: v.before)
+        }
         request("connection_request", [:], kind: .connection, timeout: options.replyTimeout)
         if !synced {
             db([:], keys: HubQuery.recordKeys, kind: .initial)
@@ -504,16 +627,45 @@ final class PollLoop {
 
     func notAnswering(_ now: Double) {
         pending.removeAll()
+        verifying = []
         attempt += 1
-        let open = tcpProbe(info.interface, info.registration)
-        down = !open
+        if reloadConnectionFile(now) { return }
+        let found = probe(info.interface, info.registration)
+        let open = found == .accepts
+        down = found == .refused
         // Fresh sockets drop whatever queued for the silent peer.
         closeSockets()
         openSockets()
-        reloadConnectionFile()
         let link = LinkState.notAnswering(attempt: attempt, portOpen: open, everConnected: everConnected)
         box.state.withLock { $0.link = link }
+        judgeGone(now, refused: found == .refused)
         nextCycle = now + IPPSource.retryDelay
+    }
+
+    /// After a silence, ppdash's own unfinished tasks are checked against the hub: the sockets reopened while the
+    /// controller was silent dropped whatever was queued on them, and a task the hub never received would stay
+    /// pending forever. Only tasks sent before the silence ended are checked, once the hub has had 3 s to catch up.
+    func verifyOwn(before cutoff: Timestamp) {
+        guard verifying.isEmpty else { return }
+        let ids = box.state.withLock { s -> [String] in
+            var ids: [String] = []
+            for i in 0..<s.mirror.taskCount {
+                let r = s.mirror.row(at: i)
+                if r.ours, !r.status.isFinished, r.submitted < cutoff { ids.append(r.msgId) }
+            }
+            return ids
+        }
+        guard !ids.isEmpty else { return }
+        verifying = ids
+        verifyKnown = []
+        verifyFailed = false
+        verifyDue = 0
+        var start = 0
+        while start < ids.count {
+            db(HubQuery.records(Array(ids[start..<min(ids.count, start + 500)])), keys: ["msg_id"], kind: .verify)
+            verifyDue += 1
+            start += 500
+        }
     }
 
     // MARK: receiving
@@ -538,6 +690,7 @@ final class PollLoop {
         } else if s === notification {
             let id = m.content["id"]?.int
             let uuid = m.content["uuid"]?.string ?? m.content["queue"]?.string ?? ""
+            if m.msgType == "shutdown_notification" { shutdownSeen = true }
             box.state.withLock { st in
                 switch m.msgType {
                 case "registration_notification":
@@ -560,7 +713,10 @@ final class PollLoop {
     func handleReply(_ m: JupyterMessage, now: Timestamp) {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
         everConnected = true
+        let afterSilence = attempt > 0
         attempt = 0
+        lastReply = Self.clock()
+        shutdownSeen = false
         let ok = m.content["status"]?.string == "ok"
         if !ok, p.kind != .connection {
             // E.g. a controller started with NoDB: db_request fails, and only ppdash's own tasks can show.
@@ -576,14 +732,44 @@ final class PollLoop {
             }
             box.state.withLock {
                 $0.link = .connected
+                $0.mirror.setControllerGone(nil)
                 $0.mirror.setLiveEngines(live, now: now)
             }
-        case .initial, .records, .finished:
+            if afterSilence {
+                // The hub may still be working through what queued during the silence: give it 3 s first.
+                verifyAt = (Self.clock() + 3, now.adding(seconds: -1))
+            }
+        case .initial, .records:
             let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
             box.state.withLock { $0.mirror.apply(records: recs, now: now) }
+        case .finished:
+            // Tasks seen first finished (faster than one poll) get their full records, label and call included.
+            let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
+            follow = box.state.withLock { $0.mirror.applyUpdates(recs, now: now) }
         case .newIds:
             let ids = (m.content["records"]?.array ?? []).compactMap { $0["msg_id"]?.string }
             follow = box.state.withLock { $0.mirror.unknown(ids) }
+        case .verify:
+            verifyDue -= 1
+            if ok {
+                for r in m.content["records"]?.array ?? [] { if let id = r["msg_id"]?.string { verifyKnown.insert(id) } }
+            } else {
+                verifyFailed = true
+            }
+            if verifyDue <= 0 {
+                let lost = verifyFailed ? [] : verifying.filter { !verifyKnown.contains($0) }
+                verifying = []
+                verifyKnown = []
+                if !lost.isEmpty {
+                    _ = box.state.withLock {
+                        $0.mirror.lose(
+                            msgIds: lost,
+                            reason: "lost: it never reached the controller "
+                                + "(sent while the controller was not answering)",
+                            now: now)
+                    }
+                }
+            }
         case .assigned:
             let pairs = (m.content["records"]?.array ?? []).compactMap { r -> (msgId: String, engineUUID: String)? in
                 guard let id = r["msg_id"]?.string, let u = r["engine_uuid"]?.string else { return nil }
@@ -604,7 +790,7 @@ final class PollLoop {
     }
 }
 
-/// Whether a TCP connection to `interface` (`tcp://host`) and `port` succeeds within a second.
-func tcpProbe(_ interface: String, _ port: Int) -> Bool {
-    tcpPortAccepts(host: String(interface.dropFirst("tcp://".count)), port: port)
+/// Tries a TCP connection to `interface` (`tcp://host`) and `port` for up to a second.
+func probe(_ interface: String, _ port: Int) -> TCPProbe {
+    tcpProbe(host: String(interface.dropFirst("tcp://".count)), port: port)
 }

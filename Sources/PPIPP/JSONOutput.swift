@@ -51,8 +51,10 @@ public enum IPPJSON {
         return o.finish()
     }
 
-    /// One batch as a JSON object.
-    public static func batch(_ b: IPPMirror.Batch) -> String {
+    /// One batch as a JSON object: `elapsed` runs from its first submission to its last result (to `now` while
+    /// unfinished), `rate` is finished tasks per second over it.
+    public static func batch(_ b: IPPMirror.Batch, mirror m: IPPMirror, now: Timestamp) -> String {
+        let snap = m.batchSnapshot(b, now: now)
         var o = JSONObjectWriter()
         o.add("id", b.id)
         o.add("label", b.label)
@@ -62,7 +64,19 @@ public enum IPPJSON {
         o.add("ok", b.counts.ok)
         o.add("failed", b.counts.failed)
         o.add("submitted", iso8601: b.first.microseconds)
-        o.add("finished", b.counts.done == b.size && b.size > 0 ? b.lastReceived?.iso8601 : nil)
+        o.add("finished", snap.finished?.iso8601)
+        o.add("elapsed", (b.first.seconds(to: snap.finished ?? now) * 1e6).rounded() / 1e6)
+        o.add("rate", (snap.rate * 1000).rounded() / 1000)
+        return o.finish()
+    }
+
+    /// The controller's state as a `--follow` event: `connected`, or `gone` with the reason.
+    public static func controller(_ m: IPPMirror, info: ConnectionInfo) -> String {
+        var o = JSONObjectWriter()
+        o.add("event", "controller")
+        o.add("controller", info.controllerURL)
+        o.add("state", m.controllerGone == nil ? "connected" : "gone")
+        o.add("reason", m.controllerGone)
         return o.finish()
     }
 
@@ -71,12 +85,15 @@ public enum IPPJSON {
         var o = JSONObjectWriter()
         o.add("controller", info.controllerURL)
         o.add("connection_file", info.path)
+        o.add("controller_state", m.controllerGone == nil ? "connected" : "gone")
+        o.add("controller_gone", m.controllerGone)
         var counts = JSONObjectWriter()
         for s in TaskStatus.allCases { counts.add(s.description, m.totals[s]) }
         counts.add("total", m.totals.total)
         o.addRaw("totals", counts.finish())
         o.addRaw("engines", "[" + m.engines.keys.sorted().map { engine(m.engines[$0]!, mirror: m) }.joined(separator: ",") + "]")
-        o.addRaw("batches", "[" + m.batches.map(batch).joined(separator: ",") + "]")
+        let now = SystemClock().now()
+        o.addRaw("batches", "[" + m.batches.map { batch($0, mirror: m, now: now) }.joined(separator: ",") + "]")
         var tasks = "["
         for i in 0..<m.taskCount {
             if i > 0 { tasks += ",\n" }

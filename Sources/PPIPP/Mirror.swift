@@ -136,6 +136,9 @@ public struct IPPMirror: Sendable {
     /// Newest `submitted` and `received` seen: the cutoffs of the next incremental queries.
     public private(set) var maxSubmitted: Timestamp?
     public private(set) var maxReceived: Timestamp?
+    /// Why the controller is gone (stopped, or silent too long), while it is: every engine shows as dead with this
+    /// reason, and nothing can be submitted. Nil while it answers.
+    public private(set) var controllerGone: String?
     /// Record changed rows and engines for `--follow`.
     public var trackChanges = false
     private(set) var changedRows: Set<Int> = []
@@ -359,6 +362,23 @@ public struct IPPMirror: Sendable {
         }
     }
 
+    /// Applies update records (`HubQuery.updateKeys`: no label, header or call) to known tasks only, and returns the
+    /// ids of those it does not know: their full records must be fetched first, or a fast task would get a row
+    /// (and a batch) with no label, submission time or call.
+    public mutating func applyUpdates(_ records: [HubRecord], now: Timestamp) -> [String] {
+        var unknown: [String] = []
+        var known: [HubRecord] = []
+        for rec in records {
+            if index[rec.msgId] != nil {
+                known.append(rec)
+            } else if !retired.contains(rec.msgId) {
+                unknown.append(rec.msgId)
+            }
+        }
+        apply(records: known, now: now)
+        return unknown
+    }
+
     private mutating func update(_ r: Int, with rec: HubRecord, now: Timestamp) {
         var row = rows[r]
         let before = row
@@ -521,6 +541,66 @@ public struct IPPMirror: Sendable {
         }
     }
 
+    // MARK: the controller
+
+    /// The controller stopped answering (`reason`), or answers again (nil). Engines are shown as dead (state
+    /// unknown) while it is gone; they come back with the next `connection_reply`.
+    public mutating func setControllerGone(_ reason: String?) {
+        guard controllerGone != reason else { return }
+        controllerGone = reason
+        for id in engines.keys { touch(engine: id) }
+        bump()
+    }
+
+    /// Fails every unfinished task with `reason`: the controller that held them is gone, and so are they (an
+    /// ipyparallel hub keeps its queues in memory). Returns how many.
+    @discardableResult
+    public mutating func loseUnfinished(reason: String, now: Timestamp) -> Int {
+        var n = 0
+        for r in rows.indices where !rows[r].status.isFinished {
+            rows[r].error = reason
+            rows[r].ioBusy = false
+            setStatus(r, .error, now: now)
+            n += 1
+        }
+        for (id, var e) in engines where e.current != nil || !e.assigned.isEmpty {
+            e.busy.setBusy(false, at: now.microseconds)
+            e.current = nil
+            e.assigned = []
+            engines[id] = e
+            touch(engine: id)
+        }
+        return n
+    }
+
+    /// Fails the given unfinished tasks with `reason` (e.g. ones the hub never received); returns how many.
+    @discardableResult
+    public mutating func lose(msgIds: [String], reason: String, now: Timestamp) -> Int {
+        var n = 0
+        for id in msgIds {
+            guard let r = index[id], !rows[r].status.isFinished else { continue }
+            rows[r].error = reason
+            rows[r].ioBusy = false
+            setStatus(r, .error, now: now)
+            n += 1
+        }
+        return n
+    }
+
+    /// A new cluster took the old one's place (a new connection file at the same path): the old engines are dead,
+    /// its unfinished tasks lost, and the incremental cutoffs start again for the new hub.
+    public mutating func clusterReplaced(reason: String, now: Timestamp) {
+        loseUnfinished(reason: reason, now: now)
+        for id in engines.keys where engines[id]!.alive {
+            engineUnregistered(id: id, reason: "controller gone (cluster replaced)", now: now)
+        }
+        uuidToEngine.removeAll()
+        maxSubmitted = nil
+        maxReceived = nil
+        controllerGone = nil
+        bump()
+    }
+
     // MARK: ppdash's own submissions
 
     /// Adds a batch of tasks ppdash itself submits; returns its id.
@@ -529,7 +609,9 @@ public struct IPPMirror: Sendable {
     ) -> BatchID {
         let b = newBatch(label: label, session: session, at: now)
         for t in tasks {
-            var row = Row(msgId: t.msgId, batch: b, seq: 0, session: session, label: nil, queue: "task", submitted: now, text: t.command)
+            var row = Row(
+                msgId: t.msgId, batch: b, seq: 0, session: session, label: label, queue: "task", submitted: now,
+                text: t.command)
             row.function = "subprocess.run"
             row.command = t.command
             row.args = t.args
@@ -586,6 +668,8 @@ public struct IPPMirror: Sendable {
 
     func engineState(_ e: Engine) -> EngineState {
         if !e.alive { return .dead(reason: e.deathReason ?? "unregistered") }
+        // The hub is the only witness of its engines: with it gone, whether they live is unknown.
+        if let gone = controllerGone { return .dead(reason: "unknown: controller gone (\(gone))") }
         return e.current != nil ? .busy : .idle
     }
 
@@ -603,7 +687,7 @@ public struct IPPMirror: Sendable {
         }
     }
 
-    func batchSnapshot(_ b: Batch, now: Timestamp) -> BatchSnapshot {
+    public func batchSnapshot(_ b: Batch, now: Timestamp) -> BatchSnapshot {
         let done = b.counts.done == b.size && b.size > 0
         let end = done ? (b.lastReceived ?? now) : now
         let secs = max(1e-3, b.first.seconds(to: end))

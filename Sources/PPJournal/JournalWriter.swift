@@ -472,11 +472,5 @@ public final class JournalWriter: Sendable {
     }
 }
 
-func describe(_ error: any Error) -> String {
-    if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? NSError,
-        let text = String(validatingCString: strerror(Int32(u.code)))
-    {
-        return text
-    }
-    return error.localizedDescription
-}
+/// What a Foundation or system error means, in plain words (the one helper: `Messages.text`).
+func describe(_ error: any Error) -> String { Messages.text(of: error) }

@@ -177,6 +177,42 @@ public enum SystemFacts {
         return alive.filter { processGroupAlive($0, startedAtSeconds: nil) }
     }
 
-    /// The text of errno `code`.
-    public static func errorText(_ code: Int32) -> String { String(cString: strerror(code)) }
+    /// The process groups with a live member in session `sid`, but for the session leader's own: what a worker
+    /// process (a session leader) started, still there after the worker died (a child that made its own session is
+    /// not found).
+    public static func groupsInSession(_ sid: Int32) -> [Int32] {
+        guard sid > 1 else { return [] }
+        var groups = Set<Int32>()
+        for p in processes() where p.session == sid && p.processGroup != sid && !p.isZombie { groups.insert(p.processGroup) }
+        return groups.sorted()
+    }
+
+    /// SIGKILL to each group, then up to `wait` seconds until no live member is left; returns the groups still there.
+    @discardableResult
+    public static func killProcessGroups(_ groups: [Int32], wait: Double = Timings.orphansGone) -> [Int32] {
+        let groups = groups.filter { $0 > 1 }
+        guard !groups.isEmpty else { return [] }
+        for g in groups { signalProcessGroup(g, SIGKILL) }
+        let end = SystemTime.monotonicSeconds() + wait
+        var alive = groups.filter { !processGroupGone($0) }
+        while !alive.isEmpty && SystemTime.monotonicSeconds() < end {
+            Timings.sleep(Timings.groupPoll)
+            for g in alive { signalProcessGroup(g, SIGKILL) }  // a member forked since the last signal
+            alive = alive.filter { !processGroupGone($0) }
+        }
+        return alive
+    }
+
+    /// The text of errno `code` for a message, in words a person can act on where the C library's are jargon.
+    public static func errorText(_ code: Int32) -> String {
+        switch code {
+        case ENOTTY: "not a terminal"
+        case E2BIG: "the command line is too long for the system (over its argument size limit): pass long data in a file or on stdin"
+        case EIO: "input/output error (the terminal or device is gone)"
+        case ENOSPC: "no space left on the device"
+        case EDQUOT: "disk quota exceeded"
+        case ETXTBSY: "the program file is being written (text file busy)"
+        default: String(cString: strerror(code))
+        }
+    }
 }

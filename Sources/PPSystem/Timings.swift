@@ -20,6 +20,9 @@ public enum Timings {
     public static let shutdownWait: Double = workerLeave
     /// After a SIGKILL to process groups found by number, before checking whether they are gone.
     public static let afterKill: Double = 0.05
+    /// A dead worker's task processes, SIGKILLed: how long the scheduler waits to see them gone before it retries
+    /// the task elsewhere (they are SIGKILLed, so only a process stuck in the kernel takes this long).
+    public static let orphansGone: Double = 2
     /// Between checks whether signalled process groups are gone.
     public static let groupPoll: Double = 0.02
     /// The benchmark's dashboard on a pty: after its SIGTERM, how long it may take to restore the terminal.

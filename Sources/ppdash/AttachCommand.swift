@@ -36,7 +36,9 @@ struct AttachCommand: ParsableCommand {
                 do {
                     live = try SocketSource(socket: socket, journal: path)
                 } catch {
-                    why = "ppdash pid \(pid) runs but its socket does not answer (\(error.message))"
+                    // It runs: trouble reaching it (refused, too many viewers, no answer) never shows it as ended.
+                    note("ppdash: cannot connect to ppdash pid \(pid): \(error.message); showing its journal and trying again")
+                    live = SocketSource(unreachable: socket, journal: path, pid: pid, why: error.message)
                 }
             } else {
                 why = "ppdash pid \(pid) runs without a socket"

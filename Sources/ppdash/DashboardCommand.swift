@@ -45,12 +45,21 @@ struct RefreshOption: ParsableArguments {
     func validate() throws { try interval.check("--refresh") }
 }
 
-/// Opens the dashboard on `source` until the user quits, decides what happens to the batch after, and ends the command
-/// with the exit status that calls for (a thrown `ExitCode`). Returns only when no dashboard can start (no TTY, bad
-/// TERM ...), with why, for a one-line note before the plain output.
+/// How the dashboard ended, when the command goes on after it.
+enum DashboardEnd {
+    /// The user quit (`q`, Ctrl-C; confirmed while tasks were open): `open` tasks were pending or running then.
+    case quit(open: Int)
+    /// The terminal hung up (SIGHUP) at `at`: nothing more can be shown there.
+    case hangup(at: Timestamp)
+    /// No dashboard could start (no TTY, bad TERM ...): why, for a one-line note before the plain output.
+    case noTerminal(String)
+}
+
+/// Opens the dashboard on `source` until the user quits or the terminal goes, and says how it ended. SIGTERM (or
+/// SIGINT from another process) ends the command here: the batch is stopped, recorded, and the status is 143.
 ///
 /// With a journal `session`, its socket serves `ppdash attach` all along, also after a hangup.
-func openDashboard(_ source: any DashboardSource, refresh: RefreshOption, session: JournalSession? = nil) throws -> String {
+func showDashboard(_ source: any DashboardSource, refresh: RefreshOption, session: JournalSession? = nil) throws -> DashboardEnd {
     journalNotes.mute(true)
     engineLog.mute(true)
     defer {
@@ -59,29 +68,47 @@ func openDashboard(_ source: any DashboardSource, refresh: RefreshOption, sessio
     }
     switch runDashboard(source: session?.journaled(source) ?? source, options: DashboardOptions(refreshInterval: refresh.interval.value)) {
     case .quit:
-        // A quit by the user (confirmed while tasks run) stops the batch and exits 0.
         let open = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
-        source.stopAll()
-        session?.finish(reason: open.pending + open.running > 0 ? "stopped" : "done")
-        throw ExitCode(0)
+        return .quit(open: open.pending + open.running)
     case .terminated:
         source.stopAll()
         session?.finish(reason: "terminated")
         throw ExitCode(143)
     case .hangup:
+        return .hangup(at: SystemClock().now())
+    case .noTerminal(let why):
+        return .noTerminal(why)
+    }
+}
+
+/// Opens the dashboard on `source` until the user quits, decides what happens to the batch after, and ends the command
+/// with the exit status that calls for (a thrown `ExitCode`). Returns only when no dashboard can start (no TTY, bad
+/// TERM ...), with why, for a one-line note before the plain output.
+///
+/// With a journal `session`, its socket serves `ppdash attach` all along, also after a hangup.
+func openDashboard(_ source: any DashboardSource, refresh: RefreshOption, session: JournalSession? = nil) throws -> String {
+    switch try showDashboard(source, refresh: refresh, session: session) {
+    case .quit(let open):
+        // A quit by the user (confirmed while tasks run) stops the batch and exits 0.
+        source.stopAll()
+        session?.finish(reason: open > 0 ? "stopped" : "done")
+        throw ExitCode(0)
+    case .hangup(let at):
         // The link is gone: no screen any more; the batch runs to its end (and on while a view is attached).
-        // SIGTERM or SIGINT now stops it as a quit would.
-        StopSignals.install()
+        // SIGTERM, SIGINT or SIGQUIT now stops it as a quit would.
+        StopSignals.install([SIGINT, SIGTERM, SIGQUIT])
+        let hungUp = "terminal hung up at \(at.iso8601)"
         while true {
             if let sig = StopSignals.caughtSignal {
                 source.stopAll()
-                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
+                session?.finish(reason: StopSignals.stopReason(sig) + "; " + hungUp)
                 throw ExitCode(128 + sig)
             }
             let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
             if t.pending + t.running == 0 && (session?.viewerCount ?? 0) == 0 { break }
             usleep(200_000)
         }
+        session?.finish(reason: "finished; " + hungUp)
         throw ExitCode(source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 ? 1 : 0)
     case .noTerminal(let why):
         return why

@@ -50,7 +50,7 @@ struct DemoCommand: ParsableCommand {
         while !ar.wait(timeout: 0.1) {
             if let sig = StopSignals.caughtSignal {
                 client.shutdown()  // pending aborted, running stopped, all journaled as aborted
-                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
+                session?.finish(reason: StopSignals.stopReason(sig))
                 throw ExitCode(128 + sig)
             }
             session?.writer.flush()  // the journal has every task the progress line counts

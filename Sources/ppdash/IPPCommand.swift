@@ -95,7 +95,9 @@ struct IPPCommand: ParsableCommand {
                 note("ppdash: " + link.message(source.info) + (giveUpAfter == nil ? "; Ctrl-C to stop" : ""))
             }
             if let limit = giveUpAfter, Date().timeIntervalSince(start) > limit {
-                note("ppdash: gave up after \(Int(limit)) s: controller at \(source.info.controllerURL) not answering")
+                note(
+                    "ppdash: gave up after \(String(format: "%g", limit)) s: controller at "
+                        + "\(source.info.controllerURL) not answering")
                 throw ExitCode(1)
             }
         }
@@ -103,25 +105,54 @@ struct IPPCommand: ParsableCommand {
 
     func runSubmit(_ source: IPPSource, line: String) throws {
         let batch: BatchID
-        do { batch = try source.submit(line: line) } catch {
+        do { batch = try source.submit(line: line) } catch let e as IPPError {
+            note("ppdash: --submit: \(e)")
+            throw ExitCode(1)
+        } catch {
             throw ValidationError("--submit: \(error)")
         }
         note("ppdash: batch \(batch) submitted to \(source.info.url(source.info.task))")
         var lastLink = source.link
+        var lastGone: String?
+        var goneSince: Date?
         while true {
             let m = source.mirror
             let b = m.batches[batch - 1]
+            let gone = m.controllerGone
+            if let gone, gone != lastGone {
+                note("ppdash: the controller at \(source.info.controllerURL) is gone: \(gone)")
+            }
+            if gone == nil {
+                goneSince = nil
+            } else if goneSince == nil {
+                goneSince = Date()
+            }
+            lastGone = gone
             if b.counts.done == b.size {
                 var failed = 0
                 for i in 0..<m.taskCount where m.row(at: i).batch == batch {
                     print(IPPJSON.task(i, mirror: m))
                     if m.row(at: i).status != .ok { failed += 1 }
                 }
+                fflush(nil)
+                let snap = m.batchSnapshot(b, now: SystemClock().now())
+                let secs = b.first.seconds(to: snap.finished ?? SystemClock().now())
+                note(
+                    "ppdash: batch \(batch) (\(b.label)): \(b.size) task\(b.size == 1 ? "" : "s"), \(b.counts.ok) ok, "
+                        + "\(b.size - b.counts.ok) failed in \(String(format: "%.2f", secs)) s "
+                        + "(\(String(format: "%.1f", snap.rate))/s)")
                 if failed > 0 { throw ExitCode(1) }
                 return
             }
+            if let gone, let since = goneSince, Date().timeIntervalSince(since) > timeout.value {
+                // A hung controller may hold the tasks yet; ppdash stops waiting and says they are lost to it.
+                source.lose(
+                    batch: batch,
+                    reason: "controller gone: \(gone); --submit gave up after \(String(format: "%g", timeout.value)) s")
+                continue
+            }
             let link = source.link
-            if link != lastLink, case .notAnswering = link { note("ppdash: " + link.message(source.info)) }
+            if link.kind != lastLink.kind, case .notAnswering = link { note("ppdash: " + link.message(source.info)) }
             lastLink = link
             usleep(100_000)
         }
@@ -130,8 +161,14 @@ struct IPPCommand: ParsableCommand {
     func runFollow(_ source: IPPSource) {
         var lastLink = source.link
         var first = true
+        var lastController: String?
         while true {
             let (m, rows, engines) = source.drainChanges()
+            let controller = IPPJSON.controller(m, info: source.info)
+            if controller != lastController {
+                print(controller)
+                lastController = controller
+            }
             if first {
                 for id in m.engines.keys.sorted() { print(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
                 for i in 0..<m.taskCount { print(IPPJSON.task(i, mirror: m, event: true)) }
@@ -142,7 +179,7 @@ struct IPPCommand: ParsableCommand {
             }
             fflush(nil)
             let link = source.link
-            if link != lastLink {
+            if link.kind != lastLink.kind {
                 note("ppdash: " + link.message(source.info))
                 lastLink = link
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPJournal
 import PPKit
+import PPSystem
 
 /// The command line: the dashboard by default, headless runs, the recipe.
 @main
@@ -30,6 +31,11 @@ struct PPDashCommand: ParsableCommand {
             // library's usage errors keep its wording.
             if error is PPError || error is SweepError || error is JournalError {
                 FileHandle.standardError.write(Data("ppdash: \(error)\n".utf8))
+                Foundation.exit(2)
+            }
+            // A system or Foundation error that reached the top: its plain words, never a Foundation error domain.
+            if error is Errno || error is CocoaError || (error as NSError).domain == NSPOSIXErrorDomain {
+                FileHandle.standardError.write(Data("ppdash: \(Messages.text(of: error))\n".utf8))
                 Foundation.exit(2)
             }
             let message = fullMessage(for: error)

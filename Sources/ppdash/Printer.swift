@@ -70,8 +70,10 @@ final class Printer: Sendable {
             // Through the progress line's lock: a line drawn on the terminal is erased before the output.
             if !m.stdout.text.isEmpty { ok = statusLine.write(1, m.stdout.text) }
             if !m.stderr.text.isEmpty { _ = statusLine.write(2, m.stderr.text) }
-            if m.status != .ok, let e = m.error {
-                _ = statusLine.write(2, "ppdash: task \(m.id) (\(m.text)) \(m.status): \(e)\n")
+            // A task aborted before it started (a stopped batch) is counted in the summary, not listed: stopping
+            // ten million pending tasks is one line.
+            if m.status != .ok, let e = m.error, !(m.status == .aborted && m.started == nil) {
+                _ = statusLine.write(2, "ppdash: task \(m.id) (\(Messages.quoted(command: m.text))) \(m.status): \(e)\n")
             }
         }
         if !ok { outputClosed.store(true, ordering: .relaxed) }

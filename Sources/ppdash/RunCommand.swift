@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Glibc
+import PPJournal
 import PPKit
 import PPSource
 
@@ -48,6 +50,105 @@ struct RunCommand: ParsableCommand {
             while let line = readLine(strippingNewline: true) { lines.append(line) }
             sweep = Sweep(template: sweep.template, groups: [lines])
         }
+        // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).
+        if options.headless || options.json || !isInteractive { StopSignals.install(StopSignals.run) }
         try options.execute(.sweep(sweep, journal))
+    }
+}
+
+/// How a submitted `run` (or `resume`) batch ends: the dashboard if it opens, else (and after a hangup) the headless
+/// wait; then the outputs, one summary line last, and the exit status: 0 all ok, 1 any task not ok (an aborted task
+/// is not ok), 128+N when signal N stopped the batch.
+struct BatchEnding {
+    let ar: AsyncMapResult<ShellResult>
+    let client: Client
+    let source: LocalSource
+    let session: JournalSession?
+    let printer: Printer
+    let json: Bool
+
+    func run(dashboard: Bool, refresh: RefreshOption) throws {
+        var hungUp: Timestamp?
+        if dashboard {
+            switch try showDashboard(source, refresh: refresh, session: session) {
+            case .quit(let open):
+                // Leaving the dashboard ends the run as a headless one would: what is still open is stopped
+                // (pending aborted, running signalled: aborted, so the status is 1), then the outputs the
+                // dashboard showed are printed on stdout, as GNU parallel would have, and the summary.
+                if open > 0 { client.shutdown() }
+                session?.writer.flush()
+                printer.speak()
+                return try end(reason: open > 0 ? "stopped (left the dashboard with \(open) tasks open)" : "done")
+            case .hangup(let at):
+                // The terminal is gone: the batch runs on; the outputs are in the journal (nothing can be printed).
+                hungUp = at
+            case .noTerminal(let why):
+                note("ppdash: \(why)")
+                // No dashboard after all: the outputs it was to show are printed, journaled first.
+                session?.writer.flush()
+                printer.speak()
+            }
+        }
+        StopSignals.install(StopSignals.run)
+        var progress = ProgressLine(tty: isatty(2) == 1 && !json)
+        while true {
+            if ar.wait(timeout: 0.2) {
+                // Done; but after a hangup the process stays while a view is attached (it may submit more).
+                guard hungUp != nil, let session else { break }
+                let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
+                if session.viewerCount == 0 && t.pending + t.running == 0 { break }
+                usleep(200_000)
+            }
+            if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed) }
+            if printer.outputClosed.load(ordering: .relaxed) { break }
+            while let sig = StopSignals.next() {
+                if sig != SIGHUP { try stop(by: sig, hungUp: hungUp, progress: progress) }
+                // A hangup (the terminal or the ssh link is gone) does not stop the batch: it runs to its end, the
+                // journal and `attach` keep working; writes to the gone terminal fail (EIO) and are skipped.
+                if hungUp == nil {
+                    hungUp = SystemClock().now()
+                    note("ppdash: hangup (SIGHUP): the batch runs on\(session.map { "; journal \($0.path)" } ?? "")")
+                }
+            }
+        }
+        progress.clear()
+        if printer.outputClosed.load(ordering: .relaxed) {
+            // stdout's reader is gone (`| head`): stop as a filter would, recorded in the journal, and end as SIGPIPE.
+            client.shutdown()
+            session?.finish(reason: "stdout closed (EPIPE)")
+            note("ppdash: stdout closed: " + summary() + "; pending tasks aborted, running ones signalled")
+            endBySIGPIPE()
+        }
+        try end(reason: hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done")
+    }
+
+    /// The batch is over: outputs flushed, the journal closed with `reason`, the summary last, the status.
+    private func end(reason: String) throws {
+        printer.flush()
+        client.shutdown()
+        session?.finish(reason: reason)
+        note("ppdash: " + summary())
+        // Every task counts, also those an attached view submitted.
+        if source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 { throw ExitCode(1) }
+        // A journal that could not be written (it said so at once): the run did not do what it promised.
+        if session?.writer.hasFailed == true { throw ExitCode(1) }
+    }
+
+    /// Ctrl-C, SIGTERM or SIGQUIT (Ctrl-\): pending tasks aborted, running ones signalled, all recorded as aborted;
+    /// one summary line, last (aborted tasks are counted, not listed).
+    private func stop(by sig: Int32, hungUp: Timestamp?, progress: ProgressLine) throws -> Never {
+        client.shutdown()
+        progress.clear()
+        printer.flush()
+        session?.finish(reason: StopSignals.stopReason(sig) + (hungUp.map { "; terminal hung up at \($0.iso8601)" } ?? ""))
+        note("ppdash: stopped by \(StopSignals.name(sig)): " + summary() + "; pending tasks aborted, running ones signalled")
+        throw ExitCode(128 + sig)
+    }
+
+    /// One line: the batch's counts and time.
+    private func summary() -> String {
+        let c = ar.counts
+        return "\(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
+            + String(format: "%.2f s", ar.elapsed)
     }
 }

@@ -87,6 +87,8 @@ extension RunOptions {
             note("ppdash: \(why)")
             dashboard = false
         }
+        // Headless: SIGHUP, SIGINT, SIGTERM and SIGQUIT are caught from here on (see BatchEnding).
+        if !dashboard { StopSignals.install(StopSignals.run) }
         let printer = Printer(json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard)
         let source = LocalSource(client: client, flags: view.flags)
         let session: JournalSession?
@@ -112,42 +114,8 @@ extension RunOptions {
         }
         session?.writer.flush()
 
-        if dashboard {
-            note("ppdash: \(try openDashboard(source, refresh: refresh, session: session))")
-            // No dashboard after all: the outputs it was to show are printed, journaled first.
-            session?.writer.flush()
-            printer.speak()
-        }
-        var progress = ProgressLine(tty: isatty(2) == 1 && !json)
-        StopSignals.install()
-        while !ar.wait(timeout: 0.2) {
-            if progress.tty { progress.update(ar.counts, elapsed: ar.elapsed) }
-            if printer.outputClosed.load(ordering: .relaxed) { break }
-            if let sig = StopSignals.caughtSignal {
-                // Ctrl-C or SIGTERM: pending tasks aborted, running ones signalled, all recorded as aborted.
-                client.shutdown()
-                progress.clear()
-                printer.flush()
-                session?.finish(reason: sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)")
-                note("ppdash: stopped by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): pending tasks aborted, running ones signalled")
-                throw ExitCode(128 + sig)
-            }
-        }
-        progress.clear()
-        if printer.outputClosed.load(ordering: .relaxed) {
-            // stdout's reader is gone (`| head`): stop as a filter would, recorded in the journal, and end as SIGPIPE.
-            client.shutdown()
-            session?.finish(reason: "stdout closed (EPIPE)")
-            note("ppdash: stdout closed: pending tasks aborted, running ones signalled")
-            endBySIGPIPE()
-        }
-        printer.flush()
-        let c = ar.counts
-        note(
-            "ppdash: \(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
-                + String(format: "%.2f s", ar.elapsed))
-        client.shutdown()
-        if c.failed > 0 || session?.writer.hasFailed == true { throw ExitCode(1) }
+        try BatchEnding(ar: ar, client: client, source: source, session: session, printer: printer, json: json)
+            .run(dashboard: dashboard, refresh: refresh)
     }
 }
 

@@ -160,4 +160,134 @@ struct IPPTests {
         #expect(gone.exitCode == 1)
         #expect(gone.err.contains("not answering"), "\(gone)")
     }
+
+    /// Waits up to `timeout` seconds for `ppdash ipp --json` to list `n` live engines.
+    static func waitForEngines(_ cluster: Cluster, _ n: Int, timeout: Double) async -> Bool {
+        let end = now() + timeout
+        while now() < end {
+            let r = await PPDash.run(["ipp", "--json", "--timeout", "5"], env: cluster.env, timeout: 20)
+            let engines = json(r.out)?["engines"] as? [[String: Any]] ?? []
+            if engines.filter({ ($0["state"] as? String) != "dead" }).count >= n { return true }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return false
+    }
+
+    @Test(
+        "ppdash ipp tells the truth: a --submit batch keeps its label; a stopped controller is gone, its tasks lost, submissions refused; a new cluster is followed",
+        .enabled(if: ippPython != nil, "PPDASH_IPP_PYTHON is not set: no ipyparallel venv (.ci/run makes one); skipped"),
+        .enabled(if: Tmux.available, "tmux is not installed; skipped"),
+        .timeLimit(.minutes(2)))
+    func controllerGoneAndBack() async throws {
+        let cluster = Cluster(python: ippPython!)
+        defer { cluster.stop() }
+        let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
+        let start = await run([cluster.bin + "/ipcluster", "start", "-n", "1", "--daemonize"], env: cluster.env, timeout: 60)
+        try #require(start.exitCode == 0, "ipcluster start failed: \(start)")
+        try #require(await Self.waitForEngines(cluster, 1, timeout: 40), "the engine never registered")
+
+        let vars = (cluster.env.compactMap { k, v in v.map { "\(k)=\(shellQuote($0))" } }
+            + ["LANG=C.UTF-8", "LC_ALL=C.UTF-8", "SWIFT_BACKTRACE=interactive=no"]).joined(separator: " ")
+        let (t, tr) = await Tmux.start("exec env \(vars) \(shellQuote(bin)) ipp", width: 170, height: 30)
+        defer { t.kill() }
+        try #require(tr.exitCode == 0, "tmux: \(tr)")
+        var w = await t.waitFor("engines 0/1 busy", timeout: 20)
+        try #require(w.ok, "the dashboard never showed the engine: \(show(w.screen))")
+        // --follow watches all of it too, as JSON Lines.
+        let follow = try #require(PPDash.start(["ipp", "--follow"], env: cluster.env, timeout: 110))
+        defer { follow.signal(SIGKILL) }
+
+        // 4. A --submit batch, watched live by the dashboard: labelled with its template, with its real elapsed
+        // time (fast tasks used to show as "tasks", 0ms, 3000/s: their first record lacked label and submitted).
+        let quick = await PPDash.run(["ipp", "--submit", "echo {} ::: 1 2 3"], env: cluster.env, timeout: 30)
+        #expect(quick.exitCode == 0, "\(quick)")
+        #expect(quick.err.contains("batch 1 (echo {}): 3 tasks, 3 ok, 0 failed in "), "\(quick)")
+        let quickRows = quick.outLines.compactMap(Self.json)
+        #expect(quickRows.count == 3 && quickRows.allSatisfy { ($0["label"] as? String) == "echo {}" }, "\(quick)")
+        w = await t.waitUntil(timeout: 10) { $0.contains { $0.contains("#1 ") && $0.contains("3/3") } }
+        let line = w.screen.first { $0.contains("#1 ") } ?? ""
+        #expect(line.contains("#1 echo {}"), "batch label: \(show(w.screen))")
+        #expect(!line.contains(" 0ms "), "batch elapsed: \(show(w.screen))")
+
+        // A controller that stops answering (every controller process stopped) is "not answering"; a batch sent
+        // then is queued on sockets that are reopened at the next retry, so it never reaches the hub: once the
+        // controller answers again it is marked lost, not left pending forever.
+        let controller = cluster.leftovers().filter { pid in
+            SystemFacts.contents(of: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self).contains("ipyparallel.controller") } ?? false
+        }
+        try #require(!controller.isEmpty, "no controller process found")
+        for pid in controller { kill(pid, SIGSTOP) }
+        w = await t.waitFor("NOT ANSWERING, retry 1", timeout: 10)
+        await t.sendKeys("s")
+        _ = await t.waitFor("TEMPLATE", timeout: 5)
+        await t.type("echo {} ::: dropped")
+        await t.sendKeys("Enter")
+        let sent = await t.waitFor("batch 2 submitted", timeout: 5)
+        w = await t.waitFor("NOT ANSWERING, retry 2", timeout: 10)
+        for pid in controller { kill(pid, SIGCONT) }
+        #expect(sent.ok && w.ok, "\(show(w.screen))")
+        w = await t.waitUntil(timeout: 15) { s in s.contains { $0.contains("echo dropped") && $0.contains(" error ") } }
+        #expect(w.ok, "a batch that never reached the controller: \(show(w.screen))")
+        #expect(w.screen.first?.contains("GONE") == false, "\(show(w.screen))")
+
+        // A batch that outlives its controller: one task runs on the one engine, two wait.
+        let slow = try #require(
+            PPDash.start(["ipp", "--submit", "sleep 60; echo {} ::: a b c"], env: cluster.env, timeout: 60))
+        w = await t.waitFor("running 1  pending 2", timeout: 20)
+        try #require(w.ok, "the slow batch never ran: \(show(w.screen))")
+
+        // 1. ipcluster stop: the header says gone and the engine is dead (unknown), within a few seconds.
+        let stop = await run([cluster.bin + "/ipcluster", "stop"], env: cluster.env, timeout: 30)
+        let stopAt = now()
+        #expect(stop.exitCode == 0, "\(stop)")
+        w = await t.waitUntil(timeout: 12) { s in
+            s.first?.contains("CONTROLLER GONE") == true && s.contains { $0.contains(" dead ") && $0.contains("controller gone") }
+        }
+        #expect(w.ok, "not shown as gone: \(show(w.screen))")
+        let detected = now() - stopAt
+        // The tasks it held are lost: failed with the reason, never pending forever.
+        w = await t.waitFor("pending 0", timeout: 5)
+        #expect(w.ok && w.screen.contains { $0.contains("failed 4") }, "\(show(w.screen))")
+        let lost = await slow.wait()
+        #expect(lost.exitCode == 1, "\(lost)")
+        let rows = lost.outLines.compactMap(Self.json)
+        #expect(rows.count == 3, "\(lost)")
+        #expect(rows.allSatisfy { ($0["status"] as? String) == "error" && (($0["error"] as? String) ?? "").hasPrefix("controller gone") }, "\(lost)")
+        #expect(lost.err.contains("is gone"), "\(lost)")
+
+        // 2. A submission while it is gone says why and leaves nothing pending.
+        await t.sendKeys("s")
+        _ = await t.waitFor("TEMPLATE", timeout: 5)
+        await t.type("echo {} ::: x")
+        await t.sendKeys("Enter")
+        w = await t.waitFor("submit failed, nothing submitted: the controller", timeout: 5)
+        #expect(w.ok, "\(show(w.screen))")
+        #expect(w.screen.contains { $0.contains("pending 0") }, "\(show(w.screen))")
+
+        // 3. A new cluster at the same profile: the view follows it, and submissions run there.
+        let again = await run([cluster.bin + "/ipcluster", "start", "-n", "1", "--daemonize"], env: cluster.env, timeout: 60)
+        try #require(again.exitCode == 0, "ipcluster start failed: \(again)")
+        w = await t.waitUntil(timeout: 40) { s in
+            s.first.map { !$0.contains("GONE") && $0.contains("engines 0/1 busy") } ?? false
+        }
+        #expect(w.ok, "the view did not follow the new cluster: \(show(w.screen))")
+        await t.sendKeys("s")
+        _ = await t.waitFor("TEMPLATE", timeout: 5)
+        await t.type("echo {} ::: again")
+        await t.sendKeys("Enter")
+        w = await t.waitUntil(timeout: 20) { s in s.contains { $0.contains("echo again") && $0.contains(" ok ") } }
+        #expect(w.ok, "a submission to the new cluster did not run: \(show(w.screen))")
+        print(
+            "ipcluster stop took \(String(format: "%.1f", stop.elapsed)) s; the controller was shown gone "
+                + "\(String(format: "%.1f", detected)) s after it returned")
+
+        // --follow said so: the controller gone (why), then connected again at the new cluster's address.
+        follow.signal(SIGTERM)
+        let f = await follow.wait()
+        let events = f.outLines.compactMap(Self.json).filter { ($0["event"] as? String) == "controller" }
+        let states = events.map { "\($0["state"] ?? "?") \($0["reason"] as? String ?? "")" }
+        #expect(states.contains("gone cluster stopped"), "\(states)\n\(f)")
+        let urls = Set(events.compactMap { $0["controller"] as? String })
+        #expect(urls.count == 2 && (events.last?["state"] as? String) == "connected", "\(events)")
+    }
 }

@@ -8,7 +8,8 @@ import Testing
 
 private func tempSocket() -> (dir: String, path: String) {
     let d = NSTemporaryDirectory() + "/ppattach-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    try? FileManager.default.createDirectory(
+        atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     return (d, d + "/s.sock")
 }
 
@@ -103,5 +104,130 @@ struct AttachTransportTests {
                 path: dir + "/" + String(repeating: "x", count: 120), source: LocalSource(client: client),
                 info: ServerInfo(journal: "j", ppdash: "t"), note: { _ in })
         }
+    }
+
+    /// Waits up to `timeout` for `condition`, polling every 20 ms.
+    private func waitFor(_ timeout: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while !condition() {
+            if Date() > end { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
+    @Test func seventeenIdleViewersDoNotKeepARealOneOut() throws {
+        let (dir, path) = tempSocket()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let server = try StateServer(
+            path: path, source: LocalSource(client: client), info: ServerInfo(journal: "j", ppdash: "t"),
+            evictAfter: .milliseconds(300), note: { _ in })
+        defer { server.stop() }
+        // 16 that said hello and 1 that said nothing: all idle from now on.
+        var idle: [AttachConnection] = []
+        for _ in 0..<StateServer.maxViewers {
+            let c = try AttachConnection.connect(path)
+            #expect(c.request(.hello(version: attachProtocolVersion))?.server != nil)
+            idle.append(c)
+        }
+        idle.append(try AttachConnection.connect(path))
+        #expect(waitFor(5) { server.viewerCount == StateServer.maxViewers })
+        usleep(400_000)  // past evictAfter
+        let real = try AttachConnection.connect(path)
+        let hello = real.request(.hello(version: attachProtocolVersion))
+        #expect(hello?.server?.pid == getpid() && hello?.error == nil, "\(String(describing: hello))")
+        #expect(real.request(.snapshot(TableQuery()))?.snapshot != nil, "the real viewer is served")
+        #expect(server.viewerCount <= StateServer.maxViewers)
+        for c in idle { c.close() }
+    }
+
+    @Test func idleViewersAreDropped() throws {
+        let (dir, path) = tempSocket()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let server = try StateServer(
+            path: path, source: LocalSource(client: client), info: ServerInfo(journal: "j", ppdash: "t"),
+            idleLimit: .milliseconds(500), note: { _ in })
+        defer { server.stop() }
+        let active = try AttachConnection.connect(path)
+        let quiet = try AttachConnection.connect(path)
+        #expect(quiet.request(.hello(version: attachProtocolVersion))?.server != nil)
+        #expect(waitFor(5) { server.viewerCount == 2 })
+        // The active one asks every 100 ms; the quiet one nothing: only it is dropped (the sweep runs every 1 s).
+        var stillServed = true
+        let end = Date().addingTimeInterval(3)
+        while Date() < end && server.viewerCount > 1 {
+            stillServed = stillServed && active.request(.snapshot(TableQuery(limit: 0))) != nil
+            usleep(100_000)
+        }
+        #expect(server.viewerCount == 1, "the idle viewer was dropped")
+        #expect(stillServed, "the active viewer was served all along")
+        #expect(quiet.request(.snapshot(TableQuery())) == nil, "the dropped viewer's connection is closed")
+    }
+
+    @Test func socketDirectoryIsChecked() throws {
+        let base = NSTemporaryDirectory() + "/ppattach-dir-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let priv = base + "/" + SocketDirectory.privateName
+        try FileManager.default.createDirectory(atPath: priv, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        #expect(SocketDirectory.problem(with: priv)?.contains("0700") == true, "a private socket dir open to others is refused")
+        let client = Client(engines: 1)
+        defer { client.shutdown() }
+        let e = #expect(throws: UnixSocket.Failure.self) {
+            _ = try StateServer(
+                path: priv + "/s.sock", source: LocalSource(client: client), info: ServerInfo(journal: "j", ppdash: "t"),
+                note: { _ in })
+        }
+        #expect(e?.description.contains("0700") == true, "\(String(describing: e))")
+        chmod(priv, 0o700)
+        #expect(SocketDirectory.problem(with: priv) == nil)
+        // A symlink to a good directory is refused; so is a file.
+        let link = base + "/link"
+        symlink(priv, link)
+        #expect(SocketDirectory.problem(with: link)?.contains("symbolic link") == true)
+        _ = FileManager.default.createFile(atPath: base + "/f", contents: Data())
+        #expect(SocketDirectory.problem(with: base + "/f")?.contains("not a directory") == true)
+        // A journal's directory others can write to (not sticky) is refused; a sticky one (/tmp) is not.
+        let open = base + "/open"
+        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false)
+        chmod(open, 0o777)
+        #expect(SocketDirectory.problem(with: open)?.contains("written by others") == true)
+        chmod(open, 0o1777)
+        #expect(SocketDirectory.problem(with: open) == nil)
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root to make a directory and a socket owned by another user: skipped"))
+    func anotherUsersDirectoryOrServerIsRefused() throws {
+        let base = NSTemporaryDirectory() + "/ppattach-own-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let other: uid_t = 54_321
+        // ppdash's private directory, made first by another user.
+        let priv = base + "/" + SocketDirectory.privateName
+        mkdir(priv, 0o700)
+        chown(priv, other, other)
+        #expect(SocketDirectory.problem(with: priv)?.contains("belongs to uid \(other)") == true)
+        #expect(throws: UnixSocket.Failure.self) { _ = try AttachConnection.connect(priv + "/s.sock") }
+
+        // A server run by another user behind a socket file that looks like ours: SO_PEERCRED tells.
+        let dir = base + "/d"
+        mkdir(dir, 0o1777)
+        chmod(dir, 0o1777)
+        let sock = dir + "/s.sock"
+        let script = "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\(sock)')\ns.listen(4)\ntime.sleep(20)"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=\(other)", "--regid=\(other)", "--clear-groups", "/usr/bin/python3", "-c", script]
+        try p.run()
+        defer { p.terminate() }
+        #expect(waitFor(10) { FileManager.default.fileExists(atPath: sock) }, "the other user's server listens")
+        // Its file made to look like ours: only the peer's credentials give it away.
+        chown(sock, geteuid(), getegid())
+        let e = #expect(throws: UnixSocket.Failure.self) { _ = try AttachConnection.connect(sock) }
+        #expect(e?.description.contains("served by uid \(other)") == true, "\(String(describing: e))")
     }
 }

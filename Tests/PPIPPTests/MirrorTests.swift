@@ -181,4 +181,111 @@ struct MirrorTests {
         #expect(m.row(msgId: "late")?.engine == 3)
         #expect(m.row(msgId: "late")?.stderr == "warn\n")
     }
+
+    @Test("a task seen first finished (an update record: no label, submitted or call) gets no row until its full record")
+    func fastTaskWaitsForFullRecord() {
+        var m = IPPMirror(now: Self.t0)
+        var fin = HubRecord(msgId: "f1")
+        fin.engineUUID = "u0"
+        fin.started = Self.t0.adding(seconds: 0.5)
+        fin.completed = Self.t0.adding(seconds: 1.4)
+        fin.received = Self.t0.adding(seconds: 1.5)
+        fin.resultStatus = "ok"
+        // Before the fix this made a row and a batch labelled "tasks", submitted when seen: elapsed 0, 1000s/s.
+        #expect(m.applyUpdates([fin], now: Self.t0.adding(seconds: 3)) == ["f1"])
+        #expect(m.taskCount == 0 && m.batches.isEmpty)
+        var full = Self.record("f1", session: "S", at: 0, label: "echo {}")
+        full.received = fin.received
+        full.resultStatus = "ok"
+        m.apply(records: [full], now: Self.t0.adding(seconds: 3))
+        #expect(m.applyUpdates([fin], now: Self.t0.adding(seconds: 3)).isEmpty)
+        #expect(m.batches.count == 1)
+        let b = m.batchSnapshot(m.batches[0], now: Self.t0.adding(seconds: 60))
+        #expect(b.label == "echo {}")
+        #expect(b.finished == Self.t0.adding(seconds: 1.5))
+        #expect(abs(b.rate - 1 / 1.5) < 1e-6)
+    }
+
+    @Test("a gone controller shows every engine dead (unknown); lost tasks fail with the reason; it can come back")
+    func controllerGone() {
+        var m = IPPMirror(now: Self.t0)
+        m.setLiveEngines([0: "u0"], now: Self.t0)
+        _ = m.addOwnBatch(
+            label: "sleep {}", session: "me", tasks: [("m1", "sleep 9", ["9"]), ("m2", "sleep 8", ["8"])], now: Self.t0)
+        m.applyAssigned([("m1", "u0")], now: Self.t0.adding(seconds: 1))
+        #expect(m.row(msgId: "m1")?.status == .running)
+
+        m.setControllerGone("no reply for 10 s")
+        var e = m.engineSnapshots(now: Self.t0.adding(seconds: 12))[0]
+        guard case .dead(let why) = e.state else {
+            Issue.record("engine not dead while the controller is gone: \(e.state)")
+            return
+        }
+        #expect(why.contains("controller gone") && why.contains("no reply"))
+        // Silent is not stopped: the tasks may still run; they stay as they were.
+        #expect(m.totals.running == 1 && m.totals.pending == 1)
+        m.setControllerGone(nil)
+        e = m.engineSnapshots(now: Self.t0.adding(seconds: 13))[0]
+        #expect(e.state == .busy)
+
+        m.setControllerGone("cluster stopped")
+        #expect(m.loseUnfinished(reason: "controller gone: cluster stopped", now: Self.t0.adding(seconds: 14)) == 2)
+        #expect(m.totals.error == 2 && m.totals.pending == 0 && m.totals.running == 0)
+        #expect(m.row(msgId: "m2")?.error == "controller gone: cluster stopped")
+        #expect(m.batches[0].counts.done == 2)
+        e = m.engineSnapshots(now: Self.t0.adding(seconds: 14))[0]
+        #expect(e.currentTask == nil && e.queued == 0)
+    }
+
+    @Test("a new cluster in the old one's place: old tasks lost, old engines dead, new engines live, cutoffs reset")
+    func clusterReplaced() {
+        var m = IPPMirror(now: Self.t0)
+        m.setLiveEngines([0: "u0", 1: "u1"], now: Self.t0)
+        var done = Self.record("d", session: "S", at: 0)
+        done.received = Self.t0.adding(seconds: 1)
+        done.resultStatus = "ok"
+        m.apply(records: [done, Self.record("p", session: "S", at: 0.1)], now: Self.t0.adding(seconds: 1))
+        #expect(m.maxReceived != nil)
+        m.setControllerGone("no reply for 10 s")
+        m.clusterReplaced(reason: "controller gone: replaced", now: Self.t0.adding(seconds: 20))
+        #expect(m.controllerGone == nil)
+        #expect(m.row(msgId: "d")?.status == .ok)
+        #expect(m.row(msgId: "p")?.status == .error)
+        #expect(m.row(msgId: "p")?.error == "controller gone: replaced")
+        #expect(m.maxReceived == nil && m.maxSubmitted == nil)
+        #expect(m.engineSnapshots(now: Self.t0.adding(seconds: 20)).allSatisfy { !$0.state.isAlive })
+        // The new hub's engine 0 is a new engine, alive.
+        m.setLiveEngines([0: "n0"], now: Self.t0.adding(seconds: 21))
+        let snap = m.engineSnapshots(now: Self.t0.adding(seconds: 21))
+        #expect(snap.map(\.state.isAlive) == [true, false])
+        #expect(m.engines[0]?.uuid == "n0")
+    }
+
+    @Test("lose(msgIds:) fails only the named unfinished tasks; JSON carries the controller's state and a batch's real elapsed and rate")
+    func loseAndJSON() throws {
+        var m = IPPMirror(now: Self.t0)
+        _ = m.addOwnBatch(
+            label: "echo {}", session: "me", tasks: [("a", "echo 1", ["1"]), ("b", "echo 2", ["2"])], now: Self.t0)
+        var done = HubRecord(msgId: "a")
+        done.received = Self.t0.adding(seconds: 2)
+        done.resultStatus = "ok"
+        m.apply(records: [done], now: Self.t0.adding(seconds: 2))
+        #expect(m.lose(msgIds: ["a", "b", "nope"], reason: "lost: never sent", now: Self.t0.adding(seconds: 4)) == 1)
+        #expect(m.row(msgId: "a")?.status == .ok)
+        #expect(m.row(msgId: "a")?.label == "echo {}")
+        #expect(m.row(msgId: "b")?.status == .error && m.row(msgId: "b")?.error == "lost: never sent")
+
+        let info = try ConnectionInfo.parse(
+            Array(#"{"registration":1,"task":2,"mux":3,"control":4,"iopub":5,"notification":6,"key":"k"}"#.utf8),
+            path: "/x/ipcontroller-client.json")
+        #expect(IPPJSON.controller(m, info: info).contains(#""state":"connected","reason":null"#))
+        m.setControllerGone("cluster stopped")
+        #expect(IPPJSON.controller(m, info: info).contains(#""state":"gone","reason":"cluster stopped""#))
+        let doc = IPPJSON.document(m, info: info)
+        #expect(doc.contains(#""controller_state":"gone","controller_gone":"cluster stopped""#))
+        let batch = IPPJSON.batch(m.batches[0], mirror: m, now: Self.t0.adding(seconds: 100))
+        // Submitted at t0, last result (the loss) at t0+4: 2 tasks in 4 s.
+        #expect(batch.contains(#""label":"echo {}""#), "\(batch)")
+        #expect(batch.contains(#""elapsed":4.0,"rate":0.5"#), "\(batch)")
+    }
 }

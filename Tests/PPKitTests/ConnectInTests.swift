@@ -45,9 +45,11 @@ final class RawSocket {
         return (false, out)
     }
 
+    /// Bytes read and not yet parsed (a read may bring several frames).
+    private var pending = ByteBuffer()
+
     /// The next message from the peer, waiting up to `timeout`.
     func receive(timeout: Double) -> WireMessage? {
-        var pending = ByteBuffer()
         let end = Date().addingTimeInterval(timeout)
         var buf = [UInt8](repeating: 0, count: 4096)
         while Date() < end {

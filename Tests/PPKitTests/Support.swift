@@ -59,9 +59,16 @@ final class ManualEngine: Engine {
         sink?.engineFinished(id, task: a.task, outcome: TaskOutcome(status: .ok, value: value, started: now, completed: now))
         if let next { sink?.engineStarted(id, task: next.task, at: now, processGroup: nil) }
     }
-    func die(_ reason: String) {
+    func die(_ reason: String, neverStarted: Set<TaskID> = []) {
         let (id, sink) = s.withLock { st in (st.id, st.sink) }
-        sink?.engineDied(id, reason: reason)
+        sink?.engineDied(id, reason: reason, neverStarted: neverStarted)
+    }
+    /// Completes the first held task as failed with `error`.
+    func failFirst(_ error: String) {
+        let (id, sink, a, next) = s.withLock { st in (st.id, st.sink, st.queue.removeFirst(), st.queue.first) }
+        let now = SystemClock().now()
+        sink?.engineFinished(id, task: a.task, outcome: TaskOutcome(status: .error, error: error, started: now, completed: now))
+        if let next { sink?.engineStarted(id, task: next.task, at: now, processGroup: nil) }
     }
 }
 

@@ -42,12 +42,28 @@ struct ProcTests {
         #expect(eventually { SystemFacts.processGroupGone(child.pid) })
     }
 
+    @Test("a session leader's other process groups are found, and killProcessGroups ends them and sees them gone")
+    func sessionGroups() throws {
+        // A worker leads its session; with job control its child runs in a group of its own, as a task does.
+        let leader = try Shell("exec bash -c 'set -m; sleep 30 & wait'", grouping: .newSession)  // dash's set -m needs a tty
+        let child = leader.child
+        #expect(eventually { SystemFacts.groupsInSession(child.pid).count == 1 })
+        let groups = SystemFacts.groupsInSession(child.pid)
+        #expect(!groups.contains(child.pid), "the leader's own group is not a task's")
+        #expect(groups.allSatisfy { SystemFacts.describeGroup($0).contains("sleep 30") })
+        #expect(SystemFacts.killProcessGroups(groups, wait: 2).isEmpty)
+        #expect(groups.allSatisfy { SystemFacts.processGroupGone($0) })
+        child.send(signal: SIGKILL)
+        child.wait()
+    }
+
     @Test("the monotonic clock does not go back; a closed port refuses the probe")
     func clockAndProbe() {
         let a = SystemTime.monotonicNanoseconds()
         let b = SystemTime.monotonicNanoseconds()
         #expect(b >= a)
         #expect(!tcpPortAccepts(host: "127.0.0.1", port: 1, milliseconds: 200))
+        #expect(tcpProbe(host: "127.0.0.1", port: 1, milliseconds: 200) == .refused)
     }
 
     @Test("the probe sees a listening port on loopback")
@@ -66,6 +82,33 @@ struct ProcTests {
         }
         try #require(bound && listen(fd, 4) == 0)
         #expect(tcpPortAccepts(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port))))
+    }
+
+    @Test("a listener that never accepts (hung: its backlog fills) is no answer, never refused")
+    func probeFullBacklog() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        try #require(bound && listen(fd, 0) == 0)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        // The probes' own connections fill the backlog (their sockets close, the queued connections stay).
+        var results: [TCPProbe] = []
+        for _ in 0..<6 {
+            let r = tcpProbe(host: "127.0.0.1", port: port, milliseconds: 200)
+            results.append(r)
+            if r == .noAnswer { break }
+        }
+        #expect(!results.contains(.refused), "\(results)")
+        #expect(results.last == .noAnswer, "\(results)")
     }
 
     @Test("the kill and grace timings nest: each wait covers the one it waits for")

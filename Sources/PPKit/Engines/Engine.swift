@@ -120,8 +120,11 @@ public protocol EngineSink: Sendable {
     /// As `engineFinished`, and hands back the engine's next task when the scheduler gives it one at once, already
     /// marked started: an in-process engine then runs it with no wake-up and no second lock (the hot path).
     func engineFinishedTakeNext(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) -> Assignment?
-    /// The engine is gone; tasks it held go back to the scheduler.
-    func engineDied(_ engine: EngineID, reason: String)
+    /// The engine is gone; tasks it held go back to the scheduler. `neverStarted`: tasks it held that it knows never
+    /// began (only queued there): they go back to the queue with no retry spent. Any other task it held may have run.
+    func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>)
+    /// The engine is on its way out (its worker said it is leaving): it takes no new task; `engineDied` follows.
+    func engineLeaving(_ engine: EngineID)
 }
 
 /// A worker that runs one task at a time. Kinds (in-process thread, worker process, ssh, connected) all sit behind this.
@@ -146,6 +149,11 @@ extension Engine {
 }
 
 extension EngineSink {
+    /// The engine is gone and cannot say which of its tasks never began.
+    public func engineDied(_ engine: EngineID, reason: String) { engineDied(engine, reason: reason, neverStarted: []) }
+
+    public func engineLeaving(_ engine: EngineID) {}
+
     public func engineFinishedTakeNext(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) -> Assignment? {
         engineFinished(engine, task: task, outcome: outcome)
         return nil

@@ -90,6 +90,17 @@ public final class Scheduler: Sendable {
         engine.shutdown(graceful: true)
     }
 
+    /// Whether tasks wait when every engine has died (engines may still join, e.g. through a listener). When
+    /// false (the default), the death of the last engine fails every unfinished task with an engine error naming
+    /// the deaths, and so does a submit while every engine is dead: a run never waits for engines that cannot come.
+    public var waitsForEngines: Bool {
+        get { state.withLock { $0.waitsForEngines } }
+        set { update { s, fx in
+            s.waitsForEngines = newValue
+            s.failIfNoEngineLeft(fx: &fx, now: clock.now())
+        } }
+    }
+
     /// Engine ids, alive ones only (ipyparallel's `client.ids`).
     public var engineIDs: [EngineID] { state.withLock { $0.aliveIDs } }
 
@@ -162,6 +173,7 @@ public final class Scheduler: Sendable {
             }
             if works.isEmpty { s.fireIfDone(batch, fx: &fx) }
             s.generation &+= 1
+            s.failIfNoEngineLeft(fx: &fx, now: now)
             return (batch.id, first..<(first + works.count))
         }
         if let t = options.dependencyTimeout {
@@ -459,7 +471,15 @@ extension Scheduler: EngineSink {
         return next
     }
 
-    public func engineDied(_ engine: EngineID, reason: String) {
+    public func engineLeaving(_ engine: EngineID) {
+        state.withLock { s in
+            guard s.engines.indices.contains(engine), s.engines[engine].alive else { return }
+            s.engines[engine].leaving = true
+            s.generation &+= 1
+        }
+    }
+
+    public func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>) {
         let now = clock.now()
         update { s, fx in
             guard s.engines.indices.contains(engine), s.engines[engine].alive else { return }
@@ -469,6 +489,8 @@ extension Scheduler: EngineSink {
                 s.engines[engine].addBusy(from: s.engines[engine].busySince, to: now.microseconds)
                 s.engines[engine].busySince = 0
             }
+            // The death first, then what it did to tasks: a journal and the CLI tell the cause before the effects.
+            s.emit(.engineDied(engine, reason: reason))
             let host = s.engines[engine].info.host
             let held = s.engines[engine].assigned
             let running = s.engines[engine].current
@@ -476,19 +498,34 @@ extension Scheduler: EngineSink {
             s.engines[engine].load = 0
             s.engines[engine].current = nil
             let orphans = s.queues.unpinAll(engine)
+            var requeued: [TaskSlot] = []
+            // No engine left to retry on: a task that may have run fails with this death as its error.
+            let lastOne = !s.waitsForEngines && s.aliveIDs.isEmpty
             for slot in held where !s.tasks[slot].status.isFinished && s.tasks[slot].isAssigned(to: engine) {
-                if s.retriesLeft(slot) && s.pinnedTarget(slot) == nil {
+                if slot != running && neverStarted.contains(slot.id) && s.pinnedTarget(slot) == nil {
+                    // Only queued there: it goes back as it was, no error and no retry spent.
+                    s.tasks[slot].engine = nil
+                    s.noteChange(slot)
+                    requeued.append(slot)
+                } else if !lastOne && s.retriesLeft(slot) && s.pinnedTarget(slot) == nil {
                     s.retryElsewhere(slot, failedOn: engine)
                 } else {
-                    let what = slot == running ? "while running" : "before starting"
-                    s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what) task \(slot.id)", fx: &fx, now: now)
+                    let what =
+                        slot == running
+                        ? "while running task \(slot.id)"
+                        : neverStarted.contains(slot.id)
+                            ? "before starting task \(slot.id), which was pinned to it"
+                            : "with task \(slot.id) sent to it (it may have started)"
+                    s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason) \(what)", fx: &fx, now: now)
                 }
             }
+            // Back in front of the queue, in the order they were sent.
+            for slot in requeued.reversed() { s.queues.constrainFirst(slot) }
             for slot in orphans where s.isDispatchable(slot) {
                 s.failTask(slot, status: .error, error: "engine \(engine) (\(host)) died: \(reason); task \(slot.id) was pinned to it", fx: &fx, now: now)
             }
-            s.emit(.engineDied(engine, reason: reason))
             s.generation &+= 1
+            s.failIfNoEngineLeft(fx: &fx, now: now)
         }
     }
 }

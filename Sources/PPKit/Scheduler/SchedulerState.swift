@@ -6,6 +6,8 @@ struct EngineSlot {
     var hwm: Int
     var alive = true
     var draining = false
+    /// Its worker said it is leaving: no new work; its death is reported as a death (not a removal).
+    var leaving = false
     var deathReason: String?
     /// Tasks handed over and not reported finished, oldest first.
     var assigned: [TaskSlot] = []
@@ -22,7 +24,7 @@ struct EngineSlot {
     var busy = BucketRing(width: 5_000_000, count: 12)
 
     var capacity: Int {
-        guard alive && !draining else { return 0 }
+        guard alive && !draining && !leaving else { return 0 }
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 

@@ -14,6 +14,8 @@ extension Scheduler {
         var dependencies = DependencyTracker()
         var totals = StatusCounts()
         var paused = false
+        /// See `Scheduler.waitsForEngines`.
+        var waitsForEngines = false
         var generation: UInt64 = 0
         var lruCounter = 0
         /// The newest task that started (the table's follow anchor).
@@ -254,6 +256,25 @@ extension Scheduler {
             tasks[b].doneWaiters.removeAll()
             for (_, c) in tasks[b].streams { c.finish() }
             tasks[b].streams.removeAll()
+        }
+
+        /// With no engine left to take work (every one died; none removed by hand only) and none expected
+        /// (`waitsForEngines` off), every unassigned unfinished task fails with an engine error naming the deaths,
+        /// as ipyparallel's `EngineError`: a run never waits for engines that cannot come.
+        mutating func failIfNoEngineLeft(fx: inout Effects, now: Timestamp) {
+            guard !waitsForEngines, !engines.isEmpty, aliveIDs.isEmpty, totals.pending > 0 else { return }
+            let deaths = engines.indices.compactMap { e -> String? in
+                guard !engines[e].alive, let why = engines[e].deathReason, why != "removed" else { return nil }
+                return "engine \(e) (\(engines[e].info.host)) died: \(why)"
+            }
+            guard !deaths.isEmpty else { return }
+            var why = deaths.prefix(3).joined(separator: "; ")
+            if deaths.count > 3 { why += "; and \(deaths.count - 3) more" }
+            let error = "no engine left to run it: \(why)"
+            for slot in (0..<tasks.count).lazy.map(TaskSlot.init) where isDispatchable(slot) {
+                dependencies.forget(slot)
+                failTask(slot, status: .error, error: error, fx: &fx, now: now)
+            }
         }
 
         mutating func markRemoved(_ e: Int) {

@@ -92,7 +92,7 @@ public struct EngineToken: Sendable, Hashable {
                     atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 throw PPError(
-                    .invalidArgument, "cannot create \(dir) for the token file: \(error.localizedDescription)")
+                    .invalidArgument, "cannot create \(dir) for the token file: \(Messages.text(of: error))")
             }
         }
         let token = random()

@@ -59,10 +59,12 @@ public final class EngineListener: Sendable {
                 }
                 .bind(host: bind, port: port).wait()
         } catch {
-            throw PPError(.invalidArgument, "cannot listen for engines on \(bind):\(port): \(error)")
+            throw PPError(.invalidArgument, "cannot listen for engines on \(bind):\(port): \(Messages.text(of: error))")
         }
         host = bind
         self.port = channel.localAddress?.port ?? port
+        // Engines may join at any time: tasks wait for them even when every engine so far has died.
+        scheduler.waitsForEngines = true
     }
 
     /// The command to run where a worker should start, e.g. `ppdash engine --connect 127.0.0.1:7000 --token-file F`.

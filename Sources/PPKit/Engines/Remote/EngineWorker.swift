@@ -57,7 +57,7 @@ public enum EngineWorker {
             session.begin(channel)
         } catch {
             options.log(
-                "ppdash engine: cannot serve on stdin/stdout (\(error)): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so"
+                "ppdash engine: cannot serve on stdin/stdout (\(Messages.text(of: error))): they must be pipes or sockets; ppdash -e proc:N and ssh engines start it so"
             )
             return 1
         }
@@ -156,6 +156,24 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
         }
         if options.handlesSignals, let signals = options.stopSignals { watch(signals) }
+        if !stdio {
+            // A server that accepts and says nothing is not a listener: give up as the listener gives up on a
+            // silent worker.
+            let limit = EngineListener.handshakeTimeout
+            channel.eventLoop.scheduleTask(in: .seconds(limit)) { [self] in
+                let waiting = state.withLock { s -> Bool in
+                    switch s.phase {
+                    case .awaitingChallenge, .awaitingWelcome: return true
+                    default: return false
+                    }
+                }
+                guard waiting else { return }
+                options.log(
+                    "ppdash engine: \(peer) did not complete the handshake within \(limit) s; is it a ppdash engine listener (ppdash run -e listen:PORT)?"
+                )
+                finish(code: 1, close: true)
+            }
+        }
     }
 
     /// Blocks until the session is over; the exit status.
@@ -223,7 +241,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
 
     private func protocolError(_ what: String) {
         options.log("ppdash engine: protocol error from \(peer): \(what)")
-        leave(graceful: false, code: 1)
+        leave(graceful: false, code: 1, announcing: "protocol error: \(what)")
         state.withLock { $0.outbox }?.close()
     }
 
@@ -240,7 +258,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
                 options.log(
                     "ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
-                leave(graceful: false, code: 1)
+                leave(graceful: false, code: 1, announcing: "missed \(EngineWorker.missedHeartbeatLimit) heartbeats")
                 outbox.close()
             }
         }
@@ -277,7 +295,18 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     /// Stops. `graceful` (the engine was removed): every task it holds runs to its end, as the scheduler expects.
     /// Otherwise queued tasks are dropped (reported aborted) and the running one is stopped; a second call that is
     /// not graceful (the link ended while draining) does that too.
-    private func leave(graceful: Bool, code: Int32) {
+    ///
+    /// `announcing`: the worker leaves on its own (a signal, a silent or faulty scheduler) and says why first, so the
+    /// scheduler takes the queued tasks handed back as unrun (back to its queue, no retry spent) and the running one,
+    /// stopped here, as failed on this engine (retried per --retries), not as aborted by the user.
+    private func leave(graceful: Bool, code: Int32, announcing: String? = nil) {
+        if let announcing {
+            let serving = state.withLock { s -> Bool in
+                if case .serving = s.phase { return true }
+                return false
+            }
+            if serving { send(.bye(reason: announcing, graceful: false)) }
+        }
         let taken = state.withLock { s -> (Set<Int64>, (task: Int64, group: Int32)?, Bool)? in
             switch s.phase {
             case .done: return nil
@@ -333,7 +362,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             blockAllSignalsInThisThread()
             guard let sig = signals.wait(milliseconds: -1)?.number else { return }
             options.log("ppdash engine: stopping on signal \(sig)")
-            leave(graceful: false, code: 128 + sig)
+            leave(graceful: false, code: 128 + sig, announcing: "stopping on signal \(sig)")
         }
         thread.name = "ppdash-engine-signals"
         thread.stackSize = 128 << 10
@@ -364,7 +393,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         send(.result(Self.wire(Int64(task.rawValue), outcome, settledOnly: true)))
     }
 
-    func engineDied(_ engine: EngineID, reason: String) {}
+    func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>) {}
 
     /// A local outcome as it crosses the wire.
     static func wire(_ task: Int64, _ o: TaskOutcome, settledOnly: Bool) -> WireResult {

@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOPosix
 import PPSystem
@@ -39,10 +40,16 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         var admission: Admission?
         var id: EngineID = -1
         var sink: (any EngineSink)?
-        /// Tasks sent and not reported finished.
-        var outstanding = Set<Int64>()
+        /// Tasks sent and not reported finished, in the order sent (the worker runs them in that order, one at a time).
+        var outstanding: [Int64] = []
+        /// Outstanding tasks the worker said it started.
+        var started = Set<Int64>()
         /// Process groups of running shell tasks (kept for `proc` only: same host, so they can be killed here).
         var groups: [Int64: Int32] = [:]
+        /// The worker said bye on its own (a signal stopped it): why. Queued tasks it hands back are in `returned`.
+        var leaving: String?
+        /// Outstanding tasks a leaving worker reported as never run: they go back to the queue when it is gone.
+        var returned = Set<Int64>()
         var stopping = false
         /// The decisive reason, when the link is cut for one.
         var failure: String?
@@ -106,14 +113,16 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
                     started: now, completed: now))
             return
         }
-        state.withLock { _ = $0.outstanding.insert(Int64(a.task.rawValue)) }
         let env = a.environment.sorted { $0.key < $1.key }.map { WireVariable(name: $0.key, value: $0.value) }
-        outbox.send(
-            .run(
-                WireRun(
-                    task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit,
-                    maxOutput: Int64(a.maxOutput),
-                    slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env)))
+        let message = WireMessage.run(
+            WireRun(
+                task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit, maxOutput: Int64(a.maxOutput),
+                slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env))
+        // Recorded and queued in one hold, so `outstanding` is in the order the worker receives (and runs) them.
+        state.withLock { s in
+            s.outstanding.append(Int64(a.task.rawValue))
+            outbox.send(message)
+        }
     }
 
     public func cancel(_ task: TaskID, reason: CancelReason) {
@@ -149,20 +158,34 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         case .started(let task, let at, let group):
             let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
                 if group > 0 && kind == .proc { s.groups[task] = group }
+                s.started.insert(task)
                 return (s.id, s.sink)
             }
             sink?.engineStarted(
                 id, task: TaskID(Int(task)), at: Timestamp(microseconds: at), processGroup: group > 0 ? group : nil)
         case .result(let r):
-            let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
+            let (id, sink, leaving) = state.withLock { s -> (EngineID, (any EngineSink)?, String?) in
+                let leaving = s.stopping ? nil : s.leaving
+                if leaving != nil && !r.settledOnly && r.status == .aborted && !s.started.contains(r.task) {
+                    // Handed back unrun by a worker that is leaving: it stays outstanding and goes back to the
+                    // queue when the worker is gone (no error, no retry spent).
+                    s.returned.insert(r.task)
+                    return (s.id, nil, nil)
+                }
                 if !r.settledOnly {
-                    s.outstanding.remove(r.task)
+                    if let i = s.outstanding.firstIndex(of: r.task) { s.outstanding.remove(at: i) }
+                    s.started.remove(r.task)
                     s.groups.removeValue(forKey: r.task)
                 }
-                return (s.id, s.sink)
+                return (s.id, s.sink, leaving)
             }
             guard let sink else { return }
-            let outcome = Self.outcome(of: r)
+            var outcome = Self.outcome(of: r)
+            if let leaving, outcome.status == .aborted {
+                // Not aborted by the user: its worker stopped it on leaving. A failure, retried per --retries.
+                outcome.status = .error
+                outcome.error = "engine \(id) (\(info.host)) left (\(leaving)) while running task \(r.task)"
+            }
             if r.settledOnly {
                 sink.engineSettled(id, task: TaskID(Int(r.task)), outcome: outcome)
             } else {
@@ -171,9 +194,14 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         case .heartbeat:
             break
         case .bye(let reason, _):
-            state.withLock { s in
+            let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
                 if !s.stopping && s.failure == nil { s.failure = "the worker left: \(reason)" }
+                guard !s.stopping && s.leaving == nil else { return (s.id, nil) }
+                s.leaving = reason
+                return (s.id, s.sink)
             }
+            // It runs nothing more: no task is sent there to come back later.
+            sink?.engineLeaving(id)
         case .challenge, .welcome, .run, .cancel:
             fail("protocol error: unexpected \(message.kind) message from the worker")
         }
@@ -260,22 +288,84 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         outbox.close()
     }
 
-    /// Tells the scheduler the engine is gone (once), unless it was stopped with nothing left to do.
+    /// What the engine held when its link ended, taken once.
+    private struct Remains {
+        var id: EngineID
+        var sink: any EngineSink
+        var reason: String
+        var groups: [Int64: Int32]
+        var outstanding: [Int64]
+        var started: Set<Int64>
+        var returned: Set<Int64>
+        var leaving: Bool
+        var quiet: Bool
+    }
+
+    /// Tells the scheduler the engine is gone (once), unless it was stopped with nothing left to do. First, on this
+    /// host, whatever the worker started is killed and seen gone, so a task retried elsewhere never runs twice.
     private func report() {
-        let (id, sink, reason, groups, quiet) = state.withLock {
-            s -> (EngineID, (any EngineSink)?, String, [Int32], Bool) in
-            guard !s.reported, s.sink != nil else { return (s.id, nil, "", [], true) }
+        let remains = state.withLock { s -> Remains? in
+            guard !s.reported, let sink = s.sink else { return nil }
             s.reported = true
-            let why = s.failure ?? process?.exitDescription ?? "connection closed"
-            let groups = Array(s.groups.values)
-            s.groups = [:]
-            let quiet = s.stopping && s.outstanding.isEmpty
-            s.outstanding = []
-            return (s.id, s.sink, why, groups, quiet)
+            defer {
+                s.groups = [:]
+                s.outstanding = []
+                s.started = []
+                s.returned = []
+            }
+            return Remains(
+                id: s.id, sink: sink, reason: s.failure ?? process?.exitDescription ?? "connection closed",
+                groups: s.groups, outstanding: s.outstanding, started: s.started, returned: s.returned,
+                leaving: s.leaving != nil, quiet: s.stopping && s.outstanding.isEmpty)
         }
-        // A dead local worker's running tasks are orphans now: they run again elsewhere, so stop these.
-        for g in groups { signalProcessGroup(g, SIGKILL) }
-        if let sink, !quiet { sink.engineDied(id, reason: reason) }
+        guard let remains else { return }
+        // Killing and waiting may take a moment: not on an event loop.
+        DispatchQueue.global().async { [self] in settle(remains) }
+    }
+
+    /// Kills what the dead worker left running (`proc`: its whole session), says which task ran, and reports.
+    private func settle(_ r: Remains) {
+        var groups = Set(r.groups.values)
+        var found: [Int32] = []
+        // The worker process (or ssh) is SIGKILLed first, if it is still there: a worker starts nothing more, and
+        // an ssh link cut makes the remote worker stop its task (all that can be reached on another host).
+        process?.child.send(signal: SIGKILL)
+        if kind == .proc, let process {
+            // A proc worker leads its own session and its tasks' groups stay in it: found even when the worker died
+            // before its `started` frame reached us.
+            // Once the worker is reaped its pid may be reused: a live process with that pid is someone else's, and
+            // so would be a session of that number (then only the groups the worker named are killed).
+            let sid = process.child.pid
+            let reused = process.child.status != nil && SystemFacts.processExists(sid)
+            found = reused ? [] : SystemFacts.groupsInSession(sid).filter { !groups.contains($0) }
+            groups.formUnion(found)
+        }
+        let left = SystemFacts.killProcessGroups(Array(groups))
+        if !left.isEmpty {
+            log("ppdash: engine \(r.id) (\(info.host)): process groups \(left.map(String.init).joined(separator: ", ")) of its tasks are still there after SIGKILL")
+        }
+        if r.quiet { return }
+        // One task at a time, in the order sent: only the first not known to be unrun may have begun unseen.
+        var neverStarted = Set<TaskID>()
+        var maybe: Int64?
+        if let running = r.outstanding.first(where: { r.started.contains($0) }) {
+            for t in r.outstanding where t != running { neverStarted.insert(TaskID(Int(t))) }
+        } else {
+            for t in r.outstanding {
+                // A worker that said bye started nothing without saying so (its link ended after that).
+                if r.returned.contains(t) || r.leaving || maybe != nil {
+                    neverStarted.insert(TaskID(Int(t)))
+                } else {
+                    maybe = t
+                }
+            }
+        }
+        if let maybe, let group = found.first {
+            // Its processes were there: it ran (its `started` frame was lost with the worker). Stamped now: /proc's
+            // start time is coarse (whole-second boot time) and could fall before the task was submitted.
+            r.sink.engineStarted(r.id, task: TaskID(Int(maybe)), at: SystemClock().now(), processGroup: group)
+        }
+        r.sink.engineDied(r.id, reason: r.reason, neverStarted: neverStarted)
     }
 
     /// A wire result as the scheduler wants it.
