@@ -132,6 +132,8 @@ public final class JournalWriter: Sendable {
         }
         if let headerError {
             close(fd)
+            // A journal this run created and could not even start: no half header left for `ls` to trip on.
+            if !append { unlink(path) }
             throw JournalError(.cannotWrite, "cannot write the journal \(path): \(SystemFacts.errorText(headerError))")
         }
         Thread.detachNewThread { [weak self] in
