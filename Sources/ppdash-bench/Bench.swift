@@ -32,8 +32,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Engine kinds to measure, comma-separated: local, proc.")
     var kinds = "local,proc"
 
-    @Option(help: "Figure groups to run, comma-separated: recipe, noop, journal, true, rtt, ready, memory, frame, tty.")
-    var only = "recipe,noop,journal,true,rtt,ready,memory,frame,tty"
+    @Option(help: "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty.")
+    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty"
 
     @Option(help: ArgumentHelp(visibility: .private))
     var child: String?
@@ -109,6 +109,20 @@ struct Bench: ParsableCommand {
                     name: "no-op tasks/s, \(engines) in-process engines, journal on (temp file)", unit: .perSecond,
                     value: try Workloads.noops(.local(count: engines), count: n, runs: 1, journal: true),
                     note: "one batch of \(grouped(Double(n))); 3 journal lines per task"))
+        }
+        if groups.contains("ls") {
+            let bytes = q ? 100_000_000 : 1_000_000_000
+            let (seconds, peak, tasks) = try ListingBench.measure(bytes: bytes, runs: 3)
+            let size = q ? "100 MB" : "1 GB"
+            add(
+                Figure(
+                    key: "ls_big_journal_s", name: "ppdash ls over a directory holding a \(size) journal, wall time",
+                    unit: .seconds, value: seconds, goal: .atMost(1),
+                    note: "median of 3; \(grouped(Double(tasks))) tasks of 1 KB output; header and last MiB read"))
+            add(
+                Figure(
+                    key: "ls_big_journal_peak_bytes", name: "ppdash ls over a \(size) journal, peak memory growth",
+                    unit: .bytes, value: peak, goal: .atMost(50_000_000), note: "VmHWM after a reset, minus RSS before"))
         }
         if groups.contains("true") {
             let (mine, floor, runs, n) = try trueTasks()
