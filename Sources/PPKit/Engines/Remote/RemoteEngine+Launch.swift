@@ -21,30 +21,19 @@ public struct RemoteEngineOptions: Sendable {
 
 extension RemoteEngine {
     /// Starts `count` workers running `argv` at once, waits for their hellos and returns them, not yet adopted.
-    /// `what` names one in errors, e.g. "ssh engine on node7".
+    /// `what` names one in errors, e.g. "ssh engine on node7". The first failure stops them all.
     static func launch(
         count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
         options: RemoteEngineOptions
     ) throws(PPError) -> [RemoteEngine] {
-        var pending: [PendingLaunch] = []
-        var failure: PPError?
-        for _ in 0..<count {
-            do throws(PPError) {
-                pending.append(
-                    try PendingLaunch(
-                        path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
-            } catch {
-                failure = error
-                break
-            }
-        }
-        let deadline = DispatchTime.now() + .nanoseconds(Int(options.helloTimeout * 1e9))
+        let results = launchEach(
+            count: count, path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options)
         var engines: [RemoteEngine] = []
-        for p in pending {
-            do throws(PPError) {
-                engines.append(try p.wait(until: deadline))
-            } catch {
-                if failure == nil { failure = error }
+        var failure: PPError?
+        for r in results {
+            switch r {
+            case .success(let e): engines.append(e)
+            case .failure(let e): failure = failure ?? e
             }
         }
         if let failure {
@@ -52,6 +41,33 @@ extension RemoteEngine {
             throw failure
         }
         return engines
+    }
+
+    /// Starts `count` workers running `argv` at once and waits (one deadline for all) for each one's hello: each
+    /// result is its engine, not yet adopted, or why it did not start.
+    static func launchEach(
+        count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
+        options: RemoteEngineOptions
+    ) -> [Result<RemoteEngine, PPError>] {
+        var pending: [Result<PendingLaunch, PPError>] = []
+        for _ in 0..<count {
+            do throws(PPError) {
+                pending.append(
+                    .success(
+                        try PendingLaunch(
+                            path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options)))
+            } catch {
+                pending.append(.failure(error))
+            }
+        }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.helloTimeout) ?? 0))
+        return pending.map { p in
+            switch p {
+            case .failure(let e): return .failure(e)
+            case .success(let p):
+                do throws(PPError) { return .success(try p.wait(until: deadline)) } catch { return .failure(error) }
+            }
+        }
     }
 }
 
