@@ -160,7 +160,9 @@ public final class InProcessEngine: Engine {
             case .sleepSquare(let x, let seconds):
                 return runWatched(a, start: start) {
                     Timings.sleep(seconds)
-                    return x * x
+                    let (square, overflow) = x.multipliedReportingOverflow(by: x)
+                    if overflow { throw PPError(.invalidArgument, "f(\(x)) = x*x does not fit in 64 bits") }
+                    return square
                 }
             }
         case .blocking(let f):

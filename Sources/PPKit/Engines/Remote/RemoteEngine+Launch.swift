@@ -98,13 +98,20 @@ final class PendingLaunch: Sendable {
         self.helloTimeout = options.helloTimeout
         let process = try WorkerProcess.spawn(path: path, argv: argv, label: label)
         let channel: any Channel
+        // The link handler is kept here, not looked up in the pipeline later: a worker that ends at once (ssh to a
+        // host that does not resolve) may have its pipeline torn down before the engine attaches, and its end must
+        // still reach the engine (else the launch waited for the whole hello timeout).
+        let loop = WireLoops.group.next()
+        let link = NIOLoopBoundBox.makeEmptyBox(valueType: WireLinkHandler.self, eventLoop: loop)
         do {
-            channel = try NIOPipeBootstrap(group: WireLoops.group)
+            channel = try NIOPipeBootstrap(group: loop)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
+                        let handler = WireLinkHandler(delegate: nil)
+                        link.value = handler
+                        try ch.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .takingOwnershipOfDescriptors(input: process.output, output: process.input).wait()
@@ -123,9 +130,7 @@ final class PendingLaunch: Sendable {
             kind: kind, host: host, channel: channel, process: process, highWaterMark: options.highWaterMark,
             heartbeat: options.heartbeat, admission: admission, log: options.log)
         let engine = self.engine
-        channel.eventLoop.execute {
-            try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(engine)
-        }
+        loop.execute { link.value?.attach(engine) }
     }
 
     /// The engine once its hello is in; an error naming the cause if it ended or stayed silent.
