@@ -190,7 +190,8 @@ public struct TaskCall: Sendable, Equatable {
             let narg = info["narg_bufs"]?.intValue ?? 0
             // Counts from the pickle: a negative one would make an invalid range.
             if narg == nargs, nargs >= 0 {
-                for k in 0..<nargs where 2 + k < buffers.count {
+                // Only the buffers there are: a count near Int.max would loop for ever.
+                for k in 0..<min(nargs, max(0, buffers.count - 2)) {
                     args.append((try? PickleReader.loads(buffers[2 + k])) ?? .global(module: "", name: "..."))
                 }
             }
