@@ -450,6 +450,8 @@ struct CLITests {
         Refused(args: ["run", "-e", "listen", "--", "true", ":::", "1"], says: ["HOME is not set", "XDG_RUNTIME_DIR", "--token-file"],
             env: ["HOME": nil, "XDG_RUNTIME_DIR": nil]),
         Refused(args: ["engine", "--connect", "127.0.0.1:1"], says: ["HOME is not set"], env: ["HOME": nil, "XDG_RUNTIME_DIR": nil]),
+        Refused(args: ["demo", "--headless", "--refresh", "-5"], says: ["--refresh must be a finite number of seconds > 0 (got -5)"]),
+        Refused(args: ["ipp", "--json", "--timeout", "-1"], says: ["--timeout must be a finite number of seconds > 0 (got -1)"]),
     ])
     func refusedAtOnce(_ bad: Refused) async {
         let r = await PPDash.run(bad.args, env: bad.env, stdin: [], timeout: 15)
