@@ -1,3 +1,4 @@
+import PPSystem
 import Foundation
 
 /// How `EngineLauncher` starts engines of each kind.
@@ -56,9 +57,12 @@ public final class EngineLauncher: Sendable {
             scheduler.shutdown()
             throw error
         }
-        for spec in specs {
-            if case .listen = spec { continue }
-            for result in Self.launch(spec, options: options) {
+        // Every spec's workers start at once and share one hello deadline: two unreachable hosts cost one timeout,
+        // not two. Engines join in spec order, so their ids follow the specs.
+        let started = specs.map { Self.start($0, options: options) }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.remote.helloTimeout) ?? 0))
+        for (spec, launch) in zip(specs, started) {
+            for result in Self.adopt(launch, until: deadline) {
                 switch result {
                 case .success(let engine):
                     scheduler.addEngine(engine)
@@ -86,25 +90,40 @@ public final class EngineLauncher: Sendable {
         }
     }
 
-    /// Starts a spec's engines (not `listen`), each started or failed on its own.
-    static func launch(_ spec: EngineSpec, options: EngineLaunchOptions) -> [Result<any Engine, PPError>] {
+    /// A spec's engines on their way: in-process ones are ready, workers are started and not yet heard from.
+    enum Launch {
+        case ready([any Engine])
+        case started([Result<PendingLaunch, PPError>])
+    }
+
+    /// Starts a spec's engines (none for `listen`) without waiting for any hello.
+    static func start(_ spec: EngineSpec, options: EngineLaunchOptions) -> Launch {
         switch spec {
         case .local(let n):
-            return (0..<n).map { _ in .success(InProcessEngine()) }
+            return .ready((0..<n).map { _ in InProcessEngine() })
         case .proc(let n):
             let exe = options.workerExecutable ?? "/proc/self/exe"
-            return RemoteEngine.launchEach(
-                count: n, path: exe, argv: ["ppdash", "engine", "--stdio"], kind: .proc, label: "", host: hostName(),
-                what: "worker process (\(exe) engine --stdio)", options: options.remote
-            ).map { $0.map { $0 as any Engine } }
+            return .started(
+                RemoteEngine.startEach(
+                    count: n, path: exe, argv: ["ppdash", "engine", "--stdio"], kind: .proc, label: "", host: hostName(),
+                    what: "worker process (\(exe) engine --stdio)", options: options.remote))
         case .ssh(let n, let login):
             let argv = sshArguments(login: login, options: options)
-            return RemoteEngine.launchEach(
-                count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
-                what: "ssh engine on \(login)", options: options.remote
-            ).map { $0.map { $0 as any Engine } }
+            return .started(
+                RemoteEngine.startEach(
+                    count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
+                    what: "ssh engine on \(login)", options: options.remote))
         case .listen:
-            return []
+            return .ready([])
+        }
+    }
+
+    /// Each engine of a launch once its hello is in, or why it did not start.
+    static func adopt(_ launch: Launch, until deadline: DispatchTime) -> [Result<any Engine, PPError>] {
+        switch launch {
+        case .ready(let engines): return engines.map { .success($0) }
+        case .started(let pending):
+            return RemoteEngine.awaitHellos(pending, until: deadline).map { $0.map { $0 as any Engine } }
         }
     }
 

@@ -49,19 +49,31 @@ extension RemoteEngine {
         count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
         options: RemoteEngineOptions
     ) -> [Result<RemoteEngine, PPError>] {
-        var pending: [Result<PendingLaunch, PPError>] = []
-        for _ in 0..<count {
+        awaitHellos(
+            startEach(count: count, path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options),
+            until: DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.helloTimeout) ?? 0)))
+    }
+
+    /// Starts `count` workers running `argv`, not waiting for anything.
+    static func startEach(
+        count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
+        options: RemoteEngineOptions
+    ) -> [Result<PendingLaunch, PPError>] {
+        (0..<count).map { _ in
             do throws(PPError) {
-                pending.append(
-                    .success(
-                        try PendingLaunch(
-                            path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options)))
+                return .success(
+                    try PendingLaunch(path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
             } catch {
-                pending.append(.failure(error))
+                return .failure(error)
             }
         }
-        let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.helloTimeout) ?? 0))
-        return pending.map { p in
+    }
+
+    /// Waits for the hellos of started workers, all against one `deadline`.
+    static func awaitHellos(_ pending: [Result<PendingLaunch, PPError>], until deadline: DispatchTime)
+        -> [Result<RemoteEngine, PPError>]
+    {
+        pending.map { p in
             switch p {
             case .failure(let e): return .failure(e)
             case .success(let p):
