@@ -342,4 +342,22 @@ struct BoundsTests {
         #expect(none.failures.count == 1)
         lone.shutdown()
     }
+
+    @Test("the workers of every spec start at once: three hosts that fail after 1 s cost about 1 s, not 3; ids follow the specs")
+    func launchesOverlap() throws {
+        var options = EngineLaunchOptions()
+        options.sshCommand = ["/bin/sh", "-c", "sleep 1; echo 'ssh: connect to host: Connection timed out' >&2; exit 255"]
+        let scheduler = Scheduler()
+        let begin = Date()
+        let launcher = try EngineLauncher(
+            specs: [.ssh(count: 1, login: SSHLogin(host: "a")), .local(count: 1), .ssh(count: 2, login: SSHLogin(host: "b")),
+                .ssh(count: 1, login: SSHLogin(host: "c"))],
+            scheduler: scheduler, options: options)
+        let took = Date().timeIntervalSince(begin)
+        defer { scheduler.shutdown() }
+        #expect(took < 2.5, "took \(took) s")
+        #expect(launcher.failures.map(\.engine) == [0, 2, 3, 4])
+        #expect(scheduler.read(batchLimit: 0).engines.map(\.info.host) == ["a", hostName(), "b", "b", "c"])
+        #expect(scheduler.engineIDs == [1])
+    }
 }
