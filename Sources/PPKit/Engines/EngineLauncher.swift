@@ -1,5 +1,5 @@
-import PPSystem
 import Foundation
+import PPSystem
 
 /// How `EngineLauncher` starts engines of each kind.
 public struct EngineLaunchOptions: Sendable {
