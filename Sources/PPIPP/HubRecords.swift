@@ -78,7 +78,8 @@ public struct HubRecord: Sendable, Equatable {
         var out: [HubRecord] = []
         out.reserveCapacity(records.count)
         func take(_ n: Int) -> [[UInt8]] {
-            let end = min(buffers.count, next + max(0, n))
+            // `n` comes from the hub (up to Int.max): compared with what is left, so no sum can overflow.
+            let end = next + min(buffers.count - next, max(0, n))
             defer { next = end }
             return next < end ? Array(buffers[next..<end]) : []
         }
@@ -187,8 +188,10 @@ public struct TaskCall: Sendable, Equatable {
         if buffers.count > 1, let info = try? PickleReader.loads(buffers[1]) {
             nargs = info["nargs"]?.intValue ?? 0
             let narg = info["narg_bufs"]?.intValue ?? 0
-            if narg == nargs {
-                for k in 0..<nargs where 2 + k < buffers.count {
+            // Counts from the pickle: a negative one would make an invalid range.
+            if narg == nargs, nargs >= 0 {
+                // Only the buffers there are: a count near Int.max would loop for ever.
+                for k in 0..<min(nargs, max(0, buffers.count - 2)) {
                     args.append((try? PickleReader.loads(buffers[2 + k])) ?? .global(module: "", name: "..."))
                 }
             }

@@ -236,8 +236,15 @@ public struct PickleReader {
     private let b: [UInt8]
     private var i = 0
     private var stack: [PickleValue] = []
+    /// How deeply each stack value nests (0 for a scalar), kept beside it: a hostile pickle of 100,000 nested lists
+    /// (400 KB) would otherwise overflow the thread's stack when the value is compared, printed or freed.
+    private var depths: [Int] = []
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
+    private var memoDepths: [Int: Int] = [:]
+
+    /// The deepest nesting read; CPython's own pickles of real results stay far below it.
+    public static let maxDepth = 200
 
     /// Decodes one pickle.
     public static func loads(_ bytes: [UInt8]) throws(PickleError) -> PickleValue {
@@ -270,16 +277,38 @@ public struct PickleReader {
         defer { i = nl + 1 }
         return String(decoding: b[i..<nl], as: UTF8.self)
     }
-    private mutating func pop() throws(PickleError) -> PickleValue {
-        guard let v = stack.popLast() else { throw PickleError("stack underflow at byte \(i)") }
+    private mutating func pop() throws(PickleError) -> PickleValue { try popDepth().0 }
+    /// The top value and how deeply it nests.
+    private mutating func popDepth() throws(PickleError) -> (PickleValue, Int) {
+        guard let v = stack.popLast(), let d = depths.popLast() else { throw PickleError("stack underflow at byte \(i)") }
         if let m = marks.last, stack.count < m { throw PickleError("popped past a mark at byte \(i)") }
-        return v
+        return (v, d)
     }
-    private mutating func popMark() throws(PickleError) -> [PickleValue] {
+    private mutating func popMark() throws(PickleError) -> [PickleValue] { try popMarkDepth().0 }
+    /// The values above the last mark and the deepest nesting among them.
+    private mutating func popMarkDepth() throws(PickleError) -> ([PickleValue], Int) {
         guard let m = marks.popLast(), m <= stack.count else { throw PickleError("no mark at byte \(i)") }
         let items = Array(stack[m...])
+        let d = depths[m...].max() ?? 0
         stack.removeSubrange(m...)
-        return items
+        depths.removeSubrange(m...)
+        return (items, d)
+    }
+    /// Pushes `v`, which nests `depth` deep; refuses past `maxDepth`.
+    private mutating func push(_ v: PickleValue, depth: Int = 0) throws(PickleError) {
+        try checkDepth(depth)
+        stack.append(v)
+        depths.append(depth)
+    }
+    private func checkDepth(_ depth: Int) throws(PickleError) {
+        guard depth <= Self.maxDepth else {
+            throw PickleError("values nested over \(Self.maxDepth) deep at byte \(i)")
+        }
+    }
+    /// The top value now holds something `depth` deep.
+    private mutating func deepenTop(_ t: Int, to depth: Int) throws(PickleError) {
+        try checkDepth(depth)
+        depths[t] = max(depths[t], depth)
     }
     private mutating func top() throws(PickleError) -> Int {
         guard !stack.isEmpty else { throw PickleError("stack underflow at byte \(i)") }
@@ -385,103 +414,131 @@ public struct PickleReader {
             case 0x95: _ = try take(8)  // FRAME
             case UInt8(ascii: "."):  // STOP
                 guard let v = stack.popLast() else { throw PickleError("empty stack at STOP") }
+                depths.removeLast()
                 return v
             case UInt8(ascii: "("): marks.append(stack.count)
             case UInt8(ascii: "0"): _ = try pop()
             case UInt8(ascii: "1"): _ = try popMark()
-            case UInt8(ascii: "2"): stack.append(stack[try top()])
-            case UInt8(ascii: "N"): stack.append(.none)
-            case 0x88: stack.append(.bool(true))
-            case 0x89: stack.append(.bool(false))
-            case UInt8(ascii: "K"): stack.append(.int(Int(try byte())))
-            case UInt8(ascii: "M"): stack.append(.int(try uint(2)))
-            case UInt8(ascii: "J"): stack.append(.int(Int(Int32(bitPattern: UInt32(try uint(4))))))
-            case 0x8A: let n = Int(try byte()); stack.append(Self.littleEndianSigned(try take(n)))
+            case UInt8(ascii: "2"):
+                let t = try top()
+                try push(stack[t], depth: depths[t])
+            case UInt8(ascii: "N"): try push(.none)
+            case 0x88: try push(.bool(true))
+            case 0x89: try push(.bool(false))
+            case UInt8(ascii: "K"): try push(.int(Int(try byte())))
+            case UInt8(ascii: "M"): try push(.int(try uint(2)))
+            case UInt8(ascii: "J"): try push(.int(Int(Int32(bitPattern: UInt32(try uint(4))))))
+            case 0x8A: let n = Int(try byte()); try push(Self.littleEndianSigned(try take(n)))
             case 0x8B:
                 let n = Int(Int32(bitPattern: UInt32(try uint(4))))
-                stack.append(Self.littleEndianSigned(try take(n)))
+                try push(Self.littleEndianSigned(try take(n)))
             case UInt8(ascii: "I"):
                 let s = try line()
-                if s == "01" { stack.append(.bool(true)) } else if s == "00" { stack.append(.bool(false)) } else {
-                    stack.append(Int(s).map { .int($0) } ?? .bigInt(s))
+                if s == "01" { try push(.bool(true)) } else if s == "00" { try push(.bool(false)) } else {
+                    try push(Int(s).map { .int($0) } ?? .bigInt(s))
                 }
             case UInt8(ascii: "L"):
                 var s = try line()
                 if s.hasSuffix("L") { s.removeLast() }
-                stack.append(Int(s).map { .int($0) } ?? .bigInt(s))
+                try push(Int(s).map { .int($0) } ?? .bigInt(s))
             case UInt8(ascii: "G"):
                 let s = try take(8)
                 var v: UInt64 = 0
                 for x in s { v = v << 8 | UInt64(x) }
-                stack.append(.float(Double(bitPattern: v)))
-            case UInt8(ascii: "F"): stack.append(.float(Double(try line()) ?? .nan))
-            case 0x8C: let n = Int(try byte()); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))
-            case UInt8(ascii: "X"): let n = try uint(4); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))
-            case 0x8D: let n = try uint(8); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))
-            case UInt8(ascii: "V"): stack.append(.string(try line()))
-            case UInt8(ascii: "C"): let n = Int(try byte()); stack.append(.bytes(Array(try take(n))))
-            case UInt8(ascii: "B"): let n = try uint(4); stack.append(.bytes(Array(try take(n))))
-            case 0x8E, 0x96: let n = try uint(8); stack.append(.bytes(Array(try take(n))))
-            case UInt8(ascii: "U"): let n = Int(try byte()); stack.append(.bytes(Array(try take(n))))
-            case UInt8(ascii: "T"): let n = try uint(4); stack.append(.bytes(Array(try take(n))))
+                try push(.float(Double(bitPattern: v)))
+            case UInt8(ascii: "F"): try push(.float(Double(try line()) ?? .nan))
+            case 0x8C: let n = Int(try byte()); try push(.string(String(decoding: try take(n), as: UTF8.self)))
+            case UInt8(ascii: "X"): let n = try uint(4); try push(.string(String(decoding: try take(n), as: UTF8.self)))
+            case 0x8D: let n = try uint(8); try push(.string(String(decoding: try take(n), as: UTF8.self)))
+            case UInt8(ascii: "V"): try push(.string(try line()))
+            case UInt8(ascii: "C"): let n = Int(try byte()); try push(.bytes(Array(try take(n))))
+            case UInt8(ascii: "B"): let n = try uint(4); try push(.bytes(Array(try take(n))))
+            case 0x8E, 0x96: let n = try uint(8); try push(.bytes(Array(try take(n))))
+            case UInt8(ascii: "U"): let n = Int(try byte()); try push(.bytes(Array(try take(n))))
+            case UInt8(ascii: "T"): let n = try uint(4); try push(.bytes(Array(try take(n))))
             case UInt8(ascii: "S"):
                 var s = try line()
                 if s.count >= 2, let f = s.first, f == "'" || f == "\"" { s = String(s.dropFirst().dropLast()) }
-                stack.append(.string(s))
-            case UInt8(ascii: ")"): stack.append(.tuple([]))
-            case 0x85: let a = try pop(); stack.append(.tuple([a]))
-            case 0x86: let b2 = try pop(); let a = try pop(); stack.append(.tuple([a, b2]))
-            case 0x87: let c = try pop(); let b2 = try pop(); let a = try pop(); stack.append(.tuple([a, b2, c]))
-            case UInt8(ascii: "t"): stack.append(.tuple(try popMark()))
-            case UInt8(ascii: "]"): stack.append(.list([]))
-            case UInt8(ascii: "l"): stack.append(.list(try popMark()))
-            case UInt8(ascii: "}"): stack.append(.dict([]))
+                try push(.string(s))
+            case UInt8(ascii: ")"): try push(.tuple([]))
+            case 0x85:
+                let (a, da) = try popDepth()
+                try push(.tuple([a]), depth: da + 1)
+            case 0x86:
+                let (b2, db) = try popDepth()
+                let (a, da) = try popDepth()
+                try push(.tuple([a, b2]), depth: max(da, db) + 1)
+            case 0x87:
+                let (c, dc) = try popDepth()
+                let (b2, db) = try popDepth()
+                let (a, da) = try popDepth()
+                try push(.tuple([a, b2, c]), depth: max(da, db, dc) + 1)
+            case UInt8(ascii: "t"):
+                let (items, d) = try popMarkDepth()
+                try push(.tuple(items), depth: d + 1)
+            case UInt8(ascii: "]"): try push(.list([]))
+            case UInt8(ascii: "l"):
+                let (items, d) = try popMarkDepth()
+                try push(.list(items), depth: d + 1)
+            case UInt8(ascii: "}"): try push(.dict([]))
             case UInt8(ascii: "d"):
                 var d = PickleValue.dict([])
-                try Self.setItems(&d, try popMark())
-                stack.append(d)
-            case 0x8F: stack.append(.set([]))
-            case 0x91: stack.append(.set(try popMark()))
+                let (items, depth) = try popMarkDepth()
+                try Self.setItems(&d, items)
+                try push(d, depth: depth + 1)
+            case 0x8F: try push(.set([]))
+            case 0x91:
+                let (items, d) = try popMarkDepth()
+                try push(.set(items), depth: d + 1)
             case UInt8(ascii: "a"):
-                let v = try pop()
-                try Self.appendItems(&stack[try top()], [v])
+                let (v, d) = try popDepth()
+                let t = try top()
+                try deepenTop(t, to: d + 2)
+                try Self.appendItems(&stack[t], [v])
             case UInt8(ascii: "e"), 0x90:
-                let items = try popMark()
-                try Self.appendItems(&stack[try top()], items)
+                let (items, d) = try popMarkDepth()
+                let t = try top()
+                try deepenTop(t, to: d + 2)
+                try Self.appendItems(&stack[t], items)
             case UInt8(ascii: "s"):
-                let v = try pop()
-                let k = try pop()
-                try Self.setItems(&stack[try top()], [k, v])
+                let (v, dv) = try popDepth()
+                let (k, dk) = try popDepth()
+                let t = try top()
+                try deepenTop(t, to: max(dv, dk) + 2)
+                try Self.setItems(&stack[t], [k, v])
             case UInt8(ascii: "u"):
-                let items = try popMark()
-                try Self.setItems(&stack[try top()], items)
+                let (items, d) = try popMarkDepth()
+                let t = try top()
+                try deepenTop(t, to: d + 2)
+                try Self.setItems(&stack[t], items)
             case UInt8(ascii: "c"):
                 let m = try line()
                 let n = try line()
-                stack.append(.global(module: Self.python3Module[m] ?? m, name: n))
+                try push(.global(module: Self.python3Module[m] ?? m, name: n))
             case 0x93:
                 let n = try pop()
                 let m = try pop()
-                stack.append(.global(module: m.stringValue ?? m.repr, name: n.stringValue ?? n.repr))
+                try push(.global(module: m.stringValue ?? m.repr, name: n.stringValue ?? n.repr))
             case UInt8(ascii: "R"):
-                let args = try pop()
-                let f = try pop()
+                let (args, da) = try popDepth()
+                let (f, df) = try popDepth()
                 guard case .tuple(let a) = args else { throw PickleError("REDUCE without an argument tuple") }
-                stack.append(Self.call(f, a))
+                try push(Self.call(f, a), depth: max(da, df) + 1)
             case 0x81:
-                let args = try pop()
-                let cls = try pop()
+                let (args, da) = try popDepth()
+                let (cls, dc) = try popDepth()
                 guard case .tuple(let a) = args else { throw PickleError("NEWOBJ without an argument tuple") }
-                stack.append(Self.call(cls, a))
+                try push(Self.call(cls, a), depth: max(da, dc) + 1)
             case 0x92:
                 _ = try pop()  // kwargs
-                let args = try pop()
-                let cls = try pop()
+                let (args, da) = try popDepth()
+                let (cls, dc) = try popDepth()
                 guard case .tuple(let a) = args else { throw PickleError("NEWOBJ_EX without an argument tuple") }
-                stack.append(Self.call(cls, a))
+                try push(Self.call(cls, a), depth: max(da, dc) + 1)
             case UInt8(ascii: "b"):
-                let state = try pop()
+                let (state, ds) = try popDepth()
                 let t = try top()
+                try deepenTop(t, to: ds + 2)
                 switch stack[t] {
                 case .object(let cls, let args, let old):
                     var merged = state
@@ -499,13 +556,13 @@ public struct PickleReader {
                 default:
                     stack[t] = .object(cls: stack[t].repr, args: [], state: state)
                 }
-            case 0x94: memo[memo.count] = stack[try top()]
-            case UInt8(ascii: "q"): memo[Int(try byte())] = stack[try top()]
-            case UInt8(ascii: "r"): memo[try uint(4)] = stack[try top()]
-            case UInt8(ascii: "p"): memo[Int(try line()) ?? -1] = stack[try top()]
-            case UInt8(ascii: "h"): stack.append(try memoGet(Int(try byte())))
-            case UInt8(ascii: "j"): stack.append(try memoGet(try uint(4)))
-            case UInt8(ascii: "g"): stack.append(try memoGet(Int(try line()) ?? -1))
+            case 0x94: try memoPut(memo.count)
+            case UInt8(ascii: "q"): try memoPut(Int(try byte()))
+            case UInt8(ascii: "r"): try memoPut(try uint(4))
+            case UInt8(ascii: "p"): try memoPut(Int(try line()) ?? -1)
+            case UInt8(ascii: "h"): try memoPush(Int(try byte()))
+            case UInt8(ascii: "j"): try memoPush(try uint(4))
+            case UInt8(ascii: "g"): try memoPush(Int(try line()) ?? -1)
             case 0x97, 0x98: throw PickleError("out-of-band buffers are not supported")
             case UInt8(ascii: "P"), UInt8(ascii: "Q"): throw PickleError("persistent ids are not supported")
             default:
@@ -520,8 +577,14 @@ public struct PickleReader {
         "Queue": "queue", "cPickle": "pickle",
     ]
 
-    private func memoGet(_ k: Int) throws(PickleError) -> PickleValue {
+    private mutating func memoPut(_ k: Int) throws(PickleError) {
+        let t = try top()
+        memo[k] = stack[t]
+        memoDepths[k] = depths[t]
+    }
+
+    private mutating func memoPush(_ k: Int) throws(PickleError) {
         guard let v = memo[k] else { throw PickleError("memo \(k) missing") }
-        return v
+        try push(v, depth: memoDepths[k] ?? 0)
     }
 }

@@ -35,7 +35,11 @@ public final class JournalSession: Sendable {
         scheduler.setStartHook { [writer] task, engine, at, group in
             writer.recordStartNow(task, engine: engine, at: at, processGroup: group)
         }
-        for e in scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { writer.recordEngine(e) }
+        for e in scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines {
+            writer.recordEngine(e)
+            // An engine that died before the journal opened (one that never started): its death is told too.
+            if case .dead(let reason) = e.state { writer.record(.engineDied(e.id, reason: reason)) }
+        }
         do {
             server = try StateServer(
                 path: socketPath, source: JournaledSource(inner: source, writer: writer), info: ServerInfo(journal: path, ppdash: ppdashVersion), note: warn)

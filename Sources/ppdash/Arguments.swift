@@ -5,14 +5,20 @@ import PPSource
 
 // The command line's value types: each parses its own text; the commands' `validate()` check their bounds.
 
-/// A duration on the command line, in seconds (`0.5`, `30`).
+/// A duration on the command line, in seconds (`0.5`, `30`), kept with its text for error lines.
 struct Seconds: ExpressibleByArgument, Sendable {
     var value: Double
+    /// The argument as given (`inf`, `1e400`), so an error line shows what the user wrote.
+    var text: String
 
-    init(_ value: Double) { self.value = value }
+    init(_ value: Double) {
+        self.value = value
+        text = String(format: "%g", value)
+    }
     init?(argument: String) {
         guard let v = Double(argument) else { return nil }
         value = v
+        text = argument
     }
 
     var defaultValueDescription: String { String(format: "%g", value) }
@@ -20,12 +26,17 @@ struct Seconds: ExpressibleByArgument, Sendable {
     /// Refuses NaN, infinities and values outside `range` in one line naming `option` and its `rule`.
     func check(_ option: String, _ range: ClosedRange<Double> = Seconds.positive, _ rule: String = "> 0") throws {
         guard value.isFinite, range.contains(value) else {
-            throw ValidationError("\(option) must be \(rule) seconds (got \(value))")
+            if value.isFinite, value > range.upperBound, range.upperBound == Seconds.longest {
+                throw ValidationError("\(option) must be at most \(Int(Seconds.longest)) seconds (got \(text))")
+            }
+            throw ValidationError("\(option) must be a finite number of seconds \(rule) (got \(text))")
         }
     }
 
-    static let positive = Double.leastNonzeroMagnitude...Double.greatestFiniteMagnitude
-    static let nonNegative = 0...Double.greatestFiniteMagnitude
+    /// The longest duration any option takes (about 31 years): past it a deadline in nanoseconds would overflow.
+    static let longest: Double = 1e9
+    static let positive = Double.leastNonzeroMagnitude...longest
+    static let nonNegative = 0...longest
 }
 
 /// Refuses a count outside `bounds` in one line naming `option`.

@@ -39,7 +39,7 @@ struct DashboardCommand: ParsableCommand {
 
 /// `--refresh`, for every command that can open the dashboard.
 struct RefreshOption: ParsableArguments {
-    @Option(name: .customLong("refresh"), help: ArgumentHelp("Dashboard refresh interval in seconds.", valueName: "SECONDS"))
+    @Option(name: .customLong("refresh"), parsing: .unconditional, help: ArgumentHelp("Dashboard refresh interval in seconds.", valueName: "SECONDS"))
     var interval = Seconds(0.1)
 
     func validate() throws { try interval.check("--refresh") }

@@ -11,10 +11,10 @@ struct DemoCommand: ParsableCommand {
 
     @OptionGroup var engines: EngineOptions
 
-    @Option(help: "How many tasks.")
+    @Option(parsing: .unconditional, help: "How many tasks.")
     var tasks: Int = 100
 
-    @Option(help: ArgumentHelp("Seconds each task sleeps.", valueName: "SECONDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds each task sleeps.", valueName: "SECONDS"))
     var sleep = Seconds(0.1)
 
     /// The longest `--sleep`: a day.

@@ -38,6 +38,9 @@ struct EngineCommand: ParsableCommand {
         help: ArgumentHelp("Seconds to keep retrying a refused connection.", valueName: "SECONDS"))
     var connectTimeout = Seconds(30)
 
+    /// The longest `--connect-timeout`: a day.
+    static let maxConnectTimeout: Double = 86_400
+
     func validate() throws {
         if stdio == (connect != nil) { throw ValidationError("give exactly one of --stdio and --connect HOST:PORT") }
         if let connect, Self.address(connect) == nil {
@@ -50,7 +53,7 @@ struct EngineCommand: ParsableCommand {
                 throw ValidationError("--workdir \(workdir) is not a directory")
             }
         }
-        try connectTimeout.check("--connect-timeout", Seconds.nonNegative, ">= 0")
+        try connectTimeout.check("--connect-timeout", 0...EngineCommand.maxConnectTimeout, "from 0 to \(Int(EngineCommand.maxConnectTimeout))")
     }
 
     /// `host:port` or `[v6]:port`.
@@ -80,7 +83,11 @@ struct EngineCommand: ParsableCommand {
         }
         let (host, port) = Self.address(connect!)!
         let token: EngineToken
-        do { token = try EngineToken.read(path: tokenFile ?? EngineToken.defaultPath) } catch {
+        do throws(PPError) {
+            let path: String
+            if let tokenFile { path = tokenFile } else { path = try EngineToken.defaultPath() }
+            token = try EngineToken.read(path: path)
+        } catch {
             throw ValidationError(error.message)
         }
         throw ExitCode(EngineWorker.serveConnected(host: host, port: port, token: token, options: options))

@@ -64,7 +64,8 @@ struct EngineOptions: ParsableArguments {
     }
 
     /// Starts the engines and returns a client on them; prints the connect line of a listen spec.
-    /// An engine that cannot start is one line and exit status 1.
+    /// A listen spec that cannot listen is the user's configuration: one line and exit status 2. An engine that
+    /// cannot start is one dead engine, told in one line; only when no engine at all can run, exit status 1.
     func startEngines() throws -> Client {
         var options = EngineLaunchOptions()
         options.sshCommand = try sshCommand()
@@ -78,7 +79,13 @@ struct EngineOptions: ParsableArguments {
         do {
             launcher = try EngineLauncher(specs: specs, scheduler: scheduler, options: options)
         } catch {
-            note("ppdash: \(error)")
+            throw ValidationError(error.message)
+        }
+        let others = launcher.hasEngines ? "; the other engines run the batch" : ""
+        for f in launcher.failures { engineLog.write("ppdash: engine \(f.engine) (\(f.spec)) is dead: \(f.reason)\(others)") }
+        guard launcher.hasEngines else {
+            scheduler.shutdown()
+            note("ppdash: no engine could start (\(launcher.failures.count) tried): nothing ran")
             throw ExitCode(1)
         }
         if let l = launcher.listener {

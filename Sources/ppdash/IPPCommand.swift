@@ -35,7 +35,7 @@ struct IPPCommand: ParsableCommand {
     @Option(help: "Submit a shell sweep ('TEMPLATE ::: ARGS'), wait for it, print its tasks as JSON Lines.")
     var submit: String?
 
-    @Option(help: ArgumentHelp("Seconds to keep retrying an unreachable controller before giving up (--json and --submit).", valueName: "SECONDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to keep retrying an unreachable controller before giving up (--json and --submit).", valueName: "SECONDS"))
     var timeout = Seconds(30)
 
     @OptionGroup var refresh: RefreshOption

@@ -47,7 +47,8 @@ struct RunCommand: ParsableCommand {
         if sweep.groups.isEmpty {
             if isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
             var lines = [String]()
-            while let line = readLine(strippingNewline: true) { lines.append(line) }
+            // Up to one past the cap, so an endless stdin (`yes |`) is refused by the batch cap, not read for ever.
+            while lines.count <= ViewFlags.maxBatchTasks, let line = readLine(strippingNewline: true) { lines.append(line) }
             sweep = Sweep(template: sweep.template, groups: [lines])
         }
         // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).

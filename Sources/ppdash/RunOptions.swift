@@ -26,7 +26,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Stop at the first failure: 'now' kills running tasks, 'soon' lets them finish.", valueName: "mode"))
     var halt: HaltPolicy?
 
-    @Option(name: .customLong("max-output"), help: ArgumentHelp("Bytes of stdout and of stderr kept per task (head and tail).", valueName: "BYTES"))
+    @Option(name: .customLong("max-output"), parsing: .unconditional, help: ArgumentHelp("Bytes of stdout and of stderr kept per task (head and tail).", valueName: "BYTES"))
     var maxOutput: Int = 65536
 
     @Flag(help: "Plain output, no dashboard.")
@@ -43,7 +43,7 @@ struct RunOptions: ParsableArguments {
     func validate() throws {
         try timeout?.check("--timeout")
         try checkCount("--retries", retries, 0...ViewFlags.maxRetries)
-        try checkCount("--max-output", maxOutput, 0...Int.max)
+        try checkCount("--max-output", maxOutput, 0...WireProtocol.maxOutputPerStream)
         for name in envNames where name.isEmpty || name.contains("=") {
             throw ValidationError("bad --env name '\(name)': give a variable's name, e.g. --env PATH")
         }

@@ -1,3 +1,4 @@
+import PPKit
 import Testing
 
 @testable import PPIPP
@@ -112,5 +113,153 @@ struct PickleTests {
         // A short range still reads as its elements.
         let short = try PickleReader.loads(PickleWriter.dumps(.object(cls: "builtins.range", args: [.int(3)], state: nil)))
         #expect(short == .list([.int(0), .int(1), .int(2)]))
+    }
+}
+
+
+/// Deterministic fuzzing of what a hub sends: its pickles and its JSON records. Each case decodes or is refused with an
+/// error; none traps (a trap ends the whole test process, so a pass means none did).
+@Suite("Fuzz: pickles and hub records")
+struct HubFuzzTests {
+    /// Every opcode the reader knows, and a few it does not.
+    static let opcodes: [UInt8] = Array("(0123NKMJIG FXVCBUTSL)tl]}da\u{81}Rbcqrphjgseu.".utf8)
+        + [0x80, 0x95, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x96, 0x85, 0x86, 0x87, 0x8F, 0x90, 0x91, 0x92, 0x93, 0x94,
+            0x97, 0x98, 0xFF]
+
+    static func randomArgument(_ rng: inout SplitMix64) -> [UInt8] {
+        switch Int.random(in: 0..<6, using: &rng) {
+        case 0: return []
+        case 1: return [UInt8.random(in: 0...255, using: &rng)]
+        case 2: return [0xFF, 0xFF, 0xFF, 0x7F]
+        case 3: return [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]
+        case 4: return Array("12\n".utf8)
+        default: return (0..<Int.random(in: 0...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
+    }
+
+    @Test("a pickle nested 200,000 deep (400 KB) is refused, not a stack overflow when it is freed")
+    func deepNesting() {
+        for open in [UInt8(ascii: "]"), UInt8(ascii: ")")] {
+            let n = 200_000
+            let inner: [UInt8] = open == UInt8(ascii: "]") ? [UInt8(ascii: "a")] : [0x85]
+            var p: [UInt8] = [0x80, 2] + Array(repeating: UInt8(ascii: "]"), count: 1)
+            if open == UInt8(ascii: "]") {
+                p += Array(repeating: open, count: n) + Array(repeating: inner[0], count: n)
+            } else {
+                p += Array(repeating: 0x85, count: n)  // ((((([],),),),)...)
+            }
+            p.append(UInt8(ascii: "."))
+            let e = #expect(throws: PickleError.self) { try PickleReader.loads(p) }
+            #expect(e?.message.contains("nested over \(PickleReader.maxDepth) deep") == true, "\(String(describing: e?.message))")
+        }
+        // Through the memo too: a value fetched again keeps its depth.
+        var p: [UInt8] = [0x80, 2, UInt8(ascii: "]")]
+        for _ in 0..<300 { p += [0x94, 0x85] }
+        p.append(UInt8(ascii: "."))
+        #expect(throws: PickleError.self) { try PickleReader.loads(p) }
+        // Real values nest a little: fine.
+        var ok: [UInt8] = [0x80, 2, UInt8(ascii: "]")]
+        for _ in 0..<50 { ok.append(0x85) }
+        ok.append(UInt8(ascii: "."))
+        #expect((try? PickleReader.loads(ok)) != nil)
+    }
+
+    @Test("fuzz: random opcode streams decode or are refused (20,000 cases, seeded)")
+    func randomOpcodes() {
+        var rng = SplitMix64(seed: 0xB1C4)
+        var decoded = 0
+        for _ in 0..<20_000 {
+            var p: [UInt8] = Bool.random(using: &rng) ? [0x80, UInt8.random(in: 0...5, using: &rng)] : []
+            for _ in 0..<Int.random(in: 1...40, using: &rng) {
+                p.append(Self.opcodes.randomElement(using: &rng)!)
+                if Bool.random(using: &rng) { p += Self.randomArgument(&rng) }
+            }
+            if Bool.random(using: &rng) { p.append(UInt8(ascii: ".")) }
+            if let v = try? PickleReader.loads(p) {
+                decoded += 1
+                _ = v.repr
+                _ = v.json
+            }
+        }
+        #expect(decoded > 0, "some streams make values")
+    }
+
+    @Test("fuzz: valid pickles with bytes changed, inserted or cut decode or are refused (20,000 cases, seeded)")
+    func mutatedPickles() throws {
+        let valid: [[UInt8]] = [
+            PickleTests.bytes(PickleTests.completed2), PickleTests.bytes(PickleTests.completed4),
+            PickleTests.bytes(PickleTests.mixed2), PickleTests.bytes(PickleTests.mixed5),
+            PickleWriter.dumps(PickleTests.mixedValue),
+        ]
+        for v in valid { _ = try PickleReader.loads(v) }
+        var rng = SplitMix64(seed: 0x9111)
+        for _ in 0..<20_000 {
+            var p = valid.randomElement(using: &rng)!
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let at = Int.random(in: 0..<p.count, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: p[at] = UInt8.random(in: 0...255, using: &rng)
+                case 1: p.insert(Self.opcodes.randomElement(using: &rng)!, at: at)
+                case 2: p.removeSubrange(at...)
+                default: p.replaceSubrange(at..<min(p.count, at + 4), with: [0xFF, 0xFF, 0xFF, 0x7F])
+                }
+                if p.isEmpty { break }
+            }
+            if let v = try? PickleReader.loads(p) {
+                _ = v.repr
+                _ = v.json
+            }
+        }
+    }
+
+    static func randomJSON(_ rng: inout SplitMix64, depth: Int = 0) -> JSON {
+        switch Int.random(in: 0..<(depth > 2 ? 7 : 9), using: &rng) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &rng))
+        case 2: return .integer([Int64.max, Int64.min, -1, 0, 1, 3].randomElement(using: &rng)!)
+        case 3: return .number([Double.greatestFiniteMagnitude, -1e300, 0.5, 1e15, -0.0].randomElement(using: &rng)!)
+        case 4:
+            return .string(
+                ["", "x", "2026-11-29T10:00:00Z", "9999-12-31T23:59:60.999999999+99:99", "0000-01-01T00:00:00-00:00",
+                    "\u{1B}[2J", "ok", "error"].randomElement(using: &rng)!)
+        case 5, 6: return .string(String(repeating: "9", count: Int.random(in: 0...30, using: &rng)))
+        case 7:
+            return .array((0..<Int.random(in: 0...4, using: &rng)).map { _ in randomJSON(&rng, depth: depth + 1) })
+        default:
+            let keys = HubQuery.recordKeys + ["status", "ename", "evalue", "traceback", "retries", "label", "session", "date"]
+            var o: [String: JSON] = [:]
+            for _ in 0..<Int.random(in: 0...5, using: &rng) { o[keys.randomElement(using: &rng)!] = randomJSON(&rng, depth: depth + 1) }
+            return .object(o)
+        }
+    }
+
+    @Test("fuzz: hub db_reply records with hostile fields and buffer counts parse or are skipped (3,000 cases, seeded)")
+    func hubRecords() {
+        var rng = SplitMix64(seed: 0x4B0B)
+        let pickles: [[UInt8]] = [
+            PickleWriter.dumps(.int(9)), PickleWriter.dumps(.global(module: "subprocess", name: "run")),
+            PickleWriter.dumps(.dict([PickleEntry(.string("nargs"), .int(-5)), PickleEntry(.string("narg_bufs"), .int(-5))])),
+            PickleWriter.dumps(.dict([PickleEntry(.string("nargs"), .int(Int.max)), PickleEntry(.string("narg_bufs"), .int(Int.max))])),
+            [0xFF], [],
+        ]
+        let counts: [JSON] = [.integer(Int64.max), .integer(Int64.min), .integer(-1), .integer(0), .integer(2), .number(1e300), .string("3"), .null]
+        for _ in 0..<3000 {
+            var records: [JSON] = []
+            for _ in 0..<Int.random(in: 0...4, using: &rng) {
+                var r = Self.randomJSON(&rng, depth: 1)
+                if case .object(var o) = r, Bool.random(using: &rng) {
+                    o["msg_id"] = .string("m\(records.count)")
+                    r = .object(o)
+                }
+                records.append(r)
+            }
+            func lens() -> JSON { .array((0..<Int.random(in: 0...5, using: &rng)).map { _ in counts.randomElement(using: &rng)! }) }
+            let content: JSON = ["status": "ok", "records": .array(records), "buffer_lens": lens(), "result_buffer_lens": lens()]
+            let buffers = (0..<Int.random(in: 0...6, using: &rng)).map { _ in pickles.randomElement(using: &rng)! }
+            for rec in HubRecord.parse(dbReply: content, buffers: buffers) {
+                _ = rec.call?.text
+                _ = rec.result?.repr
+            }
+        }
     }
 }

@@ -54,6 +54,11 @@ struct EngineSpecTests {
         #expect(message("listen:http").contains("bad port 'http'"))
         #expect(message("listen,listen:8").hasPrefix("more than one listen spec"))
         #expect(message("2,,3").hasPrefix("empty engine spec"))
+        // `ssh:2` reads as the host "2" and hung 30 s: refused with the form to write.
+        #expect(message("ssh:2") == "engine spec 'ssh:2' names no host: use ssh:N/HOST for N engines on HOST, e.g. ssh:2/node1")
+        #expect(message("local:1,ssh:16").contains("ssh:N/HOST"))
+        #expect(message("ssh:2/node1") == "accepted")
+        #expect(message("ssh:node1") == "accepted")
     }
 
     @Test("--ssh words split as sh splits them")

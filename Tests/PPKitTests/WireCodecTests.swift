@@ -165,4 +165,134 @@ struct WireCodecTests {
             }
         }
     }
+
+    /// Why a decoded message breaks a bound a peer's values must keep, or nil.
+    static func outOfBounds(_ m: WireMessage) -> String? {
+        switch m {
+        case .hello(let h):
+            if h.pid < 0 || h.cores < 0 || h.cores > WireProtocol.maxCores { return "pid or cores" }
+            if h.host.utf8.count > WireProtocol.maxHostBytes { return "host length" }
+            if h.host.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "host control" }
+        case .welcome(let w):
+            if !WireProtocol.heartbeatMillis.contains(w.heartbeatMillis) { return "heartbeat" }
+        case .run(let r):
+            if let l = r.runTimeLimit, !(l > 0 && l <= WireProtocol.longestSeconds) { return "run-time limit" }
+            if r.maxOutput < 0 || r.slot < 0 { return "max output or slot" }
+            if case .builtin(.sleepSquare(_, let s)) = r.work, !(s >= 0 && s <= WireProtocol.longestSeconds) { return "sleep" }
+        case .started(_, let at, let group):
+            if !WireProtocol.timestamps.contains(at) || group < 0 { return "started" }
+        case .result(let r):
+            if !WireProtocol.timestamps.contains(r.started) || !WireProtocol.timestamps.contains(r.completed) { return "timestamps" }
+            if r.stdout.droppedBytes > Int(WireProtocol.maxDroppedBytes) || r.stderr.droppedBytes > Int(WireProtocol.maxDroppedBytes)
+                || r.stdout.droppedBytes < 0 || r.stderr.droppedBytes < 0
+            {
+                return "dropped bytes"
+            }
+            if let e = r.exitStatus, !WireProtocol.statusByte.contains(e) { return "exit status" }
+            if let g = r.signal, !WireProtocol.statusByte.contains(g) { return "signal" }
+        case .challenge, .cancel, .heartbeat, .bye:
+            break
+        }
+        return nil
+    }
+
+    /// Decodes `frame`: a message within bounds that re-encodes to the same bytes, or a WireError; never a trap.
+    static func decodeChecked(_ frame: ByteBuffer, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        var b = frame
+        do {
+            guard let m = try FrameParser(limit: 1 << 20).next(&b) else { return false }
+            if let why = outOfBounds(m) {
+                Issue.record("decoded out of bounds (\(why)): \(m)", sourceLocation: sourceLocation)
+            }
+            var again = m.frame
+            #expect(try FrameParser(limit: 1 << 20).next(&again) == m, sourceLocation: sourceLocation)
+            return true
+        } catch {
+            #expect(!error.message.isEmpty, sourceLocation: sourceLocation)
+            return false
+        }
+    }
+
+    @Test("fuzz: every field of every message overwritten with edge values (0, -1, MIN, MAX, NaN) decodes in bounds or is refused")
+    func fuzzFieldEdges() {
+        let patterns: [[UInt8]] = [
+            [0x00], [0xFF], [0x7F], [0x80],
+            [0x00, 0x00], [0xFF, 0xFF],
+            [0x00, 0x00, 0x00, 0x00], [0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0x80, 0x00, 0x00, 0x00],
+            [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+            [0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], [0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00],
+            Array(withUnsafeBytes(of: Double.nan.bitPattern.bigEndian) { Array($0) }),
+            Array(withUnsafeBytes(of: Double.infinity.bitPattern.bigEndian) { Array($0) }),
+            Array(withUnsafeBytes(of: (-1.0).bitPattern.bigEndian) { Array($0) }),
+            Array(withUnsafeBytes(of: (1e300).bitPattern.bigEndian) { Array($0) }),
+            [0x1B],
+        ]
+        var cases = 0
+        var decoded = 0
+        for message in sampleMessages {
+            let frame = message.frame
+            // After the length, version and kind: every body offset, every pattern.
+            for at in 6..<frame.readableBytes {
+                for pattern in patterns where at + pattern.count <= frame.readableBytes {
+                    var mutated = frame
+                    mutated.setBytes(pattern, at: frame.readerIndex + at)
+                    cases += 1
+                    if Self.decodeChecked(mutated) { decoded += 1 }
+                }
+            }
+        }
+        #expect(cases > 5000)
+        #expect(decoded > 0 && decoded < cases, "\(decoded) of \(cases) decoded")
+    }
+
+    static func randomMessage(_ rng: inout SplitMix64) -> WireMessage {
+        func i64() -> Int64 {
+            [Int64.max, .min, -1, 0, 1, 1_700_000_000_000_000, WireProtocol.timestamps.upperBound,
+                WireProtocol.timestamps.upperBound + 1, WireProtocol.maxDroppedBytes, WireProtocol.maxDroppedBytes + 1,
+                Int64.random(in: .min ... .max, using: &rng)].randomElement(using: &rng)!
+        }
+        func i32() -> Int32 { [Int32.max, .min, -1, 0, 1, 255, 256, Int32.random(in: .min ... .max, using: &rng)].randomElement(using: &rng)! }
+        func dbl() -> Double { [.nan, .infinity, -.infinity, -1, 0, 1e-300, 0.5, 1e9, 1e9 + 1, 1e300].randomElement(using: &rng)! }
+        func str() -> String {
+            ["", "node7", "\u{1B}[2J", String(repeating: "h", count: 300), "héllo", "a\u{0}b"].randomElement(using: &rng)!
+        }
+        func bytes() -> [UInt8] { (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        func status() -> TaskStatus { [.ok, .error, .timeout, .aborted].randomElement(using: &rng)! }
+        switch Int.random(in: 0..<9, using: &rng) {
+        case 0: return .hello(WireHello(host: str(), pid: i32(), cores: i32(), nonce: bytes(), proof: bytes()))
+        case 1: return .challenge(nonce: bytes())
+        case 2: return .welcome(WireWelcome(heartbeatMillis: [0, 1, 1000, 3_600_001, .max].randomElement(using: &rng)!, proof: bytes()))
+        case 3:
+            let work: WireRun.Work =
+                Bool.random(using: &rng) ? .shell(command: str()) : .builtin(.sleepSquare(x: Int(i64()), seconds: dbl()))
+            return .run(
+                WireRun(
+                    task: i64(), work: work, runTimeLimit: Bool.random(using: &rng) ? dbl() : nil, maxOutput: i64(), slot: i32(),
+                    workingDirectory: Bool.random(using: &rng) ? str() : nil,
+                    environment: Bool.random(using: &rng) ? [WireVariable(name: str(), value: str())] : []))
+        case 4: return .started(task: i64(), at: i64(), processGroup: i32())
+        case 5:
+            return .result(
+                WireResult(
+                    task: i64(), settledOnly: Bool.random(using: &rng), status: status(), error: Bool.random(using: &rng) ? str() : nil,
+                    stdout: CapturedOutput(text: str(), droppedBytes: Int(i64())),
+                    stderr: CapturedOutput(text: str(), droppedBytes: Int(i64())),
+                    exitStatus: Bool.random(using: &rng) ? i32() : nil, signal: Bool.random(using: &rng) ? i32() : nil,
+                    value: [.none, .integer, .shell].randomElement(using: &rng)!, integer: i64(), started: i64(), completed: i64()))
+        case 6: return .cancel(task: i64(), reason: Bool.random(using: &rng) ? .aborted : .runTimeLimit)
+        case 7: return .heartbeat
+        default: return .bye(reason: str(), graceful: Bool.random(using: &rng))
+        }
+    }
+
+    @Test("fuzz: messages built with random edge values in every field decode in bounds or are refused (10,000, seeded)")
+    func fuzzRandomFields() {
+        var rng = SplitMix64(seed: 0xF1E1D)
+        var decoded = 0
+        var refused = 0
+        for _ in 0..<10_000 {
+            if Self.decodeChecked(Self.randomMessage(&rng).frame) { decoded += 1 } else { refused += 1 }
+        }
+        #expect(decoded > 500 && refused > 500, "\(decoded) decoded, \(refused) refused")
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PPSystem
 
 /// How `EngineLauncher` starts engines of each kind.
 public struct EngineLaunchOptions: Sendable {
@@ -18,29 +19,37 @@ public struct EngineLaunchOptions: Sendable {
 }
 
 /// Starts the engines that `-e` specs name, and more of the first spec's kind on demand (the dashboard's `+`).
+///
+/// An engine that cannot start (a dead ssh host, a worker that never says hello) is one dead engine, its reason
+/// kept: the others run the batch, as GNU parallel goes on with the hosts it has. Only a `listen` spec that cannot
+/// listen (bad address, port taken, bad token file) is an error: that is the user's configuration.
 public final class EngineLauncher: Sendable {
     public let options: EngineLaunchOptions
     public let specs: [EngineSpec]
     public let scheduler: Scheduler
     /// The listener, when a spec is `listen`.
     public let listener: EngineListener?
+    /// The engines that did not start, each adopted by the scheduler as dead with its reason.
+    public let failures: [EngineLaunchFailure]
 
-    /// Starts every spec's engines on `scheduler` (workers at once, waiting for their hellos); throws what failed.
+    /// Starts every spec's engines on `scheduler` (workers at once, waiting for their hellos); throws only when a
+    /// `listen` spec cannot listen.
     public init(specs: [EngineSpec], scheduler: Scheduler, options: EngineLaunchOptions) throws(PPError) {
         self.specs = specs
         self.scheduler = scheduler
         self.options = options
         var listener: EngineListener?
+        var failures: [EngineLaunchFailure] = []
         do throws(PPError) {
+            // The listener first: its errors are the user's configuration, found before any worker starts.
             for spec in specs {
                 if case .listen(let port) = spec {
-                    let path = options.tokenPath ?? EngineToken.defaultPath
+                    let path: String
+                    if let p = options.tokenPath { path = p } else { path = try EngineToken.defaultPath() }
                     let token = try EngineToken.readOrCreate(path: path)
                     listener = try EngineListener(
                         scheduler: scheduler, bind: options.bind, port: port, token: token, tokenPath: path,
                         options: options.remote)
-                } else {
-                    for engine in try Self.engines(spec, options: options) { scheduler.addEngine(engine) }
                 }
             }
         } catch {
@@ -48,7 +57,74 @@ public final class EngineLauncher: Sendable {
             scheduler.shutdown()
             throw error
         }
+        // Every spec's workers start at once and share one hello deadline: two unreachable hosts cost one timeout,
+        // not two. Engines join in spec order, so their ids follow the specs.
+        let started = specs.map { Self.start($0, options: options) }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.remote.helloTimeout) ?? 0))
+        for (spec, launch) in zip(specs, started) {
+            for result in Self.adopt(launch, until: deadline) {
+                switch result {
+                case .success(let engine):
+                    scheduler.addEngine(engine)
+                case .failure(let error):
+                    let dead = DeadEngine(info: Self.info(of: spec), reason: error.message)
+                    let id = scheduler.addEngine(dead)
+                    failures.append(EngineLaunchFailure(engine: id, spec: spec, reason: error.message))
+                }
+            }
+        }
         self.listener = listener
+        self.failures = failures
+    }
+
+    /// Whether any engine can run tasks: one alive, or a listener that engines may still join.
+    public var hasEngines: Bool { listener != nil || !scheduler.engineIDs.isEmpty }
+
+    /// What a spec's engines are, before any of them said hello.
+    static func info(of spec: EngineSpec) -> EngineInfo {
+        switch spec {
+        case .local: EngineInfo(kind: .local, host: hostName(), pid: 0, cores: 0)
+        case .proc: EngineInfo(kind: .proc, host: hostName(), pid: 0, cores: 0)
+        case .ssh(_, let login): EngineInfo(kind: .ssh, host: login.host, pid: 0, cores: 0)
+        case .listen: EngineInfo(kind: .connected, host: "?", pid: 0, cores: 0)
+        }
+    }
+
+    /// A spec's engines on their way: in-process ones are ready, workers are started and not yet heard from.
+    enum Launch {
+        case ready([any Engine])
+        case started([Result<PendingLaunch, PPError>])
+    }
+
+    /// Starts a spec's engines (none for `listen`) without waiting for any hello.
+    static func start(_ spec: EngineSpec, options: EngineLaunchOptions) -> Launch {
+        switch spec {
+        case .local(let n):
+            return .ready((0..<n).map { _ in InProcessEngine() })
+        case .proc(let n):
+            let exe = options.workerExecutable ?? "/proc/self/exe"
+            return .started(
+                RemoteEngine.startEach(
+                    count: n, path: exe, argv: ["ppdash", "engine", "--stdio"], kind: .proc, label: "", host: hostName(),
+                    what: "worker process (\(exe) engine --stdio)", options: options.remote))
+        case .ssh(let n, let login):
+            let argv = sshArguments(login: login, options: options)
+            return .started(
+                RemoteEngine.startEach(
+                    count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
+                    what: "ssh engine on \(login)", options: options.remote))
+        case .listen:
+            return .ready([])
+        }
+    }
+
+    /// Each engine of a launch once its hello is in, or why it did not start.
+    static func adopt(_ launch: Launch, until deadline: DispatchTime) -> [Result<any Engine, PPError>] {
+        switch launch {
+        case .ready(let engines): return engines.map { .success($0) }
+        case .started(let pending):
+            return RemoteEngine.awaitHellos(pending, until: deadline).map { $0.map { $0 as any Engine } }
+        }
     }
 
     /// A client whose `addEngine()` adds one engine of the first spec's kind.
@@ -68,7 +144,7 @@ public final class EngineLauncher: Sendable {
         }
     }
 
-    /// Starts a spec's engines (not `listen`).
+    /// Starts a spec's engines (not `listen`); throws the first failure.
     static func engines(_ spec: EngineSpec, options: EngineLaunchOptions) throws(PPError) -> [any Engine] {
         switch spec {
         case .local(let n):
@@ -96,4 +172,32 @@ public final class EngineLauncher: Sendable {
         argv += [login.destination, "--", Template.quote(options.remotePPDash) + " engine --stdio"]
         return argv
     }
+}
+
+/// One engine that did not start, and why.
+public struct EngineLaunchFailure: Sendable, Hashable {
+    /// Its id: the scheduler holds it as a dead engine.
+    public var engine: EngineID
+    public var spec: EngineSpec
+    public var reason: String
+}
+
+/// An engine that never started: the scheduler adopts it and hears at once that it is dead, with the reason, so the
+/// engines pane, the journal and `queueStatus` show it as any other dead engine.
+final class DeadEngine: Engine {
+    let info: EngineInfo
+    let reason: String
+    var highWaterMark: Int { 1 }
+    var runsClosures: Bool { false }
+
+    init(info: EngineInfo, reason: String) {
+        self.info = info
+        self.reason = reason
+    }
+
+    func start(id: EngineID, sink: any EngineSink) { sink.engineDied(id, reason: reason) }
+    /// Never called after its death; a task handed to it in the instant before is given back by `engineDied`.
+    func run(_ assignment: Assignment) {}
+    func cancel(_ task: TaskID, reason: CancelReason) {}
+    func shutdown(graceful: Bool) {}
 }

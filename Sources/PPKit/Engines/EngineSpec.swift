@@ -66,6 +66,12 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
             }
             if r.hasPrefix("//") { r.removeFirst(2) }
             var n = 1
+            if !r.contains("/"), let count = Int(r) {
+                // `ssh:2` reads as the host "2" and would wait for ssh to give up on it.
+                throw PPError(
+                    .invalidArgument,
+                    "engine spec '\(text)' names no host: use ssh:N/HOST for N engines on HOST, e.g. ssh:\(count)/node1")
+            }
             if let slash = r.firstIndex(of: "/") {
                 n = try count(String(r[..<slash]), in: text)
                 r = String(r[r.index(after: slash)...])

@@ -160,7 +160,9 @@ public final class InProcessEngine: Engine {
             case .sleepSquare(let x, let seconds):
                 return runWatched(a, start: start) {
                     Timings.sleep(seconds)
-                    return x * x
+                    let (square, overflow) = x.multipliedReportingOverflow(by: x)
+                    if overflow { throw PPError(.invalidArgument, "f(\(x)) = x*x does not fit in 64 bits") }
+                    return square
                 }
             }
         case .blocking(let f):
@@ -179,7 +181,7 @@ public final class InProcessEngine: Engine {
                 done.signal()
             }
             // Wait, waking for aborts and the run-time limit: those cancel the Swift task.
-            let deadline = a.runTimeLimit.map { clock.monotonicNanoseconds() + Int64($0 * 1e9) }
+            let deadline = a.runTimeLimit.flatMap(Timings.nanoseconds).map { clock.monotonicNanoseconds() &+ $0 }
             var status: TaskStatus?
             while done.wait(timeout: .now() + .milliseconds(20)) == .timedOut {
                 if let reason = mailbox.withLock({ $0.currentReason }) {
@@ -210,7 +212,7 @@ public final class InProcessEngine: Engine {
     private func runWatched(_ a: Assignment, start: Timestamp, _ body: @Sendable () throws -> any Sendable) -> TaskOutcome {
         if let limit = a.runTimeLimit {
             let (engine, sink, serial) = mailbox.withLock { ($0.id, $0.sink, $0.runSerial) }
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit * 1e9))) { [self] in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(Timings.nanoseconds(limit) ?? 0))) { [self] in
                 guard mailbox.withLock({ $0.current == a.task && $0.runSerial == serial }), let sink else { return }
                 sink.engineSettled(engine, task: a.task, outcome: TaskOutcome(status: .timeout, error: "run-time limit of \(formatSeconds(limit)) s exceeded; the closure cannot be stopped and still occupies engine \(engine)", started: start, completed: clock.now()))
             }

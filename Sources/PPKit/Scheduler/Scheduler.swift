@@ -126,8 +126,8 @@ public final class Scheduler: Sendable {
     func submit(
         works: [TaskWork], options: BatchOptions, after: Dependency?, follow: Dependency?
     ) throws(PPError) -> (BatchID, Range<Int>) {
-        if let t = options.runTimeLimit, !(t > 0) { throw PPError(.invalidArgument, "the run-time limit must be > 0 seconds (got \(t))") }
-        if let t = options.dependencyTimeout, !(t >= 0) { throw PPError(.invalidArgument, "the dependency timeout must be >= 0 seconds (got \(t))") }
+        if let t = options.runTimeLimit, !(t > 0 && t.isFinite) { throw PPError(.invalidArgument, "the run-time limit must be a finite number of seconds > 0 (got \(t))") }
+        if let t = options.dependencyTimeout, !(t >= 0 && t.isFinite) { throw PPError(.invalidArgument, "the dependency timeout must be a finite number of seconds >= 0 (got \(t))") }
         guard (0...ViewFlags.maxRetries).contains(options.retries) else {
             throw PPError(.invalidArgument, "retries must be from 0 to \(ViewFlags.maxRetries) (got \(options.retries))")
         }
@@ -177,7 +177,7 @@ public final class Scheduler: Sendable {
             return (batch.id, first..<(first + works.count))
         }
         if let t = options.dependencyTimeout {
-            let deadline = DispatchTime.now() + .nanoseconds(Int(t * 1e9))
+            let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(t) ?? 0))
             DispatchQueue.global().asyncAfter(deadline: deadline) { [weak self] in
                 self?.dependencyDeadline(range: range, seconds: t)
             }

@@ -30,11 +30,16 @@ struct EngineSlot {
 
     mutating func addBusy(from start: Int64, to end: Int64) {
         guard end > start else { return }
-        busyTotal += end - start
-        var t = start
+        // An engine's clock is its own (a worker may report anything): the total saturates, and only the buckets
+        // the ring keeps are walked, however long the span.
+        let (span, overflow) = end.subtractingReportingOverflow(start)
+        busyTotal = overflow || busyTotal.addingReportingOverflow(span).overflow ? .max : busyTotal + span
+        let window = Int64(busy.count + 1) * busy.width
+        var t = end.subtractingReportingOverflow(window).overflow ? start : max(start, end - window)
         while t < end {
             let b = t / busy.width
-            let upto = min(end, (b + 1) * busy.width)
+            let (next, past) = (b + 1).multipliedReportingOverflow(by: busy.width)
+            let upto = past ? end : min(end, next)
             busy.add(upto - t, bucket: b)
             t = upto
         }

@@ -229,7 +229,7 @@ extension Scheduler {
             let b = tasks[slot].batchSlot
             tasks[b].counts.move(from: was, to: outcome.status)
             tasks[b].completionOrder.append(Int32(slot.index))
-            if let run { tasks[b].serialMicros += run }
+            if let run { tasks[b].serialMicros = tasks[b].serialMicros.addingReportingOverflow(run).overflow ? .max : tasks[b].serialMicros + run }
             tasks[b].lastReceived = max(tasks[b].lastReceived, received.microseconds)
             completions.count(at: received.microseconds)
             generation &+= 1

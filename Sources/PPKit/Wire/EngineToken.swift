@@ -61,14 +61,50 @@ public struct EngineToken: Sendable, Hashable {
         Array(HMAC<SHA256>.authenticationCode(for: message(label, a, b), using: key))
     }
 
-    /// Reads the token at `path`; refuses a file that others may read.
+    /// Reads the token at `path`; refuses a file that is not the user's own regular file (a symlink included), that
+    /// others may read, or that sits in a directory others may write (they could replace it).
     public static func read(path: String) throws(PPError) -> EngineToken {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
+        try checkDirectory(of: path)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw PPError(.invalidArgument, "the token file \(path) is a symbolic link: give the file itself") }
             throw PPError(.invalidArgument, "cannot read the token file \(path): \(String(cString: strerror(errno)))")
         }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw PPError(.invalidArgument, "cannot read the token file \(path): \(String(cString: strerror(errno)))")
+        }
+        try checkFile(st, path: path)
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count <= maxFileSize {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                throw PPError(.invalidArgument, "cannot read the token file \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            bytes += chunk[..<n]
+        }
+        guard bytes.count <= maxFileSize else {
+            throw PPError(.invalidArgument, "the token file \(path) is over \(maxFileSize) bytes: it holds one line")
+        }
+        return try EngineToken(secret: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The most bytes a token file may hold: one line.
+    static let maxFileSize = 4096
+
+    /// The token file itself: a regular file of ours, no access for group or others.
+    static func checkFile(_ st: stat, path: String) throws(PPError) {
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw PPError(.invalidArgument, "the token file \(path) is not a regular file")
+        }
+        guard st.st_uid == geteuid() else {
+            throw PPError(
+                .invalidArgument,
+                "the token file \(path) belongs to user \(st.st_uid), not to you (\(geteuid())): use a token file of your own")
         }
         guard st.st_mode & 0o077 == 0 else {
             throw PPError(
@@ -76,17 +112,42 @@ public struct EngineToken: Sendable, Hashable {
                 "the token file \(path) may be read by others (mode \(String(st.st_mode & 0o777, radix: 8))): run chmod 600 \(path)"
             )
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw PPError(.invalidArgument, "cannot read the token file \(path)")
+    }
+
+    /// The token file's directory: only the user (or root) may write it, so nobody else can put a file in its place.
+    static func checkDirectory(of path: String) throws(PPError) {
+        let dir = directory(of: path)
+        var st = stat()
+        guard stat(dir, &st) == 0 else {
+            throw PPError(.invalidArgument, "cannot use \(dir) for the token file: \(String(cString: strerror(errno)))")
         }
-        return try EngineToken(secret: String(decoding: data, as: UTF8.self))
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw PPError(.invalidArgument, "\(dir), the token file's directory, is not a directory")
+        }
+        guard st.st_uid == geteuid() || st.st_uid == 0 else {
+            throw PPError(
+                .invalidArgument,
+                "the token file's directory \(dir) belongs to user \(st.st_uid), not to you: keep the token in a directory of your own")
+        }
+        guard st.st_mode & 0o022 == 0 else {
+            throw PPError(
+                .invalidArgument,
+                "others may write the token file's directory \(dir) (mode \(String(st.st_mode & 0o7777, radix: 8))): run chmod go-w \(dir) or keep the token elsewhere"
+            )
+        }
+    }
+
+    static func directory(of path: String) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
     }
 
     /// Reads the token at `path`, or creates the file (mode 0600, its directory 0700 if new) with a fresh token.
     public static func readOrCreate(path: String) throws(PPError) -> EngineToken {
-        if access(path, F_OK) == 0 { return try read(path: path) }
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, access(dir, F_OK) != 0 {
+        var st = stat()
+        if lstat(path, &st) == 0 { return try read(path: path) }
+        let dir = directory(of: path)
+        if access(dir, F_OK) != 0 {
             do {
                 try FileManager.default.createDirectory(
                     atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -95,8 +156,9 @@ public struct EngineToken: Sendable, Hashable {
                     .invalidArgument, "cannot create \(dir) for the token file: \(Messages.text(of: error))")
             }
         }
+        try checkDirectory(of: path)
         let token = random()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             if errno == EEXIST { return try read(path: path) }
             throw PPError(.invalidArgument, "cannot create the token file \(path): \(String(cString: strerror(errno)))")
@@ -112,10 +174,22 @@ public struct EngineToken: Sendable, Hashable {
         return token
     }
 
-    /// Where `listen` keeps its token unless `--token-file` says otherwise.
-    public static var defaultPath: String {
-        let home =
-            ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSTemporaryDirectory()
-        return home + "/.ppdash/engine-token"
+    /// Where `listen` keeps its token unless `--token-file` says otherwise: `~/.ppdash/engine-token`; with HOME
+    /// unset, `$XDG_RUNTIME_DIR/ppdash/engine-token` when that directory is the user's own and 0700. Never a
+    /// predictable place under the shared temporary directory, where another user could plant a token first.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(PPError) -> String
+    {
+        if let home = environment["HOME"], !home.isEmpty { return home + "/.ppdash/engine-token" }
+        if let run = environment["XDG_RUNTIME_DIR"], run.hasPrefix("/") {
+            var st = stat()
+            if stat(run, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 {
+                return run + "/ppdash/engine-token"
+            }
+        }
+        throw PPError(
+            .invalidArgument,
+            "HOME is not set, so there is no default token file: set HOME, or XDG_RUNTIME_DIR to a directory of yours (mode 0700), or give --token-file FILE"
+        )
     }
 }

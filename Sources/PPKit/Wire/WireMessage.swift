@@ -153,6 +153,24 @@ public enum WireProtocol {
     public static let maxHandshakeFrame = 64 << 10
     /// Bytes of output per stream a worker keeps at most, so any result fits in a frame.
     public static let maxOutputPerStream = 16 << 20
+
+    // A peer's values are checked like user input: a hostile or broken worker can fail its own tasks (its frame is
+    // refused and its engine dies), never trap the scheduler with a value that overflows later arithmetic.
+
+    /// Timestamps in microseconds since 1970, up to the year 2286: a clock reading, not an arithmetic hazard.
+    public static let timestamps: ClosedRange<Int64> = 0...10_000_000_000_000_000
+    /// Bytes a worker may say it dropped from one stream (1 PiB): sums of them cannot overflow.
+    public static let maxDroppedBytes: Int64 = 1 << 50
+    /// The longest duration a frame may carry, in seconds (as the command line's `Seconds.longest`).
+    public static let longestSeconds: Double = 1e9
+    /// Heartbeat intervals a welcome may ask for, in milliseconds (1 ms to an hour).
+    public static let heartbeatMillis: ClosedRange<UInt32> = 1...3_600_000
+    /// The most cores a hello may claim.
+    public static let maxCores: Int32 = 1 << 20
+    /// The longest host name a hello may carry (DNS names are at most 253 bytes).
+    public static let maxHostBytes = 255
+    /// Exit statuses and signal numbers as wait(2) reports them.
+    public static let statusByte: ClosedRange<Int32> = 0...255
 }
 
 // MARK: - encoding
@@ -207,9 +225,12 @@ extension WireMessage {
             case .builtin(.sleepSquare(let x, let seconds)):
                 buffer.writeInteger(UInt8(2))
                 buffer.writeInteger(Int64(x))
-                buffer.writeInteger(seconds.bitPattern)
+                buffer.writeInteger(min(seconds, WireProtocol.longestSeconds).bitPattern)
             }
-            buffer.writeWireOptional(r.runTimeLimit.map(\.bitPattern)) { $0.writeInteger($1) }
+            // Durations past the longest a frame may carry are sent as it (about 31 years): the same in effect.
+            buffer.writeWireOptional(r.runTimeLimit.map { min($0, WireProtocol.longestSeconds).bitPattern }) {
+                $0.writeInteger($1)
+            }
             buffer.writeInteger(r.maxOutput)
             buffer.writeInteger(r.slot)
             buffer.writeWireOptional(r.workingDirectory) { $0.writeWireString($1) }
@@ -278,14 +299,24 @@ extension WireMessage {
                     .unsupportedVersion,
                     "hello for protocol version \(version) (this ppdash speaks \(WireProtocol.version))")
             }
+            let host = try r.string()
+            guard host.utf8.count <= WireProtocol.maxHostBytes,
+                !host.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
+                throw WireError(.malformed, "a host name of \(host.utf8.count) bytes or with control characters")
+            }
+            let pid: Int32 = try r.integer(in: 0...Int32.max, "pid")
+            let cores: Int32 = try r.integer(in: 0...WireProtocol.maxCores, "core count")
             message = .hello(
                 WireHello(
-                    version: version, host: try r.string(), pid: try r.integer(), cores: try r.integer(),
-                    nonce: try r.bytes(), proof: try r.bytes()))
+                    version: version, host: host, pid: pid, cores: cores, nonce: try r.bytes(), proof: try r.bytes()))
         case .challenge:
             message = .challenge(nonce: try r.bytes())
         case .welcome:
-            message = .welcome(WireWelcome(heartbeatMillis: try r.integer(), proof: try r.bytes()))
+            message = .welcome(
+                WireWelcome(
+                    heartbeatMillis: try r.integer(in: WireProtocol.heartbeatMillis, "heartbeat interval (ms)"),
+                    proof: try r.bytes()))
         case .run:
             let task: Int64 = try r.integer()
             let work: WireRun.Work
@@ -295,14 +326,19 @@ extension WireMessage {
             case 2:
                 let x: Int64 = try r.integer()
                 let seconds = Double(bitPattern: try r.integer())
-                guard seconds.isFinite, seconds >= 0 else { throw WireError(.malformed, "sleep of \(seconds) s") }
+                guard seconds.isFinite, seconds >= 0, seconds <= WireProtocol.longestSeconds else {
+                    throw WireError(.malformed, "sleep of \(seconds) s")
+                }
                 work = .builtin(.sleepSquare(x: Int(x), seconds: seconds))
             case let other: throw WireError(.malformed, "unknown task kind \(other)")
             }
-            let limit: UInt64? = try r.optional { r throws(WireError) in try r.integer() }
+            let limit: Double? = try r.optional { r throws(WireError) in Double(bitPattern: try r.integer()) }
+            if let limit, !(limit > 0 && limit <= WireProtocol.longestSeconds) {
+                throw WireError(.malformed, "run-time limit of \(limit) s")
+            }
             let maxOutput: Int64 = try r.integer()
             guard maxOutput >= 0 else { throw WireError(.malformed, "negative output limit") }
-            let slot: Int32 = try r.integer()
+            let slot: Int32 = try r.integer(in: 0...Int32.max, "slot")
             let dir = try r.optional { r throws(WireError) in try r.string() }
             let count: UInt32 = try r.integer()
             guard Int(count) <= r.remaining / 8 else {
@@ -313,10 +349,11 @@ extension WireMessage {
             for _ in 0..<count { env.append(WireVariable(name: try r.string(), value: try r.string())) }
             message = .run(
                 WireRun(
-                    task: task, work: work, runTimeLimit: limit.map(Double.init(bitPattern:)), maxOutput: maxOutput,
+                    task: task, work: work, runTimeLimit: limit, maxOutput: maxOutput,
                     slot: slot, workingDirectory: dir, environment: env))
         case .started:
-            message = .started(task: try r.integer(), at: try r.integer(), processGroup: try r.integer())
+            message = .started(
+                task: try r.integer(), at: try r.timestamp(), processGroup: try r.integer(in: 0...Int32.max, "process group"))
         case .result:
             let task: Int64 = try r.integer()
             let settled = try r.bool()
@@ -327,8 +364,12 @@ extension WireMessage {
             let error = try r.optional { r throws(WireError) in try r.string() }
             let stdout = CapturedOutput(text: try r.string(), droppedBytes: try r.count())
             let stderr = CapturedOutput(text: try r.string(), droppedBytes: try r.count())
-            let exitStatus: Int32? = try r.optional { r throws(WireError) in try r.integer() }
-            let signal: Int32? = try r.optional { r throws(WireError) in try r.integer() }
+            let exitStatus: Int32? = try r.optional { r throws(WireError) in
+                try r.integer(in: WireProtocol.statusByte, "exit status")
+            }
+            let signal: Int32? = try r.optional { r throws(WireError) in
+                try r.integer(in: WireProtocol.statusByte, "signal number")
+            }
             let rawValue = try r.u8()
             guard let value = WireResult.Value(rawValue: rawValue) else {
                 throw WireError(.malformed, "unknown value kind \(rawValue)")
@@ -337,7 +378,7 @@ extension WireMessage {
                 WireResult(
                     task: task, settledOnly: settled, status: status, error: error, stdout: stdout, stderr: stderr,
                     exitStatus: exitStatus, signal: signal, value: value, integer: try r.integer(),
-                    started: try r.integer(), completed: try r.integer()))
+                    started: try r.timestamp(), completed: try r.timestamp()))
         case .cancel:
             let task: Int64 = try r.integer()
             switch try r.u8() {
@@ -377,11 +418,26 @@ struct WireReader {
         return v
     }
 
-    /// A non-negative byte count sent as Int64.
+    /// An integer within `range`; `what` names it in the refusal.
+    mutating func integer<T: FixedWidthInteger>(in range: ClosedRange<T>, _ what: String) throws(WireError) -> T {
+        let v: T = try integer()
+        guard range.contains(v) else {
+            throw WireError(.malformed, "\(what) \(v) outside \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+
+    /// A byte count sent as Int64: not negative, at most `WireProtocol.maxDroppedBytes`.
     mutating func count() throws(WireError) -> Int {
         let v: Int64 = try integer()
         guard v >= 0 else { throw WireError(.malformed, "negative count") }
+        guard v <= WireProtocol.maxDroppedBytes else { throw WireError(.malformed, "a count of \(v) bytes") }
         return Int(v)
+    }
+
+    /// A timestamp in microseconds since 1970, within `WireProtocol.timestamps`.
+    mutating func timestamp() throws(WireError) -> Int64 {
+        try integer(in: WireProtocol.timestamps, "timestamp")
     }
 
     mutating func bytes() throws(WireError) -> [UInt8] {

@@ -21,30 +21,19 @@ public struct RemoteEngineOptions: Sendable {
 
 extension RemoteEngine {
     /// Starts `count` workers running `argv` at once, waits for their hellos and returns them, not yet adopted.
-    /// `what` names one in errors, e.g. "ssh engine on node7".
+    /// `what` names one in errors, e.g. "ssh engine on node7". The first failure stops them all.
     static func launch(
         count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
         options: RemoteEngineOptions
     ) throws(PPError) -> [RemoteEngine] {
-        var pending: [PendingLaunch] = []
-        var failure: PPError?
-        for _ in 0..<count {
-            do throws(PPError) {
-                pending.append(
-                    try PendingLaunch(
-                        path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
-            } catch {
-                failure = error
-                break
-            }
-        }
-        let deadline = DispatchTime.now() + .nanoseconds(Int(options.helloTimeout * 1e9))
+        let results = launchEach(
+            count: count, path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options)
         var engines: [RemoteEngine] = []
-        for p in pending {
-            do throws(PPError) {
-                engines.append(try p.wait(until: deadline))
-            } catch {
-                if failure == nil { failure = error }
+        var failure: PPError?
+        for r in results {
+            switch r {
+            case .success(let e): engines.append(e)
+            case .failure(let e): failure = failure ?? e
             }
         }
         if let failure {
@@ -52,6 +41,45 @@ extension RemoteEngine {
             throw failure
         }
         return engines
+    }
+
+    /// Starts `count` workers running `argv` at once and waits (one deadline for all) for each one's hello: each
+    /// result is its engine, not yet adopted, or why it did not start.
+    static func launchEach(
+        count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
+        options: RemoteEngineOptions
+    ) -> [Result<RemoteEngine, PPError>] {
+        awaitHellos(
+            startEach(count: count, path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options),
+            until: DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.helloTimeout) ?? 0)))
+    }
+
+    /// Starts `count` workers running `argv`, not waiting for anything.
+    static func startEach(
+        count: Int, path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
+        options: RemoteEngineOptions
+    ) -> [Result<PendingLaunch, PPError>] {
+        (0..<count).map { _ in
+            do throws(PPError) {
+                return .success(
+                    try PendingLaunch(path: path, argv: argv, kind: kind, label: label, host: host, what: what, options: options))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Waits for the hellos of started workers, all against one `deadline`.
+    static func awaitHellos(_ pending: [Result<PendingLaunch, PPError>], until deadline: DispatchTime)
+        -> [Result<RemoteEngine, PPError>]
+    {
+        pending.map { p in
+            switch p {
+            case .failure(let e): return .failure(e)
+            case .success(let p):
+                do throws(PPError) { return .success(try p.wait(until: deadline)) } catch { return .failure(error) }
+            }
+        }
     }
 }
 
@@ -82,13 +110,20 @@ final class PendingLaunch: Sendable {
         self.helloTimeout = options.helloTimeout
         let process = try WorkerProcess.spawn(path: path, argv: argv, label: label)
         let channel: any Channel
+        // The link handler is kept here, not looked up in the pipeline later: a worker that ends at once (ssh to a
+        // host that does not resolve) may have its pipeline torn down before the engine attaches, and its end must
+        // still reach the engine (else the launch waited for the whole hello timeout).
+        let loop = WireLoops.group.next()
+        let link = NIOLoopBoundBox.makeEmptyBox(valueType: WireLinkHandler.self, eventLoop: loop)
         do {
-            channel = try NIOPipeBootstrap(group: WireLoops.group)
+            channel = try NIOPipeBootstrap(group: loop)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
+                        let handler = WireLinkHandler(delegate: nil)
+                        link.value = handler
+                        try ch.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .takingOwnershipOfDescriptors(input: process.output, output: process.input).wait()
@@ -107,9 +142,7 @@ final class PendingLaunch: Sendable {
             kind: kind, host: host, channel: channel, process: process, highWaterMark: options.highWaterMark,
             heartbeat: options.heartbeat, admission: admission, log: options.log)
         let engine = self.engine
-        channel.eventLoop.execute {
-            try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(engine)
-        }
+        loop.execute { link.value?.attach(engine) }
     }
 
     /// The engine once its hello is in; an error naming the cause if it ended or stayed silent.
