@@ -71,6 +71,7 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("args", h.arguments)
                 o.add("socket", h.socket)
                 if let settings = h.settings { o.add("options", settings.json) }
+                if let marker = h.marker { o.add("marker", marker) }
             case .engine(let id, let kind, let host):
                 o.add("event", "engine")
                 o.add("engine", id)
@@ -293,6 +294,7 @@ extension JournalHeader {
         h.uid = UInt32(try f.int("uid", 0...Int(UInt32.max), optional: true) ?? Int(UInt32.max))
         h.workingDirectory = try f.string("cwd") ?? ""
         h.settings = settings
+        h.marker = try f.string("marker")
         return h
     }
 

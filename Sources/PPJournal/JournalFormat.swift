@@ -117,6 +117,8 @@ public struct JournalHeader: Sendable, Hashable {
     public var socket: String?
     /// The options a resume reuses (nil in journals written before they were recorded).
     public var settings: RunSettings?
+    /// The run's marker (`PPDASH_RUN` in the environment of everything it started here), nil in older journals.
+    public var marker: String?
 
     /// A header for this process, now.
     public init(
@@ -136,6 +138,7 @@ public struct JournalHeader: Sendable, Hashable {
         self.commandLine = commandLine
         self.engines = engines
         self.template = template
+        self.marker = SystemFacts.runMarker
         self.arguments = arguments
         self.socket = socket
     }

@@ -82,6 +82,37 @@ public enum SystemFacts {
         }
     }
 
+    /// The environment variable that marks every process a ppdash run starts on this host (its tasks, its workers
+    /// and what they start): set once per run at the process's start, before any thread (see `markThisRun`).
+    public static let runMarkerVariable = "PPDASH_RUN"
+
+    /// This process's run marker (inherited by every child), or nil.
+    public static var runMarker: String? { getenv(runMarkerVariable).map { String(cString: $0) } }
+
+    /// Gives this process a fresh run marker: host, pid, start time and 64 random bits. Call before any thread starts
+    /// (setenv is not safe beside other threads' getenv).
+    public static func markThisRun() {
+        let tag = "\(hostName)-\(getpid())-\(String(SystemTime.wallMicroseconds(), radix: 36))-\(String(UInt64.random(in: 1...UInt64.max), radix: 36))"
+        setenv(runMarkerVariable, tag, 1)
+    }
+
+    /// Live processes of this user whose environment carries one of `markers` as `PPDASH_RUN`: what a killed run
+    /// left running here, found whether or not its journal recorded them (a task started just before the kill).
+    public static func processes(markedWith markers: Set<String>) -> [ProcessStat] {
+        guard !markers.isEmpty else { return [] }
+        let prefix = Array((runMarkerVariable + "=").utf8)
+        let me = getpid()
+        return allPids().compactMap { pid -> ProcessStat? in
+            guard pid != me, let env = contents(of: "/proc/\(pid)/environ") else { return nil }
+            for entry in env.split(separator: 0) where entry.starts(with: prefix) {
+                let value = String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+                guard markers.contains(value), let st = stat(of: pid), !st.isZombie else { return nil }
+                return st
+            }
+            return nil
+        }
+    }
+
     /// The pids in /proc.
     public static func allPids() -> [Int32] {
         guard let dir = opendir("/proc") else { return [] }

@@ -22,6 +22,9 @@ struct PPDashCommand: ParsableCommand {
     /// The library's `main()`, but a usage error is its message's first line and exit status 2 (as GNU parallel's).
     /// The only place the process exits: every command throws (an `ExitCode`, or an error) up to here.
     static func main() {
+        // Every process this run starts on this host carries its marker, so a resume finds what a killed run left
+        // running even when no journal line says so. A worker (`engine`) keeps the marker of the run that started it.
+        if CommandLine.arguments.dropFirst().first != "engine" { SystemFacts.markThisRun() }
         do {
             var command = try parseAsRoot()
             try command.run()

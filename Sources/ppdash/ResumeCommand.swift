@@ -151,21 +151,33 @@ struct ResumeCommand: ParsableCommand {
         let selection: ResumePlan.Selection = failedOnly ? .failedOnly : unfinishedOnly ? .unfinishedOnly : .all
         let plan = ResumePlan.make(contents, selection: selection)
         for t in plan.elsewhere {
-            note("ppdash: task \(t.key) (\(t.command)) was running on \(t.host ?? "?") when ppdash died; it may still run there")
+            note("ppdash: task \(t.key) (\(Messages.quoted(command: t.command))) was running on \(t.host ?? "?") when ppdash died; it may still run there")
         }
-        if !plan.orphans.isEmpty {
-            let lines = plan.orphans.map { o -> String in
+        // What the killed run left running here: the tasks its journal saw start, and any other process carrying
+        // its marker (a task started just before the kill, before its `started` line reached the disk).
+        let known = Set(plan.orphans.map(\.processGroup))
+        let markers = Set(contents.runs.filter { $0.header.host == SystemFacts.hostName }.compactMap(\.header.marker))
+        let strays = Set(SystemFacts.processes(markedWith: markers).map(\.processGroup).filter { $0 > 1 && !known.contains($0) })
+            .sorted()
+        let groups = plan.orphans.map(\.processGroup) + strays
+        if !groups.isEmpty {
+            var lines = plan.orphans.map { o -> String in
                 let what = SystemFacts.describeGroup(o.processGroup)
-                return "  task \(o.task.key) (\(o.task.command)): process group \(o.processGroup)" + (what.isEmpty ? "" : ": \(what)")
+                return "  task \(o.task.key) (\(Messages.quoted(command: o.task.command))): process group \(o.processGroup)" + (what.isEmpty ? "" : ": \(what)")
             }
+            for g in strays {
+                let what = SystemFacts.describeGroup(g)
+                lines.append("  a task whose start the journal did not record: process group \(g)" + (what.isEmpty ? "" : ": \(what)"))
+            }
+            let n = groups.count
             if !killOrphans {
-                note("ppdash: \(plan.orphans.count) task\(plan.orphans.count == 1 ? "" : "s") of the interrupted run still run here (ppdash was killed, they were not):")
+                note("ppdash: \(n) task\(n == 1 ? "" : "s") of the interrupted run still run here (ppdash was killed, they were not):")
                 for l in lines { note(l) }
                 note("ppdash: nothing started: wait for them to end, or 'ppdash resume \(path) --kill-orphans' to stop them and run them again")
                 throw ExitCode(1)
             }
-            let left = SystemFacts.stopProcessGroups(plan.orphans.map(\.processGroup))
-            note("ppdash: stopped \(plan.orphans.count - left.count) orphaned task\(plan.orphans.count == 1 ? "" : "s") of the interrupted run:")
+            let left = SystemFacts.stopProcessGroups(groups)
+            note("ppdash: stopped \(n - left.count) orphaned task\(n == 1 ? "" : "s") of the interrupted run:")
             for l in lines { note(l) }
             if !left.isEmpty {
                 note("ppdash: process groups \(left.map(String.init).joined(separator: ", ")) would not stop (another user's?); nothing started")

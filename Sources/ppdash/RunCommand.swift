@@ -93,15 +93,8 @@ struct BatchEnding {
         StopSignals.install(StopSignals.run)
         var progress = ProgressLine(tty: isatty(2) == 1 && !json)
         while true {
-            if ar.wait(timeout: 0.2) {
-                // Done; but after a hangup the process stays while a view is attached (it may submit more).
-                guard hungUp != nil, let session else { break }
-                let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
-                if session.viewerCount == 0 && t.pending + t.running == 0 { break }
-                usleep(200_000)
-            }
-            if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed) }
-            if printer.outputClosed.load(ordering: .relaxed) { break }
+            let done = ar.wait(timeout: 0.2)
+            // Signals first, also when the batch has just ended: a hangup that came before the end is told.
             while let sig = StopSignals.next() {
                 if sig != SIGHUP { try stop(by: sig, hungUp: hungUp, progress: progress) }
                 // A hangup (the terminal or the ssh link is gone) does not stop the batch: it runs to its end, the
@@ -111,6 +104,15 @@ struct BatchEnding {
                     note("ppdash: hangup (SIGHUP): the batch runs on\(session.map { "; journal \($0.path)" } ?? "")")
                 }
             }
+            if done {
+                // Done; but after a hangup the process stays while a view is attached (it may submit more).
+                guard hungUp != nil, let session else { break }
+                let t = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
+                if session.viewerCount == 0 && t.pending + t.running == 0 { break }
+                usleep(200_000)
+            }
+            if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed) }
+            if printer.outputClosed.load(ordering: .relaxed) { break }
         }
         progress.clear()
         if printer.outputClosed.load(ordering: .relaxed) {

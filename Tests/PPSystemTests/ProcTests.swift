@@ -18,6 +18,21 @@ struct ProcTests {
         #expect(SystemFacts.allPids().contains(getpid()))
     }
 
+    @Test("processes(markedWith:) finds a process by the run marker in its environment, and only by that marker")
+    func runMarker() throws {
+        let tag = "test-\(getpid())-\(UInt32.random(in: 1...UInt32.max))"
+        var plan = SpawnPlan(executable: "/bin/sh", arguments: ["sh", "-c", "sleep 30"], grouping: .newGroup)
+        plan.environment = [SystemFacts.runMarkerVariable: tag]
+        let child = try plan.spawn()
+        defer {
+            child.send(signal: SIGKILL)
+            child.wait()
+        }
+        #expect(eventually { SystemFacts.processes(markedWith: [tag]).contains { $0.pid == child.pid } })
+        #expect(SystemFacts.processes(markedWith: [tag + "x"]).isEmpty)
+        #expect(SystemFacts.processes(markedWith: []).isEmpty)
+    }
+
     @Test("a zombie is seen as one, and its group counts as gone")
     func zombie() throws {
         let childShell = try Shell("exit 0")
