@@ -297,7 +297,15 @@ public final class Scheduler: Sendable {
 
     /// The whole record of one task.
     public func metadata(_ task: TaskID) -> TaskMetadata? {
-        state.withLock { s in s.metadata(TaskSlot(task)) }
+        let (found, engine) = state.withLock { s -> (TaskMetadata?, (any Engine)?) in
+            let m = s.metadata(TaskSlot(task))
+            guard let m, m.status == .running, let e = m.engine, s.engines.indices.contains(e) else { return (m, nil) }
+            return (m, s.engines[e].engine)
+        }
+        // A running shell task's output so far, where its engine can see it.
+        guard var m = found, let engine, let live = engine.liveOutput(task) else { return found }
+        (m.stdout, m.stderr) = live.snapshot()
+        return m
     }
 
     /// Counters over every task.

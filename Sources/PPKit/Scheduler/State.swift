@@ -160,7 +160,8 @@ extension Scheduler {
                 Effects.Run(
                     engine: engines[e].engine,
                     assignment: Assignment(
-                        task: slot.id, work: work, runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput, slot: e + 1,
+                        task: slot.id, work: work, runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput,
+                        spoolDirectory: o.spoolDirectory, outputTap: o.outputTap, slot: e + 1,
                         workingDirectory: o.workingDirectory, environment: o.environment)))
         }
 

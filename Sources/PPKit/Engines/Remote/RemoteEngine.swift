@@ -113,7 +113,9 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
                 WireRun(
                     task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit,
                     maxOutput: Int64(a.maxOutput),
-                    slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env)))
+                    slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env,
+                    // Only a worker on this host shares our file system.
+                    spoolDirectory: kind == .proc ? a.spoolDirectory : nil)))
     }
 
     public func cancel(_ task: TaskID, reason: CancelReason) {
@@ -162,7 +164,15 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
                 return (s.id, s.sink)
             }
             guard let sink else { return }
-            let outcome = Self.outcome(of: r)
+            var outcome = Self.outcome(of: r)
+            // Spool files are ours only from a worker on this host (sent a spool directory); a file named by any
+            // other peer is never read.
+            if kind != .proc || outcome.stdout.spool?.hasSuffix("/\(r.task).out") == false {
+                outcome.stdout.spool = nil
+            }
+            if kind != .proc || outcome.stderr.spool?.hasSuffix("/\(r.task).err") == false {
+                outcome.stderr.spool = nil
+            }
             if r.settledOnly {
                 sink.engineSettled(id, task: TaskID(Int(r.task)), outcome: outcome)
             } else {
