@@ -14,6 +14,11 @@ public struct JournalOutcome: Sendable, Hashable {
     public var stderrDropped: Int
     public var error: String?
     public var engineHost: String?
+    /// The exact bytes where the line carried them (`stdout_base64`), and the spool files.
+    public var stdoutBytes: [UInt8]? = nil
+    public var stderrBytes: [UInt8]? = nil
+    public var stdoutSpool: String? = nil
+    public var stderrSpool: String? = nil
 }
 
 /// One task as the journal knows it, under its original key (a resume's run of it updates the same task).
@@ -250,7 +255,8 @@ public enum JournalReader {
                 if r.submitted.microseconds != 0, tasks[i].run == 1 { tasks[i].submitted = r.submitted }
                 tasks[i].outcome = JournalOutcome(
                     exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
-                    stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+                    stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host, stdoutBytes: r.stdoutBytes,
+                    stderrBytes: r.stderrBytes, stdoutSpool: r.stdoutSpool, stderrSpool: r.stderrSpool)
                 if let c = tasks[i].completed { runs[run - 1].lastEvent = c }
             case .engine(let id, let kind, let host):
                 runs[run - 1].engines[id] = JournalEngine(kind: kind, host: host)
