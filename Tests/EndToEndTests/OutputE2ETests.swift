@@ -142,3 +142,40 @@ struct OutputE2ETests {
         #expect((try? String(contentsOfFile: out, encoding: .utf8)) == "first-A\nsecond-A\n")
     }
 }
+
+@Suite("the detail view tails a running task", .enabled(if: Tmux.available, "tmux is not installed: skipped"))
+struct LiveDetailE2ETests {
+    @Test("a running task's output so far is in its detail view, titled as such")
+    func liveDetail() async {
+        guard let bin = PPDash.path else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let dir = TempDir()
+        defer { dir.remove() }
+        // A sleep length no other process uses, to find and end the task.
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: m) { kill(p.pid, SIGKILL) } }
+        let cmd = [bin, "run", "-n", "1", "--no-journal", "--", "echo live-{}; sleep 3\(m).5; echo after-{}", ":::", "A"]
+            .map(shellQuote).joined(separator: " ")
+        let (t, r) = await Tmux.start(
+            "XDG_STATE_HOME=\(shellQuote(dir.path)) \(cmd); echo EXIT=$?; sleep 30", width: 100, height: 30)
+        defer { t.kill() }
+        #expect(r.exitCode == 0, "tmux started: \(r)")
+        var w = await t.waitUntil(timeout: 15) { s in s.contains { $0.contains("q quit") } }
+        #expect(w.ok, "the dashboard opened\(show(w.screen))")
+        guard w.ok else { return }
+        let start = now()
+        while processes(matching: m).isEmpty, now() - start < 10 { try? await Task.sleep(for: .milliseconds(50)) }
+        #expect(!processes(matching: m).isEmpty, "the task runs")
+        await t.sendKeys("Enter")
+        // The output line, not the command's own text.
+        w = await t.waitUntil(timeout: 10) { s in s.contains { $0.contains("live-A") && !$0.contains("echo") } }
+        #expect(w.ok, "the running task's first line is in the detail view\(show(w.screen))")
+        let screen = w.screen.joined(separator: "\n")
+        #expect(screen.contains("stdout so far: 1 line"), "the section says it is the output so far\(show(w.screen))")
+        #expect(screen.contains("running, output so far"), "the title says so\(show(w.screen))")
+        let after = w.screen.contains { $0.contains("after-A") && !$0.contains("echo") }
+        #expect(!screen.contains("stdout: empty") && !after, "nothing from after the sleep yet\(show(w.screen))")
+    }
+}
