@@ -85,10 +85,11 @@ final class Printer: Sendable {
                 _ = printOutput(2, m.stderr)
             }
             for (name, o) in [("stdout", m.stdout), ("stderr", m.stderr)] where o.droppedBytes > 0 && o.spool == nil {
+                let why = m.status == .ok ? m.error.map { " (\($0))" } ?? "" : ""
                 _ = statusLine.write(
                     2,
                     "ppdash: task \(m.id): \(o.droppedBytes) bytes of \(name) were not kept (the middle of the stream; "
-                        + "--max-output \(o.bytes.count) keeps the head and tail)\n")
+                        + "--max-output \(o.bytes.count) keeps the head and tail)\(why)\n")
             }
             if removePrintedSpools {
                 for o in [m.stdout, m.stderr] { if let p = o.spool { PrivateFiles.remove(p) } }

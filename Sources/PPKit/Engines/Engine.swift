@@ -163,6 +163,17 @@ extension EngineSink {
 public struct ShellResult: Sendable, Hashable {
     public var exitStatus: Int32?
     public var signal: Int32?
-    public var stdout: String
-    public var stderr: String
+    /// The captured streams as bytes (shared with the task's metadata, not a second copy).
+    public var stdoutOutput: CapturedOutput
+    public var stderrOutput: CapturedOutput
+    /// The streams as text (bytes that are not UTF-8 as U+FFFD).
+    public var stdout: String { stdoutOutput.text }
+    public var stderr: String { stderrOutput.text }
+
+    public init(exitStatus: Int32?, signal: Int32?, stdout: CapturedOutput, stderr: CapturedOutput) {
+        self.exitStatus = exitStatus
+        self.signal = signal
+        self.stdoutOutput = stdout
+        self.stderrOutput = stderr
+    }
 }

@@ -211,8 +211,8 @@ extension Scheduler {
             tasks[slot].completed = outcome.completed
             tasks[slot].received = received
             tasks.results[slot.index] = outcome.value
-            if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.text.isEmpty
-                || !outcome.stderr.text.isEmpty || outcome.stdout.droppedBytes > 0 || outcome.stderr.droppedBytes > 0
+            if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.isEmpty
+                || !outcome.stderr.isEmpty
                 || tasks.extras[slot] != nil
             {
                 var x = tasks.extras[slot] ?? TaskExtra()

@@ -296,7 +296,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         case .integer: value = Int(truncatingIfNeeded: r.integer)
         case .shell:
             value = ShellResult(
-                exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout.text, stderr: r.stderr.text)
+                exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout, stderr: r.stderr)
         }
         return TaskOutcome(
             status: r.status, value: value, error: r.error, stdout: r.stdout, stderr: r.stderr,
