@@ -20,11 +20,14 @@ final class Printer: Sendable {
     let lines: LineBuffer?
     /// The spool files are removed once printed (a temporary spool in plain mode: nothing else names them).
     let removePrintedSpools: Bool
+    /// A printed task's output leaves memory (headless: no dashboard of this process shows it again).
+    let releasePrinted: Bool
 
     init(
         json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool, lines: LineBuffer? = nil,
-        removePrintedSpools: Bool = false
+        removePrintedSpools: Bool = false, releasePrinted: Bool = false
     ) {
+        self.releasePrinted = releasePrinted
         self.json = json
         self.keepOrder = keepOrder
         self.scheduler = scheduler
@@ -99,6 +102,7 @@ final class Printer: Sendable {
             }
         }
         if !ok { outputClosed.store(true, ordering: .relaxed) }
+        if releasePrinted { scheduler.releaseOutput(m.id) }
     }
 }
 

@@ -109,7 +109,7 @@ extension RunOptions {
         view.flags.outputTap = lines?.tap
         let printer = Printer(
             json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard, lines: lines,
-            removePrintedSpools: spool.temporary)
+            removePrintedSpools: spool.temporary, releasePrinted: !dashboard)
         client.scheduler.addObserver { event in
             session?.record(event)  // first: a task is in the journal before it is printed
             guard case .completed(let task, let batch, _) = event else { return }

@@ -56,6 +56,12 @@ enum DetailView {
             let count = lines.last == "" ? lines.count - 1 : lines.count
             let running = m.status == .running
             var heading: String
+            if output.released {
+                heading = "\(name): \(Format.bytes(output.totalBytes)), printed and no longer kept in memory ("
+                    + (output.spool.map { "all of it in \($0)" } ?? "in the journal's completed line") + ")"
+                out.append([Span(String(ctx.glyphs.hline) + String(ctx.glyphs.hline) + " " + heading + " ", t.section)])
+                return
+            }
             if running {
                 heading = "\(name) so far: "
                     + (count == 0 ? "nothing yet (a worker process's output shows when its task ends)"

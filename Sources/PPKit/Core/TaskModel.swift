@@ -46,6 +46,8 @@ public struct CapturedOutput: Sendable, Hashable, Codable {
     public var droppedBytes: Int
     /// The file holding the whole stream, byte for byte, once it passed the in-memory bound.
     public var spool: String?
+    /// The bytes were printed and dropped from memory (`released()`); the journal or the spool file has them.
+    public var released = false
 
     public init(bytes: [UInt8] = [], headCount: Int? = nil, droppedBytes: Int = 0, spool: String? = nil) {
         self.bytes = bytes
@@ -60,6 +62,13 @@ public struct CapturedOutput: Sendable, Hashable, Codable {
     }
 
     public static let empty = CapturedOutput()
+
+    /// This output with its bytes dropped from memory: the sizes and the spool file stay.
+    public func releasingBytes() -> CapturedOutput {
+        var r = CapturedOutput(bytes: [], droppedBytes: totalBytes, spool: spool)
+        r.released = !isEmpty
+        return r
+    }
 
     public var isEmpty: Bool { bytes.isEmpty && droppedBytes == 0 }
     /// Bytes the stream held in all.

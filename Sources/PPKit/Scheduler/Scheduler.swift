@@ -308,6 +308,24 @@ public final class Scheduler: Sendable {
         return m
     }
 
+    /// Drops a finished task's output from memory once it is printed and on disk (journal, spool); its record stays.
+    public func releaseOutput(_ task: TaskID) {
+        let slot = TaskSlot(task)
+        state.withLock { s in
+            guard s.tasks.contains(slot), s.tasks[slot].status.isFinished else { return }
+            if var x = s.tasks.extras[slot] {
+                x.stdout = x.stdout.releasingBytes()
+                x.stderr = x.stderr.releasingBytes()
+                s.tasks.extras[slot] = x
+            }
+            if let r = s.tasks.results[slot.index] as? ShellResult {
+                s.tasks.results[slot.index] = ShellResult(
+                    exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdoutOutput.releasingBytes(),
+                    stderr: r.stderrOutput.releasingBytes())
+            }
+        }
+    }
+
     /// Counters over every task.
     public var totals: StatusCounts { state.withLock { $0.totals } }
 
