@@ -94,7 +94,8 @@ struct EndingsE2ETests {
         let journal = dir.file("j.jsonl"), side = dir.file("side")
         guard
             let child = PPDash.start(
-                ["run", "-n", "2", "--journal", journal, "--", "sleep 0.3; echo {} >> \(side); exit {}", ":::", "0", "0", "1", "0"])
+                // Tasks of 1 s: the hangup is well inside the batch even on a loaded machine.
+                ["run", "-n", "2", "--journal", journal, "--", "sleep 1; echo {} >> \(side); exit {}", ":::", "0", "0", "1", "0"])
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         let started = await waitFor(15) { lines(of: journal).contains { $0.contains("\"event\":\"started\"") } }
         #expect(started)
