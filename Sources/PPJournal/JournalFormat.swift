@@ -134,7 +134,7 @@ public struct JournalHeader: Sendable, Hashable {
         self.user = SystemFacts.userName
         self.uid = SystemFacts.uid
         self.started = started
-        self.workingDirectory = FileManager.default.currentDirectoryPath
+        self.workingDirectory = SystemFacts.currentDirectory
         self.commandLine = commandLine
         self.engines = engines
         self.template = template

@@ -169,3 +169,32 @@ public enum ByteText {
         out.append(0x80 | (byte & 0x3F))
     }
 }
+
+extension SystemFacts {
+    /// This process's working directory, bytes kept (Foundation's `currentDirectoryPath` turns bytes that are not
+    /// UTF-8 into U+FFFD, so a task could not `cd` back there); "/" if it cannot be read.
+    public static var currentDirectory: String {
+        guard let p = getcwd(nil, 0) else { return "/" }
+        defer { free(p) }
+        return ByteText.decode(cString: p)
+    }
+
+    /// Our value of environment variable `name`, bytes kept; nil when unset.
+    public static func environment(_ name: String) -> String? {
+        getenv(name).map { ByteText.decode(cString: $0) }
+    }
+}
+
+extension SystemFacts {
+    /// True when `path` (its bytes, see ByteText) names a directory.
+    public static func isDirectory(_ path: String) -> Bool { ByteText.isDirectory(path) }
+}
+
+extension ByteText {
+    static func isDirectory(_ path: String) -> Bool {
+        withCString(path) { p in
+            var st = stat()
+            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        }
+    }
+}

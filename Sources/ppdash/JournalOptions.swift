@@ -75,7 +75,7 @@ struct JournalOptions: ParsableArguments {
 extension RunOptions {
     /// The options a resume of this run reuses (the journal header's `options`).
     var recordedSettings: RunSettings {
-        let cwd = FileManager.default.currentDirectoryPath
+        let cwd = SystemFacts.currentDirectory
         let dir = workdir.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd
         return RunSettings(
             timeout: timeout?.value, retries: retries, maxOutput: maxOutput, halt: halt?.rawValue,

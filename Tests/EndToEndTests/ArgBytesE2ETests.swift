@@ -136,4 +136,34 @@ struct ArgBytesE2ETests {
         let ran = lines(fileBytes(dir.file("side")))
         #expect(ran.count == 3 && ran.filter { $0 == a }.count == 2 && ran.filter { $0 == b }.count == 1, "\(ran)")
     }
+
+    @Test("a working directory and an --env value that are not UTF-8: tasks run there with the bytes, and resume too")
+    func directoryAndEnvironment() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let sub = dir.path + "/" + word([0x64, 0xE9, 0x72])
+        try #require(ByteText.withCString(sub) { mkdir($0, 0o700) } == 0, "cannot make the test directory")
+        let real = try #require(ByteText.withCString(sub) { p in realpath(p, nil).map { r in
+            defer { free(r) }
+            return Array(UnsafeRawBufferPointer(start: r, count: strlen(r)))
+        } })
+        let value: [UInt8] = [0x76, 0xE9, 0xFF]
+        let journal = dir.file("j.jsonl")
+        let template = "test -e ok || exit 1; pwd -P | od -An -v -tx1 | tr -d ' \\n'; echo; printf %s \"$X\" | od -An -v -tx1 | tr -d ' \\n'; echo; : {}"
+        let first = await PPDash.run(
+            ["run", "--headless", "--env", "X", "--journal", journal, "--", template, ":::", "1"], env: ["X": word(value)],
+            directory: sub, timeout: 30)
+        #expect(first.exitCode == 1, "fails until ok exists: \(first)")
+        #expect(!first.err.contains("cannot run"), "the task ran in the directory: \(first)")
+        let okFile = ByteText.withCString(sub + "/ok") { open($0, O_CREAT | O_WRONLY, 0o600) }
+        try #require(okFile >= 0)
+        close(okFile)
+        let r = await PPDash.run(["run", "--headless", "--env", "X", "--", template, ":::", "1"], env: ["X": word(value)], directory: sub, timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.outLines == [hex(real + [0x0A]), hex(value)], "\(r)")
+        // resume from elsewhere runs the failed task in the run's directory, with the variable's bytes.
+        let resumed = await PPDash.run(["resume", journal], env: ["X": word(value)], directory: dir.path, timeout: 30)
+        #expect(resumed.exitCode == 0, "\(resumed)")
+        #expect(resumed.outLines == [hex(real + [0x0A]), hex(value)], "\(resumed)")
+    }
 }
