@@ -70,7 +70,7 @@ public enum JournalEvent: Sendable, Hashable {
                 o.addBytes("template", h.template)
                 o.addBytes("args", h.arguments)
                 o.add("socket", h.socket)
-                if let settings = h.settings { o.add("options", settings.json) }
+                if let settings = h.settings { o.addBytes("options", settings.json) }
                 if let marker = h.marker { o.add("marker", marker) }
             case .engine(let id, let kind, let host):
                 o.add("event", "engine")
@@ -278,7 +278,7 @@ extension JournalHeader {
             throw JournalEvent.LineProblem("a run header without pid")
         }
         var groups: [[String]]?
-        if let a = j["args"], a != .null {
+        if let a = j.bytesValue("args"), a != .null {  // exact from args_base64 where a byte is not UTF-8
             guard let outer = a.array else { throw JournalEvent.LineProblem("\"args\" is not a list") }
             var gs = [[String]]()
             gs.reserveCapacity(outer.count)
@@ -286,10 +286,10 @@ extension JournalHeader {
                 guard let inner = g.array else { throw JournalEvent.LineProblem("\"args\" holds a group that is not a list") }
                 gs.append(inner.compactMap(\.string))
             }
-            groups = j["args_base64"] == nil ? gs : j.bytesTextGroups("args") ?? gs
+            groups = gs
         }
         var settings: RunSettings?
-        if let o = j["options"], o != .null {
+        if let o = j.bytesValue("options"), o != .null {
             guard let s = RunSettings(json: o) else { throw JournalEvent.LineProblem("\"options\" is damaged") }
             settings = s
         }

@@ -16,6 +16,7 @@ struct ArgBytesJournalTests {
             kind: "run", ppdashVersion: "0", commandLine: ["ppdash", "run", "--", oddTemplate, ":::", odd, "x"],
             engines: ["local:1"], template: oddTemplate, arguments: [[odd, "x"], ["y"]])
         h.workingDirectory = "/tmp/" + odd
+        h.settings = RunSettings(environment: ["X"], workdir: "/tmp/" + odd)
         let events: [JournalEvent] = [
             .header(h), .batch(id: 1, label: oddTemplate),
             .submitted(.init(id: 1, batch: 1, seq: 1, command: "echo " + odd, args: [odd, "plain"])),
@@ -51,5 +52,17 @@ struct ArgBytesJournalTests {
         #expect(line.contains(#""command_base64":"ZWNobyBjYWbpLv8=""#), "\(line)")
         let back = try #require(FlatTaskRecord(json: try JSONValue.parse(line)))
         #expect(back.args == r.args && back.command == r.command)
+    }
+
+    @Test("any value (a group with a range object): KEY_base64 of the same shape, nulls for non-strings, read back")
+    func anyShape() throws {
+        let value: JSONValue = .array([.array([.string(odd), .object(["range": .array([.integer(1), .integer(9)])]), .string("x")])])
+        var o = JSONObjectWriter()
+        o.addBytes("args", value)
+        let line = o.finish()
+        #expect(line.contains(#""args_base64":[["Y2Fm6S7/",{"range":[null,null]},"eA=="]]"#), "\(line)")
+        let parsed = try JSONValue.parse(line)
+        #expect(parsed.bytesValue("args") == value)
+        #expect(parsed["args"] != value, "the text for readers is lossy")
     }
 }
