@@ -188,6 +188,9 @@ extension SystemFacts {
 extension SystemFacts {
     /// True when `path` (its bytes, see ByteText) names a directory.
     public static func isDirectory(_ path: String) -> Bool { ByteText.isDirectory(path) }
+
+    /// True when we may `cd` into `path` (its bytes): access(X_OK).
+    public static func canEnter(_ path: String) -> Bool { ByteText.withCString(path) { access($0, X_OK) == 0 } }
 }
 
 extension ByteText {
