@@ -166,4 +166,14 @@ struct ArgBytesE2ETests {
         #expect(resumed.exitCode == 0, "\(resumed)")
         #expect(resumed.outLines == [hex(real + [0x0A]), hex(value)], "\(resumed)")
     }
+
+    @Test("--journal with a path that is not UTF-8: one clear line, exit 2, no file under another name")
+    func journalPathRefused() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let r = await PPDash.run(["run", "--journal", dir.path + "/" + word([0x6A, 0xE9]) + ".jsonl", "--", "true {}", ":::", "1"], timeout: 30)
+        #expect(r.exitCode == 2, "\(r)")
+        #expect(r.errLines.count == 1 && r.err.contains("must be UTF-8"), "\(r)")
+        #expect(dir.contents.isEmpty, "\(dir.contents)")
+    }
 }
