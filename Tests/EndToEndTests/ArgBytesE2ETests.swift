@@ -176,4 +176,20 @@ struct ArgBytesE2ETests {
         #expect(r.errLines.count == 1 && r.err.contains("must be UTF-8"), "\(r)")
         #expect(dir.contents.isEmpty, "\(dir.contents)")
     }
+
+    @Test(
+        "over ssh (a private sshd on loopback) the arguments' bytes reach the remote task exactly",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd"), "no /usr/sbin/sshd: install openssh-server"))
+    func sshBytes() async throws {
+        let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
+        let server = try await PrivateSSHD.start()
+        defer { server.stop() }
+        let r = await PPDash.run(
+            [
+                "run", "--headless", "--keep-order", "-e", "ssh:1/127.0.0.1:\(server.port)", "--ssh", "ssh -F \(server.clientConfig)",
+                "--remote-ppdash", bin, "--", hexTemplate, ":::", word(highBytes), word(mixed),
+            ], timeout: 60)
+        #expect(r.exitCode == 0, "\(r)\n--- sshd log ---\n\(server.log)")
+        #expect(r.outLines == [hex(highBytes), hex(mixed)], "\(r)")
+    }
 }
