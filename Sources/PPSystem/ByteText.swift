@@ -26,28 +26,26 @@ public enum ByteText {
 
     /// The String holding `bytes`: valid UTF-8 as itself, every other byte as its reserved code point.
     public static func decode<C: Collection<UInt8>>(_ bytes: C) -> String {
-        let fast: String?? = bytes.withContiguousStorageIfAvailable { buf in
-            isPlain(buf) ? String(decoding: buf, as: UTF8.self) : nil
-        }
-        if let fast, let s = fast { return s }
-        let b = Array(bytes)
-        return b.withUnsafeBufferPointer { buf in
-            if isPlain(buf) { return String(decoding: buf, as: UTF8.self) }
-            var out = [UInt8]()
-            out.reserveCapacity(buf.count + buf.count / 2)
-            var i = 0
-            while i < buf.count {
-                let n = validLength(buf, at: i)
-                if n > 0 && !(n == 4 && isReservedSequence(buf, at: i)) {
-                    out.append(contentsOf: buf[i..<(i + n)])
-                    i += n
-                } else {
-                    appendEscape(buf[i], to: &out)
-                    i += 1
-                }
+        if let s = bytes.withContiguousStorageIfAvailable(decode(buffer:)) { return s }
+        return Array(bytes).withUnsafeBufferPointer(decode(buffer:))
+    }
+
+    static func decode(buffer buf: UnsafeBufferPointer<UInt8>) -> String {
+        if isPlain(buf) { return String(decoding: buf, as: UTF8.self) }
+        var out = [UInt8]()
+        out.reserveCapacity(buf.count + buf.count / 2)
+        var i = 0
+        while i < buf.count {
+            let n = validLength(buf, at: i)
+            if n > 0 && !(n == 4 && isReservedSequence(buf, at: i)) {
+                out.append(contentsOf: buf[i..<(i + n)])
+                i += n
+            } else {
+                appendEscape(buf[i], to: &out)
+                i += 1
             }
-            return String(decoding: out, as: UTF8.self)
         }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The NUL-terminated C string `p` as a String (bytes kept).
