@@ -16,8 +16,9 @@ import Glibc
 /// form (`lossy`) is four U+FFFD instead of a private-use character nobody can see anyway.
 ///
 /// Use `decode` wherever the system hands us bytes meant to go back to it (argv, stdin lines, environment), and
-/// `bytes(of:)`/`withCString` wherever a String goes to the system (exec's argv, paths). Over the wire and in files
-/// a String carries its escapes as plain UTF-8; JSON meant for other readers writes `lossy` plus base64 of `bytes`.
+/// `bytes(of:)`/`withCString` wherever a String goes to the system (exec's argv, paths), `lossy` wherever it is shown.
+/// Over the engine wire a String carries its escapes as plain UTF-8; the journal and `--json` write `lossy` text plus
+/// base64 of the bytes (`JSONObjectWriter.addBytes` in PPKit), so no file holds a reserved code point.
 public enum ByteText {
     /// First of the reserved code points (byte 0x80); byte b is `base + b`.
     static let base: UInt32 = 0x10FF00
