@@ -121,7 +121,8 @@ public final class DashboardController {
         {
             return
         }
-        if state.detail?.id != id || lastDetailGeneration != snapshot.generation {
+        // A running task is read again each tick: its output grows without a change of the scheduler's generation.
+        if state.detail?.id != id || lastDetailGeneration != snapshot.generation || state.detail?.status == .running {
             state.detail = source.metadata(id)
             lastDetailGeneration = snapshot.generation
             if state.detail == nil { say("task \(id) is not known to the scheduler", error: true) }

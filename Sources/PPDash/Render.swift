@@ -92,8 +92,8 @@ func detailLines(_ ui: UIState, size: Size, ctx: RenderContext) -> [DetailView.L
         return DetailView.lines(ui.detail, id: ui.detailTask, width: width, now: ctx.now, ctx: ctx)
     }
     let key = DetailCache.Key(
-        id: m.id, status: m.status, retries: m.retries, stdout: m.stdout.text.utf8.count,
-        stderr: m.stderr.text.utf8.count,
+        id: m.id, status: m.status, retries: m.retries, stdout: m.stdout.totalBytes,
+        stderr: m.stderr.totalBytes,
         error: m.error?.utf8.count ?? -1, width: width, unicode: ctx.unicode, colors: ctx.theme.colors)
     return DetailCache.shared.lines(for: key) {
         DetailView.lines(m, id: ui.detailTask, width: width, now: ctx.now, ctx: ctx)

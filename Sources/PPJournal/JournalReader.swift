@@ -14,6 +14,11 @@ public struct JournalOutcome: Sendable, Hashable {
     public var stderrDropped: Int
     public var error: String?
     public var engineHost: String?
+    /// The exact bytes where the line carried them (`stdout_base64`), and the spool files.
+    public var stdoutBytes: [UInt8]? = nil
+    public var stderrBytes: [UInt8]? = nil
+    public var stdoutSpool: String? = nil
+    public var stderrSpool: String? = nil
 }
 
 extension JournalOutcome {
@@ -21,7 +26,8 @@ extension JournalOutcome {
     init(_ r: FlatTaskRecord) {
         self.init(
             exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
-            stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host)
+            stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host, stdoutBytes: r.stdoutBytes,
+            stderrBytes: r.stderrBytes, stdoutSpool: r.stdoutSpool, stderrSpool: r.stderrSpool)
     }
 }
 

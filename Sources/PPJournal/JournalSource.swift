@@ -81,8 +81,14 @@ public final class JournalSource: DashboardSource {
         return TaskMetadata(
             id: id, batch: t.batch, seq: t.seq, engine: t.engine, engineHost: o?.engineHost ?? t.host, status: t.status,
             submitted: t.submitted, started: t.started, completed: t.completed, received: t.completed,
-            retries: t.retries, stdout: CapturedOutput(text: o?.stdout ?? "", droppedBytes: o?.stdoutDropped ?? 0),
-            stderr: CapturedOutput(text: o?.stderr ?? "", droppedBytes: o?.stderrDropped ?? 0), error: o?.error,
+            retries: t.retries,
+            stdout: CapturedOutput(
+                bytes: o?.stdoutBytes ?? Array((o?.stdout ?? "").utf8), droppedBytes: o?.stdoutDropped ?? 0,
+                spool: o?.stdoutSpool),
+            stderr: CapturedOutput(
+                bytes: o?.stderrBytes ?? Array((o?.stderr ?? "").utf8), droppedBytes: o?.stderrDropped ?? 0,
+                spool: o?.stderrSpool),
+            error: o?.error,
             exitStatus: o?.exit, signal: o?.signal, text: t.command, args: t.args, externalId: t.key)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import PPKit
 import PPSource
+import PPSystem
 import Synchronization
 
 /// Prints each task's output as it completes (or in submission order).
@@ -15,12 +16,24 @@ final class Printer: Sendable {
     private let silenced: Mutex<(on: Bool, missed: [TaskID])>
     /// stdout's reader is gone (EPIPE): nothing more is printed, and the run stops as a filter would.
     let outputClosed = Atomic<Bool>(false)
+    /// `--line-buffer`: lines already printed as they came; only the rest is printed at completion.
+    let lines: LineBuffer?
+    /// The spool files are removed once printed (a temporary spool in plain mode: nothing else names them).
+    let removePrintedSpools: Bool
+    /// A printed task's output leaves memory (headless: no dashboard of this process shows it again).
+    let releasePrinted: Bool
 
-    init(json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool) {
+    init(
+        json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool, lines: LineBuffer? = nil,
+        removePrintedSpools: Bool = false, releasePrinted: Bool = false
+    ) {
+        self.releasePrinted = releasePrinted
         self.json = json
         self.keepOrder = keepOrder
         self.scheduler = scheduler
         self.silenced = Mutex((quiet, []))
+        self.lines = lines
+        self.removePrintedSpools = removePrintedSpools && !json
     }
 
     /// Prints from now on, starting with the tasks that completed while silenced (the dashboard could not open).
@@ -68,8 +81,22 @@ final class Printer: Sendable {
             ok = statusLine.write(1, FlatTaskRecord(m).jsonLine() + "\n")
         } else {
             // Through the progress line's lock: a line drawn on the terminal is erased before the output.
-            if !m.stdout.text.isEmpty { ok = statusLine.write(1, m.stdout.text) }
-            if !m.stderr.text.isEmpty { _ = statusLine.write(2, m.stderr.text) }
+            if let lines, lines.finish(m.id) {
+                // Printed line by line as it came; the unfinished last lines were just printed.
+            } else {
+                ok = printOutput(1, m.stdout)
+                _ = printOutput(2, m.stderr)
+            }
+            for (name, o) in [("stdout", m.stdout), ("stderr", m.stderr)] where o.droppedBytes > 0 && o.spool == nil {
+                let why = m.status == .ok ? m.error.map { " (\($0))" } ?? "" : ""
+                _ = statusLine.write(
+                    2,
+                    "ppdash: task \(m.id): \(o.droppedBytes) bytes of \(name) were not kept (the middle of the stream; "
+                        + "--max-output \(o.bytes.count) keeps the head and tail)\(why)\n")
+            }
+            if removePrintedSpools {
+                for o in [m.stdout, m.stderr] { if let p = o.spool { PrivateFiles.remove(p) } }
+            }
             // A task aborted before it started (a stopped batch) is counted in the summary, not listed: stopping
             // ten million pending tasks is one line.
             if m.status != .ok, let e = m.error, !(m.status == .aborted && m.started == nil) {
@@ -77,7 +104,65 @@ final class Printer: Sendable {
             }
         }
         if !ok { outputClosed.store(true, ordering: .relaxed) }
+        if releasePrinted { scheduler.releaseOutput(m.id) }
     }
+}
+
+/// Writes a stream's output to `fd` whole: from its spool file when it has one (bounded memory), else the bytes kept.
+/// False once the reader is gone.
+func printOutput(_ fd: Int32, _ o: CapturedOutput) -> Bool {
+    if o.isEmpty { return true }
+    if let path = o.spool {
+        let fileFD: Int32
+        do throws(Errno) { fileFD = try OwnedDescriptor.openForReading(path).release() } catch {
+            _ = statusLine.write(
+                2,
+                "ppdash: cannot read \(path) (\(SystemFacts.errorText(error.rawValue))): only the head and tail of "
+                    + "this output are printed, \(o.droppedBytes) bytes between them are not\n")
+            return printBytes(fd, o)
+        }
+        defer { close(fileFD) }
+        var failure: String?
+        let ok = statusLine.write(fd) {
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var last: UInt8?
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fileFD, $0.baseAddress, $0.count) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = "cannot read \(path): " + SystemFacts.errorText(errno)
+                    return (true, last)
+                }
+                if n == 0 { return (true, last) }
+                last = buffer[n - 1]
+                if !buffer.withUnsafeBytes({ writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<n])) }) {
+                    return (false, last)
+                }
+            }
+        }
+        if let failure { _ = statusLine.write(2, "ppdash: \(failure): this output was cut there\n") }
+        return ok
+    }
+    return printBytes(fd, o)
+}
+
+/// Writes the bytes kept in memory.
+private func printBytes(_ fd: Int32, _ o: CapturedOutput) -> Bool {
+    statusLine.write(fd) { (o.bytes.withUnsafeBytes { writeAll(fd, $0) }, o.bytes.last) }
+}
+
+/// write(2) all of `bytes` to `fd`; false once the reader is gone (EPIPE).
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var off = 0
+    while off < bytes.count {
+        let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno != EPIPE
+        }
+        off += n
+    }
+    return true
 }
 
 /// write(2) all of `s` to `fd`, so outputs of concurrent tasks never interleave within one task; false once the

@@ -40,10 +40,13 @@ struct RunOptions: ParsableArguments {
 
     @OptionGroup var refresh: RefreshOption
 
+    @OptionGroup var output: OutputOptions
+
     func validate() throws {
         try timeout?.check("--timeout")
         try checkCount("--retries", retries, 0...ViewFlags.maxRetries)
         try checkCount("--max-output", maxOutput, 0...WireProtocol.maxOutputPerStream)
+        try output.validate(json: json, keepOrder: keepOrder)
         for name in envNames where name.isEmpty || name.contains("=") {
             throw ValidationError("bad --env name '\(name)': give a variable's name, e.g. --env PATH")
         }
@@ -89,7 +92,6 @@ extension RunOptions {
         }
         // Headless: SIGHUP, SIGINT, SIGTERM and SIGQUIT are caught from here on (see BatchEnding).
         if !dashboard { StopSignals.install(StopSignals.run) }
-        let printer = Printer(json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard)
         let source = LocalSource(client: client, flags: view.flags)
         let session: JournalSession?
         switch work {
@@ -102,6 +104,15 @@ extension RunOptions {
                 engines: engines, settings: recordedSettings, client: client, source: source, gatherCompleted: dashboard)
         }
         defer { session?.finish() }
+        // Output past --max-output goes on whole to the spool (beside the journal, else a temporary directory).
+        let spool = SpoolPlace(journal: session?.path)
+        defer { spool.finish() }
+        view.flags.spoolDirectory = spool.directory
+        let lines = output.lineBuffer && !dashboard ? LineBuffer() : nil
+        view.flags.outputTap = lines?.tap
+        let printer = Printer(
+            json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard, lines: lines,
+            removePrintedSpools: spool.temporary, releasePrinted: !dashboard)
         client.scheduler.addObserver { event in
             session?.record(event)  // first: a task is in the journal before it is printed
             guard case .completed(let task, let batch, _) = event else { return }

@@ -45,6 +45,18 @@ final class StatusLine: Sendable {
         }
     }
 
+    /// As `write(_:_:)` for output `body` writes itself to `fd` under the lock (bytes, maybe streamed from a spool
+    /// file); `body` says whether all was written and the last byte it wrote.
+    func write(_ fd: Int32, with body: () -> (ok: Bool, last: UInt8?)) -> Bool {
+        state.withLock { s in
+            let terminal = fd == 2 ? stderrIsTerminal : fd == 1 && stdoutIsTerminal
+            if terminal { Self.erase(&s) }
+            let (ok, last) = body()
+            if terminal, let last { s.midLine = last != UInt8(ascii: "\n") }
+            return ok
+        }
+    }
+
     private static func erase(_ s: inout State) {
         guard s.shown else { return }
         _ = writeAll(2, "\r\u{1B}[K")

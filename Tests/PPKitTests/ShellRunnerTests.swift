@@ -1,7 +1,8 @@
 import Foundation
 import Glibc
-import PPKit
+@testable import PPKit
 import PPSystem
+import Synchronization
 import Testing
 
 /// Live (non-zombie) processes whose process group is `pgid` (this container's init never reaps orphans, so zombies linger).
@@ -277,5 +278,110 @@ private func makeTempDir() -> String {
             for await n in group { total += n }
             #expect(total == 200)
         }
+    }
+}
+
+/// Output as bytes, the spool past the bound, and live output while a task runs.
+@Suite struct OutputCaptureTests {
+    @Test func bytesAreKeptExactly() {
+        let o = ShellRunner.run("printf 'a\\377\\000b'")
+        #expect(o.stdout.bytes == [97, 255, 0, 98])
+        #expect(!o.stdout.isValidUTF8 && o.stdout.text == "a\u{FFFD}\u{0}b")
+        #expect(ShellRunner.run("printf 'é'").stdout.isValidUTF8)
+    }
+
+    @Test func spoolHoldsTheWholeStreamPastTheBound() throws {
+        let dir = makeTempDir()
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/spool/7"
+        let o = ShellRunner.run("seq 1 100000; echo small >&2", limits: ShellLimits(maxOutput: 1000, spool: prefix))
+        let whole = ShellRunner.run("seq 1 100000", limits: ShellLimits(maxOutput: 1 << 20)).stdout.bytes
+        #expect(o.stdout.spool == prefix + ".out")
+        let file = FileManager.default.contents(atPath: prefix + ".out").map { [UInt8]($0) }
+        let same = file == whole
+        #expect(same, "the spool file holds every byte, in order")
+        #expect(o.stdout.bytes.count == 1000 && o.stdout.droppedBytes == whole.count - 1000)
+        #expect(Array(o.stdout.head) == Array(whole.prefix(500)) && Array(o.stdout.tail) == Array(whole.suffix(500)))
+        var st = stat()
+        #expect(stat(prefix + ".out", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        #expect(stat(dir + "/spool", &st) == 0 && st.st_mode & 0o777 == 0o700)
+        // A stream under the bound stays in memory only.
+        #expect(o.stderr.spool == nil && !FileManager.default.fileExists(atPath: prefix + ".err"))
+        // A retry of the task writes the stream afresh.
+        let again = ShellRunner.run("seq 1 2000", limits: ShellLimits(maxOutput: 100, spool: prefix))
+        let second = FileManager.default.contents(atPath: prefix + ".out").map { [UInt8]($0) }
+        #expect(again.stdout.spool != nil && second == ShellRunner.run("seq 1 2000").stdout.bytes)
+    }
+
+    @Test func chunksOfAnySizeKeepHeadTailAndSpoolInOrder() throws {
+        let dir = makeTempDir()
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<20 {
+            let limit = Int.random(in: 0...300, using: &rng)
+            let path = dir + "/\(round).out"
+            var c = OutputCapture(limit: limit, spoolPath: path)
+            var all = [UInt8]()
+            for _ in 0..<Int.random(in: 1...40, using: &rng) {
+                let chunk = (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                all += chunk
+                chunk.withUnsafeBytes { c.append($0) }
+            }
+            c.finish()
+            let o = c.captured()
+            let kept = min(all.count, limit)
+            #expect(o.totalBytes == all.count && o.bytes.count == kept, "round \(round)")
+            if all.count > limit {
+                #expect(Array(o.head) == Array(all.prefix(limit / 2)) && Array(o.tail) == Array(all.suffix(limit - limit / 2)))
+                let file = FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+                let same = file == all
+                #expect(same && o.spool == path, "round \(round): the spool has every byte")
+            } else {
+                #expect(o.bytes == all && o.spool == nil && !FileManager.default.fileExists(atPath: path))
+            }
+        }
+    }
+
+    @Test func aSpoolThatCannotBeMadeLeavesHeadAndTail() {
+        let o = ShellRunner.run(
+            "seq 1 10000", limits: ShellLimits(maxOutput: 100, spool: "/proc/no-such-dir/1"))
+        #expect(o.stdout.spool == nil && o.stdout.droppedBytes > 0 && o.spoolError != nil)
+    }
+
+    @Test func outputCanBeReadWhileTheTaskRuns() {
+        let dir = makeTempDir()
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let flag = dir + "/seen"
+        let seen = Mutex<LiveOutput?>(nil)
+        let sawFirstLine = Atomic<Bool>(false)
+        let watcher = Thread {
+            let end = Date().addingTimeInterval(10)
+            while Date() < end {
+                if let live = seen.withLock({ $0 }), live.snapshot().stdout.text == "first\n" {
+                    sawFirstLine.store(true, ordering: .relaxed)
+                    _ = FileManager.default.createFile(atPath: flag, contents: nil)
+                    return
+                }
+                usleep(5_000)
+            }
+        }
+        watcher.start()
+        // The task waits for the watcher to see its first line (bounded by the run-time limit).
+        let o = ShellRunner.run(
+            "echo first; while [ ! -e \(flag) ]; do sleep 0.01; done; echo second", limits: ShellLimits(runTimeLimit: 15),
+            onOutput: { live in seen.withLock { $0 = live } })
+        let sawIt = sawFirstLine.load(ordering: .relaxed)
+        #expect(sawIt, "the first line was readable before the task ended")
+        #expect(o.stdout.text == "first\nsecond\n")
+    }
+
+    @Test func tapSeesEveryChunk() {
+        let got = Mutex<[UInt8]>([])
+        let o = ShellRunner.run(
+            "seq 1 5000", limits: ShellLimits(maxOutput: 10),
+            onOutput: { live in live.setTap { stream, b in if stream == 0 { got.withLock { $0 += b } } } })
+        let all = got.withLock { $0 } == ShellRunner.run("seq 1 5000").stdout.bytes
+        #expect(all, "the tap saw every byte, in order")
+        #expect(o.stdout.droppedBytes > 0)
     }
 }

@@ -31,6 +31,16 @@ let sampleMessages: [WireMessage] = [
             stderr: CapturedOutput(text: "tail", droppedBytes: 99), exitStatus: 3, signal: nil, value: .shell,
             started: 10,
             completed: 20)),
+    // Output is bytes (any of them), cut into head and tail, with its spool file; a run names its spool directory.
+    .result(
+        WireResult(
+            task: 18, status: .ok, stdout: CapturedOutput(bytes: [0, 0xFF, 0xFE, 10, 0x80], headCount: 2,
+            droppedBytes: 1 << 40, spool: "/s/18.out"), stderr: CapturedOutput(bytes: [0xC3]), value: .shell,
+            started: 1, completed: 2)),
+    .run(
+        WireRun(
+            task: 18, work: .shell(command: "seq 1 9"), runTimeLimit: nil, maxOutput: 10, slot: 1,
+            workingDirectory: nil, environment: [], spoolDirectory: "/tmp/x.spool")),
     .result(
         WireResult(task: 5, settledOnly: true, status: .timeout, error: "late", signal: 9, started: 1, completed: 2)),
     .result(WireResult(task: 6, status: .ok, value: .integer, integer: 81, started: 1, completed: 2)),
@@ -89,19 +99,23 @@ struct WireCodecTests {
     @Test("another protocol version is refused with the versions named")
     func unknownVersion() {
         var frame = WireMessage.heartbeat.frame
-        frame.setInteger(UInt8(2), at: 4)
+        let other = UInt8(WireProtocol.version + 1)
+        frame.setInteger(other, at: 4)
         do {
             _ = try FrameParser().next(&frame)
-            Issue.record("version 2 accepted")
+            Issue.record("version \(other) accepted")
         } catch {
             #expect(error.code == .unsupportedVersion)
-            #expect(error.message == "protocol version 2 (this ppdash speaks 1)")
+            #expect(error.message == "protocol version \(other) (this ppdash speaks \(WireProtocol.version))")
         }
     }
 
     @Test("unknown kinds, trailing bytes, bad flags and short frames are malformed")
     func malformed() {
         func refuse(_ payload: [UInt8], _ fragment: String) {
+            // The first byte is the version: this build's.
+            var payload = payload
+            if !payload.isEmpty { payload[0] = UInt8(WireProtocol.version) }
             var b = ByteBuffer()
             b.writeInteger(UInt32(payload.count))
             b.writeBytes(payload)
@@ -134,7 +148,8 @@ struct WireCodecTests {
             // Half the cases get a plausible small length prefix, so the body parser is reached often.
             if Bool.random(using: &rng) {
                 b.writeInteger(UInt32(n + 2))
-                b.writeInteger(UInt8(Int.random(in: 0...3, using: &rng) == 0 ? 2 : 1))
+                let v = UInt8(WireProtocol.version)
+                b.writeInteger(Int.random(in: 0...3, using: &rng) == 0 ? v + 1 : v)
                 b.writeInteger(UInt8.random(in: 0...10, using: &rng))
             }
             for _ in 0..<n { b.writeInteger(UInt8.random(in: 0...255, using: &rng)) }

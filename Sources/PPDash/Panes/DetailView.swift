@@ -54,8 +54,25 @@ enum DetailView {
                 output.text.isEmpty
                 ? [] : clean(output.text).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let count = lines.last == "" ? lines.count - 1 : lines.count
-            var heading = "\(name): " + (count == 0 ? "empty" : "\(count) line" + (count == 1 ? "" : "s"))
-            if output.droppedBytes > 0 { heading += ", \(Format.bytes(output.droppedBytes)) dropped from the middle" }
+            let running = m.status == .running
+            var heading: String
+            if output.released {
+                heading = "\(name): \(Format.bytes(output.totalBytes)), printed and no longer kept in memory ("
+                    + (output.spool.map { "all of it in \($0)" } ?? "in the journal's completed line") + ")"
+                out.append([Span(String(ctx.glyphs.hline) + String(ctx.glyphs.hline) + " " + heading + " ", t.section)])
+                return
+            }
+            if running {
+                heading = "\(name) so far: "
+                    + (count == 0 ? "nothing yet (a worker process's output shows when its task ends)"
+                        : "\(count) line" + (count == 1 ? "" : "s") + ", \(Format.bytes(output.totalBytes))")
+            } else {
+                heading = "\(name): " + (count == 0 ? "empty" : "\(count) line" + (count == 1 ? "" : "s"))
+            }
+            if output.droppedBytes > 0 {
+                heading += ", \(Format.bytes(output.droppedBytes)) not shown from the middle"
+                if let spool = output.spool { heading += " (all of it in \(spool))" }
+            }
             out.append([Span(String(ctx.glyphs.hline) + String(ctx.glyphs.hline) + " " + heading + " ", t.section)])
             for line in lines.prefix(count) {
                 for part in wrap(line, width: width) { out.append([Span(part, .plain)]) }
@@ -142,7 +159,7 @@ enum DetailView {
         let first = lines.isEmpty ? 0 : scroll + 1
         let last = min(lines.count, scroll + textRows)
         var title = "Task \(ui.detailTask.map(\.description) ?? "?")"
-        if let m = ui.detail { title += "  \(m.status)" + (m.status == .running ? " (live)" : "") }
+        if let m = ui.detail { title += "  \(m.status)" + (m.status == .running ? ", output so far" : "") }
         canvas.box(rect, title: title, note: "lines \(first)-\(last) of \(lines.count)", ctx: ctx)
         for (n, line) in lines.dropFirst(scroll).prefix(textRows).enumerated() {
             canvas.put(line, row: rect.row + 1 + n, col: rect.col + 2, limit: rect.right - 2)

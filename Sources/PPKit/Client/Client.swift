@@ -63,6 +63,11 @@ public struct ViewFlags: Sendable {
     public var label: String?
     /// Bytes of stdout/stderr kept per stream per task.
     public var maxOutput = 65536
+    /// Directory where a shell task's stream goes whole once it passes `maxOutput` (files `<task id>.out`,
+    /// `<task id>.err`, created 0600); nil: head and tail only.
+    public var spoolDirectory: String?
+    /// Sees each chunk of a shell task's output as it arrives, on engines in this process (`--line-buffer`).
+    public var outputTap: OutputTap?
     /// Working directory for shell tasks.
     public var workingDirectory: String?
     /// Extra environment for shell tasks.

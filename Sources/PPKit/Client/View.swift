@@ -35,7 +35,8 @@ public struct View: Sendable {
     func options(label: String) -> BatchOptions {
         BatchOptions(
             label: flags.label ?? label, retries: flags.retries, runTimeLimit: flags.runTimeLimit,
-            dependencyTimeout: flags.dependencyTimeout, maxOutput: flags.maxOutput,
+            dependencyTimeout: flags.dependencyTimeout, maxOutput: flags.maxOutput, spoolDirectory: flags.spoolDirectory,
+            outputTap: flags.outputTap,
             workingDirectory: flags.workingDirectory, environment: flags.environment, targets: targets,
             halt: flags.halt)
     }

@@ -21,7 +21,21 @@ public struct FlatTaskRecord: Sendable, Hashable {
     public var stderr: String
     public var stdoutDropped: Int
     public var stderrDropped: Int
+    /// The stream's bytes when `stdout` is not exactly them (not UTF-8): JSON's `stdout_base64`.
+    public var stdoutBytes: [UInt8]?
+    public var stderrBytes: [UInt8]?
+    /// The file holding the whole stream, when it passed `--max-output`: JSON's `stdout_spool`.
+    public var stdoutSpool: String?
+    public var stderrSpool: String?
     public var error: String?
+
+    /// The stream as captured: the exact bytes where the record has them.
+    public var stdoutOutput: CapturedOutput {
+        CapturedOutput(bytes: stdoutBytes ?? Array(stdout.utf8), droppedBytes: stdoutDropped, spool: stdoutSpool)
+    }
+    public var stderrOutput: CapturedOutput {
+        CapturedOutput(bytes: stderrBytes ?? Array(stderr.utf8), droppedBytes: stderrDropped, spool: stderrSpool)
+    }
 
     public init(_ m: TaskMetadata) {
         id = m.msgId
@@ -43,6 +57,10 @@ public struct FlatTaskRecord: Sendable, Hashable {
         stderr = m.stderr.text
         stdoutDropped = m.stdout.droppedBytes
         stderrDropped = m.stderr.droppedBytes
+        stdoutBytes = m.stdout.isValidUTF8 ? nil : m.stdout.bytes
+        stderrBytes = m.stderr.isValidUTF8 ? nil : m.stderr.bytes
+        stdoutSpool = m.stdout.spool
+        stderrSpool = m.stderr.spool
         error = m.error
     }
 
@@ -68,6 +86,10 @@ public struct FlatTaskRecord: Sendable, Hashable {
         stderr = j["stderr"]?.string ?? ""
         stdoutDropped = j["stdout_dropped"]?.int ?? 0
         stderrDropped = j["stderr_dropped"]?.int ?? 0
+        stdoutBytes = j["stdout_base64"]?.string.flatMap(Base64.decode)
+        stderrBytes = j["stderr_base64"]?.string.flatMap(Base64.decode)
+        stdoutSpool = j["stdout_spool"]?.string
+        stderrSpool = j["stderr_spool"]?.string
         error = j["error"]?.string
     }
 
@@ -93,6 +115,11 @@ public struct FlatTaskRecord: Sendable, Hashable {
         o.add("stderr", stderr)
         o.add("stdout_dropped", stdoutDropped)
         o.add("stderr_dropped", stderrDropped)
+        // Only when there is something to say: most records have neither.
+        if let b = stdoutBytes { o.add("stdout_base64", Base64.encode(b)) }
+        if let b = stderrBytes { o.add("stderr_base64", Base64.encode(b)) }
+        if let p = stdoutSpool { o.add("stdout_spool", p) }
+        if let p = stderrSpool { o.add("stderr_spool", p) }
         o.add("error", error)
     }
 

@@ -35,15 +35,70 @@ public enum TaskStatus: UInt8, Sendable, Codable, CaseIterable, CustomStringConv
     }
 }
 
-/// Captured output of one stream, bounded: the head and tail are kept, the middle dropped and counted.
+/// Captured output of one stream, as bytes, bounded: the head and tail are kept, the middle dropped and counted (and,
+/// when the run has a spool directory, the whole stream is in the file `spool`).
 public struct CapturedOutput: Sendable, Hashable, Codable {
-    public var text: String
+    /// The bytes kept: the head, then (when bytes were dropped) the tail.
+    public var bytes: [UInt8]
+    /// How many of `bytes` are the head; the rest is the tail (all of them when nothing was dropped).
+    public var headCount: Int
+    /// Bytes between head and tail not kept in memory.
     public var droppedBytes: Int
-    public init(text: String = "", droppedBytes: Int = 0) {
-        self.text = text
-        self.droppedBytes = droppedBytes
+    /// The file holding the whole stream, byte for byte, once it passed the in-memory bound.
+    public var spool: String?
+    /// The bytes were printed and dropped from memory (`released()`); the journal or the spool file has them.
+    public var released = false
+
+    public init(bytes: [UInt8] = [], headCount: Int? = nil, droppedBytes: Int = 0, spool: String? = nil) {
+        self.bytes = bytes
+        self.headCount = min(max(0, headCount ?? bytes.count), bytes.count)
+        self.droppedBytes = max(0, droppedBytes)
+        self.spool = spool
     }
+
+    /// Output known only as text (sources that decode it themselves).
+    public init(text: String, droppedBytes: Int = 0) {
+        self.init(bytes: Array(text.utf8), droppedBytes: droppedBytes)
+    }
+
     public static let empty = CapturedOutput()
+
+    /// This output with its bytes dropped from memory: the sizes and the spool file stay.
+    public func releasingBytes() -> CapturedOutput {
+        var r = CapturedOutput(bytes: [], droppedBytes: totalBytes, spool: spool)
+        r.released = !isEmpty
+        return r
+    }
+
+    public var isEmpty: Bool { bytes.isEmpty && droppedBytes == 0 }
+    /// Bytes the stream held in all.
+    public var totalBytes: Int { bytes.count + droppedBytes }
+    /// The head's bytes.
+    public var head: ArraySlice<UInt8> { bytes[..<headCount] }
+    /// The tail's bytes (empty when nothing was dropped).
+    public var tail: ArraySlice<UInt8> { bytes[headCount...] }
+
+    /// For display only: the bytes decoded as UTF-8, invalid sequences as U+FFFD (head and tail apart when cut).
+    public var text: String {
+        if headCount == bytes.count { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: head, as: UTF8.self) + String(decoding: tail, as: UTF8.self)
+    }
+
+    /// Whether `text` is exactly the bytes (valid UTF-8, head and tail each).
+    public var isValidUTF8: Bool {
+        func valid(_ b: ArraySlice<UInt8>) -> Bool {
+            var it = b.makeIterator()
+            var codec = UTF8()
+            while true {
+                switch codec.decode(&it) {
+                case .scalarValue: continue
+                case .emptyInput: return true
+                case .error: return false
+                }
+            }
+        }
+        return valid(head) && valid(tail)
+    }
 }
 
 /// A dependency on other tasks, as ipyparallel's `Dependency(ids, all, success, failure)`.

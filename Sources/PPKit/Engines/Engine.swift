@@ -62,6 +62,10 @@ public struct Assignment: Sendable {
     public var runTimeLimit: Double?
     /// Bytes of stdout/stderr kept per stream.
     public var maxOutput: Int
+    /// Where a stream passing `maxOutput` goes whole (`<task id>.out`/`.err`); nil: head and tail only.
+    public var spoolDirectory: String?
+    /// Sees each chunk of a shell task's output as it comes (`--line-buffer`); nil: none.
+    public var outputTap: OutputTap?
     /// 1-based slot of the engine (GNU parallel's `{%}`).
     public var slot: Int
     /// Working directory for shell tasks (nil: the engine's own).
@@ -142,10 +146,13 @@ public protocol Engine: AnyObject, Sendable {
     func cancel(_ task: TaskID, reason: CancelReason)
     /// Finishes the current task (if `graceful`) and stops; pending assignments are reported back as finished `aborted`.
     func shutdown(graceful: Bool)
+    /// The output so far of `task` while it runs here, where the engine can see it (nil: it cannot).
+    func liveOutput(_ task: TaskID) -> LiveOutput?
 }
 
 extension Engine {
     public var runsClosures: Bool { info.kind == .local }
+    public func liveOutput(_ task: TaskID) -> LiveOutput? { nil }
 }
 
 extension EngineSink {
@@ -164,6 +171,17 @@ extension EngineSink {
 public struct ShellResult: Sendable, Hashable {
     public var exitStatus: Int32?
     public var signal: Int32?
-    public var stdout: String
-    public var stderr: String
+    /// The captured streams as bytes (shared with the task's metadata, not a second copy).
+    public var stdoutOutput: CapturedOutput
+    public var stderrOutput: CapturedOutput
+    /// The streams as text (bytes that are not UTF-8 as U+FFFD).
+    public var stdout: String { stdoutOutput.text }
+    public var stderr: String { stderrOutput.text }
+
+    public init(exitStatus: Int32?, signal: Int32?, stdout: CapturedOutput, stderr: CapturedOutput) {
+        self.exitStatus = exitStatus
+        self.signal = signal
+        self.stdoutOutput = stdout
+        self.stderrOutput = stderr
+    }
 }

@@ -22,6 +22,8 @@ public final class InProcessEngine: Engine {
         /// Counts runs, so a run-time timer of an earlier run never fires on a retry of the same task.
         var runSerial = 0
         var currentCancel: ShellCancel?
+        /// The running shell task's output so far.
+        var currentLive: LiveOutput?
         var currentReason: CancelReason?
         var stopping = false
         var id: EngineID = -1
@@ -61,6 +63,10 @@ public final class InProcessEngine: Engine {
             return nil
         }
         shell?.fire()
+    }
+
+    public func liveOutput(_ task: TaskID) -> LiveOutput? {
+        mailbox.withLock { $0.current == task ? $0.currentLive : nil }
     }
 
     public func shutdown(graceful: Bool) {
@@ -115,6 +121,7 @@ public final class InProcessEngine: Engine {
             let outcome = execute(a, engine: next.engine, sink: sink, preStarted: preStarted)
             mailbox.withLock { m in
                 m.current = nil
+                m.currentLive = nil
                 m.lastFinished = a.task
                 m.currentCancel = nil
             }
@@ -147,8 +154,15 @@ public final class InProcessEngine: Engine {
             let startedAt = clock.now()
             let out = ShellRunner.run(
                 task.command(slot: a.slot), workingDirectory: a.workingDirectory, environment: a.environment,
-                limits: ShellLimits(runTimeLimit: a.runTimeLimit, maxOutput: a.maxOutput), cancel: cancel, clock: clock,
-                onSpawn: { pid in sink.engineStarted(engine, task: a.task, at: startedAt, processGroup: pid) })
+                limits: ShellLimits(
+                    runTimeLimit: a.runTimeLimit, maxOutput: a.maxOutput,
+                    spool: a.spoolDirectory.map { $0 + "/" + a.task.description }),
+                cancel: cancel, clock: clock,
+                onSpawn: { pid in sink.engineStarted(engine, task: a.task, at: startedAt, processGroup: pid) },
+                onOutput: { live in
+                    if let tap = a.outputTap { live.setTap { tap.body(a.task, $0, $1) } }
+                    mailbox.withLock { $0.currentLive = live }
+                })
             if out.pid == 0 { sink.engineStarted(engine, task: a.task, at: out.started, processGroup: nil) }
             return Self.outcome(of: out)
         case .builtin(let b):
@@ -255,7 +269,9 @@ public final class InProcessEngine: Engine {
         } else {
             status = .ok
         }
-        let value = ShellResult(exitStatus: out.exitStatus, signal: out.signal, stdout: out.stdout.text, stderr: out.stderr.text)
+        // Output that could not be spooled is cut to head and tail: the reason goes with the task, even an ok one.
+        if let s = out.spoolError { error = error.map { $0 + "; " + s } ?? ("output cut to head and tail: " + s) }
+        let value = ShellResult(exitStatus: out.exitStatus, signal: out.signal, stdout: out.stdout, stderr: out.stderr)
         return TaskOutcome(
             status: status, value: value, error: error, stdout: out.stdout, stderr: out.stderr, exitStatus: out.exitStatus,
             signal: out.signal, started: out.started, completed: out.completed)

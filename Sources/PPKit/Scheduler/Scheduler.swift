@@ -311,7 +311,33 @@ public final class Scheduler: Sendable {
 
     /// The whole record of one task.
     public func metadata(_ task: TaskID) -> TaskMetadata? {
-        state.withLock { s in s.metadata(TaskSlot(task)) }
+        let (found, engine) = state.withLock { s -> (TaskMetadata?, (any Engine)?) in
+            let m = s.metadata(TaskSlot(task))
+            guard let m, m.status == .running, let e = m.engine, s.engines.indices.contains(e) else { return (m, nil) }
+            return (m, s.engines[e].engine)
+        }
+        // A running shell task's output so far, where its engine can see it.
+        guard var m = found, let engine, let live = engine.liveOutput(task) else { return found }
+        (m.stdout, m.stderr) = live.snapshot()
+        return m
+    }
+
+    /// Drops a finished task's output from memory once it is printed and on disk (journal, spool); its record stays.
+    public func releaseOutput(_ task: TaskID) {
+        let slot = TaskSlot(task)
+        state.withLock { s in
+            guard s.tasks.contains(slot), s.tasks[slot].status.isFinished else { return }
+            if var x = s.tasks.extras[slot] {
+                x.stdout = x.stdout.releasingBytes()
+                x.stderr = x.stderr.releasingBytes()
+                s.tasks.extras[slot] = x
+            }
+            if let r = s.tasks.results[slot.index] as? ShellResult {
+                s.tasks.results[slot.index] = ShellResult(
+                    exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdoutOutput.releasingBytes(),
+                    stderr: r.stderrOutput.releasingBytes())
+            }
+        }
     }
 
     /// Counters over every task.

@@ -162,7 +162,8 @@ extension Scheduler {
                 Effects.Run(
                     engine: engines[e].engine,
                     assignment: Assignment(
-                        task: slot.id, work: work, runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput, slot: e + 1,
+                        task: slot.id, work: work, runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput,
+                        spoolDirectory: o.spoolDirectory, outputTap: o.outputTap, slot: e + 1,
                         workingDirectory: o.workingDirectory, environment: o.environment)))
         }
 
@@ -212,8 +213,8 @@ extension Scheduler {
             tasks[slot].completed = outcome.completed
             tasks[slot].received = received
             tasks.results[slot.index] = outcome.value
-            if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.text.isEmpty
-                || !outcome.stderr.text.isEmpty || outcome.stdout.droppedBytes > 0 || outcome.stderr.droppedBytes > 0
+            if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.isEmpty
+                || !outcome.stderr.isEmpty
                 || tasks.extras[slot] != nil
             {
                 var x = tasks.extras[slot] ?? TaskExtra()

@@ -92,6 +92,8 @@ struct BatchOptions: Sendable {
     var runTimeLimit: Double?
     var dependencyTimeout: Double?
     var maxOutput: Int
+    var spoolDirectory: String?
+    var outputTap: OutputTap?
     var workingDirectory: String?
     var environment: [String: String]
     var targets: [EngineID]?

@@ -10,11 +10,17 @@ public struct ShellLimits: Sendable, Hashable {
     public var grace: Double
     /// Bytes kept per stream (head half + tail half); the rest is counted in `droppedBytes`.
     public var maxOutput: Int
+    /// Path prefix of the spool files (`<spool>.out`, `<spool>.err`) that take a stream whole once it passes
+    /// `maxOutput`; nil: head and tail only.
+    public var spool: String?
 
-    public init(runTimeLimit: Double? = nil, grace: Double = Timings.taskGrace, maxOutput: Int = 65536) {
+    public init(
+        runTimeLimit: Double? = nil, grace: Double = Timings.taskGrace, maxOutput: Int = 65536, spool: String? = nil
+    ) {
         self.runTimeLimit = runTimeLimit
         self.grace = grace
         self.maxOutput = maxOutput
+        self.spool = spool
     }
 }
 
@@ -51,6 +57,8 @@ public struct ShellOutcome: Sendable, Hashable {
     public var cancelled: Bool
     /// Why it could not start, e.g. "cannot run: /bin/sh: Resource temporarily unavailable".
     public var spawnError: String?
+    /// Why a stream that passed the bound could not be spooled whole (it is then head and tail only).
+    public var spoolError: String?
     /// The process id, also its process group id; 0 if never started.
     public var pid: Int32
     public var started: Timestamp
@@ -86,7 +94,7 @@ public enum ShellRunner {
     public static func run(
         _ command: String, workingDirectory: String? = nil, environment extra: [String: String] = [:],
         limits: ShellLimits = ShellLimits(), cancel: ShellCancel? = nil, clock: any PPClock = SystemClock(),
-        onSpawn: (Int32) -> Void = { _ in }
+        onSpawn: (Int32) -> Void = { _ in }, onOutput: (LiveOutput) -> Void = { _ in }
     ) -> ShellOutcome {
         let started = clock.now()
         if let cancel, cancel.isFired {
@@ -139,7 +147,8 @@ public enum ShellRunner {
         onSpawn(child.pid)
 
         var outcome = ShellOutcome(pid: child.pid, started: started, completed: started)
-        var captures = (OutputCapture(limit: limits.maxOutput), OutputCapture(limit: limits.maxOutput))
+        let live = LiveOutput(limits: limits)
+        onOutput(live)
         let startNs = clock.monotonicNanoseconds()
         let stopped = child.watch(
             pipes: [out.read.raw, err.read.raw], wake: cancel?.event.raw ?? -1,
@@ -147,14 +156,13 @@ public enum ShellRunner {
             grace: Timings.nanoseconds(limits.grace) ?? 0, canBeStopped: cancel != nil,
             stopRequested: { cancel?.isFired ?? false }, now: { clock.monotonicNanoseconds() }
         ) { i, bytes in
-            if i == 0 { captures.0.append(bytes) } else { captures.1.append(bytes) }
+            live.append(stream: i, bytes)
         }
         out.read.close()
         err.read.close()
         outcome.cancelled = stopped == .requested
         outcome.timedOut = stopped == .deadline
-        outcome.stdout = captures.0.captured()
-        outcome.stderr = captures.1.captured()
+        (outcome.stdout, outcome.stderr, outcome.spoolError) = live.finish()
         let status = child.wait()
         outcome.exitStatus = status?.exitCode
         outcome.signal = status?.signal
@@ -169,7 +177,56 @@ public enum ShellRunner {
     }
 }
 
+/// Sees each chunk of shell tasks' output as it arrives: the task, the stream (0 stdout, 1 stderr), the bytes.
+public final class OutputTap: Sendable {
+    public let body: @Sendable (TaskID, Int, UnsafeRawBufferPointer) -> Void
+    public init(_ body: @escaping @Sendable (TaskID, Int, UnsafeRawBufferPointer) -> Void) { self.body = body }
+}
+
+/// A shell task's two captures, readable from other threads while it runs (the detail view tails them).
+public final class LiveOutput: Sendable {
+    private let streams: Mutex<(out: OutputCapture, err: OutputCapture)>
+    /// Called with each chunk as it arrives (stream 0 stdout, 1 stderr), after it is captured; set before the run.
+    private let tap = Mutex<(@Sendable (Int, UnsafeRawBufferPointer) -> Void)?>(nil)
+
+    init(limits: ShellLimits) {
+        streams = Mutex(
+            (
+                OutputCapture(limit: limits.maxOutput, spoolPath: limits.spool.map { $0 + ".out" }),
+                OutputCapture(limit: limits.maxOutput, spoolPath: limits.spool.map { $0 + ".err" })
+            ))
+    }
+
+    /// Has `body` see every chunk from now on (`--line-buffer`).
+    public func setTap(_ body: @escaping @Sendable (Int, UnsafeRawBufferPointer) -> Void) {
+        tap.withLock { $0 = body }
+    }
+
+    func append(stream: Int, _ bytes: UnsafeRawBufferPointer) {
+        streams.withLock { s in
+            if stream == 0 { s.out.append(bytes) } else { s.err.append(bytes) }
+        }
+        if let t = tap.withLock({ $0 }) { t(stream, bytes) }
+    }
+
+    /// The output so far (head and tail, as the finished task will have it).
+    public func snapshot() -> (stdout: CapturedOutput, stderr: CapturedOutput) {
+        streams.withLock { s in (s.out.captured(), s.err.captured()) }
+    }
+
+    /// Closes the spool files; the final captures and any spool error.
+    func finish() -> (CapturedOutput, CapturedOutput, String?) {
+        streams.withLock { s in
+            s.out.finish()
+            s.err.finish()
+            return (s.out.captured(), s.err.captured(), s.out.spoolError ?? s.err.spoolError)
+        }
+    }
+}
+
 /// One stream's bounded capture: the first half of `limit` bytes, a ring of the last half, and a count of the rest.
+/// With a spool path, the stream is kept in memory while under the bound; when it passes the bound the spool file is
+/// created (0600, exclusively), everything so far written to it, then every further chunk: the file holds it all.
 struct OutputCapture {
     let headLimit: Int
     let tailLimit: Int
@@ -177,14 +234,80 @@ struct OutputCapture {
     var tail: [UInt8] = []
     var tailStart = 0
     var dropped = 0
+    /// Where the whole stream goes once it passes the bound (nil: no spool).
+    let spoolPath: String?
+    /// The open spool file (-1: none yet, or given up).
+    var spoolFD: Int32 = -1
+    /// The spool file holds the whole stream so far.
+    var spooled = false
+    /// Why the spool could not be written (the stream is then head+tail only, and says so).
+    var spoolError: String?
 
-    init(limit: Int) {
+    init(limit: Int, spoolPath: String? = nil) {
         let l = max(0, limit)
         headLimit = l / 2
         tailLimit = l - l / 2
+        self.spoolPath = spoolPath
     }
 
+    /// Bytes taken in so far.
+    var total: Int { head.count + tail.count + dropped }
+
     mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        if chunk.isEmpty { return }
+        if spoolPath != nil && spoolError == nil {
+            if !spooled && total + chunk.count > headLimit + tailLimit { startSpool() }
+            if spooled { spoolWrite(chunk) }
+        }
+        keep(chunk)
+    }
+
+    /// Creates the spool file and writes what memory holds (all of the stream: nothing was dropped yet).
+    private mutating func startSpool() {
+        guard let path = spoolPath else { return }
+        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        do throws(Errno) {
+            if !dir.isEmpty { try PrivateFiles.makeDirectory(dir) }
+            // A retry of the task writes its stream afresh.
+            PrivateFiles.remove(path)
+            spoolFD = try OwnedDescriptor.createExclusive(path).release()
+        } catch {
+            spoolError = "cannot create \(path): " + SystemFacts.errorText(error.rawValue)
+            return
+        }
+        spooled = true
+        let soFar = orderedBytes()
+        soFar.withUnsafeBytes { spoolWrite($0) }
+    }
+
+    private mutating func spoolWrite(_ chunk: UnsafeRawBufferPointer) {
+        guard spooled, spoolFD >= 0 else { return }
+        do {
+            _ = try FileDescriptor(rawValue: spoolFD).writeAll(chunk)
+        } catch {
+            let code = (error as? Errno)?.rawValue ?? EIO
+            spoolError = "cannot write \(spoolPath ?? ""): " + SystemFacts.errorText(code)
+            close(spoolFD)
+            spoolFD = -1
+            spooled = false
+            if let spoolPath { PrivateFiles.remove(spoolPath) }
+        }
+    }
+
+    /// Closes the spool file (the capture is done).
+    mutating func finish() {
+        if spoolFD >= 0 {
+            close(spoolFD)
+            spoolFD = -1
+        }
+    }
+
+    /// The head then the tail in stream order.
+    private func orderedBytes() -> [UInt8] {
+        head + (tailStart == 0 ? tail : Array(tail[tailStart...] + tail[..<tailStart]))
+    }
+
+    private mutating func keep(_ chunk: UnsafeRawBufferPointer) {
         var src = chunk[...]
         if head.count < headLimit {
             let k = min(headLimit - head.count, src.count)
@@ -226,15 +349,10 @@ struct OutputCapture {
         }
     }
 
+    /// What was kept, as bytes; names the spool file when it holds the whole stream.
     func captured() -> CapturedOutput {
-        if head.isEmpty && tail.isEmpty { return CapturedOutput(text: "", droppedBytes: dropped) }
-        let ordered = tailStart == 0 ? tail : Array(tail[tailStart...] + tail[..<tailStart])
-        if dropped == 0 {
-            // Nothing cut: decode as one piece so a character spanning head and tail stays whole.
-            return CapturedOutput(text: String(decoding: head + ordered, as: UTF8.self), droppedBytes: 0)
-        }
-        return CapturedOutput(
-            text: String(decoding: head, as: UTF8.self) + String(decoding: ordered, as: UTF8.self),
-            droppedBytes: dropped)
+        CapturedOutput(
+            bytes: orderedBytes(), headCount: dropped == 0 ? nil : head.count, droppedBytes: dropped,
+            spool: spooled ? spoolPath : nil)
     }
 }

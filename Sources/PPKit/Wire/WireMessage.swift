@@ -76,11 +76,14 @@ public struct WireRun: Sendable, Hashable {
     public var workingDirectory: String?
     /// Sorted by name, so equal runs encode equally.
     public var environment: [WireVariable]
+    /// Where the worker spools a stream past `maxOutput` (sent to workers on this host only); nil: head and tail.
+    public var spoolDirectory: String?
 
     public init(
         task: Int64, work: Work, runTimeLimit: Double?, maxOutput: Int64, slot: Int32, workingDirectory: String?,
-        environment: [WireVariable]
+        environment: [WireVariable], spoolDirectory: String? = nil
     ) {
+        self.spoolDirectory = spoolDirectory
         self.task = task
         self.work = work
         self.runTimeLimit = runTimeLimit
@@ -146,7 +149,7 @@ public struct WireResult: Sendable, Hashable {
 /// Constants of the protocol.
 public enum WireProtocol {
     /// The one version this build speaks; a frame of any other is refused.
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     /// The largest frame accepted once a peer is known (a result carries up to twice `--max-output`).
     public static let maxFrame = 64 << 20
     /// The largest frame accepted before the handshake: a stranger cannot make us buffer much.
@@ -239,6 +242,7 @@ extension WireMessage {
                 buffer.writeWireString(v.name)
                 buffer.writeWireString(v.value)
             }
+            buffer.writeWireOptional(r.spoolDirectory) { $0.writeWireString($1) }
         case .started(let task, let at, let group):
             buffer.writeInteger(task)
             buffer.writeInteger(at)
@@ -248,10 +252,8 @@ extension WireMessage {
             buffer.writeInteger(UInt8(r.settledOnly ? 1 : 0))
             buffer.writeInteger(r.status.rawValue)
             buffer.writeWireOptional(r.error) { $0.writeWireString($1) }
-            buffer.writeWireString(r.stdout.text)
-            buffer.writeInteger(Int64(r.stdout.droppedBytes))
-            buffer.writeWireString(r.stderr.text)
-            buffer.writeInteger(Int64(r.stderr.droppedBytes))
+            buffer.writeWireOutput(r.stdout)
+            buffer.writeWireOutput(r.stderr)
             buffer.writeWireOptional(r.exitStatus) { $0.writeInteger($1) }
             buffer.writeWireOptional(r.signal) { $0.writeInteger($1) }
             buffer.writeInteger(r.value.rawValue)
@@ -347,10 +349,11 @@ extension WireMessage {
             var env = [WireVariable]()
             env.reserveCapacity(Int(count))
             for _ in 0..<count { env.append(WireVariable(name: try r.string(), value: try r.string())) }
+            let spool = try r.optional { r throws(WireError) in try r.string() }
             message = .run(
                 WireRun(
                     task: task, work: work, runTimeLimit: limit, maxOutput: maxOutput,
-                    slot: slot, workingDirectory: dir, environment: env))
+                    slot: slot, workingDirectory: dir, environment: env, spoolDirectory: spool))
         case .started:
             message = .started(
                 task: try r.integer(), at: try r.timestamp(), processGroup: try r.integer(in: 0...Int32.max, "process group"))
@@ -362,8 +365,8 @@ extension WireMessage {
                 throw WireError(.malformed, "task status \(rawStatus) is not a final one")
             }
             let error = try r.optional { r throws(WireError) in try r.string() }
-            let stdout = CapturedOutput(text: try r.string(), droppedBytes: try r.count())
-            let stderr = CapturedOutput(text: try r.string(), droppedBytes: try r.count())
+            let stdout = try r.output()
+            let stderr = try r.output()
             let exitStatus: Int32? = try r.optional { r throws(WireError) in
                 try r.integer(in: WireProtocol.statusByte, "exit status")
             }
@@ -448,6 +451,16 @@ struct WireReader {
         return b
     }
 
+    /// A stream's capture: its bytes, the head's length, the bytes dropped, the spool file if any.
+    mutating func output() throws(WireError) -> CapturedOutput {
+        let bytes = try self.bytes()
+        let head = try count()
+        guard head <= bytes.count else { throw WireError(.malformed, "a head of \(head) bytes in \(bytes.count)") }
+        let dropped = try count()
+        let spool = try optional { r throws(WireError) in try r.string() }
+        return CapturedOutput(bytes: bytes, headCount: head, droppedBytes: dropped, spool: spool)
+    }
+
     mutating func string() throws(WireError) -> String {
         let n: UInt32 = try integer()
         guard Int(n) <= remaining, let s = buffer.readString(length: Int(n)) else {
@@ -471,6 +484,13 @@ extension ByteBuffer {
         writeInteger(UInt32(0))
         let n = writeString(s)
         setInteger(UInt32(truncatingIfNeeded: n), at: at)
+    }
+
+    mutating func writeWireOutput(_ o: CapturedOutput) {
+        writeWireBytes(o.bytes)
+        writeInteger(Int64(o.headCount))
+        writeInteger(Int64(o.droppedBytes))
+        writeWireOptional(o.spool) { $0.writeWireString($1) }
     }
 
     mutating func writeWireBytes(_ b: [UInt8]) {

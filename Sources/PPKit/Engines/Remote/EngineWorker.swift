@@ -286,7 +286,8 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         for v in r.environment { env[v.name] = v.value }
         return Assignment(
             task: TaskID(Int(r.task)), work: work, runTimeLimit: r.runTimeLimit,
-            maxOutput: Int(min(r.maxOutput, Int64(WireProtocol.maxOutputPerStream))), slot: Int(r.slot),
+            maxOutput: Int(min(r.maxOutput, Int64(WireProtocol.maxOutputPerStream))),
+            spoolDirectory: r.spoolDirectory, slot: Int(r.slot),
             workingDirectory: dir, environment: env)
     }
 

@@ -117,7 +117,9 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         let message = WireMessage.run(
             WireRun(
                 task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit, maxOutput: Int64(a.maxOutput),
-                slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env))
+                slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env,
+                // Only a worker on this host shares our file system.
+                spoolDirectory: kind == .proc ? a.spoolDirectory : nil))
         // Recorded and queued in one hold, so `outstanding` is in the order the worker receives (and runs) them.
         state.withLock { s in
             s.outstanding.append(Int64(a.task.rawValue))
@@ -185,6 +187,14 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
                 // Not aborted by the user: its worker stopped it on leaving. A failure, retried per --retries.
                 outcome.status = .error
                 outcome.error = "engine \(id) (\(info.host)) left (\(leaving)) while running task \(r.task)"
+            }
+            // Spool files are ours only from a worker on this host (sent a spool directory); a file named by any
+            // other peer is never read.
+            if kind != .proc || outcome.stdout.spool?.hasSuffix("/\(r.task).out") == false {
+                outcome.stdout.spool = nil
+            }
+            if kind != .proc || outcome.stderr.spool?.hasSuffix("/\(r.task).err") == false {
+                outcome.stderr.spool = nil
             }
             if r.settledOnly {
                 sink.engineSettled(id, task: TaskID(Int(r.task)), outcome: outcome)
@@ -376,7 +386,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         case .integer: value = Int(truncatingIfNeeded: r.integer)
         case .shell:
             value = ShellResult(
-                exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout.text, stderr: r.stderr.text)
+                exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout, stderr: r.stderr)
         }
         return TaskOutcome(
             status: r.status, value: value, error: r.error, stdout: r.stdout, stderr: r.stderr,
