@@ -64,13 +64,13 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("user", h.user)
                 o.add("uid", Int(h.uid))
                 o.add("started", iso8601: h.started.microseconds)
-                o.add("cwd", h.workingDirectory)
-                o.add("command", h.commandLine)
+                o.addBytes("cwd", h.workingDirectory)  // addBytes: KEY_base64 beside text that is not UTF-8
+                o.addBytes("command", h.commandLine)
                 o.add("engines", h.engines)
-                o.add("template", h.template)
-                o.add("args", h.arguments)
+                o.addBytes("template", h.template)
+                o.addBytes("args", h.arguments)
                 o.add("socket", h.socket)
-                if let settings = h.settings { o.add("options", settings.json) }
+                if let settings = h.settings { o.addBytes("options", settings.json) }
                 if let marker = h.marker { o.add("marker", marker) }
             case .engine(let id, let kind, let host):
                 o.add("event", "engine")
@@ -80,14 +80,14 @@ public enum JournalEvent: Sendable, Hashable {
             case .batch(let id, let label):
                 o.add("event", "batch")
                 o.add("batch", id)
-                o.add("label", label)
+                o.addBytes("label", label)
             case .submitted(let s):
                 o.add("event", "submitted")
                 o.add("id", s.id)
                 o.add("batch", s.batch)
                 o.add("seq", s.seq)
-                o.add("command", s.command)
-                o.add("args", s.args)
+                o.addBytes("command", s.command)
+                o.addBytes("args", s.args)
                 if let of = s.of { o.add("of", of) }
                 if let a = s.attempt { o.add("attempt", a) }
             case .started(let s):
@@ -161,14 +161,14 @@ public enum JournalEvent: Sendable, Hashable {
                 id: try f.int("engine", 0...Int(Int32.max))!, kind: try f.string("kind") ?? "?",
                 host: try f.string("host") ?? "?")
         case "batch":
-            return .batch(id: try f.int("batch", 1...maxID)!, label: try f.string("label") ?? "")
+            return .batch(id: try f.int("batch", 1...maxID)!, label: try f.bytesText("label") ?? "")
         case "submitted":
             let id = try f.int("id", 1...maxID)!
             return .submitted(
                 Submitted(
                     id: id, batch: try f.int("batch", 1...maxID, optional: true) ?? 1,
-                    seq: try f.int("seq", 0...maxID, optional: true) ?? id, command: try f.string("command") ?? "",
-                    args: try f.strings("args"), of: try f.string("of"),
+                    seq: try f.int("seq", 0...maxID, optional: true) ?? id, command: try f.bytesText("command") ?? "",
+                    args: try f.bytesTexts("args"), of: try f.string("of"),
                     attempt: try f.int("attempt", 1...Int(Int32.max), optional: true)))
         case "started":
             return .started(
@@ -242,6 +242,16 @@ public enum JournalEvent: Sendable, Hashable {
             }
             return out
         }
+        /// A string written with `addBytes`: exact from `KEY_base64` when there.
+        func bytesText(_ k: String) throws(LineProblem) -> String? {
+            let s = try string(k)
+            return j[k + "_base64"] == nil ? s : j.bytesText(k)
+        }
+        /// A list written with `addBytes`: exact from `KEY_base64` when there.
+        func bytesTexts(_ k: String) throws(LineProblem) -> [String] {
+            let s = try strings(k)
+            return j[k + "_base64"] == nil ? s : j.bytesTexts(k) ?? s
+        }
         func time(_ k: String) throws(LineProblem) -> Timestamp? {
             guard let s = try string(k) else { return nil }
             guard let t = Timestamp(iso8601: s) else { throw LineProblem("\"\(k)\" is not a time") }
@@ -268,7 +278,7 @@ extension JournalHeader {
             throw JournalEvent.LineProblem("a run header without pid")
         }
         var groups: [[String]]?
-        if let a = j["args"], a != .null {
+        if let a = j.bytesValue("args"), a != .null {  // exact from args_base64 where a byte is not UTF-8
             guard let outer = a.array else { throw JournalEvent.LineProblem("\"args\" is not a list") }
             var gs = [[String]]()
             gs.reserveCapacity(outer.count)
@@ -279,20 +289,20 @@ extension JournalHeader {
             groups = gs
         }
         var settings: RunSettings?
-        if let o = j["options"], o != .null {
+        if let o = j.bytesValue("options"), o != .null {
             guard let s = RunSettings(json: o) else { throw JournalEvent.LineProblem("\"options\" is damaged") }
             settings = s
         }
         var h = JournalHeader(
             kind: try f.string("kind") ?? "run", run: try f.int("run", 1...Int(Int32.max), optional: true) ?? 1,
-            ppdashVersion: try f.string("ppdash") ?? "?", commandLine: try f.strings("command"),
-            engines: try f.strings("engines"), template: try f.string("template"), arguments: groups,
+            ppdashVersion: try f.string("ppdash") ?? "?", commandLine: try f.bytesTexts("command"),
+            engines: try f.strings("engines"), template: try f.bytesText("template"), arguments: groups,
             socket: try f.string("socket"), started: try f.time("started") ?? Timestamp(microseconds: 0))
         h.host = host
         h.pid = Int32(pid)
         h.user = try f.string("user") ?? "?"
         h.uid = UInt32(try f.int("uid", 0...Int(UInt32.max), optional: true) ?? Int(UInt32.max))
-        h.workingDirectory = try f.string("cwd") ?? ""
+        h.workingDirectory = try f.bytesText("cwd") ?? ""
         h.settings = settings
         h.marker = try f.string("marker")
         return h

@@ -122,7 +122,7 @@ public struct JournalHeader: Sendable, Hashable {
 
     /// A header for this process, now.
     public init(
-        kind: String, run: Int = 1, ppdashVersion: String, commandLine: [String] = CommandLine.arguments,
+        kind: String, run: Int = 1, ppdashVersion: String, commandLine: [String] = ByteText.commandLine,
         engines: [String], template: String? = nil, arguments: [[String]]? = nil, socket: String? = nil,
         started: Timestamp = SystemClock().now()
     ) {
@@ -134,7 +134,7 @@ public struct JournalHeader: Sendable, Hashable {
         self.user = SystemFacts.userName
         self.uid = SystemFacts.uid
         self.started = started
-        self.workingDirectory = FileManager.default.currentDirectoryPath
+        self.workingDirectory = SystemFacts.currentDirectory
         self.commandLine = commandLine
         self.engines = engines
         self.template = template

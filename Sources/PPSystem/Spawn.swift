@@ -57,13 +57,13 @@ public struct SpawnPlan {
                 try check(posix_spawn_file_actions_adddup2(&actions, source, target))
                 highest = max(highest, target)
             case .open(let path, let flags, let target):
-                try check(posix_spawn_file_actions_addopen(&actions, target, path, flags, 0))
+                try check(ByteText.withCString(path) { posix_spawn_file_actions_addopen(&actions, target, $0, flags, 0) })
                 highest = max(highest, target)
             }
         }
         // Above the plan's highest target nothing is inherited; below it, ours are close-on-exec anyway.
         try check(ppsys_spawn_addclosefrom(&actions, highest + 1))
-        if let workingDirectory { try check(ppsys_spawn_addchdir(&actions, workingDirectory)) }
+        if let workingDirectory { try check(ByteText.withCString(workingDirectory) { ppsys_spawn_addchdir(&actions, $0) }) }
 
         var attr = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attr))
@@ -88,32 +88,46 @@ public struct SpawnPlan {
         let env = environmentBlock(environment, removing: removedVariables)
         defer { env?.free() }
         var pid: pid_t = 0
+        // Every String reaching exec goes through ByteText, so bytes that are not UTF-8 arrive as they were given.
         try check(
-            searchPath
-                ? posix_spawnp(&pid, executable, &actions, &attr, args.pointers, env?.pointers ?? ppsys_environ())
-                : posix_spawn(&pid, executable, &actions, &attr, args.pointers, env?.pointers ?? ppsys_environ()))
+            ByteText.withCString(executable) { path in
+                searchPath
+                    ? posix_spawnp(&pid, path, &actions, &attr, args.pointers, env?.pointers ?? ppsys_environ())
+                    : posix_spawn(&pid, path, &actions, &attr, args.pointers, env?.pointers ?? ppsys_environ())
+            })
         return ChildProcess(pid: pid, leadsGroup: grouping != .inherit)
     }
 }
 
-/// NUL-terminated strings packed in one allocation, with a nil-terminated pointer array for argv/envp.
+/// NUL-terminated strings packed in one allocation, with a nil-terminated pointer array for argv/envp; each
+/// string's bytes are `ByteText.bytes(of:)` (the bytes it was decoded from).
 struct CStringArray {
     let pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     let storage: UnsafeMutablePointer<CChar>?
 
     init(_ strings: [String]) {
         var bytes = 0
-        for s in strings { bytes += s.utf8.count + 1 }
+        for s in strings { bytes += s.utf8.count + 1 }  // the UTF-8 is never shorter than the bytes it stands for
         pointers = .allocate(capacity: strings.count + 1)
         let store = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes, 1))
         storage = store
         var offset = 0
         for (i, s) in strings.enumerated() {
             let p = store + offset
-            let n = s.utf8.count
-            UnsafeMutableRawPointer(p).withMemoryRebound(to: UInt8.self, capacity: n + 1) { dst in
-                _ = UnsafeMutableBufferPointer(start: dst, count: n).initialize(from: s.utf8)
-                dst[n] = 0
+            let n: Int
+            if ByteText.hasEscapes(s) {
+                let raw = ByteText.bytes(of: s)
+                n = raw.count
+                UnsafeMutableRawPointer(p).withMemoryRebound(to: UInt8.self, capacity: n + 1) { dst in
+                    _ = UnsafeMutableBufferPointer(start: dst, count: n).initialize(from: raw)
+                    dst[n] = 0
+                }
+            } else {
+                n = s.utf8.count
+                UnsafeMutableRawPointer(p).withMemoryRebound(to: UInt8.self, capacity: n + 1) { dst in
+                    _ = UnsafeMutableBufferPointer(start: dst, count: n).initialize(from: s.utf8)
+                    dst[n] = 0
+                }
             }
             pointers[i] = p
             offset += n + 1
@@ -134,7 +148,7 @@ func environmentBlock(_ extra: [String: String], removing: [String]) -> CStringA
     var entries: [String] = []
     var e = ppsys_environ()
     while let entry = e?.pointee {
-        let s = String(cString: entry)
+        let s = ByteText.decode(cString: entry)  // a variable's bytes go back as they came
         let name = String(s.prefix { $0 != "=" })
         if extra[name] == nil && !removing.contains(name) { entries.append(s) }
         e! += 1

@@ -1,4 +1,5 @@
 // Pure Swift drawing surface: no ncurses here, so the dashboard can be tested without a terminal.
+import PPSystem
 
 /// A terminal colour; `.default` is the terminal's own foreground/background.
 public enum Color: UInt8, Sendable, Hashable, CaseIterable {
@@ -148,7 +149,12 @@ public struct Canvas: Sendable, Hashable {
 /// The visible stand-in for a control character.
 let controlReplacement = "·"
 
-/// `ch` as it may be stored in a cell: control characters replaced.
+/// `ch` as it may be stored in a cell: control characters replaced; a byte that is not UTF-8 (kept in text as one of
+/// ByteText's reserved code points) shown as U+FFFD.
 func sanitized(_ ch: Character) -> String {
-    isControl(ch) ? controlReplacement : String(ch)
+    if isControl(ch) { return controlReplacement }
+    if let s = ch.unicodeScalars.first, s.value >= ByteText.reserved.lowerBound, ByteText.reserved.contains(s.value) {
+        return "\u{FFFD}"
+    }
+    return String(ch)
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PPKit
 import PPSource
+import PPSystem
 
 /// Engine options shared by every command that runs tasks.
 struct EngineOptions: ParsableArguments {
@@ -45,6 +46,9 @@ struct EngineOptions: ParsableArguments {
         }
         do throws(PPError) { _ = try sshCommand() } catch { throw ValidationError(error.message) }
         try heartbeat.check("--heartbeat", 0.01...3600, "from 0.01 to 3600")
+        if let tokenFile, ByteText.hasEscapes(tokenFile) {  // made through Foundation: never under another name
+            throw ValidationError("--token-file \(ByteText.lossy(tokenFile)): the token's path must be UTF-8")
+        }
     }
 
     var engineCount: Int { n ?? ProcessInfo.processInfo.activeProcessorCount }

@@ -19,6 +19,12 @@ struct JournalOptions: ParsableArguments {
 
     func validate() throws {
         if path != nil && off { throw ValidationError("give --journal FILE or --no-journal, not both") }
+        // The journal's files are made through Foundation, which cannot name bytes that are not UTF-8: refused, never
+        // written under another name.
+        if let path, ByteText.hasEscapes(path) || (!path.hasPrefix("/") && ByteText.hasEscapes(SystemFacts.currentDirectory)) {
+            throw ValidationError(
+                "--journal \(ByteText.lossy(path)): the journal's path must be UTF-8 (it, or the directory it is relative to, holds other bytes)")
+        }
     }
 
     /// Opens the journal and its socket for a run of `kind`; nil with --no-journal, or after one warning when the
@@ -75,7 +81,7 @@ struct JournalOptions: ParsableArguments {
 extension RunOptions {
     /// The options a resume of this run reuses (the journal header's `options`).
     var recordedSettings: RunSettings {
-        let cwd = FileManager.default.currentDirectoryPath
+        let cwd = SystemFacts.currentDirectory
         let dir = workdir.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd
         return RunSettings(
             timeout: timeout?.value, retries: retries, maxOutput: maxOutput, halt: halt?.rawValue,

@@ -88,7 +88,7 @@ struct LsCommand: ParsableCommand {
                 line += i >= 2 && i <= 5 ? pad + cell : cell + (i == columns - 1 ? "" : pad)
                 if i < columns - 1 { line += "  " }
             }
-            print(line)
+            print(ByteText.lossy(line))  // a template byte that is not UTF-8: U+FFFD
         }
     }
 

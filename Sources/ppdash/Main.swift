@@ -26,7 +26,8 @@ struct PPDashCommand: ParsableCommand {
         // running even when no journal line says so. A worker (`engine`) keeps the marker of the run that started it.
         if CommandLine.arguments.dropFirst().first != "engine" { SystemFacts.markThisRun() }
         do {
-            var command = try parseAsRoot()
+            // argv as bytes (CommandLine.arguments would turn bytes that are not UTF-8 into U+FFFD): see ByteText.
+            var command = try parseAsRoot(Array(ByteText.commandLine.dropFirst()))
             try command.run()
         } catch {
             if error is ExitCode || exitCode(for: error) == .success { exit(withError: error) }

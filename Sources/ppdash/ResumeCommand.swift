@@ -96,10 +96,9 @@ extension RunOptions {
         }
         let dir = recorded?.workdir ?? (first.workingDirectory.isEmpty ? nil : first.workingDirectory)
         take(["--workdir"], dir) { $0.workdir = dir }
-        if workdir == nil { workdir = FileManager.default.currentDirectoryPath }
-        var isDir: ObjCBool = false
-        if let w = workdir, !FileManager.default.fileExists(atPath: w, isDirectory: &isDir) || !isDir.boolValue {
-            throw ValidationError("the run's working directory \(w) is gone: give --workdir DIR to run its tasks elsewhere")
+        if workdir == nil { workdir = SystemFacts.currentDirectory }
+        if let w = workdir, !SystemFacts.isDirectory(w) {  // the path's bytes (ByteText)
+            throw ValidationError("the run's working directory \(ByteText.lossy(w)) is gone: give --workdir DIR to run its tasks elsewhere")
         }
         return (reused, overridden)
     }

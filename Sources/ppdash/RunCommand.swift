@@ -4,6 +4,7 @@ import Glibc
 import PPJournal
 import PPKit
 import PPSource
+import PPSystem
 
 /// A shell sweep, GNU parallel style: `ppdash run [options] [--] TEMPLATE [::: ARGS ...]`.
 struct RunCommand: ParsableCommand {
@@ -48,7 +49,7 @@ struct RunCommand: ParsableCommand {
             if isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
             var lines = [String]()
             // Up to one past the cap, so an endless stdin (`yes |`) is refused by the batch cap, not read for ever.
-            while lines.count <= ViewFlags.maxBatchTasks, let line = readLine(strippingNewline: true) { lines.append(line) }
+            while lines.count <= ViewFlags.maxBatchTasks, let line = ByteText.readLine() { lines.append(line) }
             sweep = Sweep(template: sweep.template, groups: [lines])
         }
         // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).

@@ -57,7 +57,7 @@ struct RunOptions: ParsableArguments {
     /// The `--env` variables with our values (unset ones are passed empty, as GNU parallel does).
     var passedEnvironment: [String: String] {
         var out = [String: String]()
-        for name in envNames { out[name] = ProcessInfo.processInfo.environment[name] ?? "" }
+        for name in envNames { out[name] = SystemFacts.environment(name) ?? "" }
         return out
     }
 }
@@ -82,7 +82,7 @@ extension RunOptions {
         view.flags.halt = halt
         view.flags.runTimeLimit = timeout?.value
         view.flags.maxOutput = maxOutput
-        view.flags.workingDirectory = workdir ?? FileManager.default.currentDirectoryPath
+        view.flags.workingDirectory = workdir ?? SystemFacts.currentDirectory
         view.flags.environment = passedEnvironment
         var dashboard = !headless && !json && isInteractive
         if dashboard, let why = Terminal.unusable() {

@@ -1,8 +1,9 @@
 import Foundation
+import PPSystem
 import Synchronization
 
 /// Writes a line to stderr (erasing the progress line first, if one is drawn).
-func note(_ s: String) { _ = statusLine.write(2, s + "\n") }
+func note(_ s: String) { _ = statusLine.write(2, ByteText.lossy(s) + "\n") }  // a byte that is not UTF-8: U+FFFD
 
 /// The one progress line drawn in place on the terminal's stderr, and every write that may land on that terminal,
 /// under one lock: a task's output or a note erases the line first (it is redrawn on the next tick), so no output

@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /// pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)); 0 or -1 with errno.
 int ppsys_pipe_cloexec(int fds[2], int nonblock);
@@ -25,6 +26,8 @@ int ppsys_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *dir);
 int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd);
 /// The process environment (`environ`, which Swift 6 treats as unsafe shared state).
 char **ppsys_environ(void);
+/// C's `stdin` (a global Swift 6 cannot read safely).
+FILE *ppsys_stdin(void);
 /// 1 if child `pid` has exited (not reaped: waitid WNOWAIT), 0 if still running, -1 with errno.
 int ppsys_child_exited_nowait(pid_t pid);
 

@@ -70,8 +70,8 @@ public struct FlatTaskRecord: Sendable, Hashable {
         self.id = id
         seq = j["seq"]?.int ?? Int(id) ?? 0
         batch = j["batch"]?.int ?? 1
-        args = j["args"]?.array?.compactMap(\.string) ?? []
-        command = j["command"]?.string ?? ""
+        args = j.bytesTexts("args") ?? []  // exact from args_base64 when an argument is not UTF-8
+        command = j.bytesText("command") ?? ""
         engine = j["engine"]?.int
         host = j["host"]?.string
         status = j["status"]?.string ?? "error"
@@ -99,8 +99,8 @@ public struct FlatTaskRecord: Sendable, Hashable {
         o.add("id", id)
         o.add("seq", seq)
         o.add("batch", batch)
-        o.add("args", args)
-        o.add("command", command)
+        o.addBytes("args", args)  // plus args_base64 when an argument is not UTF-8
+        o.addBytes("command", command)
         o.add("engine", engine)
         o.add("host", host)
         o.add("status", status)

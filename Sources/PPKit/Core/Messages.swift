@@ -11,7 +11,9 @@ public enum Messages {
     /// `command` as an error message quotes it: whole up to `limit` bytes, else its head (cut at a character
     /// boundary) and how many bytes were left out. Newlines are shown as `\n`, so the message stays one line.
     public static func quoted(command: String, limit: Int = commandLimit) -> String {
-        let flat = command.contains("\n") ? command.replacingOccurrences(of: "\n", with: "\\n") : command
+        // Bytes that are not UTF-8 are shown as U+FFFD (a message is text; the task got the bytes).
+        let text = ByteText.lossy(command)
+        let flat = text.contains("\n") ? text.replacingOccurrences(of: "\n", with: "\\n") : text
         let bytes = flat.utf8.count
         guard bytes > limit else { return flat }
         var head = Substring(flat)

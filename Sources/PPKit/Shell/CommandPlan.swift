@@ -1,6 +1,6 @@
-import Synchronization
-
 import Glibc
+import PPSystem
+import Synchronization
 
 /// How a command line runs: directly as argv when it is a plain program call, otherwise through `/bin/sh -c`.
 public enum CommandPlan: Sendable, Hashable {
@@ -10,7 +10,7 @@ public enum CommandPlan: Sendable, Hashable {
     case shell(String)
 
     /// argv for plain words whose first is an executable on `path` (or a path with a slash); else `/bin/sh -c`.
-    public static func plan(_ command: String, path: String? = getenv("PATH").map { String(cString: $0) })
+    public static func plan(_ command: String, path: String? = getenv("PATH").map { ByteText.decode(cString: $0) })
         -> CommandPlan
     {
         guard let words = plainWords(command), let first = words.first else { return .shell(command) }
@@ -119,8 +119,11 @@ enum PathCache {
     }
 
     static func isExecutableFile(_ p: String) -> Bool {
-        var st = stat()
-        guard stat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
-        return access(p, X_OK) == 0
+        // The path's own bytes (a name that is not UTF-8 is looked up as given).
+        ByteText.withCString(p) { path in
+            var st = stat()
+            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
+            return access(path, X_OK) == 0
+        }
     }
 }

@@ -100,7 +100,7 @@ public enum ShellRunner {
         if let cancel, cancel.isFired {
             return ShellOutcome(cancelled: true, started: started, completed: started)
         }
-        var plan = CommandPlan.plan(command, path: extra["PATH"] ?? getenv("PATH").map { String(cString: $0) })
+        var plan = CommandPlan.plan(command, path: extra["PATH"] ?? SystemFacts.environment("PATH"))
         if workingDirectory != nil, case .argv(let p, _) = plan, p.utf8.first != UInt8(ascii: "/") {
             plan = .shell(command)
         }
@@ -125,7 +125,7 @@ public enum ShellRunner {
         var spawned: Result<ChildProcess, Errno> = Result { () throws(Errno) in try spawn(plan) }
         if case .failure(let e) = spawned, case .argv(let p, let args) = plan,
             [.noSuchFileOrDirectory, .execFormatError, .permissionDenied].contains(e),
-            workingDirectory.map({ access($0, X_OK) == 0 }) ?? true
+            workingDirectory.map(SystemFacts.canEnter) ?? true
         {
             // Stale cache or a script without `#!`: let the shell find and run it as it would.
             PathCache.forget(args[0])
@@ -138,8 +138,8 @@ public enum ShellRunner {
         switch spawned {
         case .success(let c): child = c
         case .failure(let e):
-            if let dir = workingDirectory, access(dir, X_OK) != 0 {
-                return failed("cd " + dir, Errno(rawValue: errno), started, clock)
+            if let dir = workingDirectory, !SystemFacts.canEnter(dir) {
+                return failed("cd " + ByteText.lossy(dir), Errno(rawValue: errno), started, clock)
             }
             if case .argv(let p, _) = plan { return failed(p, e, started, clock) }
             return failed("/bin/sh", e, started, clock)
