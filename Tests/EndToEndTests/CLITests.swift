@@ -500,18 +500,4 @@ struct CLITests {
         #expect(r.stdout.isEmpty, "\(r)")
         #expect(r.elapsed < 10, "\(r)")
     }
-
-    @Test("an endless stdin (yes |) is refused at the batch cap, naming it, not read for ever")
-    func endlessStdin() async {
-        guard let path = PPDash.path else {
-            Issue.record(Comment(rawValue: PPDash.notFound))
-            return
-        }
-        let r = await EndToEndTests.run(
-            ["/bin/sh", "-c", "yes | exec \"$0\" run --no-journal -- true", path], env: ["XDG_STATE_HOME": testStateHome],
-            stdin: [], timeout: 60)
-        #expect(r.exitCode == 2, "\(r)")
-        #expect(r.err.contains("the arguments make 10,000,001 tasks; at most 10,000,000 in one batch"), "\(r)")
-        #expect(!r.timedOut, "\(r)")
-    }
 }
