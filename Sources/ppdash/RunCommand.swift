@@ -69,6 +69,11 @@ struct BatchEnding {
     let session: JournalSession?
     let printer: Printer
     let json: Bool
+    /// The stdin stream feeding the batch, if it is one.
+    var input: ShellStream? = nil
+
+    /// Said in the journal's end reason when stdin was not read to its end (resume then says that input is gone).
+    private var unread: String { input.map { $0.inputEnded ? "" : "; stdin not read to its end" } ?? "" }
 
     func run(dashboard: Bool, refresh: RefreshOption) throws {
         var hungUp: Timestamp?
@@ -78,10 +83,11 @@ struct BatchEnding {
                 // Leaving the dashboard ends the run as a headless one would: what is still open is stopped
                 // (pending aborted, running signalled: aborted, so the status is 1), then the outputs the
                 // dashboard showed are printed on stdout, as GNU parallel would have, and the summary.
+                let unread = self.unread
                 if open > 0 { client.shutdown() }
                 session?.writer.flush()
                 printer.speak()
-                return try end(reason: open > 0 ? "stopped (left the dashboard with \(open) tasks open)" : "done")
+                return try end(reason: (open > 0 ? "stopped (left the dashboard with \(open) tasks open)" : "done") + unread)
             case .hangup(let at):
                 // The terminal is gone: the batch runs on; the outputs are in the journal (nothing can be printed).
                 hungUp = at
@@ -119,12 +125,13 @@ struct BatchEnding {
         progress.clear()
         if printer.outputClosed.load(ordering: .relaxed) {
             // stdout's reader is gone (`| head`): stop as a filter would, recorded in the journal, and end as SIGPIPE.
+            let unread = self.unread
             client.shutdown()
-            session?.finish(reason: "stdout closed (EPIPE)")
+            session?.finish(reason: "stdout closed (EPIPE)" + unread)
             note("ppdash: stdout closed: " + summary() + "; pending tasks aborted, running ones signalled")
             endBySIGPIPE()
         }
-        try end(reason: hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done")
+        try end(reason: (hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done") + unread)
     }
 
     /// The batch is over: outputs flushed, the journal closed with `reason`, the summary last, the status.
@@ -142,10 +149,11 @@ struct BatchEnding {
     /// Ctrl-C, SIGTERM or SIGQUIT (Ctrl-\): pending tasks aborted, running ones signalled, all recorded as aborted;
     /// one summary line, last (aborted tasks are counted, not listed).
     private func stop(by sig: Int32, hungUp: Timestamp?, progress: ProgressLine) throws -> Never {
+        let unread = self.unread
         client.shutdown()
         progress.clear()
         printer.flush()
-        session?.finish(reason: StopSignals.stopReason(sig) + (hungUp.map { "; terminal hung up at \($0.iso8601)" } ?? ""))
+        session?.finish(reason: StopSignals.stopReason(sig) + (hungUp.map { "; terminal hung up at \($0.iso8601)" } ?? "") + unread)
         note("ppdash: stopped by \(StopSignals.name(sig)): " + summary() + "; pending tasks aborted, running ones signalled")
         throw ExitCode(128 + sig)
     }
@@ -193,8 +201,8 @@ struct StdinItems: Sendable {
             defer { pending.removeAll(keepingCapacity: true) }
             return stream.append(pending)
         }
-        if ok && !pending.isEmpty { _ = stream.append(pending) }
-        stream.close()
+        let taken = ok && (pending.isEmpty || stream.append(pending))
+        stream.close(inputEnded: taken)
     }
 
     /// One item's bytes as an argument.

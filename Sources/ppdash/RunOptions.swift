@@ -115,17 +115,19 @@ extension RunOptions {
             printer.completed(task, batch: batch)
         }
         let ar: AsyncMapResult<ShellResult>
+        var input: ShellStream?
         switch work {
         case .sweep(let sweep, _): ar = try view.submit(sweep)
         case .stream(let template, _, let items):
             let stream = try view.openStream(template: template)
             ar = stream.result
+            input = stream
             Thread.detachNewThread { items.feed(stream) }
         case .resume(let input): ar = try view.submit(shellTasks: input.tasks, label: input.label)
         }
         session?.writer.flush()
 
-        try BatchEnding(ar: ar, client: client, source: source, session: session, printer: printer, json: json)
+        try BatchEnding(ar: ar, client: client, source: source, session: session, printer: printer, json: json, input: input)
             .run(dashboard: dashboard, refresh: refresh)
     }
 }

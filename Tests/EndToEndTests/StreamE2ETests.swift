@@ -178,4 +178,33 @@ struct StreamE2ETests {
         #expect(done.count == 6002, "\(done.count) lines: \(r)")
         #expect(Set(done).count == 6000, "\(r)")
     }
+
+    @Test("resume of a stdin run stopped before stdin ended runs the lines it read and says the rest is gone")
+    func resumeStdinRun() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let out = dir.file("out")
+        let journal = dir.file("j.jsonl")
+        let child = try #require(
+            pipeline(
+                "(printf 'a\\nb\\n'; sleep 20; echo never)",
+                ["run", "-n", "1", "--journal", journal, "--", "echo {} >> \(shellQuote(out)); sleep 10"],
+                pidFile: dir.file("pid"), timeout: 40), Comment(rawValue: PPDash.notFound))
+        var ppdash: pid_t?
+        let began = waitFor(10) {
+            ppdash = pid(in: dir.file("pid"))
+            return ppdash != nil && readText(out).contains("a")
+        }
+        if let ppdash { kill(ppdash, SIGTERM) }
+        let ended = waitFor(10) { readText(journal).contains(#""event":"end""#) }
+        child.signal(SIGKILL, group: true)
+        let first = await child.wait()
+        #expect(began && ended, "\(first)")
+        #expect(readText(journal).contains("stdin not read to its end"), "\(readText(journal))")
+        let r = await PPDash.run(["resume", journal, "-n", "2"], timeout: 40)
+        #expect(r.exitCode == 0, "\(r)")
+        #expect(r.err.contains("ended before stdin did"), "\(r)")
+        #expect(r.err.contains("2 tasks to run"), "\(r)")
+        #expect(!readText(out).contains("never"))
+    }
 }

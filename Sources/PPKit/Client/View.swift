@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A load-balanced view (the scheduler picks engines).
 public typealias LoadBalancedView = View
 /// A direct view (tasks go to given engines, round-robin).
@@ -131,6 +133,7 @@ public struct View: Sendable {
 public final class ShellStream: Sendable {
     public let template: Template
     public let result: AsyncMapResult<ShellResult>
+    private let ended = Atomic<Bool>(false)
 
     init(template: Template, result: AsyncMapResult<ShellResult>) {
         self.template = template
@@ -151,6 +154,13 @@ public final class ShellStream: Sendable {
     /// Tasks made and not started yet: a reader waits while many are.
     public var queued: Int { scheduler.queuedCount(result.handle.batch) }
 
-    /// No more tasks: the batch ends once those given are done.
-    public func close() { scheduler.closeStream(result.handle.batch) }
+    /// No more tasks: the batch ends once those given are done. `inputEnded`: the input was read to its end (false:
+    /// the reader stopped early, the batch having stopped taking tasks).
+    public func close(inputEnded: Bool = true) {
+        ended.store(inputEnded, ordering: .releasing)
+        scheduler.closeStream(result.handle.batch)
+    }
+
+    /// The input was read to its end (see `close`).
+    public var inputEnded: Bool { ended.load(ordering: .acquiring) }
 }
