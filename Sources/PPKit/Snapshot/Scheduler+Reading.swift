@@ -115,7 +115,8 @@ extension Scheduler {
                 if !b.isDone && b.counts.done > 0 && rate > 0 { eta = b.open ? nil : Double(b.planned - b.counts.done) / rate }
                 return BatchSnapshot(
                     id: b.id, label: b.options.label, counts: b.counts, submitted: Timestamp(microseconds: b.submitted),
-                    finished: b.isDone && b.planned > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta)
+                    finished: b.isDone && b.planned > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta,
+                    open: b.open)
             }
             let n = s.tasks.count
             let newest = s.newestStarted?.index
