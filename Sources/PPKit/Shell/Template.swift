@@ -520,7 +520,7 @@ public struct Sweep: Sendable, Hashable {
 }
 
 /// `10000000` as `10,000,000`, for messages.
-func thousands(_ n: Int) -> String {
+public func thousands(_ n: Int) -> String {
     let digits = String(n.magnitude)
     var out = ""
     for (k, c) in digits.enumerated() {
