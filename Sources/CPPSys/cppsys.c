@@ -53,7 +53,6 @@ int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd) {
 extern char **environ;
 char **ppsys_environ(void) { return environ; }
 
-FILE *ppsys_stdin(void) { return stdin; }
 
 int ppsys_child_exited_nowait(pid_t pid) {
     siginfo_t info;

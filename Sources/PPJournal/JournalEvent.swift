@@ -68,7 +68,8 @@ public enum JournalEvent: Sendable, Hashable {
                 o.addBytes("command", h.commandLine)
                 o.add("engines", h.engines)
                 o.addBytes("template", h.template)
-                o.addBytes("args", h.arguments)
+                // A range stays a range: {"range":[from,to]} (older ppdash wrote every value).
+                if let groups = h.arguments { o.addBytes("args", JournalHeader.json(groups)) } else { o.add("args", nil as [[String]]?) }
                 o.add("socket", h.socket)
                 if let settings = h.settings { o.addBytes("options", settings.json) }
                 if let marker = h.marker { o.add("marker", marker) }
@@ -261,6 +262,20 @@ public enum JournalEvent: Sendable, Hashable {
 }
 
 extension JournalHeader {
+    /// The argument groups as the header records them: values as text, a range as `{"range":[from,to]}`.
+    static func json(_ groups: [ArgGroup]) -> JSONValue {
+        .array(
+            groups.map { g in
+                .array(
+                    g.items.flatMap { item -> [JSONValue] in
+                        switch item {
+                        case .values(let v): return v.map { .string($0) }
+                        case .range(let a, let b): return [.object(["range": .array([.integer(Int64(a)), .integer(Int64(b))])])]
+                        }
+                    })
+            })
+    }
+
     /// Reads a header back from a parsed line; nil when required fields are missing or wrong.
     init?(json j: JSONValue) {
         guard let h = try? JournalHeader.decode(j) else { return nil }
@@ -277,14 +292,24 @@ extension JournalHeader {
         guard let pid = try f.int("pid", 0...Int(Int32.max), optional: true) else {
             throw JournalEvent.LineProblem("a run header without pid")
         }
-        var groups: [[String]]?
+        var groups: [ArgGroup]?
         if let a = j.bytesValue("args"), a != .null {  // exact from args_base64 where a byte is not UTF-8
             guard let outer = a.array else { throw JournalEvent.LineProblem("\"args\" is not a list") }
-            var gs = [[String]]()
+            var gs = [ArgGroup]()
             gs.reserveCapacity(outer.count)
             for g in outer {
                 guard let inner = g.array else { throw JournalEvent.LineProblem("\"args\" holds a group that is not a list") }
-                gs.append(inner.compactMap(\.string))
+                var group = ArgGroup()
+                for v in inner {
+                    if let text = v.string {
+                        group.append(text)
+                    } else if let r = v["range"]?.array, r.count == 2, let a = r[0].int, let b = r[1].int {
+                        do { try group.appendRange(a, b) } catch { throw JournalEvent.LineProblem("\"args\" holds a range too large") }
+                    } else {
+                        throw JournalEvent.LineProblem("\"args\" holds a value that is neither text nor a range")
+                    }
+                }
+                gs.append(group)
             }
             groups = gs
         }

@@ -112,7 +112,7 @@ public struct JournalHeader: Sendable, Hashable {
     /// The template of `ppdash run` (nil for the dashboard and the demo).
     public var template: String?
     /// The argument groups of `ppdash run` (`::: A B ::: C`), or stdin's lines as one group.
-    public var arguments: [[String]]?
+    public var arguments: [ArgGroup]?
     /// Where the state socket listens, if it does.
     public var socket: String?
     /// The options a resume reuses (nil in journals written before they were recorded).
@@ -123,7 +123,7 @@ public struct JournalHeader: Sendable, Hashable {
     /// A header for this process, now.
     public init(
         kind: String, run: Int = 1, ppdashVersion: String, commandLine: [String] = ByteText.commandLine,
-        engines: [String], template: String? = nil, arguments: [[String]]? = nil, socket: String? = nil,
+        engines: [String], template: String? = nil, arguments: [ArgGroup]? = nil, socket: String? = nil,
         started: Timestamp = SystemClock().now()
     ) {
         self.kind = kind

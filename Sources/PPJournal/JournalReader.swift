@@ -173,9 +173,10 @@ public enum JournalReader {
         return try parser.finish()
     }
 
-    /// Parses journal text (exposed for tests).
-    public static func parse(_ data: Data, path: String) throws(JournalError) -> JournalContents {
+    /// Parses journal text (exposed for tests); `maxPlanned`: see `Builder.maxPlanned`.
+    public static func parse(_ data: Data, path: String, maxPlanned: Int = ViewFlags.maxBatchTasks) throws(JournalError) -> JournalContents {
         var parser = LineParser(path: path)
+        parser.b.maxPlanned = maxPlanned
         var number = 0
         var failure: JournalError?
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
@@ -393,6 +394,9 @@ public enum JournalReader {
         /// Whether outcomes keep stdout and stderr (else the `completed` line's offset, `offset`, is kept).
         var keepOutput = true
         var offset: Int64 = -1
+        /// At most this many tasks of the first run's sweep that were never submitted are planned (a sweep may be
+        /// of any size); past it, a warning says how many are not.
+        var maxPlanned = ViewFlags.maxBatchTasks
 
         init(path: String) { self.path = path }
 
@@ -503,16 +507,24 @@ public enum JournalReader {
             else { return }
             let sweep = Sweep(template: template, groups: groups)
             let count = sweep.count
-            guard count < JournalEvent.maxID else { return }
+            guard count < Int.max else { return }
+            // A sweep is made as it runs, so it may be of any size: at most this many are planned here (each is a
+            // table row); the rest is said, never dropped silently.
+            let planned = min(count, maxPlanned)
             // Only when the first batch numbers its tasks as `run` does: id == seq, from 1.
-            var seen = [Bool](repeating: false, count: count + 1)
+            var seen = [Bool](repeating: false, count: planned + 1)
+            var seenPast = 0
             for t in tasks where t.batch == 1 {
                 guard let id = Int(t.key), id == t.seq, (1...count).contains(id) else { return }
-                seen[id] = true
+                if id <= planned { seen[id] = true } else { seenPast += 1 }
+            }
+            if planned < count {
+                warnings.append(
+                    "\(path): the run's sweep has \(thousands(count)) tasks; the \(thousands(count - planned - seenPast)) never submitted past task \(thousands(planned)) are not planned (at most \(thousands(planned)) are): resume does not run them")
             }
             if batchLabels.isEmpty { batchLabels.append(text) }
-            tasks.reserveCapacity(count)
-            for seq in 1...count where !seen[seq] {
+            tasks.reserveCapacity(planned)
+            for seq in 1...planned where !seen[seq] {
                 let work = ShellTask(template: template, args: sweep.arguments(at: seq - 1), seq: seq)
                 index[String(seq)] = tasks.count
                 tasks.append(

@@ -104,23 +104,6 @@ public enum ByteText {
         (0..<Int(CommandLine.argc)).map { i in CommandLine.unsafeArgv[i].map { decode(cString: $0) } ?? "" }
     }
 
-    /// One line of `file` (stdin by default) without its newline (nor a CR before it, as `readLine` strips), bytes
-    /// kept; nil at the end.
-    public static func readLine(from given: UnsafeMutablePointer<FILE>? = nil) -> String? {
-        guard let file = given ?? ppsys_stdin() else { return nil }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var capacity = 0
-        defer { free(line) }
-        let n = getline(&line, &capacity, file)
-        guard n >= 0, let line else { return nil }
-        var count = n
-        if count > 0 && line[count - 1] == 0x0A {
-            count -= 1
-            if count > 0 && line[count - 1] == 0x0D { count -= 1 }
-        }
-        return decode(UnsafeRawBufferPointer(start: line, count: count).bindMemory(to: UInt8.self))
-    }
-
     // MARK: - UTF-8 validation (Unicode's table 3-7 of well-formed byte sequences)
 
     /// True when `b` is valid UTF-8 holding no reserved code point: then the String is just its UTF-8.

@@ -63,7 +63,7 @@ enum Workloads {
     static func recipeShell(runs: Int) throws -> Double {
         try withEngines(.local(count: 4)) { view in
             let sweep = Sweep(
-                template: try Template("sleep 0.1; echo $(({}*{}))"), groups: [(0..<100).map(String.init)])
+                template: try Template("sleep 0.1; echo $(({}*{}))"), groups: [ArgGroup((0..<100).map(String.init))])
             var walls = [Double]()
             for _ in 0..<runs {
                 let t0 = seconds()

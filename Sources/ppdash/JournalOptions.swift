@@ -34,7 +34,7 @@ struct JournalOptions: ParsableArguments {
     /// directory (a symlink), so `ls` and `attach latest` find it.
     func start(
         kind: String, engines: EngineOptions, client: Client, source: any DashboardSource, template: String? = nil,
-        arguments: [[String]]? = nil, settings: RunSettings? = nil, gatherCompleted: Bool = false
+        arguments: [ArgGroup]? = nil, settings: RunSettings? = nil, gatherCompleted: Bool = false
     ) throws -> JournalSession? {
         guard !off else { return nil }
         let started = SystemClock().now()

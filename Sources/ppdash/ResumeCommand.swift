@@ -196,6 +196,14 @@ struct ResumeCommand: ParsableCommand {
         var options = self.options
         let (reused, overridden) = try options.reuse(contents)
         note("ppdash: resuming \(path): \(plan.rerun.count) task\(plan.rerun.count == 1 ? "" : "s") to run, \(plan.alreadyOK) already ok")
+        let first = contents.runs[0]
+        if first.header.kind == "run", first.header.arguments == nil, first.header.template != nil,
+            first.endReason == nil || first.endReason?.contains("stdin not read to its end") == true
+        {
+            // stdin is gone: only the lines the run read (its `submitted` lines) can be run again.
+            let when = first.endReason == nil ? "was killed, perhaps before stdin ended" : "ended before stdin did"
+            note("ppdash: the run read its arguments from stdin and \(when): the lines it read are run again; input it had not read is not in the journal")
+        }
         let unknown = plan.rerun.filter { !$0.task.status.isFinished }.map(\.task.key)
         if !unknown.isEmpty {
             let shown = unknown.prefix(10).joined(separator: ", ") + (unknown.count > 10 ? " and \(unknown.count - 10) more" : "")

@@ -16,13 +16,17 @@ struct RunCommand: ParsableCommand {
             Examples:
               ppdash run -n 4 -- 'sleep 0.1; echo $(({}*{}))' ::: 0..99
               ls *.txt | ppdash run -- gzip {}
-            Without ::: the arguments are stdin's lines. {} {1} {#} {%} {.} {/} {//} {/.} as in GNU parallel.
+            Without ::: the arguments are stdin's lines (-0: NUL-separated items), run as they are read.
+            {} {1} {#} {%} {.} {/} {//} {/.} as in GNU parallel.
             Exit status: 0 all ok, 1 any task failed or timed out, 2 usage error.
             """)
 
     @OptionGroup var options: RunOptions
 
     @OptionGroup var journal: JournalOptions
+
+    @Flag(name: [.customShort("0"), .customLong("null")], help: "Stdin's items are separated by NUL bytes, not newlines.")
+    var null = false
 
     /// The template and its arguments: everything from the first word that is not one of run's options, as given
     /// (so a template's own flags, `grep -v`, stay the template's).
@@ -45,15 +49,13 @@ struct RunCommand: ParsableCommand {
         do { sweep = try Sweep.parse(words: Array(words.first == "--" ? words.dropFirst() : words[...])) } catch {
             throw ValidationError(error.description)
         }
-        if sweep.groups.isEmpty {
-            if isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
-            var lines = [String]()
-            // Up to one past the cap, so an endless stdin (`yes |`) is refused by the batch cap, not read for ever.
-            while lines.count <= ViewFlags.maxBatchTasks, let line = ByteText.readLine() { lines.append(line) }
-            sweep = Sweep(template: sweep.template, groups: [lines])
-        }
         // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).
         if options.headless || options.json || !isInteractive { StopSignals.install(StopSignals.run) }
+        if sweep.groups.isEmpty {
+            // stdin is a stream: tasks are submitted as its items are read (no cap: it may never end).
+            if isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
+            return try options.execute(.stream(sweep.template, journal, StdinItems(separator: null ? 0 : UInt8(ascii: "\n"))))
+        }
         try options.execute(.sweep(sweep, journal))
     }
 }
@@ -68,6 +70,11 @@ struct BatchEnding {
     let session: JournalSession?
     let printer: Printer
     let json: Bool
+    /// The stdin stream feeding the batch, if it is one.
+    var input: ShellStream? = nil
+
+    /// Said in the journal's end reason when stdin was not read to its end (resume then says that input is gone).
+    private var unread: String { input.map { $0.inputEnded ? "" : "; stdin not read to its end" } ?? "" }
 
     func run(dashboard: Bool, refresh: RefreshOption) throws {
         var hungUp: Timestamp?
@@ -77,10 +84,11 @@ struct BatchEnding {
                 // Leaving the dashboard ends the run as a headless one would: what is still open is stopped
                 // (pending aborted, running signalled: aborted, so the status is 1), then the outputs the
                 // dashboard showed are printed on stdout, as GNU parallel would have, and the summary.
+                let unread = self.unread
                 if open > 0 { client.shutdown() }
                 session?.writer.flush()
                 printer.speak()
-                return try end(reason: open > 0 ? "stopped (left the dashboard with \(open) tasks open)" : "done")
+                return try end(reason: (open > 0 ? "stopped (left the dashboard with \(open) tasks open)" : "done") + unread)
             case .hangup(let at):
                 // The terminal is gone: the batch runs on; the outputs are in the journal (nothing can be printed).
                 hungUp = at
@@ -112,18 +120,19 @@ struct BatchEnding {
                 if session.viewerCount == 0 && t.pending + t.running == 0 { break }
                 usleep(200_000)
             }
-            if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed) }
+            if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed, open: ar.isOpen) }
             if printer.outputClosed.load(ordering: .relaxed) { break }
         }
         progress.clear()
         if printer.outputClosed.load(ordering: .relaxed) {
             // stdout's reader is gone (`| head`): stop as a filter would, recorded in the journal, and end as SIGPIPE.
+            let unread = self.unread
             client.shutdown()
-            session?.finish(reason: "stdout closed (EPIPE)")
+            session?.finish(reason: "stdout closed (EPIPE)" + unread)
             note("ppdash: stdout closed: " + summary() + "; pending tasks aborted, running ones signalled")
             endBySIGPIPE()
         }
-        try end(reason: hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done")
+        try end(reason: (hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done") + unread)
     }
 
     /// The batch is over: outputs flushed, the journal closed with `reason`, the summary last, the status.
@@ -141,10 +150,11 @@ struct BatchEnding {
     /// Ctrl-C, SIGTERM or SIGQUIT (Ctrl-\): pending tasks aborted, running ones signalled, all recorded as aborted;
     /// one summary line, last (aborted tasks are counted, not listed).
     private func stop(by sig: Int32, hungUp: Timestamp?, progress: ProgressLine) throws -> Never {
+        let unread = self.unread
         client.shutdown()
         progress.clear()
         printer.flush()
-        session?.finish(reason: StopSignals.stopReason(sig) + (hungUp.map { "; terminal hung up at \($0.iso8601)" } ?? ""))
+        session?.finish(reason: StopSignals.stopReason(sig) + (hungUp.map { "; terminal hung up at \($0.iso8601)" } ?? "") + unread)
         note("ppdash: stopped by \(StopSignals.name(sig)): " + summary() + "; pending tasks aborted, running ones signalled")
         throw ExitCode(128 + sig)
     }
@@ -154,5 +164,74 @@ struct BatchEnding {
         let c = ar.counts
         return "\(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
             + String(format: "%.2f s", ar.elapsed)
+    }
+}
+
+/// stdin's items (lines, or NUL-separated with `-0`), read as they come and fed to a streamed batch with a bounded
+/// read-ahead: the reader waits while `StdinItems.readAhead` tasks wait to start.
+struct StdinItems: Sendable {
+    /// `\n` (a line; a `\r` before it is dropped too) or NUL.
+    let separator: UInt8
+
+    static let readAhead = 4096
+
+    /// Reads stdin to its end (or until the batch stops taking tasks), then closes the stream.
+    func feed(_ stream: ShellStream) {
+        var line = 0
+        var pending = [[String]]()
+        var warnedNUL = false
+        let ok = readItems { item, more in
+            line += 1
+            var bytes = item
+            if separator != 0, let nul = bytes.firstIndex(of: 0) {
+                // An argument cannot hold a NUL (it ends a C string): the item is cut there, and that is said.
+                if !warnedNUL {
+                    note("ppdash: line \(line) of stdin holds a NUL byte: cut there (an argument cannot hold one; -0 reads NUL-separated items)")
+                    warnedNUL = true
+                }
+                bytes = Array(bytes[..<nul])
+            }
+            pending.append([Self.text(bytes)])
+            // What was read goes to the batch when no more is there to read at once (a line reaches a task before
+            // EOF), or every 256 items.
+            if more && pending.count < 256 { return true }
+            while stream.queued >= Self.readAhead {
+                if stream.result.ready() { return false }
+                usleep(2_000)
+            }
+            defer { pending.removeAll(keepingCapacity: true) }
+            return stream.append(pending)
+        }
+        let taken = ok && (pending.isEmpty || stream.append(pending))
+        stream.close(inputEnded: taken)
+    }
+
+    /// One item's bytes as an argument.
+    static func text(_ bytes: [UInt8]) -> String { ByteText.decode(bytes) }
+
+    /// The one loop that reads stdin: calls `body` with each item (separator dropped) and whether more bytes are
+    /// already read; stops when `body` returns false (then returns false) or at the end of input.
+    private func readItems(_ body: ([UInt8], Bool) -> Bool) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var item = [UInt8]()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { note("ppdash: reading stdin: \(String(cString: strerror(errno))); the input ends here") }
+            if n <= 0 { break }
+            var start = 0
+            while let end = buffer[start..<n].firstIndex(of: separator) {
+                item.append(contentsOf: buffer[start..<end])
+                if separator == UInt8(ascii: "\n") && item.last == UInt8(ascii: "\r") { item.removeLast() }
+                start = end + 1
+                let more = buffer[start..<n].contains(separator)
+                guard body(item, more) else { return false }
+                item.removeAll(keepingCapacity: true)
+            }
+            item.append(contentsOf: buffer[start..<n])
+        }
+        // The last item without its separator.
+        if !item.isEmpty { return body(item, false) }
+        return true
     }
 }

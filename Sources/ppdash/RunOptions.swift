@@ -66,6 +66,8 @@ struct RunOptions: ParsableArguments {
 enum BatchWork {
     /// A sweep from the command line, journaled as `--journal`/`--no-journal` say (`run`).
     case sweep(Sweep, JournalOptions)
+    /// stdin's items, submitted as they are read (`run` without `:::`).
+    case stream(Template, JournalOptions, StdinItems)
     /// What a journal left undone, appended to that journal (`resume`).
     case resume(ResumeInput)
 }
@@ -99,6 +101,11 @@ extension RunOptions {
             session = try journal.start(
                 kind: "run", engines: engines, client: client, source: source, template: sweep.template.text,
                 arguments: sweep.groups, settings: recordedSettings, gatherCompleted: dashboard)
+        case .stream(let template, let journal, _):
+            // Each task's arguments are on its `submitted` line: the header holds no groups.
+            session = try journal.start(
+                kind: "run", engines: engines, client: client, source: source, template: template.text,
+                arguments: nil, settings: recordedSettings, gatherCompleted: dashboard)
         case .resume(let input):
             session = try input.open(
                 engines: engines, settings: recordedSettings, client: client, source: source, gatherCompleted: dashboard)
@@ -119,13 +126,19 @@ extension RunOptions {
             printer.completed(task, batch: batch)
         }
         let ar: AsyncMapResult<ShellResult>
+        var input: ShellStream?
         switch work {
         case .sweep(let sweep, _): ar = try view.submit(sweep)
+        case .stream(let template, _, let items):
+            let stream = try view.openStream(template: template)
+            ar = stream.result
+            input = stream
+            Thread.detachNewThread { items.feed(stream) }
         case .resume(let input): ar = try view.submit(shellTasks: input.tasks, label: input.label)
         }
         session?.writer.flush()
 
-        try BatchEnding(ar: ar, client: client, source: source, session: session, printer: printer, json: json)
+        try BatchEnding(ar: ar, client: client, source: source, session: session, printer: printer, json: json, input: input)
             .run(dashboard: dashboard, refresh: refresh)
     }
 }

@@ -47,6 +47,20 @@ struct RenderTests {
         #expect(lines[23].contains("Enter detail"))
     }
 
+    @Test("a batch whose stdin is still being read shows its count as done/? and no percent; a closed one as before")
+    func openStreamShowsUnknownCount() {
+        var snap = Fixture.snapshot()
+        snap.batches[1].open = true
+        let lines = frame(snap).lines
+        let progress = frame(snap).row(containing: "Progress")!
+        #expect(lines[progress + 2].contains("41/?"), "\(lines[progress + 2])")
+        #expect(!lines[progress + 2].contains("41%"))
+        #expect(!lines[progress + 2].contains("done"))
+        #expect(lines[progress + 3].contains("/?"), "\(lines[progress + 3])")
+        snap.batches[1].open = false
+        #expect(frame(snap).lines[progress + 2].contains("41/100"))
+    }
+
     @Test func moreRoomShowsMoreAt200x60() {
         let snap = Fixture.snapshot(engines: 16, batches: 6, rows: 60)
         let small = frame(snap)

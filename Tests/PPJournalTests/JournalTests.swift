@@ -733,7 +733,7 @@ struct LsGlanceAndPruneTests {
             warn: { warnings.add($0) })
         session.observe()
         let ar = try client.loadBalancedView().submit(
-            Sweep(template: try Template("echo {}"), groups: [(1...5000).map(String.init)]))
+            Sweep(template: try Template("echo {}"), groups: [ArgGroup((1...5000).map(String.init))]))
         #expect(ar.wait(timeout: 60))
         session.finish()
         #expect(session.writer.hasFailed)

@@ -17,7 +17,7 @@ struct SchedulerPartsTests {
         #expect(store.nextBatch.id == 1)
         store.appendBatch(
             BatchState(
-                id: 1, first: 0, count: 2,
+                id: 1, first: 0, count: 2, planned: 2,
                 options: BatchOptions(label: "b", retries: 0, maxOutput: 0, environment: [:]), submitted: 5))
         store.append(TaskRecord(batch: BatchSlot(1), seq: 1, submitted: 5), work: .builtin(.noop))
         store.append(TaskRecord(batch: BatchSlot(1), seq: 2, submitted: 5), work: .builtin(.noop))

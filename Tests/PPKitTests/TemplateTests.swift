@@ -115,7 +115,7 @@ import Testing
     }
 
     @Test func ranges() throws {
-        func g(_ w: String) throws -> [String] { try Sweep.parse(words: ["e", ":::", w]).groups[0] }
+        func g(_ w: String) throws -> [String] { Array(try Sweep.parse(words: ["e", ":::", w]).groups[0]) }
         #expect(try g("1..5") == ["1", "2", "3", "4", "5"])
         #expect(try g("3..1") == ["3", "2", "1"])
         #expect(try g("-2..1") == ["-2", "-1", "0", "1"])
@@ -125,7 +125,15 @@ import Testing
         for literal in ["1..", "..3", "a..b", "1...3", "1.5..3", "+1..3", "1..3x", "1.2", "--1..2"] {
             #expect(try g(literal) == [literal])
         }
-        #expect(throws: SweepError.self) { try g("0..99999999999") }
+        // Kept as a range, never expanded: a hundred billion values cost nothing; element i is computed.
+        let huge = try Sweep.parse(words: ["e", ":::", "0..99999999999"])
+        #expect(huge.count == 100_000_000_000)
+        #expect(huge.arguments(at: 99_999_999_999) == ["99999999999"])
+        #expect(huge.groups[0].items == [.range(from: 0, to: 99_999_999_999)])
+        let mixed = try Sweep.parse(words: ["e", ":::", "a", "3..1", "b", "c", "10..11"])
+        #expect(Array(mixed.groups[0]) == ["a", "3", "2", "1", "b", "c", "10", "11"])
+        // Only a range whose size cannot be an Int is refused.
+        #expect(throws: SweepError.self) { try g("-9223372036854775807..9223372036854775807") }
     }
 
     @Test func parseErrors() {
@@ -147,7 +155,7 @@ import Testing
     @Test func promptLine() throws {
         let s = try Sweep.parse(line: "  sleep 0.1; echo $(({}*{})) ::: 0..99 ")
         #expect(s.template.text == "sleep 0.1; echo $(({}*{}))")
-        #expect(s.groups == [(0...99).map(String.init)])
+        #expect(s.groups == [ArgGroup((0...99).map(String.init))])
         #expect(ShellRunner.run(s.template.expand(args: s.arguments(at: 7), seq: 8, slot: 1)).stdout.text == "49\n")
 
         let q = try Sweep.parse(line: #"echo {1} {2} ::: 'a b' "c \"d\" \$e" f\ g '' ::: x ':::' 1..2 '1..2'"#)

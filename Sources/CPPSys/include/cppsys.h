@@ -26,8 +26,6 @@ int ppsys_spawn_addchdir(posix_spawn_file_actions_t *fa, const char *dir);
 int ppsys_spawn_addclosefrom(posix_spawn_file_actions_t *fa, int lowfd);
 /// The process environment (`environ`, which Swift 6 treats as unsafe shared state).
 char **ppsys_environ(void);
-/// C's `stdin` (a global Swift 6 cannot read safely).
-FILE *ppsys_stdin(void);
 /// 1 if child `pid` has exited (not reaped: waitid WNOWAIT), 0 if still running, -1 with errno.
 int ppsys_child_exited_nowait(pid_t pid);
 

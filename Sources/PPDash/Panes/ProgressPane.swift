@@ -15,6 +15,8 @@ enum ProgressPane {
         var eta: Double?
         var rate: Double
         var finished: Bool
+        /// Its input is still being read: the count is not known (shown `?`).
+        var open = false
     }
 
     /// How many bar rows the snapshot wants: its batches, plus a total when there is more than one.
@@ -52,7 +54,7 @@ enum ProgressPane {
             let end = b.finished ?? calm.time
             return Line(
                 id: "#\(b.id)", label: b.label, counts: b.counts, elapsed: b.submitted.seconds(to: end), eta: c.eta,
-                rate: c.rate, finished: b.isDone)
+                rate: c.rate, finished: b.isDone, open: b.open)
         }
         let showTotal = snapshot.batchCount > 1
         let barRows = max(0, min(rows, rect.height - 1))
@@ -70,8 +72,9 @@ enum ProgressPane {
             lines.append(
                 Line(
                     id: "", label: "all", counts: totals, elapsed: elapsed,
-                    eta: rate > 0 ? Double(remaining) / rate : (remaining == 0 ? 0 : nil),
-                    rate: rate, finished: remaining == 0))
+                    eta: snapshot.batches.contains(where: \.open) ? nil : rate > 0 ? Double(remaining) / rate : (remaining == 0 ? 0 : nil),
+                    rate: rate, finished: remaining == 0 && !snapshot.batches.contains(where: \.open),
+                    open: snapshot.batches.contains(where: \.open)))
         }
         var left: [Span] = []
         if snapshot.batchCount > 0 {
@@ -119,8 +122,8 @@ enum ProgressPane {
                     ok: c.ok, failed: c.failed, total: c.total, into: &canvas, row: row, col: p.x, width: p.width,
                     ctx: ctx)
                 continue
-            case .count: (text, style) = ("\(Format.count(c.done))/\(Format.count(c.total))", t.value)
-            case .percent: (text, style) = (Format.percent(c.done, of: c.total), line.finished ? t.good : t.value)
+            case .count: (text, style) = ("\(Format.count(c.done))/" + (line.open ? "?" : Format.count(c.total)), t.value)
+            case .percent: (text, style) = (line.open ? "?" : Format.percent(c.done, of: c.total), line.finished ? t.good : t.value)
             case .failed:
                 (text, style) = c.failed > 0 ? ("\(ctx.glyphs.cross) \(Format.count(c.failed))", t.bad) : ("", .plain)
             case .elapsed: (text, style) = (Format.duration(line.elapsed), t.dim)

@@ -4,13 +4,16 @@ import Foundation
 public final class BatchHandle: Sendable {
     public let scheduler: Scheduler
     public let batch: BatchID
-    let range: Range<Int>
     let ordered: Bool
+    /// The ids of its tasks made so far (a lazy or streamed batch makes them as they run).
+    var range: Range<Int> {
+        let v = scheduler.batchView(batch)
+        return v.first..<(v.first + v.made)
+    }
 
-    init(scheduler: Scheduler, batch: BatchID, range: Range<Int>, ordered: Bool) {
+    init(scheduler: Scheduler, batch: BatchID, ordered: Bool) {
         self.scheduler = scheduler
         self.batch = batch
-        self.range = range
         self.ordered = ordered
     }
 }
@@ -25,8 +28,10 @@ extension AsyncResultProtocol {
     public var batch: BatchID { handle.batch }
     /// Tasks finished, whatever their outcome (ipyparallel's `progress`).
     public var progress: Int { handle.scheduler.batchView(handle.batch).counts.done }
-    /// Tasks in the batch (`len(ar)`).
-    public var count: Int { handle.range.count }
+    /// Tasks in the batch (`len(ar)`); of a stream still being read, those read so far (see `isOpen`).
+    public var count: Int { handle.scheduler.batchView(handle.batch).count }
+    /// A streamed batch whose input is still being read: its count is not known yet.
+    public var isOpen: Bool { handle.scheduler.batchView(handle.batch).open }
     /// Per-status counts.
     public var counts: StatusCounts { handle.scheduler.batchView(handle.batch).counts }
     /// Task ids, in submission order (ipyparallel's `msg_ids`).
@@ -35,20 +40,20 @@ extension AsyncResultProtocol {
     /// True when every task has finished; never blocks.
     public func ready() -> Bool {
         let v = handle.scheduler.batchView(handle.batch)
-        return v.counts.done == v.count
+        return !v.open && v.counts.done == v.count
     }
 
     /// True if every task finished `ok`; throws `notReady` while tasks remain.
     public func successful() throws(PPError) -> Bool {
         let v = handle.scheduler.batchView(handle.batch)
-        guard v.counts.done == v.count else { throw PPError(.notReady, "batch \(handle.batch) is not finished (\(v.counts.done)/\(v.count))") }
+        guard !v.open && v.counts.done == v.count else { throw PPError(.notReady, "batch \(handle.batch) is not finished (\(v.counts.done)/\(v.count))") }
         return v.counts.failed == 0
     }
 
     /// Seconds since submission; the wall time once ready.
     public var elapsed: Double {
         let v = handle.scheduler.batchView(handle.batch)
-        if v.counts.done == v.count && v.count > 0 { return Double(v.lastReceived - v.submitted) / 1e6 }
+        if !v.open && v.counts.done == v.count && v.count > 0 { return Double(v.lastReceived - v.submitted) / 1e6 }
         return Double(handle.scheduler.clock.now().microseconds - v.submitted) / 1e6
     }
 
@@ -56,7 +61,7 @@ extension AsyncResultProtocol {
     public var serialTime: Double {
         get throws(PPError) {
             let v = handle.scheduler.batchView(handle.batch)
-            guard v.counts.done == v.count else { throw PPError(.notReady, "serialTime is known once the batch is done") }
+            guard !v.open && v.counts.done == v.count else { throw PPError(.notReady, "serialTime is known once the batch is done") }
             return Double(v.serialMicros) / 1e6
         }
     }
@@ -65,7 +70,7 @@ extension AsyncResultProtocol {
     public var wallTime: Double {
         get throws(PPError) {
             let v = handle.scheduler.batchView(handle.batch)
-            guard v.counts.done == v.count else { throw PPError(.notReady, "wallTime is known once the batch is done") }
+            guard !v.open && v.counts.done == v.count else { throw PPError(.notReady, "wallTime is known once the batch is done") }
             return Double(max(0, v.lastReceived - v.submitted)) / 1e6
         }
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A load-balanced view (the scheduler picks engines).
 public typealias LoadBalancedView = View
 /// A direct view (tasks go to given engines, round-robin).
@@ -43,7 +45,8 @@ public struct View: Sendable {
 
     func submit(_ works: [TaskWork], label: String) throws(PPError) -> BatchHandle {
         let (batch, range) = try client.scheduler.submit(works: works, options: options(label: label), after: flags.after, follow: flags.follow)
-        return BatchHandle(scheduler: client.scheduler, batch: batch, range: range, ordered: flags.ordered)
+        _ = range
+        return BatchHandle(scheduler: client.scheduler, batch: batch, ordered: flags.ordered)
     }
 
     // MARK: map
@@ -88,12 +91,31 @@ public struct View: Sendable {
     public func submit(_ sweep: Sweep) throws(PPError) -> AsyncMapResult<ShellResult> {
         let count: Int
         do { count = try sweep.checkedCount() } catch { throw PPError(.invalidArgument, error.message) }
+        if targets == nil && flags.after == nil && flags.follow == nil {
+            // Made as they are dispatched: a sweep of any size costs nothing up front.
+            let batch = try client.scheduler.submitLazy(total: count, options: options(label: sweep.template.text)) { i in
+                .shell(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1))
+            }
+            return AsyncMapResult(handle: BatchHandle(scheduler: client.scheduler, batch: batch, ordered: flags.ordered))
+        }
+        guard count <= ViewFlags.maxBatchTasks else {
+            throw PPError(
+                .invalidArgument,
+                "the arguments make \(thousands(count)) tasks; at most \(thousands(ViewFlags.maxBatchTasks)) in one batch with dependencies or targets")
+        }
         var works = [TaskWork]()
         works.reserveCapacity(count)
         for i in 0..<count {
             works.append(.shell(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1)))
         }
         return AsyncMapResult(handle: try submit(works, label: sweep.template.text))
+    }
+
+    /// Opens a streamed shell batch: tasks come as `ShellStream.append` is called (stdin's lines, as read).
+    public func openStream(template: Template) throws(PPError) -> ShellStream {
+        let batch = try client.scheduler.openStream(options: options(label: template.text))
+        return ShellStream(
+            template: template, result: AsyncMapResult(handle: BatchHandle(scheduler: client.scheduler, batch: batch, ordered: flags.ordered)))
     }
 
     /// Submits shell tasks as given, each keeping its own template, arguments and `{#}` (a resume runs these).
@@ -105,4 +127,41 @@ public struct View: Sendable {
     public func submit(builtins: [BuiltinTask], label: String = "builtin") throws(PPError) -> AsyncMapResult<Int> {
         AsyncMapResult(handle: try submit(builtins.map { .builtin($0) }, label: label))
     }
+}
+
+/// A streamed shell batch being fed (see `View.openStream`): one task per appended argument list, `{#}` counting
+/// from 1; `close` ends it, so its count is known.
+public final class ShellStream: Sendable {
+    public let template: Template
+    public let result: AsyncMapResult<ShellResult>
+    private let ended = Atomic<Bool>(false)
+
+    init(template: Template, result: AsyncMapResult<ShellResult>) {
+        self.template = template
+        self.result = result
+    }
+
+    private var scheduler: Scheduler { result.handle.scheduler }
+
+    /// Adds tasks, one per argument list; false once the batch is closed (stopped or halted): stop reading.
+    public func append(_ argumentLists: [[String]]) -> Bool {
+        let first = result.count
+        let works = argumentLists.enumerated().map { (i, args) in
+            TaskWork.shell(ShellTask(template: template, args: args, seq: first + i + 1))
+        }
+        return scheduler.append(works, toStream: result.handle.batch)
+    }
+
+    /// Tasks made and not started yet: a reader waits while many are.
+    public var queued: Int { scheduler.queuedCount(result.handle.batch) }
+
+    /// No more tasks: the batch ends once those given are done. `inputEnded`: the input was read to its end (false:
+    /// the reader stopped early, the batch having stopped taking tasks).
+    public func close(inputEnded: Bool = true) {
+        ended.store(inputEnded, ordering: .releasing)
+        scheduler.closeStream(result.handle.batch)
+    }
+
+    /// The input was read to its end (see `close`).
+    public var inputEnded: Bool { ended.load(ordering: .acquiring) }
 }

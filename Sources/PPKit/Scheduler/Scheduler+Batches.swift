@@ -8,7 +8,12 @@ import Synchronization
 /// What AsyncResult reads of one batch, taken in one lock.
 struct BatchView: Sendable {
     var counts: StatusCounts
+    /// Tasks it has or will have, as known (a stream: read so far).
     var count: Int
+    /// Tasks made so far (ids `first..<first+made`).
+    var made: Int
+    /// A stream still being read.
+    var open: Bool
     var first: Int
     var submitted: Int64
     var lastReceived: Int64
@@ -21,7 +26,7 @@ extension Scheduler {
         state.withLock { s in
             let b = s.tasks[BatchSlot(batch)]
             return BatchView(
-                counts: b.counts, count: b.count, first: b.first, submitted: b.submitted, lastReceived: b.lastReceived,
+                counts: b.counts, count: b.planned, made: b.count, open: b.open, first: b.first, submitted: b.submitted, lastReceived: b.lastReceived,
                 serialMicros: b.serialMicros, label: b.options.label)
         }
     }
@@ -38,7 +43,7 @@ extension Scheduler {
                 s.abortTask(slot, fx: &fx, now: now)
                 n += 1
             }
-            return n
+            return n + s.settleUnmade(BatchSlot(batch), status: .aborted, fx: &fx)
         }
     }
 

@@ -126,11 +126,7 @@ public final class Scheduler: Sendable {
     func submit(
         works: [TaskWork], options: BatchOptions, after: Dependency?, follow: Dependency?
     ) throws(PPError) -> (BatchID, Range<Int>) {
-        if let t = options.runTimeLimit, !(t > 0 && t.isFinite) { throw PPError(.invalidArgument, "the run-time limit must be a finite number of seconds > 0 (got \(t))") }
-        if let t = options.dependencyTimeout, !(t >= 0 && t.isFinite) { throw PPError(.invalidArgument, "the dependency timeout must be a finite number of seconds >= 0 (got \(t))") }
-        guard (0...ViewFlags.maxRetries).contains(options.retries) else {
-            throw PPError(.invalidArgument, "retries must be from 0 to \(ViewFlags.maxRetries) (got \(options.retries))")
-        }
+        try Self.check(options)
         guard works.count <= ViewFlags.maxBatchTasks else {
             throw PPError(
                 .invalidArgument,
@@ -149,14 +145,16 @@ public final class Scheduler: Sendable {
                     throw PPError(.noEngine, "engine \(t) is not alive; alive engines: \(s.aliveIDs)")
                 }
             }
+            try s.refuseWhileMaking()
             let batch = s.tasks.nextBatch
             let first = s.tasks.count
-            s.tasks.appendBatch(BatchState(id: batch.id, first: first, count: works.count, options: options, submitted: now.microseconds))
+            s.tasks.appendBatch(
+                BatchState(id: batch.id, first: first, count: works.count, planned: works.count, options: options, submitted: now.microseconds))
             // Grow geometrically: an exact reserve per submit copied every record on each one-task batch (O(N) each).
             s.tasks.reserve(first + works.count)
             for (i, w) in works.enumerated() {
                 let slot = s.tasks.nextSlot
-                s.tasks.append(TaskRecord(batch: batch, seq: Int32(i + 1), submitted: now.microseconds), work: w)
+                s.tasks.append(TaskRecord(batch: batch, seq: i + 1, submitted: now.microseconds), work: w)
                 s.totals.pending += 1
                 s.tasks[batch].counts.pending += 1
                 s.emit(.submitted(task: slot.id, batch: batch.id))
@@ -185,6 +183,93 @@ public final class Scheduler: Sendable {
         return (batch, range)
     }
 
+    /// Refuses options no batch can have.
+    static func check(_ options: BatchOptions) throws(PPError) {
+        if let t = options.runTimeLimit, !(t > 0 && t.isFinite) { throw PPError(.invalidArgument, "the run-time limit must be a finite number of seconds > 0 (got \(t))") }
+        if let t = options.dependencyTimeout, !(t >= 0 && t.isFinite) { throw PPError(.invalidArgument, "the dependency timeout must be a finite number of seconds >= 0 (got \(t))") }
+        guard (0...ViewFlags.maxRetries).contains(options.retries) else {
+            throw PPError(.invalidArgument, "retries must be from 0 to \(ViewFlags.maxRetries) (got \(options.retries))")
+        }
+    }
+
+    /// Submits a lazy batch of `total` tasks: task `i` (0-based) is made by `make` when the ready queue runs low
+    /// (see `State.topUp`), so a batch of ten million costs nothing until its tasks are dispatched. All `total`
+    /// are counted (pending) from the start.
+    func submitLazy(total: Int, options: BatchOptions, make: @escaping @Sendable (Int) -> TaskWork) throws(PPError) -> BatchID {
+        guard total >= 0 else { throw PPError(.invalidArgument, "a batch of \(total) tasks") }
+        try Self.check(options)
+        let now = clock.now()
+        return try update { s, fx throws(PPError) -> BatchID in
+            try s.refuseWhileMaking()
+            let batch = s.tasks.nextBatch
+            s.tasks.appendBatch(
+                BatchState(
+                    id: batch.id, first: s.tasks.count, count: 0, planned: total, make: total > 0 ? make : nil,
+                    options: options, submitted: now.microseconds))
+            s.tasks[batch].counts.pending = total
+            s.totals.pending += total
+            if total > 0 { s.making = batch } else { s.fireIfDone(batch, fx: &fx) }
+            s.generation &+= 1
+            s.failIfNoEngineLeft(fx: &fx, now: now)
+            return batch.id
+        }
+    }
+
+    /// Opens a streamed batch: its tasks come with `append(_:toStream:)` until `closeStream`; its count is unknown
+    /// until then.
+    func openStream(options: BatchOptions) throws(PPError) -> BatchID {
+        try Self.check(options)
+        let now = clock.now()
+        return try update { s, _ throws(PPError) -> BatchID in
+            try s.refuseWhileMaking()
+            let batch = s.tasks.nextBatch
+            s.tasks.appendBatch(
+                BatchState(id: batch.id, first: s.tasks.count, count: 0, planned: 0, open: true, options: options, submitted: now.microseconds))
+            s.making = batch
+            s.generation &+= 1
+            return batch.id
+        }
+    }
+
+    /// Adds tasks to an open stream; false when the stream is closed (stopped, halted, or closed already): the
+    /// reader stops reading.
+    func append(_ works: [TaskWork], toStream batch: BatchID) -> Bool {
+        let now = clock.now()
+        return update { s, fx in
+            let b = BatchSlot(batch)
+            guard s.tasks.contains(b), s.tasks[b].open, s.making == b else { return false }
+            for w in works {
+                s.tasks[b].planned += 1
+                s.tasks[b].counts.pending += 1
+                s.totals.pending += 1
+                s.makeTask(b, work: w, now: now)
+            }
+            s.generation &+= 1
+            s.failIfNoEngineLeft(fx: &fx, now: now)
+            return true
+        }
+    }
+
+    /// Ends a stream: its count is now known; the batch is done once its tasks are.
+    func closeStream(_ batch: BatchID) {
+        update { s, fx in
+            let b = BatchSlot(batch)
+            guard s.tasks.contains(b), s.tasks[b].open else { return }
+            s.tasks[b].open = false
+            if s.making == b { s.making = nil }
+            s.generation &+= 1
+            s.fireIfDone(b, fx: &fx)
+        }
+    }
+
+    /// Tasks of the batch made but not started (what a stream's reader waits on).
+    func queuedCount(_ batch: BatchID) -> Int {
+        state.withLock { s in
+            let b = s.tasks[BatchSlot(batch)]
+            return b.counts.pending - b.unmade
+        }
+    }
+
     /// Tasks of `range` still unassigned at their dependency timeout fail with an error saying so.
     private func dependencyDeadline(range: Range<Int>, seconds: Double) {
         let now = clock.now()
@@ -210,6 +295,7 @@ public final class Scheduler: Sendable {
         update { s, fx in
             guard s.tasks.contains(BatchSlot(batch)) else { return }
             for slot in s.tasks[BatchSlot(batch)].slots { s.abortTask(slot, fx: &fx, now: now) }
+            s.settleUnmade(BatchSlot(batch), status: .aborted, fx: &fx)
         }
     }
 
@@ -257,6 +343,7 @@ public final class Scheduler: Sendable {
             var fx = Effects()
             s.paused = true
             for slot in (0..<s.tasks.count).lazy.map(TaskSlot.init) where !s.tasks[slot].status.isFinished { s.abortTask(slot, fx: &fx, now: now) }
+            if let b = s.making { s.settleUnmade(b, status: .aborted, fx: &fx) }
             return (s.engines.filter(\.alive).map(\.engine), fx)
         }
         perform(fx)

@@ -20,6 +20,8 @@ extension Scheduler {
         var lruCounter = 0
         /// The newest task that started (the table's follow anchor).
         var newestStarted: TaskSlot?
+        /// The batch whose tasks are still being made (lazy or streamed): the store's last batch until it is made.
+        var making: BatchSlot?
         /// Observers in the order they were added (a journal added first writes before a printer prints).
         var observers = [Observer]()
         var observerCounter = 0
@@ -64,9 +66,67 @@ extension Scheduler {
             tasks[slot].status == .pending && tasks[slot].isUnassigned
         }
 
+        /// How many made, unassigned tasks a lazy batch keeps queued ahead of the engines.
+        static let readAhead = 4096
+
+        /// A new batch waits until the one being made is made: ids of a batch are contiguous.
+        func refuseWhileMaking() throws(PPError) {
+            guard let b = making else { return }
+            let what = tasks[b].open ? "its input is still being read" : "its tasks are made as they run"
+            throw PPError(.invalidState, "batch \(b.id) is still being submitted (\(what)): submit again once it is")
+        }
+
+        /// Makes one task of a lazy or streamed batch (already counted pending) and queues it.
+        mutating func makeTask(_ b: BatchSlot, work: TaskWork, now: Timestamp) {
+            let slot = tasks.nextSlot
+            let seq = tasks[b].count + 1
+            tasks.append(TaskRecord(batch: b, seq: seq, submitted: now.microseconds), work: work)
+            tasks[b].count += 1
+            if let targets = tasks[b].options.targets {
+                queues.pin(slot, to: targets[(seq - 1) % targets.count])
+            } else {
+                queues.append(slot)
+            }
+            emit(.submitted(task: slot.id, batch: b.id))
+        }
+
+        /// Makes tasks of the lazy batch until `readAhead` wait in the ready queue (or it is all made).
+        mutating func topUp() {
+            guard let b = making, let make = tasks[b].make else { return }
+            let now = clock.now()
+            // Made and not started: counted per batch (the queue also holds stale entries).
+            while tasks[b].counts.pending - tasks[b].unmade < Self.readAhead && tasks[b].count < tasks[b].planned {
+                makeTask(b, work: make(tasks[b].count), now: now)
+            }
+            if tasks[b].count == tasks[b].planned {
+                tasks[b].make = nil
+                making = nil
+            }
+        }
+
+        /// The tasks of `b` not made yet finish as `status` (they never run, nothing is recorded per task: a resume
+        /// plans them from the journal's header); a stream is closed. Returns how many.
+        @discardableResult
+        mutating func settleUnmade(_ b: BatchSlot, status: TaskStatus, fx: inout Effects) -> Int {
+            guard tasks.contains(b), making == b else { return 0 }
+            let n = tasks[b].unmade
+            tasks[b].counts.pending -= n
+            tasks[b].counts[status] += n
+            totals.pending -= n
+            totals[status] += n
+            tasks[b].planned = tasks[b].count + n
+            tasks[b].make = nil
+            tasks[b].open = false
+            making = nil
+            generation &+= 1
+            fireIfDone(b, fx: &fx)
+            return n
+        }
+
         /// Hands ready tasks to engines with spare capacity, as the scheme chooses.
         mutating func dispatch(_ fx: inout Effects) {
             guard !paused else { return }
+            topUp()
             // Pinned tasks (direct views) first.
             for e in engines.indices where engines[e].capacity > 0 && queues.hasPinned(e) {
                 while engines[e].capacity > 0, let slot = queues.popPinned(e) {
@@ -249,6 +309,7 @@ extension Scheduler {
             for slot in tasks[b].slots where tasks[slot].status == .pending || halt == .now {
                 abortTask(slot, fx: &fx, now: now)
             }
+            settleUnmade(b, status: .aborted, fx: &fx)
         }
 
         mutating func fireIfDone(_ b: BatchSlot, fx: inout Effects) {
@@ -276,6 +337,7 @@ extension Scheduler {
                 dependencies.forget(slot)
                 failTask(slot, status: .error, error: error, fx: &fx, now: now)
             }
+            if let b = making { settleUnmade(b, status: .error, fx: &fx) }
         }
 
         mutating func markRemoved(_ e: Int) {

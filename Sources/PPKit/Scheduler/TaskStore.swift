@@ -31,6 +31,10 @@ struct TaskRecord {
     private var receivedMicros: Int64 = 0
     private var processGroupRaw: Int32 = 0
 
+    init(batch: BatchSlot, seq: Int, submitted: Int64) {
+        self.init(batch: batch, seq: Int32(clamping: seq), submitted: submitted)
+    }
+
     init(batch: BatchSlot, seq: Int32, submitted: Int64) {
         self.batch = Int32(batch.id)
         self.seq = seq
@@ -100,11 +104,21 @@ struct BatchOptions: Sendable {
     var halt: HaltPolicy?
 }
 
-/// A batch: one AsyncResult's tasks, contiguous ids.
+/// A batch: one AsyncResult's tasks, contiguous ids. A lazy batch (a sweep) makes its tasks as the ready queue
+/// drains, and a streamed one (stdin) gets them as they are read: either is the store's last batch until all its
+/// tasks are made, so its ids stay contiguous.
 struct BatchState {
     var id: BatchID
     var first: Int
+    /// Tasks made so far (they have slots).
     var count: Int
+    /// Tasks it has or will have, as known: a lazy batch's total from the start, a stream's tasks read so far.
+    /// The ones not made yet are counted `pending` in `counts` (and the totals).
+    var planned: Int
+    /// Makes task `i` (0-based) of a lazy batch; nil once every task is made.
+    var make: (@Sendable (Int) -> TaskWork)?
+    /// A stream still being read: more tasks may come (its count is unknown).
+    var open = false
     var options: BatchOptions
     var counts = StatusCounts()
     var submitted: Int64
@@ -116,7 +130,9 @@ struct BatchState {
     var streams: [Int: AsyncStream<Int>.Continuation] = [:]
     /// Its halt policy has fired.
     var halted = false
-    var isDone: Bool { counts.done == count }
+    var isDone: Bool { !open && counts.done == planned }
+    /// Tasks counted but not made yet.
+    var unmade: Int { planned - count }
     /// Its tasks' slots, in submission order.
     var slots: some Sequence<TaskSlot> { (first..<(first + count)).lazy.map(TaskSlot.init) }
 }

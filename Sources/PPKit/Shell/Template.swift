@@ -203,18 +203,104 @@ enum TemplatePart: Sendable, Hashable {
     }
 }
 
+/// One `:::` group's values: plain values and `INT..INT` ranges, kept as given (a range is never expanded into
+/// strings: its element `i` is computed), so a group of ten million costs a few bytes.
+public struct ArgGroup: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral {
+    public enum Item: Sendable, Hashable {
+        /// Values as given, in order.
+        case values([String])
+        /// `from..to`, either way round (both ends included).
+        case range(from: Int, to: Int)
+
+        var count: Int {
+            switch self {
+            case .values(let v): v.count
+            case .range(let a, let b): (a <= b ? b - a : a - b) + 1
+            }
+        }
+    }
+
+    public private(set) var items: [Item] = []
+    /// Where each item starts, by element index.
+    private var starts: [Int] = []
+    public private(set) var endIndex = 0
+
+    public init() {}
+    public init(_ values: [String]) {
+        if !values.isEmpty {
+            items = [.values(values)]
+            starts = [0]
+            endIndex = values.count
+        }
+    }
+    public init(arrayLiteral elements: String...) { self.init(elements) }
+
+    /// Equal when they hold the same values in order, however written (`1..3` equals `1 2 3`).
+    public static func == (a: ArgGroup, b: ArgGroup) -> Bool {
+        guard a.endIndex == b.endIndex else { return false }
+        if a.items == b.items { return true }
+        return a.elementsEqual(b)
+    }
+
+    /// The count and the first value (consistent with `==`, constant work).
+    public func hash(into h: inout Hasher) {
+        h.combine(endIndex)
+        h.combine(first)
+    }
+
+    public var startIndex: Int { 0 }
+
+    /// The `i`-th value (0-based).
+    public subscript(i: Int) -> String {
+        precondition(i >= 0 && i < endIndex, "argument index out of range")
+        // The last item starting at or before `i`.
+        var lo = 0
+        var hi = starts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if starts[mid] <= i { lo = mid } else { hi = mid - 1 }
+        }
+        let k = i - starts[lo]
+        switch items[lo] {
+        case .values(let v): return v[k]
+        case .range(let a, let b): return String(a <= b ? a + k : a - k)
+        }
+    }
+
+    /// Appends one plain value.
+    public mutating func append(_ value: String) {
+        if case .values(var v)? = items.last {
+            items[items.count - 1] = .values([])  // keeps `v` unique while it grows
+            v.append(value)
+            items[items.count - 1] = .values(v)
+        } else {
+            starts.append(endIndex)
+            items.append(.values([value]))
+        }
+        endIndex += 1
+    }
+
+    /// Appends the range `a..b`; refused when the group's size would not fit an `Int`.
+    public mutating func appendRange(_ a: Int, _ b: Int) throws(SweepError) {
+        let (span, overflow) = a > b ? a.subtractingReportingOverflow(b) : b.subtractingReportingOverflow(a)
+        guard !overflow, span < Int.max else { throw SweepError("range too large: \(a)..\(b)") }
+        let (n, over) = endIndex.addingReportingOverflow(span + 1)
+        guard !over else { throw SweepError("too many arguments in one ::: group (over \(thousands(Int.max)))") }
+        starts.append(endIndex)
+        items.append(.range(from: a, to: b))
+        endIndex = n
+    }
+}
+
 /// A template plus its argument groups, as `ppdash run -- TEMPLATE ::: A B ::: C D` and the prompt give them.
 public struct Sweep: Sendable, Hashable {
     public var template: Template
-    public var groups: [[String]]
+    public var groups: [ArgGroup]
 
-    public init(template: Template, groups: [[String]] = []) {
+    public init(template: Template, groups: [ArgGroup] = []) {
         self.template = template
         self.groups = groups
     }
-
-    /// Ranges longer than this are refused rather than materialised.
-    public static let maxRangeCount = 10_000_000
 
     /// From command-line words after `--`: template words, then zero or more `::: values...` groups.
     public static func parse(words: [String]) throws(SweepError) -> Sweep {
@@ -222,13 +308,13 @@ public struct Sweep: Sendable, Hashable {
             return Sweep(template: try Template(words: words))
         }
         let template = try Template(words: Array(words[..<first]))
-        var groups: [[String]] = []
-        var current: [String] = []
+        var groups: [ArgGroup] = []
+        var current = ArgGroup()
         for w in words[(first + 1)...] {
             if w == ":::" {
                 guard !current.isEmpty else { throw SweepError("::: needs at least one argument") }
                 groups.append(current)
-                current = []
+                current = ArgGroup()
             } else {
                 try appendValue(w, to: &current)
             }
@@ -249,15 +335,15 @@ public struct Sweep: Sendable, Hashable {
         let templateText = String(decoding: bytes[..<split], as: UTF8.self)
         let template = try Template(trimmed(templateText))
         let words = try splitWords(bytes[split...])
-        var groups: [[String]] = []
-        var current: [String]? = nil
+        var groups: [ArgGroup] = []
+        var current: ArgGroup? = nil
         for (w, quoted) in words {
             if !quoted && w == ":::" {
                 if let c = current {
                     guard !c.isEmpty else { throw SweepError("::: needs at least one argument") }
                     groups.append(c)
                 }
-                current = []
+                current = ArgGroup()
             } else if quoted {
                 current?.append(w)
             } else if current != nil {
@@ -283,12 +369,12 @@ public struct Sweep: Sendable, Hashable {
         return n
     }
 
-    /// The number of tasks, refused past `ViewFlags.maxBatchTasks` (a product of many groups may overflow `Int`).
+    /// The number of tasks; refused only when it cannot be numbered (a product past `Int.max`). Tasks are made as
+    /// they are dispatched, so a large count costs nothing up front.
     public func checkedCount() throws(SweepError) -> Int {
         let n = count
-        guard n <= ViewFlags.maxBatchTasks else {
-            let made = n == Int.max ? "over \(thousands(Int.max))" : thousands(n)
-            throw SweepError("the arguments make \(made) tasks; at most \(thousands(ViewFlags.maxBatchTasks)) in one batch")
+        guard n < Int.max else {
+            throw SweepError("the arguments make over \(thousands(Int.max)) tasks: too many to number")
         }
         return n
     }
@@ -306,20 +392,13 @@ public struct Sweep: Sendable, Hashable {
         return out
     }
 
-    /// Appends `w`, expanded if it is an `INT..INT` range.
-    static func appendValue(_ w: String, to values: inout [String]) throws(SweepError) {
+    /// Appends `w`: kept as a range if it is `INT..INT`.
+    static func appendValue(_ w: String, to values: inout ArgGroup) throws(SweepError) {
         guard let (a, b) = range(w) else {
             values.append(w)
             return
         }
-        let (span, overflow) = a > b ? a.subtractingReportingOverflow(b) : b.subtractingReportingOverflow(a)
-        guard !overflow, span < maxRangeCount else { throw SweepError("range too large: \(w)") }
-        values.reserveCapacity(values.count + span + 1)
-        if a <= b {
-            for v in a...b { values.append(String(v)) }
-        } else {
-            for v in stride(from: a, through: b, by: -1) { values.append(String(v)) }
-        }
+        do { try values.appendRange(a, b) } catch { throw SweepError("range too large: \(w)") }
     }
 
     /// `-?[0-9]+..-?[0-9]+` as its two bounds.
@@ -441,7 +520,7 @@ public struct Sweep: Sendable, Hashable {
 }
 
 /// `10000000` as `10,000,000`, for messages.
-func thousands(_ n: Int) -> String {
+public func thousands(_ n: Int) -> String {
     let digits = String(n.magnitude)
     var out = ""
     for (k, c) in digits.enumerated() {

@@ -112,10 +112,11 @@ extension Scheduler {
                 let secs = max(1e-3, Double(end - b.submitted) / 1e6)
                 let rate = RateMeter.average(b.counts.done, seconds: secs)
                 var eta: Double?
-                if !b.isDone && b.counts.done > 0 && rate > 0 { eta = Double(b.count - b.counts.done) / rate }
+                if !b.isDone && b.counts.done > 0 && rate > 0 { eta = b.open ? nil : Double(b.planned - b.counts.done) / rate }
                 return BatchSnapshot(
                     id: b.id, label: b.options.label, counts: b.counts, submitted: Timestamp(microseconds: b.submitted),
-                    finished: b.isDone && b.count > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta)
+                    finished: b.isDone && b.planned > 0 ? Timestamp(microseconds: b.lastReceived) : nil, rate: rate, eta: eta,
+                    open: b.open)
             }
             let n = s.tasks.count
             let newest = s.newestStarted?.index

@@ -45,11 +45,14 @@ public struct BatchSnapshot: Sendable, Hashable, Codable {
     public var rate: Double
     /// Estimated seconds to finish, when it can be guessed.
     public var eta: Double?
+    /// Its input (stdin) is still being read: more tasks may come, its count is not known yet.
+    public var open = false
 
     public init(
         id: BatchID, label: String, counts: StatusCounts, submitted: Timestamp, finished: Timestamp?, rate: Double,
-        eta: Double?
+        eta: Double?, open: Bool = false
     ) {
+        self.open = open
         self.id = id
         self.label = label
         self.counts = counts
@@ -61,7 +64,19 @@ public struct BatchSnapshot: Sendable, Hashable, Codable {
     /// ipyparallel's `progress`: tasks finished, whatever their outcome.
     public var progress: Int { counts.done }
     public var total: Int { counts.total }
-    public var isDone: Bool { counts.done == counts.total }
+    public var isDone: Bool { !open && counts.done == counts.total }
+
+    private enum CodingKeys: String, CodingKey { case id, label, counts, submitted, finished, rate, eta, open }
+
+    /// `open` may be missing (a peer from before streamed input): not open.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(BatchID.self, forKey: .id), label: try c.decode(String.self, forKey: .label),
+            counts: try c.decode(StatusCounts.self, forKey: .counts), submitted: try c.decode(Timestamp.self, forKey: .submitted),
+            finished: try c.decodeIfPresent(Timestamp.self, forKey: .finished), rate: try c.decode(Double.self, forKey: .rate),
+            eta: try c.decodeIfPresent(Double.self, forKey: .eta), open: try c.decodeIfPresent(Bool.self, forKey: .open) ?? false)
+    }
 }
 
 /// One row of the task table.
