@@ -23,6 +23,8 @@ final class LineBuffer: Sendable {
     private let partial = Mutex<[TaskID: (out: [UInt8], err: [UInt8])]>([:])
     /// A line longer than this is printed in pieces (memory stays bounded).
     static let longestLine = 1 << 20
+    /// stdout's reader is gone (EPIPE on a line written here): the printer stops the run as a filter would.
+    let stdoutClosed = Atomic<Bool>(false)
 
     /// A tap for the view's flags: every chunk of every task on an engine in this process.
     var tap: OutputTap { OutputTap { [self] task, stream, bytes in chunk(task, stream: stream, bytes) } }
@@ -46,7 +48,8 @@ final class LineBuffer: Sendable {
         }
         if !ready.isEmpty {
             let fd: Int32 = stream == 0 ? 1 : 2
-            _ = statusLine.write(fd) { (ready.withUnsafeBytes { writeAll(fd, $0) }, ready.last) }
+            let ok = statusLine.write(fd) { (ready.withUnsafeBytes { writeAll(fd, $0) }, ready.last) }
+            if !ok && fd == 1 { stdoutClosed.store(true, ordering: .relaxed) }
         }
     }
 
@@ -55,7 +58,8 @@ final class LineBuffer: Sendable {
     func finish(_ task: TaskID) -> Bool {
         guard let rest = partial.withLock({ $0.removeValue(forKey: task) }) else { return false }
         for (fd, b) in [(Int32(1), rest.out), (2, rest.err)] where !b.isEmpty {
-            _ = statusLine.write(fd) { (b.withUnsafeBytes { writeAll(fd, $0) }, b.last) }
+            let ok = statusLine.write(fd) { (b.withUnsafeBytes { writeAll(fd, $0) }, b.last) }
+            if !ok && fd == 1 { stdoutClosed.store(true, ordering: .relaxed) }
         }
         return true
     }

@@ -94,7 +94,8 @@ final class Printer: Sendable {
                     "ppdash: task \(m.id): \(o.droppedBytes) bytes of \(name) were not kept (the middle of the stream; "
                         + "--max-output \(o.bytes.count) keeps the head and tail)\(why)\n")
             }
-            if removePrintedSpools {
+            // A spool is the only copy once memory lets go of it: kept when the output could not be written.
+            if removePrintedSpools && outputWriteError.load(ordering: .relaxed) == 0 {
                 for o in [m.stdout, m.stderr] { if let p = o.spool { PrivateFiles.remove(p) } }
             }
             // A task aborted before it started (a stopped batch) is counted in the summary, not listed: stopping
@@ -103,7 +104,7 @@ final class Printer: Sendable {
                 _ = statusLine.write(2, "ppdash: task \(m.id) (\(Messages.quoted(command: m.text))) \(m.status): \(e)\n")
             }
         }
-        if !ok { outputClosed.store(true, ordering: .relaxed) }
+        if !ok || lines?.stdoutClosed.load(ordering: .relaxed) == true { outputClosed.store(true, ordering: .relaxed) }
         if releasePrinted { scheduler.releaseOutput(m.id) }
     }
 }
@@ -151,32 +152,29 @@ private func printBytes(_ fd: Int32, _ o: CapturedOutput) -> Bool {
     statusLine.write(fd) { (o.bytes.withUnsafeBytes { writeAll(fd, $0) }, o.bytes.last) }
 }
 
-/// write(2) all of `bytes` to `fd`; false once the reader is gone (EPIPE).
+/// The first error other than EPIPE that a write of task output met (ENOSPC, EIO...), 0 if none: that output is
+/// not where the user asked for it, so the run says so and ends non-zero (`BatchEnding`).
+let outputWriteError = Atomic<Int32>(0)
+
+/// write(2) all of `bytes` to `fd`; false once the reader is gone (EPIPE). Any other error is recorded in
+/// `outputWriteError` (the rest of this piece is skipped, later pieces are tried).
 func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     var off = 0
     while off < bytes.count {
         let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
         if n < 0 {
             if errno == EINTR { continue }
-            return errno != EPIPE
+            if errno == EPIPE { return false }
+            _ = outputWriteError.compareExchange(expected: 0, desired: errno, ordering: .relaxed)
+            return true
         }
         off += n
     }
     return true
 }
 
-/// write(2) all of `s` to `fd`, so outputs of concurrent tasks never interleave within one task; false once the
-/// reader is gone (EPIPE: `run` ignores SIGPIPE).
+/// write(2) all of `s` to `fd`, so outputs of concurrent tasks never interleave within one task; as the bytes' one.
 func writeAll(_ fd: Int32, _ s: String) -> Bool {
-    var bytes = Array(s.utf8)
-    var off = 0
-    while off < bytes.count {
-        let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return errno != EPIPE
-        }
-        off += n
-    }
-    return true
+    var s = s
+    return s.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
 }

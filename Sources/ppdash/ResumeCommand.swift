@@ -155,7 +155,10 @@ struct ResumeCommand: ParsableCommand {
         // What the killed run left running here: the tasks its journal saw start, and any other process carrying
         // its marker (a task started just before the kill, before its `started` line reached the disk).
         let known = Set(plan.orphans.map(\.processGroup))
-        let markers = Set(contents.runs.filter { $0.header.host == SystemFacts.hostName }.compactMap(\.header.marker))
+        // Only runs that were killed (no end line): what a run that ended left running (a daemon a task started on
+        // purpose) is not an orphan.
+        let markers = Set(
+            contents.runs.filter { $0.header.host == SystemFacts.hostName && $0.endReason == nil }.compactMap(\.header.marker))
         let strays = Set(SystemFacts.processes(markedWith: markers).map(\.processGroup).filter { $0 > 1 && !known.contains($0) })
             .sorted()
         let groups = plan.orphans.map(\.processGroup) + strays

@@ -72,6 +72,8 @@ struct BatchEnding {
     let json: Bool
     /// The stdin stream feeding the batch, if it is one.
     var input: ShellStream? = nil
+    /// The run's spool place: a temporary one is cleaned up on every way out, the SIGPIPE one too.
+    let spool: SpoolPlace
 
     /// Said in the journal's end reason when stdin was not read to its end (resume then says that input is gone).
     private var unread: String { input.map { $0.inputEnded ? "" : "; stdin not read to its end" } ?? "" }
@@ -130,17 +132,25 @@ struct BatchEnding {
             client.shutdown()
             session?.finish(reason: "stdout closed (EPIPE)" + unread)
             note("ppdash: stdout closed: " + summary() + "; pending tasks aborted, running ones signalled")
+            spool.finish()  // the exit below skips the caller's defer
             endBySIGPIPE()
         }
-        try end(reason: (hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done") + unread)
+        try end(reason: (hungUp.map { "finished; terminal hung up at \($0.iso8601)" } ?? "done") + unread, hungUp: hungUp != nil)
     }
 
     /// The batch is over: outputs flushed, the journal closed with `reason`, the summary last, the status.
-    private func end(reason: String) throws {
+    private func end(reason: String, hungUp: Bool = false) throws {
         printer.flush()
         client.shutdown()
         session?.finish(reason: reason)
         note("ppdash: " + summary())
+        let lost = outputWriteError.load(ordering: .relaxed)
+        if lost != 0 && !(lost == EIO && hungUp) {
+            // Output that did not reach stdout (a full disk, a device error) is not a success.
+            note("ppdash: some task output could not be written to stdout: \(SystemFacts.errorText(lost))"
+                + (session.map { "; the journal \($0.path) has it" } ?? ""))
+            throw ExitCode(1)
+        }
         // Every task counts, also those an attached view submitted.
         if source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 { throw ExitCode(1) }
         // A journal that could not be written (it said so at once): the run did not do what it promised.

@@ -138,7 +138,8 @@ extension RunOptions {
         }
         session?.writer.flush()
 
-        try BatchEnding(ar: ar, client: client, source: source, session: session, printer: printer, json: json, input: input)
+        try BatchEnding(
+            ar: ar, client: client, source: source, session: session, printer: printer, json: json, input: input, spool: spool)
             .run(dashboard: dashboard, refresh: refresh)
     }
 }

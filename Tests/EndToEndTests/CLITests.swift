@@ -393,6 +393,24 @@ struct CLITests {
         #expect(!hasEscape(r.stdout), "no escape sequences on the terminal\(r)")
     }
 
+    @Test("stdout that cannot be written (a full device): said on stderr, exit 1, never a silent 0")
+    func fullStdout() async throws {
+        let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
+        let r = await run(["/bin/sh", "-c", "exec \"$0\" run --no-journal -- 'echo {}' ::: 1 2 3 > /dev/full", bin], timeout: 20)
+        #expect(r.exitCode == 1, "\(r)")
+        #expect(r.err.contains("could not be written to stdout") && r.err.contains("no space"), "\(r)")
+    }
+
+    @Test("--line-buffer into a closed pipe stops the run as a filter would (exit by SIGPIPE), as without it")
+    func lineBufferClosedPipe() async throws {
+        let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
+        let r = await run(
+            ["/bin/sh", "-c", "\"$0\" run --no-journal --line-buffer -n 2 -- 'echo {}; sleep 0.1' ::: $(seq 1 200) | head -1", bin],
+            timeout: 60)
+        #expect(r.err.contains("stdout closed"), "the run stopped on the closed pipe: \(r)")
+        #expect(!r.err.contains("200 tasks: 200 ok"), "not all 200 tasks ran: \(r)")
+    }
+
     @Test("SIGINT or SIGTERM ends a headless run promptly and leaves no task behind",
           arguments: [SIGINT, SIGTERM])
     func signalEndsRun(_ sig: Int32) async {
@@ -459,7 +477,9 @@ struct CLITests {
     func refusedAtOnce(_ bad: Refused) async {
         let r = await PPDash.run(bad.args, env: bad.env, stdin: [], timeout: 15)
         #expect(r.exitCode == 2, "\(r)")
-        #expect(r.elapsed < 3, "refused within a second, 3 s under load (took \(r.elapsed) s)\(r)")
+        // About 0.1 s alone (the note's figures are from a release build); the bound is for a loaded 2-core CI where
+        // the whole suite runs at once: a hang or a 30 s wait is far past it.
+        #expect(r.elapsed < 10, "refused at once, 10 s under load (took \(r.elapsed) s)\(r)")
         let lines = r.errLines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         #expect(lines.count == 1, "exactly one line on stderr\(r)")
         for s in bad.says { #expect(r.err.contains(s), "stderr says \(s)\(r)") }

@@ -94,12 +94,17 @@ struct EndingsE2ETests {
         let journal = dir.file("j.jsonl"), side = dir.file("side")
         guard
             let child = PPDash.start(
-                // Tasks of 1 s: the hangup is well inside the batch even on a loaded machine.
-                ["run", "-n", "2", "--journal", journal, "--", "sleep 1; echo {} >> \(side); exit {}", ":::", "0", "0", "1", "0"])
+                // Tasks wait for the test's go (at most 60 s): the hangup falls inside the batch however slowly this
+                // test is scheduled on a loaded machine.
+                ["run", "-n", "2", "--journal", journal, "--",
+                 "i=0; while [ ! -e \(dir.file("go")) ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo {} >> \(side); exit {}",
+                 ":::", "0", "0", "1", "0"])
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         let started = await waitFor(15) { lines(of: journal).contains { $0.contains("\"event\":\"started\"") } }
         #expect(started)
         child.signal(SIGHUP)
+        // Sent while every task waits for the go: the hangup is pending in ppdash before the batch can end.
+        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
         let r = await child.wait()
         #expect(r.exitCode == 1, "one task failed: status 1, not 129: \(r)")
         #expect(lines(of: side).count == 4, "every task ran: \(lines(of: side))")

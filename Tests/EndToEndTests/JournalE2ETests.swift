@@ -118,7 +118,10 @@ struct JournalE2ETests {
         let journal = dir.file("ppdash/hup.jsonl")  // in the default place, so `attach latest` finds it
         try? FileManager.default.createDirectory(atPath: dir.file("ppdash"), withIntermediateDirectories: true)
         guard let t = await startInTmux(
-            ["run", "--journal", journal, "-n", "2", "--", "sleep 0.25; echo {}", ":::", "1..16"], stateHome: dir.path)
+            // Tasks wait for the test's go (at most 60 s): the batch cannot end before the hangup and the attach, however
+            // slowly this test is scheduled on a loaded machine.
+            ["run", "--journal", journal, "-n", "2", "--", "i=0; while [ ! -e \(dir.file("go")) ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo {}", ":::", "1..16"],
+            stateHome: dir.path)
         else { return }
         var killed = false
         defer { if !killed { t.kill() } }
@@ -139,6 +142,7 @@ struct JournalE2ETests {
         let live = await a.waitFor("q detach", timeout: 10)
         #expect(live.ok, "attached\(show(live.screen))")
         #expect(live.screen.contains { $0.contains("attached (pid \(pid))") }, "a live view of pid \(pid)\(show(live.screen))")
+        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
         let done = await a.waitFor("16/16", timeout: 20)
         #expect(done.ok, "the batch completed while attached\(show(done.screen))")
         #expect(kill(pid, 0) == 0, "ppdash stays while a view is attached")
@@ -404,6 +408,24 @@ struct JournalResumeE2ETests {
         #expect(processes(matching: "sleep 1\(m)").isEmpty, "the orphan was stopped")
         let side = (try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? ""
         #expect(splitLines(side) == ["a"], "the task ran once: \(side)")
+    }
+
+    @Test("what a run that ended left running on purpose (a daemon a task started) is no orphan for resume")
+    func aFinishedRunsDaemonIsNoOrphan() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+        let r = await PPDash.run(
+            ["run", "--journal", journal, "--", "setsid sleep 1\(m) </dev/null >/dev/null 2>&1 & exit {}", ":::", "0", "1"],
+            directory: dir.path, timeout: 30)
+        #expect(r.exitCode == 1, "\(r)")
+        #expect(await waitFor(10) { processes(matching: "sleep 1\(m)").count == 2 })
+        let again = await PPDash.run(["resume", journal], directory: dir.path, timeout: 30)
+        #expect(!again.err.contains("still run here"), "\(again)")
+        #expect(again.exitCode == 1, "the failing task runs again and fails again: \(again)")
+        #expect(processes(matching: "sleep 1\(m)").count >= 2, "the daemons were left alone")
     }
 
     @Test("a full disk (ulimit -f): one line at once, no new task starts, exit non-zero; resume re-runs no ok task")
