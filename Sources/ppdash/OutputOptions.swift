@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PPJournal
 import PPKit
 import PPSystem
 import Synchronization
@@ -72,14 +73,18 @@ struct SpoolPlace {
     /// A temporary directory of this run.
     let temporary: Bool
 
-    /// The spool directory of the journal at `journal`: its name without `.jsonl`, plus `.spool`.
-    static func directory(forJournal journal: String) -> String {
-        (journal.hasSuffix(".jsonl") ? String(journal.dropLast(6)) : journal) + ".spool"
-    }
-
-    init(journal: String?) {
+    /// Beside journal `journal`: `X.spool/` for its first run, `X.spool/runN/` for a resume (N = 2...), so a
+    /// resumed task's spool never overwrites the file the first run's `completed` line names (ids are per run).
+    init(journal: String?, run: Int = 1) {
         if let journal {
-            directory = Self.directory(forJournal: journal)
+            let base = JournalFormat.spoolPath(forJournal: journal)
+            if run > 1 {
+                // The run's directory is made on first use; its parent must be there for that.
+                try? PrivateFiles.makeDirectory(base)
+                directory = base + "/run\(run)"
+            } else {
+                directory = base
+            }
             temporary = false
             return
         }

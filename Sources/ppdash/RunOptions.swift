@@ -112,7 +112,7 @@ extension RunOptions {
         }
         defer { session?.finish() }
         // Output past --max-output goes on whole to the spool (beside the journal, else a temporary directory).
-        let spool = SpoolPlace(journal: session?.path)
+        let spool = SpoolPlace(journal: session?.path, run: session?.writer.run ?? 1)
         defer { spool.finish() }
         view.flags.spoolDirectory = spool.directory
         let lines = output.lineBuffer && !dashboard ? LineBuffer() : nil

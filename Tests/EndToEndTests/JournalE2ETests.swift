@@ -428,6 +428,38 @@ struct JournalResumeE2ETests {
         #expect(processes(matching: "sleep 1\(m)").count >= 2, "the daemons were left alone")
     }
 
+    @Test("a resume's spool files never overwrite the first run's: each completed line's spool holds its own task's output")
+    func resumeKeepsTheFirstRunsSpools() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+        // Tasks 1-3 finish (output past --max-output 10: spooled); 4-6 wait until the first run is killed.
+        let template = "seq {}00 {}99; [ {} -le 3 ] || [ -e go ] || sleep 1\(m)"
+        guard
+            let child = PPDash.start(
+                ["run", "-n", "1", "--max-output", "10", "--journal", journal, "--", template, ":::", "1", "2", "3", "4", "5", "6"],
+                directory: dir.path, timeout: 30)
+        else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
+        #expect(await waitFor(20) { events(journalLines(journal), "completed").count == 3 })
+        child.signal(SIGKILL)
+        _ = await child.wait()
+        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
+        let r = await PPDash.run(["resume", journal, "--kill-orphans"], directory: dir.path, timeout: 30)
+        #expect(r.exitCode == 0, "\(r)")
+        let completed = events(journalLines(journal), "completed")
+        #expect(completed.count == 6, "\(completed.count)")
+        for c in completed {
+            guard let id = int(c["id"]) ?? Int(c["id"] as? String ?? ""), let spool = c["stdout_spool"] as? String else {
+                Issue.record("a completed line without its spool: \(c)")
+                continue
+            }
+            let text = (try? String(contentsOfFile: spool, encoding: .utf8)) ?? ""
+            #expect(text == (id * 100...id * 100 + 99).map { "\($0)\n" }.joined(), "task \(id)'s spool \(spool) holds its own output")
+        }
+    }
+
     @Test("a full disk (ulimit -f): one line at once, no new task starts, exit non-zero; resume re-runs no ok task")
     func fullDiskIsLoud() async {
         let dir = TempDir()
