@@ -248,6 +248,8 @@ struct OutputCapture {
         headLimit = l / 2
         tailLimit = l - l / 2
         self.spoolPath = spoolPath
+        // A retry of the task: a spool file its failed attempt left goes now, even if this attempt stays small.
+        if let spoolPath { PrivateFiles.remove(spoolPath) }
     }
 
     /// Bytes taken in so far.

@@ -159,8 +159,9 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             admit(hello)
         case .started(let task, let at, let group):
             let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
-                if group > 0 && kind == .proc { s.groups[task] = group }
-                s.started.insert(task)
+                if group > 0 && kind == .proc && s.outstanding.contains(task) { s.groups[task] = group }
+                // Only tasks sent to it: a worker naming others grows nothing here.
+                if s.outstanding.contains(task) { s.started.insert(task) }
                 return (s.id, s.sink)
             }
             sink?.engineStarted(
