@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 import Glibc
+import PPSystem
 
 /// The journal's lines as JSON objects (a torn last line is left out).
 private func journalLines(_ path: String) -> [[String: Any]] {
@@ -322,7 +323,7 @@ struct JournalResumeE2ETests {
 
     @Test(
         "runs with the same pid in the same second (pid namespaces: each is pid 1) get different journal names",
-        .enabled(if: geteuid() == 0 && access("/usr/bin/unshare", X_OK) == 0, "needs root and unshare"))
+        .enabled(if: geteuid() == 0 && system_unshareWorks(), "needs root and a working unshare -pf"))
     func sameSecondSamePid() async {
         let state = TempDir()
         defer { state.remove() }
@@ -573,4 +574,12 @@ struct JournalResumeE2ETests {
         running.signal(SIGTERM)
         _ = await running.wait()
     }
+}
+
+/// Whether `unshare -pf` can make a pid namespace here (root, not a container that forbids it).
+func system_unshareWorks() -> Bool {
+    guard access("/usr/bin/unshare", X_OK) == 0 else { return false }
+    guard let child = try? SpawnPlan(executable: "/usr/bin/unshare", arguments: ["unshare", "-pf", "/bin/true"]).spawn()
+    else { return false }
+    return child.wait()?.exitCode == 0
 }
