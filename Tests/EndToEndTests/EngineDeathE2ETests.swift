@@ -71,16 +71,23 @@ extension EnginesE2ETests {
             PPDash.start(
                 [
                     "run", "-e", "proc:2", "--retries", "1", "--no-journal", "--",
-                    "echo $PPID >> \(d)/pids; sleep 1; echo ran {} >> \(d)/f", ":::", "B",
+                    // Each attempt waits for the test's go (at most 30 s): the kill always falls mid-task, however
+                    // slowly this test is scheduled.
+                    "echo $PPID >> \(d)/pids; i=0; while [ ! -e \(d)/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo ran {} >> \(d)/f",
+                    ":::", "B",
                 ], timeout: 60))
         let pids = await workerPids(dir, count: 1)
         #expect(pids.count == 1, "the task started")
         if let victim = pids.first { kill(victim, SIGKILL) }
+        // The retry starts only once the first attempt is killed and gone: then the go lets it finish.
+        let retried = await workerPids(dir, count: 2)
+        #expect(retried.count == 2, "the task was retried on the other worker")
+        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
         let r = await child.wait()
         #expect(r.exitCode == 0, "\(r)")
         #expect(lines(dir, "f") == ["ran B"], "exactly one run reached its side effect\(r)")
         #expect(r.err.contains("died: killed by signal 9"), "\(r)")
-        #expect(await gone(pids), "the workers are gone")
+        #expect(await gone(retried), "the workers are gone")
     }
 
     @Test("a task that kills its own worker before its started frame is out: it is stopped, never reported 'before starting'")
