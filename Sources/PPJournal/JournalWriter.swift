@@ -319,13 +319,14 @@ public final class JournalWriter: Sendable {
         syncing.withLock { _ in
             state.withLock { s in
                 guard !s.closed else { return }
-                append(line, to: &s, now: false)
-                // `ls` reads the journal-wide counts from the last line (see `JournalGlance`).
-                s.buffer.removeLast()
+                // The end line is always written (past the kept-lines bound too), its journal-wide counts patched into
+                // its own closing brace: `ls` reads them from the last line (see `JournalGlance`).
+                line.write(to: &s.buffer)
                 s.buffer.removeLast()
                 writeCounts(all, to: &s.buffer)
                 s.buffer.append(UInt8(ascii: "}"))
                 s.buffer.append(10)
+                s.lines += 1
                 flushLocked(&s)
                 if s.fd >= 0 {
                     fsync(s.fd)
