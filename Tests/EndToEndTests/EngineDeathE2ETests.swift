@@ -43,23 +43,6 @@ private func records(_ r: RunResult) -> [String: (status: String, retries: Int, 
     return out
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-private func unusedPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-            bind(fd, p, len)
-            return getsockname(fd, p, &len)
-        }
-    }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
-
 // In the engines suite, which runs serialized: its tests look for stray `ppdash engine` processes machine-wide.
 extension EnginesE2ETests {
     @Test("a proc worker killed (kill -9) mid-task with --retries 1: the task's side effect happens exactly once")
@@ -181,7 +164,7 @@ extension EnginesE2ETests {
         let dir = TempDir()
         defer { dir.remove() }
         let d = shellQuote(dir.path)
-        let port = unusedPort()
+        let port = freePort()
         let tokenFile = dir.file("token")
         let run = try #require(
             PPDash.start(

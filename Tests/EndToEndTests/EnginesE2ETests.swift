@@ -35,8 +35,8 @@ private func comparableRecords(_ r: RunResult) -> [String: [String: String]] {
     return out
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-private func freePort() -> Int {
+/// A port on 127.0.0.1 that was free a moment ago (the engine suites' one helper).
+func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
