@@ -4,6 +4,8 @@ import PPJSON
 /// How a figure is printed.
 enum FigureUnit: String, Codable, Sendable {
     case seconds, milliseconds, microseconds, perSecond, bytes, bytesPerSecond, ratio
+    /// A number of things (tasks, side effects): fewer is better.
+    case count
 
     /// `value` with its unit, rounded to what the noise allows.
     func format(_ value: Double) -> String {
@@ -17,6 +19,7 @@ enum FigureUnit: String, Codable, Sendable {
         case .bytes: return value < 10_000 ? String(format: "%.0f B", value) : String(format: "%.1f KB", value / 1000)
         case .bytesPerSecond: return String(format: "%.0f B/s", value)
         case .ratio: return String(format: "%.2fx", value)
+        case .count: return grouped(value)
         }
     }
 

@@ -38,6 +38,9 @@ struct EngineOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats with worker processes; 5 missed and the engine is dead.", valueName: "SECONDS"))
     var heartbeat = Seconds(1)
 
+    @Option(name: .customLong("hello-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a worker (proc, ssh) has to say hello before its engine is dead; the batch starts on the engines that are up.", valueName: "SECONDS"))
+    var helloTimeout = Seconds(30)
+
     func validate() throws {
         if let n { try checkCount("-n", n, 1...EngineSpec.maxCount) }
         if n != nil && !engines.isEmpty { throw ValidationError("give -n or -e, not both (-n N is -e local:N)") }
@@ -46,6 +49,7 @@ struct EngineOptions: ParsableArguments {
         }
         do throws(PPError) { _ = try sshCommand() } catch { throw ValidationError(error.message) }
         try heartbeat.check("--heartbeat", 0.01...3600, "from 0.01 to 3600")
+        try helloTimeout.check("--hello-timeout", 0.1...3600, "from 0.1 to 3600")
         if let tokenFile, ByteText.hasEscapes(tokenFile) {  // made through Foundation: never under another name
             throw ValidationError("--token-file \(ByteText.lossy(tokenFile)): the token's path must be UTF-8")
         }
@@ -77,6 +81,7 @@ struct EngineOptions: ParsableArguments {
         options.bind = bind
         options.tokenPath = tokenFile
         options.remote.heartbeat = heartbeat.value
+        options.remote.helloTimeout = helloTimeout.value
         options.remote.log = { engineLog.write($0) }
         let scheduler = Scheduler(scheme: scheme)
         let launcher: EngineLauncher
@@ -87,6 +92,10 @@ struct EngineOptions: ParsableArguments {
         }
         let others = launcher.hasEngines ? "; the other engines run the batch" : ""
         for f in launcher.failures { engineLog.write("ppdash: engine \(f.engine) (\(f.spec)) is dead: \(f.reason)\(others)") }
+        for s in launcher.starting {
+            engineLog.write(
+                "ppdash: \(s.what) is still starting (no hello yet; it joins when it says hello, or is dead after \(String(format: "%g", helloTimeout.value)) s): the other engines start the batch")
+        }
         guard launcher.hasEngines else {
             scheduler.shutdown()
             note("ppdash: no engine could start (\(launcher.failures.count) tried): nothing ran")

@@ -22,11 +22,14 @@ final class Printer: Sendable {
     let removePrintedSpools: Bool
     /// A printed task's output leaves memory (headless: no dashboard of this process shows it again).
     let releasePrinted: Bool
+    /// `resume`: the id and seq each task had in the run (the scheduler's ids are new): printed, as the journal has.
+    let origins: [TaskID: (key: String, seq: Int)]
 
     init(
         json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool, lines: LineBuffer? = nil,
-        removePrintedSpools: Bool = false, releasePrinted: Bool = false
+        removePrintedSpools: Bool = false, releasePrinted: Bool = false, origins: [TaskID: (key: String, seq: Int)] = [:]
     ) {
+        self.origins = origins
         self.releasePrinted = releasePrinted
         self.json = json
         self.keepOrder = keepOrder
@@ -76,9 +79,12 @@ final class Printer: Sendable {
 
     private func emit(_ m: TaskMetadata) {
         guard !outputClosed.load(ordering: .relaxed) else { return }
+        let shownID = origins[m.id]?.key ?? "\(m.id)"
         var ok = true
         if json {
-            ok = statusLine.write(1, FlatTaskRecord(m).jsonLine() + "\n")
+            var record = FlatTaskRecord(m)
+            if let o = origins[m.id] { (record.id, record.seq) = (o.key, o.seq) }
+            ok = statusLine.write(1, record.jsonLine() + "\n")
         } else {
             // Through the progress line's lock: a line drawn on the terminal is erased before the output.
             if let lines, lines.finish(m.id) {
@@ -91,7 +97,7 @@ final class Printer: Sendable {
                 let why = m.status == .ok ? m.error.map { " (\($0))" } ?? "" : ""
                 _ = statusLine.write(
                     2,
-                    "ppdash: task \(m.id): \(o.droppedBytes) bytes of \(name) were not kept (the middle of the stream; "
+                    "ppdash: task \(shownID): \(o.droppedBytes) bytes of \(name) were not kept (the middle of the stream; "
                         + "--max-output \(o.bytes.count) keeps the head and tail)\(why)\n")
             }
             // A spool is the only copy once memory lets go of it: kept when the output could not be written.
@@ -101,7 +107,7 @@ final class Printer: Sendable {
             // A task aborted before it started (a stopped batch) is counted in the summary, not listed: stopping
             // ten million pending tasks is one line.
             if m.status != .ok, let e = m.error, !(m.status == .aborted && m.started == nil) {
-                _ = statusLine.write(2, "ppdash: task \(m.id) (\(Messages.quoted(command: m.text))) \(m.status): \(e)\n")
+                _ = statusLine.write(2, "ppdash: task \(shownID) (\(Messages.quoted(command: m.text))) \(m.status): \(e)\n")
             }
         }
         if !ok || lines?.stdoutClosed.load(ordering: .relaxed) == true { outputClosed.store(true, ordering: .relaxed) }

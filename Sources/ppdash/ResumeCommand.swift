@@ -41,6 +41,16 @@ struct ResumeInput {
     }
 }
 
+extension BatchWork {
+    /// `resume`: each new task's id and seq in the run (the new ids are 1... in the order of the tasks run again).
+    var origins: [TaskID: (key: String, seq: Int)] {
+        guard case .resume(let input) = self else { return [:] }
+        var out: [TaskID: (key: String, seq: Int)] = [:]
+        for (i, t) in input.originals.enumerated() { out[TaskID(i + 1)] = (t.key, t.seq) }
+        return out
+    }
+}
+
 /// Whether one of `names` (`--timeout`, `-n`...) was given on this command line (`--x=v`, `-n4` forms too).
 func givenOnCommandLine(_ names: [String]) -> Bool {
     let args = CommandLine.arguments.dropFirst()

@@ -119,7 +119,7 @@ extension RunOptions {
         view.flags.outputTap = lines?.tap
         let printer = Printer(
             json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard, lines: lines,
-            removePrintedSpools: spool.temporary, releasePrinted: !dashboard)
+            removePrintedSpools: spool.temporary, releasePrinted: !dashboard, origins: work.origins)
         client.scheduler.addObserver { event in
             session?.record(event)  // first: a task is in the journal before it is printed
             guard case .completed(let task, let batch, _) = event else { return }

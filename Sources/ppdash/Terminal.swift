@@ -14,8 +14,14 @@ final class StatusLine: Sendable {
         var shown = false
         /// The last write to the terminal did not end a line: drawing now would erase it.
         var midLine = false
+        /// A write is under way (outside this lock): the line is not drawn over it.
+        var writing = false
     }
     private let state = Mutex(State())
+    /// Serializes whole writes (a task's output streamed from its spool file may take long, or wait on a slow
+    /// reader); `state` is held only to erase the line and note the last byte, never across the write itself, so
+    /// drawing the progress line never waits on stdout's reader.
+    private let writes = Mutex<Void>(())
     /// Whether stdout is a terminal (taken to be the one stderr is on).
     private let stdoutIsTerminal = isatty(1) == 1
     private let stderrIsTerminal = isatty(2) == 1
@@ -23,7 +29,7 @@ final class StatusLine: Sendable {
     /// Draws `line` in place on stderr (`\r`, the line, `ESC[K`); skipped while a task's partial line is on screen.
     func draw(_ line: String) {
         state.withLock { s in
-            guard !s.midLine else { return }
+            guard !s.midLine && !s.writing else { return }
             _ = writeAll(2, "\r" + line + "\u{1B}[K")
             s.shown = true
         }
@@ -36,23 +42,23 @@ final class StatusLine: Sendable {
 
     /// Writes `text` to `fd` whole (see `writeAll`), erasing a drawn line first when `fd` is on the terminal.
     func write(_ fd: Int32, _ text: String) -> Bool {
-        state.withLock { s in
-            let terminal = fd == 2 ? stderrIsTerminal : fd == 1 && stdoutIsTerminal
-            if terminal { Self.erase(&s) }
-            let ok = writeAll(fd, text)
-            if terminal, let last = text.utf8.last { s.midLine = last != UInt8(ascii: "\n") }
-            return ok
-        }
+        write(fd) { (writeAll(fd, text), text.utf8.last) }
     }
 
     /// As `write(_:_:)` for output `body` writes itself to `fd` under the lock (bytes, maybe streamed from a spool
     /// file); `body` says whether all was written and the last byte it wrote.
     func write(_ fd: Int32, with body: () -> (ok: Bool, last: UInt8?)) -> Bool {
-        state.withLock { s in
+        writes.withLock { _ in
             let terminal = fd == 2 ? stderrIsTerminal : fd == 1 && stdoutIsTerminal
-            if terminal { Self.erase(&s) }
+            state.withLock { s in
+                if terminal { Self.erase(&s) }
+                s.writing = true
+            }
             let (ok, last) = body()
-            if terminal, let last { s.midLine = last != UInt8(ascii: "\n") }
+            state.withLock { s in
+                s.writing = false
+                if terminal, let last { s.midLine = last != UInt8(ascii: "\n") }
+            }
             return ok
         }
     }

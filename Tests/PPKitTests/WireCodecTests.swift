@@ -48,6 +48,9 @@ let sampleMessages: [WireMessage] = [
     .cancel(task: 18, reason: .runTimeLimit),
     .heartbeat,
     .bye(reason: "scheduler stopping", graceful: true),
+    // A piece of a running task's output: any bytes, either stream.
+    .output(task: 17, stream: 0, bytes: [0, 0xFF, 10, 0x1B, 0x80]),
+    .output(task: 18, stream: 1, bytes: []),
 ]
 
 @Suite("Wire protocol codec")
@@ -205,6 +208,8 @@ struct WireCodecTests {
             }
             if let e = r.exitStatus, !WireProtocol.statusByte.contains(e) { return "exit status" }
             if let g = r.signal, !WireProtocol.statusByte.contains(g) { return "signal" }
+        case .output(_, let stream, let bytes):
+            if stream > 1 || bytes.count > WireProtocol.maxOutputChunk { return "output stream or size" }
         case .challenge, .cancel, .heartbeat, .bye:
             break
         }
@@ -273,7 +278,7 @@ struct WireCodecTests {
         }
         func bytes() -> [UInt8] { (0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
         func status() -> TaskStatus { [.ok, .error, .timeout, .aborted].randomElement(using: &rng)! }
-        switch Int.random(in: 0..<9, using: &rng) {
+        switch Int.random(in: 0..<10, using: &rng) {
         case 0: return .hello(WireHello(host: str(), pid: i32(), cores: i32(), nonce: bytes(), proof: bytes()))
         case 1: return .challenge(nonce: bytes())
         case 2: return .welcome(WireWelcome(heartbeatMillis: [0, 1, 1000, 3_600_001, .max].randomElement(using: &rng)!, proof: bytes()))
@@ -296,6 +301,7 @@ struct WireCodecTests {
                     value: [.none, .integer, .shell].randomElement(using: &rng)!, integer: i64(), started: i64(), completed: i64()))
         case 6: return .cancel(task: i64(), reason: Bool.random(using: &rng) ? .aborted : .runTimeLimit)
         case 7: return .heartbeat
+        case 8: return .output(task: i64(), stream: [0, 1, 2, 255].randomElement(using: &rng)!, bytes: bytes())
         default: return .bye(reason: str(), graceful: Bool.random(using: &rng))
         }
     }

@@ -58,23 +58,94 @@ public final class EngineLauncher: Sendable {
             throw error
         }
         // Every spec's workers start at once and share one hello deadline: two unreachable hosts cost one timeout,
-        // not two. Engines join in spec order, so their ids follow the specs.
+        // not two. The engines heard from by then (or, once one engine can run tasks, within `stragglerWait`) join
+        // in spec order, so their ids follow the specs; a worker still silent then (a host that drops packets)
+        // does not hold up the batch: it joins when its hello comes, or is adopted dead with its reason at the
+        // deadline, in the background (`stragglers`).
         let started = specs.map { Self.start($0, options: options) }
         let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.remote.helloTimeout) ?? 0))
+        var slots: [(spec: EngineSpec, result: Result<any Engine, PPError>?, pending: PendingLaunch?)] = []
         for (spec, launch) in zip(specs, started) {
-            for result in Self.adopt(launch, until: deadline) {
-                switch result {
-                case .success(let engine):
-                    scheduler.addEngine(engine)
-                case .failure(let error):
-                    let dead = DeadEngine(info: Self.info(of: spec), reason: error.message)
-                    let id = scheduler.addEngine(dead)
-                    failures.append(EngineLaunchFailure(engine: id, spec: spec, reason: error.message))
+            switch launch {
+            case .ready(let engines): slots += engines.map { (spec, .success($0), nil) }
+            case .started(let pending):
+                for p in pending {
+                    switch p {
+                    case .failure(let e): slots.append((spec, .failure(e), nil))
+                    case .success(let p): slots.append((spec, nil, p))
+                    }
+                }
+            }
+        }
+        var firstReady: DispatchTime?
+        while true {
+            for i in slots.indices where slots[i].pending != nil && slots[i].result.map({ _ in false }) ?? true {
+                slots[i].result = slots[i].pending!.verdictNow.map { $0.map { $0 as any Engine } }
+            }
+            let now = DispatchTime.now()
+            if firstReady == nil, slots.contains(where: { if case .success = $0.result { true } else { false } }) {
+                firstReady = now
+            }
+            let open = slots.filter { $0.result.map { _ in false } ?? true }.count
+            if open == 0 || now >= deadline { break }
+            if let firstReady, now >= firstReady + .nanoseconds(Int(Timings.nanoseconds(Self.stragglerWait)!)) { break }
+            Timings.sleep(0.005)
+        }
+        var stragglers: [(EngineSpec, PendingLaunch)] = []
+        for slot in slots {
+            switch slot.result {
+            case .success(let engine)?:
+                scheduler.addEngine(engine)
+            case .failure(let error)?:
+                let dead = DeadEngine(info: Self.info(of: slot.spec), reason: error.message)
+                let id = scheduler.addEngine(dead)
+                failures.append(EngineLaunchFailure(engine: id, spec: slot.spec, reason: error.message))
+            case nil:
+                if DispatchTime.now() >= deadline {
+                    // Silent to the end: dead now, with its reason (the wait fails it at once).
+                    do throws(PPError) {
+                        scheduler.addEngine(try slot.pending!.wait(until: deadline))
+                    } catch {
+                        let dead = DeadEngine(info: Self.info(of: slot.spec), reason: error.message)
+                        let id = scheduler.addEngine(dead)
+                        failures.append(EngineLaunchFailure(engine: id, spec: slot.spec, reason: error.message))
+                    }
+                } else {
+                    stragglers.append((slot.spec, slot.pending!))
                 }
             }
         }
         self.listener = listener
         self.failures = failures
+        self.starting = stragglers.map { ($0.0, $0.1.what) }
+        if !stragglers.isEmpty { Self.adoptLater(stragglers, scheduler: scheduler, until: deadline) }
+    }
+
+    /// Seconds the launch still waits for silent workers once one engine can run tasks (an ssh login may take
+    /// a moment); past it they join in the background.
+    public static let stragglerWait = 2.0
+
+    /// Workers still starting when the launch returned (they join, or are adopted dead, later): their spec and
+    /// what they are ("ssh engine on node7").
+    public let starting: [(spec: EngineSpec, what: String)]
+
+    /// Adopts each straggler when its hello comes, or as a dead engine with its reason at the deadline.
+    private static func adoptLater(
+        _ stragglers: [(EngineSpec, PendingLaunch)], scheduler: Scheduler, until deadline: DispatchTime
+    ) {
+        for (spec, pending) in stragglers {
+            let thread = Thread {
+                do throws(PPError) {
+                    let engine = try pending.wait(until: deadline)
+                    scheduler.addEngine(engine)
+                } catch {
+                    scheduler.addEngine(DeadEngine(info: Self.info(of: spec), reason: error.message))
+                }
+            }
+            thread.name = "ppdash-engine-start"
+            thread.stackSize = 256 << 10
+            thread.start()
+        }
     }
 
     /// Whether any engine can run tasks: one alive, or a listener that engines may still join.

@@ -183,17 +183,26 @@ public final class OutputTap: Sendable {
     public init(_ body: @escaping @Sendable (TaskID, Int, UnsafeRawBufferPointer) -> Void) { self.body = body }
 }
 
-/// A shell task's two captures, readable from other threads while it runs (the detail view tails them).
+/// A task's two captures, readable from other threads while it runs (the detail view tails them). One thread
+/// appends (the shell runner's watcher, or the link of a remote engine); any thread reads.
+///
+/// Readers take only `streams`, held for memory copies and never across I/O: a spool write that stalls (a full or
+/// slow disk, a FIFO) stalls the appending thread alone, never `Scheduler.metadata` or a dashboard reading the task.
 public final class LiveOutput: Sendable {
+    /// The bounded captures in memory (no spool files here): what readers see.
     private let streams: Mutex<(out: OutputCapture, err: OutputCapture)>
+    /// The spool files: written, and taken, by the appending thread only (and `finish`); readers never wait on it.
+    private let spools: Mutex<(out: SpoolFile?, err: SpoolFile?)>
     /// Called with each chunk as it arrives (stream 0 stdout, 1 stderr), after it is captured; set before the run.
     private let tap = Mutex<(@Sendable (Int, UnsafeRawBufferPointer) -> Void)?>(nil)
 
-    init(limits: ShellLimits) {
-        streams = Mutex(
+    /// `openSpool` creates a spool file (tests put a FIFO there, to stall its writes).
+    init(limits: ShellLimits, openSpool: @escaping SpoolFile.Opener = SpoolFile.createExclusive) {
+        streams = Mutex((OutputCapture(limit: limits.maxOutput), OutputCapture(limit: limits.maxOutput)))
+        spools = Mutex(
             (
-                OutputCapture(limit: limits.maxOutput, spoolPath: limits.spool.map { $0 + ".out" }),
-                OutputCapture(limit: limits.maxOutput, spoolPath: limits.spool.map { $0 + ".err" })
+                limits.spool.map { SpoolFile(path: $0 + ".out", limit: limits.maxOutput, open: openSpool) },
+                limits.spool.map { SpoolFile(path: $0 + ".err", limit: limits.maxOutput, open: openSpool) }
             ))
     }
 
@@ -203,8 +212,24 @@ public final class LiveOutput: Sendable {
     }
 
     func append(stream: Int, _ bytes: UnsafeRawBufferPointer) {
-        streams.withLock { s in
-            if stream == 0 { s.out.append(bytes) } else { s.err.append(bytes) }
+        if bytes.isEmpty { return }
+        spools.withLock { sp in
+            var file = stream == 0 ? sp.out : sp.err
+            if file != nil {
+                // The bytes so far, copied under the readers' lock only when the spool starts (at most the bound).
+                file!.take(bytes) { streams.withLock { s in stream == 0 ? s.out.orderedBytes() : s.err.orderedBytes() } }
+            }
+            let (name, error) = (file.flatMap { $0.spooled ? $0.path : nil }, file?.error)
+            streams.withLock { s in
+                if stream == 0 {
+                    s.out.keep(bytes)
+                    (s.out.spoolName, s.out.spoolError) = (name, error)
+                } else {
+                    s.err.keep(bytes)
+                    (s.err.spoolName, s.err.spoolError) = (name, error)
+                }
+            }
+            if stream == 0 { sp.out = file } else { sp.err = file }
         }
         if let t = tap.withLock({ $0 }) { t(stream, bytes) }
     }
@@ -216,10 +241,85 @@ public final class LiveOutput: Sendable {
 
     /// Closes the spool files; the final captures and any spool error.
     func finish() -> (CapturedOutput, CapturedOutput, String?) {
-        streams.withLock { s in
-            s.out.finish()
-            s.err.finish()
-            return (s.out.captured(), s.err.captured(), s.out.spoolError ?? s.err.spoolError)
+        spools.withLock { sp in
+            sp.out?.finish()
+            sp.err?.finish()
+        }
+        return streams.withLock { s in (s.out.captured(), s.err.captured(), s.out.spoolError ?? s.err.spoolError) }
+    }
+}
+
+/// The file a stream goes to whole once it passes its bound: created (0600, exclusively) when the bound is passed,
+/// with everything so far, then every further chunk.
+struct SpoolFile {
+    typealias Opener = @Sendable (String) throws(Errno) -> Int32
+    let path: String
+    let limit: Int
+    let open: Opener
+    /// Bytes of the stream seen so far.
+    var total = 0
+    /// The open file (-1: none yet, or given up).
+    var fd: Int32 = -1
+    /// The file holds the whole stream so far.
+    var spooled = false
+    /// Why the file could not be written (the stream is then head and tail only, and says so).
+    var error: String?
+
+    /// Creates the file for writing, exclusively, 0600.
+    static let createExclusive: Opener = { path throws(Errno) in try OwnedDescriptor.createExclusive(path).release() }
+
+    init(path: String, limit: Int, open: @escaping Opener = SpoolFile.createExclusive) {
+        self.open = open
+        self.path = path
+        self.limit = max(0, limit)
+        // A retry of the task: a spool file its failed attempt left goes now, even if this attempt stays small.
+        PrivateFiles.remove(path)
+    }
+
+    /// Takes a chunk: starts the file when the stream passes the bound (`soFar`: the bytes before this chunk).
+    mutating func take(_ chunk: UnsafeRawBufferPointer, soFar: () -> [UInt8]) {
+        defer { total += chunk.count }
+        guard error == nil else { return }
+        if !spooled && total + chunk.count > limit {
+            start()
+            if spooled { soFar().withUnsafeBytes { write($0) } }
+        }
+        if spooled { write(chunk) }
+    }
+
+    private mutating func start() {
+        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        do throws(Errno) {
+            if !dir.isEmpty { try PrivateFiles.makeDirectory(dir) }
+            // A retry of the task writes its stream afresh.
+            PrivateFiles.remove(path)
+            fd = try open(path)
+        } catch {
+            self.error = "cannot create \(path): " + SystemFacts.errorText(error.rawValue)
+            return
+        }
+        spooled = true
+    }
+
+    private mutating func write(_ chunk: UnsafeRawBufferPointer) {
+        guard spooled, fd >= 0 else { return }
+        do {
+            _ = try FileDescriptor(rawValue: fd).writeAll(chunk)
+        } catch {
+            let code = (error as? Errno)?.rawValue ?? EIO
+            self.error = "cannot write \(path): " + SystemFacts.errorText(code)
+            close(fd)
+            fd = -1
+            spooled = false
+            PrivateFiles.remove(path)
+        }
+    }
+
+    /// Closes the file (the stream is done).
+    mutating func finish() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
         }
     }
 }
@@ -227,6 +327,7 @@ public final class LiveOutput: Sendable {
 /// One stream's bounded capture: the first half of `limit` bytes, a ring of the last half, and a count of the rest.
 /// With a spool path, the stream is kept in memory while under the bound; when it passes the bound the spool file is
 /// created (0600, exclusively), everything so far written to it, then every further chunk: the file holds it all.
+/// (`LiveOutput` keeps the file apart, out of its readers' lock, and reports it through `spoolName`.)
 struct OutputCapture {
     let headLimit: Int
     let tailLimit: Int
@@ -234,82 +335,49 @@ struct OutputCapture {
     var tail: [UInt8] = []
     var tailStart = 0
     var dropped = 0
-    /// Where the whole stream goes once it passes the bound (nil: no spool).
-    let spoolPath: String?
-    /// The open spool file (-1: none yet, or given up).
-    var spoolFD: Int32 = -1
-    /// The spool file holds the whole stream so far.
-    var spooled = false
-    /// Why the spool could not be written (the stream is then head+tail only, and says so).
-    var spoolError: String?
+    /// Where the whole stream goes once it passes the bound, written here (nil: none, or kept elsewhere).
+    var spoolFile: SpoolFile?
+    /// The spool file that holds the whole stream, when it is written elsewhere (`LiveOutput`).
+    var spoolName: String?
+    /// Why the spool could not be written, when it is written elsewhere.
+    var spoolErrorElsewhere: String?
 
     init(limit: Int, spoolPath: String? = nil) {
         let l = max(0, limit)
         headLimit = l / 2
         tailLimit = l - l / 2
-        self.spoolPath = spoolPath
-        // A retry of the task: a spool file its failed attempt left goes now, even if this attempt stays small.
-        if let spoolPath { PrivateFiles.remove(spoolPath) }
+        spoolFile = spoolPath.map { SpoolFile(path: $0, limit: l) }
     }
 
     /// Bytes taken in so far.
     var total: Int { head.count + tail.count + dropped }
 
+    /// Why the spool could not be written (the stream is then head+tail only, and says so).
+    var spoolError: String? {
+        get { spoolFile?.error ?? spoolErrorElsewhere }
+        set { spoolErrorElsewhere = newValue }
+    }
+
     mutating func append(_ chunk: UnsafeRawBufferPointer) {
         if chunk.isEmpty { return }
-        if spoolPath != nil && spoolError == nil {
-            if !spooled && total + chunk.count > headLimit + tailLimit { startSpool() }
-            if spooled { spoolWrite(chunk) }
+        if var file = spoolFile {
+            file.take(chunk) { orderedBytes() }
+            spoolFile = file
         }
         keep(chunk)
     }
 
-    /// Creates the spool file and writes what memory holds (all of the stream: nothing was dropped yet).
-    private mutating func startSpool() {
-        guard let path = spoolPath else { return }
-        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        do throws(Errno) {
-            if !dir.isEmpty { try PrivateFiles.makeDirectory(dir) }
-            // A retry of the task writes its stream afresh.
-            PrivateFiles.remove(path)
-            spoolFD = try OwnedDescriptor.createExclusive(path).release()
-        } catch {
-            spoolError = "cannot create \(path): " + SystemFacts.errorText(error.rawValue)
-            return
-        }
-        spooled = true
-        let soFar = orderedBytes()
-        soFar.withUnsafeBytes { spoolWrite($0) }
-    }
-
-    private mutating func spoolWrite(_ chunk: UnsafeRawBufferPointer) {
-        guard spooled, spoolFD >= 0 else { return }
-        do {
-            _ = try FileDescriptor(rawValue: spoolFD).writeAll(chunk)
-        } catch {
-            let code = (error as? Errno)?.rawValue ?? EIO
-            spoolError = "cannot write \(spoolPath ?? ""): " + SystemFacts.errorText(code)
-            close(spoolFD)
-            spoolFD = -1
-            spooled = false
-            if let spoolPath { PrivateFiles.remove(spoolPath) }
-        }
-    }
-
     /// Closes the spool file (the capture is done).
     mutating func finish() {
-        if spoolFD >= 0 {
-            close(spoolFD)
-            spoolFD = -1
-        }
+        spoolFile?.finish()
     }
 
     /// The head then the tail in stream order.
-    private func orderedBytes() -> [UInt8] {
+    func orderedBytes() -> [UInt8] {
         head + (tailStart == 0 ? tail : Array(tail[tailStart...] + tail[..<tailStart]))
     }
 
-    private mutating func keep(_ chunk: UnsafeRawBufferPointer) {
+    mutating func keep(_ chunk: UnsafeRawBufferPointer) {
         var src = chunk[...]
         if head.count < headLimit {
             let k = min(headLimit - head.count, src.count)
@@ -355,6 +423,6 @@ struct OutputCapture {
     func captured() -> CapturedOutput {
         CapturedOutput(
             bytes: orderedBytes(), headCount: dropped == 0 ? nil : head.count, droppedBytes: dropped,
-            spool: spooled ? spoolPath : nil)
+            spool: spoolFile.flatMap { $0.spooled ? $0.path : nil } ?? spoolName)
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -40,6 +41,19 @@ final class WireOutbox: Sendable {
             return b
         }
         if buffer.readableBytes > 0 { channel.writeAndFlush(buffer, promise: nil) }
+    }
+
+    /// Bytes sent and not yet handed to the channel (they wait while the peer reads slowly).
+    var backlog: Int { pending.withLock { $0.buffer.readableBytes } }
+
+    /// Blocks the calling thread (never an event loop) while more than `limit` bytes wait to go out and the link is
+    /// up: a producer that outruns the link (a task's output flood) is slowed to the link's pace instead of growing
+    /// memory. Polls every millisecond: the wait is the link's, not the CPU's.
+    func waitForRoom(below limit: Int) {
+        while backlog > limit && channel.isActive {
+            var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&ts, nil)
+        }
     }
 
     /// Sends `message`, then closes the link once it is written.

@@ -17,6 +17,10 @@ public enum WireMessage: Sendable, Hashable {
     case started(task: Int64, at: Int64, processGroup: Int32)
     /// Worker to scheduler: a task ended (or is settled while the worker is still busy with it).
     case result(WireResult)
+    /// Worker to scheduler: a piece of a running task's output, in the order it came (stream 0 stdout, 1 stderr). A
+    /// shell task's output crosses the wire only so: its `result` carries no bytes, the scheduler's side keeps (and
+    /// spools) what these frames brought.
+    case output(task: Int64, stream: UInt8, bytes: [UInt8])
     /// Scheduler to worker: stop a queued or running task.
     case cancel(task: Int64, reason: CancelReason)
     /// Either way, every interval: "still here".
@@ -149,13 +153,15 @@ public struct WireResult: Sendable, Hashable {
 /// Constants of the protocol.
 public enum WireProtocol {
     /// The one version this build speaks; a frame of any other is refused.
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     /// The largest frame accepted once a peer is known (a result carries up to twice `--max-output`).
     public static let maxFrame = 64 << 20
     /// The largest frame accepted before the handshake: a stranger cannot make us buffer much.
     public static let maxHandshakeFrame = 64 << 10
     /// Bytes of output per stream a worker keeps at most, so any result fits in a frame.
     public static let maxOutputPerStream = 16 << 20
+    /// The most bytes one `output` frame carries (a worker coalesces smaller pieces up to this).
+    public static let maxOutputChunk = 64 << 10
 
     // A peer's values are checked like user input: a hostile or broken worker can fail its own tasks (its frame is
     // refused and its engine dies), never trap the scheduler with a value that overflows later arithmetic.
@@ -182,6 +188,7 @@ extension WireMessage {
     enum Kind: UInt8 {
         case hello = 1
         case challenge, welcome, run, started, result, cancel, heartbeat, bye
+        case output = 20
     }
 
     var kind: Kind {
@@ -195,6 +202,7 @@ extension WireMessage {
         case .cancel: .cancel
         case .heartbeat: .heartbeat
         case .bye: .bye
+        case .output: .output
         }
     }
 
@@ -265,6 +273,10 @@ extension WireMessage {
             buffer.writeInteger(UInt8(reason == .aborted ? 0 : 1))
         case .heartbeat:
             break
+        case .output(let task, let stream, let bytes):
+            buffer.writeInteger(task)
+            buffer.writeInteger(stream)
+            buffer.writeWireBytes(bytes)
         case .bye(let reason, let graceful):
             buffer.writeWireString(reason)
             buffer.writeInteger(UInt8(graceful ? 1 : 0))
@@ -391,6 +403,14 @@ extension WireMessage {
             }
         case .heartbeat:
             message = .heartbeat
+        case .output:
+            let task: Int64 = try r.integer()
+            let stream: UInt8 = try r.integer(in: 0...1, "output stream")
+            let bytes = try r.bytes()
+            guard bytes.count <= WireProtocol.maxOutputChunk else {
+                throw WireError(.malformed, "an output piece of \(bytes.count) bytes (at most \(WireProtocol.maxOutputChunk))")
+            }
+            message = .output(task: task, stream: stream, bytes: bytes)
         case .bye:
             message = .bye(reason: try r.string(), graceful: try r.bool())
         }

@@ -110,6 +110,8 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     let peer: String
     let options: EngineWorkerOptions
     let engine = InProcessEngine()
+    /// Sends running tasks' output as it comes.
+    let forwarder = OutputForwarder()
     private let lastHeard = Atomic<Int64>(SystemTime.monotonicNanoseconds())
     private let state = Mutex(State())
     private let ended = DispatchSemaphore(value: 0)
@@ -250,6 +252,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     /// Welcomed: start the engine and the heartbeat.
     private func serve(heartbeat: Double) {
         guard let outbox = state.withLock({ $0.outbox }) else { return }
+        forwarder.attach(outbox)
         engine.start(id: 0, sink: self)
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
@@ -284,11 +287,14 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         var env = [String: String]()
         for v in r.environment { env[v.name] = v.value }
+        // The output goes to the scheduler as it comes (`output` frames), which keeps and spools it: nothing of it
+        // is kept here, and the result carries none of it.
+        let forwarder = self.forwarder
         return Assignment(
-            task: TaskID(Int(r.task)), work: work, runTimeLimit: r.runTimeLimit,
-            maxOutput: Int(min(r.maxOutput, Int64(WireProtocol.maxOutputPerStream))),
-            spoolDirectory: r.spoolDirectory, slot: Int(r.slot),
-            workingDirectory: dir, environment: env)
+            task: TaskID(Int(r.task)), work: work, runTimeLimit: r.runTimeLimit, maxOutput: 0,
+            spoolDirectory: nil, outputTap: OutputTap { task, stream, bytes in
+                forwarder.add(task: Int64(task.rawValue), stream: stream, bytes)
+            }, slot: Int(r.slot), workingDirectory: dir, environment: env)
     }
 
     // MARK: leaving
@@ -386,11 +392,14 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
             if case .leaving = s.phase { return (s.outstanding.isEmpty, s.exitCode) }
             return (false, 0)
         }
+        // Its last output goes before its result.
+        forwarder.flush()
         send(.result(Self.wire(t, outcome, settledOnly: false)))
         if leaving { finish(code: code, close: true) }
     }
 
     func engineSettled(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) {
+        forwarder.flush()
         send(.result(Self.wire(Int64(task.rawValue), outcome, settledOnly: true)))
     }
 
@@ -406,8 +415,11 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         } else if o.value is ShellResult {
             kind = .shell
         }
+        // A shell task's output went as `output` frames; only a closure's (none cross the wire) would be here.
+        let streamed = o.value is ShellResult
         return WireResult(
-            task: task, settledOnly: settledOnly, status: o.status, error: o.error, stdout: o.stdout, stderr: o.stderr,
+            task: task, settledOnly: settledOnly, status: o.status, error: o.error,
+            stdout: streamed ? .empty : o.stdout, stderr: streamed ? .empty : o.stderr,
             exitStatus: o.exitStatus, signal: o.signal, value: kind, integer: integer, started: o.started.microseconds,
             completed: o.completed.microseconds)
     }

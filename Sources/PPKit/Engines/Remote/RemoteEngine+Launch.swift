@@ -145,6 +145,15 @@ final class PendingLaunch: Sendable {
         loop.execute { link.value?.attach(engine) }
     }
 
+    /// The hello's outcome if it is in (the engine, or why it did not start); nil while the worker is silent.
+    var verdictNow: Result<RemoteEngine, PPError>? {
+        switch verdict.result.withLock({ $0 }) {
+        case nil: return nil
+        case .success: return .success(engine)
+        case .failure(let e): return .failure(e)
+        }
+    }
+
     /// The engine once its hello is in; an error naming the cause if it ended or stayed silent.
     func wait(until deadline: DispatchTime) throws(PPError) -> RemoteEngine {
         if verdict.signal.wait(timeout: deadline) == .timedOut {

@@ -51,6 +51,9 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         /// Outstanding tasks a leaving worker reported as never run: they go back to the queue when it is gone.
         var returned = Set<Int64>()
         var stopping = false
+        /// How each outstanding shell task's output is kept, and its output so far (from `output` frames).
+        var plans: [Int64: RemoteOutputPlan] = [:]
+        var live: [Int64: LiveOutput] = [:]
         /// The decisive reason, when the link is cut for one.
         var failure: String?
         var closed = false
@@ -119,11 +122,30 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
                 task: Int64(a.task.rawValue), work: work, runTimeLimit: a.runTimeLimit, maxOutput: Int64(a.maxOutput),
                 slot: Int32(clamping: a.slot), workingDirectory: a.workingDirectory, environment: env,
                 // Only a worker on this host shares our file system.
-                spoolDirectory: kind == .proc ? a.spoolDirectory : nil))
+                // The worker spools nothing: its output comes here as it is made, and is kept and spooled here.
+                spoolDirectory: nil))
+        let plan: RemoteOutputPlan? = a.work.isShell ? RemoteOutputPlan(a) : nil
         // Recorded and queued in one hold, so `outstanding` is in the order the worker receives (and runs) them.
         state.withLock { s in
             s.outstanding.append(Int64(a.task.rawValue))
+            s.plans[Int64(a.task.rawValue)] = plan
+            s.live[Int64(a.task.rawValue)] = nil
             outbox.send(message)
+        }
+    }
+
+    public func liveOutput(_ task: TaskID) -> LiveOutput? {
+        state.withLock { $0.live[Int64(task.rawValue)] }
+    }
+
+    /// The capture of an outstanding shell task's output, made at its first sign of life.
+    private func capture(_ task: Int64) -> LiveOutput? {
+        state.withLock { s in
+            if let l = s.live[task] { return l }
+            guard let plan = s.plans[task], s.outstanding.contains(task) else { return nil }
+            let l = plan.makeLive()
+            s.live[task] = l
+            return l
         }
     }
 
@@ -164,38 +186,52 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
                 if s.outstanding.contains(task) { s.started.insert(task) }
                 return (s.id, s.sink)
             }
+            // Its output is readable (the detail view: empty so far) from now on.
+            _ = capture(task)
             sink?.engineStarted(
                 id, task: TaskID(Int(task)), at: Timestamp(microseconds: at), processGroup: group > 0 ? group : nil)
+        case .output(let task, let stream, let bytes):
+            // Only tasks sent to it and not yet reported: a worker naming others grows nothing here.
+            guard let live = capture(task) else { return }
+            bytes.withUnsafeBytes { live.append(stream: Int(stream), $0) }
         case .result(let r):
-            let (id, sink, leaving) = state.withLock { s -> (EngineID, (any EngineSink)?, String?) in
+            typealias Taken = (EngineID, (any EngineSink)?, String?, RemoteOutputPlan?, LiveOutput?)
+            let (id, sink, leaving, plan, live) = state.withLock { s -> Taken in
                 let leaving = s.stopping ? nil : s.leaving
                 if leaving != nil && !r.settledOnly && r.status == .aborted && !s.started.contains(r.task) {
                     // Handed back unrun by a worker that is leaving: it stays outstanding and goes back to the
                     // queue when the worker is gone (no error, no retry spent).
                     s.returned.insert(r.task)
-                    return (s.id, nil, nil)
+                    return (s.id, nil, nil, nil, nil)
                 }
+                let plan = s.plans[r.task]
+                let live = s.live[r.task]
                 if !r.settledOnly {
                     if let i = s.outstanding.firstIndex(of: r.task) { s.outstanding.remove(at: i) }
                     s.started.remove(r.task)
                     s.groups.removeValue(forKey: r.task)
+                    s.plans.removeValue(forKey: r.task)
+                    s.live.removeValue(forKey: r.task)
                 }
-                return (s.id, s.sink, leaving)
+                return (s.id, s.sink, leaving, plan, live)
             }
-            guard let sink else { return }
+            guard let sink else {
+                _ = live?.finish()
+                return
+            }
             var outcome = Self.outcome(of: r)
+            if plan != nil {
+                // A shell task: its output is what its `output` frames brought (a result's own bytes are not used).
+                Self.useOutput(live ?? plan!.makeLive(), final: !r.settledOnly, in: &outcome)
+            } else {
+                // Spool files are only ever ours: a file named by a peer is never read.
+                outcome.stdout.spool = nil
+                outcome.stderr.spool = nil
+            }
             if let leaving, outcome.status == .aborted {
                 // Not aborted by the user: its worker stopped it on leaving. A failure, retried per --retries.
                 outcome.status = .error
                 outcome.error = "engine \(id) (\(info.host)) left (\(leaving)) while running task \(r.task)"
-            }
-            // Spool files are ours only from a worker on this host (sent a spool directory); a file named by any
-            // other peer is never read.
-            if kind != .proc || outcome.stdout.spool?.hasSuffix("/\(r.task).out") == false {
-                outcome.stdout.spool = nil
-            }
-            if kind != .proc || outcome.stderr.spool?.hasSuffix("/\(r.task).err") == false {
-                outcome.stderr.spool = nil
             }
             if r.settledOnly {
                 sink.engineSettled(id, task: TaskID(Int(r.task)), outcome: outcome)
@@ -318,6 +354,10 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         let remains = state.withLock { s -> Remains? in
             guard !s.reported, let sink = s.sink else { return nil }
             s.reported = true
+            // Their spool files are closed: a retry writes them afresh.
+            for l in s.live.values { _ = l.finish() }
+            s.live = [:]
+            s.plans = [:]
             defer {
                 s.groups = [:]
                 s.outstanding = []
@@ -377,6 +417,24 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             r.sink.engineStarted(r.id, task: TaskID(Int(maybe)), at: SystemClock().now(), processGroup: group)
         }
         r.sink.engineDied(r.id, reason: r.reason, neverStarted: neverStarted)
+    }
+
+    /// Puts the output kept here into `outcome` (`final`: the task ended, its spool files are closed).
+    static func useOutput(_ live: LiveOutput, final: Bool, in outcome: inout TaskOutcome) {
+        var spoolError: String?
+        if final {
+            (outcome.stdout, outcome.stderr, spoolError) = live.finish()
+        } else {
+            (outcome.stdout, outcome.stderr) = live.snapshot()
+        }
+        if let r = outcome.value as? ShellResult {
+            outcome.value = ShellResult(
+                exitStatus: r.exitStatus, signal: r.signal, stdout: outcome.stdout, stderr: outcome.stderr)
+        }
+        // Output that could not be spooled is cut to head and tail: the reason goes with the task, as a local one's.
+        if let s = spoolError {
+            outcome.error = outcome.error.map { $0 + "; " + s } ?? ("output cut to head and tail: " + s)
+        }
     }
 
     /// A wire result as the scheduler wants it.
