@@ -1,5 +1,6 @@
 import Foundation
 import PPSystem
+import Synchronization
 
 /// How `EngineLauncher` starts engines of each kind.
 public struct EngineLaunchOptions: Sendable {
@@ -139,7 +140,10 @@ public final class EngineLauncher: Sendable {
                     let engine = try pending.wait(until: deadline)
                     scheduler.addEngine(engine)
                 } catch {
-                    scheduler.addEngine(DeadEngine(info: Self.info(of: spec), reason: error.message))
+                    // A batch may be under way: it may be handed a task as it joins, given back as never started.
+                    let dead = DeadEngine(info: Self.info(of: spec), reason: error.message, deferred: true)
+                    scheduler.addEngine(dead)
+                    dead.die()
                 }
             }
             thread.name = "ppdash-engine-start"
@@ -260,15 +264,32 @@ final class DeadEngine: Engine {
     let reason: String
     var highWaterMark: Int { 1 }
     var runsClosures: Bool { false }
+    /// `deferred`: the death is told by `die()`, once the scheduler has handed it what it will (a batch is under
+    /// way: the scheduler may dispatch to it as it joins). Tasks handed to it, none of them ever started.
+    private let pending: Mutex<(deferred: Bool, id: EngineID, sink: (any EngineSink)?, handed: Set<TaskID>)>
 
-    init(info: EngineInfo, reason: String) {
+    init(info: EngineInfo, reason: String, deferred: Bool = false) {
         self.info = info
         self.reason = reason
+        pending = Mutex((deferred, -1, nil, []))
     }
 
-    func start(id: EngineID, sink: any EngineSink) { sink.engineDied(id, reason: reason) }
-    /// Never called after its death; a task handed to it in the instant before is given back by `engineDied`.
-    func run(_ assignment: Assignment) {}
+    func start(id: EngineID, sink: any EngineSink) {
+        let now = pending.withLock { p -> Bool in
+            (p.id, p.sink) = (id, sink)
+            return !p.deferred
+        }
+        if now { sink.engineDied(id, reason: reason) }
+    }
+
+    /// Tells the deferred death: whatever it was handed goes back to the queue (never started, no retry spent).
+    func die() {
+        let (id, sink, handed) = pending.withLock { p in (p.id, p.sink, p.handed) }
+        sink?.engineDied(id, reason: reason, neverStarted: handed)
+    }
+
+    /// Never runs anything: a task handed to it before its death is given back by `engineDied`.
+    func run(_ assignment: Assignment) { pending.withLock { _ = $0.handed.insert(assignment.task) } }
     func cancel(_ task: TaskID, reason: CancelReason) {}
     func shutdown(graceful: Bool) {}
 }
