@@ -5,15 +5,15 @@ extension Bench {
     /// idle viewers. Each goal is the issue's.
     func faultFigures(add: (Figure) -> Void) throws {
         let q = quick
-        let tasks = q ? 5_000 : 100_000
+        let tasks = q ? 1_000 : 100_000
         let (peak, seconds) = try FaultBench.outputMemory(count: tasks)
         add(
             Figure(
                 key: "output_memory_peak_bytes",
                 name: "peak RSS, \(grouped(Double(tasks))) tasks each writing 64 KiB to stdout and 64 KiB to stderr",
                 unit: .bytes, value: peak, goal: .atMost(200_000_000),
-                note: "`ppdash run -n 2 -- 'head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; : {}' ::: "
-                    + "1..\(tasks)` > /dev/null, journal on, VmHWM; \(String(format: "%.0f", seconds)) s"))
+                note: "`ppdash run -n 2 --no-journal -- 'head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; : {}' "
+                    + "::: 1..\(tasks)` > /dev/null, VmHWM; \(String(format: "%.0f", seconds)) s"))
         add(
             Figure(
                 key: "range_start_peak_bytes", name: "peak RSS in the first 3 s of `::: 1..10000000`", unit: .bytes,
@@ -31,19 +31,19 @@ extension Bench {
                 unit: .seconds, value: deathCode == 1 ? deathSeconds : 1e9, goal: .atMost(5),
                 note: "proc:2 running `sleep 30`, both workers SIGKILLed; goal: exit 1 within the heartbeat limit "
                     + "(5 missed x 1 s); 1e9 when the exit status is not 1"))
-        let disk = try FaultBench.fullDisk(count: q ? 2_000 : 5_000)
+        let disk = try FaultBench.fullDisk(count: q ? 1_000 : 5_000)
         add(
             Figure(
                 key: "full_disk_rerun_ok", name: "a full disk (ulimit -f): ok tasks resume ran again (run exit \(disk.code))",
                 unit: .count, value: disk.code == 0 ? 1e9 : disk.rerunOK, goal: .atMost(0),
                 note: "journal past the file size limit; \(disk.okBefore) ok in the journal; 1e9 when the run exited 0"))
-        let haltTasks = q ? 5_000 : 50_000
+        let haltTasks = q ? 2_000 : 50_000
         add(
             Figure(
                 key: "halt_now_failed", name: "--halt now over \(grouped(Double(haltTasks))) failing tasks, journal on: failed",
                 unit: .count, value: try FaultBench.haltNow(count: haltTasks), goal: .atMost(2),
                 note: "`ppdash run -n 2 --halt now --journal J -- 'false {}'`; at most the 2 engines' tasks"))
-        let killTasks = q ? 2_000 : 50_000
+        let killTasks = q ? 500 : 50_000
         let (wrong, resumeSeconds) = try FaultBench.killThenResume(count: killTasks)
         add(
             Figure(
