@@ -220,6 +220,11 @@ enum FaultBench {
         let task = "if [ {} -le 4 ]; then sleep 3; fi; echo {} >> \(effects)"
         let p = try BenchChild.start(
             [ppdash, "run", "-n", "2", "--journal", journal, "--", task, ":::", "1..\(count)"], env: s.env)
+        // 0.25 s into the batch: after its first task started (a loaded machine may take longer to get there).
+        let t1 = SystemTime.monotonicSeconds()
+        while !s.text("j.jsonl").contains("\"event\":\"started\"") && SystemTime.monotonicSeconds() - t1 < 60 {
+            usleep(5_000)
+        }
         usleep(250_000)
         p.child.send(signal: SIGKILL)
         _ = p.wait(timeout: 30)

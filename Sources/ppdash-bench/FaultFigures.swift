@@ -49,7 +49,7 @@ extension Bench {
             Figure(
                 key: "sigkill_resume_wrong", name: "SIGKILL 0.25 s into \(grouped(Double(killTasks))) tasks, resume: tasks run other than once",
                 unit: .count, value: wrong, goal: .atMost(0),
-                note: "side-effect file counts each task; resume --kill-orphans took \(String(format: "%.0f", resumeSeconds)) s"))
+                note: "SIGKILL 0.25 s after the first task started; a side-effect file counts each task; resume --kill-orphans took \(String(format: "%.0f", resumeSeconds)) s"))
         add(
             Figure(
                 key: "idle_viewers_attach_live", name: "17 idle viewers, then a real attach sees the live batch (1 = yes)",
