@@ -10,7 +10,7 @@ struct EngineOptions: ParsableArguments {
     var n: Int?
 
     @Option(
-        name: [.customShort("j"), .customLong("jobs")], parsing: .unconditional,
+        name: [.customShort("j"), .customShort("P"), .customLong("jobs")], parsing: .unconditional,
         help: ArgumentHelp(
             "As -n, or GNU parallel's N% of the cores, +N or -N cores, 0 for \(GNUJobs.asMany); per host with -S.",
             valueName: "N"))

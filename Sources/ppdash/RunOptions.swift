@@ -28,7 +28,7 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "Print one JSON object per task as it completes.")
     var json = false
 
-    @Flag(name: .customLong("keep-order"), help: "Print outputs in submission order.")
+    @Flag(name: [.customShort("k"), .customLong("keep-order")], help: "Print outputs in submission order.")
     var keepOrder = false
 
     @Option(
