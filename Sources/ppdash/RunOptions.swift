@@ -94,6 +94,13 @@ extension RunOptions {
         if output.delay != nil && (output.resume || output.resumeFailed) {
             throw ValidationError("--delay with --resume or --resume-failed is not supported: give one of them")
         }
+        // Which tasks (--resume, --shuf, --delay) and the joblog, before any engine starts: a joblog that cannot be
+        // read or written is a usage error that runs nothing.
+        var listed: (tasks: [ShellTask], seqs: [Int]?)?
+        if case .sweep(let sweep, _) = work, listsTasks || output.delay != nil {
+            listed = try tasks(of: sweep, count: try sweep.checkedCountForRun())
+        }
+        let joblog = try output.joblog.map { try JoblogWriter(path: $0, append: output.resume || output.resumeFailed) }
         applyNice()
         // A closed stdout must reach the printer as EPIPE (then the batch stops, tasks signalled, and we end as
         // SIGPIPE): without this, a run with no NIO loop (no journal) died at the write and left its tasks running.
@@ -136,12 +143,7 @@ extension RunOptions {
         let spool = SpoolPlace(journal: session?.path, run: session?.writer.run ?? 1)
         defer { spool.finish() }
         view.flags.spoolDirectory = spool.directory
-        // GNU parallel's side: which tasks (--resume, --shuf), the joblog, --results, the exit status.
-        var listed: (tasks: [ShellTask], seqs: [Int]?)?
-        if case .sweep(let sweep, _) = work, listsTasks || output.delay != nil {
-            listed = try tasks(of: sweep, count: try sweep.checkedCountForRun())
-        }
-        let joblog = try output.joblog.map { try JoblogWriter(path: $0, append: output.resume || output.resumeFailed) }
+        // GNU parallel's side: the joblog, --results, the exit status.
         let knownTotal = listed?.tasks.count
         let scheduler = client.scheduler
         let gnu = GNURun(
