@@ -134,6 +134,12 @@ final class GNURun: Sendable {
 
     var exitStatus: Int32 { exit.withLock { $0.status } }
 
+    /// Some task's --results files could not be written (said at once): the run did not do what it promised.
+    let resultsFailed = Atomic<Bool>(false)
+
+    /// The joblog or the results could not be written.
+    var hasFailed: Bool { joblog?.hasFailed == true || resultsFailed.load(ordering: .relaxed) }
+
     private func writeResults(_ m: TaskMetadata, root: String) {
         let dir = ResultsLayout.directory(root: root, args: m.args)
         var e = ResultsLayout.makeDirectories(dir)
@@ -142,7 +148,7 @@ final class GNURun: Sendable {
         if e == 0 { e = ResultsLayout.write(dir + "/stderr") { printOutput($0, m.stderr) } }
         if e != 0 {
             _ = statusLine.write(2, "ppdash: --results: cannot write \(ByteText.lossy(dir)): \(SystemFacts.errorText(e))\n")
-            _ = outputWriteError.compareExchange(expected: 0, desired: e, ordering: .relaxed)
+            resultsFailed.store(true, ordering: .relaxed)
         }
     }
 }

@@ -58,6 +58,9 @@ struct OutputOptions: ParsableArguments {
         if lineBuffer && json { throw ValidationError("--line-buffer prints plain lines: leave out --json") }
         if ungroup && json { throw ValidationError("--ungroup prints output as it comes: leave out --json") }
         if ungroup && lineBuffer { throw ValidationError("give --ungroup or --line-buffer, not both") }
+        if let tagstring, tagstring.contains("{=") {
+            throw ValidationError("--tagstring \(tagstring): perl expressions {= ... =} are not supported")
+        }
         if (tag || tagstring != nil) && json { throw ValidationError("--tag and --tagstring tag plain lines: leave out --json") }
         let sinks = [results != nil, files, dryRun, json].filter { $0 }.count
         if sinks > 1 { throw ValidationError("give one of --results, --files, --dry-run and --json") }

@@ -163,7 +163,7 @@ struct BatchEnding {
             throw ExitCode(1)
         }
         // A journal (or joblog) that could not be written (it said so at once): the run did not do what it promised.
-        if session?.writer.hasFailed == true || gnu?.joblog?.hasFailed == true { throw ExitCode(1) }
+        if session?.writer.hasFailed == true || gnu?.hasFailed == true { throw ExitCode(1) }
     }
 
     /// Ctrl-C, SIGTERM or SIGQUIT (Ctrl-\): pending tasks aborted, running ones signalled, all recorded as aborted;

@@ -287,7 +287,7 @@ struct GNURefusedOptionsTests {
             ["--halt", "sometimes"], ["--halt", "now,fail=x"], ["-j", "x"], ["--resume"], ["--memfree", "lots"],
             ["--load", "-1"], ["--nice", "99"], ["--delay", "-1"], ["-S", "ssh -p 22 host"], ["--files", "--results", "d"],
             ["--tag", "--json"], ["--joblog", "/"], ["--resume-failed", "--joblog", "/nonexistent/dir/log"],
-            ["--sshloginfile", "/nonexistent/hosts"], ["-j", "5000"], ["-j", "1.5"],
+            ["--sshloginfile", "/nonexistent/hosts"], ["-j", "5000"], ["-j", "1.5"], ["--tagstring", "{=x=}"],
         ]
         // Eight at a time (each is a process that ends at once): the list costs seconds, not minutes.
         var pending = cases[...]
