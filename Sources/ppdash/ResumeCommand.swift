@@ -88,7 +88,7 @@ extension RunOptions {
                 do throws(PPError) { lists.append(try EngineSpecList(parsing: text)) } catch { lists = []; break }
             }
             if !lists.isEmpty {
-                take(["-e", "--engines", "-n", "-j"], last.joined(separator: ",")) { o in
+                take(["-e", "--engines", "-n", "-j", "-P", "--jobs"], last.joined(separator: ",")) { o in
                     o.engines.engines = lists
                     o.engines.n = nil
                     o.engines.jobs = nil
