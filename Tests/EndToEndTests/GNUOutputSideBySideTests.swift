@@ -333,3 +333,20 @@ struct SSHLoginE2ETests {
         #expect(r.err.contains("127.0.0.1:\(dead)") && (r.err.contains("dead") || r.err.contains("died")), "the dead host is named\(r)")
     }
 }
+
+@Suite("GNU parallel's --halt in the ppdash journal")
+struct GNUHaltJournalE2ETests {
+    @Test("resume reuses a GNU --halt form the journal recorded, and exits with GNU parallel's status")
+    func resumeReusesHalt() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let first = await PPDash.run(
+            ["run", "--journal", journal, "-j1", "--halt", "soon,fail=5", "--", "exit {}", ":::", "3", "0", "4"],
+            stdin: [], directory: dir.path, timeout: 30)
+        #expect(first.exitCode == 2, "2 failures, the halt never fired: \(first)")
+        let again = await PPDash.run(["resume", journal], stdin: [], directory: dir.path, timeout: 30)
+        #expect(again.err.contains("--halt soon,fail=5"), "\(again)")
+        #expect(again.exitCode == 2, "the two failing tasks fail again: \(again)")
+    }
+}
