@@ -35,7 +35,7 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         // The recipe's cluster has 4 engines: so does the demo unless -n or -e says otherwise.
         var engines = self.engines
-        if engines.n == nil && engines.engines.isEmpty { engines.n = 4 }
+        if engines.n == nil && engines.jobs == nil && engines.engines.isEmpty { engines.n = 4 }
         let client = try engines.startEngines()
         let view = client.loadBalancedView()
         let source = LocalSource(client: client)

@@ -6,10 +6,25 @@ import PPSystem
 
 /// Engine options shared by every command that runs tasks.
 struct EngineOptions: ParsableArguments {
-    @Option(
-        name: [.customShort("n"), .customShort("j")], parsing: .unconditional,
-        help: "Local engines (default: one per core); the same as -e local:N.")
+    @Option(name: .customShort("n"), parsing: .unconditional, help: "Local engines (default: one per core); the same as -e local:N.")
     var n: Int?
+
+    @Option(
+        name: [.customShort("j"), .customShort("P"), .customLong("jobs")], parsing: .unconditional,
+        help: ArgumentHelp(
+            "As -n, or GNU parallel's N% of the cores, +N or -N cores, 0 for \(GNUJobs.asMany); per host with -S.",
+            valueName: "N"))
+    var jobs: JobsOption?
+
+    @Option(
+        name: [.customShort("S"), .customLong("sshlogin")],
+        help: ArgumentHelp(
+            "GNU parallel's hosts: [N/][user@]host[:port] or : for this host; comma-separated or repeated (ssh engines).",
+            valueName: "LOGIN"))
+    var sshlogin: [String] = []
+
+    @Option(name: [.customLong("sshloginfile"), .customLong("slf")], help: ArgumentHelp("A file of --sshlogin entries, one a line.", valueName: "FILE"))
+    var sshloginfile: [String] = []
 
     @Option(
         name: [.customShort("e"), .customLong("engines")], parsing: .unconditionalSingleValue,
@@ -43,7 +58,13 @@ struct EngineOptions: ParsableArguments {
 
     func validate() throws {
         if let n { try checkCount("-n", n, 1...EngineSpec.maxCount) }
-        if n != nil && !engines.isEmpty { throw ValidationError("give -n or -e, not both (-n N is -e local:N)") }
+        if n != nil && jobs != nil { throw ValidationError("give -n or -j, not both") }
+        if jobs != nil { try checkCount("-j", engineCount, 1...EngineSpec.maxCount) }
+        if (n != nil || jobs != nil) && !engines.isEmpty { throw ValidationError("give -n or -e, not both (-n N is -e local:N)") }
+        if !(sshlogin.isEmpty && sshloginfile.isEmpty) {
+            if !engines.isEmpty { throw ValidationError("give -S/--sshlogin or -e, not both (-S host is -e ssh:host)") }
+            _ = try sshSpecs()
+        }
         if engines.flatMap(\.specs).filter({ $0.kind == .connected }).count > 1 {
             throw ValidationError("more than one listen spec: one listener takes any number of engines")
         }
@@ -55,13 +76,35 @@ struct EngineOptions: ParsableArguments {
         }
     }
 
-    var engineCount: Int { n ?? ProcessInfo.processInfo.activeProcessorCount }
+    var engineCount: Int {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        return n ?? jobs?.count(cores: cores) ?? cores
+    }
 
-    /// The engine specs: `-e`, else `-n N` as `local:N`.
-    var specs: [EngineSpec] { engines.isEmpty ? [.local(count: engineCount)] : engines.flatMap(\.specs) }
+    /// `-S`/`--sshloginfile` as engine specs (nil when neither is given).
+    func sshSpecs() throws -> [EngineSpecList]? {
+        let entries = try SSHLogins.entries(logins: sshlogin, files: sshloginfile)
+        guard !entries.isEmpty else { return sshlogin.isEmpty && sshloginfile.isEmpty ? nil : [] }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        do {
+            return try entries.map { e throws in
+                try EngineSpecList(parsing: try SSHLogins.spec(e, jobs: n ?? jobs.map { $0.count(cores: cores) }, cores: cores))
+            }
+        } catch let error as SweepError {
+            throw ValidationError(error.message)
+        } catch let error as PPError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// `-e`, else `-S`'s hosts.
+    private var givenSpecs: [EngineSpecList] { engines.isEmpty ? ((try? sshSpecs()) ?? nil) ?? [] : engines }
+
+    /// The engine specs: `-e` (or `-S`), else `-n N` as `local:N`.
+    var specs: [EngineSpec] { givenSpecs.isEmpty ? [.local(count: engineCount)] : givenSpecs.flatMap(\.specs) }
 
     /// The engine specs as given, for the journal's header.
-    var specTexts: [String] { engines.isEmpty ? ["local:\(engineCount)"] : engines.map(\.text) }
+    var specTexts: [String] { givenSpecs.isEmpty ? ["local:\(engineCount)"] : givenSpecs.map(\.text) }
 
     /// `--ssh`, else `$PPDASH_SSH`, else `ssh`, split into words.
     func sshCommand() throws(PPError) -> [String] {

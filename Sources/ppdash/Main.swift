@@ -27,7 +27,7 @@ struct PPDashCommand: ParsableCommand {
         if CommandLine.arguments.dropFirst().first != "engine" { SystemFacts.markThisRun() }
         do {
             // argv as bytes (CommandLine.arguments would turn bytes that are not UTF-8 into U+FFFD): see ByteText.
-            var command = try parseAsRoot(Array(ByteText.commandLine.dropFirst()))
+            var command = try parseAsRoot(GNUArgv.normalize(Array(ByteText.commandLine.dropFirst())))
             try command.run()
         } catch {
             if error is ExitCode || exitCode(for: error) == .success { exit(withError: error) }

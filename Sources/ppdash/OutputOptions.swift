@@ -12,28 +12,123 @@ struct OutputOptions: ParsableArguments {
         help: "Print each whole line of a task's output as it comes (lines of different tasks are never mixed).")
     var lineBuffer = false
 
+    @Flag(help: "Prefix each line of output with the task's arguments and a tab (GNU parallel's --tag).")
+    var tag = false
+
+    @Option(help: ArgumentHelp("Prefix each line of output with STR (replacement strings expanded, not quoted) and a tab.", valueName: "STR"))
+    var tagstring: String?
+
+    @Flag(name: [.customShort("u"), .customLong("ungroup")], help: "Print output as it comes, not grouped by task (lines of tasks may mix).")
+    var ungroup = false
+
+    @Option(help: ArgumentHelp("Save each task's output in DIR/1/ARG1/2/ARG2/{seq,stdout,stderr}, not on stdout (GNU parallel's layout).", valueName: "DIR"))
+    var results: String?
+
+    @Flag(help: "Save each task's stdout in a file under $TMPDIR and print the file's name.")
+    var files = false
+
+    @Flag(name: .customLong("dry-run"), help: "Print the commands, run nothing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Write GNU parallel's joblog (tab-separated, one line per finished task) to FILE.", valueName: "FILE"))
+    var joblog: String?
+
+    @Flag(help: "With --joblog: skip the tasks the joblog has (by their number {#}); append to it.")
+    var resume = false
+
+    @Flag(name: .customLong("resume-failed"), help: "With --joblog: skip the tasks the joblog has as succeeded; run failed and new ones.")
+    var resumeFailed = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Start tasks at least SECONDS apart.", valueName: "SECONDS"))
+    var delay: Seconds?
+
+    @Flag(help: "Run the tasks in a random order ({#} counts in that order).")
+    var shuf = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run tasks at this niceness (this process too; local engines only).", valueName: "N"))
+    var nice: Int?
+
+    @Option(help: ArgumentHelp("Start no task while this host has less memory available (k M G T suffixes).", valueName: "SIZE"))
+    var memfree: ByteSize?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Start no task while this host's 1-minute load average is over MAX (N% of the cores).", valueName: "MAX"))
+    var load: String?
+
     func validate(json: Bool, keepOrder: Bool) throws {
         if lineBuffer && json { throw ValidationError("--line-buffer prints plain lines: leave out --json") }
-        if lineBuffer && keepOrder { throw ValidationError("--line-buffer prints lines as they come: leave out --keep-order") }
+        if ungroup && json { throw ValidationError("--ungroup prints output as it comes: leave out --json") }
+        if ungroup && lineBuffer { throw ValidationError("give --ungroup or --line-buffer, not both") }
+        if let tagstring, tagstring.contains("{=") {
+            throw ValidationError("--tagstring \(tagstring): perl expressions {= ... =} are not supported")
+        }
+        if (tag || tagstring != nil) && json { throw ValidationError("--tag and --tagstring tag plain lines: leave out --json") }
+        let sinks = [results != nil, files, dryRun, json].filter { $0 }.count
+        if sinks > 1 { throw ValidationError("give one of --results, --files, --dry-run and --json") }
+        if let results {
+            if results.isEmpty { throw ValidationError("--results: give a directory") }
+            if results.contains("{") || [".csv", ".tsv", ".json"].contains(where: results.hasSuffix) {
+                throw ValidationError("--results \(results): only a plain directory is supported (not a replacement string, .csv, .tsv or .json)")
+            }
+        }
+        if (resume || resumeFailed) && joblog == nil { throw ValidationError("--resume and --resume-failed need --joblog FILE") }
+        if resume && resumeFailed { throw ValidationError("give --resume or --resume-failed, not both") }
+        try delay?.check("--delay", Seconds.nonNegative, ">= 0")
+        if let nice { try checkCount("--nice", nice, -20...19) }
+        if let load { _ = try loadLimit(load) }
+    }
+
+    /// `--load MAX` as a load average: a number, or N% of the cores.
+    func loadLimit(_ text: String) throws -> Double {
+        let percent = text.hasSuffix("%")
+        guard let v = Double(percent ? String(text.dropLast()) : text), v.isFinite, v > 0, v < 1e6 else {
+            throw ValidationError("--load must be a number > 0 or a percentage of the cores (got \(text))")
+        }
+        return percent ? v / 100 * Double(ProcessInfo.processInfo.activeProcessorCount) : v
+    }
+
+    /// The tag of a task's lines (`--tag`, `--tagstring`); nil when its lines are not tagged (`-u` ignores both, as
+    /// GNU parallel does).
+    func tagger(seq: @escaping @Sendable (TaskMetadata) -> Int) -> (@Sendable (TaskMetadata) -> String)? {
+        if ungroup { return nil }
+        if let tagstring {
+            let t: Template
+            do { t = try Template(tagstring) } catch { return { _ in tagstring + "\t" } }
+            return { m in t.renderUnquoted(args: m.args, seq: seq(m), slot: nil) + "\t" }
+        }
+        if tag { return { m in m.args.joined(separator: " ") + "\t" } }
+        return nil
     }
 }
 
 /// `--line-buffer`: each task's whole lines are printed as they arrive; a line never mixes with another task's.
+/// `--ungroup` (`raw`): every chunk is printed as it arrives.
 final class LineBuffer: Sendable {
-    /// Per task, the unfinished last line of stdout and of stderr. Guarded by this Mutex.
-    private let partial = Mutex<[TaskID: (out: [UInt8], err: [UInt8])]>([:])
+    /// Per task, the unfinished last line of stdout and of stderr, and its lines' tag. Guarded by this Mutex.
+    private let partial = Mutex<[TaskID: (out: [UInt8], err: [UInt8], tag: [UInt8])]>([:])
     /// A line longer than this is printed in pieces (memory stays bounded).
     static let longestLine = 1 << 20
     /// stdout's reader is gone (EPIPE on a line written here): the printer stops the run as a filter would.
     let stdoutClosed = Atomic<Bool>(false)
+    /// Chunks are printed as they come, not cut at lines (`--ungroup`).
+    let raw: Bool
+    /// The tag of a task's lines (`--tag`, `--tagstring`), asked once per task.
+    let tagOf: (@Sendable (TaskID) -> String?)?
+
+    init(raw: Bool = false, tagOf: (@Sendable (TaskID) -> String?)? = nil) {
+        self.raw = raw
+        self.tagOf = tagOf
+    }
 
     /// A tap for the view's flags: every chunk of every task on an engine in this process.
     var tap: OutputTap { OutputTap { [self] task, stream, bytes in chunk(task, stream: stream, bytes) } }
 
     func chunk(_ task: TaskID, stream: Int, _ bytes: UnsafeRawBufferPointer) {
+        let known = tagOf != nil && partial.withLock { $0[task] != nil }
+        let newTag = known ? nil : tagOf?(task).map { Array($0.utf8) }
         let ready: [UInt8] = partial.withLock { p in
-            var entry = p[task] ?? ([], [])
+            var entry = p[task] ?? ([], [], newTag ?? [])
             defer { p[task] = entry }
+            if raw { return Array(bytes) }
             var held = stream == 0 ? entry.out : entry.err
             held.append(contentsOf: bytes)
             var out = [UInt8]()
@@ -45,7 +140,7 @@ final class LineBuffer: Sendable {
                 held = []
             }
             if stream == 0 { entry.out = held } else { entry.err = held }
-            return out
+            return entry.tag.isEmpty ? out : tagLines(out, entry.tag)
         }
         if !ready.isEmpty {
             let fd: Int32 = stream == 0 ? 1 : 2
@@ -59,10 +154,34 @@ final class LineBuffer: Sendable {
     func finish(_ task: TaskID) -> Bool {
         guard let rest = partial.withLock({ $0.removeValue(forKey: task) }) else { return false }
         for (fd, b) in [(Int32(1), rest.out), (2, rest.err)] where !b.isEmpty {
-            let ok = statusLine.write(fd) { (b.withUnsafeBytes { writeAll(fd, $0) }, b.last) }
+            let t = rest.tag.isEmpty ? b : tagLines(b, rest.tag)
+            let ok = statusLine.write(fd) { (t.withUnsafeBytes { writeAll(fd, $0) }, t.last) }
             if !ok && fd == 1 { stdoutClosed.store(true, ordering: .relaxed) }
         }
         return true
+    }
+}
+
+/// `bytes` (whole lines, maybe an unfinished last one) with `tag` before each line, as GNU parallel's --tag.
+func tagLines(_ bytes: [UInt8], _ tag: [UInt8]) -> [UInt8] {
+    var state = LineTagger(tag: tag)
+    return state.tag(bytes[...])
+}
+
+/// Puts a tag before each line of a stream given in pieces (a line may span pieces).
+struct LineTagger {
+    let tag: [UInt8]
+    var atLineStart = true
+
+    mutating func tag(_ piece: ArraySlice<UInt8>) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(piece.count + tag.count)
+        for b in piece {
+            if atLineStart { out.append(contentsOf: tag) }
+            out.append(b)
+            atLineStart = b == UInt8(ascii: "\n")
+        }
+        return out
     }
 }
 

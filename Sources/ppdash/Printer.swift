@@ -24,12 +24,29 @@ final class Printer: Sendable {
     let releasePrinted: Bool
     /// `resume`: the id and seq each task had in the run (the scheduler's ids are new): printed, as the journal has.
     let origins: [TaskID: (key: String, seq: Int)]
+    /// Where a task's output goes instead of stdout and stderr (`--results`, `--files`).
+    let sink: OutputSink
+    /// The tag before each line of a task's output (`--tag`, `--tagstring`).
+    let tagOf: (@Sendable (TaskMetadata) -> String)?
+
+    /// Where task output goes.
+    enum OutputSink: Sendable {
+        /// stdout and stderr.
+        case print
+        /// Nowhere here (`--results` wrote it to files).
+        case none
+        /// stdout to a file under $TMPDIR, whose name is printed (`--files`); stderr printed.
+        case files
+    }
 
     init(
         json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool, lines: LineBuffer? = nil,
-        removePrintedSpools: Bool = false, releasePrinted: Bool = false, origins: [TaskID: (key: String, seq: Int)] = [:]
+        removePrintedSpools: Bool = false, releasePrinted: Bool = false, origins: [TaskID: (key: String, seq: Int)] = [:],
+        sink: OutputSink = .print, tagOf: (@Sendable (TaskMetadata) -> String)? = nil
     ) {
         self.origins = origins
+        self.sink = sink
+        self.tagOf = tagOf
         self.releasePrinted = releasePrinted
         self.json = json
         self.keepOrder = keepOrder
@@ -90,8 +107,17 @@ final class Printer: Sendable {
             if let lines, lines.finish(m.id) {
                 // Printed line by line as it came; the unfinished last lines were just printed.
             } else {
-                ok = printOutput(1, m.stdout)
-                _ = printOutput(2, m.stderr)
+                switch sink {
+                case .print:
+                    let tag = tagOf.map { Array($0(m).utf8) }
+                    ok = printOutput(1, m.stdout, tag: tag)
+                    _ = printOutput(2, m.stderr, tag: tag)
+                case .none:
+                    break
+                case .files:
+                    if let path = writeOutputFile(m.stdout) { ok = statusLine.write(1, path + "\n") }
+                    _ = printOutput(2, m.stderr, tag: tagOf.map { Array($0(m).utf8) })
+                }
             }
             for (name, o) in [("stdout", m.stdout), ("stderr", m.stderr)] where o.droppedBytes > 0 && o.spool == nil {
                 let why = m.status == .ok ? m.error.map { " (\($0))" } ?? "" : ""
@@ -117,8 +143,15 @@ final class Printer: Sendable {
 
 /// Writes a stream's output to `fd` whole: from its spool file when it has one (bounded memory), else the bytes kept.
 /// False once the reader is gone.
-func printOutput(_ fd: Int32, _ o: CapturedOutput) -> Bool {
+func printOutput(_ fd: Int32, _ o: CapturedOutput, tag: [UInt8]? = nil) -> Bool {
     if o.isEmpty { return true }
+    var tagger = tag.map { LineTagger(tag: $0) }
+    /// Writes a piece of the output, tagged when asked.
+    func put(_ piece: UnsafeRawBufferPointer) -> Bool {
+        guard tagger != nil else { return writeAll(fd, piece) }
+        let tagged = tagger!.tag(ArraySlice(piece))
+        return tagged.withUnsafeBytes { writeAll(fd, $0) }
+    }
     if let path = o.spool {
         let fileFD: Int32
         do throws(Errno) { fileFD = try OwnedDescriptor.openForReading(path).release() } catch {
@@ -126,7 +159,7 @@ func printOutput(_ fd: Int32, _ o: CapturedOutput) -> Bool {
                 2,
                 "ppdash: cannot read \(path) (\(SystemFacts.errorText(error.rawValue))): only the head and tail of "
                     + "this output are printed, \(o.droppedBytes) bytes between them are not\n")
-            return printBytes(fd, o)
+            return printBytes(fd, o, tag: tag)
         }
         defer { close(fileFD) }
         var failure: String?
@@ -142,7 +175,7 @@ func printOutput(_ fd: Int32, _ o: CapturedOutput) -> Bool {
                 }
                 if n == 0 { return (true, last) }
                 last = buffer[n - 1]
-                if !buffer.withUnsafeBytes({ writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<n])) }) {
+                if !buffer.withUnsafeBytes({ put(UnsafeRawBufferPointer(rebasing: $0[..<n])) }) {
                     return (false, last)
                 }
             }
@@ -150,12 +183,13 @@ func printOutput(_ fd: Int32, _ o: CapturedOutput) -> Bool {
         if let failure { _ = statusLine.write(2, "ppdash: \(failure): this output was cut there\n") }
         return ok
     }
-    return printBytes(fd, o)
+    return printBytes(fd, o, tag: tag)
 }
 
 /// Writes the bytes kept in memory.
-private func printBytes(_ fd: Int32, _ o: CapturedOutput) -> Bool {
-    statusLine.write(fd) { (o.bytes.withUnsafeBytes { writeAll(fd, $0) }, o.bytes.last) }
+private func printBytes(_ fd: Int32, _ o: CapturedOutput, tag: [UInt8]? = nil) -> Bool {
+    let bytes = tag.map { tagLines(o.bytes, $0) } ?? o.bytes
+    return statusLine.write(fd) { (bytes.withUnsafeBytes { writeAll(fd, $0) }, bytes.last) }
 }
 
 /// The first error other than EPIPE that a write of task output met (ENOSPC, EIO...), 0 if none: that output is

@@ -85,7 +85,7 @@ extension RunOptions {
             take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map(Seconds.init) }
             take(["--retries"], String(r.retries)) { $0.retries = r.retries }
             take(["--max-output"], String(r.maxOutput)) { $0.maxOutput = r.maxOutput }
-            take(["--halt"], r.halt ?? "none") { $0.halt = r.halt.flatMap(HaltPolicy.init(rawValue:)) }
+            take(["--halt"], r.halt ?? "none") { $0.halt = r.halt.flatMap(HaltOption.init(rawValue:)) }
             if let scheme = r.scheme.flatMap(Scheme.init(rawValue:)) {
                 take(["--scheme"], scheme.rawValue) { $0.engines.scheme = scheme }
             }
@@ -98,9 +98,10 @@ extension RunOptions {
                 do throws(PPError) { lists.append(try EngineSpecList(parsing: text)) } catch { lists = []; break }
             }
             if !lists.isEmpty {
-                take(["-e", "--engines", "-n", "-j"], last.joined(separator: ",")) { o in
+                take(["-e", "--engines", "-n", "-j", "-P", "--jobs"], last.joined(separator: ",")) { o in
                     o.engines.engines = lists
                     o.engines.n = nil
+                    o.engines.jobs = nil
                 }
             }
         }

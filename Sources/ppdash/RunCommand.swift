@@ -18,7 +18,8 @@ struct RunCommand: ParsableCommand {
               ls *.txt | ppdash run -- gzip {}
             Without ::: the arguments are stdin's lines (-0: NUL-separated items), run as they are read.
             {} {1} {#} {%} {.} {/} {//} {/.} as in GNU parallel.
-            Exit status: 0 all ok, 1 any task failed or timed out, 2 usage error.
+            Exit status (GNU parallel's): 0 all ok, N the number of tasks that failed or timed out (101: more than
+            100), as --halt says when it fires; 2 usage error (GNU parallel: 255).
             """)
 
     @OptionGroup var options: RunOptions
@@ -61,8 +62,8 @@ struct RunCommand: ParsableCommand {
 }
 
 /// How a submitted `run` (or `resume`) batch ends: the dashboard if it opens, else (and after a hangup) the headless
-/// wait; then the outputs, one summary line last, and the exit status: 0 all ok, 1 any task not ok (an aborted task
-/// is not ok), 128+N when signal N stopped the batch.
+/// wait; then the outputs, one summary line last, and the exit status: 0 all ok, else GNU parallel's (the number of
+/// tasks not ok up to 101, or as --halt set it; an aborted task is not ok), 128+N when signal N stopped the batch.
 struct BatchEnding {
     let ar: AsyncMapResult<ShellResult>
     let client: Client
@@ -74,6 +75,8 @@ struct BatchEnding {
     var input: ShellStream? = nil
     /// The run's spool place: a temporary one is cleaned up on every way out, the SIGPIPE one too.
     let spool: SpoolPlace
+    /// GNU parallel's side of the run: the exit status it counts, the joblog.
+    var gnu: GNURun? = nil
 
     /// Said in the journal's end reason when stdin was not read to its end (resume then says that input is gone).
     private var unread: String { input.map { $0.inputEnded ? "" : "; stdin not read to its end" } ?? "" }
@@ -151,10 +154,16 @@ struct BatchEnding {
                 + (session.map { "; the journal \($0.path) has it" } ?? ""))
             throw ExitCode(1)
         }
-        // Every task counts, also those an attached view submitted.
-        if source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 { throw ExitCode(1) }
-        // A journal that could not be written (it said so at once): the run did not do what it promised.
-        if session?.writer.hasFailed == true { throw ExitCode(1) }
+        // GNU parallel's status: the number of failed tasks (101 for more than 100), or as --halt set it. Every
+        // task counts, also those an attached view submitted.
+        if let gnu {
+            let status = gnu.exitStatus
+            if status != 0 { throw ExitCode(status) }
+        } else if source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.failed > 0 {
+            throw ExitCode(1)
+        }
+        // A journal (or joblog) that could not be written (it said so at once): the run did not do what it promised.
+        if session?.writer.hasFailed == true || gnu?.hasFailed == true { throw ExitCode(1) }
     }
 
     /// Ctrl-C, SIGTERM or SIGQUIT (Ctrl-\): pending tasks aborted, running ones signalled, all recorded as aborted;
@@ -221,7 +230,7 @@ struct StdinItems: Sendable {
 
     /// The one loop that reads stdin: calls `body` with each item (separator dropped) and whether more bytes are
     /// already read; stops when `body` returns false (then returns false) or at the end of input.
-    private func readItems(_ body: ([UInt8], Bool) -> Bool) -> Bool {
+    func readItems(_ body: ([UInt8], Bool) -> Bool) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var item = [UInt8]()
         while true {

@@ -14,17 +14,29 @@ struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Run a failed task again up to N times, on another engine where possible.", valueName: "N"))
     var retries: Int = 0
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Run-time limit per task in seconds (SIGTERM to its process group, then SIGKILL).", valueName: "SECONDS"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Run-time limit per task in seconds (SIGTERM to its process group, then SIGKILL).", valueName: "SECONDS"),
+        transform: { text in
+            if text.hasSuffix("%") {
+                throw SweepError("GNU parallel's percentage of the median run time is not supported: give seconds")
+            }
+            guard let s = Seconds(argument: text) else { throw SweepError("give a number of seconds") }
+            return s
+        })
     var timeout: Seconds?
 
     @Flag(help: "Print one JSON object per task as it completes.")
     var json = false
 
-    @Flag(name: .customLong("keep-order"), help: "Print outputs in submission order.")
+    @Flag(name: [.customShort("k"), .customLong("keep-order")], help: "Print outputs in submission order.")
     var keepOrder = false
 
-    @Option(help: ArgumentHelp("Stop at the first failure: 'now' kills running tasks, 'soon' lets them finish.", valueName: "mode"))
-    var halt: HaltPolicy?
+    @Option(
+        help: ArgumentHelp(
+            "Stop at the first failure: 'now' kills running tasks, 'soon' lets them finish; or GNU parallel's now|soon,fail|success|done=N|N%.",
+            valueName: "mode"),
+        transform: { try HaltOption.parse($0) })
+    var halt: HaltOption?
 
     @Option(name: .customLong("max-output"), parsing: .unconditional, help: ArgumentHelp("Bytes of stdout and of stderr kept per task (head and tail).", valueName: "BYTES"))
     var maxOutput: Int = 65536
@@ -75,13 +87,29 @@ enum BatchWork {
 extension RunOptions {
     /// Runs `work` headless or in the dashboard, with a journal; the exit status says whether every task was ok.
     func execute(_ work: BatchWork) throws {
+        if output.dryRun { return try dryRun(work) }
+        if case .stream = work, listsTasks || output.delay != nil {
+            throw ValidationError("--resume, --resume-failed, --shuf and --delay need the arguments on the command line (:::), not on stdin")
+        }
+        if output.delay != nil && (output.resume || output.resumeFailed) {
+            throw ValidationError("--delay with --resume or --resume-failed is not supported: give one of them")
+        }
+        // Which tasks (--resume, --shuf, --delay) and the joblog, before any engine starts: a joblog that cannot be
+        // read or written is a usage error that runs nothing.
+        var listed: (tasks: [ShellTask], seqs: [Int]?)?
+        if case .sweep(let sweep, _) = work, listsTasks || output.delay != nil {
+            listed = try tasks(of: sweep, count: try sweep.checkedCountForRun())
+        }
+        let joblog = try output.joblog.map { try JoblogWriter(path: $0, append: output.resume || output.resumeFailed) }
+        applyNice()
         // A closed stdout must reach the printer as EPIPE (then the batch stops, tasks signalled, and we end as
         // SIGPIPE): without this, a run with no NIO loop (no journal) died at the write and left its tasks running.
         SignalCatcher.ignore(SIGPIPE)
         let client = try engines.startEngines()
         var view = client.loadBalancedView()
         view.flags.retries = retries
-        view.flags.halt = halt
+        view.flags.halt = halt?.when
+        view.flags.haltOn = halt?.condition
         view.flags.runTimeLimit = timeout?.value
         view.flags.maxOutput = maxOutput
         view.flags.workingDirectory = workdir ?? SystemFacts.currentDirectory
@@ -115,19 +143,44 @@ extension RunOptions {
         let spool = SpoolPlace(journal: session?.path, run: session?.writer.run ?? 1)
         defer { spool.finish() }
         view.flags.spoolDirectory = spool.directory
-        let lines = output.lineBuffer && !dashboard ? LineBuffer() : nil
+        // GNU parallel's side: the joblog, --results, the exit status.
+        let knownTotal = listed?.tasks.count
+        let scheduler = client.scheduler
+        let gnu = GNURun(
+            joblog: joblog, results: output.results, seqs: listed?.seqs, halt: halt,
+            total: { knownTotal ?? scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.total })
+        let tagOf = output.tagger(seq: { gnu.seq($0) })
+        let live = !dashboard && (output.ungroup || (output.lineBuffer && !keepOrder)) && output.results == nil && !output.files
+        var lineTag: (@Sendable (TaskID) -> String?)?
+        if let tagOf { lineTag = { @Sendable id in scheduler.metadata(id).map(tagOf) } }
+        let lines = live ? LineBuffer(raw: output.ungroup, tagOf: lineTag) : nil
         view.flags.outputTap = lines?.tap
         let printer = Printer(
-            json: json, keepOrder: keepOrder, scheduler: client.scheduler, quiet: dashboard, lines: lines,
-            removePrintedSpools: spool.temporary, releasePrinted: !dashboard, origins: work.origins)
+            json: json, keepOrder: keepOrder && !output.ungroup, scheduler: client.scheduler, quiet: dashboard, lines: lines,
+            removePrintedSpools: spool.temporary, releasePrinted: !dashboard, origins: work.origins,
+            sink: output.results != nil ? .none : output.files ? .files : .print, tagOf: tagOf)
         client.scheduler.addObserver { event in
             session?.record(event)  // first: a task is in the journal before it is printed
             guard case .completed(let task, let batch, _) = event else { return }
+            if let m = scheduler.metadata(task) { gnu.completed(m) }
             printer.completed(task, batch: batch)
         }
+        let hold =
+            output.memfree != nil || output.load != nil
+            ? DispatchHold(scheduler: scheduler, memfree: output.memfree?.bytes, load: try output.load.map { try output.loadLimit($0) })
+            : nil
+        hold?.start()
+        defer { hold?.stop() }
         let ar: AsyncMapResult<ShellResult>
         var input: ShellStream?
         switch work {
+        case .sweep(let sweep, _) where output.delay != nil:
+            let stream = try view.openStream(template: sweep.template)
+            ar = stream.result
+            let feed = DelayedFeed(delay: output.delay!.value, tasks: listed!.tasks.map(\.args))
+            Thread.detachNewThread { feed.feed(stream) }
+        case .sweep(let sweep, _) where listed != nil:
+            ar = try view.submit(shellTasks: listed!.tasks, label: sweep.template.text)
         case .sweep(let sweep, _): ar = try view.submit(sweep)
         case .stream(let template, _, let items):
             let stream = try view.openStream(template: template)
@@ -138,9 +191,10 @@ extension RunOptions {
         }
         session?.writer.flush()
 
-        try BatchEnding(
+        var ending = BatchEnding(
             ar: ar, client: client, source: source, session: session, printer: printer, json: json, input: input, spool: spool)
-            .run(dashboard: dashboard, refresh: refresh)
+        ending.gnu = gnu
+        try ending.run(dashboard: dashboard, refresh: refresh)
     }
 }
 

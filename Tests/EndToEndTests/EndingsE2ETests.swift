@@ -190,6 +190,28 @@ struct DashboardExitE2ETests {
         #expect(text.contains("2 tasks: 1 ok, 1 failed"), "the summary printed\(show(w.screen))")
     }
 
+    @Test("run's dashboard and the headless run agree on GNU parallel's exit status: 2 tasks failed, exit 2")
+    func dashboardExitStatusIsGNUs() async {
+        guard let bin = PPDash.path else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
+        let dir = TempDir()
+        defer { dir.remove() }
+        let sweep = ["--", "echo out-{}; exit {}", ":::", "0", "3", "5"]
+        let headless = await PPDash.run(["run", "--headless", "--no-journal"] + sweep, stdin: [], timeout: 30)
+        #expect(headless.exitCode == 2, "\(headless)")
+        let script = paneScript(bin, ["run", "--journal", dir.file("j.jsonl")] + sweep)
+        let (t, _) = await Tmux.start(script, width: 100, height: 30)
+        defer { t.kill() }
+        var w = await t.waitUntil(timeout: 15) { s in s.contains { $0.contains("q quit") } }
+        #expect(w.ok, "the dashboard opened\(show(w.screen))")
+        let done = await waitFor(15) { lines(of: dir.file("j.jsonl")).filter { $0.contains("\"event\":\"completed\"") }.count == 3 }
+        #expect(done)
+        await t.sendKeys("q")
+        w = await t.waitUntil(timeout: 5) { s in s.joined().contains("y/n") || s.joined().contains("EXIT=") }
+        if w.screen.joined().contains("y/n") { await t.sendKeys("y") }
+        w = await t.waitFor("EXIT=", timeout: 10)
+        #expect(w.screen.joined().contains("EXIT=2"), "exit 2, as headless\(show(w.screen))")
+    }
+
     @Test("run's dashboard, q with every task ok: exit 0")
     func quitAllOk() async {
         guard let bin = PPDash.path else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }

@@ -114,7 +114,7 @@ struct StreamE2ETests {
         defer { dir.remove() }
         let r = await PPDash.run(
             ["run", "-n", "2", "--no-journal", "--halt", "now", "--", "exit {}", ":::", "1..10000000"], timeout: 30)
-        #expect(r.exitCode == 1, "\(r)")
+        #expect(r.exitCode == 1 || r.exitCode == 2, "the failing task's own status (task 1 or 2 fails first)\(r)")
         #expect(r.elapsed < 20, "\(r)")
         #expect(r.errLines.last?.contains("10000000 tasks") == true, "\(r)")
     }

@@ -53,7 +53,10 @@ extension AsyncResultProtocol {
     /// Seconds since submission; the wall time once ready.
     public var elapsed: Double {
         let v = handle.scheduler.batchView(handle.batch)
-        if !v.open && v.counts.done == v.count && v.count > 0 { return Double(v.lastReceived - v.submitted) / 1e6 }
+        // A batch whose tasks were all settled unmade (stopped before any ran) has no received time.
+        if !v.open && v.counts.done == v.count && v.count > 0 && v.lastReceived >= v.submitted {
+            return Double(v.lastReceived - v.submitted) / 1e6
+        }
         return Double(handle.scheduler.clock.now().microseconds - v.submitted) / 1e6
     }
 

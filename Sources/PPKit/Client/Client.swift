@@ -74,6 +74,8 @@ public struct ViewFlags: Sendable {
     public var environment: [String: String] = [:]
     /// What the batch's first failure stops (GNU parallel's `--halt now|soon,fail=1`); nil: nothing.
     public var halt: HaltPolicy?
+    /// When `halt` fires: nil is the first failure (GNU's `fail=1`).
+    public var haltOn: HaltCondition?
     public init() {}
 
     /// Most tasks one submit may hold: a larger batch is refused with this number rather than allocated.

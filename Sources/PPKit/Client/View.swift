@@ -40,7 +40,7 @@ public struct View: Sendable {
             dependencyTimeout: flags.dependencyTimeout, maxOutput: flags.maxOutput, spoolDirectory: flags.spoolDirectory,
             outputTap: flags.outputTap,
             workingDirectory: flags.workingDirectory, environment: flags.environment, targets: targets,
-            halt: flags.halt)
+            halt: flags.halt, haltOn: flags.haltOn)
     }
 
     func submit(_ works: [TaskWork], label: String) throws(PPError) -> BatchHandle {

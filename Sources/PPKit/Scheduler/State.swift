@@ -296,7 +296,9 @@ extension Scheduler {
             generation &+= 1
             for (_, c) in tasks[b].streams { c.yield(slot.index) }
             emit(.completed(task: slot.id, batch: b.id, status: outcome.status))
-            if outcome.status.isFailure, let halt = tasks[b].options.halt, !tasks[b].halted {
+            if let halt = tasks[b].options.halt, !tasks[b].halted,
+                tasks[b].options.haltOn.map({ $0.reached(tasks[b].counts, total: tasks[b].planned) }) ?? outcome.status.isFailure
+            {
                 halted(b, halt, fx: &fx, now: received)
             }
             fireIfDone(b, fx: &fx)

@@ -102,6 +102,8 @@ struct BatchOptions: Sendable {
     var environment: [String: String]
     var targets: [EngineID]?
     var halt: HaltPolicy?
+    /// When `halt` fires (nil: the first failure).
+    var haltOn: HaltCondition? = nil
 }
 
 /// A batch: one AsyncResult's tasks, contiguous ids. A lazy batch (a sweep) makes its tasks as the ready queue

@@ -1,0 +1,169 @@
+// How `run` applies GNU parallel's job-control options around a batch: --dry-run, --resume/--resume-failed and
+// --shuf (which tasks, in which order), --delay (tasks fed one at a time), --memfree/--load (dispatch held),
+// --nice.
+import ArgumentParser
+import Foundation
+import Glibc
+import PPKit
+import PPSystem
+import Synchronization
+
+extension RunOptions {
+    /// `--dry-run`: the commands, one a line (as GNU parallel prints them), nothing run, exit 0.
+    func dryRun(_ work: BatchWork) throws {
+        var ok = true
+        func say(_ s: String) { if ok { ok = writeAll(1, s + "\n") } }
+        switch work {
+        case .sweep(let sweep, _):
+            let count = try sweep.checkedCountForRun()
+            if listsTasks {
+                for t in try tasks(of: sweep, count: count).tasks where ok { say(t.displayCommand) }
+            } else {
+                // Made one at a time: a dry run of a huge range prints as long as its reader reads.
+                var i = 0
+                while i < count && ok {
+                    say(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1).displayCommand)
+                    i += 1
+                }
+            }
+        case .stream(let template, _, let items):
+            var seq = 0
+            _ = items.readItems { item, _ in
+                seq += 1
+                say(ShellTask(template: template, args: [StdinItems.text(item)], seq: seq).displayCommand)
+                return ok
+            }
+        case .resume(let input):
+            for t in input.tasks where ok { say(t.displayCommand) }
+        }
+    }
+
+    /// The tasks of `sweep` as `--resume`, `--resume-failed` and `--shuf` want them, with their Seqs; nil tasks
+    /// when neither applies (the sweep is submitted lazily, as always).
+    func tasks(of sweep: Sweep, count: Int) throws -> (tasks: [ShellTask], seqs: [Int]?) {
+        var skip = Set<Int>()
+        if let joblog = output.joblog, output.resume || output.resumeFailed {
+            skip = try joblogSkips(path: joblog, failedToo: output.resumeFailed)
+        }
+        guard count <= ViewFlags.maxBatchTasks else {
+            throw ValidationError(
+                "the arguments make \(thousands(count)) tasks; --resume, --shuf and --dry-run take at most \(thousands(ViewFlags.maxBatchTasks))")
+        }
+        var order = Array(0..<count).filter { !skip.contains($0 + 1) }
+        if output.shuf { order.shuffle() }
+        // --shuf numbers the tasks in their new order ({#} and the joblog's Seq), as GNU parallel does.
+        let tasks = order.enumerated().map { pos, i in
+            ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: output.shuf ? pos + 1 : i + 1)
+        }
+        return (tasks, output.shuf || !skip.isEmpty ? tasks.map(\.seq) : nil)
+    }
+
+    /// True when the sweep's tasks must be listed before they are submitted.
+    var listsTasks: Bool { output.shuf || ((output.resume || output.resumeFailed) && output.joblog != nil) }
+
+    /// `--nice N`: this process and so every task it starts here runs at niceness N.
+    func applyNice() {
+        guard let nice = output.nice else { return }
+        if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) != 0 {
+            note("ppdash: --nice \(nice): \(SystemFacts.errorText(errno)) (a lower niceness needs privileges): tasks run at the current niceness")
+        }
+    }
+}
+
+extension Sweep {
+    /// The task count, as a usage error when it is too large to count.
+    func checkedCountForRun() throws -> Int {
+        do { return try checkedCount() } catch { throw ValidationError(error.message) }
+    }
+}
+
+/// `--memfree SIZE` and `--load MAX`: dispatch is held (running tasks go on) while the host has less memory
+/// available or a higher load; checked every `interval` seconds on a thread of its own.
+final class DispatchHold: Sendable {
+    let scheduler: Scheduler
+    let memfree: Int64?
+    let load: Double?
+    let interval: Double
+    /// Dispatch is held by this (not by the dashboard's pause key). Guarded by this Mutex.
+    private let holding = Mutex<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+    private let readMemory: @Sendable () -> Int64?
+    private let readLoad: @Sendable () -> Double?
+
+    init(
+        scheduler: Scheduler, memfree: Int64?, load: Double?, interval: Double = 0.25,
+        readMemory: @escaping @Sendable () -> Int64? = { SystemFacts.memoryAvailable() },
+        readLoad: @escaping @Sendable () -> Double? = { SystemFacts.loadAverage() }
+    ) {
+        self.scheduler = scheduler
+        self.memfree = memfree
+        self.load = load
+        self.interval = interval
+        self.readMemory = readMemory
+        self.readLoad = readLoad
+    }
+
+    /// Why dispatch must wait now, nil if it need not.
+    func reason() -> String? {
+        if let memfree, let free = readMemory(), free < memfree {
+            return "\(free / 1_048_576) MiB available < --memfree \(memfree / 1_048_576) MiB"
+        }
+        if let load, let l = readLoad(), l > load { return String(format: "load %.2f > --load %.2f", l, load) }
+        return nil
+    }
+
+    /// Checks once: holds or releases dispatch; true when holding.
+    @discardableResult
+    func check() -> Bool {
+        let why = reason()
+        return holding.withLock { h in
+            if let why, !h {
+                h = true
+                scheduler.isPaused = true
+                engineLog.write("ppdash: holding new tasks: \(why)")
+            } else if why == nil && h {
+                h = false
+                scheduler.isPaused = false
+            }
+            return h
+        }
+    }
+
+    /// Checks before the batch starts and then every `interval` until `stop`.
+    func start() {
+        check()
+        Thread.detachNewThread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                usleep(UInt32(interval * 1_000_000))
+                if !stopped.load(ordering: .relaxed) { check() }
+            }
+        }
+    }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
+}
+
+/// `--delay SECONDS`: the tasks go to a streamed batch one at a time, each once the one before has started and
+/// SECONDS have passed since, so no two start closer together.
+struct DelayedFeed: Sendable {
+    let delay: Double
+    let tasks: [[String]]
+
+    func feed(_ stream: ShellStream) {
+        var previousStart: Double?
+        for args in tasks {
+            if let p = previousStart {
+                let wait = p + delay - SystemClock().now().seconds
+                if wait > 0 { usleep(UInt32(min(3600, wait) * 1_000_000)) }
+            }
+            guard !stream.result.ready(), stream.append([args]) else { return stream.close(inputEnded: false) }
+            // Started when it leaves the queue (polled often: the time seen is at most a millisecond late).
+            while stream.queued > 0 {
+                if stream.result.ready() { return stream.close(inputEnded: false) }
+                usleep(1_000)
+            }
+            previousStart = SystemClock().now().seconds
+        }
+        stream.close(inputEnded: true)
+    }
+}
