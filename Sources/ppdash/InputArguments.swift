@@ -99,8 +99,10 @@ final class InputFeed: Sendable {
 
     /// `:::: /abs/f ::::+ stdin ::: (3 values) -N 2 --colsep ','`: what a resume tells about the input.
     static func describe(_ plan: InputPlan) -> String {
+        // stdin's lines (with -0, -N...): resume says what it says of every stdin run.
+        guard !plan.groups.isEmpty else { return "stdin" }
         var words = [String]()
-        for g in plan.groups.isEmpty ? [InputGroup(.file("-"))] : plan.groups {
+        for g in plan.groups {
             switch g.source {
             case .values(let v): words.append((g.linked ? ":::+" : ":::") + " (\(v.count) value\(v.count == 1 ? "" : "s"))")
             case .file(let f): words.append((g.linked ? "::::+ " : ":::: ") + (f == "-" ? "stdin" : absolutePath(f)))

@@ -190,7 +190,9 @@ struct GNUInputResumeTests {
         #expect(first.exitCode == 1, "\(first)")
         #expect(Set(fileText(dir.file("out")).split(separator: "\n")) == ["1px", "2qy"], "\(first)")
         let header = fileText(journal).split(separator: "\n").first.map(String.init) ?? ""
-        #expect(header.contains(#""input":":::: \#(dir.path)/a ::::+ \#(dir.path)/b --colsep ,""#), "\(header)")
+        // Files made absolute (the directory as the system names it: the test's path may hold a `//`).
+        let input = #/"input":":::: /[^"]*/a ::::\+ /[^"]*/b --colsep ,"/#
+        #expect(header.contains(input), "\(header)")
         // The file changes; the task runs again with what was read.
         try Data("9,z\n".utf8).write(to: URL(fileURLWithPath: dir.file("a")))
         #expect(FileManager.default.createFile(atPath: dir.file("ok.1"), contents: nil))
