@@ -55,6 +55,13 @@ struct InputPlanTests {
         #expect((try? Template("awk '{=x}'")) != nil)
     }
 
+    @Test("the dashboard's prompt refuses :::+ and :::: (template or values), a quoted one is a value")
+    func promptSeparators() throws {
+        #expect(throws: SweepError.self) { try Sweep.parse(line: "echo {} ::: a :::+ b") }
+        #expect(throws: SweepError.self) { try Sweep.parse(line: "echo {} :::: f ::: a") }
+        #expect(try Sweep.parse(line: "echo {} ::: a ':::+'").groups == [["a", ":::+"]])
+    }
+
     @Test("linked groups pair up to the shorter one; unlinked ones make a product, first slowest")
     func linking() throws {
         #expect(try rows(["e", ":::", "a", "b", "c", ":::+", "1", "2"]) == [["a", "1"], ["b", "2"]])

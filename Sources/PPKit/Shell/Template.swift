@@ -347,6 +347,10 @@ public struct Sweep: Sendable, Hashable {
         let templateText = String(decoding: bytes[..<split], as: UTF8.self)
         let template = try Template(trimmed(templateText))
         let words = try splitWords(bytes[split...])
+        // The prompt takes `:::` groups only: the other separators are refused, never a template word or a value.
+        for (w, quoted) in try splitWords(bytes[..<split]) + words where !quoted && w != ":::" && InputPlan.separators.contains(w) {
+            throw SweepError("\(w): linked groups and input files are for ppdash run; here write TEMPLATE ::: ARGS [::: ARGS]")
+        }
         var groups: [ArgGroup] = []
         var current: ArgGroup? = nil
         for (w, quoted) in words {
