@@ -57,16 +57,19 @@ struct RunCommand: ParsableCommand {
         } catch let e as SweepError {
             throw ValidationError(e.description)
         }
-        // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).
-        if options.headless || options.json || !isInteractive { StopSignals.install(StopSignals.run) }
         if plan.readsStdin && isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
+        // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).
+        let headless = options.headless || options.json || !isInteractive
         if let sweep = plan.sweep {
             do { _ = try sweep.checkedCount() } catch { throw ValidationError(error.description) }
+            if headless { StopSignals.install(StopSignals.run) }
             return try options.execute(.sweep(sweep, journal))
         }
         // Files and stdin are streams: tasks are submitted as their items are read (no cap: stdin may never end).
+        // Opened before signals are caught: a wait on --header's first line (a terminal, a FIFO) ends with Ctrl-C.
         let feed: InputFeed
         do { feed = try InputFeed(plan) } catch { throw ValidationError(error.description) }
+        if headless { StopSignals.install(StopSignals.run) }
         try options.execute(.stream(feed.template, journal, feed))
     }
 }

@@ -115,6 +115,28 @@ struct GNUInputSideBySideTests {
         #expect(r.exitCode == 0 && dir.exists("done.2"), "\(r)")
     }
 
+    @Test("Ctrl-C while ppdash waits for a FIFO's writer (--header's first line) ends it: nothing ran")
+    func interruptWhileOpening() async throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        #expect(mkfifo(dir.file("in"), 0o600) == 0)
+        let child = try #require(PPDash.start(
+            ["run", "--no-journal", "--header", ":", "touch", "ran.{a}", "::::", "in"], directory: dir.path, timeout: 30))
+        // Wait until it is blocked opening the FIFO (else 10 s, then interrupt anyway: nothing may have run either way).
+        var waiting = false
+        for _ in 0..<200 where !waiting {
+            // The main thread in openat(2) (257 on x86-64), or a wait channel naming the FIFO where one is shown.
+            let call = (try? String(contentsOfFile: "/proc/\(child.pid)/syscall", encoding: .utf8)) ?? ""
+            let wchan = (try? String(contentsOfFile: "/proc/\(child.pid)/wchan", encoding: .utf8)) ?? ""
+            waiting = call.hasPrefix("257 ") || wchan.contains("fifo") || wchan.contains("partner")
+            if !waiting { try await Task.sleep(nanoseconds: 50_000_000) }
+        }
+        child.signal(SIGINT)
+        let r = await child.wait()
+        #expect(r.signal == SIGINT || r.exitCode == 128 + SIGINT, "\(r)")
+        #expect(!dir.contents.contains { $0.hasPrefix("ran.") }, "\(r)")
+    }
+
     @Test("a long file in big -N chunks: every line once, in order")
     func longFile() async throws {
         let dir = TempDir()
