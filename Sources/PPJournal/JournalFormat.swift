@@ -159,6 +159,9 @@ public struct RunSettings: Sendable, Hashable {
     public var environment: [String]
     /// Where tasks ran: `--workdir` made absolute, else the run's working directory.
     public var workdir: String?
+    /// A streamed run's input as given (`:::: /abs/file`, `-a -`, `--colsep ,` ...), for resume's account of it;
+    /// nil for a sweep (its groups are the header's `args`) and in older journals.
+    public var input: String?
 
     public init(
         timeout: Double? = nil, retries: Int = 0, maxOutput: Int = 65536, halt: String? = nil, scheme: String? = nil,
@@ -183,6 +186,7 @@ public struct RunSettings: Sendable, Hashable {
         o["halt"] = halt.map { .string($0) } ?? .null
         o["scheme"] = scheme.map { .string($0) } ?? .null
         o["workdir"] = workdir.map { .string($0) } ?? .null
+        if let input { o["input"] = .string(input) }
         return .object(o)
     }
 
@@ -208,5 +212,6 @@ public struct RunSettings: Sendable, Hashable {
         self.scheme = scheme
         self.workdir = workdir
         environment = j["env"]?.array?.compactMap(\.string) ?? []
+        input = j["input"]?.string
     }
 }

@@ -26,11 +26,11 @@ extension RunOptions {
                     i += 1
                 }
             }
-        case .stream(let template, _, let items):
+        case .stream(_, _, let feed):
             var seq = 0
-            _ = items.readItems { item, _ in
+            feed.forEachRow { args in
                 seq += 1
-                say(ShellTask(template: template, args: [StdinItems.text(item)], seq: seq).displayCommand)
+                say(ShellTask(template: feed.template, args: args, seq: seq).displayCommand)
                 return ok
             }
         case .resume(let input):

@@ -215,8 +215,16 @@ struct ResumeCommand: ParsableCommand {
             first.endReason == nil || first.endReason?.contains("stdin not read to its end") == true
         {
             // stdin is gone: only the lines the run read (its `submitted` lines) can be run again.
-            let when = first.endReason == nil ? "was killed, perhaps before stdin ended" : "ended before stdin did"
-            note("ppdash: the run read its arguments from stdin and \(when): the lines it read are run again; input it had not read is not in the journal")
+            let input = first.header.settings?.input ?? "stdin"
+            if input == "stdin" {
+                let when = first.endReason == nil ? "was killed, perhaps before stdin ended" : "ended before stdin did"
+                note("ppdash: the run read its arguments from stdin and \(when): the lines it read are run again; input it had not read is not in the journal")
+            } else {
+                // Files (`:::: FILE`, `-a`), linked groups: the journal has each task's arguments as read, not the
+                // input's state; a file changed since does not change what is run again.
+                let when = first.endReason == nil ? "was killed, perhaps before its input ended" : "ended before its input did"
+                note("ppdash: the run read its arguments from \(input) and \(when): the items it read are run again with the arguments the journal recorded (whatever the files hold now); input it had not read is not in the journal")
+            }
         }
         let unknown = plan.rerun.filter { !$0.task.status.isFinished }.map(\.task.key)
         if !unknown.isEmpty {

@@ -17,6 +17,7 @@ struct RunCommand: ParsableCommand {
               ppdash run -n 4 -- 'sleep 0.1; echo $(({}*{}))' ::: 0..99
               ls *.txt | ppdash run -- gzip {}
             Without ::: the arguments are stdin's lines (-0: NUL-separated items), run as they are read.
+            :::+ ARGS links to the group before; :::: FILE (- is stdin) and ::::+ FILE read a file's items.
             {} {1} {#} {%} {.} {/} {//} {/.} as in GNU parallel.
             Exit status (GNU parallel's): 0 all ok, N the number of tasks that failed or timed out (101: more than
             100), as --halt says when it fires; 2 usage error (GNU parallel: 255).
@@ -28,6 +29,8 @@ struct RunCommand: ParsableCommand {
 
     @Flag(name: [.customShort("0"), .customLong("null")], help: "Stdin's items are separated by NUL bytes, not newlines.")
     var null = false
+
+    @OptionGroup(title: "Input (GNU parallel's)") var input: InputArguments
 
     /// The template and its arguments: everything from the first word that is not one of run's options, as given
     /// (so a template's own flags, `grep -v`, stay the template's).
@@ -42,22 +45,33 @@ struct RunCommand: ParsableCommand {
         // The passthrough array holds whatever stood where an option may: the built-in flags are the library's.
         if ["-h", "--help", "-help"].contains(first) { throw CleanExit.helpRequest(self) }
         if first == "--version" { throw CleanExit.message(ppdashVersion) }
+        if let refusal = InputArguments.refusal(first) { throw ValidationError(refusal) }
         throw ValidationError("Unknown option '\(first)' (put the command after --; see 'ppdash run --help')")
     }
 
     func run() throws {
-        var sweep: Sweep
-        do { sweep = try Sweep.parse(words: Array(words.first == "--" ? words.dropFirst() : words[...])) } catch {
-            throw ValidationError(error.description)
+        let plan: InputPlan
+        do {
+            plan = try InputPlan.parse(
+                words: Array(words.first == "--" ? words.dropFirst() : words[...]), argFiles: input.argFiles,
+                options: try input.options(null: null))
+        } catch let e as SweepError {
+            throw ValidationError(e.description)
         }
+        if plan.readsStdin && isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
         // Headless for sure: signals are caught before the engines start (a SIGQUIT or SIGHUP then is not lost).
-        if options.headless || options.json || !isInteractive { StopSignals.install(StopSignals.run) }
-        if sweep.groups.isEmpty {
-            // stdin is a stream: tasks are submitted as its items are read (no cap: it may never end).
-            if isatty(0) == 1 { note("ppdash: reading arguments from the terminal; end with Ctrl-D") }
-            return try options.execute(.stream(sweep.template, journal, StdinItems(separator: null ? 0 : UInt8(ascii: "\n"))))
+        let headless = options.headless || options.json || !isInteractive
+        if let sweep = plan.sweep {
+            do { _ = try sweep.checkedCount() } catch { throw ValidationError(error.description) }
+            if headless { StopSignals.install(StopSignals.run) }
+            return try options.execute(.sweep(sweep, journal))
         }
-        try options.execute(.sweep(sweep, journal))
+        // Files and stdin are streams: tasks are submitted as their items are read (no cap: stdin may never end).
+        // Opened before signals are caught: a wait on --header's first line (a terminal, a FIFO) ends with Ctrl-C.
+        let feed: InputFeed
+        do { feed = try InputFeed(plan) } catch { throw ValidationError(error.description) }
+        if headless { StopSignals.install(StopSignals.run) }
+        try options.execute(.stream(feed.template, journal, feed))
     }
 }
 
@@ -183,74 +197,5 @@ struct BatchEnding {
         let c = ar.counts
         return "\(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
             + String(format: "%.2f s", ar.elapsed)
-    }
-}
-
-/// stdin's items (lines, or NUL-separated with `-0`), read as they come and fed to a streamed batch with a bounded
-/// read-ahead: the reader waits while `StdinItems.readAhead` tasks wait to start.
-struct StdinItems: Sendable {
-    /// `\n` (a line; a `\r` before it is dropped too) or NUL.
-    let separator: UInt8
-
-    static let readAhead = 4096
-
-    /// Reads stdin to its end (or until the batch stops taking tasks), then closes the stream.
-    func feed(_ stream: ShellStream) {
-        var line = 0
-        var pending = [[String]]()
-        var warnedNUL = false
-        let ok = readItems { item, more in
-            line += 1
-            var bytes = item
-            if separator != 0, let nul = bytes.firstIndex(of: 0) {
-                // An argument cannot hold a NUL (it ends a C string): the item is cut there, and that is said.
-                if !warnedNUL {
-                    note("ppdash: line \(line) of stdin holds a NUL byte: cut there (an argument cannot hold one; -0 reads NUL-separated items)")
-                    warnedNUL = true
-                }
-                bytes = Array(bytes[..<nul])
-            }
-            pending.append([Self.text(bytes)])
-            // What was read goes to the batch when no more is there to read at once (a line reaches a task before
-            // EOF), or every 256 items.
-            if more && pending.count < 256 { return true }
-            while stream.queued >= Self.readAhead {
-                if stream.result.ready() { return false }
-                usleep(2_000)
-            }
-            defer { pending.removeAll(keepingCapacity: true) }
-            return stream.append(pending)
-        }
-        let taken = ok && (pending.isEmpty || stream.append(pending))
-        stream.close(inputEnded: taken)
-    }
-
-    /// One item's bytes as an argument.
-    static func text(_ bytes: [UInt8]) -> String { ByteText.decode(bytes) }
-
-    /// The one loop that reads stdin: calls `body` with each item (separator dropped) and whether more bytes are
-    /// already read; stops when `body` returns false (then returns false) or at the end of input.
-    func readItems(_ body: ([UInt8], Bool) -> Bool) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var item = [UInt8]()
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { note("ppdash: reading stdin: \(String(cString: strerror(errno))); the input ends here") }
-            if n <= 0 { break }
-            var start = 0
-            while let end = buffer[start..<n].firstIndex(of: separator) {
-                item.append(contentsOf: buffer[start..<end])
-                if separator == UInt8(ascii: "\n") && item.last == UInt8(ascii: "\r") { item.removeLast() }
-                start = end + 1
-                let more = buffer[start..<n].contains(separator)
-                guard body(item, more) else { return false }
-                item.removeAll(keepingCapacity: true)
-            }
-            item.append(contentsOf: buffer[start..<n])
-        }
-        // The last item without its separator.
-        if !item.isEmpty { return body(item, false) }
-        return true
     }
 }

@@ -78,8 +78,8 @@ struct RunOptions: ParsableArguments {
 enum BatchWork {
     /// A sweep from the command line, journaled as `--journal`/`--no-journal` say (`run`).
     case sweep(Sweep, JournalOptions)
-    /// stdin's items, submitted as they are read (`run` without `:::`).
-    case stream(Template, JournalOptions, StdinItems)
+    /// Input read as it comes: stdin's items, files, linked groups (`run` without a plain `:::` sweep).
+    case stream(Template, JournalOptions, InputFeed)
     /// What a journal left undone, appended to that journal (`resume`).
     case resume(ResumeInput)
 }
@@ -129,11 +129,14 @@ extension RunOptions {
             session = try journal.start(
                 kind: "run", engines: engines, client: client, source: source, template: sweep.template.text,
                 arguments: sweep.groups, settings: recordedSettings, gatherCompleted: dashboard)
-        case .stream(let template, let journal, _):
-            // Each task's arguments are on its `submitted` line: the header holds no groups.
+        case .stream(let template, let journal, let feed):
+            // Each task's arguments are on its `submitted` line: the header holds no groups; its options say what
+            // the input was.
+            var settings = recordedSettings
+            settings.input = feed.input
             session = try journal.start(
                 kind: "run", engines: engines, client: client, source: source, template: template.text,
-                arguments: nil, settings: recordedSettings, gatherCompleted: dashboard)
+                arguments: nil, settings: settings, gatherCompleted: dashboard)
         case .resume(let input):
             session = try input.open(
                 engines: engines, settings: recordedSettings, client: client, source: source, gatherCompleted: dashboard)

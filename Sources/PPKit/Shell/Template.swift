@@ -14,6 +14,9 @@ public struct Template: Sendable, Hashable {
 
     public init(_ text: String) throws(SweepError) {
         guard text.utf8.contains(where: { !isBlank($0) }) else { throw SweepError("empty command template") }
+        if let perl = Template.perlExpression(text) {
+            throw SweepError("\(perl): perl expressions {= ... =} are not supported (use {} {1} {.} {/} {//} {/.} {#} {%} and shell)")
+        }
         self.text = text
         parts = TemplatePart.compile(Array(text.utf8))
         replaces = parts.contains { if case .literal = $0 { false } else { true } }
@@ -22,6 +25,27 @@ public struct Template: Sendable, Hashable {
     /// Words joined with single spaces, as GNU parallel joins its command words.
     public init(words: [String]) throws(SweepError) {
         try self.init(words.joined(separator: " "))
+    }
+
+    /// The first `{= ... =}` in `text` (GNU parallel's perl expression, which ppdash cannot run), if any.
+    static func perlExpression(_ text: String) -> String? {
+        let u = Array(text.utf8)
+        var i = 0
+        while i + 1 < u.count {
+            if u[i] == UInt8(ascii: "{") && u[i + 1] == UInt8(ascii: "=") {
+                var j = i + 2
+                while j + 1 < u.count {
+                    if u[j] == UInt8(ascii: "=") && u[j + 1] == UInt8(ascii: "}") {
+                        let shown = String(decoding: u[i...(j + 1)], as: UTF8.self)
+                        return shown.count > 40 ? String(shown.prefix(37)) + "..." : shown
+                    }
+                    j += 1
+                }
+                return nil
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// True if the text has a replacement string: `{}` `{1}` `{#}` `{%}` `{.}` `{/}` `{//}` `{/.}` `{N.}` ...
@@ -302,26 +326,14 @@ public struct Sweep: Sendable, Hashable {
         self.groups = groups
     }
 
-    /// From command-line words after `--`: template words, then zero or more `::: values...` groups.
+    /// From command-line words after `--`: template words, then zero or more `::: values...` groups; the other
+    /// input forms (`:::+`, `::::`) are refused here (`InputPlan` and `InputRows` read them).
     public static func parse(words: [String]) throws(SweepError) -> Sweep {
-        guard let first = words.firstIndex(of: ":::") else {
-            return Sweep(template: try Template(words: words))
+        let plan = try InputPlan.parse(words: words)
+        if plan.groups.isEmpty { return Sweep(template: try Template(plan.templateText)) }
+        guard let sweep = plan.sweep else {
+            throw SweepError("linked groups (:::+) and input files (::::) are not a plain sweep: read them with InputRows")
         }
-        let template = try Template(words: Array(words[..<first]))
-        var groups: [ArgGroup] = []
-        var current = ArgGroup()
-        for w in words[(first + 1)...] {
-            if w == ":::" {
-                guard !current.isEmpty else { throw SweepError("::: needs at least one argument") }
-                groups.append(current)
-                current = ArgGroup()
-            } else {
-                try appendValue(w, to: &current)
-            }
-        }
-        guard !current.isEmpty else { throw SweepError("::: needs at least one argument") }
-        groups.append(current)
-        let sweep = Sweep(template: template, groups: groups)
         _ = try sweep.checkedCount()
         return sweep
     }
@@ -335,6 +347,10 @@ public struct Sweep: Sendable, Hashable {
         let templateText = String(decoding: bytes[..<split], as: UTF8.self)
         let template = try Template(trimmed(templateText))
         let words = try splitWords(bytes[split...])
+        // The prompt takes `:::` groups only: the other separators are refused, never a template word or a value.
+        for (w, quoted) in try splitWords(bytes[..<split]) + words where !quoted && w != ":::" && InputPlan.separators.contains(w) {
+            throw SweepError("\(w): linked groups and input files are for ppdash run; here write TEMPLATE ::: ARGS [::: ARGS]")
+        }
         var groups: [ArgGroup] = []
         var current: ArgGroup? = nil
         for (w, quoted) in words {
