@@ -5,9 +5,9 @@ import PPTerm
 
 enum HelpView {
     /// The help's lines, from the key map.
-    static func lines(width: Int, ctx: RenderContext) -> [DetailView.Line] {
+    static func lines(width: Int, ctx: RenderContext, readOnly: Bool = false) -> [DetailView.Line] {
         let t = ctx.theme
-        let entries = KeyMap.helpLines()
+        let entries = KeyMap.helpLines(readOnly: readOnly)
         let keyWidth = min(24, (entries.filter { !$0.heading }.map { displayWidth($0.keys) }.max() ?? 8) + 2)
         var out: [DetailView.Line] = []
         for e in entries {
@@ -34,11 +34,15 @@ enum HelpView {
             }
         }
         out.append([])
-        out.append([Span("Colours: green ok, yellow running, red error/timeout, magenta aborted, dim pending.", t.dim)])
-        out.append([
-            Span(
-                "Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.", t.dim)
-        ])
+        // Notes are wrapped to the overlay like the rest, so none is cut at the frame.
+        for note in [
+            "Esc closes the topmost thing, one press each: a prompt, then the help, then the detail view, then the "
+                + "filter (and any message).",
+            "Colours: green ok, yellow running, red error/timeout, magenta aborted, dim pending.",
+            "Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.",
+        ] {
+            for p in DetailView.wrap(note, width: max(10, width)) { out.append([Span(p, t.dim)]) }
+        }
         return out
     }
 
