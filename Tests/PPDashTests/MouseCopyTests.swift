@@ -44,7 +44,7 @@ struct MouseCopyTests {
         #expect(c.state.sort == .status && c.state.ascending)
         c.handle(.mouse(MouseEvent(.press(1), row: tasks + 1, col: statusCol + 1)))
         #expect(c.state.sort == .status && !c.state.ascending)
-        #expect(c.frame().lines[tasks].contains("sort status"))
+        #expect(c.frame().lines[tasks].contains("sort Status"))
         // An engine row.
         let engines = frame.row(containing: "Engines")!
         c.handle(.mouse(MouseEvent(.press(1), row: engines + 3, col: 5)))
@@ -167,6 +167,7 @@ struct OneSourceTests {
             .map { $0.map(\.text).joined() }.joined(separator: " ")
         #expect(text.contains("Esc closes the topmost thing"))
         #expect(text.contains("started ppdash."))
+        #expect(HelpView.wordWrap("aa bb cc", width: 5) == ["aa bb", "cc"])
     }
 
     @Test("one Esc closes the topmost thing: the filter goes with its message in one press")
@@ -228,21 +229,27 @@ struct OneSourceTests {
         #expect(pending < quick && quick < long && long < runningShort && runningShort < runningLong)
     }
 
-    @Test("follow with nothing running goes to the table's end, not the last task started")
+    @Test("follow anchors on the newest started task only while something runs (else the table's end)")
     func followWithNothingRunning() async throws {
         let client = Client(engines: 1)
         defer { client.shutdown() }
         let source = LocalSource(client: client)
-        _ = try source.submit(line: "true ::: 1..5")
+        _ = try source.submit(line: "true ::: 1..3")
+        _ = try source.submit(line: "sleep 0.4 ::: 1")
         let deadline = ContinuousClock.now + .seconds(20)
-        while source.snapshot(TableQuery(limit: 1)).totals.ok < 5, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        var reading = client.scheduler.read(batchLimit: 0)
+        while reading.totals.running == 0 && reading.totals.done < 4, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+            reading = client.scheduler.read(batchLimit: 0)
         }
-        source.setPaused(true)
-        _ = try source.submit(line: "true ::: 1..20")
-        let snap = source.snapshot(TableQuery(limit: 5, follow: true))
-        #expect(snap.totals.pending == 20 && snap.totals.running == 0)
-        #expect(snap.table.offset == 20, "the window ends at the last row")
-        #expect(snap.table.rows.last?.id == TaskID(25))
+        if reading.totals.running == 1 { #expect(reading.newestStarted == 3) }
+        while reading.totals.done < 4, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            reading = client.scheduler.read(batchLimit: 0)
+        }
+        #expect(reading.totals.done == 4)
+        #expect(reading.newestStarted == nil)
+        let snap = source.snapshot(TableQuery(limit: 2, follow: true))
+        #expect(snap.table.offset == 2 && snap.table.rows.last?.id == TaskID(4))
     }
 }

@@ -26,7 +26,9 @@ enum HelpView {
             }
         }
         out.append([])
-        out.append([Span("The / filter (the same in local, attached, journal and ipp views)", t.section)])
+        for p in wordWrap("The / filter (the same in local, attached, journal and ipp views)", width: max(10, width)) {
+            out.append([Span(p, t.section)])
+        }
         for (example, meaning) in TaskFilter.syntax {
             for (i, p) in DetailView.wrap(meaning, width: max(10, width - keyWidth - 2)).enumerated() {
                 let k = Format.padRight(i == 0 ? "  " + example : "", keyWidth + 2)
@@ -41,8 +43,32 @@ enum HelpView {
             "Colours: green ok, yellow running, red error/timeout, magenta aborted, dim pending.",
             "Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.",
         ] {
-            for p in DetailView.wrap(note, width: max(10, width)) { out.append([Span(p, t.dim)]) }
+            for p in wordWrap(note, width: max(10, width)) { out.append([Span(p, t.dim)]) }
         }
+        return out
+    }
+
+    /// `text` cut at spaces into lines of at most `width` columns (a word longer than that is cut).
+    static func wordWrap(_ text: String, width: Int) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        for word in text.split(separator: " ") {
+            let w = String(word)
+            if cur.isEmpty {
+                cur = w
+            } else if displayWidth(cur) + 1 + displayWidth(w) <= width {
+                cur += " " + w
+            } else {
+                out.append(cur)
+                cur = w
+            }
+            while displayWidth(cur) > width {
+                let parts = DetailView.wrap(cur, width: width)
+                out.append(contentsOf: parts.dropLast())
+                cur = parts.last ?? ""
+            }
+        }
+        if !cur.isEmpty { out.append(cur) }
         return out
     }
 
