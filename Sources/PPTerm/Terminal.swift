@@ -36,13 +36,16 @@ public final class Terminal {
     private var lastCanvas: Canvas?
     private var probeSentAt: Int?
     private var lastProbe = 0
+    private var firstProbe: Int?
     /// Answers seen; until the first one, a terminal that never answers is given up on (no more probes).
     private var answers = 0
     private var probing = true
-    /// Milliseconds an answer may take before frames are held, between probes, and before giving up on one.
+    /// Milliseconds an answer may take before frames are held, between probes, before one frame goes anyway, and
+    /// without any answer before probing stops.
     static let probeHold = 60
-    static let probeEvery = 200
+    static let probeEvery = 100
     static let probeGiveUp = 2_000
+    static let probeNever = 10_000
 
     private init(screen: OpaquePointer, window: UnsafeMutablePointer<WINDOW>, renderer: ScreenRenderer) {
         self.screen = screen
@@ -107,9 +110,10 @@ public final class Terminal {
         let waited = monotonicMilliseconds() - sent
         if waited < Terminal.probeHold { return true }
         if waited < Terminal.probeGiveUp { return false }
-        // No answer for long: draw anyway; a terminal that never answered at all is not asked again.
+        // Overdue: one frame goes now (a probe follows it), so a terminal that is only slow still sees the state
+        // every `probeGiveUp` ms; one that has never answered for `probeNever` ms is not asked again.
         probeSentAt = nil
-        if answers == 0 { probing = false }
+        if answers == 0, let first = firstProbe, monotonicMilliseconds() - first >= Terminal.probeNever { probing = false }
         return true
     }
 
@@ -120,6 +124,7 @@ public final class Terminal {
         guard now - lastProbe >= Terminal.probeEvery else { return }
         lastProbe = now
         probeSentAt = now
+        if firstProbe == nil { firstProbe = now }
         ppterm_write_raw("\u{1B}[5n")
     }
 
