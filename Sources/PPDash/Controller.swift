@@ -104,6 +104,9 @@ public final class DashboardController {
         let query = state.query
         snapshot = source.snapshot(query)
         lastQuery = query
+        if (query.timelineCells ?? 0) > 0, !snapshot.engines.isEmpty, snapshot.engines.allSatisfy({ $0.timeline == nil }) {
+            state.streamUnsupported = true  // a source without a task stream: not shown unless asked for (t)
+        }
         if calmInterval > 0 {
             let now = clock()
             if let c = calm, now - c.at < calmInterval, !c.snapshot.calmIsStale(comparedTo: snapshot) {

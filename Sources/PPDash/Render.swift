@@ -14,7 +14,7 @@ public func layout(for snapshot: Snapshot, size: Size, ui: UIState? = nil) -> La
 /// Task-stream lanes wanted: all engines' when the stream is on (`t`, or by default from `Layout.streamAutoRows`
 /// rows), none otherwise.
 public func streamLanes(_ snapshot: Snapshot, _ ui: UIState, size: Size) -> Int {
-    guard ui.streamShown ?? (size.rows >= Layout.streamAutoRows) else { return 0 }
+    guard ui.streamShown ?? (size.rows >= Layout.streamAutoRows && !ui.streamUnsupported) else { return 0 }
     return TaskStream.wantedLanes(snapshot)
 }
 

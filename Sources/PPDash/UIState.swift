@@ -74,6 +74,8 @@ public struct UIState: Sendable, Hashable {
     public var streamShown: Bool?
     /// The task stream colours cells by batch instead of by outcome (`T`).
     public var streamByBatch = false
+    /// The source was asked for task-stream cells and gave none (a journal, ipp): the stream is not shown unasked.
+    public var streamUnsupported = false
     /// The source takes no commands (a journal read back): keys that change the work are hidden and do nothing.
     public var readOnly = false
     /// Mouse reporting is wanted (`m` toggles; `--no-mouse` starts with it off).

@@ -176,6 +176,16 @@ struct TaskStreamTests {
         #expect(c.row(containing: "this source keeps no task stream") != nil)
     }
 
+    @Test("a source that gives no timelines when asked: the stream is not shown unasked at 200x50; t still shows it")
+    func unsupportedSourceHidesIt() {
+        let c = DashboardController(source: FakeSource(), size: Size(rows: 50, cols: 200), capabilities: color)
+        c.poll(force: true)
+        #expect(c.state.streamUnsupported)
+        #expect(c.frame().row(containing: "Task stream") == nil)
+        c.handle(.char("t"))
+        #expect(c.frame().row(containing: "this source keeps no task stream") != nil)
+    }
+
     @Test("t toggles the stream off and on again")
     func toggle() {
         let snap = withTimelines(Fixture.snapshot(), [pattern])
