@@ -238,11 +238,14 @@ struct OneSourceTests {
         _ = try source.submit(line: "sleep 0.4 ::: 1")
         let deadline = ContinuousClock.now + .seconds(20)
         var reading = client.scheduler.read(batchLimit: 0)
-        while reading.totals.running == 0 && reading.totals.done < 4, ContinuousClock.now < deadline {
+        // While the sleep (task 4, index 3) runs, follow anchors on it.
+        while !(reading.totals.done == 3 && reading.totals.running == 1) && reading.totals.done < 4,
+            ContinuousClock.now < deadline
+        {
             try await Task.sleep(for: .milliseconds(10))
             reading = client.scheduler.read(batchLimit: 0)
         }
-        if reading.totals.running == 1 { #expect(reading.newestStarted == 3) }
+        if reading.totals.done == 3 { #expect(reading.newestStarted == 3) }
         while reading.totals.done < 4, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
             reading = client.scheduler.read(batchLimit: 0)

@@ -186,6 +186,24 @@ struct TaskStreamTests {
         #expect(c.frame().row(containing: "this source keeps no task stream") != nil)
     }
 
+    @Test("seconds before an engine started are blank, not idle")
+    func beforeTheEngine() {
+        var snap = withTimelines(Fixture.snapshot(engines: 2), [String(repeating: ".", count: 90) + "oooo"], last: 1_000)
+        snap.engines[1].timeline?.firstCell = 1_000 - 5
+        var ui = UIState()
+        ui.streamShown = true
+        let c = frame(snap, ui, rows: 30, cols: 100)
+        let top = try! #require(c.row(containing: "Task stream"))
+        let older = c.lines[top + 1]
+        let newer = c.lines[top + 2]
+        #expect(older.filter { $0 == "·" }.count > 40)
+        // It started 5 s before the last cell: 6 cells of its life, 2 of them idle.
+        #expect(newer.filter { $0 == "·" }.count == 2, "\(newer)")
+        #expect(newer.contains(" ··████"))
+        let (lanes, _) = TaskStream.lanes(snap.engines, rows: 10)
+        #expect(lanes[1].absent == lanes[1].cells.count - 6)
+    }
+
     @Test("t toggles the stream off and on again")
     func toggle() {
         let snap = withTimelines(Fixture.snapshot(), [pattern])

@@ -6,10 +6,12 @@ import PPSource
 import PPTerm
 
 enum TaskStream {
-    /// One lane: its label and its cells, oldest first, the last one the second the snapshot was taken in.
+    /// One lane: its label and its cells, oldest first, the last one the second the snapshot was taken in; the
+    /// first `absent` cells are from before its engine(s) existed (drawn blank, not as idle time).
     struct Lane: Equatable {
         var label: String
         var cells: [TimelineCell]
+        var absent = 0
     }
 
     /// How engines were put into lanes.
@@ -46,8 +48,13 @@ enum TaskStream {
             if cells.count < width { cells.insert(contentsOf: repeatElement(TimelineCell.idle, count: width - cells.count), at: 0) }
             return cells
         }
+        /// Cells of a `width`-cell lane ending at `last` from before the engine started.
+        func absent(_ e: EngineSnapshot) -> Int {
+            guard let first = e.timeline?.firstCell else { return 0 }
+            return Int(max(0, min(Int64(width), first - (last - Int64(width) + 1))))
+        }
         if timed.count <= rows {
-            return (timed.map { Lane(label: String($0.id), cells: aligned($0)) }, .perEngine)
+            return (timed.map { Lane(label: String($0.id), cells: aligned($0), absent: absent($0)) }, .perEngine)
         }
         var hosts: [String] = []
         var byHost: [String: [EngineSnapshot]] = [:]
@@ -57,7 +64,9 @@ enum TaskStream {
         }
         if hosts.count > 1 && hosts.count <= rows {
             let lanes = hosts.map { h in
-                Lane(label: h.isEmpty ? "?" : h, cells: merge(byHost[h]!.map(aligned), width: width))
+                Lane(
+                    label: h.isEmpty ? "?" : h, cells: merge(byHost[h]!.map(aligned), width: width),
+                    absent: byHost[h]!.map(absent).min() ?? 0)
             }
             return (lanes, .byHost)
         }
@@ -67,7 +76,7 @@ enum TaskStream {
         while i < timed.count {
             let group = Array(timed[i..<min(timed.count, i + k)])
             let label = group.count == 1 ? String(group[0].id) : "\(group.first!.id)-\(group.last!.id)"
-            lanes.append(Lane(label: label, cells: merge(group.map(aligned), width: width)))
+            lanes.append(Lane(label: label, cells: merge(group.map(aligned), width: width), absent: group.map(absent).min() ?? 0))
             i += k
         }
         return (lanes, .every(k))
@@ -162,10 +171,13 @@ enum TaskStream {
             let r = rect.row + 1 + n
             canvas.cell(lane.label, row: r, col: rect.col + 1, width: labelWidth, right: true, style: t.label, unicode: ctx.unicode)
             let shown = lane.cells.suffix(width - future)
+            let blank = max(0, lane.absent - (lane.cells.count - shown.count))
             var x = x0 + (width - future) - shown.count
-            for c in shown {
-                let (ch, style) = look(c, byBatch: ui.streamByBatch, ctx: ctx)
-                canvas.put(String(ch), row: r, col: x, style: style)
+            for (i, c) in shown.enumerated() {
+                if i >= blank {
+                    let (ch, style) = look(c, byBatch: ui.streamByBatch, ctx: ctx)
+                    canvas.put(String(ch), row: r, col: x, style: style)
+                }
                 x += 1
             }
         }

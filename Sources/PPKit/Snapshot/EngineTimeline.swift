@@ -53,11 +53,14 @@ public struct EngineTimeline: Sendable, Hashable, Codable {
     /// The cell number (seconds since the epoch / cellSeconds) of the last cell: lanes of one snapshot line up on it.
     public var lastCell: Int64
     public var cells: [TimelineCell]
+    /// The cell the engine started in: cells before it are not idle time, the engine did not exist yet.
+    public var firstCell: Int64?
 
-    public init(cellSeconds: Double, lastCell: Int64, cells: [TimelineCell]) {
+    public init(cellSeconds: Double, lastCell: Int64, cells: [TimelineCell], firstCell: Int64? = nil) {
         self.cellSeconds = cellSeconds
         self.lastCell = lastCell
         self.cells = cells
+        self.firstCell = firstCell
     }
 }
 
@@ -115,7 +118,7 @@ struct TimelineRing: Sendable {
 
     /// The last `count` cells up to the one `now` is in, oldest first, with a task still running since
     /// `running.since` drawn as running.
-    func timeline(now: Int64, count: Int, running: (since: Int64, batch: Int)?) -> EngineTimeline {
+    func timeline(now: Int64, count: Int, running: (since: Int64, batch: Int)?, created: Int64? = nil) -> EngineTimeline {
         let n = max(0, min(Self.count, count))
         let last = now / Self.width
         var cells = [TimelineCell](repeating: .idle, count: n)
@@ -147,6 +150,7 @@ struct TimelineRing: Sendable {
             cells[k] = TimelineCell(
                 busyEighths: eighths, outcome: TimelineCell.Outcome(rawValue: code) ?? .none, batch: batch)
         }
-        return EngineTimeline(cellSeconds: Double(Self.width) / 1e6, lastCell: last, cells: cells)
+        return EngineTimeline(
+            cellSeconds: Double(Self.width) / 1e6, lastCell: last, cells: cells, firstCell: created.map { $0 / Self.width })
     }
 }

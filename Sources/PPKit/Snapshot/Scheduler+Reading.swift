@@ -108,7 +108,8 @@ extension Scheduler {
                     timeline: timelineCells > 0
                         ? e.timeline.timeline(
                             now: now.microseconds, count: timelineCells,
-                            running: e.current.map { (since: e.busySince, batch: s.tasks[batchOf: $0].id) }) : nil)
+                            running: e.current.map { (since: e.busySince, batch: s.tasks[batchOf: $0].id) },
+                            created: e.created) : nil)
             }
             let firstBatch = max(0, s.tasks.batchCount - max(0, batchLimit))
             let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in
