@@ -54,7 +54,7 @@ let package = Package(
         ),
         // Where the dashboard meets its sources: the source protocol, snapshots, the one table query, LocalSource.
         .target(name: "PPSource", dependencies: ["PPKit"], swiftSettings: strict),
-        .target(name: "PPTerm", dependencies: ["CNcurses", "PPSystem"], swiftSettings: strict),
+        .target(name: "PPTerm", dependencies: ["CNcurses", "PPSystem", "PPJSON"], swiftSettings: strict),
         // For tests and the benchmark only: an ncurses screen in memory (it sets the process locale).
         .target(name: "PPTestSupport", dependencies: ["PPTerm", "CNcurses"], swiftSettings: strict),
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.

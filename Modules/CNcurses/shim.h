@@ -98,4 +98,43 @@ static inline int ppterm_cell_attrs(WINDOW *win, int y, int x, attr_t *attrs, in
 
 static inline int ppterm_ccharw_max(void) { return CCHARW_MAX; }
 
+/// Asks ncurses for button presses/releases and the wheel (or for nothing): its own mouse decoding (KEY_MOUSE) then
+/// works where terminfo names the report (kmous); no click-interval wait.
+static inline void ppterm_mouse(int on) {
+    mmask_t want = on ? (BUTTON1_PRESSED | BUTTON1_RELEASED | BUTTON2_PRESSED | BUTTON2_RELEASED | BUTTON3_PRESSED |
+                         BUTTON3_RELEASED | BUTTON4_PRESSED | BUTTON5_PRESSED)
+                      : 0;
+    mousemask(want, NULL);
+    mouseinterval(0);
+}
+
+/// The mouse event behind a KEY_MOUSE: kind 1-3 button pressed, 4 released, 5 wheel up, 6 wheel down, 0 other;
+/// 0-based row and column. Returns OK/ERR.
+static inline int ppterm_getmouse(int *kind, int *row, int *col) {
+    MEVENT e;
+    if (getmouse(&e) != OK) return ERR;
+    *row = e.y;
+    *col = e.x;
+    mmask_t b = e.bstate;
+    if (b & BUTTON1_PRESSED) *kind = 1;
+    else if (b & BUTTON2_PRESSED) *kind = 2;
+    else if (b & BUTTON3_PRESSED) *kind = 3;
+    else if (b & (BUTTON1_RELEASED | BUTTON2_RELEASED | BUTTON3_RELEASED)) *kind = 4;
+    else if (b & BUTTON4_PRESSED) *kind = 5;
+    else if (b & BUTTON5_PRESSED) *kind = 6;
+    else *kind = 0;
+    return OK;
+}
+
+/// Pushes a character back so the next wget_wch reads it (OK/ERR).
+static inline int ppterm_unget(unsigned int ch) { return unget_wch((wchar_t)ch); }
+
+/// Writes raw bytes to the terminal ncurses draws on (after its own output), e.g. mode switches and OSC 52.
+static inline void ppterm_write_raw(const char *s) {
+    FILE *out = stdout;
+    fflush(out);
+    fputs(s, out);
+    fflush(out);
+}
+
 #endif

@@ -20,6 +20,8 @@ public struct DashboardOptions: Sendable {
     public var attached = false
     /// Seconds between refreshes of the header, engine rows and clocks (`DashboardController.calmInterval`).
     public var calmInterval = 1.0
+    /// Mouse reporting on at start (`--no-mouse` turns it off; `m` toggles it).
+    public var mouse = true
 
     /// Options with the defaults the spec gives (10 Hz, 25 ms ESCDELAY, the terminal decides colours and Unicode).
     public init(
@@ -79,6 +81,8 @@ struct DashboardLoop {
         controller = DashboardController(
             source: source, size: Size(rows: rows, cols: cols), capabilities: caps, batchLimit: options.batchLimit)
         if options.attached { controller.update { $0.attached = true } }
+        let mouse = options.mouse
+        controller.update { $0.mouse = mouse }
         controller.calmInterval = max(0, options.calmInterval)
         interval = min(10, max(0.02, options.refreshInterval))
     }
@@ -113,14 +117,20 @@ struct DashboardLoop {
                 drawn = nil
             }
 
+            if terminal.mouseOn != controller.state.mouse { terminal.setMouse(controller.state.mouse) }
             let (rows, cols) = terminal.size
             controller.resize(to: Size(rows: rows, cols: cols))
             let key = DrawKey(
                 generation: controller.snapshot.generation, state: controller.state, size: controller.size,
                 second: Int(now()), paused: controller.snapshot.paused)
-            if key != drawn {
+            // A slow link holds frames until the terminal caught up; then the newest state goes (frames coalesce).
+            if key != drawn, terminal.readyToDraw {
                 terminal.draw(controller.frame())
                 drawn = key
+            }
+            if let bytes = controller.pendingClipboard {
+                controller.pendingClipboard = nil
+                terminal.writeRaw(osc52(bytes))
             }
 
             let wait = max(0, Int(((nextPoll - now()) * 1000).rounded(.up)))

@@ -22,6 +22,8 @@ public final class DashboardController {
     /// The app uses 1 s: at 10 Hz these figures cost two thirds of the bytes sent to the terminal.
     public var calmInterval: Double = 0
     private var calm: (snapshot: Snapshot, at: Double)?
+    /// Bytes `y` asked to put on the terminal's clipboard, for the app loop to send as OSC 52 (then set back to nil).
+    public var pendingClipboard: [UInt8]?
     /// How long an information message / an error stays on the status line, in seconds.
     public var messageLifetime = (info: 5.0, error: 12.0)
 
@@ -41,6 +43,7 @@ public final class DashboardController {
         snapshot = Snapshot(
             time: Timestamp(microseconds: 0), startedAt: Timestamp(microseconds: 0), generation: 0, paused: false,
             totals: StatusCounts(), rate: 0, engines: [], batches: [], batchCount: 0, table: .empty)
+        state.readOnly = source.readOnly
         poll(force: true)
     }
 
@@ -59,6 +62,10 @@ public final class DashboardController {
     @discardableResult
     public func handle(_ key: Key) -> DashboardExit? {
         if key == .resize { return nil }
+        if case .mouse(let event) = key {
+            handleMouse(event)
+            return nil
+        }
         updateViewport()
         let before = state.query
         let effects = state.handle(key, snapshot: snapshot)
@@ -97,6 +104,9 @@ public final class DashboardController {
         let query = state.query
         snapshot = source.snapshot(query)
         lastQuery = query
+        if (query.timelineCells ?? 0) > 0, !snapshot.engines.isEmpty, snapshot.engines.allSatisfy({ $0.timeline == nil }) {
+            state.streamUnsupported = true  // a source without a task stream: not shown unless asked for (t)
+        }
         if calmInterval > 0 {
             let now = clock()
             if let c = calm, now - c.at < calmInterval, !c.snapshot.calmIsStale(comparedTo: snapshot) {
@@ -110,7 +120,10 @@ public final class DashboardController {
     private func updateViewport() {
         state.viewport = viewport(for: snapshot, state, size: size, capabilities: capabilities)
         // Ask for as many batches as bars fit (one row goes to the total bar), up to the configured cap.
-        let room = Layout(size: size, engines: snapshot.engines.count, bars: maxBatches + 1).barRows
+        let room = Layout(
+            size: size, engines: snapshot.engines.count, bars: maxBatches + 1,
+            streamLanes: streamLanes(snapshot, state, size: size)
+        ).barRows
         state.batchLimit = max(1, min(maxBatches, room - 1))
     }
 
@@ -168,6 +181,8 @@ public final class DashboardController {
             case .stopBatch:
                 source.stopAll()
                 say("batch stopped: pending tasks aborted, running ones signalled")
+            case .copy(let text, let what):
+                copy(text, what: what)
             case .quit:
                 break
             }
@@ -187,7 +202,7 @@ public final class DashboardController {
         }
     }
 
-    private func say(_ text: String, error: Bool = false) {
+    func say(_ text: String, error: Bool = false) {
         state.message = StatusMessage(text, isError: error)
         noteMessage()
     }

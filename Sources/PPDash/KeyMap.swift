@@ -48,11 +48,25 @@ public enum Action: Sendable, Hashable {
     case openDetail, sortNext, sortPrevious, flipOrder, openFilter, toggleFollow
     case abortTask, abortBatch, retryTask, retryBatch
     case filterByEngine
+    /// Show or hide the task stream; colour it by outcome or by batch; mouse on or off; copy (OSC 52).
+    case toggleStream, streamColouring, toggleMouse, copy
     /// Prompt editing: typed characters are inserted, these are the rest.
     case insertText
     case edit(EditAction)
     case accept, cancel
     case confirmYes, confirmNo
+}
+
+extension Action {
+    /// It changes the work (submit, pause, engines, abort, retry, stop): nothing a read-only view can do.
+    public var changesWork: Bool {
+        switch self {
+        case .openSubmit, .togglePause, .addEngine, .removeEngine, .abortTask, .abortBatch, .retryTask, .retryBatch,
+            .stopBatch:
+            true
+        default: false
+        }
+    }
 }
 
 /// One row of the key map: the keys, where they apply, what they do and the help text.
@@ -87,6 +101,10 @@ public enum KeyMap {
         Binding([.char("z")], .global, .toggleFreeze, "freeze or unfreeze the display (the batch goes on)"),
         Binding([.char("+")], .global, .addEngine, "add an engine"),
         Binding([.char("-")], .global, .removeEngine, "remove the selected engine (else the last idle one)"),
+        Binding([.char("t")], .global, .toggleStream, "show or hide the task stream (a lane per engine, 1 s a cell)"),
+        Binding([.char("T")], .global, .streamColouring, "colour the task stream by outcome or by batch"),
+        Binding([.char("m")], .global, .toggleMouse, "mouse on or off (off: the terminal's own selection works)"),
+        Binding([.char("y")], .global, .copy, "copy the task's command (detail view: its output file) to the clipboard"),
 
         Binding([.char("q"), .char("d"), .ctrl("c")], .attached, .detach, "detach: close this view, the batch runs on"),
         Binding([.char("Q")], .attached, .stopBatch, "stop the batch (asks first): abort pending, signal running"),
@@ -171,14 +189,15 @@ public enum KeyMap {
         case .backTab: "Shift-Tab"
         case .function(let n): "F\(n)"
         case .resize: "resize"
+        case .mouse: "mouse"
         }
     }
 
     /// The help screen's lines: a heading per scope, then `keys  description` rows.
-    public static func helpLines() -> [(keys: String, text: String, heading: Bool)] {
+    public static func helpLines(readOnly: Bool = false) -> [(keys: String, text: String, heading: Bool)] {
         var out: [(String, String, Bool)] = []
         for scope in KeyScope.allCases {
-            let rows = bindings.filter { $0.scope == scope }
+            let rows = bindings.filter { $0.scope == scope && !(readOnly && $0.action.changesWork) }
             guard !rows.isEmpty else { continue }
             if !out.isEmpty { out.append(("", "", false)) }
             out.append((scope.title, "", true))

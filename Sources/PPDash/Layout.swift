@@ -53,9 +53,16 @@ public struct Layout: Sendable, Hashable {
     public var barRows: Int
     public var tableRows: Int
     public var sideBySide: Bool
+    /// The task stream: title rule and `streamRows` lanes, above the table; empty when not shown (or no room).
+    public var stream = Rect(row: 0, col: 0, width: 0, height: 0)
+    public var streamRows = 0
 
-    /// The layout for `size` with this many engines and progress bars wanted (bars include the total bar).
-    public init(size: Size, engines engineCount: Int, bars barCount: Int) {
+    /// Rows from which the task stream shows without being asked for (`t` toggles it at any size).
+    public static let streamAutoRows = 40
+
+    /// The layout for `size` with this many engines, progress bars (bars include the total bar) and task-stream lanes
+    /// wanted (0: no stream).
+    public init(size: Size, engines engineCount: Int, bars barCount: Int, streamLanes: Int = 0) {
         self.size = size
         tooSmall = size.rows < Self.minimum.rows || size.cols < Self.minimum.cols
         let rows = max(0, size.rows)
@@ -63,7 +70,15 @@ public struct Layout: Sendable, Hashable {
         header = Rect(row: 0, col: 0, width: cols, height: 1)
         status = Rect(row: rows - 1, col: 0, width: cols, height: 1)
         overlay = Rect(row: 1, col: 0, width: cols, height: rows - 2)
-        let avail = max(0, rows - 2)
+        var avail = max(0, rows - 2)
+        // The stream takes at most a quarter of the rows, and only what leaves the other panes their least.
+        if streamLanes > 0 && rows >= Self.minimum.rows && cols >= Self.minimum.cols {
+            let lanes = min(streamLanes, max(1, avail / 4))
+            if avail - (lanes + 1) >= 5 + 2 + Self.minimumTableRows {
+                streamRows = lanes
+                avail -= lanes + 1
+            }
+        }
         let engineWant = max(1, engineCount)
         let barWant = max(1, barCount)
         sideBySide = cols >= Self.sideBySideColumns
@@ -89,6 +104,10 @@ public struct Layout: Sendable, Hashable {
             self.engines = Rect(row: 1, col: 0, width: cols, height: engineRows + 2)
             progress = Rect(row: self.engines.bottom, col: 0, width: cols, height: barRows + 1)
             table = Rect(row: progress.bottom, col: 0, width: cols, height: tableRows + 2)
+        }
+        if streamRows > 0 {
+            stream = Rect(row: table.row, col: 0, width: cols, height: streamRows + 1)
+            table.row += streamRows + 1
         }
     }
 

@@ -5,8 +5,17 @@ import PPTerm
 import Synchronization
 
 /// The layout for a snapshot at a size (how many engines and bars it wants decide the split).
-public func layout(for snapshot: Snapshot, size: Size) -> Layout {
-    Layout(size: size, engines: snapshot.engines.count, bars: ProgressPane.wantedRows(snapshot))
+public func layout(for snapshot: Snapshot, size: Size, ui: UIState? = nil) -> Layout {
+    Layout(
+        size: size, engines: snapshot.engines.count, bars: ProgressPane.wantedRows(snapshot),
+        streamLanes: ui.map { streamLanes(snapshot, $0, size: size) } ?? 0)
+}
+
+/// Task-stream lanes wanted: all engines' when the stream is on (`t`, or by default from `Layout.streamAutoRows`
+/// rows), none otherwise.
+public func streamLanes(_ snapshot: Snapshot, _ ui: UIState, size: Size) -> Int {
+    guard ui.streamShown ?? (size.rows >= Layout.streamAutoRows && !ui.streamUnsupported) else { return 0 }
+    return TaskStream.wantedLanes(snapshot)
 }
 
 /// Draws one frame: header, engines, progress, task table and status line, or the detail/help overlays over them.
@@ -20,7 +29,7 @@ public func render(
     var canvas = Canvas(rows: size.rows, cols: size.cols)
     let ctx = RenderContext(
         theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
-    let lay = layout(for: snapshot, size: size)
+    let lay = layout(for: snapshot, size: size, ui: ui)
     if lay.tooSmall {
         drawTooSmall(into: &canvas, size: size, ctx: ctx)
         return canvas
@@ -38,28 +47,35 @@ public func render(
             canvas.put(String(ctx.glyphs.teeDown), row: lay.engines.row, col: lay.engines.right, style: ctx.theme.rule)
             canvas.put(String(ctx.glyphs.teeUp), row: lay.table.row, col: lay.engines.right, style: ctx.theme.rule)
         }
-        ProgressPane.draw(
-            into: &canvas, rect: lay.progress, rows: lay.barRows, snapshot: snapshot, calm: calm, ui: ui, ctx: ctx)
+        // The bars and the header read one snapshot (the calm one): their numbers never disagree.
+        ProgressPane.draw(into: &canvas, rect: lay.progress, rows: lay.barRows, snapshot: slow, ui: ui, ctx: ctx)
+        if lay.streamRows > 0 {
+            TaskStream.draw(into: &canvas, rect: lay.stream, snapshot: slow, ui: ui, ctx: ctx)
+        }
         TaskTable.draw(into: &canvas, rect: lay.table, rows: lay.tableRows, snapshot: snapshot, ui: ui, ctx: ctx)
     }
     if ui.showHelp {
         let frame = HelpView.frame(in: lay.overlay)
         HelpView.draw(
-            into: &canvas, rect: frame, ui: ui, lines: HelpView.lines(width: frame.width - 4, ctx: ctx), ctx: ctx)
+            into: &canvas, rect: frame, ui: ui, lines: HelpView.lines(width: frame.width - 4, ctx: ctx, readOnly: ui.readOnly), ctx: ctx)
     }
     StatusLine.draw(into: &canvas, rect: lay.status, ui: ui, snapshot: snapshot, ctx: ctx)
     return canvas
 }
 
 extension Snapshot {
-    /// This snapshot with what `calm` holds for the figures read at a glance: the clock, the rate, the totals and the
-    /// engine rows. Dispatch state (paused), batches and the table stay this snapshot's own.
+    /// This snapshot with what `calm` holds for the figures read at a glance: the clock, the rate, the totals, the
+    /// batches' bars and the engine rows (one snapshot for all, so the header and the bars agree). Dispatch state
+    /// (paused) and the table stay this snapshot's own.
     func calmed(by calm: Snapshot) -> Snapshot {
         var s = self
         s.time = calm.time
         s.rate = calm.rate
         s.totals = calm.totals
         s.engines = calm.engines
+        s.batches = calm.batches
+        s.batchCount = calm.batchCount
+        s.startedAt = calm.startedAt
         return s
     }
 
@@ -127,17 +143,18 @@ final class DetailCache: Sendable {
 
 /// The viewport a layout gives the UI state (page sizes, scroll limits).
 public func viewport(for snapshot: Snapshot, _ ui: UIState, size: Size, capabilities: TermCapabilities) -> Viewport {
-    let lay = layout(for: snapshot, size: size)
+    let lay = layout(for: snapshot, size: size, ui: ui)
     let ctx = RenderContext(
         theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
     var v = Viewport()
     v.tableRows = max(1, lay.tableRows)
     v.engineRows = max(1, lay.engineRows)
+    v.streamCells = lay.streamRows > 0 ? TaskStream.cells(forWidth: lay.stream.width) : 0
     v.detailRows = lay.overlayTextRows
     v.detailLines = ui.mode == .detail ? detailLines(ui, size: size, ctx: ctx).count : 0
     let help = HelpView.frame(in: lay.overlay)
     v.helpRows = max(1, help.height - 2)
-    v.helpLines = ui.showHelp ? HelpView.lines(width: help.width - 4, ctx: ctx).count : 0
+    v.helpLines = ui.showHelp ? HelpView.lines(width: help.width - 4, ctx: ctx, readOnly: ui.readOnly).count : 0
     return v
 }
 

@@ -17,6 +17,8 @@ public enum Effect: Sendable, Hashable {
     case fetchDetail(TaskID)
     /// Stop the whole batch (an attached view's `Q`, confirmed).
     case stopBatch
+    /// Put `text` on the terminal's clipboard (OSC 52); `what` says what it is, for the message.
+    case copy(text: String, what: String)
     case quit
 }
 
@@ -39,6 +41,8 @@ public struct Viewport: Sendable, Hashable {
     public var detailLines = 0
     public var helpRows = 10
     public var helpLines = 0
+    /// Task-stream cells a lane shows (0: the stream is hidden).
+    public var streamCells = 0
     public init() {}
 }
 
@@ -66,6 +70,16 @@ public struct UIState: Sendable, Hashable {
     public var attached = false
     /// The display is frozen (`z`): the snapshot is not refreshed on the timer.
     public var frozen = false
+    /// The task stream is shown (`t`); nil: shown when the terminal has room (`Layout.streamAutoRows`).
+    public var streamShown: Bool?
+    /// The task stream colours cells by batch instead of by outcome (`T`).
+    public var streamByBatch = false
+    /// The source was asked for task-stream cells and gave none (a journal, ipp): the stream is not shown unasked.
+    public var streamUnsupported = false
+    /// The source takes no commands (a journal read back): keys that change the work are hidden and do nothing.
+    public var readOnly = false
+    /// Mouse reporting is wanted (`m` toggles; `--no-mouse` starts with it off).
+    public var mouse = true
 
     public var sort: SortKey = .id
     public var ascending = true
@@ -98,7 +112,7 @@ public struct UIState: Sendable, Hashable {
     public var query: TableQuery {
         TableQuery(
             sort: sort, ascending: ascending, filter: filter, offset: offset, limit: max(1, viewport.tableRows),
-            follow: follow, batchLimit: batchLimit)
+            follow: follow, batchLimit: batchLimit, timelineCells: viewport.streamCells > 0 ? viewport.streamCells : nil)
     }
 
     /// The scopes a key is looked up in, most specific first.
@@ -130,6 +144,10 @@ public struct UIState: Sendable, Hashable {
             return []
         }
         guard let binding else { return [] }
+        if readOnly && binding.action.changesWork {
+            message = StatusMessage("read-only view: \(KeyMap.name(key)) changes nothing here", isError: true)
+            return []
+        }
         return perform(binding.action, snapshot: snapshot)
     }
 
@@ -152,10 +170,12 @@ public struct UIState: Sendable, Hashable {
                 showHelp = false
             } else if mode == .detail {
                 closeDetail()
+            } else if !filter.isEmpty {
+                // The filter and a message go with one press (a message is not a thing to close first).
+                setFilter("")
+                message = nil
             } else if message != nil {
                 message = nil
-            } else if !filter.isEmpty {
-                setFilter("")
             }
         case .togglePause:
             return [.setPaused(!(snapshot?.paused ?? false))]
@@ -229,10 +249,80 @@ public struct UIState: Sendable, Hashable {
             focus = .table
             setFilter("e\(engines[engineSelected].id)")
             message = StatusMessage("showing engine \(engines[engineSelected].id)'s tasks (Esc shows all)")
+        case .toggleStream:
+            let shown = viewport.streamCells > 0
+            streamShown = !shown
+            if shown { message = StatusMessage("task stream hidden (t shows it)") }
+        case .streamColouring:
+            streamByBatch.toggle()
+            message = StatusMessage("task stream coloured by " + (streamByBatch ? "batch" : "outcome") + " (T switches)")
+        case .toggleMouse:
+            mouse.toggle()
+            message = StatusMessage(
+                mouse
+                    ? "mouse on: click selects, wheel scrolls, a column header sorts (m: off)"
+                    : "mouse off: the terminal's own selection works (m: on)")
+        case .copy:
+            return copyEffect(snapshot)
         case .insertText, .edit, .accept, .cancel, .confirmYes, .confirmNo:
             break
         }
         return []
+    }
+
+    /// What `y` copies: in the detail view the task's output file (or, kept in memory, its output), else the selected
+    /// task's command.
+    private mutating func copyEffect(_ snapshot: Snapshot?) -> [Effect] {
+        if mode == .detail {
+            guard let d = detail else {
+                message = StatusMessage("task \(detailTask.map { "\($0)" } ?? "") is still loading", isError: true)
+                return []
+            }
+            if let path = d.stdout.spool ?? d.stderr.spool {
+                return [.copy(text: path, what: "task \(d.id)'s output file path")]
+            }
+            let text = String(decoding: d.stdout.bytes, as: UTF8.self)
+            if text.isEmpty {
+                message = StatusMessage("task \(d.id) has no output file and no output to copy", isError: true)
+                return []
+            }
+            return [.copy(text: text, what: "task \(d.id)'s output (it has no output file)")]
+        }
+        guard let row = selectedRow(in: snapshot) else {
+            message = StatusMessage("no task selected", isError: true)
+            return []
+        }
+        return [.copy(text: row.text, what: "task \(row.id)'s command")]
+    }
+
+    /// Applies a mouse click or wheel turn the controller placed on the screen.
+    public mutating func apply(_ target: MouseTarget, snapshot: Snapshot?) {
+        guard prompt == nil, !confirmingQuit, !confirmingStop else { return }
+        switch target {
+        case .none:
+            break
+        case .wheel(let delta, let pane):
+            if !showHelp && mode == .main, let pane { focus = pane }
+            move(by: delta, snapshot: snapshot)
+        case .pane(let pane):
+            guard mode == .main, !showHelp else { return }
+            focus = pane
+        case .tableRow(let index):
+            guard mode == .main, !showHelp else { return }
+            focus = .table
+            moveSelection(to: index, snapshot: snapshot)
+        case .tableHeader(let key):
+            guard mode == .main, !showHelp else { return }
+            focus = .table
+            if sort == key { ascending.toggle() } else { sort = key; ascending = true }
+            resetTable()
+        case .engineRow(let index):
+            guard mode == .main, !showHelp else { return }
+            focus = .engines
+            let count = snapshot?.engines.count ?? 0
+            engineSelected = max(0, min(count - 1, index))
+            keepEngineVisible()
+        }
     }
 
     private mutating func promptAction(_ action: Action) -> [Effect] {

@@ -107,6 +107,8 @@ public final class JournalSource: DashboardSource {
     public func addEngine() throws -> EngineID { throw refusal }
     public func removeEngine(_ id: EngineID?) throws -> EngineID { throw refusal }
     public func stopAll() {}
+    /// A journal read back takes no commands.
+    public var readOnly: Bool { true }
 }
 
 /// A journal's task rows as the table query reads them; the key is the journal's msg_id.

@@ -23,6 +23,13 @@ public protocol DashboardSource: AnyObject, Sendable {
     func removeEngine(_ id: EngineID?) throws -> EngineID
     /// Stops everything: pending tasks aborted, running ones signalled.
     func stopAll()
+    /// Nothing can be changed through it (a journal read back): the dashboard hides the keys that would.
+    var readOnly: Bool { get }
+}
+
+extension DashboardSource {
+    /// Sources take commands unless they say otherwise.
+    public var readOnly: Bool { false }
 }
 
 /// A sweep typed at the prompt (`TEMPLATE ::: ARGS`). A source parses it here, so the scheduler only ever sees the

@@ -76,7 +76,7 @@ struct SchedulerTable: Sendable {
 
     /// By id, no filter: the window's rows read under the lock, O(rows). Returns rows examined and read locked.
     static func direct(_ scheduler: Scheduler, _ q: TableQuery) -> (Snapshot, Int, Int) {
-        let r = scheduler.read(batchLimit: q.batchLimit, ascending: q.ascending) { n, newest in
+        let r = scheduler.read(batchLimit: q.batchLimit, ascending: q.ascending, timelineCells: q.timelineCells ?? 0) { n, newest in
             let offset = q.windowOffset(matching: n, anchorPosition: newest)
             return offset..<min(n, offset + max(0, q.limit))
         }
@@ -97,7 +97,7 @@ struct SchedulerTable: Sendable {
             cursor = c.cursor
             done = c.caughtUp
         }
-        let r = scheduler.read(batchLimit: q.batchLimit)
+        let r = scheduler.read(batchLimit: q.batchLimit, timelineCells: q.timelineCells ?? 0)
         var examined = locked
         let window = TableIndex.window(columns, q, index: &index, changed: changed, anchor: r.newestStarted, cost: &examined)
         changed = []

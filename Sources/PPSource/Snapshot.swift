@@ -68,11 +68,14 @@ public struct TableQuery: Sendable, Hashable, Codable {
     public var follow: Bool
     /// How many recent batches to include.
     public var batchLimit: Int
+    /// One-second task-stream cells wanted per engine (`EngineSnapshot.timeline`); nil or 0: none.
+    public var timelineCells: Int?
 
     public init(
         sort: SortKey = .id, ascending: Bool = true, filter: String = "", offset: Int = 0, limit: Int = 50,
-        follow: Bool = false, batchLimit: Int = 8
+        follow: Bool = false, batchLimit: Int = 8, timelineCells: Int? = nil
     ) {
+        self.timelineCells = timelineCells
         self.sort = sort
         self.ascending = ascending
         self.filter = filter

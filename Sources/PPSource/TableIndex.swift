@@ -195,7 +195,9 @@ public struct TableIndex: Sendable {
         case .submitted: k.submitted
         case .started: k.started
         case .completed: k.completed
-        case .duration: k.duration
+        // A running task sorts by its live duration: after every finished one (it is still going), the one started
+        // first last. Fixed while it runs, so the index stays valid as time passes.
+        case .duration: k.completed > 0 || k.started <= 0 ? k.duration : (Int64(1) << 62) - k.started
         case .retries: Int64(k.retries)
         }
     }

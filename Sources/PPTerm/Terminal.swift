@@ -28,6 +28,24 @@ public final class Terminal {
     private let window: UnsafeMutablePointer<WINDOW>
     private var renderer: ScreenRenderer
     private var closed = false
+    /// Mouse reporting is on (`setMouse`).
+    public private(set) var mouseOn = false
+    /// Flow control on a slow link: after a frame, a status request (`ESC [ 5 n`) is sent; the terminal answers once it
+    /// has taken in everything before it. While an answer is overdue, frames are held (`readyToDraw` is false) and
+    /// the next one drawn is the newest state: frames coalesce instead of queueing in the link.
+    private var lastCanvas: Canvas?
+    private var probeSentAt: Int?
+    private var lastProbe = 0
+    private var firstProbe: Int?
+    /// Answers seen; until the first one, a terminal that never answers is given up on (no more probes).
+    private var answers = 0
+    private var probing = true
+    /// Milliseconds an answer may take before frames are held, between probes, before one frame goes anyway, and
+    /// without any answer before probing stops.
+    static let probeHold = 60
+    static let probeEvery = 100
+    static let probeGiveUp = 2_000
+    static let probeNever = 10_000
 
     private init(screen: OpaquePointer, window: UnsafeMutablePointer<WINDOW>, renderer: ScreenRenderer) {
         self.screen = screen
@@ -77,8 +95,37 @@ public final class Terminal {
     /// erase() + copy the canvas + refresh(): ncurses sends only the difference. Draws what fits.
     public func draw(_ canvas: Canvas) {
         guard !closed else { return }
+        // The same frame again sends nothing: no copy into curses, and no status request after it.
+        if canvas == lastCanvas && Int(getmaxy(window)) == canvas.rows && Int(getmaxx(window)) == canvas.cols { return }
+        lastCanvas = canvas
         renderer.draw(canvas, into: window)
         wrefresh(window)
+        probe()
+    }
+
+    /// Whether a frame may be sent now: false while the terminal has not yet taken in the frames before (its answer
+    /// to the last status request is overdue); the caller keeps the state and draws when this turns true.
+    public var readyToDraw: Bool {
+        guard !closed, let sent = probeSentAt else { return true }
+        let waited = monotonicMilliseconds() - sent
+        if waited < Terminal.probeHold { return true }
+        if waited < Terminal.probeGiveUp { return false }
+        // Overdue: one frame goes now (a probe follows it), so a terminal that is only slow still sees the state
+        // every `probeGiveUp` ms; one that has never answered for `probeNever` ms is not asked again.
+        probeSentAt = nil
+        if answers == 0, let first = firstProbe, monotonicMilliseconds() - first >= Terminal.probeNever { probing = false }
+        return true
+    }
+
+    /// Sends a status request after a frame, at most every `probeEvery` ms and one at a time.
+    private func probe() {
+        guard probing, probeSentAt == nil else { return }
+        let now = monotonicMilliseconds()
+        guard now - lastProbe >= Terminal.probeEvery else { return }
+        lastProbe = now
+        probeSentAt = now
+        if firstProbe == nil { firstProbe = now }
+        ppterm_write_raw("\u{1B}[5n")
     }
 
     /// Waits up to `timeoutMilliseconds` for a key; nil on timeout. Never busy-loops, even if the tty is gone.
@@ -94,7 +141,22 @@ public final class Terminal {
             wtimeout(window, Int32(clamping: remaining))
             var code: UInt32 = 0
             let status = ppterm_get_wch(window, &code)
-            if status != ERR, let key = Terminal.decode(status: status, code: code) { return key }
+            if status == KEY_CODE_YES, Int32(bitPattern: code) == KEY_MOUSE {
+                if let event = readMouse() { return .mouse(event) }
+            } else if status == OK, code == 0x1B, let report = readReport() {
+                switch report {
+                case .mouse(let event): return .mouse(event)
+                case .ignored: break  // a report of nothing we use (motion)
+                case .ready:
+                    // The terminal caught up: return, so a held frame is drawn now.
+                    probeSentAt = nil
+                    answers += 1
+                    probing = true  // an answer after a give-up: the terminal does answer, only slowly
+                    return nil
+                }
+            } else if status != ERR, let key = Terminal.decode(status: status, code: code) {
+                return key
+            }
             remaining = timeout - (monotonicMilliseconds() - start)
             if remaining <= 0 { return nil }
             if status == ERR {
@@ -106,9 +168,10 @@ public final class Terminal {
         }
     }
 
-    /// Leaves curses mode temporarily (endwin), e.g. for Ctrl-Z.
+    /// Leaves curses mode temporarily (endwin), e.g. for Ctrl-Z; the terminal's mouse reporting goes off meanwhile.
     public func suspend() {
         guard !closed else { return }
+        if mouseOn { ppterm_write_raw(Terminal.mouseOff) }
         endwin()
     }
 
@@ -117,6 +180,82 @@ public final class Terminal {
         guard !closed else { return }
         if let cur = ppterm_curscr() { clearok(cur, true) }
         wrefresh(window)
+        if mouseOn { ppterm_write_raw(Terminal.mouseOn) }
+    }
+
+    /// xterm's button reporting (1000) in SGR form (1006), and back off.
+    static let mouseOn = "\u{1B}[?1000h\u{1B}[?1006h"
+    static let mouseOff = "\u{1B}[?1006l\u{1B}[?1000l"
+
+    /// Turns mouse reporting on or off: clicks and the wheel come as `.mouse` keys; off, the terminal's own
+    /// selection works again.
+    public func setMouse(_ on: Bool) {
+        guard !closed, on != mouseOn else { return }
+        mouseOn = on
+        ppterm_mouse(on ? 1 : 0)
+        ppterm_write_raw(on ? Terminal.mouseOn : Terminal.mouseOff)
+    }
+
+    /// Sends bytes the screen model does not see (an OSC 52 clipboard string) after what ncurses has drawn.
+    public func writeRaw(_ text: String) {
+        guard !closed else { return }
+        ppterm_write_raw(text)
+    }
+
+    /// The event behind ncurses' KEY_MOUSE (terminfo's kmous is SGR's `ESC [ <`).
+    private func readMouse() -> MouseEvent? {
+        var kind: Int32 = 0
+        var row: Int32 = 0
+        var col: Int32 = 0
+        guard ppterm_getmouse(&kind, &row, &col) == OK else { return nil }
+        let k: MouseEvent.Kind
+        switch kind {
+        case 1, 2, 3: k = .press(Int(kind))
+        case 4: k = .release
+        case 5: k = .wheelUp
+        case 6: k = .wheelDown
+        default: return nil
+        }
+        return MouseEvent(k, row: Int(row), col: Int(col))
+    }
+
+    /// What the terminal reported by itself.
+    enum Report {
+        case mouse(MouseEvent)
+        /// A mouse report of nothing we use (motion, other buttons).
+        case ignored
+        /// `ESC [ 0 n`: the answer to a status request.
+        case ready
+    }
+
+    /// After an Esc: an SGR mouse report ncurses did not decode (terminfo names another form, e.g. tmux's `ESC [ M`)
+    /// or a status answer, read from what is already typed; anything else is pushed back, so Esc and Alt keys work.
+    private func readReport() -> Report? {
+        var taken: [UInt32] = []
+        func next() -> UInt32? {
+            wtimeout(window, 0)
+            var c: UInt32 = 0
+            guard ppterm_get_wch(window, &c) == OK else { return nil }
+            taken.append(c)
+            return c
+        }
+        func giveBack() -> Report? {
+            for c in taken.reversed() { _ = ppterm_unget(c) }
+            return nil
+        }
+        guard next() == 0x5B else { return giveBack() }  // "["
+        let second = next()
+        if second == 0x30 {  // "0n"
+            return next() == 0x6E ? .ready : giveBack()
+        }
+        guard second == 0x3C else { return giveBack() }  // "<"
+        var body = ""
+        while taken.count < 24, let c = next() {
+            guard let u = Unicode.Scalar(c), u.isASCII else { return giveBack() }
+            body.unicodeScalars.append(u)
+            if c == 0x4D || c == 0x6D { return MouseEvent.sgr(body).map { Report.mouse($0) } ?? Report.ignored }  // M, m
+        }
+        return giveBack()
     }
 
     /// Leaves curses and restores the terminal; idempotent. After a hangup pass `touchTerminal: false` to stop without writing.
@@ -124,6 +263,7 @@ public final class Terminal {
         guard !closed else { return }
         closed = true
         guard touchTerminal else { return }  // the SCREEN is leaked on purpose: delscreen may write to the dead tty
+        if mouseOn { ppterm_write_raw(Terminal.mouseOff) }
         _ = curs_set(1)
         endwin()
         delscreen(screen)

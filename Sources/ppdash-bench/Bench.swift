@@ -253,20 +253,49 @@ struct Bench: ParsableCommand {
         let span = quick ? 5.0 : 10.0
         let ppdash = try ppdashBeside()
         let args = ["run", "-n", "4", "--no-journal", "--", Self.ttyTemplate, ":::", "1..1000"]
-        let cap = try PtyCapture.run(ppdash: ppdash, args: args, rows: 30, cols: 100, seconds: span)
-        let steady = Double(cap.bytes(from: 1, to: span)) / (span - 1)
+        let cap = try PtyCapture.interactive(ppdash: ppdash, args: args, rows: 30, cols: 100, seconds: span)
+        // From 2 s: the first paint and the first rows finishing are left out even when start-up is slow.
+        let steady = Double(cap.bytes(from: 2, to: span)) / (span - 2)
         add(
             Figure(
                 key: "tty_bytes_per_s", name: "terminal bytes/s, ~100 tasks/s, default view, 100x30, 10 Hz",
                 unit: .bytesPerSecond,
-                value: steady, goal: .atMost(1024),
-                note: "a pty, `ppdash run -n 4 -- '\(Self.ttyTemplate)' ::: 1..1000`, bytes read from 1 s to "
-                    + "\(Int(span)) s"))
+                value: steady, goal: .atMost(600),
+                note: "a pty, `ppdash run -n 4 -- '\(Self.ttyTemplate)' ::: 1..1000`, bytes read from 2 s to "
+                    + "\(Int(span)) s; the bench answers the status requests as a terminal does"))
         add(
             Figure(
                 key: "tty_first_second_bytes", name: "terminal bytes in the first second (first paint)", unit: .bytes,
                 value: Double(cap.bytes(from: 0, to: 1))))
+        // The same batch with the task stream shown (`t` typed half a second in), as a terminal drives it.
+        let stream = try PtyCapture.interactive(
+            ppdash: ppdash, args: args, rows: 30, cols: 100, seconds: span, keys: [(0.5, Array("t".utf8))])
+        add(
+            Figure(
+                key: "tty_stream_bytes_per_s", name: "terminal bytes/s, the same batch with the task stream shown",
+                unit: .bytesPerSecond, value: Double(stream.bytes(from: 2, to: span)) / (span - 2),
+                goal: .atMost(1024), note: "`t` typed at 0.5 s; bytes read from 2 s to \(Int(span)) s"))
+        // A slow link: the pty read at 2 KB/s. Once the first paint has gone through, `z` is typed five times, 1.2 s
+        // apart (freeze on, off, on, off, on); for each "on", the time until its effect (the header's FROZEN flag)
+        // has been read. The median of the three.
+        let keyAt = quick ? 5.0 : 6.0
+        let presses = (0..<5).map { (keyAt + 1.2 * Double($0), Array("z".utf8)) }
+        let slow = try PtyCapture.interactive(
+            ppdash: ppdash, args: args, rows: 30, cols: 100, seconds: keyAt + 7, keys: presses, bytesPerSecond: 2048)
+        let ons = stride(from: 0, to: slow.keysAt.count, by: 2).map { slow.keysAt[$0] }
+        let delays = ons.map { slow.firstSeen(Array("FROZEN".utf8), after: $0) ?? 3 }.sorted()
+        let latency = delays.isEmpty ? 3 : delays[delays.count / 2]
+        add(
+            Figure(
+                key: "tty_key_latency_2kbps_ms", name: "key to its effect on a 2 KB/s link (pty read slowly), ms",
+                unit: .milliseconds, value: latency * 1000, goal: .atMost(200),
+                note: "median of \(delays.count) keystrokes (`z`) from \(keyAt) s into the batch; all: "
+                    + delays.map { String(format: "%.0f ms", $0 * 1000) }.joined(separator: ", ")))
         let panes = try Frames.paneBytes(line: "\(Self.ttyTemplate) ::: 1..1000", duration: span)
+        add(
+            Figure(
+                key: "tty_first_paint_bytes", name: "first paint at 100x30, bytes", unit: .bytes,
+                value: Double(panes.firstPaint), goal: .atMost(8192), note: "the first frame replayed through ncurses"))
         var out = [Figure]()
         out.append(
             Figure(

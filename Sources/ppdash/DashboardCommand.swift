@@ -42,7 +42,17 @@ struct RefreshOption: ParsableArguments {
     @Option(name: .customLong("refresh"), parsing: .unconditional, help: ArgumentHelp("Dashboard refresh interval in seconds.", valueName: "SECONDS"))
     var interval = Seconds(0.1)
 
+    @Flag(name: .customLong("no-mouse"), help: "Leave the mouse to the terminal (its own selection); m toggles it in the dashboard.")
+    var noMouse = false
+
     func validate() throws { try interval.check("--refresh") }
+
+    /// The dashboard's options these flags give.
+    var options: DashboardOptions {
+        var o = DashboardOptions(refreshInterval: interval.value)
+        o.mouse = !noMouse
+        return o
+    }
 }
 
 /// How the dashboard ended, when the command goes on after it.
@@ -66,7 +76,7 @@ func showDashboard(_ source: any DashboardSource, refresh: RefreshOption, sessio
         engineLog.mute(false)
         journalNotes.mute(false)
     }
-    switch runDashboard(source: session?.journaled(source) ?? source, options: DashboardOptions(refreshInterval: refresh.interval.value)) {
+    switch runDashboard(source: session?.journaled(source) ?? source, options: refresh.options) {
     case .quit:
         let open = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
         return .quit(open: open.pending + open.running)

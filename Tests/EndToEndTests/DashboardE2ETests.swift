@@ -27,7 +27,7 @@ private func hasTableHeader(_ screen: [String]) -> Bool {
 private func text(_ screen: [String]) -> String { screen.joined(separator: "\n") }
 
 /// Starts ppdash in a fresh tmux server; nil (with an issue recorded) when that fails.
-private func startDashboard(_ args: [String], width: Int, height: Int) async -> Tmux? {
+func startDashboard(_ args: [String], width: Int, height: Int) async -> Tmux? {
     guard let bin = PPDash.path else {
         Issue.record(Comment(rawValue: PPDash.notFound))
         return nil
@@ -42,7 +42,7 @@ private func startDashboard(_ args: [String], width: Int, height: Int) async -> 
 }
 
 /// Waits for the dashboard's header; gives up at once if ppdash ended instead.
-private func waitForDashboard(_ t: Tmux) async -> (ok: Bool, screen: [String]) {
+func waitForDashboard(_ t: Tmux) async -> (ok: Bool, screen: [String]) {
     let w = await t.waitUntil(timeout: 15) { s in
         s.contains { $0.contains("q quit") } || s.contains { $0.hasPrefix("EXIT=") }
     }
@@ -51,7 +51,7 @@ private func waitForDashboard(_ t: Tmux) async -> (ok: Bool, screen: [String]) {
 
 /// After ppdash has ended: the shell reports its status, the terminal modes are as before,
 /// the alternate screen is left, the cursor shows, no dashboard remains; then the pane exits with that status.
-private func expectRestored(_ t: Tmux, exit expected: Int?, sourceLocation: SourceLocation = #_sourceLocation) async {
+func expectRestored(_ t: Tmux, exit expected: Int?, sourceLocation: SourceLocation = #_sourceLocation) async {
     let w = await t.waitFor("EXIT=", timeout: 10)
     #expect(w.ok, "ppdash ended and the shell ran again\(show(w.screen))", sourceLocation: sourceLocation)
     guard w.ok else { return }

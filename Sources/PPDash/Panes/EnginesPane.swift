@@ -30,18 +30,19 @@ enum EnginesPane {
         guard rect.height > 0 else { return }
         let t = ctx.theme
         let engines = snapshot.engines
-        var counts = (busy: 0, idle: 0, draining: 0, dead: 0)
+        var counts = (busy: 0, idle: 0, draining: 0, dead: 0, removed: 0)
         for e in engines {
             switch e.state {
             case .busy: counts.busy += 1
             case .idle: counts.idle += 1
             case .draining: counts.draining += 1
-            case .dead: counts.dead += 1
+            case .dead(let reason): if reason == "removed" { counts.removed += 1 } else { counts.dead += 1 }
             }
         }
         var info = [Span("\(counts.busy) busy", t.warn), Span("\(counts.idle) idle", t.ruleInfo)]
         if counts.draining > 0 { info.append(Span("\(counts.draining) draining", t.style(.magenta))) }
         if counts.dead > 0 { info.append(Span("\(counts.dead) dead", t.bad)) }
+        if counts.removed > 0 { info.append(Span("\(counts.removed) removed", t.dim)) }
         let first = min(ui.engineOffset, max(0, engines.count - rows))
         let last = min(engines.count, first + rows)
         let right = engines.count > rows ? [Span("\(first + 1)-\(last) of \(engines.count)", t.ruleInfo)] : []
@@ -73,6 +74,12 @@ enum EnginesPane {
         }
     }
 
+    /// An engine's state as the pane says it: a removed engine is `removed`, not `dead`.
+    static func stateLabel(_ state: EngineState) -> String {
+        if case .dead(let reason) = state, reason == "removed" { return "removed" }
+        return state.label
+    }
+
     static func drawRow(
         _ e: EngineSnapshot, into canvas: inout Canvas, row: Int, cols: [Placed<Col>], ctx: RenderContext
     ) {
@@ -82,14 +89,15 @@ enum EnginesPane {
             let (text, style): (String, Style)
             switch p.column.id {
             case .id: (text, style) = (String(e.id), t.value)
-            case .state: (text, style) = (e.state.label, t.engine(e.state))
+            case .state: (text, style) = (EnginesPane.stateLabel(e.state), t.engine(e.state))
             case .kind: (text, style) = (e.info.kind == .connected ? "conn" : e.info.kind.rawValue, rowStyle)
             case .host: (text, style) = (e.info.host, rowStyle)
             case .task:
                 if case .dead(let reason) = e.state {
                     // A dead engine has no task, queue or activity: its reason and final counts take their place.
                     let end = cols.last.map { $0.x + $0.width } ?? (p.x + p.width)
-                    let x = p.x + canvas.put(reason, row: row, col: p.x, style: t.bad, width: end - p.x)
+                    let x =
+                        p.x + canvas.put(reason, row: row, col: p.x, style: reason == "removed" ? t.dim : t.bad, width: end - p.x)
                     canvas.put(
                         "  (\(Format.count(e.done)) done, \(Format.count(e.failed)) failed)", row: row, col: x,
                         style: t.dim,

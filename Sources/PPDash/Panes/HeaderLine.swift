@@ -21,16 +21,20 @@ enum HeaderLine {
         let totals = snapshot.totals
         let busy = snapshot.busyEngines
         let alive = snapshot.aliveEngines
-        let elapsed = Format.duration(snapshot.startedAt.seconds(to: snapshot.time))
+        // The current work's clock and pace, as the progress widget's total line has them (one number, one source).
+        let work = ProgressPane.work(snapshot)
+        let elapsed = Format.duration(work.elapsed)
+        let gone = alive < snapshot.engines.count ? " of \(snapshot.engines.count)" : ""
         let done = Format.count(totals.done)
         let all = Format.count(totals.total)
         var f = Fields(
             name: " ppdash" + (snapshot.source.isEmpty ? "" : " " + snapshot.source),
-            engines: "engines \(busy)/\(alive) busy",
+            // Engines no longer alive (dead, removed, a journal's finished run) are counted too, as the pane has them.
+            engines: "engines \(busy)/\(alive) busy" + gone,
             tasks: "tasks \(done)/\(all) done (\(Format.percent(totals.done, of: totals.total)))",
             running: "running \(Format.count(totals.running))  pending \(Format.count(totals.pending))",
             failed: "failed \(Format.count(totals.failed))", elapsed: "elapsed " + elapsed,
-            rate: Format.rate(snapshot.rate),
+            rate: Format.rate(work.rate),
             hints: attached ? "? help  q detach" : "? help  q quit")
         let steps: [(inout Fields) -> Void] = [
             { $0.running = "running \(Format.count(totals.running))" },
@@ -38,7 +42,7 @@ enum HeaderLine {
             { $0.tasks = "tasks \(done)/\(all)" },
             { $0.name = " ppdash" },
             { $0.elapsed = elapsed },
-            { $0.engines = "eng \(busy)/\(alive)" },
+            { $0.engines = "eng \(busy)/\(alive)" + gone },
             { $0.hints = "? help" },
             { $0.failed = "\(glyphs.cross)\(Format.count(totals.failed))" },
             { $0.tasks = "\(done)/\(all)" },

@@ -5,9 +5,9 @@ import PPTerm
 
 enum HelpView {
     /// The help's lines, from the key map.
-    static func lines(width: Int, ctx: RenderContext) -> [DetailView.Line] {
+    static func lines(width: Int, ctx: RenderContext, readOnly: Bool = false) -> [DetailView.Line] {
         let t = ctx.theme
-        let entries = KeyMap.helpLines()
+        let entries = KeyMap.helpLines(readOnly: readOnly)
         let keyWidth = min(24, (entries.filter { !$0.heading }.map { displayWidth($0.keys) }.max() ?? 8) + 2)
         var out: [DetailView.Line] = []
         for e in entries {
@@ -26,7 +26,9 @@ enum HelpView {
             }
         }
         out.append([])
-        out.append([Span("The / filter (the same in local, attached, journal and ipp views)", t.section)])
+        for p in wordWrap("The / filter (the same in local, attached, journal and ipp views)", width: max(10, width)) {
+            out.append([Span(p, t.section)])
+        }
         for (example, meaning) in TaskFilter.syntax {
             for (i, p) in DetailView.wrap(meaning, width: max(10, width - keyWidth - 2)).enumerated() {
                 let k = Format.padRight(i == 0 ? "  " + example : "", keyWidth + 2)
@@ -34,11 +36,39 @@ enum HelpView {
             }
         }
         out.append([])
-        out.append([Span("Colours: green ok, yellow running, red error/timeout, magenta aborted, dim pending.", t.dim)])
-        out.append([
-            Span(
-                "Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.", t.dim)
-        ])
+        // Notes are wrapped to the overlay like the rest, so none is cut at the frame.
+        for note in [
+            "Esc closes the topmost thing, one press each: a prompt, then the help, then the detail view, then the "
+                + "filter (and any message).",
+            "Colours: green ok, yellow running, red error/timeout, magenta aborted, dim pending.",
+            "Quitting leaves with exit status 0; the batch's fate is up to the command that started ppdash.",
+        ] {
+            for p in wordWrap(note, width: max(10, width)) { out.append([Span(p, t.dim)]) }
+        }
+        return out
+    }
+
+    /// `text` cut at spaces into lines of at most `width` columns (a word longer than that is cut).
+    static func wordWrap(_ text: String, width: Int) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        for word in text.split(separator: " ") {
+            let w = String(word)
+            if cur.isEmpty {
+                cur = w
+            } else if displayWidth(cur) + 1 + displayWidth(w) <= width {
+                cur += " " + w
+            } else {
+                out.append(cur)
+                cur = w
+            }
+            while displayWidth(cur) > width {
+                let parts = DetailView.wrap(cur, width: width)
+                out.append(contentsOf: parts.dropLast())
+                cur = parts.last ?? ""
+            }
+        }
+        if !cur.isEmpty { out.append(cur) }
         return out
     }
 

@@ -17,6 +17,27 @@ enum ProgressPane {
         var finished: Bool
         /// Its input is still being read: the count is not known (shown `?`).
         var open = false
+        /// Dispatch is paused: the ETA says so instead of growing.
+        var paused = false
+    }
+
+    /// The current work's clock and pace, the one source of the header's elapsed time and rate and of the total
+    /// line: from the first batch shown to the last completion (or now, while tasks remain), so the dashboard's idle
+    /// life before the work does not count. The only batch's own figures when there is one.
+    static func work(_ snapshot: Snapshot) -> (elapsed: Double, rate: Double, eta: Double?, finished: Bool) {
+        let totals = snapshot.totals
+        let remaining = totals.total - totals.done
+        let open = snapshot.batches.contains(where: \.open)
+        if snapshot.batchCount == 1, let b = snapshot.batches.first {
+            let end = b.finished ?? snapshot.time
+            return (max(0, b.submitted.seconds(to: end)), b.rate, b.isDone ? 0 : b.eta, b.isDone)
+        }
+        guard let start = snapshot.batches.map(\.submitted).min() else { return (0, snapshot.rate, nil, remaining == 0) }
+        let end = remaining == 0 ? (snapshot.batches.compactMap(\.finished).max() ?? snapshot.time) : snapshot.time
+        let elapsed = max(0, start.seconds(to: end))
+        let rate = remaining == 0 ? RateMeter.average(totals.done, seconds: elapsed) : snapshot.rate
+        let eta: Double? = open ? nil : rate > 0 ? Double(remaining) / rate : (remaining == 0 ? 0 : nil)
+        return (elapsed, rate, eta, remaining == 0 && !open)
     }
 
     /// How many bar rows the snapshot wants: its batches, plus a total when there is more than one.
@@ -54,7 +75,7 @@ enum ProgressPane {
             let end = b.finished ?? calm.time
             return Line(
                 id: "#\(b.id)", label: b.label, counts: b.counts, elapsed: b.submitted.seconds(to: end), eta: c.eta,
-                rate: c.rate, finished: b.isDone, open: b.open)
+                rate: c.rate, finished: b.isDone, open: b.open, paused: snapshot.paused)
         }
         let showTotal = snapshot.batchCount > 1
         let barRows = max(0, min(rows, rect.height - 1))
@@ -63,18 +84,15 @@ enum ProgressPane {
         }
         let totals = snapshot.totals
         if showTotal || lines.isEmpty && totals.total > 0 {
-            let remaining = totals.total - totals.done
-            // From the first batch shown to the last completion (or now): the clock stops when everything is done.
-            let start = snapshot.batches.map(\.submitted).min() ?? snapshot.startedAt
-            let end = remaining == 0 ? (snapshot.batches.compactMap(\.finished).max() ?? snapshot.time) : calm.time
-            let elapsed = max(0, start.seconds(to: end))
-            let rate = remaining == 0 ? RateMeter.average(totals.done, seconds: elapsed) : calm.rate
+            // The clock stops when everything is done.
+            var timed = snapshot
+            timed.time = calm.time
+            timed.rate = calm.rate
+            let w = work(timed)
             lines.append(
                 Line(
-                    id: "", label: "all", counts: totals, elapsed: elapsed,
-                    eta: snapshot.batches.contains(where: \.open) ? nil : rate > 0 ? Double(remaining) / rate : (remaining == 0 ? 0 : nil),
-                    rate: rate, finished: remaining == 0 && !snapshot.batches.contains(where: \.open),
-                    open: snapshot.batches.contains(where: \.open)))
+                    id: "", label: "all", counts: totals, elapsed: w.elapsed, eta: w.eta, rate: w.rate,
+                    finished: w.finished, open: snapshot.batches.contains(where: \.open), paused: snapshot.paused))
         }
         var left: [Span] = []
         if snapshot.batchCount > 0 {
@@ -130,6 +148,8 @@ enum ProgressPane {
             case .eta:
                 if line.finished {
                     (text, style) = ("done", c.failed > 0 ? t.bad : t.good)
+                } else if line.paused {
+                    (text, style) = ("paused", t.warn)
                 } else {
                     (text, style) = (Format.eta(line.eta), .plain)
                 }

@@ -6,6 +6,11 @@ import PPTerm
 enum StatusLine {
     /// The hints shown when nothing else is, per view: an action and its short label (keys come from the key map).
     static func hints(for ui: UIState) -> [(Action, KeyScope, String)] {
+        // A read-only view offers no key that would do nothing there.
+        ui.readOnly ? allHints(for: ui).filter { !$0.0.changesWork } : allHints(for: ui)
+    }
+
+    private static func allHints(for ui: UIState) -> [(Action, KeyScope, String)] {
         if ui.attached && !ui.showHelp && ui.mode == .main {
             return [
                 (.detach, .attached, "detach"), (.stopBatch, .attached, "stop batch"), (.openDetail, .table, "detail"),

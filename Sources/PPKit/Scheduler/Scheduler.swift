@@ -556,6 +556,9 @@ extension Scheduler: EngineSink {
                 if s.engines[engine].current == slot {
                     s.engines[engine].current = nil
                     s.engines[engine].addBusy(from: s.engines[engine].busySince, to: outcome.completed.microseconds)
+                    s.engines[engine].timeline.record(
+                        from: s.engines[engine].busySince, to: outcome.completed.microseconds, status: outcome.status,
+                        batch: s.tasks[batchOf: slot].id)
                     s.engines[engine].busySince = 0
                 }
             }
@@ -600,6 +603,11 @@ extension Scheduler: EngineSink {
             s.engines[engine].deathReason = reason
             if s.engines[engine].busySince > 0 {
                 s.engines[engine].addBusy(from: s.engines[engine].busySince, to: now.microseconds)
+                if let running = s.engines[engine].current {
+                    s.engines[engine].timeline.record(
+                        from: s.engines[engine].busySince, to: now.microseconds, status: .error,
+                        batch: s.tasks[batchOf: running].id)
+                }
                 s.engines[engine].busySince = 0
             }
             // The death first, then what it did to tasks: a journal and the CLI tell the cause before the effects.

@@ -22,6 +22,8 @@ struct EngineSlot {
     var busyTotal: Int64 = 0
     /// Busy microseconds per 5 s bucket over the last minute.
     var busy = BucketRing(width: 5_000_000, count: 12)
+    /// One-second cells of the last few minutes, for the task stream (`EngineTimeline`).
+    var timeline = TimelineRing()
 
     var capacity: Int {
         guard alive && !draining && !leaving else { return 0 }

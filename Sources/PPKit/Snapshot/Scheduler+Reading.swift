@@ -17,7 +17,7 @@ public struct SchedulerReading: Sendable {
     public var batchCount: Int
     /// Tasks in all.
     public var taskCount: Int
-    /// The newest task that started (0-based index), if any: what follow mode keeps in view.
+    /// The newest task that started (0-based index), while any task runs: what follow mode keeps in view.
     public var newestStarted: Int?
     public var rows: [TaskRow]
 }
@@ -85,7 +85,7 @@ extension Scheduler {
     /// Counters, engines, the newest `batchLimit` batches and the rows at the positions `window` picks, in id order
     /// (descending when `ascending` is false), given the task count and the newest started task: O(rows + engines).
     public func read(
-        batchLimit: Int, ascending: Bool = true, window: (_ taskCount: Int, _ newestStarted: Int?) -> Range<Int> = { _, _ in 0..<0 }
+        batchLimit: Int, ascending: Bool = true, timelineCells: Int = 0, window: (_ taskCount: Int, _ newestStarted: Int?) -> Range<Int> = { _, _ in 0..<0 }
     ) -> SchedulerReading {
         let now = clock.now()
         return state.withLock { s in
@@ -104,7 +104,12 @@ extension Scheduler {
                     id: id, info: e.info, state: state, currentTask: e.current?.id,
                     queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + s.queues.pinned[id].count, done: e.done,
                     failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
-                    activity: e.activity(now: now.microseconds))
+                    activity: e.activity(now: now.microseconds),
+                    timeline: timelineCells > 0
+                        ? e.timeline.timeline(
+                            now: now.microseconds, count: timelineCells,
+                            running: e.current.map { (since: e.busySince, batch: s.tasks[batchOf: $0].id) },
+                            created: e.created) : nil)
             }
             let firstBatch = max(0, s.tasks.batchCount - max(0, batchLimit))
             let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in
@@ -119,7 +124,8 @@ extension Scheduler {
                     open: b.open)
             }
             let n = s.tasks.count
-            let newest = s.newestStarted?.index
+            // With nothing running, follow mode goes to the table's end rather than park on the last task started.
+            let newest = s.totals.running > 0 ? s.newestStarted?.index : nil
             let positions = window(n, newest).clamped(to: 0..<n)
             var rows = [TaskRow]()
             rows.reserveCapacity(positions.count)

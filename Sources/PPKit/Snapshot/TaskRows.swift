@@ -15,11 +15,14 @@ public struct EngineSnapshot: Sendable, Hashable, Codable {
     public var utilisation: Double
     /// Busy fraction per 5-second bucket over the last minute, oldest first (12 values, 0...1).
     public var activity: [Double]
+    /// Its last seconds for the task stream, when the reader asked for them (`TableQuery.timelineCells`).
+    public var timeline: EngineTimeline?
 
     public init(
         id: EngineID, info: EngineInfo, state: EngineState, currentTask: TaskID?, queued: Int, done: Int, failed: Int,
-        utilisation: Double, activity: [Double]
+        utilisation: Double, activity: [Double], timeline: EngineTimeline? = nil
     ) {
+        self.timeline = timeline
         self.id = id
         self.info = info
         self.state = state
