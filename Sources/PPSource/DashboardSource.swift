@@ -23,6 +23,17 @@ public protocol DashboardSource: AnyObject, Sendable {
     func removeEngine(_ id: EngineID?) throws -> EngineID
     /// Stops everything: pending tasks aborted, running ones signalled.
     func stopAll()
+    /// Every failed task's record for the triage view (nil: this source cannot list them).
+    func failures() -> [FailureRecord]?
+    /// Excludes an engine from new work, or includes it again.
+    func setExcluded(engine: EngineID, _ excluded: Bool) throws
+}
+
+extension DashboardSource {
+    public func failures() -> [FailureRecord]? { nil }
+    public func setExcluded(engine: EngineID, _ excluded: Bool) throws {
+        throw PPError(.invalidState, "this view cannot exclude engines")
+    }
 }
 
 /// A sweep typed at the prompt (`TEMPLATE ::: ARGS`). A source parses it here, so the scheduler only ever sees the

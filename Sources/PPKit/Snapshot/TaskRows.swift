@@ -15,6 +15,10 @@ public struct EngineSnapshot: Sendable, Hashable, Codable {
     public var utilisation: Double
     /// Busy fraction per 5-second bucket over the last minute, oldest first (12 values, 0...1).
     public var activity: [Double]
+    /// Its running task's CPU and memory and its host's load, where the source reads them (nil: not known).
+    public var meters: EngineMeters? = nil
+    /// Excluded from new work by the user (`Scheduler.setExcluded`).
+    public var excluded = false
 
     public init(
         id: EngineID, info: EngineInfo, state: EngineState, currentTask: TaskID?, queued: Int, done: Int, failed: Int,

@@ -250,10 +250,12 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     /// Welcomed: start the engine and the heartbeat.
     private func serve(heartbeat: Double) {
         guard let outbox = state.withLock({ $0.outbox }) else { return }
+        let meter = WorkerMeter()
         engine.start(id: 0, sink: self)
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             outbox.send(.heartbeat)
+            if let load = meter.reading() { outbox.send(.load(load)) }
             let silent = Double(SystemTime.monotonicNanoseconds() - lastHeard.load(ordering: .relaxed)) / 1e9
             if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
                 options.log(
@@ -406,10 +408,12 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         } else if o.value is ShellResult {
             kind = .shell
         }
-        return WireResult(
+        var r = WireResult(
             task: task, settledOnly: settledOnly, status: o.status, error: o.error, stdout: o.stdout, stderr: o.stderr,
             exitStatus: o.exitStatus, signal: o.signal, value: kind, integer: integer, started: o.started.microseconds,
             completed: o.completed.microseconds)
+        r.usage = o.usage
+        return r
     }
 }
 
