@@ -181,6 +181,7 @@ public struct UIState: Sendable, Hashable {
                 showColumns = false
             } else if showTriage {
                 showTriage = false
+                triage = nil
             } else if mode == .detail {
                 closeDetail()
             } else if message != nil {

@@ -43,7 +43,7 @@ struct MetersTriageTests {
         for bad in [
             #"{"id":"1","cpu_user":-1,"cpu_system":0,"max_rss":5}"#, #"{"id":"1","cpu_user":"x","cpu_system":0,"max_rss":5}"#,
             #"{"id":"1","cpu_user":1,"cpu_system":0,"max_rss":-5}"#, #"{"id":"1","cpu_user":1,"cpu_system":0}"#,
-            #"{"id":"1","cpu_user":1e400,"cpu_system":0,"max_rss":99999999999999999999999}"#,
+            #"{"id":"1","cpu_user":1,"cpu_system":null,"max_rss":5}"#, #"{"id":"1","cpu_user":1,"cpu_system":0,"max_rss":"5"}"#,
         ] {
             let r = try #require(FlatTaskRecord(json: try JSONValue.parse(Array(bad.utf8))))
             #expect(r.usage == nil, "\(bad)")
