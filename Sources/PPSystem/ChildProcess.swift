@@ -77,7 +77,8 @@ public final class ChildProcess: Sendable {
             var ru = rusage()
             if r == nil, (try? retryingInterrupts({ wait4(pid, &st, 0, &ru) })) == pid {
                 r = ExitStatus(waitStatus: st)
-                usageOnce.withLock { $0 = ResourceUsage(ru) }
+                // The spawner's own peak hides a smaller task's (see ResourceUsage.init(_:spawnerPeak:)).
+                usageOnce.withLock { $0 = ResourceUsage(ru, spawnerPeak: ResourceUsage.selfPeakRSS() ?? Int64.max) }
             }
             return r
         }

@@ -8,22 +8,38 @@ public struct ResourceUsage: Sendable, Hashable, Codable {
     public var userSeconds: Double
     /// CPU seconds in the kernel ("System time (seconds)").
     public var systemSeconds: Double
-    /// Peak resident set size in bytes ("Maximum resident set size", which time prints in KiB).
-    public var maxRSSBytes: Int64
+    /// Peak resident set size in bytes ("Maximum resident set size", which time prints in KiB); nil when it cannot
+    /// be told (see `init(_:spawnerPeak:)`).
+    public var maxRSSBytes: Int64?
 
-    public init(userSeconds: Double, systemSeconds: Double, maxRSSBytes: Int64) {
+    public init(userSeconds: Double, systemSeconds: Double, maxRSSBytes: Int64?) {
         // Never negative or not a number, whatever a peer sent.
         self.userSeconds = userSeconds.isFinite ? max(0, userSeconds) : 0
         self.systemSeconds = systemSeconds.isFinite ? max(0, systemSeconds) : 0
-        self.maxRSSBytes = max(0, maxRSSBytes)
+        self.maxRSSBytes = maxRSSBytes.map { max(0, $0) }
     }
 
     /// From a rusage (ru_maxrss is in KiB on Linux).
-    public init(_ r: rusage) {
+    ///
+    /// Linux counts in a child's ru_maxrss the memory it had before its exec: for a child spawned by vfork (as
+    /// posix_spawn does) that is the spawner's whole resident set. So a figure at or below `spawnerPeak` (the
+    /// spawner's own peak, VmHWM) may be ours, not the task's: it is left unknown (nil). Above it, it is the task's.
+    public init(_ r: rusage, spawnerPeak: Int64? = nil) {
+        let rss = Int64(r.ru_maxrss).multipliedReportingOverflow(by: 1024).partialValue
         self.init(
             userSeconds: Double(r.ru_utime.tv_sec) + Double(r.ru_utime.tv_usec) / 1e6,
             systemSeconds: Double(r.ru_stime.tv_sec) + Double(r.ru_stime.tv_usec) / 1e6,
-            maxRSSBytes: Int64(r.ru_maxrss).multipliedReportingOverflow(by: 1024).partialValue)
+            maxRSSBytes: spawnerPeak.map { rss > $0 ? rss : nil } ?? rss)
+    }
+
+    /// This process's peak resident set size (VmHWM in /proc/self/status), bytes; nil when unreadable.
+    public static func selfPeakRSS() -> Int64? {
+        guard let raw = SystemFacts.contents(of: "/proc/self/status") else { return nil }
+        for line in String(decoding: raw, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kib = Int64(parts[1]) { return kib * 1024 }
+        }
+        return nil
     }
 }
 

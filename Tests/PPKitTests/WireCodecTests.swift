@@ -217,7 +217,7 @@ struct WireCodecTests {
             }
             if let e = r.exitStatus, !WireProtocol.statusByte.contains(e) { return "exit status" }
             if let g = r.signal, !WireProtocol.statusByte.contains(g) { return "signal" }
-            if let u = r.usage, !(u.userSeconds >= 0 && u.systemSeconds >= 0 && u.maxRSSBytes >= 0) { return "usage" }
+            if let u = r.usage, !(u.userSeconds >= 0 && u.systemSeconds >= 0 && (u.maxRSSBytes ?? 0) >= 0) { return "usage" }
         case .load(let l):
             if !(l.host.load1.isFinite && l.host.load1 >= 0) || l.host.availableBytes < 0 || l.host.cpus < 0 { return "load" }
             if let c = l.taskCPUPercent, !(c.isFinite && c >= 0) { return "task cpu" }

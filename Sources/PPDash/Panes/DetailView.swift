@@ -101,7 +101,7 @@ enum DetailView {
     /// A finished task's `/usr/bin/time -v` figures: "cpu 1.25 s user, 0.50 s system; peak memory 3.0 MiB".
     static func usageText(_ u: ResourceUsage) -> String {
         "cpu " + Format.seconds(u.userSeconds) + " user, " + Format.seconds(u.systemSeconds) + " system; peak memory "
-            + Format.bytes(Int(clamping: u.maxRSSBytes))
+            + (u.maxRSSBytes.map { Format.bytes(Int(clamping: $0)) } ?? "below ppdash's own (not measurable)")
     }
 
     /// A running task's process tree now: "cpu 98%, memory 12.0 MiB" (nil when nothing is known yet).

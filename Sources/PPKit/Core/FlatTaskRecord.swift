@@ -72,10 +72,10 @@ public struct FlatTaskRecord: Sendable, Hashable {
         maxRSS = m.usage?.maxRSSBytes
     }
 
-    /// The resource use the record carries (all three figures, or none).
+    /// The resource use the record carries (both CPU figures, or none; `max_rss` may be unknown).
     public var usage: ResourceUsage? {
-        guard let u = cpuUser, let s = cpuSystem, let r = maxRSS else { return nil }
-        return ResourceUsage(userSeconds: u, systemSeconds: s, maxRSSBytes: r)
+        guard let u = cpuUser, let s = cpuSystem else { return nil }
+        return ResourceUsage(userSeconds: u, systemSeconds: s, maxRSSBytes: maxRSS)
     }
 
     /// Reads a record back from a parsed object; keys a line lacks take empty values (nil when `id` is missing).
@@ -139,10 +139,11 @@ public struct FlatTaskRecord: Sendable, Hashable {
         if let p = stdoutSpool { o.add("stdout_spool", p) }
         if let p = stderrSpool { o.add("stderr_spool", p) }
         o.add("error", error)
-        if let cpuUser, let cpuSystem, let maxRSS {
+        if let cpuUser, let cpuSystem {
             o.add("cpu_user", cpuUser)
             o.add("cpu_system", cpuSystem)
-            o.add("max_rss", Int(maxRSS))
+            // null: below ppdash's own peak, which Linux counts in a spawned task's figure (not measurable).
+            o.add("max_rss", maxRSS.map { Int($0) })
         }
     }
 

@@ -290,7 +290,7 @@ extension WireMessage {
             buffer.writeWireOptional(r.usage) { b, u in
                 b.writeInteger(u.userSeconds.bitPattern)
                 b.writeInteger(u.systemSeconds.bitPattern)
-                b.writeInteger(u.maxRSSBytes)
+                b.writeWireOptional(u.maxRSSBytes) { $0.writeInteger($1) }
             }
         case .cancel(let task, let reason):
             buffer.writeInteger(task)
@@ -502,7 +502,9 @@ struct WireReader {
     mutating func usage() throws(WireError) -> ResourceUsage {
         let user = try amount("user CPU seconds")
         let system = try amount("system CPU seconds")
-        let rss: Int64 = try integer(in: 0...WireProtocol.maxDroppedBytes, "peak resident bytes")
+        let rss = try optional { r throws(WireError) -> Int64 in
+            try r.integer(in: 0...WireProtocol.maxDroppedBytes, "peak resident bytes")
+        }
         return ResourceUsage(userSeconds: user, systemSeconds: system, maxRSSBytes: rss)
     }
 
