@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // ncursesw, wrapped: module map and shim header live under Modules/.
@@ -63,7 +64,10 @@ let package = Package(
             dependencies: ["PPKit", "PPSource", "PPJSON", "PPSystem", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .target(name: "PPDash", dependencies: ["PPKit", "PPSource", "PPTerm", "PPSystem"], swiftSettings: strict),
+        .target(
+            name: "PPDash",
+            dependencies: ["PPKit", "PPSource", "PPTerm", "PPSystem", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict),
         // The command line's journal: typed events, writer, reader, resume planning, `ls`.
         .target(name: "PPJournal", dependencies: ["PPKit", "PPSource", "PPJSON", "PPAttach", "PPSystem"], swiftSettings: strict),
         // The state socket `attach` speaks to, and its client: NIO Unix-domain sockets, JSON lines.

@@ -22,6 +22,11 @@ public struct DashboardOptions: Sendable {
     public var calmInterval = 1.0
     /// Mouse reporting on at start (`--no-mouse` turns it off; `m` toggles it).
     public var mouse = true
+    /// The saved settings (the config file): columns, sort, theme, ASCII, mouse; and where the column chooser saves.
+    public var config = DashboardConfig()
+    public var configPath: String?
+    /// What was wrong in the config file (shown on the status line; the caller also prints them).
+    public var configWarnings: [String] = []
 
     /// Options with the defaults the spec gives (10 Hz, 25 ms ESCDELAY, the terminal decides colours and Unicode).
     public init(
@@ -77,12 +82,19 @@ struct DashboardLoop {
         var caps = terminal.capabilities
         if let c = options.colors { caps.colors = caps.colors && c }
         if let u = options.unicode { caps.unicode = caps.unicode && u }
+        if options.config.ascii == true { caps.unicode = false }
         let (rows, cols) = terminal.size
         controller = DashboardController(
             source: source, size: Size(rows: rows, cols: cols), capabilities: caps, batchLimit: options.batchLimit)
         if options.attached { controller.update { $0.attached = true } }
         let mouse = options.mouse
         controller.update { $0.mouse = mouse }
+        controller.update { $0.apply(options.config) }
+        controller.configPath = options.configPath
+        if let w = options.configWarnings.first {
+            let more = options.configWarnings.count > 1 ? " (and \(options.configWarnings.count - 1) more on stderr)" : ""
+            controller.update { $0.message = StatusMessage(w + more, isError: true) }
+        }
         controller.calmInterval = max(0, options.calmInterval)
         interval = min(10, max(0.02, options.refreshInterval))
     }

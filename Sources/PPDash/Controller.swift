@@ -29,6 +29,10 @@ public final class DashboardController {
 
     /// The most batches that ever get a bar.
     private let maxBatches: Int
+    /// Where the column chooser saves (`--config FILE`, else the default path); nil: nowhere to save.
+    public var configPath: String?
+    /// The generation and time the triage groups were read at (re-read when tasks changed, at most once a second).
+    private var triageRead: (generation: UInt64, at: Double)?
 
     /// A controller over `source` for a screen of `size`; takes the first snapshot at once.
     public init(
@@ -55,6 +59,7 @@ public final class DashboardController {
         updateViewport()
         if state.query != lastQuery { fetch() }
         refreshDetail()
+        refreshTriage()
         expireMessage()
     }
 
@@ -127,9 +132,27 @@ public final class DashboardController {
         state.batchLimit = max(1, min(maxBatches, room - 1))
     }
 
+    /// Re-reads the failure groups while the triage is open and tasks changed (at most once a second).
+    private func refreshTriage(force: Bool = false) {
+        guard state.showTriage else {
+            if state.triage != nil { state.triage = nil }
+            triageRead = nil
+            return
+        }
+        let now = clock()
+        if !force, let r = triageRead, r.generation == snapshot.generation || now - r.at < 1 { return }
+        triageRead = (snapshot.generation, now)
+        state.adoptTriage(source.failures().map(Triage.groups))
+    }
+
     /// Reloads the detail view's task when the scheduler changed (a running task's output grows).
     private func refreshDetail() {
         guard state.mode == .detail, let id = state.detailTask else { return }
+        // The running task's engine meters, from this snapshot.
+        let meters = state.detail.flatMap { d in d.status == .running ? d.engine : nil }.flatMap { e in
+            snapshot.engines.first { $0.id == e }?.meters
+        }
+        if state.detailMeters != meters { state.detailMeters = meters }
         if state.detail?.id == id, lastDetailGeneration == snapshot.generation, state.detail?.status.isFinished == true
         {
             return
@@ -183,6 +206,42 @@ public final class DashboardController {
                 say("batch stopped: pending tasks aborted, running ones signalled")
             case .copy(let text, let what):
                 copy(text, what: what)
+            case .fetchTriage:
+                refreshTriage(force: true)
+            case .retryTasks(let ids):
+                var queued = 0
+                var refused: [String] = []
+                for id in ids {
+                    do {
+                        try source.retry(task: id)
+                        queued += 1
+                    } catch {
+                        refused.append("\(id)")
+                    }
+                }
+                say(
+                    "\(queued) task\(queued == 1 ? "" : "s") queued again (on other engines first)"
+                        + (refused.isEmpty ? "" : "; not retried: " + refused.prefix(5).joined(separator: ", ")
+                            + (refused.count > 5 ? " and \(refused.count - 5) more" : "")),
+                    error: queued == 0)
+                refreshTriage(force: true)
+            case .setExcluded(let id, let excluded):
+                try source.setExcluded(engine: id, excluded)
+                say(
+                    excluded
+                        ? "engine \(id) excluded from new work (it finishes what it holds; x includes it again)"
+                        : "engine \(id) takes work again")
+            case .saveColumns(let columns):
+                guard let path = configPath else {
+                    say("no config file to save to (set HOME or XDG_CONFIG_HOME, or pass --config FILE)", error: true)
+                    return
+                }
+                do throws(ConfigError) {
+                    try ConfigFile.save(columns: columns, sort: state.sort, ascending: state.ascending, to: path)
+                    say("columns saved to \(path)")
+                } catch {
+                    say(error.description, error: true)
+                }
             case .quit:
                 break
             }
@@ -198,6 +257,7 @@ public final class DashboardController {
         case .retryFailed(let batch): "cannot retry batch \(batch)"
         case .addEngine: "cannot add an engine"
         case .removeEngine: "cannot remove an engine"
+        case .setExcluded(let id, let excluded): "cannot \(excluded ? "exclude" : "include") engine \(id)"
         default: "failed"
         }
     }

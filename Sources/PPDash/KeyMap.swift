@@ -15,6 +15,10 @@ public enum KeyScope: String, Sendable, Hashable, CaseIterable {
     case engines
     case detail
     case help
+    /// The failure triage view (`!`).
+    case triage
+    /// The column chooser (`C`).
+    case columns
     /// The submit (`s`) and filter (`/`) prompts.
     case prompt
     /// The "quit while tasks run?" question.
@@ -31,6 +35,8 @@ public enum KeyScope: String, Sendable, Hashable, CaseIterable {
         case .engines: "Engines pane"
         case .detail: "Task detail"
         case .help: "Help"
+        case .triage: "Failure triage (!)"
+        case .columns: "Column chooser (C): saved to the config file"
         case .prompt: "Prompts (s submit, / filter)"
         case .confirm: "Quit question"
         }
@@ -50,6 +56,12 @@ public enum Action: Sendable, Hashable {
     case filterByEngine
     /// Show or hide the task stream; colour it by outcome or by batch; mouse on or off; copy (OSC 52).
     case toggleStream, streamColouring, toggleMouse, copy
+    /// Failure triage: open it, list a group's tasks (the table filtered), retry a group.
+    case openTriage, triageList, triageRetry
+    /// Engines pane: exclude the selected engine from new work, or include it again.
+    case toggleExclude
+    /// Column chooser: open it, show or hide a column, move it, save, back to the defaults.
+    case openColumns, columnToggle, columnLeft, columnRight, columnSave, columnReset
     /// Prompt editing: typed characters are inserted, these are the rest.
     case insertText
     case edit(EditAction)
@@ -105,6 +117,8 @@ public enum KeyMap {
         Binding([.char("T")], .global, .streamColouring, "colour the task stream by outcome or by batch"),
         Binding([.char("m")], .global, .toggleMouse, "mouse on or off (off: the terminal's own selection works)"),
         Binding([.char("y")], .global, .copy, "copy the task's command (detail view: its output file) to the clipboard"),
+        Binding([.char("!")], .main, .openTriage, "failure triage: failed tasks grouped by how they failed"),
+        Binding([.char("C")], .main, .openColumns, "choose the task table's columns (saved to the config file)"),
 
         Binding([.char("q"), .char("d"), .ctrl("c")], .attached, .detach, "detach: close this view, the batch runs on"),
         Binding([.char("Q")], .attached, .stopBatch, "stop the batch (asks first): abort pending, signal running"),
@@ -132,10 +146,25 @@ public enum KeyMap {
 
         Binding([.enter], .engines, .filterByEngine, "show only the selected engine's tasks"),
         Binding([.char("/")], .engines, .openFilter, "filter tasks"),
+        Binding([.char("x")], .engines, .toggleExclude, "exclude the selected engine from new work, or include it again"),
 
         Binding([.char("a")], .detail, .abortTask, "abort this task"),
         Binding([.char("r")], .detail, .retryTask, "retry this task (when it failed)"),
         Binding([.enter], .detail, .escape, "back to the table"),
+        Binding([.char("G"), .end], .detail, .bottom, "follow the output as it grows (tail -f); scrolling up stops it"),
+
+        Binding([.enter], .triage, .triageList, "list the selected group's tasks (the table, filtered)"),
+        Binding([.char("R")], .triage, .triageRetry, "retry the group's tasks (on other engines first)"),
+        Binding([.char("!"), .char("q")], .triage, .escape, "close the triage"),
+
+        Binding([.char(" "), .enter], .columns, .columnToggle, "show or hide the column under the cursor"),
+        Binding([.char("k"), .up], .columns, .moveUp, "cursor up"),
+        Binding([.char("j"), .down], .columns, .moveDown, "cursor down"),
+        Binding([.char("K"), .char("<")], .columns, .columnLeft, "move the column left (earlier)"),
+        Binding([.char("J"), .char(">")], .columns, .columnRight, "move the column right (later)"),
+        Binding([.char("w"), .char("S")], .columns, .columnSave, "save the columns to the config file"),
+        Binding([.char("D")], .columns, .columnReset, "back to the default columns"),
+        Binding([.char("C"), .char("q")], .columns, .escape, "close the chooser (unsaved changes stay until quit)"),
 
         Binding([.enter], .help, .escape, "close the help"),
 

@@ -28,7 +28,8 @@ public func render(
     let slow = calm.map { snapshot.calmed(by: $0) } ?? snapshot
     var canvas = Canvas(rows: size.rows, cols: size.cols)
     let ctx = RenderContext(
-        theme: Theme(colors: capabilities.colors), glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
+        theme: Theme(colors: capabilities.colors && ui.theme != .mono, light: ui.theme == .light),
+        glyphs: .for(unicode: capabilities.unicode), now: snapshot.time)
     let lay = layout(for: snapshot, size: size, ui: ui)
     if lay.tooSmall {
         drawTooSmall(into: &canvas, size: size, ctx: ctx)
@@ -53,6 +54,12 @@ public func render(
             TaskStream.draw(into: &canvas, rect: lay.stream, snapshot: slow, ui: ui, ctx: ctx)
         }
         TaskTable.draw(into: &canvas, rect: lay.table, rows: lay.tableRows, snapshot: snapshot, ui: ui, ctx: ctx)
+    }
+    if ui.showTriage {
+        TriageView.draw(into: &canvas, rect: lay.overlay, ui: ui, ctx: ctx)
+    }
+    if ui.showColumns {
+        ColumnChooser.draw(into: &canvas, rect: ColumnChooser.frame(in: lay.overlay), ui: ui, ctx: ctx)
     }
     if ui.showHelp {
         let frame = HelpView.frame(in: lay.overlay)
@@ -105,7 +112,7 @@ extension EngineState {
 func detailLines(_ ui: UIState, size: Size, ctx: RenderContext) -> [DetailView.Line] {
     let width = max(1, size.cols - 4)
     guard let m = ui.detail, m.status.isFinished else {
-        return DetailView.lines(ui.detail, id: ui.detailTask, width: width, now: ctx.now, ctx: ctx)
+        return DetailView.lines(ui.detail, id: ui.detailTask, width: width, now: ctx.now, ctx: ctx, meters: ui.detailMeters)
     }
     let key = DetailCache.Key(
         id: m.id, status: m.status, retries: m.retries, stdout: m.stdout.totalBytes,
@@ -154,6 +161,7 @@ public func viewport(for snapshot: Snapshot, _ ui: UIState, size: Size, capabili
     v.detailLines = ui.mode == .detail ? detailLines(ui, size: size, ctx: ctx).count : 0
     let help = HelpView.frame(in: lay.overlay)
     v.helpRows = max(1, help.height - 2)
+    v.triageRows = TriageView.groupRows(height: lay.overlay.height)
     v.helpLines = ui.showHelp ? HelpView.lines(width: help.width - 4, ctx: ctx, readOnly: ui.readOnly).count : 0
     return v
 }

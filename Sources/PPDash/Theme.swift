@@ -5,8 +5,13 @@ import PPTerm
 /// The styles of one frame, chosen for the terminal's capabilities.
 struct Theme: Sendable {
     let colors: Bool
+    /// For a light background: yellow, cyan and white text (unreadable there) become darker colours.
+    var light = false
 
-    init(colors: Bool) { self.colors = colors }
+    init(colors: Bool, light: Bool = false) {
+        self.colors = colors
+        self.light = light
+    }
 
     /// A style with colours dropped when the terminal has none; attributes stay.
     func style(
@@ -14,8 +19,19 @@ struct Theme: Sendable {
         underline: Bool = false
     ) -> Style {
         colors
-            ? Style(fg: fg, bg: bg, bold: bold, dim: dim, reverse: reverse, underline: underline)
+            ? Style(fg: light ? Self.onLight(fg, bg: bg) : fg, bg: bg, bold: bold, dim: dim, reverse: reverse, underline: underline)
             : Style(bold: bold, dim: dim, reverse: reverse, underline: underline)
+    }
+
+    /// A foreground readable on a light background (text on a coloured background keeps its colour).
+    static func onLight(_ fg: Color, bg: Color) -> Color {
+        guard bg == .default else { return fg }
+        switch fg {
+        case .yellow: return .magenta
+        case .cyan: return .blue
+        case .white: return .black
+        default: return fg
+        }
     }
 
     var plain: Style { .plain }

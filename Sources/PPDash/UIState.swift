@@ -19,6 +19,14 @@ public enum Effect: Sendable, Hashable {
     case stopBatch
     /// Put `text` on the terminal's clipboard (OSC 52); `what` says what it is, for the message.
     case copy(text: String, what: String)
+    /// Load the failure triage's groups.
+    case fetchTriage
+    /// Retry these failed tasks (a triage group's `R`).
+    case retryTasks([TaskID])
+    /// Exclude an engine from new work (true) or include it again.
+    case setExcluded(EngineID, Bool)
+    /// Save the table's columns (the column chooser).
+    case saveColumns([SortKey])
     case quit
 }
 
@@ -43,6 +51,8 @@ public struct Viewport: Sendable, Hashable {
     public var helpLines = 0
     /// Task-stream cells a lane shows (0: the stream is hidden).
     public var streamCells = 0
+    /// Rows of the triage view's group list.
+    public var triageRows = 10
     public init() {}
 }
 
@@ -101,6 +111,21 @@ public struct UIState: Sendable, Hashable {
     public var detailScroll = 0
     public var helpScroll = 0
 
+    /// The failure triage view is open (`!`), its groups (nil: loading or not available) and selection.
+    public var showTriage = false
+    public var triage: [FailureGroup]?
+    public var triageSelected = 0
+    public var triageOffset = 0
+    /// The running detail task's meters (CPU, memory), from the snapshot's engine row.
+    public var detailMeters: EngineMeters?
+    /// The task table's columns, in order (the column chooser, the config file).
+    public var columns: [SortKey] = SortKey.allCases
+    /// The column chooser is open (`C`), and its cursor.
+    public var showColumns = false
+    public var columnCursor = 0
+    /// The palette (the config file's `theme`).
+    public var theme: ThemeName = .dark
+
     public var message: StatusMessage?
     public var viewport = Viewport()
     /// How many recent batches to ask for.
@@ -121,6 +146,8 @@ public struct UIState: Sendable, Hashable {
         if prompt != nil { return [.prompt] }
         let global: [KeyScope] = attached ? [.attached, .global] : [.global]
         if showHelp { return [.help, .moving] + global }
+        if showColumns { return [.columns] + global }
+        if showTriage { return [.triage, .moving] + global }
         if mode == .detail { return [.detail, .moving] + global }
         return [focus == .table ? .table : .engines, .main, .moving] + global
     }
@@ -168,6 +195,11 @@ public struct UIState: Sendable, Hashable {
         case .escape:
             if showHelp {
                 showHelp = false
+            } else if showColumns {
+                showColumns = false
+            } else if showTriage {
+                showTriage = false
+                triage = nil
             } else if mode == .detail {
                 closeDetail()
             } else if !filter.isEmpty {
@@ -264,6 +296,21 @@ public struct UIState: Sendable, Hashable {
                     : "mouse off: the terminal's own selection works (m: on)")
         case .copy:
             return copyEffect(snapshot)
+        case .openTriage, .triageList, .triageRetry:
+            return triageAction(action)
+        case .toggleExclude:
+            guard focus == .engines, let engines = snapshot?.engines, engines.indices.contains(engineSelected) else {
+                message = StatusMessage("select an engine in the engines pane (Tab) to exclude it", isError: true)
+                break
+            }
+            let e = engines[engineSelected]
+            guard e.state.isAlive else {
+                message = StatusMessage("engine \(e.id) is not running", isError: true)
+                break
+            }
+            return [.setExcluded(e.id, !e.excluded)]
+        case .openColumns, .columnToggle, .columnLeft, .columnRight, .columnSave, .columnReset:
+            return columnAction(action)
         case .insertText, .edit, .accept, .cancel, .confirmYes, .confirmNo:
             break
         }
@@ -360,6 +407,7 @@ public struct UIState: Sendable, Hashable {
     /// Rows a page moves in whatever is focused.
     private var page: Int {
         if showHelp { return viewport.helpRows }
+        if showTriage { return viewport.triageRows }
         if mode == .detail { return viewport.detailRows }
         return focus == .table ? viewport.tableRows : viewport.engineRows
     }
@@ -368,6 +416,10 @@ public struct UIState: Sendable, Hashable {
         if showHelp {
             let maxScroll = max(0, viewport.helpLines - viewport.helpRows)
             helpScroll = max(0, min(maxScroll, helpScroll + delta))
+        } else if showColumns {
+            columnCursor = max(0, min(SortKey.allCases.count - 1, columnCursor + delta))
+        } else if showTriage {
+            moveTriage(to: triageSelected.addingReportingOverflow(delta).partialValue)
         } else if mode == .detail {
             let maxScroll = max(0, viewport.detailLines - viewport.detailRows)
             let next = max(0, min(maxScroll, min(detailScroll, maxScroll) + delta))
@@ -384,6 +436,8 @@ public struct UIState: Sendable, Hashable {
     private mutating func move(to index: Int, snapshot: Snapshot?) {
         if showHelp {
             helpScroll = index == 0 ? 0 : max(0, viewport.helpLines - viewport.helpRows)
+        } else if showTriage {
+            moveTriage(to: index)
         } else if mode == .detail {
             detailScroll = index == 0 ? 0 : Int.max
         } else if focus == .engines {

@@ -19,6 +19,8 @@ public struct JournalOutcome: Sendable, Hashable {
     public var stderrBytes: [UInt8]? = nil
     public var stdoutSpool: String? = nil
     public var stderrSpool: String? = nil
+    /// `cpu_user`, `cpu_system`, `max_rss` of the line, when it has them.
+    public var usage: ResourceUsage? = nil
 }
 
 extension JournalOutcome {
@@ -27,7 +29,7 @@ extension JournalOutcome {
         self.init(
             exit: r.exit, signal: r.signal, stdout: r.stdout, stderr: r.stderr, stdoutDropped: r.stdoutDropped,
             stderrDropped: r.stderrDropped, error: r.error, engineHost: r.host, stdoutBytes: r.stdoutBytes,
-            stderrBytes: r.stderrBytes, stdoutSpool: r.stdoutSpool, stderrSpool: r.stderrSpool)
+            stderrBytes: r.stderrBytes, stdoutSpool: r.stdoutSpool, stderrSpool: r.stderrSpool, usage: r.usage)
     }
 }
 

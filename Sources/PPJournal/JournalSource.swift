@@ -89,7 +89,7 @@ public final class JournalSource: DashboardSource {
                 bytes: o?.stderrBytes ?? Array((o?.stderr ?? "").utf8), droppedBytes: o?.stderrDropped ?? 0,
                 spool: o?.stderrSpool),
             error: o?.error,
-            exitStatus: o?.exit, signal: o?.signal, text: t.command, args: t.args, externalId: t.key)
+            exitStatus: o?.exit, signal: o?.signal, text: t.command, args: t.args, externalId: t.key, usage: o?.usage)
     }
 
     private var refusal: PPError {

@@ -25,11 +25,19 @@ public protocol DashboardSource: AnyObject, Sendable {
     func stopAll()
     /// Nothing can be changed through it (a journal read back): the dashboard hides the keys that would.
     var readOnly: Bool { get }
+    /// Every failed task's record for the triage view (nil: this source cannot list them).
+    func failures() -> [FailureRecord]?
+    /// Excludes an engine from new work, or includes it again.
+    func setExcluded(engine: EngineID, _ excluded: Bool) throws
 }
 
 extension DashboardSource {
     /// Sources take commands unless they say otherwise.
     public var readOnly: Bool { false }
+    public func failures() -> [FailureRecord]? { nil }
+    public func setExcluded(engine: EngineID, _ excluded: Bool) throws {
+        throw PPError(.invalidState, "this view cannot exclude engines")
+    }
 }
 
 /// A sweep typed at the prompt (`TEMPLATE ::: ARGS`). A source parses it here, so the scheduler only ever sees the

@@ -16,6 +16,8 @@ public final class LocalSource: DashboardSource {
     public static let keyChunk = 16_384
 
     private let table = Mutex(SchedulerTable())
+    /// Reads the running tasks' process trees and the host from /proc, at most once a second.
+    private let meterSampler = MeterSampler()
     private let cost = Atomic<Int>(0)
     private let lockedCost = Atomic<Int>(0)
 
@@ -36,10 +38,21 @@ public final class LocalSource: DashboardSource {
             : table.withLock { $0.snapshot(client.scheduler, query) }
         cost.store(examined, ordering: .relaxed)
         lockedCost.store(locked, ordering: .relaxed)
-        return snap
+        var out = snap
+        if !out.engines.isEmpty {
+            let meters = client.scheduler.engineMeters(out.engines, sampler: meterSampler)
+            for i in out.engines.indices { out.engines[i].meters = meters[out.engines[i].id] }
+        }
+        return out
     }
 
-    public func metadata(_ id: TaskID) -> TaskMetadata? { client.scheduler.metadata(id) }
+    /// A task's record; output that left memory (printed and spooled) is read back from its spool file for the view.
+    public func metadata(_ id: TaskID) -> TaskMetadata? {
+        guard var m = client.scheduler.metadata(id) else { return nil }
+        if let o = m.stdout.readBack() { m.stdout = o }
+        if let e = m.stderr.readBack() { m.stderr = e }
+        return m
+    }
 
     public func submit(_ submission: Submission) throws -> BatchID {
         var view = client.loadBalancedView()
@@ -64,6 +77,8 @@ public final class LocalSource: DashboardSource {
     }
 
     public func stopAll() { client.shutdown() }
+    public func failures() -> [FailureRecord]? { client.scheduler.failureRecords() }
+    public func setExcluded(engine: EngineID, _ excluded: Bool) throws { try client.scheduler.setExcluded(engine, excluded) }
 }
 
 /// The table query over a scheduler: the default view straight from it, any other from a copy of its task keys.

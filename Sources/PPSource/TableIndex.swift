@@ -27,6 +27,8 @@ public struct TaskFilter: Sendable, Hashable {
         case engine(Int32)
         case batch(Int32)
         case task(Int)
+        /// Any of these tasks (`#3,17,42`: the triage view's group).
+        case tasks(Set<Int>)
     }
     var terms: [Term] = []
     /// The lowercased text searched for, when the filter is a search.
@@ -40,6 +42,7 @@ public struct TaskFilter: Sendable, Hashable {
         ("e3  engine 3", "the tasks of engine 3"),
         ("b2  batch 2", "the tasks of batch 2"),
         ("17  #17", "task 17"),
+        ("#3,17,42", "tasks 3, 17 and 42 (what Enter in the failure triage shows)"),
         ("running e3", "words that all name columns: tasks matching every one"),
         ("sleep 1", "anything else: text in the command (any case) or a msg_id's start"),
         ("\"ok\"", "quoted: a text search, even for a column's word"),
@@ -71,6 +74,10 @@ public struct TaskFilter: Sendable, Hashable {
                 terms.append(.engine(n))
             } else if w.hasPrefix("b"), let n = number(w.dropFirst()) {
                 terms.append(.batch(n))
+            } else if w.contains(","), case let parts = (w.hasPrefix("#") ? w.dropFirst() : w[...]).split(separator: ","),
+                !parts.isEmpty, case let ids = parts.compactMap({ number($0) }), ids.count == parts.count
+            {
+                terms.append(.tasks(Set(ids.map(Int.init))))
             } else if let n = number(w.hasPrefix("#") ? w.dropFirst() : w[...]), n > 0 {
                 terms.append(.task(Int(n)))
             } else {
@@ -97,6 +104,7 @@ public struct TaskFilter: Sendable, Hashable {
             case .engine(let e): if k.engine != e { return false }
             case .batch(let b): if k.batch != b { return false }
             case .task(let n): if i + 1 != n { return false }
+            case .tasks(let set): if !set.contains(i + 1) { return false }
             }
         }
         return true

@@ -58,6 +58,12 @@ public final class ChildProcess: Sendable {
             || (pidfd.raw >= 0 ? waitReadable(pidfd.raw, milliseconds: 0) : ppsys_child_exited_nowait(pid) == 1)
     }
 
+    /// What the child used, as wait4 reported it when it was reaped (its own and its reaped children's CPU, its
+    /// peak resident memory); nil until then.
+    public var usage: ResourceUsage? { usageOnce.withLock { $0 } }
+    /// Set once, when reaped.
+    private let usageOnce = Mutex<ResourceUsage?>(nil)
+
     /// The exit status, if reaped.
     public var status: ExitStatus? { reaped.withLock { $0 } }
 
@@ -68,7 +74,12 @@ public final class ChildProcess: Sendable {
         if pidfd.raw >= 0 { _ = waitReadable(pidfd.raw, milliseconds: -1) }
         return reaped.withLock { r in
             var st: Int32 = 0
-            if r == nil, (try? retryingInterrupts({ waitpid(pid, &st, 0) })) == pid { r = ExitStatus(waitStatus: st) }
+            var ru = rusage()
+            if r == nil, (try? retryingInterrupts({ wait4(pid, &st, 0, &ru) })) == pid {
+                r = ExitStatus(waitStatus: st)
+                // The spawner's own peak hides a smaller task's (see ResourceUsage.init(_:spawnerPeak:)).
+                usageOnce.withLock { $0 = ResourceUsage(ru, spawnerPeak: ResourceUsage.selfPeakRSS() ?? Int64.max) }
+            }
             return r
         }
     }

@@ -13,11 +13,15 @@ public struct ProcessStat: Sendable, Hashable {
     public var session: Int32
     /// Clock ticks after boot when it started.
     public var startTicks: Double
+    /// CPU time so far, user plus system, in clock ticks (utime + stime).
+    public var cpuTicks: Int64 = 0
+    /// Resident pages (rss).
+    public var rssPages: Int64 = 0
 
     public var isZombie: Bool { state == "Z" }
 
-    /// Parses "pid (comm) state ppid pgrp session ... starttime(22) ...".
-    init?(pid: Int32, text: String) {
+    /// Parses "pid (comm) state ppid pgrp session ... utime(14) stime(15) ... starttime(22) ... rss(24) ...".
+    public init?(pid: Int32, text: String) {
         guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
         let f = text[text.index(after: close)...].split(separator: " ")
         guard f.count > 19, let s = f[0].first, let pp = Int32(f[1]), let g = Int32(f[2]), let sid = Int32(f[3]),
@@ -25,6 +29,9 @@ public struct ProcessStat: Sendable, Hashable {
         else { return nil }
         (self.pid, name, state) = (pid, String(text[text.index(after: open)..<close]), s)
         (parent, processGroup, session, startTicks) = (pp, g, sid, start)
+        if f.count > 21, let u = Int64(f[11]), let st = Int64(f[12]), let rss = Int64(f[21]) {
+            (cpuTicks, rssPages) = (max(0, u) &+ max(0, st), max(0, rss))
+        }
     }
 }
 

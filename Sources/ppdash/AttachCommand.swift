@@ -63,7 +63,7 @@ struct AttachCommand: ParsableCommand {
             print("tasks: \(c.total), \(c.done) done: \(c.ok) ok, \(c.failed) failed; \(c.running) running, \(c.pending) pending")
             return
         }
-        var options = refresh.options
+        var options = refresh.dashboardOptions()
         options.attached = true
         let exit = runDashboard(source: source, options: options)
         if case .noTerminal(let reason) = exit {

@@ -39,18 +39,49 @@ struct DashboardCommand: ParsableCommand {
 
 /// `--refresh`, for every command that can open the dashboard.
 struct RefreshOption: ParsableArguments {
-    @Option(name: .customLong("refresh"), parsing: .unconditional, help: ArgumentHelp("Dashboard refresh interval in seconds.", valueName: "SECONDS"))
-    var interval = Seconds(0.1)
+    @Option(name: .customLong("refresh"), parsing: .unconditional, help: ArgumentHelp("Dashboard refresh interval in seconds (default 0.1, or the config file's refresh).", valueName: "SECONDS"))
+    var given: Seconds?
 
     @Flag(name: .customLong("no-mouse"), help: "Leave the mouse to the terminal (its own selection); m toggles it in the dashboard.")
     var noMouse = false
 
-    func validate() throws { try interval.check("--refresh") }
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "Dashboard settings file (default $XDG_CONFIG_HOME/ppdash/config.toml or ~/.config/ppdash/config.toml).",
+            valueName: "FILE"))
+    var configFile: String?
 
-    /// The dashboard's options these flags give.
-    var options: DashboardOptions {
-        var o = DashboardOptions(refreshInterval: interval.value)
-        o.mouse = !noMouse
+    func validate() throws {
+        try given?.check("--refresh")
+        if let f = configFile, case .failure(let e) = ConfigFile.load(path: f, mustExist: true) {
+            throw ValidationError(e.description)
+        }
+    }
+
+    /// The refresh interval: `--refresh`, else the config file's, else 0.1 s.
+    var interval: Seconds { given ?? Seconds(loadedConfig.config.refresh ?? 0.1) }
+
+    /// The config file (named or default) and what was wrong in it.
+    var loadedConfig: (config: DashboardConfig, path: String?, warnings: [String]) {
+        let path = configFile ?? ConfigFile.defaultPath(environment: ConfigFile.processEnvironment)
+        guard let path else { return (DashboardConfig(), nil, []) }
+        switch ConfigFile.load(path: path, mustExist: configFile != nil) {
+        case .success(let (c, w)): return (c, path, w)
+        case .failure(let e): return (DashboardConfig(), path, ["ppdash: " + e.description])
+        }
+    }
+
+    /// The dashboard's options from these flags and the config file; its warnings go to stderr once.
+    func dashboardOptions() -> DashboardOptions {
+        let loaded = loadedConfig
+        for w in loaded.warnings { note(w) }
+        var o = DashboardOptions(refreshInterval: (given ?? Seconds(loaded.config.refresh ?? 0.1)).value)
+        o.config = loaded.config
+        o.configPath = loaded.path
+        o.configWarnings = loaded.warnings
+        // --no-mouse wins; else the config file's `mouse`, else on.
+        o.mouse = !noMouse && (loaded.config.mouse ?? true)
         return o
     }
 }
@@ -76,7 +107,7 @@ func showDashboard(_ source: any DashboardSource, refresh: RefreshOption, sessio
         engineLog.mute(false)
         journalNotes.mute(false)
     }
-    switch runDashboard(source: session?.journaled(source) ?? source, options: refresh.options) {
+    switch runDashboard(source: session?.journaled(source) ?? source, options: refresh.dashboardOptions()) {
     case .quit:
         let open = source.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals
         return .quit(open: open.pending + open.running)

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import PPSystem
 
 @testable import PPKit
 
@@ -51,6 +52,17 @@ let sampleMessages: [WireMessage] = [
     // A piece of a running task's output: any bytes, either stream.
     .output(task: 17, stream: 0, bytes: [0, 0xFF, 10, 0x1B, 0x80]),
     .output(task: 18, stream: 1, bytes: []),
+    // Version 3: a result's resource use, a worker's meters.
+    .result({
+        var r = WireResult(task: 7, status: .ok, value: .shell, started: 1, completed: 2)
+        r.usage = ResourceUsage(userSeconds: 1.25, systemSeconds: 0.5, maxRSSBytes: 3 << 20)
+        return r
+    }()),
+    .load(WireLoad(host: HostLoad(load1: 3.5, availableBytes: 1 << 30, totalBytes: 4 << 30, cpus: 8))),
+    .load(
+        WireLoad(
+            host: HostLoad(load1: 0, availableBytes: 0, totalBytes: 0, cpus: 0), taskCPUPercent: 199.5,
+            taskRSSBytes: 12345)),
 ]
 
 @Suite("Wire protocol codec")
@@ -208,8 +220,13 @@ struct WireCodecTests {
             }
             if let e = r.exitStatus, !WireProtocol.statusByte.contains(e) { return "exit status" }
             if let g = r.signal, !WireProtocol.statusByte.contains(g) { return "signal" }
+            if let u = r.usage, !(u.userSeconds >= 0 && u.systemSeconds >= 0 && (u.maxRSSBytes ?? 0) >= 0) { return "usage" }
         case .output(_, let stream, let bytes):
             if stream > 1 || bytes.count > WireProtocol.maxOutputChunk { return "output stream or size" }
+        case .load(let l):
+            if !(l.host.load1.isFinite && l.host.load1 >= 0) || l.host.availableBytes < 0 || l.host.cpus < 0 { return "load" }
+            if let c = l.taskCPUPercent, !(c.isFinite && c >= 0) { return "task cpu" }
+            if let m = l.taskRSSBytes, m < 0 { return "task rss" }
         case .challenge, .cancel, .heartbeat, .bye:
             break
         }

@@ -1,5 +1,6 @@
 // The detail view: one task's whole metadata, then its stdout, stderr and error, wrapped and scrollable.
 import PPKit
+import PPSystem
 import PPTerm
 
 enum DetailView {
@@ -7,7 +8,9 @@ enum DetailView {
     typealias Line = [Span]
 
     /// Every line of the detail for `meta`, wrapped to `width` (the caller scrolls).
-    static func lines(_ meta: TaskMetadata?, id: TaskID?, width: Int, now: Timestamp, ctx: RenderContext) -> [Line] {
+    static func lines(
+        _ meta: TaskMetadata?, id: TaskID?, width: Int, now: Timestamp, ctx: RenderContext, meters: EngineMeters? = nil
+    ) -> [Line] {
         let t = ctx.theme
         guard let m = meta else {
             return [[Span(id.map { "loading task \($0)…" } ?? "no task", t.dim)]]
@@ -43,6 +46,11 @@ enum DetailView {
             field("duration", Format.duration(d))
         } else if m.status == .running, let s = m.started {
             field("duration", Format.duration(s.seconds(to: now)) + " so far", t.warn)
+        }
+        if let u = m.usage {
+            field("resources", usageText(u))
+        } else if m.status == .running, let meters, let text = metersText(meters) {
+            field("resources", text + " now", t.warn)
         }
         field("retries", String(m.retries))
         if let d = m.after, !d.isEmpty { field("after", describe(d)) }
@@ -88,6 +96,20 @@ enum DetailView {
             }
         }
         return out
+    }
+
+    /// A finished task's `/usr/bin/time -v` figures: "cpu 1.25 s user, 0.50 s system; peak memory 3.0 MiB".
+    static func usageText(_ u: ResourceUsage) -> String {
+        "cpu " + Format.seconds(u.userSeconds) + " user, " + Format.seconds(u.systemSeconds) + " system; peak memory "
+            + (u.maxRSSBytes.map { Format.bytes(Int(clamping: $0)) } ?? "below ppdash's own (not measurable)")
+    }
+
+    /// A running task's process tree now: "cpu 98%, memory 12.0 MiB" (nil when nothing is known yet).
+    static func metersText(_ m: EngineMeters) -> String? {
+        var parts: [String] = []
+        if let c = m.taskCPUPercent { parts.append("cpu " + Format.percent(c)) }
+        if let r = m.taskRSSBytes { parts.append("memory " + Format.bytes(Int(clamping: r))) }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     static func describe(_ d: Dependency) -> String {
@@ -160,7 +182,11 @@ enum DetailView {
         let last = min(lines.count, scroll + textRows)
         var title = "Task \(ui.detailTask.map(\.description) ?? "?")"
         if let m = ui.detail { title += "  \(m.status)" + (m.status == .running ? ", output so far" : "") }
-        canvas.box(rect, title: title, note: "lines \(first)-\(last) of \(lines.count)", ctx: ctx)
+        // G sticks to the bottom: the output is followed as it grows, until the user scrolls up.
+        let following = ui.detailScroll == Int.max && ui.detail?.status == .running
+        canvas.box(
+            rect, title: title, note: "lines \(first)-\(last) of \(lines.count)" + (following ? ", following (tail -f)" : ""),
+            ctx: ctx)
         for (n, line) in lines.dropFirst(scroll).prefix(textRows).enumerated() {
             canvas.put(line, row: rect.row + 1 + n, col: rect.col + 2, limit: rect.right - 2)
         }

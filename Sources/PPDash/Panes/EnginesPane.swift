@@ -4,7 +4,7 @@ import PPSource
 import PPTerm
 
 enum EnginesPane {
-    enum Col: Hashable { case id, state, kind, host, task, queued, done, failed, util, activity, note }
+    enum Col: Hashable { case id, state, kind, host, task, queued, done, failed, util, activity, note, cpu, mem, load, free }
 
     /// The columns, fitted to `width`.
     static func columns(width: Int, x: Int) -> [Placed<Col>] {
@@ -20,6 +20,11 @@ enum EnginesPane {
                 Column(id: .failed, header: "Fail", width: 5, right: true, priority: 79),
                 Column(id: .util, header: "Util", width: 4, right: true, priority: 70),
                 Column(id: .activity, header: "Last minute", width: 12, priority: 75),
+                // Resource meters: the running task's process tree, then its host.
+                Column(id: .cpu, header: "CPU", width: 4, right: true, priority: 58),
+                Column(id: .mem, header: "Mem", width: 5, right: true, priority: 57),
+                Column(id: .load, header: "Load", width: 5, right: true, priority: 35),
+                Column(id: .free, header: "Free", width: 5, right: true, priority: 34),
                 Column(id: .note, header: "Note", width: 12, priority: 5, flex: true),
             ], width: width, at: x)
     }
@@ -89,7 +94,10 @@ enum EnginesPane {
             let (text, style): (String, Style)
             switch p.column.id {
             case .id: (text, style) = (String(e.id), t.value)
-            case .state: (text, style) = (EnginesPane.stateLabel(e.state), t.engine(e.state))
+            case .state:
+                (text, style) =
+                    e.excluded && e.state.isAlive
+                    ? ("excluded", t.style(.magenta, bold: true)) : (EnginesPane.stateLabel(e.state), t.engine(e.state))
             case .kind: (text, style) = (e.info.kind == .connected ? "conn" : e.info.kind.rawValue, rowStyle)
             case .host: (text, style) = (e.info.host, rowStyle)
             case .task:
@@ -113,6 +121,20 @@ enum EnginesPane {
             case .util: (text, style) = (Format.fraction(e.utilisation), rowStyle)
             case .activity:
                 (text, style) = (Format.sparkline(e.activity, width: p.width, unicode: ctx.unicode), t.spark)
+            case .cpu:
+                let c = e.currentTask == nil ? nil : e.meters?.taskCPUPercent
+                (text, style) = (Format.percent(c), c == nil ? t.dim : (c ?? 0) >= 90 ? t.warn : rowStyle)
+            case .mem:
+                let m = e.currentTask == nil ? nil : e.meters?.taskRSSBytes
+                (text, style) = (Format.memory(m), m == nil ? t.dim : rowStyle)
+            case .load:
+                let h = e.meters?.host
+                let busy = h.map { $0.cpus > 0 && $0.load1 > Double($0.cpus) } ?? false
+                (text, style) = (h.map { Format.load($0.load1) } ?? "-", h == nil ? t.dim : busy ? t.warn : rowStyle)
+            case .free:
+                let h = e.meters?.host
+                let low = h.map { $0.totalBytes > 0 && $0.availableBytes * 10 < $0.totalBytes } ?? false
+                (text, style) = (Format.memory(h?.availableBytes), h == nil ? t.dim : low ? t.bad : rowStyle)
             case .note:
                 (text, style) = (
                     e.info.pid > 0 ? "pid \(e.info.pid)" + (e.info.cores > 0 ? ", \(e.info.cores) cores" : "") : "",

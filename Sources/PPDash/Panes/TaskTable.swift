@@ -10,9 +10,10 @@ enum TaskTable {
     static let millisColumns = 160
 
     /// The columns for a table `width` wide; `sort` gets its arrow.
-    static func columns(width: Int, x: Int, sort: SortKey, ascending: Bool, rows: [TaskRow], glyphs: Glyphs) -> [Placed<
-        SortKey
-    >] {
+    static func columns(
+        width: Int, x: Int, sort: SortKey, ascending: Bool, rows: [TaskRow], glyphs: Glyphs,
+        shown: [SortKey] = SortKey.allCases
+    ) -> [Placed<SortKey>] {
         let full = width + 1 >= fullHeadersColumns  // the pane's width, less the left margin
         let timeWidth = width + 1 >= millisColumns ? 12 : 8
         func digits(_ n: Int) -> Int { String(n).count }
@@ -29,8 +30,7 @@ enum TaskTable {
                 id: key, header: header, width: max(w, displayWidth(header)), right: right, priority: priority,
                 flex: flex)
         }
-        return fitColumns(
-            [
+        let all = [
                 col(.id, "ID", "ID", max(4, digits(maxID)), right: true, priority: 100),
                 col(.batch, "Batch", "B", digits(maxBatch), right: true, priority: 60),
                 col(.engine, "Engine", "Eng", digits(maxEngine), right: true, priority: 80),
@@ -41,7 +41,10 @@ enum TaskTable {
                 col(.duration, "Duration", "Dur", 6, right: true, priority: 90),
                 col(.retries, "Retries", "Rt", digits(maxRetries), right: true, priority: 30),
                 col(.text, "Command", "Command", 10, right: false, priority: 95, flex: true),
-            ], width: width, at: x)
+            ]
+        // The chosen columns in the chosen order (the config file, the column chooser); all of them if none.
+        let picked = shown.compactMap { k in all.first { $0.id == k } }
+        return fitColumns(picked.isEmpty ? all : picked, width: width, at: x)
     }
 
     /// "rows 41-60 of 100 (filtered from 250)".
@@ -76,7 +79,7 @@ enum TaskTable {
 
         let cols = columns(
             width: rect.width - 1, x: rect.col + 1, sort: ui.sort, ascending: ui.ascending, rows: shown,
-            glyphs: ctx.glyphs)
+            glyphs: ctx.glyphs, shown: ui.columns)
         let hr = rect.row + 1
         canvas.fill(row: hr, col: rect.col, width: rect.width, style: t.columnHeader)
         for p in cols {

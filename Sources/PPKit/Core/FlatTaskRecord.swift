@@ -1,4 +1,5 @@
 import PPJSON
+import PPSystem
 
 /// The flat JSON object `ppdash run --json` prints per task (and the journal's `completed` line carries).
 public struct FlatTaskRecord: Sendable, Hashable {
@@ -28,6 +29,10 @@ public struct FlatTaskRecord: Sendable, Hashable {
     public var stdoutSpool: String?
     public var stderrSpool: String?
     public var error: String?
+    /// `cpu_user`, `cpu_system` (seconds) and `max_rss` (bytes) of the task's process, when known.
+    public var cpuUser: Double?
+    public var cpuSystem: Double?
+    public var maxRSS: Int64?
 
     /// The stream as captured: the exact bytes where the record has them.
     public var stdoutOutput: CapturedOutput {
@@ -62,6 +67,15 @@ public struct FlatTaskRecord: Sendable, Hashable {
         stdoutSpool = m.stdout.spool
         stderrSpool = m.stderr.spool
         error = m.error
+        cpuUser = m.usage.map { ($0.userSeconds * 1e6).rounded() / 1e6 }
+        cpuSystem = m.usage.map { ($0.systemSeconds * 1e6).rounded() / 1e6 }
+        maxRSS = m.usage?.maxRSSBytes
+    }
+
+    /// The resource use the record carries (both CPU figures, or none; `max_rss` may be unknown).
+    public var usage: ResourceUsage? {
+        guard let u = cpuUser, let s = cpuSystem else { return nil }
+        return ResourceUsage(userSeconds: u, systemSeconds: s, maxRSSBytes: maxRSS)
     }
 
     /// Reads a record back from a parsed object; keys a line lacks take empty values (nil when `id` is missing).
@@ -91,6 +105,10 @@ public struct FlatTaskRecord: Sendable, Hashable {
         stdoutSpool = j["stdout_spool"]?.string
         stderrSpool = j["stderr_spool"]?.string
         error = j["error"]?.string
+        // Out of range or the wrong type: left out (the record stays readable).
+        cpuUser = j["cpu_user"]?.double.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        cpuSystem = j["cpu_system"]?.double.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        maxRSS = j["max_rss"]?.int.flatMap { $0 >= 0 ? Int64($0) : nil }
     }
 
     /// Adds the record's keys to `o`, in the fixed order scripts (and the journal's skim) see.
@@ -121,6 +139,12 @@ public struct FlatTaskRecord: Sendable, Hashable {
         if let p = stdoutSpool { o.add("stdout_spool", p) }
         if let p = stderrSpool { o.add("stderr_spool", p) }
         o.add("error", error)
+        if let cpuUser, let cpuSystem {
+            o.add("cpu_user", cpuUser)
+            o.add("cpu_system", cpuSystem)
+            // null: below ppdash's own peak, which Linux counts in a spawned task's figure (not measurable).
+            o.add("max_rss", maxRSS.map { Int($0) })
+        }
     }
 
     /// One line of JSON (no newline), keys in the fixed order.

@@ -1,3 +1,5 @@
+import PPSystem
+
 /// A task's identity: a positive integer, unique within one scheduler, shown as ipyparallel's `msg_id`.
 public struct TaskID: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     public var rawValue: Int
@@ -152,6 +154,8 @@ public struct TaskMetadata: Sendable, Hashable, Codable {
 
     /// The source's own task id where it has one (an ipyparallel cluster's msg_id), else nil.
     public var externalId: String? = nil
+    /// CPU seconds and peak resident memory of a finished shell task's process (`/usr/bin/time -v`'s figures).
+    public var usage: ResourceUsage? = nil
 
     /// ipyparallel's `msg_id`.
     public var msgId: String { externalId ?? id.description }

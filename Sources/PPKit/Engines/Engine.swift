@@ -1,3 +1,5 @@
+import PPSystem
+
 /// The built-in task kinds that need no closure and no child process: the protocol can carry them to any engine.
 public enum BuiltinTask: Sendable, Hashable, Codable {
     /// Does nothing and returns 0: measures the scheduler itself.
@@ -88,6 +90,8 @@ public struct TaskOutcome: Sendable {
     /// The engine's own clock at start and completion.
     public var started: Timestamp
     public var completed: Timestamp
+    /// CPU seconds and peak resident memory of a shell task's process (`cpu_user`, `cpu_system`, `max_rss`).
+    public var usage: ResourceUsage? = nil
 
     public init(
         status: TaskStatus, value: (any Sendable)? = nil, error: String? = nil, stdout: CapturedOutput = .empty,
@@ -148,6 +152,8 @@ public protocol Engine: AnyObject, Sendable {
     func shutdown(graceful: Bool)
     /// The output so far of `task` while it runs here, where the engine can see it (nil: it cannot).
     func liveOutput(_ task: TaskID) -> LiveOutput?
+    /// Meters a remote worker reported with its heartbeats (nil: none, or read them from this host).
+    func reportedMeters() -> EngineMeters?
 }
 
 extension Engine {

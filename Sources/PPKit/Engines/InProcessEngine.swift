@@ -272,9 +272,11 @@ public final class InProcessEngine: Engine {
         // Output that could not be spooled is cut to head and tail: the reason goes with the task, even an ok one.
         if let s = out.spoolError { error = error.map { $0 + "; " + s } ?? ("output cut to head and tail: " + s) }
         let value = ShellResult(exitStatus: out.exitStatus, signal: out.signal, stdout: out.stdout, stderr: out.stderr)
-        return TaskOutcome(
+        var outcome = TaskOutcome(
             status: status, value: value, error: error, stdout: out.stdout, stderr: out.stderr, exitStatus: out.exitStatus,
             signal: out.signal, started: out.started, completed: out.completed)
+        outcome.usage = out.usage
+        return outcome
     }
 }
 

@@ -6,6 +6,8 @@ struct EngineSlot {
     var hwm: Int
     var alive = true
     var draining = false
+    /// Excluded by the user from new work (it finishes what it holds); included again at will.
+    var excluded = false
     /// Its worker said it is leaving: no new work; its death is reported as a death (not a removal).
     var leaving = false
     var deathReason: String?
@@ -26,7 +28,7 @@ struct EngineSlot {
     var timeline = TimelineRing()
 
     var capacity: Int {
-        guard alive && !draining && !leaving else { return 0 }
+        guard alive && !draining && !leaving && !excluded else { return 0 }
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 

@@ -274,7 +274,7 @@ extension Scheduler {
             tasks[slot].received = received
             tasks.results[slot.index] = outcome.value
             if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.isEmpty
-                || !outcome.stderr.isEmpty
+                || !outcome.stderr.isEmpty || outcome.usage != nil
                 || tasks.extras[slot] != nil
             {
                 var x = tasks.extras[slot] ?? TaskExtra()
@@ -283,6 +283,7 @@ extension Scheduler {
                 x.error = outcome.error
                 x.exitStatus = outcome.exitStatus
                 x.signal = outcome.signal
+                x.usage = outcome.usage
                 tasks.extras[slot] = x
             }
             totals.move(from: was, to: outcome.status)
@@ -374,7 +375,7 @@ extension Scheduler {
                 submitted: Timestamp(microseconds: r.submitted), started: r.started, completed: r.completed,
                 received: r.received, retries: Int(r.retries), stdout: x?.stdout ?? .empty, stderr: x?.stderr ?? .empty,
                 error: x?.error, exitStatus: x?.exitStatus, signal: x?.signal, after: x?.after, follow: x?.follow,
-                text: text(slot), args: args(slot), processGroup: r.processGroup)
+                text: text(slot), args: args(slot), processGroup: r.processGroup, usage: x?.usage)
         }
 
         func key(_ slot: TaskSlot) -> TaskKey {

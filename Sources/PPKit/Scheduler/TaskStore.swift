@@ -1,3 +1,5 @@
+import PPSystem
+
 /// A task's place in the store. The one place a `TaskID` (1-based) and an array index (0-based) meet.
 struct TaskSlot: Hashable, Comparable, Sendable {
     /// The index into the store's per-task arrays.
@@ -84,6 +86,8 @@ struct TaskExtra {
     var follow: Dependency?
     /// Engines where it failed: a retry prefers others.
     var failedOn: [EngineID] = []
+    /// CPU seconds and peak memory of its (last) run.
+    var usage: ResourceUsage?
 
     /// The dependencies it has, `after` first.
     var dependencies: [Dependency] { [after, follow].compactMap { $0 } }

@@ -63,6 +63,8 @@ public struct ShellOutcome: Sendable, Hashable {
     public var pid: Int32
     public var started: Timestamp
     public var completed: Timestamp
+    /// CPU and peak memory of the task's process (and what it waited for), from wait4; nil if it never ran.
+    public var usage: ResourceUsage?
 
     public init(
         exitStatus: Int32? = nil, signal: Int32? = nil, stdout: CapturedOutput = .empty,
@@ -166,6 +168,7 @@ public enum ShellRunner {
         let status = child.wait()
         outcome.exitStatus = status?.exitCode
         outcome.signal = status?.signal
+        outcome.usage = child.usage
         outcome.completed = clock.now()
         return outcome
     }

@@ -100,7 +100,7 @@ extension Scheduler {
                 }
                 let life = max(1, now.microseconds - e.created)
                 let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
-                return EngineSnapshot(
+                var row = EngineSnapshot(
                     id: id, info: e.info, state: state, currentTask: e.current?.id,
                     queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + s.queues.pinned[id].count, done: e.done,
                     failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
@@ -110,6 +110,8 @@ extension Scheduler {
                             now: now.microseconds, count: timelineCells,
                             running: e.current.map { (since: e.busySince, batch: s.tasks[batchOf: $0].id) },
                             created: e.created) : nil)
+                row.excluded = e.excluded && e.alive
+                return row
             }
             let firstBatch = max(0, s.tasks.batchCount - max(0, batchLimit))
             let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in

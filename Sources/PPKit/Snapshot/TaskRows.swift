@@ -17,6 +17,10 @@ public struct EngineSnapshot: Sendable, Hashable, Codable {
     public var activity: [Double]
     /// Its last seconds for the task stream, when the reader asked for them (`TableQuery.timelineCells`).
     public var timeline: EngineTimeline?
+    /// Its running task's CPU and memory and its host's load, where the source reads them (nil: not known).
+    public var meters: EngineMeters? = nil
+    /// Excluded from new work by the user (`Scheduler.setExcluded`).
+    public var excluded = false
 
     public init(
         id: EngineID, info: EngineInfo, state: EngineState, currentTask: TaskID?, queued: Int, done: Int, failed: Int,

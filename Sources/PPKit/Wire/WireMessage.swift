@@ -1,4 +1,5 @@
 import NIOCore
+import PPSystem
 
 /// The engine wire protocol's messages. Every frame carries the protocol version; a peer refuses any other.
 ///
@@ -27,6 +28,26 @@ public enum WireMessage: Sendable, Hashable {
     case heartbeat
     /// Either way: the sender is leaving. To a worker: `graceful` finishes the running task first.
     case bye(reason: String, graceful: Bool)
+    /// Worker to scheduler, with each heartbeat (version 3): its host's load and memory, its running task's meters.
+    case load(WireLoad)
+}
+
+/// A worker's meters: its host's load and available memory, and what its running task's process tree uses.
+public struct WireLoad: Sendable, Hashable {
+    public var host: HostLoad
+    /// CPU of the running task's processes, percent of one core; nil when nothing runs or not known yet.
+    public var taskCPUPercent: Double?
+    /// Resident memory of the running task's processes, bytes.
+    public var taskRSSBytes: Int64?
+
+    public init(host: HostLoad, taskCPUPercent: Double? = nil, taskRSSBytes: Int64? = nil) {
+        self.host = host
+        self.taskCPUPercent = taskCPUPercent
+        self.taskRSSBytes = taskRSSBytes
+    }
+
+    /// As the engines pane shows it.
+    public var meters: EngineMeters { EngineMeters(taskCPUPercent: taskCPUPercent, taskRSSBytes: taskRSSBytes, host: host) }
 }
 
 /// What a worker says about itself.
@@ -129,6 +150,8 @@ public struct WireResult: Sendable, Hashable {
     public var integer: Int64
     public var started: Int64
     public var completed: Int64
+    /// The task process's CPU seconds and peak resident memory (wait4's rusage), when it ran (version 3).
+    public var usage: ResourceUsage? = nil
 
     public init(
         task: Int64, settledOnly: Bool = false, status: TaskStatus, error: String? = nil,
@@ -153,6 +176,8 @@ public struct WireResult: Sendable, Hashable {
 /// Constants of the protocol.
 public enum WireProtocol {
     /// The one version this build speaks; a frame of any other is refused.
+    /// 3: a running task's output comes in `output` frames; a result carries the task's resource use
+    /// (`WireResult.usage`); a worker sends its host's load (`load`).
     public static let version: UInt16 = 3
     /// The largest frame accepted once a peer is known (a result carries up to twice `--max-output`).
     public static let maxFrame = 64 << 20
@@ -189,6 +214,7 @@ extension WireMessage {
         case hello = 1
         case challenge, welcome, run, started, result, cancel, heartbeat, bye
         case output = 20
+        case load = 21
     }
 
     var kind: Kind {
@@ -203,6 +229,7 @@ extension WireMessage {
         case .heartbeat: .heartbeat
         case .bye: .bye
         case .output: .output
+        case .load: .load
         }
     }
 
@@ -268,6 +295,11 @@ extension WireMessage {
             buffer.writeInteger(r.integer)
             buffer.writeInteger(r.started)
             buffer.writeInteger(r.completed)
+            buffer.writeWireOptional(r.usage) { b, u in
+                b.writeInteger(u.userSeconds.bitPattern)
+                b.writeInteger(u.systemSeconds.bitPattern)
+                b.writeWireOptional(u.maxRSSBytes) { $0.writeInteger($1) }
+            }
         case .cancel(let task, let reason):
             buffer.writeInteger(task)
             buffer.writeInteger(UInt8(reason == .aborted ? 0 : 1))
@@ -280,6 +312,13 @@ extension WireMessage {
         case .bye(let reason, let graceful):
             buffer.writeWireString(reason)
             buffer.writeInteger(UInt8(graceful ? 1 : 0))
+        case .load(let l):
+            buffer.writeInteger(l.host.load1.bitPattern)
+            buffer.writeInteger(l.host.availableBytes)
+            buffer.writeInteger(l.host.totalBytes)
+            buffer.writeInteger(l.host.cpus)
+            buffer.writeWireOptional(l.taskCPUPercent) { $0.writeInteger($1.bitPattern) }
+            buffer.writeWireOptional(l.taskRSSBytes) { $0.writeInteger($1) }
         }
         let length = buffer.writerIndex - lengthAt - 4
         buffer.setInteger(UInt32(truncatingIfNeeded: length), at: lengthAt)
@@ -389,11 +428,12 @@ extension WireMessage {
             guard let value = WireResult.Value(rawValue: rawValue) else {
                 throw WireError(.malformed, "unknown value kind \(rawValue)")
             }
-            message = .result(
-                WireResult(
-                    task: task, settledOnly: settled, status: status, error: error, stdout: stdout, stderr: stderr,
-                    exitStatus: exitStatus, signal: signal, value: value, integer: try r.integer(),
-                    started: try r.timestamp(), completed: try r.timestamp()))
+            var result = WireResult(
+                task: task, settledOnly: settled, status: status, error: error, stdout: stdout, stderr: stderr,
+                exitStatus: exitStatus, signal: signal, value: value, integer: try r.integer(),
+                started: try r.timestamp(), completed: try r.timestamp())
+            result.usage = try r.optional { r throws(WireError) in try r.usage() }
+            message = .result(result)
         case .cancel:
             let task: Int64 = try r.integer()
             switch try r.u8() {
@@ -413,6 +453,19 @@ extension WireMessage {
             message = .output(task: task, stream: stream, bytes: bytes)
         case .bye:
             message = .bye(reason: try r.string(), graceful: try r.bool())
+        case .load:
+            let load = try r.amount("load average")
+            let avail: Int64 = try r.integer(in: 0...WireProtocol.maxDroppedBytes, "available memory")
+            let total: Int64 = try r.integer(in: 0...WireProtocol.maxDroppedBytes, "total memory")
+            let cpus: Int32 = try r.integer(in: 0...WireProtocol.maxCores, "cpus")
+            let cpu = try r.optional { r throws(WireError) in try r.amount("task CPU percent") }
+            let rss = try r.optional { r throws(WireError) -> Int64 in
+                try r.integer(in: 0...WireProtocol.maxDroppedBytes, "task resident bytes")
+            }
+            message = .load(
+                WireLoad(
+                    host: HostLoad(load1: load, availableBytes: avail, totalBytes: total, cpus: cpus),
+                    taskCPUPercent: cpu, taskRSSBytes: rss))
         }
         guard r.remaining == 0 else { throw WireError(.malformed, "\(r.remaining) bytes left after a \(kind) message") }
         return message
@@ -456,6 +509,23 @@ struct WireReader {
         guard v >= 0 else { throw WireError(.malformed, "negative count") }
         guard v <= WireProtocol.maxDroppedBytes else { throw WireError(.malformed, "a count of \(v) bytes") }
         return Int(v)
+    }
+
+    /// An amount (seconds, a load, a percentage) sent as a Double's bits: finite, not negative, at most `WireProtocol.longestSeconds`.
+    mutating func amount(_ what: String) throws(WireError) -> Double {
+        let v = Double(bitPattern: try integer() as UInt64)
+        guard v.isFinite, v >= 0, v <= WireProtocol.longestSeconds else { throw WireError(.malformed, "\(what) \(v)") }
+        return v
+    }
+
+    /// A task's resource use: user and system CPU seconds, peak resident bytes.
+    mutating func usage() throws(WireError) -> ResourceUsage {
+        let user = try amount("user CPU seconds")
+        let system = try amount("system CPU seconds")
+        let rss = try optional { r throws(WireError) -> Int64 in
+            try r.integer(in: 0...WireProtocol.maxDroppedBytes, "peak resident bytes")
+        }
+        return ResourceUsage(userSeconds: user, systemSeconds: system, maxRSSBytes: rss)
     }
 
     /// A timestamp in microseconds since 1970, within `WireProtocol.timestamps`.

@@ -253,10 +253,12 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     private func serve(heartbeat: Double) {
         guard let outbox = state.withLock({ $0.outbox }) else { return }
         forwarder.attach(outbox)
+        let meter = WorkerMeter()
         engine.start(id: 0, sink: self)
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             outbox.send(.heartbeat)
+            if let load = meter.reading() { outbox.send(.load(load)) }
             let silent = Double(SystemTime.monotonicNanoseconds() - lastHeard.load(ordering: .relaxed)) / 1e9
             if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
                 options.log(
@@ -417,11 +419,13 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         // A shell task's output went as `output` frames; only a closure's (none cross the wire) would be here.
         let streamed = o.value is ShellResult
-        return WireResult(
+        var r = WireResult(
             task: task, settledOnly: settledOnly, status: o.status, error: o.error,
             stdout: streamed ? .empty : o.stdout, stderr: streamed ? .empty : o.stderr,
             exitStatus: o.exitStatus, signal: o.signal, value: kind, integer: integer, started: o.started.microseconds,
             completed: o.completed.microseconds)
+        r.usage = o.usage
+        return r
     }
 }
 

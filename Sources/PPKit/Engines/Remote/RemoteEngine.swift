@@ -35,6 +35,11 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         var refused: @Sendable (String) -> Void
     }
 
+    /// The meters the worker sent last (`load` frames, with its heartbeats).
+    private let lastLoad = Mutex<EngineMeters?>(nil)
+
+    public func reportedMeters() -> EngineMeters? { lastLoad.withLock { $0 } }
+
     private struct State {
         var info: EngineInfo
         var admission: Admission?
@@ -240,6 +245,8 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             }
         case .heartbeat:
             break
+        case .load(let l):
+            lastLoad.withLock { $0 = l.meters }
         case .bye(let reason, _):
             let (id, sink) = state.withLock { s -> (EngineID, (any EngineSink)?) in
                 if !s.stopping && s.failure == nil { s.failure = "the worker left: \(reason)" }
@@ -447,10 +454,12 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             value = ShellResult(
                 exitStatus: r.exitStatus, signal: r.signal, stdout: r.stdout, stderr: r.stderr)
         }
-        return TaskOutcome(
+        var outcome = TaskOutcome(
             status: r.status, value: value, error: r.error, stdout: r.stdout, stderr: r.stderr,
             exitStatus: r.exitStatus,
             signal: r.signal, started: Timestamp(microseconds: r.started),
             completed: Timestamp(microseconds: r.completed))
+        outcome.usage = r.usage
+        return outcome
     }
 }
