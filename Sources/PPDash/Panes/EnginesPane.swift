@@ -82,9 +82,14 @@ enum EnginesPane {
             let (text, style): (String, Style)
             switch p.column.id {
             case .id: (text, style) = (String(e.id), t.value)
-            case .state: (text, style) = (e.state.label, t.engine(e.state))
+            case .state:
+                if let job = e.job, job.isQueued, e.state.isAlive {
+                    (text, style) = ("queued", t.ruleInfo)  // a Slurm job not yet connected: the note says why
+                } else {
+                    (text, style) = (e.state.label, t.engine(e.state))
+                }
             case .kind: (text, style) = (e.info.kind == .connected ? "conn" : e.info.kind.rawValue, rowStyle)
-            case .host: (text, style) = (e.info.host, rowStyle)
+            case .host: (text, style) = (e.job.map { $0.node ?? "-" } ?? e.info.host, rowStyle)
             case .task:
                 if case .dead(let reason) = e.state {
                     // A dead engine has no task, queue or activity: its reason and final counts take their place.
@@ -105,6 +110,8 @@ enum EnginesPane {
             case .util: (text, style) = (Format.fraction(e.utilisation), rowStyle)
             case .activity:
                 (text, style) = (Format.sparkline(e.activity, width: p.width, unicode: ctx.unicode), t.spark)
+            case .note where e.job != nil:
+                (text, style) = (jobNote(e.job!), t.dim)
             case .note:
                 (text, style) = (
                     e.info.pid > 0 ? "pid \(e.info.pid)" + (e.info.cores > 0 ? ", \(e.info.cores) cores" : "") : "",
@@ -114,5 +121,14 @@ enum EnginesPane {
             canvas.cell(
                 text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
         }
+    }
+
+    /// A Slurm engine's job as the note shows it: `job 12_3 PENDING (Priority)`, `job 12_3 RUNNING on n1, 59:58 left`.
+    static func jobNote(_ job: EngineJob) -> String {
+        var s = "job \(job.id) \(job.state)"
+        if let r = job.reason, job.state == "PENDING" || !job.connected { s += " (\(r))" }
+        if let n = job.node, job.state == "RUNNING" { s += " on \(n)" }
+        if let left = job.timeLeft, job.state == "RUNNING" { s += ", \(left) left" }
+        return s
     }
 }

@@ -14,6 +14,8 @@ public struct EngineLaunchOptions: Sendable {
     public var bind = "127.0.0.1"
     /// The token file of a `listen` spec (nil: `EngineToken.defaultPath`).
     public var tokenPath: String?
+    /// How `slurm` specs submit and watch their jobs.
+    public var slurm = SlurmOptions()
 
     public init() {}
 }
@@ -31,6 +33,8 @@ public final class EngineLauncher: Sendable {
     public let listener: EngineListener?
     /// The engines that did not start, each adopted by the scheduler as dead with its reason.
     public let failures: [EngineLaunchFailure]
+    /// The Slurm jobs' listener and queue watcher, when a spec is `slurm`.
+    public let slurm: SlurmPool?
 
     /// Starts every spec's engines on `scheduler` (workers at once, waiting for their hellos); throws only when a
     /// `listen` spec cannot listen.
@@ -40,6 +44,8 @@ public final class EngineLauncher: Sendable {
         self.options = options
         var listener: EngineListener?
         var failures: [EngineLaunchFailure] = []
+        var slurm: SlurmPool?
+        var slurmEngines: [[any Engine]] = []
         do throws(PPError) {
             // The listener first: its errors are the user's configuration, found before any worker starts.
             for spec in specs {
@@ -52,14 +58,26 @@ public final class EngineLauncher: Sendable {
                         options: options.remote)
                 }
             }
+            // Slurm jobs next: a wrong partition or an unreachable controller is one error before anything runs.
+            for spec in specs {
+                guard case .slurm(let n) = spec else { continue }
+                if slurm == nil {
+                    slurm = try SlurmPool(scheduler: scheduler, options: options.slurm, remote: options.remote)
+                }
+                slurmEngines.append(try slurm!.submit(count: n))
+            }
         } catch {
             listener?.close()
+            slurm?.close()
             scheduler.shutdown()
             throw error
         }
         // Every spec's workers start at once and share one hello deadline: two unreachable hosts cost one timeout,
         // not two. Engines join in spec order, so their ids follow the specs.
-        let started = specs.map { Self.start($0, options: options) }
+        let started = specs.map { spec -> Launch in
+            guard case .slurm = spec else { return Self.start(spec, options: options) }
+            return .ready(slurmEngines.removeFirst())
+        }
         let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.remote.helloTimeout) ?? 0))
         for (spec, launch) in zip(specs, started) {
             for result in Self.adopt(launch, until: deadline) {
@@ -75,10 +93,14 @@ public final class EngineLauncher: Sendable {
         }
         self.listener = listener
         self.failures = failures
+        self.slurm = slurm
     }
 
     /// Whether any engine can run tasks: one alive, or a listener that engines may still join.
     public var hasEngines: Bool { listener != nil || !scheduler.engineIDs.isEmpty }
+
+    /// Cancels every Slurm job this launcher submitted (one `scancel`) and says so; nothing when there are none.
+    public func close() { slurm?.close() }
 
     /// What a spec's engines are, before any of them said hello.
     static func info(of spec: EngineSpec) -> EngineInfo {
@@ -87,6 +109,7 @@ public final class EngineLauncher: Sendable {
         case .proc: EngineInfo(kind: .proc, host: hostName(), pid: 0, cores: 0)
         case .ssh(_, let login): EngineInfo(kind: .ssh, host: login.host, pid: 0, cores: 0)
         case .listen: EngineInfo(kind: .connected, host: "?", pid: 0, cores: 0)
+        case .slurm: EngineInfo(kind: .slurm, host: "?", pid: 0, cores: 0)
         }
     }
 
@@ -113,7 +136,7 @@ public final class EngineLauncher: Sendable {
                 RemoteEngine.startEach(
                     count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
                     what: "ssh engine on \(login)", options: options.remote))
-        case .listen:
+        case .listen, .slurm:
             return .ready([])
         }
     }
@@ -141,6 +164,9 @@ public final class EngineLauncher: Sendable {
         case .listen:
             let how = listener.map { "run: " + $0.connectCommand() } ?? "run ppdash engine --connect"
             throw PPError(.noEngine, "engines join a listener by connecting to it: \(how)")
+        case .slurm:
+            guard let slurm else { throw PPError(.noEngine, "no Slurm engines here") }
+            return try slurm.submit(count: 1)[0]
         }
     }
 
@@ -159,7 +185,7 @@ public final class EngineLauncher: Sendable {
             return try RemoteEngine.launch(
                 count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
                 what: "ssh engine on \(login)", options: options.remote)
-        case .listen:
+        case .listen, .slurm:
             return []
         }
     }

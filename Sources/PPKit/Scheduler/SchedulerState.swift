@@ -8,6 +8,8 @@ struct EngineSlot {
     var draining = false
     /// Its worker said it is leaving: no new work; its death is reported as a death (not a removal).
     var leaving = false
+    /// Adopted before it can run anything (a queued batch job): no work until `engineReady`.
+    var held = false
     var deathReason: String?
     /// Tasks handed over and not reported finished, oldest first.
     var assigned: [TaskSlot] = []
@@ -24,7 +26,7 @@ struct EngineSlot {
     var busy = BucketRing(width: 5_000_000, count: 12)
 
     var capacity: Int {
-        guard alive && !draining && !leaving else { return 0 }
+        guard alive && !draining && !leaving && !held else { return 0 }
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 

@@ -104,7 +104,7 @@ extension Scheduler {
                     id: id, info: e.info, state: state, currentTask: e.current?.id,
                     queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + s.queues.pinned[id].count, done: e.done,
                     failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
-                    activity: e.activity(now: now.microseconds))
+                    activity: e.activity(now: now.microseconds), job: e.info.kind == .slurm ? e.engine.job : nil)
             }
             let firstBatch = max(0, s.tasks.batchCount - max(0, batchLimit))
             let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in

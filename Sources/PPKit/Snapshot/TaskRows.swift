@@ -15,11 +15,14 @@ public struct EngineSnapshot: Sendable, Hashable, Codable {
     public var utilisation: Double
     /// Busy fraction per 5-second bucket over the last minute, oldest first (12 values, 0...1).
     public var activity: [Double]
+    /// The batch-system job it runs in (Slurm engines), as last seen in the queue.
+    public var job: EngineJob?
 
     public init(
         id: EngineID, info: EngineInfo, state: EngineState, currentTask: TaskID?, queued: Int, done: Int, failed: Int,
-        utilisation: Double, activity: [Double]
+        utilisation: Double, activity: [Double], job: EngineJob? = nil
     ) {
+        self.job = job
         self.id = id
         self.info = info
         self.state = state
