@@ -33,7 +33,7 @@ struct EngineOptions: ParsableArguments {
     var bind: String?
 
     @Option(
-        name: .customLong("slurm-opts"),
+        name: .customLong("slurm-opts"), parsing: .unconditional,
         help: ArgumentHelp(
             "sbatch options for every slurm engine job, as one shell-quoted string, e.g. '--time=1:00:00 --partition=debug --account=x'.",
             valueName: "OPTIONS"))

@@ -31,7 +31,12 @@ enum EnginesPane {
         let t = ctx.theme
         let engines = snapshot.engines
         var counts = (busy: 0, idle: 0, draining: 0, dead: 0)
+        var queuedJobs = 0
         for e in engines {
+            if e.state.isAlive, e.job?.isQueued == true {
+                queuedJobs += 1  // a batch job not yet connected: counted apart, not idle
+                continue
+            }
             switch e.state {
             case .busy: counts.busy += 1
             case .idle: counts.idle += 1
@@ -40,6 +45,7 @@ enum EnginesPane {
             }
         }
         var info = [Span("\(counts.busy) busy", t.warn), Span("\(counts.idle) idle", t.ruleInfo)]
+        if queuedJobs > 0 { info.append(Span("\(queuedJobs) queued", t.ruleInfo)) }
         if counts.draining > 0 { info.append(Span("\(counts.draining) draining", t.style(.magenta))) }
         if counts.dead > 0 { info.append(Span("\(counts.dead) dead", t.bad)) }
         let first = min(ui.engineOffset, max(0, engines.count - rows))
