@@ -260,4 +260,35 @@ struct SlurmE2ETests {
         #expect(queue.ok, "after quit the queue is empty: \(queue.jobs)")
         #expect(box.sessions.isEmpty, "left behind: \(box.sessions)")
     }
+
+    @Test("SIGTERM cancels every job and says so; after SIGKILL the jobs exit on their own and the next run clears the files")
+    func signals() async throws {
+        let cluster = try await SlurmCluster.start()
+        defer { cluster.stop() }
+        let box = Sandbox()
+        defer { box.remove() }
+        let sweep = ["--", "sleep 30; : slurm-sig-test {}", ":::", "1", "2", "3"]
+        for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGKILL, "SIGKILL")] {
+            let child = try #require(PPDash.start(["run", "-e", "slurm:2"] + remote + sweep, env: box.env(cluster), timeout: 60))
+            let running = await cluster.waitForJobs(states: "running") { $0.count == 2 }
+            #expect(running.ok, "\(name): \(running.jobs)")
+            // The engines are in (their tasks started) before the signal.
+            let deadline = now() + 20
+            while now() < deadline, processes(matching: ": slurm-sig-test").count < 2 { try await Task.sleep(nanoseconds: 100_000_000) }
+            kill(child.pid, sig)
+            let r = await child.wait()
+            let queue = await cluster.waitForJobs(timeout: 15, states: "pending,running,completing") { $0.isEmpty }
+            #expect(queue.ok, "\(name): jobs left in the queue: \(queue.jobs)")
+            if sig == SIGTERM {
+                #expect(r.err.contains("cancelled 2 Slurm jobs this ppdash submitted"), "\(r)")
+                #expect(box.sessions.isEmpty, "left behind: \(box.sessions)")
+            } else {
+                #expect(box.sessions.count == 1, "a killed ppdash cannot clean up: \(box.sessions)")
+            }
+        }
+        #expect(await waitForNoProcesses(matching: ": slurm-sig-test", timeout: 10).isEmpty, "no task left running")
+        let next = await PPDash.run(["run", "-e", "slurm:1"] + remote + ["--", "echo {}", ":::", "ok"], env: box.env(cluster), timeout: 60)
+        #expect(next.exitCode == 0 && next.out == "ok\n", "\(next)")
+        #expect(box.sessions.isEmpty, "the killed run's directory is gone: \(box.sessions)")
+    }
 }

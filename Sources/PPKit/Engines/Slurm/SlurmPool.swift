@@ -132,11 +132,23 @@ public final class SlurmPool: Sendable {
             throw PPError(.invalidArgument, "cannot create \(base) for the Slurm jobs' files: \(Messages.text(of: error))")
         }
         try EngineToken.checkDirectory(of: base + "/x")
+        removeStale(in: base)
         let path = "\(base)/\(hostName())-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         guard mkdir(path, 0o700) == 0 else {
             throw PPError(.invalidArgument, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
         return path
+    }
+
+    /// Removes the directories of this host's earlier ppdash processes that are gone (killed before they could
+    /// clean up: their jobs ended by themselves, their files stayed).
+    static func removeStale(in base: String) {
+        let prefix = hostName() + "-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(prefix) {
+            let parts = name.dropFirst(prefix.count).split(separator: "-")
+            guard parts.count == 2, let pid = pid_t(parts[0]), pid > 1, kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: "\(base)/\(name)")
+        }
     }
 
     /// The job script (0700): it names its token file by submission and array index, and holds no secret.
