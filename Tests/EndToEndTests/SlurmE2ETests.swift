@@ -216,7 +216,7 @@ struct SlurmE2ETests {
     }
 
     @Test(
-        "the dashboard in tmux: a job PENDING then RUNNING on its node, queued counted apart, + submits one more, q cancels all",
+        "the dashboard in tmux: a job PENDING then RUNNING on its node, queued counted apart, + submits one more, - cancels it, q cancels all",
         .enabled(if: Tmux.available, "tmux is not installed"))
     func dashboardShowsQueue() async throws {
         // One CPU: one engine job runs, the next waits for Resources.
@@ -251,11 +251,17 @@ struct SlurmE2ETests {
         // (An array's job ids take one number per task: the next job is not 2_0.)
         w = await t.waitUntil(timeout: 20) { s in s.contains { $0.contains(#/job [2-9]\d*_0 PENDING/#) } }
         #expect(w.ok, "+ submitted a job\n\(w.screen.joined(separator: "\n"))")
+        // - takes the last idle engine out: the queued job, which is cancelled (it leaves the queue).
+        await t.sendKeys("-")
+        let gone = await cluster.waitForJobs(timeout: 20, states: "pending") { $0.isEmpty }
+        #expect(gone.ok, "- cancelled the queued job: \(gone.jobs)")
+        w = await t.waitUntil(timeout: 10) { s in s.contains { $0.contains(" 2 dead") && $0.contains("removed") } }
+        #expect(w.ok, "its engine is removed\n\(w.screen.joined(separator: "\n"))")
         await t.sendKeys("q")
         w = await t.waitFor("EXIT=", timeout: 30)
         #expect(w.ok && w.screen.contains { $0.contains("EXIT=0") }, "\(w.screen.joined(separator: "\n"))")
         let err = (try? String(contentsOfFile: box.dir.file("stderr"), encoding: .utf8)) ?? ""
-        #expect(err.contains("cancelled 2 Slurm jobs this ppdash submitted"), "quit says what it cancelled: \(err)")
+        #expect(err.contains("cancelled 1 Slurm job this ppdash submitted: 1_1"), "quit says what it cancelled: \(err)")
         let queue = await cluster.waitForJobs(timeout: 10, states: "pending,running,completing") { $0.isEmpty }
         #expect(queue.ok, "after quit the queue is empty: \(queue.jobs)")
         #expect(box.sessions.isEmpty, "left behind: \(box.sessions)")

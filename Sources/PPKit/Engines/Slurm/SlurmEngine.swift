@@ -84,11 +84,18 @@ final class SlurmEngine: Engine, EngineSink {
             return s.remote
         }
         if graceful {
-            if let remote { remote.shutdown(graceful: true) } else { pool.cancel([self]) }
+            if let remote { remote.shutdown(graceful: true) } else { cancelRemoved() }
         } else {
             remote?.shutdown(graceful: false)
             pool.close()
         }
+    }
+
+    /// Cancels the job of an engine the user removed; it is then over for this ppdash (quitting does not cancel
+    /// or count it again).
+    private func cancelRemoved() {
+        pool.cancel([self])
+        state.withLock { if $0.ended == nil { $0.ended = "removed" } }
     }
 
     func liveOutput(_ task: TaskID) -> LiveOutput? { state.withLock { $0.remote }?.liveOutput(task) }
@@ -165,7 +172,7 @@ final class SlurmEngine: Engine, EngineSink {
             report(ended, neverStarted: neverStarted)
         } else if removing {
             report("removed", neverStarted: neverStarted)
-            pool.cancel([self])
+            cancelRemoved()
         } else {
             pool.pollSoon()
         }
