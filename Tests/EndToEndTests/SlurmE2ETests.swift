@@ -112,6 +112,10 @@ struct SlurmE2ETests {
         #expect(running.ok, "\(running.jobs)")
         let session = try #require(box.sessions.first, "a session directory")
         let sdir = box.home + "/.ppdash/slurm/" + session
+        // Both engine processes started (a RUNNING job may not have exec'd its engine yet).
+        let mine = "/.ppdash/slurm/\(session)/token."  // the session's name is unique; HOME's // is normalised
+        let deadline = now() + 20
+        while now() < deadline, processes(matching: mine).count < 2 { try await Task.sleep(nanoseconds: 100_000_000) }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: sdir)) ?? []
         let tokens = files.filter { $0.hasPrefix("token.") }
         #expect(tokens.count == 2, "\(files)")
@@ -127,11 +131,11 @@ struct SlurmE2ETests {
         let squeue = await cluster.command(["squeue", "--array", "--format=%all"])
         let ps = await run(["ps", "-eww", "-o", "args"])
         var environs = ""
-        for p in processes(matching: "engine --connect") {
+        for p in processes(matching: mine) {
             environs += (try? String(contentsOfFile: "/proc/\(p.pid)/environ", encoding: .isoLatin1)) ?? ""
         }
         #expect(scontrol.out.contains("engine.sh"), "scontrol shows the jobs\(scontrol)")
-        #expect(ps.out.contains("engine --connect"), "ps shows the engines")
+        #expect(ps.out.contains("engine --connect") && ps.out.contains(mine), "ps shows the engines: \(ps.outLines.filter { $0.contains("engine --connect") }) \(mine)")
         #expect(!environs.isEmpty, "the engines' environments were read")
         for s in secrets where !s.isEmpty {
             #expect(!scontrol.out.contains(s), "token in scontrol output")
