@@ -152,7 +152,7 @@ extension EngineSpec {
     /// The engine count of a local or proc spec.
     var count: Int {
         switch self {
-        case .local(let n), .proc(let n), .ssh(let n, _): n
+        case .local(let n), .proc(let n), .ssh(let n, _), .slurm(let n): n
         case .listen: 0
         }
     }

@@ -29,8 +29,8 @@ struct EngineOptions: ParsableArguments {
     @Option(
         name: [.customShort("e"), .customLong("engines")], parsing: .unconditionalSingleValue,
         help: ArgumentHelp(
-            "Engines: N or local:N (threads here), proc:N (worker processes), ssh:N/[user@]host[:port], listen[:PORT].",
-            discussion: "Comma-separated or repeated. The dashboard's + adds one of the first spec's kind.",
+            "Engines: N or local:N (threads here), proc:N (worker processes), ssh:N/[user@]host[:port], listen[:PORT], slurm:N (Slurm jobs).",
+            discussion: "Comma-separated or repeated. The dashboard's + adds one of the first spec's kind. slurm:N submits one sbatch job array of N engines (sbatch options: --slurm-opts).",
             valueName: "SPEC[,SPEC...]"),
         transform: { try EngineSpecList(parsing: $0) })
     var engines: [EngineSpecList] = []
@@ -41,11 +41,18 @@ struct EngineOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The ssh command for ssh engines (default: $PPDASH_SSH, else ssh).", valueName: "COMMAND"))
     var ssh: String?
 
-    @Option(name: .customLong("remote-ppdash"), help: ArgumentHelp("ppdash on ssh hosts: a name on their PATH or a path.", valueName: "PATH"))
+    @Option(name: .customLong("remote-ppdash"), help: ArgumentHelp("ppdash on ssh hosts and Slurm nodes: a name on their PATH or a path.", valueName: "PATH"))
     var remotePPDash = "ppdash"
 
-    @Option(help: ArgumentHelp("The address a listen spec binds (127.0.0.1 unless you say otherwise).", valueName: "ADDRESS"))
-    var bind = "127.0.0.1"
+    @Option(help: ArgumentHelp("The address a listen spec binds (127.0.0.1 unless you say otherwise); for slurm specs, an address the compute nodes reach (default: this host's name as it resolves).", valueName: "ADDRESS"))
+    var bind: String?
+
+    @Option(
+        name: .customLong("slurm-opts"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "sbatch options for every slurm engine job, as one shell-quoted string, e.g. '--time=1:00:00 --partition=debug --account=x'.",
+            valueName: "OPTIONS"))
+    var slurmOpts: String?
 
     @Option(name: .customLong("token-file"), help: ArgumentHelp("The listen token (created 0600 if missing; default ~/.ppdash/engine-token).", valueName: "FILE"))
     var tokenFile: String?
@@ -71,6 +78,16 @@ struct EngineOptions: ParsableArguments {
         do throws(PPError) { _ = try sshCommand() } catch { throw ValidationError(error.message) }
         try heartbeat.check("--heartbeat", 0.01...3600, "from 0.01 to 3600")
         try helloTimeout.check("--hello-timeout", 0.1...3600, "from 0.1 to 3600")
+        if slurmOpts != nil && !specs.contains(where: { $0.kind == .slurm }) {
+            throw ValidationError("--slurm-opts is for slurm engines: add -e slurm:N")
+        }
+        if let slurmOpts {
+            do throws(PPError) {
+                for w in try splitCommandWords(slurmOpts) where !w.hasPrefix("-") {
+                    throw PPError(.invalidArgument, "--slurm-opts '\(slurmOpts)': '\(w)' is not an sbatch option (each starts with -, e.g. --time=10:00)")
+                }
+            } catch { throw ValidationError(error.message) }
+        }
         if let tokenFile, ByteText.hasEscapes(tokenFile) {  // made through Foundation: never under another name
             throw ValidationError("--token-file \(ByteText.lossy(tokenFile)): the token's path must be UTF-8")
         }
@@ -121,7 +138,10 @@ struct EngineOptions: ParsableArguments {
         var options = EngineLaunchOptions()
         options.sshCommand = try sshCommand()
         options.remotePPDash = remotePPDash
-        options.bind = bind
+        options.bind = bind ?? "127.0.0.1"
+        options.slurm.bind = bind
+        options.slurm.remotePPDash = remotePPDash
+        options.slurm.sbatchOptions = try slurmOpts.map { try splitCommandWords($0) } ?? []
         options.tokenPath = tokenFile
         options.remote.heartbeat = heartbeat.value
         options.remote.helloTimeout = helloTimeout.value
@@ -132,6 +152,13 @@ struct EngineOptions: ParsableArguments {
             launcher = try EngineLauncher(specs: specs, scheduler: scheduler, options: options)
         } catch {
             throw ValidationError(error.message)
+        }
+        if launcher.slurm != nil {
+            // Whatever way this process ends (a finished run, q, SIGTERM), its Slurm jobs are cancelled first.
+            atexit { SlurmPool.closeAll() }
+            for spec in specs where spec.kind == .slurm {
+                note("ppdash: submitted \(spec) as Slurm jobs; they connect back to \(launcher.slurm!.connectAddress)")
+            }
         }
         let others = launcher.hasEngines ? "; the other engines run the batch" : ""
         for f in launcher.failures { engineLog.write("ppdash: engine \(f.engine) (\(f.spec)) is dead: \(f.reason)\(others)") }

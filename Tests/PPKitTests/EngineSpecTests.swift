@@ -44,7 +44,7 @@ struct EngineSpecTests {
         }
         #expect(
             message("gpu:4")
-                == "unknown engine spec 'gpu:4': use N, local:N, proc:N, ssh:N/[user@]host[:port] or listen[:PORT]")
+                == "unknown engine spec 'gpu:4': use N, local:N, proc:N, ssh:N/[user@]host[:port], listen[:PORT] or slurm:N")
         #expect(message("proc:0").hasPrefix("bad engine count '0' in 'proc:0'"))
         #expect(message("local:x").hasPrefix("bad engine count 'x'"))
         #expect(message("0").hasPrefix("bad engine count '0'"))

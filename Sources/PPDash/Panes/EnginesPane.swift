@@ -36,7 +36,12 @@ enum EnginesPane {
         let t = ctx.theme
         let engines = snapshot.engines
         var counts = (busy: 0, idle: 0, draining: 0, dead: 0, removed: 0)
+        var queuedJobs = 0
         for e in engines {
+            if e.state.isAlive, e.job?.isQueued == true {
+                queuedJobs += 1  // a batch job not yet connected: counted apart, not idle
+                continue
+            }
             switch e.state {
             case .busy: counts.busy += 1
             case .idle: counts.idle += 1
@@ -45,6 +50,7 @@ enum EnginesPane {
             }
         }
         var info = [Span("\(counts.busy) busy", t.warn), Span("\(counts.idle) idle", t.ruleInfo)]
+        if queuedJobs > 0 { info.append(Span("\(queuedJobs) queued", t.ruleInfo)) }
         if counts.draining > 0 { info.append(Span("\(counts.draining) draining", t.style(.magenta))) }
         if counts.dead > 0 { info.append(Span("\(counts.dead) dead", t.bad)) }
         if counts.removed > 0 { info.append(Span("\(counts.removed) removed", t.dim)) }
@@ -95,11 +101,15 @@ enum EnginesPane {
             switch p.column.id {
             case .id: (text, style) = (String(e.id), t.value)
             case .state:
-                (text, style) =
-                    e.excluded && e.state.isAlive
-                    ? ("excluded", t.style(.magenta, bold: true)) : (EnginesPane.stateLabel(e.state), t.engine(e.state))
+                if let job = e.job, job.isQueued, e.state.isAlive {
+                    (text, style) = ("queued", t.ruleInfo)  // a Slurm job not yet connected: the note says why
+                } else if e.excluded && e.state.isAlive {
+                    (text, style) = ("excluded", t.style(.magenta, bold: true))
+                } else {
+                    (text, style) = (EnginesPane.stateLabel(e.state), t.engine(e.state))
+                }
             case .kind: (text, style) = (e.info.kind == .connected ? "conn" : e.info.kind.rawValue, rowStyle)
-            case .host: (text, style) = (e.info.host, rowStyle)
+            case .host: (text, style) = (e.job.map { $0.node ?? "-" } ?? e.info.host, rowStyle)
             case .task:
                 if case .dead(let reason) = e.state {
                     // A dead engine has no task, queue or activity: its reason and final counts take their place.
@@ -135,6 +145,8 @@ enum EnginesPane {
                 let h = e.meters?.host
                 let low = h.map { $0.totalBytes > 0 && $0.availableBytes * 10 < $0.totalBytes } ?? false
                 (text, style) = (Format.memory(h?.availableBytes), h == nil ? t.dim : low ? t.bad : rowStyle)
+            case .note where e.job != nil:
+                (text, style) = (jobNote(e.job!), t.dim)
             case .note:
                 (text, style) = (
                     e.info.pid > 0 ? "pid \(e.info.pid)" + (e.info.cores > 0 ? ", \(e.info.cores) cores" : "") : "",
@@ -144,5 +156,14 @@ enum EnginesPane {
             canvas.cell(
                 text, row: row, col: p.x, width: p.width, right: p.column.right, style: style, unicode: ctx.unicode)
         }
+    }
+
+    /// A Slurm engine's job as the note shows it: `job 12_3 PENDING (Priority)`, `job 12_3 RUNNING on n1, 59:58 left`.
+    static func jobNote(_ job: EngineJob) -> String {
+        var s = "job \(job.id) \(job.state)"
+        if let r = job.reason, job.state == "PENDING" || !job.connected { s += " (\(r))" }
+        if let n = job.node, job.state == "RUNNING" { s += " on \(n)" }
+        if let left = job.timeLeft, job.state == "RUNNING" { s += ", \(left) left" }
+        return s
     }
 }

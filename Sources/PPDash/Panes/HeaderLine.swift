@@ -20,17 +20,20 @@ enum HeaderLine {
     static func fit(_ snapshot: Snapshot, width: Int, reserved: Int, glyphs: Glyphs, attached: Bool = false) -> Fields {
         let totals = snapshot.totals
         let busy = snapshot.busyEngines
-        let alive = snapshot.aliveEngines
+        let queuedJobs = snapshot.engines.filter { $0.state.isAlive && $0.job?.isQueued == true }.count
+        // Batch jobs still in the queue are counted apart: they run nothing yet.
+        let alive = snapshot.aliveEngines - queuedJobs
+        let queuedNote = queuedJobs > 0 ? ", \(queuedJobs) queued" : ""
         // The current work's clock and pace, as the progress widget's total line has them (one number, one source).
         let work = ProgressPane.work(snapshot)
         let elapsed = Format.duration(work.elapsed)
-        let gone = alive < snapshot.engines.count ? " of \(snapshot.engines.count)" : ""
+        let gone = alive + queuedJobs < snapshot.engines.count ? " of \(snapshot.engines.count)" : ""
         let done = Format.count(totals.done)
         let all = Format.count(totals.total)
         var f = Fields(
             name: " ppdash" + (snapshot.source.isEmpty ? "" : " " + snapshot.source),
             // Engines no longer alive (dead, removed, a journal's finished run) are counted too, as the pane has them.
-            engines: "engines \(busy)/\(alive) busy" + gone,
+            engines: "engines \(busy)/\(alive) busy" + gone + queuedNote,
             tasks: "tasks \(done)/\(all) done (\(Format.percent(totals.done, of: totals.total)))",
             running: "running \(Format.count(totals.running))  pending \(Format.count(totals.pending))",
             failed: "failed \(Format.count(totals.failed))", elapsed: "elapsed " + elapsed,
@@ -42,7 +45,7 @@ enum HeaderLine {
             { $0.tasks = "tasks \(done)/\(all)" },
             { $0.name = " ppdash" },
             { $0.elapsed = elapsed },
-            { $0.engines = "eng \(busy)/\(alive)" + gone },
+            { $0.engines = "eng \(busy)/\(alive)" + gone + (queuedJobs > 0 ? "+\(queuedJobs)q" : "") },
             { $0.hints = "? help" },
             { $0.failed = "\(glyphs.cross)\(Format.count(totals.failed))" },
             { $0.tasks = "\(done)/\(all)" },

@@ -133,6 +133,8 @@ public protocol EngineSink: Sendable {
     func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>)
     /// The engine is on its way out (its worker said it is leaving): it takes no new task; `engineDied` follows.
     func engineLeaving(_ engine: EngineID)
+    /// An engine adopted held (a queued batch job) is ready: it takes tasks from now on.
+    func engineReady(_ engine: EngineID)
 }
 
 /// A worker that runs one task at a time. Kinds (in-process thread, worker process, ssh, connected) all sit behind this.
@@ -154,11 +156,15 @@ public protocol Engine: AnyObject, Sendable {
     func liveOutput(_ task: TaskID) -> LiveOutput?
     /// Meters a remote worker reported with its heartbeats (nil: none, or read them from this host).
     func reportedMeters() -> EngineMeters?
+    /// The batch-system job it runs in (Slurm engines), as last seen; nil for other engines. An engine adopted
+    /// with a job whose engine is not connected yet takes no task until it calls `EngineSink.engineReady`.
+    var job: EngineJob? { get }
 }
 
 extension Engine {
     public var runsClosures: Bool { info.kind == .local }
     public func liveOutput(_ task: TaskID) -> LiveOutput? { nil }
+    public var job: EngineJob? { nil }
 }
 
 extension EngineSink {
@@ -166,6 +172,8 @@ extension EngineSink {
     public func engineDied(_ engine: EngineID, reason: String) { engineDied(engine, reason: reason, neverStarted: []) }
 
     public func engineLeaving(_ engine: EngineID) {}
+
+    public func engineReady(_ engine: EngineID) {}
 
     public func engineFinishedTakeNext(_ engine: EngineID, task: TaskID, outcome: TaskOutcome) -> Assignment? {
         engineFinished(engine, task: task, outcome: outcome)

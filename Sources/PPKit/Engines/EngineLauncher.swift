@@ -15,6 +15,8 @@ public struct EngineLaunchOptions: Sendable {
     public var bind = "127.0.0.1"
     /// The token file of a `listen` spec (nil: `EngineToken.defaultPath`).
     public var tokenPath: String?
+    /// How `slurm` specs submit and watch their jobs.
+    public var slurm = SlurmOptions()
 
     public init() {}
 }
@@ -32,6 +34,8 @@ public final class EngineLauncher: Sendable {
     public let listener: EngineListener?
     /// The engines that did not start, each adopted by the scheduler as dead with its reason.
     public let failures: [EngineLaunchFailure]
+    /// The Slurm jobs' listener and queue watcher, when a spec is `slurm`.
+    public let slurm: SlurmPool?
 
     /// Starts every spec's engines on `scheduler` (workers at once, waiting for their hellos); throws only when a
     /// `listen` spec cannot listen.
@@ -41,6 +45,8 @@ public final class EngineLauncher: Sendable {
         self.options = options
         var listener: EngineListener?
         var failures: [EngineLaunchFailure] = []
+        var slurm: SlurmPool?
+        var slurmEngines: [[any Engine]] = []
         do throws(PPError) {
             // The listener first: its errors are the user's configuration, found before any worker starts.
             for spec in specs {
@@ -53,8 +59,17 @@ public final class EngineLauncher: Sendable {
                         options: options.remote)
                 }
             }
+            // Slurm jobs next: a wrong partition or an unreachable controller is one error before anything runs.
+            for spec in specs {
+                guard case .slurm(let n) = spec else { continue }
+                if slurm == nil {
+                    slurm = try SlurmPool(scheduler: scheduler, options: options.slurm, remote: options.remote)
+                }
+                slurmEngines.append(try slurm!.submit(count: n))
+            }
         } catch {
             listener?.close()
+            slurm?.close()
             scheduler.shutdown()
             throw error
         }
@@ -62,8 +77,11 @@ public final class EngineLauncher: Sendable {
         // not two. The engines heard from by then (or, once one engine can run tasks, within `stragglerWait`) join
         // in spec order, so their ids follow the specs; a worker still silent then (a host that drops packets)
         // does not hold up the batch: it joins when its hello comes, or is adopted dead with its reason at the
-        // deadline, in the background (`stragglers`).
-        let started = specs.map { Self.start($0, options: options) }
+        // deadline, in the background (`stragglers`). Slurm jobs were submitted above: their engines are ready rows.
+        let started = specs.map { spec -> Launch in
+            guard case .slurm = spec else { return Self.start(spec, options: options) }
+            return .ready(slurmEngines.removeFirst())
+        }
         let deadline = DispatchTime.now() + .nanoseconds(Int(Timings.nanoseconds(options.remote.helloTimeout) ?? 0))
         var slots: [(spec: EngineSpec, result: Result<any Engine, PPError>?, pending: PendingLaunch?)] = []
         for (spec, launch) in zip(specs, started) {
@@ -118,6 +136,7 @@ public final class EngineLauncher: Sendable {
         }
         self.listener = listener
         self.failures = failures
+        self.slurm = slurm
         self.starting = stragglers.map { ($0.0, $0.1.what) }
         if !stragglers.isEmpty { Self.adoptLater(stragglers, scheduler: scheduler, until: deadline) }
     }
@@ -155,6 +174,9 @@ public final class EngineLauncher: Sendable {
     /// Whether any engine can run tasks: one alive, or a listener that engines may still join.
     public var hasEngines: Bool { listener != nil || !scheduler.engineIDs.isEmpty }
 
+    /// Cancels every Slurm job this launcher submitted (one `scancel`) and says so; nothing when there are none.
+    public func close() { slurm?.close() }
+
     /// What a spec's engines are, before any of them said hello.
     static func info(of spec: EngineSpec) -> EngineInfo {
         switch spec {
@@ -162,6 +184,7 @@ public final class EngineLauncher: Sendable {
         case .proc: EngineInfo(kind: .proc, host: hostName(), pid: 0, cores: 0)
         case .ssh(_, let login): EngineInfo(kind: .ssh, host: login.host, pid: 0, cores: 0)
         case .listen: EngineInfo(kind: .connected, host: "?", pid: 0, cores: 0)
+        case .slurm: EngineInfo(kind: .slurm, host: "?", pid: 0, cores: 0)
         }
     }
 
@@ -188,7 +211,7 @@ public final class EngineLauncher: Sendable {
                 RemoteEngine.startEach(
                     count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
                     what: "ssh engine on \(login)", options: options.remote))
-        case .listen:
+        case .listen, .slurm:
             return .ready([])
         }
     }
@@ -216,6 +239,9 @@ public final class EngineLauncher: Sendable {
         case .listen:
             let how = listener.map { "run: " + $0.connectCommand() } ?? "run ppdash engine --connect"
             throw PPError(.noEngine, "engines join a listener by connecting to it: \(how)")
+        case .slurm:
+            guard let slurm else { throw PPError(.noEngine, "no Slurm engines here") }
+            return try slurm.submit(count: 1)[0]
         }
     }
 
@@ -234,7 +260,7 @@ public final class EngineLauncher: Sendable {
             return try RemoteEngine.launch(
                 count: n, path: argv[0], argv: argv, kind: .ssh, label: "ssh ", host: login.host,
                 what: "ssh engine on \(login)", options: options.remote)
-        case .listen:
+        case .listen, .slurm:
             return []
         }
     }

@@ -8,6 +8,8 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
     case ssh(count: Int, login: SSHLogin)
     /// A TCP listener that workers connect in to: `listen` or `listen:PORT` (0 or none: any free port).
     case listen(port: Int)
+    /// Workers started as Slurm jobs (one job array) that connect back in: `slurm:N`.
+    case slurm(count: Int)
 
     /// The most engines one spec may start.
     public static let maxCount = 4096
@@ -18,6 +20,7 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
         case .proc: .proc
         case .ssh: .ssh
         case .listen: .connected
+        case .slurm: .slurm
         }
     }
 
@@ -27,10 +30,11 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
         case .proc(let n): "proc:\(n)"
         case .ssh(let n, let login): "ssh:\(n)/\(login)"
         case .listen(let port): port == 0 ? "listen" : "listen:\(port)"
+        case .slurm(let n): "slurm:\(n)"
         }
     }
 
-    static let forms = "N, local:N, proc:N, ssh:N/[user@]host[:port] or listen[:PORT]"
+    static let forms = "N, local:N, proc:N, ssh:N/[user@]host[:port], listen[:PORT] or slurm:N"
 
     /// Parses a comma-separated list; at most one `listen`.
     public static func parseList(_ text: String, defaultCount: Int) throws(PPError) -> [EngineSpec] {
@@ -77,6 +81,8 @@ public enum EngineSpec: Sendable, Hashable, CustomStringConvertible {
                 r = String(r[r.index(after: slash)...])
             }
             return .ssh(count: n, login: try SSHLogin(parsing: r, in: text))
+        case "slurm":
+            return .slurm(count: try rest.map { r throws(PPError) in try count(r, in: text) } ?? defaultCount)
         case "listen":
             guard let r = rest else { return .listen(port: 0) }
             guard let port = Int(r), (0...65535).contains(port) else {

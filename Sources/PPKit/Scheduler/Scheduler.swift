@@ -59,6 +59,7 @@ public final class Scheduler: Sendable {
             let minLRU = s.engines.map(\.lru).min() ?? 0
             s.engines.append(
                 EngineSlot(engine: engine, info: engine.info, runsClosures: engine.runsClosures, hwm: engine.highWaterMark, lru: minLRU - 1, created: now))
+            s.engines[id].held = engine.job?.isQueued ?? false
             s.queues.addEngine()
             s.emit(.engineAdded(id))
             s.generation &+= 1
@@ -585,6 +586,15 @@ extension Scheduler: EngineSink {
         }
         perform(fx)
         return next
+    }
+
+    public func engineReady(_ engine: EngineID) {
+        update { s, fx in
+            guard s.engines.indices.contains(engine), s.engines[engine].alive, s.engines[engine].held else { return }
+            s.engines[engine].held = false
+            s.generation &+= 1
+            s.dispatch(&fx)
+        }
     }
 
     public func engineLeaving(_ engine: EngineID) {

@@ -10,6 +10,8 @@ struct EngineSlot {
     var excluded = false
     /// Its worker said it is leaving: no new work; its death is reported as a death (not a removal).
     var leaving = false
+    /// Adopted before it can run anything (a queued batch job): no work until `engineReady`.
+    var held = false
     var deathReason: String?
     /// Tasks handed over and not reported finished, oldest first.
     var assigned: [TaskSlot] = []
@@ -28,7 +30,7 @@ struct EngineSlot {
     var timeline = TimelineRing()
 
     var capacity: Int {
-        guard alive && !draining && !leaving && !excluded else { return 0 }
+        guard alive && !draining && !leaving && !excluded && !held else { return 0 }
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 

@@ -109,7 +109,8 @@ extension Scheduler {
                         ? e.timeline.timeline(
                             now: now.microseconds, count: timelineCells,
                             running: e.current.map { (since: e.busySince, batch: s.tasks[batchOf: $0].id) },
-                            created: e.created) : nil)
+                            created: e.created) : nil,
+                    job: e.info.kind == .slurm ? e.engine.job : nil)
                 row.excluded = e.excluded && e.alive
                 return row
             }

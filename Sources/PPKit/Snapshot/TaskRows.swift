@@ -21,12 +21,15 @@ public struct EngineSnapshot: Sendable, Hashable, Codable {
     public var meters: EngineMeters? = nil
     /// Excluded from new work by the user (`Scheduler.setExcluded`).
     public var excluded = false
+    /// The batch-system job it runs in (Slurm engines), as last seen in the queue.
+    public var job: EngineJob?
 
     public init(
         id: EngineID, info: EngineInfo, state: EngineState, currentTask: TaskID?, queued: Int, done: Int, failed: Int,
-        utilisation: Double, activity: [Double], timeline: EngineTimeline? = nil
+        utilisation: Double, activity: [Double], timeline: EngineTimeline? = nil, job: EngineJob? = nil
     ) {
         self.timeline = timeline
+        self.job = job
         self.id = id
         self.info = info
         self.state = state

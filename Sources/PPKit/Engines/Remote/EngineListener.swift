@@ -17,10 +17,12 @@ public final class EngineListener: Sendable {
     /// Seconds a connection has to prove the token.
     public static let handshakeTimeout: Int64 = 5
 
-    /// Binds `bind:port` (0: any free port) and starts accepting; engines go to `scheduler`.
+    /// Binds `bind:port` (0: any free port) and starts accepting; engines go to `scheduler`, or to `admit` when
+    /// given. With a `keyring`, a worker proves one of its tokens (each admits one worker) instead of `token`.
     public init(
-        scheduler: Scheduler, bind: String = "127.0.0.1", port: Int = 0, token: EngineToken, tokenPath: String,
-        options: RemoteEngineOptions = RemoteEngineOptions()
+        scheduler: Scheduler, bind: String = "127.0.0.1", port: Int = 0, token: EngineToken?, tokenPath: String,
+        options: RemoteEngineOptions = RemoteEngineOptions(), keyring: EngineKeyring? = nil,
+        admit: (@Sendable (RemoteEngine) -> Void)? = nil
     ) throws(PPError) {
         self.tokenPath = tokenPath
         let log = options.log
@@ -40,7 +42,7 @@ public final class EngineListener: Sendable {
                         let accepted: @Sendable (RemoteEngine) -> Void = { engine in
                             // Known now: let it send results as large as any.
                             bound.value.parser.limit = WireProtocol.maxFrame
-                            scheduler.addEngine(engine)
+                            if let admit { admit(engine) } else { scheduler.addEngine(engine) }
                         }
                         let refused: @Sendable (String) -> Void = { why in
                             log("ppdash: refused an engine connection from \(peer): \(why)")
@@ -48,7 +50,8 @@ public final class EngineListener: Sendable {
                         let engine = RemoteEngine(
                             kind: .connected, host: peer, channel: child, process: nil,
                             highWaterMark: options.highWaterMark, heartbeat: options.heartbeat,
-                            admission: .init(token: token, challenge: challenge, accepted: accepted, refused: refused),
+                            admission: .init(
+                                token: token, keyring: keyring, challenge: challenge, accepted: accepted, refused: refused),
                             log: log)
                         link.attach(engine)
                         engine.outbox.send(.challenge(nonce: challenge))
@@ -63,8 +66,9 @@ public final class EngineListener: Sendable {
         }
         host = bind
         self.port = channel.localAddress?.port ?? port
-        // Engines may join at any time: tasks wait for them even when every engine so far has died.
-        scheduler.waitsForEngines = true
+        // Engines may join at any time: tasks wait for them even when every engine so far has died (a keyring's
+        // engines are expected ones: their owner says when none can come).
+        if keyring == nil { scheduler.waitsForEngines = true }
     }
 
     /// The command to run where a worker should start, e.g. `ppdash engine --connect 127.0.0.1:7000 --token-file F`.

@@ -28,6 +28,8 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     struct Admission: Sendable {
         /// The token a connecting worker must prove (nil over stdio).
         var token: EngineToken?
+        /// Instead of one token: any of a keyring's, each admitting one worker (its tag then names the worker).
+        var keyring: EngineKeyring?
         var challenge: [UInt8] = []
         /// Called once, on the event loop, when the worker is welcome.
         var accepted: @Sendable (RemoteEngine) -> Void
@@ -61,6 +63,8 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
         var live: [Int64: LiveOutput] = [:]
         /// The decisive reason, when the link is cut for one.
         var failure: String?
+        /// The keyring tag whose token the worker proved (see `Admission.keyring`).
+        var keyTag: String?
         var closed = false
         var reported = false
         var timer: RepeatedTask?
@@ -81,6 +85,9 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     }
 
     public var info: EngineInfo { state.withLock { $0.info } }
+
+    /// The keyring tag whose token the worker proved, once admitted through a keyring.
+    public var keyTag: String? { state.withLock { $0.keyTag } }
 
     /// True until the hello is in (or the link is gone).
     var isAwaitingHello: Bool { state.withLock { $0.admission != nil && !$0.closed } }
@@ -305,7 +312,16 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             return fail("protocol error: a second hello from the worker")
         }
         var proof: [UInt8] = []
-        if let token = admission.token {
+        if let keyring = admission.keyring {
+            guard let (tag, token) = keyring.take(proof: hello.proof, challenge: admission.challenge, workerNonce: hello.nonce)
+            else {
+                state.withLock { $0.failure = hello.proof.isEmpty ? "no token proof" : "wrong or used token" }
+                outbox.sendThenClose(.bye(reason: "refused: the token proof does not match", graceful: false))
+                return
+            }
+            state.withLock { $0.keyTag = tag }
+            proof = token.schedulerProof(challenge: admission.challenge, workerNonce: hello.nonce)
+        } else if let token = admission.token {
             guard token.verifyWorker(hello.proof, challenge: admission.challenge, workerNonce: hello.nonce) else {
                 state.withLock { $0.failure = hello.proof.isEmpty ? "no token proof" : "wrong token" }
                 outbox.sendThenClose(.bye(reason: "refused: the token proof does not match", graceful: false))
