@@ -14,7 +14,9 @@ enum PtyCapture {
 
     /// Runs `ppdash ARGS` on a new pty of `rows` x `cols` (TERM=xterm-256color, a UTF-8 locale) for `seconds`, then
     /// SIGTERM (the dashboard restores the terminal and stops); returns every read from the master.
-    static func run(ppdash: String, args: [String], rows: Int, cols: Int, seconds wanted: Double) throws -> Capture {
+    static func run(
+        ppdash: String, args: [String], rows: Int, cols: Int, seconds wanted: Double, environment: [String: String] = [:]
+    ) throws -> Capture {
         do throws(Errno) {
             let pty = try PseudoTerminal(rows: rows, cols: cols)
             // A new session: opening the slave makes it the controlling terminal, as a terminal emulator does.
@@ -22,6 +24,7 @@ enum PtyCapture {
                 executable: ppdash, arguments: [ppdash] + args, descriptors: pty.childDescriptors, grouping: .newSession
             )
             plan.environment = ["TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]
+            plan.environment.merge(environment) { $1 }
             plan.removedVariables = ["NO_COLOR", "LINES", "COLUMNS"]
             let t0 = seconds()
             let child = try plan.spawn()
