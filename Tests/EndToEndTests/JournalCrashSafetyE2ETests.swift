@@ -12,7 +12,7 @@ struct JournalCrashSafetyE2ETests {
     /// `lines` whole lines came, SIGKILLs it at once; returns the printed lines and the journal's text.
     func killAfter(lines wanted: Int, extra: [String], dir: TempDir) throws -> (printed: [String], journal: String) {
         guard let bin = PPDash.path else { throw Failure(PPDash.notFound) }
-        let journal = dir.file("j-\(wanted)-\(extra.count).jsonl")
+        let journal = dir.file("j-\(wanted)-\(extra.joined()).jsonl")
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw Failure("pipe: \(errno)") }
         // Close-on-exec: no other test's child keeps the write end open (the spawn's dup2 onto 1 clears it there).
@@ -79,7 +79,7 @@ struct JournalCrashSafetyE2ETests {
         defer { dir.remove() }
         for (wanted, extra) in [(1, [String]()), (300, []), (1, ["--json"]), (300, ["--json"]), (300, ["--keep-order"])] {
             let (printed, journal) = try killAfter(lines: wanted, extra: extra, dir: dir)
-            #expect(printed.count >= wanted, "read \(printed.count) lines of \(wanted) (\(extra))")
+            #expect(printed.count >= wanted, "read \(printed.count) lines of \(wanted) (\(extra)); journal: \(journal.prefix(300))")
             let done = completedArgs(journal)
             var missing = [String]()
             for line in printed {
