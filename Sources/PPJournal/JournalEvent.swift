@@ -30,6 +30,11 @@ public enum JournalEvent: Sendable, Hashable {
         public var of: String?
         /// For a resumed task (which keeps its first run's id and seq): 2 for its second run, and so on.
         public var attempt: Int? = nil
+        /// Format 2: the line stands for tasks `id...to` (seqs `seq...`), each with this command and no arguments.
+        public var to: Int? = nil
+
+        /// The tasks the line stands for (one, or a range).
+        public var count: Int { (to ?? id) - id + 1 }
     }
 
     public struct Started: Sendable, Hashable {
@@ -86,9 +91,10 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("event", "submitted")
                 o.add("id", s.id)
                 o.add("batch", s.batch)
+                if let to = s.to { o.add("to", to) }
                 o.add("seq", s.seq)
                 o.addBytes("command", s.command)
-                o.addBytes("args", s.args)
+                if s.to == nil { o.addBytes("args", s.args) }
                 if let of = s.of { o.add("of", of) }
                 if let a = s.attempt { o.add("attempt", a) }
             case .started(let s):
@@ -100,10 +106,7 @@ public enum JournalEvent: Sendable, Hashable {
                 o.add("at", iso8601: s.at?.microseconds)
                 if let a = s.attempt { o.add("attempt", a) }
             case .completed(let r, let of, let attempt):
-                o.add("event", "completed")
-                r.write(to: &o)
-                if let of { o.add("of", of) }
-                if let attempt { o.add("attempt", attempt) }
+                JournalEvent.writeCompleted(r, of: of, attempt: attempt, to: &o)
             case .engineDied(let engine, let reason):
                 o.add("event", "engine_died")
                 o.add("engine", engine)
@@ -145,6 +148,40 @@ public enum JournalEvent: Sendable, Hashable {
 
     /// Bounds of the numbers a journal line may hold (anything else is a damaged line, never a trap).
     static let maxID = 1 << 48
+    /// The most tasks one `submitted` line may stand for (format 2's ranges; the writer makes at most this many).
+    public static let maxRange = 65536
+
+    /// A `completed` line, format 2: the task's id, command and arguments (a script needs no other line to know
+    /// which task it was) and how it ended; its seq and batch are its `submitted` line's, the host is left out when it
+    /// is the engine's (its `engine` line names it); times are microseconds since the epoch; keys with nothing to say
+    /// (null, 0, "", []) are left out. Fields another part adds to `FlatTaskRecord` belong here too, each left out when
+    /// it says nothing.
+    static func writeCompleted(_ r: FlatTaskRecord, of: String?, attempt: Int?, to o: inout JSONObjectWriter) {
+        o.add("event", "completed")
+        if let id = Int(r.id) { o.add("id", id) } else { o.add("id", r.id) }
+        if let of { o.add("of", of) }
+        if let attempt { o.add("attempt", attempt) }
+        o.addBytes("command", r.command)
+        if !r.args.isEmpty { o.addBytes("args", r.args) }
+        if let e = r.engine { o.add("engine", e) }
+        if let h = r.host { o.add("host", h) }
+        o.add("status", r.status)
+        if let e = r.exit { o.add("exit", Int(e)) }
+        if let s = r.signal { o.add("signal", Int(s)) }
+        o.add("submitted_us", Int(r.submitted.microseconds))
+        if let t = r.started { o.add("started_us", Int(t.microseconds)) }
+        if let t = r.completed { o.add("completed_us", Int(t.microseconds)) }
+        if r.retries != 0 { o.add("retries", r.retries) }
+        if !r.stdout.isEmpty { o.add("stdout", r.stdout) }
+        if !r.stderr.isEmpty { o.add("stderr", r.stderr) }
+        if r.stdoutDropped != 0 { o.add("stdout_dropped", r.stdoutDropped) }
+        if r.stderrDropped != 0 { o.add("stderr_dropped", r.stderrDropped) }
+        if let b = r.stdoutBytes { o.add("stdout_base64", Base64.encode(b)) }
+        if let b = r.stderrBytes { o.add("stderr_base64", Base64.encode(b)) }
+        if let p = r.stdoutSpool { o.add("stdout_spool", p) }
+        if let p = r.stderrSpool { o.add("stderr_spool", p) }
+        if let e = r.error { o.add("error", e) }
+    }
 
     /// Reads a parsed line, checking every field it uses; nil for an event this ppdash does not fold (a later
     /// minor version's), a thrown problem for a line that is damaged.
@@ -165,12 +202,18 @@ public enum JournalEvent: Sendable, Hashable {
             return .batch(id: try f.int("batch", 1...maxID)!, label: try f.bytesText("label") ?? "")
         case "submitted":
             let id = try f.int("id", 1...maxID)!
-            return .submitted(
-                Submitted(
-                    id: id, batch: try f.int("batch", 1...maxID, optional: true) ?? 1,
-                    seq: try f.int("seq", 0...maxID, optional: true) ?? id, command: try f.bytesText("command") ?? "",
-                    args: try f.bytesTexts("args"), of: try f.string("of"),
-                    attempt: try f.int("attempt", 1...Int(Int32.max), optional: true)))
+            let to = try f.int("to", id...min(maxID, id + maxRange - 1), optional: true)
+            let seq = try f.int("seq", 0...maxID, optional: true) ?? id
+            if let to, seq + (to - id) > maxID { throw LineProblem("\"to\" is out of range (\(to))") }
+            let line = Submitted(
+                id: id, batch: try f.int("batch", 1...maxID, optional: true) ?? 1,
+                seq: seq, command: try f.bytesText("command") ?? "",
+                args: try f.bytesTexts("args"), of: try f.string("of"),
+                attempt: try f.int("attempt", 1...Int(Int32.max), optional: true), to: to)
+            if to != nil && (line.of != nil || line.attempt != nil || !line.args.isEmpty) {
+                throw LineProblem("a range of tasks with \"of\", \"attempt\" or \"args\"")
+            }
+            return .submitted(line)
         case "started":
             return .started(
                 Started(
@@ -199,7 +242,13 @@ public enum JournalEvent: Sendable, Hashable {
             guard let status = try f.string("status"), TaskStatus(name: status) != nil else {
                 throw LineProblem("\"status\" is no task status")
             }
-            guard let r = FlatTaskRecord(json: j) else { throw LineProblem("not a task record") }
+            guard var r = FlatTaskRecord(json: j) else { throw LineProblem("not a task record") }
+            // Format 2: times as microseconds since the epoch (format 1: ISO 8601 text, read above).
+            let us = 0...Int(Int64.max / 2)
+            if let t = try f.int("submitted_us", us, optional: true) { r.submitted = Timestamp(microseconds: Int64(t)) }
+            if let t = try f.int("started_us", us, optional: true) { r.started = Timestamp(microseconds: Int64(t)) }
+            if let t = try f.int("completed_us", us, optional: true) { r.completed = Timestamp(microseconds: Int64(t)) }
+            if r.duration == nil, let a = r.started, let b = r.completed { r.duration = a.seconds(to: b) }
             return .completed(r, of: try f.string("of"), attempt: try f.int("attempt", 1...Int(Int32.max), optional: true))
         case "engine_died":
             return .engineDied(engine: try f.int("engine", 0...Int(Int32.max))!, reason: try f.string("reason") ?? "")

@@ -7,8 +7,10 @@ import PPKit
 
 /// Constants and names of the journal format.
 public enum JournalFormat {
-    /// The format version this ppdash writes and the newest it reads.
-    public static let version = 1
+    /// The format version this ppdash writes and the newest it reads. It reads every older one too: 2 adds ranges of
+    /// `submitted` tasks (`"to"`) and compact `completed` lines (see `JournalEvent.writeCompleted`); a resume of a
+    /// format-1 journal appends format-2 runs to it, each run's header saying its own format.
+    public static let version = 2
     /// The header key holding the format version (also what marks a file as a journal).
     public static let versionKey = "ppdash_journal"
     /// The file name suffix of journals; the socket adds `.sock`.

@@ -225,6 +225,12 @@ public enum JournalReader {
         return JournalOutcome(r)
     }
 
+    /// Refuses what `read` refuses before reading a line: another user's file, what is not a regular file, a file that
+    /// cannot be opened (so `attach` can connect first and read the journal only if it shows it).
+    public static func checkReadable(_ path: String) throws(JournalError) {
+        close(try openChecked(path, requireOwner: true))
+    }
+
     /// Opens a journal for reading, refusing another user's file (`requireOwner`) and what is not a regular file.
     static func openChecked(_ path: String, requireOwner: Bool) throws(JournalError) -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -432,6 +438,15 @@ public enum JournalReader {
             case .batch(let batch, let label):
                 batchLabels.append(label)
                 localBatches[batch] = batchLabels.count
+            case .submitted(let e) where e.to != nil:
+                // Format 2: one line for consecutive tasks of one batch (one command, no arguments).
+                var one = e
+                one.to = nil
+                for k in 0..<e.count {
+                    one.id = e.id + k
+                    one.seq = e.seq + k
+                    add(.submitted(one))
+                }
             case .submitted(let e):
                 let submitted = runs[run - 1].lastEvent ?? runs[run - 1].header.started
                 if let i = (e.of.flatMap { index[$0] }) ?? (e.attempt != nil ? index[String(e.id)] : nil) {
@@ -476,6 +491,9 @@ public enum JournalReader {
                 let status = TaskStatus(name: r.status) ?? .error
                 tasks[i].status = status.isFinished ? status : .error
                 tasks[i].run = run
+                var r = r
+                // Format 2 leaves out the host when it is the engine's (its `engine` line says it).
+                if r.host == nil, let e = r.engine { r.host = runs[run - 1].engines[e]?.host }
                 tasks[i].engine = r.engine ?? tasks[i].engine
                 tasks[i].host = r.host ?? tasks[i].host
                 tasks[i].retries = r.retries

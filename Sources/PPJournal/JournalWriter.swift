@@ -38,6 +38,8 @@ public final class JournalWriter: Sendable {
         var dirty = false
         var closed = false
         var hosts: [EngineID: String] = [:]
+        /// Hosts as the file's `engine` lines name them (a `completed` line leaves out a host said there).
+        var announced: [EngineID: String] = [:]
         var batches: Set<BatchID> = []
         /// For a resume: the new task id -> the task it runs again.
         var origins: [Int: Origin] = [:]
@@ -54,6 +56,14 @@ public final class JournalWriter: Sendable {
         var bytes = 0
         var lines = 0
         var linesAtProgress = 0
+        /// Format 2: the open `submitted` range (consecutive tasks of one batch, one command, no arguments), not yet
+        /// in `buffer`; closed (encoded) before any other line, at each write and at each tick.
+        var range: JournalEvent.Submitted?
+        /// `started` lines without a process group, not yet in `buffer`: dropped when the task's `completed` line
+        /// comes first (it holds the start), written at `flush`, at each tick and at `finish`.
+        var deferredStarts: [Int: JournalEvent.Started] = [:]
+        /// Lines that stood for more than one event (a range of submitted tasks, a completion holding its start).
+        var eventsSaved = 0
     }
 
     /// A resumed task: the first run's key, and for a task of the first run its id and seq (which it keeps).
@@ -82,6 +92,8 @@ public final class JournalWriter: Sendable {
     static let bufferLimit = 64 * 1024
     /// Bytes kept after a failed write, for when the disk takes them again; past it lines are dropped (counted).
     static let keepLimit = 16 << 20
+    /// `started` lines without a process group held back at most (about the running tasks: engines' count).
+    static let maxDeferredStarts = 4096
 
     /// Opens `path` and writes `header` (a new journal), or appends a resume's header to an existing one.
     ///
@@ -169,6 +181,7 @@ public final class JournalWriter: Sendable {
     public func recordEngine(_ e: EngineSnapshot) {
         state.withLock { s in
             s.hosts[e.id] = e.info.host
+            s.announced[e.id] = e.info.host
             append(.engine(id: e.id, kind: e.info.kind.rawValue, host: e.info.host), to: &s, now: true)
         }
     }
@@ -178,14 +191,7 @@ public final class JournalWriter: Sendable {
     public func record(_ event: SchedulerEvent) {
         switch event {
         case .submitted(let task, let batch):
-            writeSubmitted(task, batch: batch)
-            let look = state.withLock { s -> Bool in
-                s.submittedSinceLook += 1
-                guard s.submittedSinceLook >= 1024 else { return false }
-                s.submittedSinceLook = 0
-                return true
-            }
-            if look { writeStartsAhead() }
+            if writeSubmitted(task, batch: batch) { writeStartsAhead() }
         case .started(let task, let engine, let at, let processGroup):
             writeStarted(task, engine: engine, at: at, processGroup: processGroup)
         case .completed(let task, _, _):
@@ -193,6 +199,9 @@ public final class JournalWriter: Sendable {
             var record = FlatTaskRecord(m)
             state.withLock { s in
                 s.startedWritten[task.rawValue] = nil
+                if s.deferredStarts.removeValue(forKey: task.rawValue) != nil { s.eventsSaved += 1 }
+                // The engine's line names its host: said again only when it differs.
+                if let e = record.engine, let h = record.host, s.announced[e] == h { record.host = nil }
                 var of: String?
                 var attempt: Int?
                 if let o = s.origins[task.rawValue] {
@@ -214,6 +223,7 @@ public final class JournalWriter: Sendable {
             let kind = e?.info.kind.rawValue ?? "?"
             state.withLock { s in
                 s.hosts[id] = host
+                s.announced[id] = host
                 append(.engine(id: id, kind: kind, host: host), to: &s, now: true)
             }
         case .engineDied(let id, let reason):
@@ -223,16 +233,26 @@ public final class JournalWriter: Sendable {
 
     /// The `submitted` line of `task` (with its batch's line first, for a new batch that is not a resume's rerun);
     /// `early`: written ahead of its event (which is then skipped), unless the event was written meanwhile.
-    private func writeSubmitted(_ task: TaskID, batch: BatchID, early: Bool = false) {
-        let origin = state.withLock { $0.origins[task.rawValue] }
-        let newBatch = origin?.id == nil && state.withLock { s in !s.batches.contains(batch) }
+    /// Returns whether it is time to look at what the engines run (every 1024 `submitted` events).
+    @discardableResult
+    private func writeSubmitted(_ task: TaskID, batch: BatchID, early: Bool = false) -> Bool {
+        let (origin, knownBatch) = state.withLock { s in (s.origins[task.rawValue], s.batches.contains(batch)) }
+        let newBatch = origin?.id == nil && !knownBatch
         let label = newBatch ? batchLabel(batch) : ""
-        guard let m = scheduler.metadata(task) else { return }
-        state.withLock { s in
+        guard let m = scheduler.metadata(task) else { return false }
+        return state.withLock { s -> Bool in
+            var look = false
+            if !early {
+                s.submittedSinceLook += 1
+                if s.submittedSinceLook >= 1024 {
+                    s.submittedSinceLook = 0
+                    look = true
+                }
+            }
             if early {
-                guard task.rawValue > s.submittedUpTo, s.earlySubmitted.insert(task.rawValue).inserted else { return }
-            } else if s.earlySubmitted.remove(task.rawValue) != nil {
-                return
+                guard task.rawValue > s.submittedUpTo, s.earlySubmitted.insert(task.rawValue).inserted else { return look }
+            } else if !s.earlySubmitted.isEmpty && s.earlySubmitted.remove(task.rawValue) != nil {
+                return look
             }
             if origin?.id == nil && s.batches.insert(batch).inserted {
                 append(.batch(id: batch, label: label), to: &s, now: false)
@@ -249,7 +269,25 @@ public final class JournalWriter: Sendable {
                 }
             }
             if !early { s.submittedUpTo = max(s.submittedUpTo, task.rawValue) }
+            if !early && origin == nil && line.args.isEmpty && !s.closed && s.error == nil {
+                // Format 2: consecutive tasks of one batch with one command and no arguments share one line.
+                if var r = s.range, r.batch == line.batch, r.command == line.command, (r.to ?? r.id) + 1 == line.id,
+                    r.seq + r.count == line.seq, r.count < JournalEvent.maxRange
+                {
+                    r.to = line.id
+                    s.range = r
+                    s.eventsSaved += 1
+                    s.lines += 1
+                } else {
+                    closeRange(&s)
+                    s.range = line
+                    s.lines += 1
+                }
+                if s.buffer.count >= JournalWriter.bufferLimit { flushLocked(&s) }
+                return look
+            }
             append(.submitted(line), to: &s, now: early || s.buffer.count >= JournalWriter.bufferLimit)
+            return look
         }
     }
 
@@ -277,6 +315,12 @@ public final class JournalWriter: Sendable {
             if let o = s.origins[task.rawValue], let id = o.id {
                 line.id = id
                 line.attempt = o.attempt
+            }
+            if processGroup == nil && !early && s.deferredStarts.count < JournalWriter.maxDeferredStarts {
+                // No process a resume could find: the line may wait (the completion usually replaces it).
+                s.deferredStarts[task.rawValue] = line
+                s.lines += 1
+                return
             }
             append(.started(line), to: &s, now: processGroup != nil || s.buffer.count >= JournalWriter.bufferLimit)
         }
@@ -309,7 +353,10 @@ public final class JournalWriter: Sendable {
 
     /// Writes whatever is gathered.
     public func flush() {
-        state.withLock { s in _ = flushLocked(&s) }
+        state.withLock { s in
+            writeDeferredStarts(&s)
+            _ = flushLocked(&s)
+        }
     }
 
     /// Writes the closing line (how the run ended and its counts), fsyncs and closes. Idempotent.
@@ -319,6 +366,8 @@ public final class JournalWriter: Sendable {
         syncing.withLock { _ in
             state.withLock { s in
                 guard !s.closed else { return }
+                writeDeferredStarts(&s)
+                closeRange(&s)
                 // The end line is always written (past the kept-lines bound too), its journal-wide counts patched into
                 // its own closing brace: `ls` reads them from the last line (see `JournalGlance`).
                 line.write(to: &s.buffer)
@@ -338,8 +387,9 @@ public final class JournalWriter: Sendable {
         }
     }
 
-    /// Bytes and lines written so far (for the benchmark).
+    /// Bytes and events written so far (for the benchmark), and how many events shared a line with another.
     public var written: (bytes: Int, lines: Int) { state.withLock { ($0.bytes, $0.lines) } }
+    public var eventsSaved: Int { state.withLock { $0.eventsSaved } }
 
     /// Whether writing failed (the warning was given).
     public var hasFailed: Bool { state.withLock { $0.error != nil } }
@@ -386,8 +436,9 @@ public final class JournalWriter: Sendable {
         let counts = progress ? journalTotals : nil
         return syncing.withLock { _ in
             let (fd, dirty, closed) = state.withLock { s -> (Int32, Bool, Bool) in
+                writeDeferredStarts(&s)
                 if let counts { writeProgress(&s, counts) }
-                if !s.buffer.isEmpty { flushLocked(&s) }
+                if !s.buffer.isEmpty || s.range != nil { flushLocked(&s) }
                 defer { s.dirty = false }
                 return (s.fd, s.dirty, s.closed)
             }
@@ -397,8 +448,34 @@ public final class JournalWriter: Sendable {
         }
     }
 
+    /// Encodes the open `submitted` range into the buffer (before any other line: the file stays in event order).
+    private func closeRange(_ s: inout State) {
+        guard let r = s.range else { return }
+        s.range = nil
+        guard !s.closed else { return }
+        if s.error != nil && s.buffer.count > JournalWriter.keepLimit {
+            s.dropped += 1
+            return
+        }
+        JournalEvent.submitted(r).write(to: &s.buffer)
+        s.buffer.append(10)
+    }
+
+    /// Encodes the deferred `started` lines (tasks still running), in id order.
+    private func writeDeferredStarts(_ s: inout State) {
+        guard !s.deferredStarts.isEmpty else { return }
+        closeRange(&s)
+        let lines = s.deferredStarts.values.sorted { $0.id < $1.id }
+        s.deferredStarts.removeAll(keepingCapacity: true)
+        for line in lines {
+            append(.started(line), to: &s, now: false)
+            s.lines -= 1  // counted when deferred
+        }
+    }
+
     private func append(_ event: JournalEvent, to s: inout State, now: Bool) {
         guard !s.closed else { return }
+        closeRange(&s)
         if s.error != nil && s.buffer.count > JournalWriter.keepLimit {
             s.dropped += 1
             return
@@ -413,6 +490,7 @@ public final class JournalWriter: Sendable {
     /// could not be written is kept and tried again at the next flush. Returns errno of a failed write.
     @discardableResult
     private func flushLocked(_ s: inout State, warnOnFailure: Bool = true) -> Int32? {
+        closeRange(&s)
         guard !s.buffer.isEmpty, s.fd >= 0 else { return nil }
         var off = 0
         let n = s.buffer.count

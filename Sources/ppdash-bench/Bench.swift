@@ -34,8 +34,8 @@ struct Bench: ParsableCommand {
 
     @Option(
         help:
-            "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty, faults.")
-    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty,faults"
+            "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty, faults, startup.")
+    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty,faults,startup"
 
     @Option(help: ArgumentHelp(visibility: .private))
     var child: String?
@@ -104,13 +104,7 @@ struct Bench: ParsableCommand {
             }
         }
         if groups.contains("journal") && kinds.contains("local") {
-            let n = q ? 100_000 : 1_000_000
-            add(
-                Figure(
-                    key: "noop_local_journal_per_s",
-                    name: "no-op tasks/s, \(engines) in-process engines, journal on (temp file)", unit: .perSecond,
-                    value: try Workloads.noops(.local(count: engines), count: n, runs: 1, journal: true),
-                    note: "one batch of \(grouped(Double(n))); 3 journal lines per task"))
+            try JournalBench.figures(quick: q, engines: engines, add: add)
         }
         if groups.contains("ls") {
             let bytes = q ? 100_000_000 : 1_000_000_000
@@ -213,6 +207,7 @@ struct Bench: ParsableCommand {
         }
         if groups.contains("tty") { figures += try terminalBytes(add: add) }
         if groups.contains("faults") { try faultFigures(add: add) }
+        if groups.contains("startup") { try JournalBench.startupFigures(quick: q, add: add) }
 
         let object = Report.json(figures, peers: peerFigures, machine: machine(started: started))
         if let save { try object.write(toFile: save, atomically: true, encoding: .utf8) }

@@ -32,10 +32,10 @@ extension PtyCapture {
 
     /// Runs `ppdash ARGS` on a pty as `run` does, but as a terminal would drive it: `keys` are typed at their times,
     /// status requests (`ESC [ 5 n`) are answered `ESC [ 0 n` once read, and with `bytesPerSecond` the master is read
-    /// no faster than that (a slow link: what is not read waits in the pty).
+    /// no faster than that (a slow link: what is not read waits in the pty). `environment` is added to the child's.
     static func interactive(
         ppdash: String, args: [String], rows: Int, cols: Int, seconds wanted: Double,
-        keys: [(at: Double, bytes: [UInt8])] = [], bytesPerSecond: Int? = nil
+        keys: [(at: Double, bytes: [UInt8])] = [], bytesPerSecond: Int? = nil, environment: [String: String] = [:]
     ) throws -> Session {
         do throws(Errno) {
             let pty = try PseudoTerminal(rows: rows, cols: cols)
@@ -43,6 +43,7 @@ extension PtyCapture {
                 executable: ppdash, arguments: [ppdash] + args, descriptors: pty.childDescriptors, grouping: .newSession
             )
             plan.environment = ["TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"]
+            plan.environment.merge(environment) { $1 }
             plan.removedVariables = ["NO_COLOR", "LINES", "COLUMNS"]
             let t0 = seconds()
             let child = try plan.spawn()

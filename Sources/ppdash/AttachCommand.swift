@@ -24,10 +24,19 @@ struct AttachCommand: ParsableCommand {
 
     func run() throws {
         let path = try resolveJournal(journal)
-        let contents = try readJournal(path)
-        let last = contents.lastRun.header
-        let state = JournalListing.state(of: contents)
+        // Connect first: the header and the tail (constant work, as `ls`) say whether the batch runs and where its
+        // socket is; the whole journal is read only when it is shown from the file.
+        let glance: JournalGlance
+        do {
+            try JournalReader.checkReadable(path)
+            glance = try JournalListing.glance(path)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        let last = glance.last
+        let state = JournalListing.state(of: glance)
         var source: any DashboardSource
+        var contents: JournalContents?
         var live: SocketSource?
         var why = ""
         switch state {
@@ -53,12 +62,14 @@ struct AttachCommand: ParsableCommand {
         if let live {
             source = live
         } else {
-            source = JournalSource(contents, label: "read-only")
+            let c = try readJournal(path)
+            contents = c
+            source = JournalSource(c, label: "read-only")
             note("ppdash: \(path) opened read-only: \(why)")
         }
 
         guard isInteractive else {
-            let c = (live?.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals) ?? contents.counts
+            let c = (live?.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals) ?? contents?.counts ?? StatusCounts()
             print("\(path): \(live != nil ? "running, pid \(live!.server.pid)" : state.description)")
             print("tasks: \(c.total), \(c.done) done: \(c.ok) ok, \(c.failed) failed; \(c.running) running, \(c.pending) pending")
             return

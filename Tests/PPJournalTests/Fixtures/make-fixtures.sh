@@ -19,4 +19,7 @@ kill -9 $PID; wait $PID 2>/dev/null
 sleep 0.5
 $P resume $D/resumed.jsonl --kill-orphans --json -n 2 > $D/r2.out 2>$D/r2.err
 echo "resume rc=$?"
+# 4: format 2 (a ppdash writing it, e.g. the one of the commit that added it): the mixed run again.
+$P run --journal $D/mixed-v2.jsonl --json -n 2 --retries 1 --timeout 1 -- "sh $T {} $D/flag2" ::: ok esc uni fail slow sig flaky > $D/mixed-v2.out 2>$D/mixed-v2.err
+echo "mixed-v2 rc=$?"
 ls -la $D
