@@ -32,8 +32,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Engine kinds to measure, comma-separated: local, proc.")
     var kinds = "local,proc"
 
-    @Option(help: "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty.")
-    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty"
+    @Option(help: "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty, scale.")
+    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty,scale"
 
     @Option(help: ArgumentHelp(visibility: .private))
     var child: String?
@@ -210,6 +210,7 @@ struct Bench: ParsableCommand {
             )
         }
         if groups.contains("tty") { figures += try terminalBytes(add: add) }
+        if groups.contains("scale") { try Scale.figures(quick: q, add: add) }
 
         let object = Report.json(figures, peers: peerFigures, machine: machine(started: started))
         if let save { try object.write(toFile: save, atomically: true, encoding: .utf8) }
