@@ -91,12 +91,12 @@ struct SchedulerTable: Sendable {
         return (Snapshot(r, table: table), r.rows.count, r.rows.count)
     }
 
-    /// One short hold of the lock: at most `budget` new or changed keys copied, and as many texts made outside
-    /// it. Returns the keys read.
+    /// One short hold of the lock: at most `budget` new or changed keys copied, and a quarter as many texts made
+    /// outside it (a shell task's text costs a few hundred ns: the frame stays light). Returns the keys read.
     mutating func warm(_ scheduler: Scheduler, budget: Int) -> Int {
         let c = scheduler.taskKeys(since: cursor, limit: budget)
         take(c)
-        columns.makeTexts(upto: columns.texts.count + budget)
+        columns.makeTexts(upto: columns.texts.count + budget / 4)
         return c.newKeys.count + c.changedKeys.count
     }
 

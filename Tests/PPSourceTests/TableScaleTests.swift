@@ -89,6 +89,27 @@ struct TableScaleTests {
         #expect(cache.entries.count <= TableIndexCache.capacity)
     }
 
+    @Test("the default view copies the keys a chunk a frame: the first sort then reads nothing under the lock")
+    func warmCopy() throws {
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        client.scheduler.isPaused = true
+        let n = 50_000
+        _ = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: n))
+        let source = LocalSource(client: client)
+        var frames = 0
+        while frames < 10 {
+            _ = source.snapshot(TableQuery(limit: 20))
+            frames += 1
+            #expect(source.lastLockedCost <= 20 + LocalSource.keyChunk, "one chunk a frame at most")
+            if source.lastLockedCost == 20 { break }
+        }
+        #expect(frames == (n + LocalSource.keyChunk - 1) / LocalSource.keyChunk + 1, "caught up chunk by chunk")
+        let sorted = source.snapshot(TableQuery(sort: .status, ascending: false, limit: 20))
+        #expect(source.lastLockedCost == 0, "nothing left to copy at the first sort")
+        #expect(sorted.table.matching == n)
+    }
+
     /// 300,000 tasks keep the debug-built test to seconds; the sort's code path is the same at a million (the bench).
     @Test("an engine completes tasks while a sort of 300,000 tasks runs: the sort holds no scheduler lock")
     func sortOffTheLock() throws {
