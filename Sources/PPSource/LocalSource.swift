@@ -26,16 +26,23 @@ public final class LocalSource: DashboardSource {
         self.flags = flags
     }
 
-    /// Rows the last snapshot examined, under the scheduler's lock or not: the work a frame costs.
+    /// Rows the last snapshot examined, under the scheduler's lock or not: the work a frame costs (the default
+    /// view's upkeep of the key copy, at most `keyChunk` keys, is counted in `lastLockedCost` only).
     public var lastSnapshotCost: Int { cost.load(ordering: .relaxed) }
     /// Rows and task keys the last snapshot read under the scheduler's lock, while engines may wait on it.
     public var lastLockedCost: Int { lockedCost.load(ordering: .relaxed) }
 
     public func snapshot(_ query: TableQuery) -> Snapshot {
-        let (snap, examined, locked) =
-            query.isDirect
-            ? SchedulerTable.direct(client.scheduler, query)
-            : table.withLock { $0.snapshot(client.scheduler, query) }
+        let (snap, examined, locked): (Snapshot, Int, Int)
+        if query.isDirect {
+            (snap, examined, locked) = SchedulerTable.direct(client.scheduler, query)
+            // Meanwhile the copy of the keys catches up a chunk a frame, so the first sort or filter finds it ready.
+            let warmed = table.withLock { $0.warm(client.scheduler, budget: Self.keyChunk) }
+            cost.store(examined, ordering: .relaxed)
+            lockedCost.store(locked + warmed, ordering: .relaxed)
+            return snap
+        }
+        (snap, examined, locked) = table.withLock { $0.snapshot(client.scheduler, query) }
         cost.store(examined, ordering: .relaxed)
         lockedCost.store(locked, ordering: .relaxed)
         var out = snap
@@ -85,9 +92,8 @@ public final class LocalSource: DashboardSource {
 struct SchedulerTable: Sendable {
     var columns = KeyColumns()
     var cursor = TaskKeyCursor()
-    var index: TableIndex?
-    /// Tasks whose keys changed since the index was last brought up to date; nil: start over.
-    var changed: [Int32]? = []
+    /// The indexes of the last few orders and filters, kept up to date with the changed tasks.
+    var indexes = TableIndexCache()
 
     /// By id, no filter: the window's rows read under the lock, O(rows). Returns rows examined and read locked.
     static func direct(_ scheduler: Scheduler, _ q: TableQuery) -> (Snapshot, Int, Int) {
@@ -100,6 +106,22 @@ struct SchedulerTable: Sendable {
         return (Snapshot(r, table: table), r.rows.count, r.rows.count)
     }
 
+    /// One short hold of the lock: at most `budget` new or changed keys copied, and a quarter as many texts made
+    /// outside it (a shell task's text costs a few hundred ns: the frame stays light). Returns the keys read.
+    mutating func warm(_ scheduler: Scheduler, budget: Int) -> Int {
+        let c = scheduler.taskKeys(since: cursor, limit: budget)
+        take(c)
+        columns.makeTexts(upto: columns.texts.count + budget / 4)
+        return c.newKeys.count + c.changedKeys.count
+    }
+
+    private mutating func take(_ c: TaskKeyChanges) {
+        var changed: [Int32]? = []
+        columns.apply(c, changed: &changed)
+        indexes.note(changed)
+        cursor = c.cursor
+    }
+
     /// Another order or a filter: the keys brought up to date in short holds of the lock, then the one table query
     /// outside it. Returns rows examined and task keys read locked.
     mutating func snapshot(_ scheduler: Scheduler, _ q: TableQuery) -> (Snapshot, Int, Int) {
@@ -108,14 +130,14 @@ struct SchedulerTable: Sendable {
         while !done {
             let c = scheduler.taskKeys(since: cursor, limit: LocalSource.keyChunk)
             locked += c.newKeys.count + c.changedKeys.count
-            columns.apply(c, changed: &changed)
-            cursor = c.cursor
+            take(c)
             done = c.caughtUp
         }
+        // Texts are made once, when a query first reads them (a search, the sort by text).
+        if q.sort == .text || TaskFilter(q.filter).search != nil { columns.makeTexts(upto: columns.taskCount) }
         let r = scheduler.read(batchLimit: q.batchLimit, timelineCells: q.timelineCells ?? 0)
         var examined = locked
-        let window = TableIndex.window(columns, q, index: &index, changed: changed, anchor: r.newestStarted, cost: &examined)
-        changed = []
+        let window = indexes.window(columns, q, anchor: r.newestStarted, cost: &examined)
         return (Snapshot(r, table: window), examined, locked)
     }
 }
@@ -123,24 +145,36 @@ struct SchedulerTable: Sendable {
 /// The scheduler's task keys and texts, copied: what the table query sorts and filters outside the lock.
 struct KeyColumns: TaskColumns, Sendable {
     var keys: [TaskKey] = []
+    /// What each task's text is made of (copied under the lock: a retain).
+    var parts: [TaskText] = []
+    /// The texts made so far, tasks `0..<texts.count` (a task's text never changes).
     var texts: [String] = []
 
     var taskCount: Int { keys.count }
     func key(_ i: Int) -> TaskKey { keys[i] }
-    func text(_ i: Int) -> String { texts[i] }
+    func text(_ i: Int) -> String { i < texts.count ? texts[i] : parts[i].text }
     func externalId(_ i: Int) -> String? { nil }
-    func row(_ i: Int) -> TaskRow { TaskRow(index: i, key: keys[i], text: texts[i]) }
+    func row(_ i: Int) -> TaskRow { TaskRow(index: i, key: keys[i], text: text(i)) }
+
+    /// Makes the texts of tasks up to `n` (outside the lock).
+    mutating func makeTexts(upto n: Int) {
+        let end = min(n, parts.count)
+        guard texts.count < end else { return }
+        texts.reserveCapacity(end)
+        for i in texts.count..<end { texts.append(parts[i].text) }
+    }
 
     /// Takes in one read of `Scheduler.taskKeys`, noting the changed tasks (nil when everything starts over).
     mutating func apply(_ c: TaskKeyChanges, changed: inout [Int32]?) {
         if c.restart {
             keys.removeAll(keepingCapacity: true)
+            parts.removeAll(keepingCapacity: true)
             texts.removeAll(keepingCapacity: true)
             changed = nil
         }
         if c.first == keys.count {
             keys.append(contentsOf: c.newKeys)
-            texts.append(contentsOf: c.newTexts.lazy.map(\.text))
+            parts.append(contentsOf: c.newTexts)
         }
         for (i, idx) in c.changedTasks.enumerated() where Int(idx) < keys.count {
             keys[Int(idx)] = c.changedKeys[i]

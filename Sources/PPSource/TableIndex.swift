@@ -1,6 +1,7 @@
 // The one table query every source uses: the `/` filter language, the sort, the window and follow mode.
 import Foundation
 import PPKit
+import Synchronization
 
 /// A source's tasks as the table query reads them, by 0-based index.
 public protocol TaskColumns {
@@ -221,31 +222,185 @@ public struct TableIndex: Sendable {
         return x == y ? a < b : x < y
     }
 
-    /// Sorts task indices by the key, taking each task's value once (a source's key may be dear to make).
+    /// Sorts task indices (given ascending) by the key, taking each task's value once (a source's key may be dear
+    /// to make): numbers by a stable radix sort (O(n): a million in a few milliseconds), text by comparison with an
+    /// ASCII prefix read once per task.
     func sortIndices<C: TaskColumns>(_ c: C, _ list: inout [Int32]) {
-        if sort == .id { return list.sort() }
+        if let (minimum, probe) = sortProbe.withLock({ $0 }), list.count >= minimum { probe(list.count) }
+        if sort == .id {
+            if !Self.isAscending(list) { list.sort() }
+            return
+        }
+        if !Self.isAscending(list) { list.sort() }
         if sort == .text {
-            var pairs: [(text: String, i: Int32)] = list.map { (c.text(Int($0)), $0) }
-            pairs.sort { a, b in a.text == b.text ? a.i < b.i : a.text < b.text }
-            list = pairs.map(\.i)
+            sortByText(c, &list)
         } else {
             let key = sort
-            var pairs: [(value: Int64, i: Int32)] = list.map { (Self.value(c.key(Int($0)), Int($0), key), $0) }
-            pairs.sort { a, b in a.value == b.value ? a.i < b.i : a.value < b.value }
-            list = pairs.map(\.i)
+            let values = list.map { Self.value(c.key(Int($0)), Int($0), key) }
+            Self.radixSort(&list, values: values)
+        }
+    }
+
+    static func isAscending(_ list: [Int32]) -> Bool {
+        var prev = Int32.min
+        for i in list {
+            if i < prev { return false }
+            prev = i
+        }
+        return true
+    }
+
+    /// Sorts by text as `String`'s `<` does, ties by index. Past the bytes every text shares (a template's
+    /// words), the next 8 bytes of each are a number: when they are ASCII in every text, a radix sort on them orders
+    /// all but the runs of equal numbers, which are sorted by comparison; else a comparison sort, the numbers first.
+    func sortByText<C: TaskColumns>(_ c: C, _ list: inout [Int32]) {
+        let texts = list.map { c.text(Int($0)) }
+        guard let first = texts.first else { return }
+        // The bytes all texts share.
+        let head = Array(first.utf8)
+        var shared = head.count
+        for t in texts where shared > 0 {
+            var k = 0
+            for b in t.utf8 {
+                if k == shared || b != head[k] { break }
+                k += 1
+            }
+            shared = k
+        }
+        var windows = [UInt64]()
+        windows.reserveCapacity(texts.count)
+        var allASCII = true
+        for t in texts {
+            let (w, ascii) = Self.window(t, from: shared)
+            windows.append(w)
+            allASCII = allASCII && ascii
+        }
+        if allASCII {
+            // Radix on the windows (stable: ties keep index order), then each run of equal windows by its texts.
+            var order = Array(0..<Int32(list.count))
+            Self.radixSort(&order, values: windows.map { Int64(bitPattern: $0 ^ (1 << 63)) })
+            var out = [Int32]()
+            out.reserveCapacity(list.count)
+            var a = 0
+            while a < order.count {
+                var b = a + 1
+                while b < order.count && windows[Int(order[b])] == windows[Int(order[a])] { b += 1 }
+                if b - a > 1 {
+                    let run = order[a..<b].sorted { x, y in
+                        let (tx, ty) = (texts[Int(x)], texts[Int(y)])
+                        return tx == ty ? x < y : tx < ty
+                    }
+                    for k in run { out.append(list[Int(k)]) }
+                } else {
+                    out.append(list[Int(order[a])])
+                }
+                a = b
+            }
+            list = out
+            return
+        }
+        var pairs: [(window: UInt64, ascii: Bool, i: Int32, k: Int)] = texts.indices.map { k in
+            let (w, ascii) = Self.window(texts[k], from: shared)
+            return (w, ascii, list[k], k)
+        }
+        pairs.sort { a, b in
+            // Both windows ASCII and different: byte order is the strings' order.
+            if a.ascii && b.ascii && a.window != b.window { return a.window < b.window }
+            let (x, y) = (texts[a.k], texts[b.k])
+            return x == y ? a.i < b.i : x < y
+        }
+        list = pairs.map(\.i)
+    }
+
+    /// 8 UTF-8 bytes of `s` from byte `from` as a big-endian number (zero-padded past its end), and whether they are
+    /// all ASCII: then, after bytes two strings share, different numbers order them as `<` does.
+    static func window(_ s: String, from: Int) -> (UInt64, Bool) {
+        var v: UInt64 = 0
+        var n = 0
+        var ascii = true
+        for b in s.utf8.dropFirst(from) {
+            if n == 8 { break }
+            if b >= 0x80 { ascii = false }
+            v = v << 8 | UInt64(b)
+            n += 1
+        }
+        return (n == 0 ? 0 : v << (8 * UInt64(8 - n)), ascii)
+    }
+
+    /// Sorts `list` by `values` (parallel to it), stably: equal values keep their order. LSD radix sort on 16-bit
+    /// digits of the values' spread, so only the digits that differ cost a pass; short lists sort by comparison.
+    static func radixSort(_ list: inout [Int32], values: [Int64]) {
+        let n = list.count
+        guard n > 1 else { return }
+        // Order-preserving unsigned form.
+        var lo = UInt64.max
+        var hi = UInt64.min
+        for v in values {
+            let u = UInt64(bitPattern: v) ^ (1 << 63)
+            lo = min(lo, u)
+            hi = max(hi, u)
+        }
+        if lo == hi { return }
+        if n < 4096 {
+            var pairs = Array(zip(values, list))
+            pairs.sort { a, b in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
+            list = pairs.map(\.1)
+            return
+        }
+        let bits = 64 - (hi - lo).leadingZeroBitCount
+        let passes = (bits + 15) / 16
+        var keys = values.map { (UInt64(bitPattern: $0) ^ (1 << 63)) - lo }
+        var keys2 = [UInt64](repeating: 0, count: n)
+        var list2 = [Int32](repeating: 0, count: n)
+        var counts = [Int](repeating: 0, count: 65_536)
+        for pass in 0..<passes {
+            let shift = UInt64(16 * pass)
+            keys.withUnsafeBufferPointer { k in
+                list.withUnsafeBufferPointer { l in
+                    keys2.withUnsafeMutableBufferPointer { k2 in
+                        list2.withUnsafeMutableBufferPointer { l2 in
+                            counts.withUnsafeMutableBufferPointer { cnt in
+                                for d in 0..<65_536 { cnt[d] = 0 }
+                                for j in 0..<n { cnt[Int((k[j] >> shift) & 0xFFFF)] += 1 }
+                                var sum = 0
+                                for d in 0..<65_536 {
+                                    let x = cnt[d]
+                                    cnt[d] = sum
+                                    sum += x
+                                }
+                                for j in 0..<n {
+                                    let d = Int((k[j] >> shift) & 0xFFFF)
+                                    let at = cnt[d]
+                                    cnt[d] = at + 1
+                                    k2[at] = k[j]
+                                    l2[at] = l[j]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            swap(&keys, &keys2)
+            swap(&list, &list2)
         }
     }
 
     /// Brings the index up to `n` tasks: changed tasks leave and are re-tested, new ones are tested; those that
-    /// match are sorted among themselves and merged in one pass.
+    /// match are sorted among themselves and merged in: O(n) copying plus O(changed log n) comparisons.
     mutating func update<C: TaskColumns>(_ c: C, changed: [Int32], upto n: Int, cost: inout Int) {
         var fresh = [Int32]()
         if !changed.isEmpty && covered > 0 {
             let covered = self.covered
-            let moved = Set(changed.filter { Int($0) < covered })
+            var mask = [Bool](repeating: false, count: covered)
+            var moved = [Int32]()
+            for i in changed where Int(i) < covered && i >= 0 && !mask[Int(i)] {
+                mask[Int(i)] = true
+                moved.append(i)
+            }
             if !moved.isEmpty {
-                order.removeAll { moved.contains($0) }
+                order.removeAll { mask[Int($0)] }
                 cost += order.count + moved.count
+                moved.sort()
                 for i in moved where filter.matches(c, Int(i)) { fresh.append(i) }
             }
         }
@@ -260,22 +415,28 @@ public struct TableIndex: Sendable {
             order.append(contentsOf: fresh)
             return
         }
+        if order.isEmpty {
+            order = fresh
+            return
+        }
+        // Each fresh task's place found by binary search; the runs between are copied whole.
         var merged = [Int32]()
         merged.reserveCapacity(order.count + fresh.count)
         var a = 0
-        var b = 0
-        while a < order.count && b < fresh.count {
-            if less(c, Int(fresh[b]), Int(order[a])) {
-                merged.append(fresh[b])
-                b += 1
-            } else {
-                merged.append(order[a])
-                a += 1
+        for f in fresh {
+            var lo = a
+            var hi = order.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if less(c, Int(order[mid]), Int(f)) { lo = mid + 1 } else { hi = mid }
+                cost += 1
             }
+            merged.append(contentsOf: order[a..<lo])
+            merged.append(f)
+            a = lo
         }
         merged.append(contentsOf: order[a...])
-        merged.append(contentsOf: fresh[b...])
-        cost += merged.count
+        cost += fresh.count
         order = merged
     }
 
@@ -310,4 +471,85 @@ extension TableQuery {
 
     /// The default view (by id, no filter): rows by position, no index.
     var isDirect: Bool { sort == .id && (filter.isEmpty || TaskFilter(filter).isEmpty) }
+}
+
+extension TaskFilter {
+    /// Whether every task this filter matches is one `wider` matches (a keystroke more, a term added): then this
+    /// filter's rows are found among `wider`'s, in the same order.
+    func narrows(_ wider: TaskFilter) -> Bool {
+        if wider.isEmpty { return true }
+        if let s = search, let w = wider.search { return s.hasPrefix(w) }
+        if search == nil && wider.search == nil { return Set(wider.terms).isSubset(of: Set(terms)) }
+        return false
+    }
+}
+
+extension TableIndex {
+    /// This index's rows that `narrower` matches, in the same order: a filter keystroke tests the rows already
+    /// matching, not every task.
+    func narrowed<C: TaskColumns>(to narrower: TaskFilter, _ c: C, cost: inout Int) -> TableIndex {
+        var x = TableIndex(sort: sort, filter: narrower)
+        x.order = narrower.isEmpty ? order : order.filter { narrower.matches(c, Int($0)) }
+        x.covered = covered
+        cost += order.count
+        return x
+    }
+
+    /// Runs `body` with the rows it sorts each time a sort of at least `minimum` rows starts (a test's probe that
+    /// the scheduler is free meanwhile); nil removes it.
+    public static func whileSorting(minimum: Int, _ body: (@Sendable (Int) -> Void)?) {
+        sortProbe.withLock { $0 = body.map { (minimum, $0) } }
+    }
+}
+
+/// See `TableIndex.whileSorting`.
+let sortProbe = Mutex<(Int, @Sendable (Int) -> Void)?>(nil)
+
+/// The table indexes of the last few orders and filters, each kept up to date with the tasks changed since it was
+/// used: going back to a sort key or a filter costs only those, and a filter that narrows a kept one (a keystroke
+/// more) tests only that one's rows. Flipping, scrolling and jumping never touch an index.
+public struct TableIndexCache: Sendable {
+    struct Entry: Sendable {
+        var index: TableIndex
+        /// Tasks changed since the index was last brought up to date; nil: too many, it is rebuilt when used.
+        var pending: [Int32]?
+    }
+    /// Most recently used first.
+    var entries: [Entry] = []
+    /// Indexes kept (each holds up to one Int32 per task).
+    public static let capacity = 6
+    /// Changes remembered per kept index; past this it is dropped.
+    public static let pendingLimit = 1 << 20
+
+    public init() {}
+
+    /// Notes tasks whose keys changed (nil: every key may have, e.g. the source started over).
+    public mutating func note(_ changed: [Int32]?) {
+        guard let changed else {
+            entries.removeAll()
+            return
+        }
+        guard !changed.isEmpty else { return }
+        entries.removeAll { e in (e.pending?.count ?? Self.pendingLimit) + changed.count > Self.pendingLimit }
+        for k in entries.indices { entries[k].pending?.append(contentsOf: changed) }
+    }
+
+    /// The one table query (see `TableIndex.window`), from a kept index where one fits.
+    public mutating func window<C: TaskColumns>(_ c: C, _ q: TableQuery, anchor: Int?, cost: inout Int) -> TableWindow {
+        let filter = TaskFilter(q.filter)
+        var index: TableIndex?
+        var pending: [Int32]?
+        if let k = entries.firstIndex(where: { $0.index.sort == q.sort && $0.index.filter == filter }) {
+            let e = entries.remove(at: k)
+            (index, pending) = (e.index, e.pending)
+        } else if let k = entries.firstIndex(where: { $0.index.sort == q.sort && filter.narrows($0.index.filter) }) {
+            (index, pending) = (entries[k].index.narrowed(to: filter, c, cost: &cost), entries[k].pending)
+        }
+        let w = TableIndex.window(c, q, index: &index, changed: pending, anchor: anchor, cost: &cost)
+        if let index {
+            entries.insert(Entry(index: index, pending: []), at: 0)
+            if entries.count > Self.capacity { entries.removeLast() }
+        }
+        return w
+    }
 }

@@ -34,8 +34,8 @@ struct Bench: ParsableCommand {
 
     @Option(
         help:
-            "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty, faults, startup.")
-    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty,faults,startup"
+            "Figure groups to run, comma-separated: recipe, noop, journal, ls, true, rtt, ready, memory, frame, tty, faults, startup, scale.")
+    var only = "recipe,noop,journal,ls,true,rtt,ready,memory,frame,tty,faults,startup,scale"
 
     @Option(help: ArgumentHelp(visibility: .private))
     var child: String?
@@ -208,6 +208,7 @@ struct Bench: ParsableCommand {
         if groups.contains("tty") { figures += try terminalBytes(add: add) }
         if groups.contains("faults") { try faultFigures(add: add) }
         if groups.contains("startup") { try JournalBench.startupFigures(quick: q, add: add) }
+        if groups.contains("scale") { try Scale.figures(quick: q, add: add) }
 
         let object = Report.json(figures, peers: peerFigures, machine: machine(started: started))
         if let save { try object.write(toFile: save, atomically: true, encoding: .utf8) }

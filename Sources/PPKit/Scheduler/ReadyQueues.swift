@@ -9,6 +9,8 @@ struct ReadyQueues {
     var constrained = [TaskSlot]()
     /// Per engine: tasks a direct view pinned to it, waiting for its capacity.
     private(set) var pinned = [Deque<TaskSlot>]()
+    /// Tasks pinned in all (dispatch walks the engines for pinned work only when some is).
+    private(set) var pinnedCount = 0
 
     var isEmpty: Bool { fifo.isEmpty && constrained.isEmpty }
 
@@ -21,14 +23,27 @@ struct ReadyQueues {
 
     /// Makes room for a new engine's pinned queue.
     mutating func addEngine() { pinned.append([]) }
-    mutating func pin(_ slot: TaskSlot, to e: EngineID) { pinned[e].append(slot) }
+    mutating func pin(_ slot: TaskSlot, to e: EngineID) {
+        pinned[e].append(slot)
+        pinnedCount += 1
+    }
     /// A retried task goes before the others pinned there.
-    mutating func pinFirst(_ slot: TaskSlot, to e: EngineID) { pinned[e].prepend(slot) }
-    @inline(__always) mutating func popPinned(_ e: EngineID) -> TaskSlot? { pinned[e].popFirst() }
+    mutating func pinFirst(_ slot: TaskSlot, to e: EngineID) {
+        pinned[e].prepend(slot)
+        pinnedCount += 1
+    }
+    @inline(__always) mutating func popPinned(_ e: EngineID) -> TaskSlot? {
+        guard let slot = pinned[e].popFirst() else { return nil }
+        pinnedCount -= 1
+        return slot
+    }
     @inline(__always) func hasPinned(_ e: EngineID) -> Bool { !pinned[e].isEmpty }
     /// Everything pinned to `e`, taken off it (the engine is gone).
     mutating func unpinAll(_ e: EngineID) -> [TaskSlot] {
-        defer { pinned[e] = [] }
+        defer {
+            pinnedCount -= pinned[e].count
+            pinned[e] = []
+        }
         return Array(pinned[e])
     }
 }

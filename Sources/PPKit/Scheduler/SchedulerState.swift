@@ -51,16 +51,27 @@ struct EngineSlot {
         }
     }
 
-    /// Busy fraction per bucket over the last minute, oldest first, counting a task still running.
+    /// Busy fraction per bucket over the last minute, oldest first, counting a task still running: the ring's sums
+    /// plus the running span's overlap with each bucket (no copy of the slot: a frame reads this for every engine).
     func activity(now: Int64) -> [Double] {
-        var copy = self
-        if let _ = current, busySince > 0 { copy.addBusy(from: busySince, to: now) }
-        let nowBucket = now / busy.width
-        return (0..<Int64(busy.count)).reversed().map { k in
+        let w = busy.width
+        let nowBucket = now / w
+        let running = current != nil && busySince > 0 && now > busySince
+        var out = [Double]()
+        out.reserveCapacity(busy.count)
+        for k in (0..<Int64(busy.count)).reversed() {
             let b = nowBucket - k
-            let span = k == 0 ? max(1, now - b * busy.width) : busy.width
-            return min(1, Double(copy.busy.sum(b)) / Double(span))
+            let lo = b * w
+            let span = k == 0 ? max(1, now - lo) : w
+            var sum = busy.sum(b)
+            if running {
+                let s = max(busySince, lo)
+                let e = min(now, lo + w)
+                if e > s { sum += e - s }
+            }
+            out.append(min(1, Double(sum) / Double(span)))
         }
+        return out
     }
 }
 

@@ -9,7 +9,9 @@ extension Scheduler {
         var rng: SplitMix64
         let startedAt: Int64
         var tasks = TaskStore()
-        var engines = [EngineSlot]()
+        var engines = EngineTable()
+        /// The free engines in the scheme's order, kept up to date from the engines' changes (see `EnginePicker`).
+        var picker = EnginePicker()
         var queues = ReadyQueues()
         var dependencies = DependencyTracker()
         var totals = StatusCounts()
@@ -127,19 +129,22 @@ extension Scheduler {
         mutating func dispatch(_ fx: inout Effects) {
             guard !paused else { return }
             topUp()
-            // Pinned tasks (direct views) first.
-            for e in engines.indices where engines[e].capacity > 0 && queues.hasPinned(e) {
-                while engines[e].capacity > 0, let slot = queues.popPinned(e) {
-                    guard isDispatchable(slot) else { continue }
-                    assign(slot, to: e, fx: &fx)
+            // Pinned tasks (direct views) first; no walk over the engines while nothing is pinned.
+            if queues.pinnedCount > 0 {
+                for e in engines.indices where engines[e].capacity > 0 && queues.hasPinned(e) {
+                    while engines[e].capacity > 0, let slot = queues.popPinned(e) {
+                        guard isDispatchable(slot) else { continue }
+                        assign(slot, to: e, fx: &fx)
+                    }
                 }
             }
             // Nothing waiting: no work (and no allocation) on the completion path.
             if queues.isEmpty { return }
-            var free = engines.indices.filter { engines[$0].capacity > 0 }
-            if free.isEmpty { return }
-            // Constrained tasks: each has its own set of eligible engines.
+            picker.sync(&engines, scheme: scheme)
+            if picker.free.isEmpty { return }
+            // Constrained tasks: each has its own set of eligible engines (a walk over the free ones, as they are rare).
             if !queues.constrained.isEmpty {
+                var free = picker.free
                 var keep = [TaskSlot]()
                 // Taken out while walked; a failure here may release followers into the list: they are walked next.
                 var list = queues.constrained
@@ -147,6 +152,7 @@ extension Scheduler {
                 walk: while !list.isEmpty {
                     for (pos, slot) in list.enumerated() {
                         guard isDispatchable(slot) else { continue }
+                        picker.examined += free.count
                         switch eligible(slot, among: free) {
                         case .some(let cands) where !cands.isEmpty:
                             assign(slot, to: choose(cands), free: &free, fx: &fx)
@@ -171,25 +177,31 @@ extension Scheduler {
                     queues.constrained = []
                 }
                 queues.constrained = keep
-                if free.isEmpty { return }
+                picker.sync(&engines, scheme: scheme)
+                if picker.free.isEmpty { return }
             }
+            // The free engines come from the picker: each pick costs O(log engines), never a walk over them all.
             while let slot = queues.popFirst() {
                 guard isDispatchable(slot) else { continue }
-                if !tasks.work(slot).isPortable && !free.allSatisfy({ engines[$0].runsClosures }) {
-                    // A Swift closure can only run in this process.
+                if !tasks.work(slot).isPortable && picker.freeRemote > 0 {
+                    // A Swift closure can only run in this process (engines of both kinds: a walk, as before).
+                    picker.examined += engines.count
                     if !engines.contains(where: { $0.alive && !$0.draining && $0.runsClosures }) {
                         failTask(slot, status: .error, error: "no engine can run this Swift closure: only in-process (local) engines can", fx: &fx, now: clock.now())
                         continue
                     }
-                    let local = free.filter { engines[$0].runsClosures }
+                    let local = picker.free.filter { engines[$0].runsClosures }
                     if local.isEmpty {
                         queues.constrain(slot)
                         continue
                     }
-                    if assign(slot, to: choose(local), free: &free, fx: &fx) { return }
-                    continue
+                    assign(slot, to: choose(local), fx: &fx)
+                } else {
+                    let e = picker.pick(scheme, rng: &rng, engines: engines)
+                    assign(slot, to: e, fx: &fx)
                 }
-                if assign(slot, to: choose(free), free: &free, fx: &fx) { return }
+                picker.sync(&engines, scheme: scheme)
+                if picker.free.isEmpty { return }
             }
         }
 
@@ -204,12 +216,14 @@ extension Scheduler {
         /// Applies the scheme to candidate engines (ordered by LRU).
         mutating func choose(_ cands: [Int]) -> Int {
             if cands.count == 1 { return cands[0] }
+            picker.examined += cands.count
             let ordered = cands.sorted { engines[$0].lru < engines[$1].lru }
             let loads = ordered.map { engines[$0].assigned.count }
             return ordered[scheme.choose(loads: loads, using: &rng)]
         }
 
         mutating func assign(_ slot: TaskSlot, to e: Int, fx: inout Effects) {
+            picker.assignments += 1
             tasks[slot].engine = e
             noteChange(slot)
             engines[e].assigned.append(slot)

@@ -1,0 +1,111 @@
+import Foundation
+import PPDash
+import PPKit
+import PPSource
+import PPSystem
+import PPTerm
+
+/// Issue 17's scale rows: a thousand engines (dispatch rate, frame cost from 4 to 1,000 engines, 256 worker
+/// processes ready) and a million tasks (each key's time to its frame).
+enum Scale {
+    static func figures(quick q: Bool, add: (Figure) -> Void) throws {
+        let n = q ? 200_000 : 1_000_000
+        let runs = q ? 1 : 3
+        add(
+            Figure(
+                key: "noop_local_1000_per_s", name: "no-op tasks/s, load-balanced, 1,000 in-process engines",
+                unit: .perSecond, value: try Workloads.noops(.local(count: 1000), count: n, runs: runs),
+                goal: .atLeast(500_000), note: "one batch of \(grouped(Double(n))), median of \(runs)"))
+        let (few, many) = try engineFrames(frames: q ? 50 : 200)
+        add(
+            Figure(
+                key: "frame_4_engines_us", name: "dashboard frame, 4 engines, 100 tasks (snapshot + render)",
+                unit: .microseconds, value: few))
+        add(
+            Figure(
+                key: "frame_1000_engines_us", name: "dashboard frame, 1,000 engines, 100 tasks", unit: .microseconds,
+                value: many))
+        add(
+            Figure(
+                key: "frame_engines_ratio", name: "dashboard frame cost, 1,000 / 4 engines", unit: .ratio,
+                value: many / few, goal: .atMost(1.2), note: "median of frames taken in turns at 100x30, after 20 to warm up"))
+        let readyRuns = q ? 1 : 3
+        add(
+            Figure(
+                key: "ready_proc_256_ms", name: "256 proc engines ready after start (each ran a task)",
+                unit: .milliseconds, value: try Workloads.ready(.proc(count: 256), runs: readyRuns),
+                goal: .atMost(1000), note: "median of \(readyRuns)"))
+        for (name, p50, p99, samples) in try keyToFrame(tasks: n) {
+            add(
+                Figure(
+                    key: "key_\(name)_\(n / 1000)k_p50_ms", name: "\(name) key to its frame, \(grouped(Double(n))) tasks, p50",
+                    unit: .milliseconds, value: p50))
+            add(
+                Figure(
+                    key: "key_\(name)_\(n / 1000)k_p99_ms", name: "\(name) key to its frame, \(grouped(Double(n))) tasks, p99",
+                    unit: .milliseconds, value: p99, goal: .atMost(50),
+                    note: "\(samples) presses: handle (query, snapshot) + render at 100x30"))
+        }
+    }
+
+    /// Median microseconds per frame (poll + render) with 4 and with 1,000 in-process engines, 100 finished tasks.
+    static func engineFrames(frames: Int) throws -> (Double, Double) {
+        var clients = [Client]()
+        defer { for c in clients { c.shutdown() } }
+        var controllers = [DashboardController]()
+        for engines in [4, 1000] {
+            let client = Client(engines: engines)
+            clients.append(client)
+            _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: 100)).wait()
+            controllers.append(DashboardController(source: LocalSource(client: client), size: Frames.size, capabilities: Frames.caps))
+        }
+        func frame(_ c: DashboardController) -> Double {
+            let t0 = SystemTime.monotonicNanoseconds()
+            c.poll()
+            _ = c.frame()
+            return Double(SystemTime.monotonicNanoseconds() - t0) / 1e3
+        }
+        for _ in 0..<20 { for c in controllers { _ = frame(c) } }
+        var times: [[Double]] = [[], []]
+        for _ in 0..<frames { for (i, c) in controllers.enumerated() { times[i].append(frame(c)) } }
+        return (median(times[0]), median(times[1]))
+    }
+
+    /// Milliseconds from a key to its frame, p50 and p99, per kind of key, over `tasks` finished no-op tasks on 4
+    /// engines: the dashboard polled 100 times first (10 s at 10 Hz: the copy of the keys warm, as a user finds it).
+    static func keyToFrame(tasks: Int) throws -> [(String, Double, Double, Int)] {
+        let client = Client(engines: 4)
+        defer { client.shutdown() }
+        _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: tasks)).wait()
+        let c = DashboardController(source: LocalSource(client: client), size: Frames.size, capabilities: Frames.caps)
+        for _ in 0..<100 { c.poll() }
+        var times: [String: [Double]] = [:]
+        func press(_ kind: String?, _ key: Key) {
+            let t0 = SystemTime.monotonicNanoseconds()
+            c.handle(key)
+            _ = c.frame()
+            if let kind { times[kind, default: []].append(Double(SystemTime.monotonicNanoseconds() - t0) / 1e6) }
+        }
+        for round in 0..<3 {
+            for _ in 0..<SortKey.allCases.count {
+                press("sort", .char(">"))
+                press("flip", .char("o"))
+                for _ in 0..<5 { press("scroll", .char("j")) }
+                press("scroll", .pageDown)
+                press("jump", .char("G"))
+                press("jump", .char("g"))
+            }
+            // A filter typed and erased, a keystroke at a time, under the sort left by the round.
+            press(nil, .char("/"))
+            for ch in round == 1 ? "noop" : "e1 ok" { press("filter", .char(ch)) }
+            for _ in 0..<(round == 1 ? 4 : 5) { press("filter", .backspace) }
+            press(nil, .escape)
+            press(nil, .char(">"))
+        }
+        return ["sort", "flip", "filter", "scroll", "jump"].map { k in
+            let xs = (times[k] ?? []).sorted()
+            let p99 = xs.isEmpty ? .nan : xs[min(xs.count - 1, Int((Double(xs.count) * 0.99).rounded(.up)) - 1)]
+            return (k, median(xs), p99, xs.count)
+        }
+    }
+}
