@@ -141,9 +141,23 @@ struct ResumeCommand: ParsableCommand {
     @Flag(name: .customLong("kill-orphans"), help: "Stop tasks of the killed ppdash still running here, then run them again.")
     var killOrphans = false
 
-    @OptionGroup(title: "run's options") var options: RunOptions
+    @OptionGroup(title: "run's options") var flags: RunOptions
+    /// RunOptions' groups, declared here (see `RunOptions`) and copied into `options`.
+    @OptionGroup var engines: EngineOptions
+    @OptionGroup var refresh: RefreshOption
+    @OptionGroup var output: OutputOptions
+
+    /// the run's options with their groups.
+    var options: RunOptions {
+        var o = flags
+        o.engines = engines
+        o.refresh = refresh
+        o.output = output
+        return o
+    }
 
     func validate() throws {
+        try options.validateWithGroups()
         if failedOnly && unfinishedOnly { throw ValidationError("give --failed-only or --unfinished-only, not both") }
     }
 

@@ -23,7 +23,20 @@ struct RunCommand: ParsableCommand {
             100), as --halt says when it fires; 2 usage error (GNU parallel: 255).
             """)
 
-    @OptionGroup var options: RunOptions
+    @OptionGroup var flags: RunOptions
+    /// RunOptions' groups, declared here (see `RunOptions`) and copied into `options`.
+    @OptionGroup var engines: EngineOptions
+    @OptionGroup var refresh: RefreshOption
+    @OptionGroup var output: OutputOptions
+
+    /// run's options with their groups.
+    var options: RunOptions {
+        var o = flags
+        o.engines = engines
+        o.refresh = refresh
+        o.output = output
+        return o
+    }
 
     @OptionGroup var journal: JournalOptions
 
@@ -41,6 +54,7 @@ struct RunCommand: ParsableCommand {
     var words: [String] = []
 
     func validate() throws {
+        try options.validateWithGroups()
         guard let first = words.first, first != "--", first != "-", first.hasPrefix("-") else { return }
         // The passthrough array holds whatever stood where an option may: the built-in flags are the library's.
         if ["-h", "--help", "-help"].contains(first) { throw CleanExit.helpRequest(self) }

@@ -8,8 +8,12 @@ import PPTerm
 import Synchronization
 
 /// run's options, shared with resume: the engines, the tasks' flags, the output.
+///
+/// The three groups below are declared by the commands that take them (`run`, `resume`) and copied in: nested one level deeper, the
+/// argument parser's debug-build self-checks (run on every parse, once per validator and nesting level) made each
+/// `ppdash run` of a debug build cost a second of CPU.
 struct RunOptions: ParsableArguments {
-    @OptionGroup var engines: EngineOptions
+    var engines = EngineOptions()
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Run a failed task again up to N times, on another engine where possible.", valueName: "N"))
     var retries: Int = 0
@@ -50,18 +54,27 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Where tasks run (default: this directory; on other hosts where it exists).", valueName: "DIR"))
     var workdir: String?
 
-    @OptionGroup var refresh: RefreshOption
+    var refresh = RefreshOption()
 
-    @OptionGroup var output: OutputOptions
+    var output = OutputOptions()
+
+    enum CodingKeys: String, CodingKey {
+        case retries, timeout, json, keepOrder, halt, maxOutput, headless, env, workdir
+    }
 
     func validate() throws {
         try timeout?.check("--timeout")
         try checkCount("--retries", retries, 0...ViewFlags.maxRetries)
         try checkCount("--max-output", maxOutput, 0...WireProtocol.maxOutputPerStream)
-        try output.validate(json: json, keepOrder: keepOrder)
         for name in envNames where name.isEmpty || name.contains("=") {
             throw ValidationError("bad --env name '\(name)': give a variable's name, e.g. --env PATH")
         }
+    }
+
+    /// The checks that need the groups: called by `run` and `resume` once they are copied in (the parser's own
+    /// `validate()` runs before, when they hold no values yet).
+    func validateWithGroups() throws {
+        try output.validate(json: json, keepOrder: keepOrder)
     }
 
     var envNames: [String] { env.flatMap { $0.split(separator: ",").map(String.init) } }
@@ -200,4 +213,5 @@ extension RunOptions {
         try ending.run(dashboard: dashboard, refresh: refresh)
     }
 }
+
 

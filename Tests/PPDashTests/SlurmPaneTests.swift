@@ -7,7 +7,7 @@ import PPSource
 
 @Suite("Engines pane: Slurm jobs")
 struct SlurmPaneTests {
-    /// Four engines: two Slurm jobs connected (one on node7), one queued, one dead; width 140.
+    /// Four engines: two Slurm jobs connected (one on node7), one queued, one dead; width 200 (the meters take room).
     func frame() -> Canvas {
         var snap = Fixture.snapshot(engines: 4)
         let slurm = EngineInfo(kind: .slurm, host: "job 12_0", pid: 0, cores: 0)
@@ -20,7 +20,7 @@ struct SlurmPaneTests {
         snap.engines[3].state = .dead(reason: "Slurm job 12_3 reached its time limit")
         snap.engines[3].job = EngineJob(id: "12_3", state: "TIMEOUT")
         var ui = UIState()
-        let size = Size(rows: 30, cols: 140)
+        let size = Size(rows: 30, cols: 200)
         ui.viewport = viewport(for: snap, ui, size: size, capabilities: color)
         ui.reconcile(with: snap)
         return render(snap, ui, size: size, capabilities: color)
@@ -29,7 +29,7 @@ struct SlurmPaneTests {
     @Test("a queued job's row says queued with Slurm's reason; a running one its node and time left; the header counts queued apart")
     func rows() {
         let c = frame()
-        #expect(c.lines[0].contains("engines 2/2 busy, 1 queued"), "\(c.lines[0])")
+        #expect(c.lines[0].contains("engines 2/2 busy of 4, 1 queued"), "\(c.lines[0])")
         let queued = c.row(containing: "job 12_1").map { c.lines[$0] } ?? ""
         #expect(queued.contains("queued") && queued.contains("job 12_1 PENDING (Priority)"), "\(queued)")
         let running = c.row(containing: "job 12_0").map { c.lines[$0] } ?? ""
