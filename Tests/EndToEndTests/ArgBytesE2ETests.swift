@@ -40,7 +40,7 @@ private func fileBytes(_ path: String) -> [UInt8] {
     FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
 }
 
-@Suite("arguments are bytes", .serialized)
+@Suite("arguments are bytes", .endToEndSlot, .serialized)
 struct ArgBytesE2ETests {
     @Test("ls | ppdash run -- ls -la {} in a directory holding caf\\xE9.txt succeeds (the name's bytes reach ls)")
     func lsPipe() async throws {

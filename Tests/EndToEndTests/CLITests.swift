@@ -58,7 +58,7 @@ private func marker() -> String { String(UInt32.random(in: 100_000...999_999)) }
 
 // MARK: - Tests
 
-@Suite("ppdash command line (headless)")
+@Suite("ppdash command line (headless)", .endToEndSlot)
 struct CLITests {
     @Test("demo --headless prints results in order, metadata[0] and timing figures")
     func demoHeadless() async {

@@ -74,7 +74,7 @@ func expectRestored(_ t: Tmux, exit expected: Int?, sourceLocation: SourceLocati
     }
 }
 
-@Suite("dashboard in tmux", .enabled(if: Tmux.available, "tmux is not installed: end-to-end dashboard tests skipped"))
+@Suite("dashboard in tmux", .endToEndSlot, .enabled(if: Tmux.available, "tmux is not installed: end-to-end dashboard tests skipped"))
 struct DashboardE2ETests {
     @Test("submit a batch, watch it finish, detail, filter, resize, quit")
     func fullSession() async {

@@ -31,7 +31,7 @@ private func tableHeading(_ screen: [String]) -> String? {
     screen.first { $0.contains("ID") && $0.contains("Status") && $0.contains("Command") }
 }
 
-@Suite("dashboard settings and live output in tmux", .enabled(if: Tmux.available, "tmux is not installed: skipped"))
+@Suite("dashboard settings and live output in tmux", .endToEndSlot, .enabled(if: Tmux.available, "tmux is not installed: skipped"))
 struct DashboardSettingsE2ETests {
     @Test("--config FILE sets the table's columns and their order; the column chooser saves a change to the file")
     func configColumns() async throws {

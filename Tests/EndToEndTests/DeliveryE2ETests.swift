@@ -41,7 +41,7 @@ extension EnginesE2ETests {
     }
 }
 
-@Suite("output ends right")
+@Suite("output ends right", .endToEndSlot)
 struct OutputEndsE2ETests {
     @Test(
         "a closed stdout (| head -1) stops the batch as a filter: running tasks signalled, journal ended, status 141",

@@ -63,7 +63,7 @@ private func hangUpBlocking(_ argv: [String], timeout: Double, hangUpWhen: () ->
     return (s.exitCode, s.signal, hungUp)
 }
 
-@Suite("how a run ends")
+@Suite("how a run ends", .endToEndSlot)
 struct EndingsE2ETests {
     @Test("headless run on a terminal that hangs up: the batch runs to its end, journal ends saying why, no orphan")
     func hangupRunsOn() async {
@@ -164,7 +164,7 @@ private func paneScript(_ bin: String, _ args: [String]) -> String {
     return "set -m; \(cmd); s=$?; echo \"EXIT=$s\"; read x; exit $s"
 }
 
-@Suite("leaving the dashboard of a run", .enabled(if: Tmux.available, "tmux is not installed: end-to-end dashboard tests skipped"))
+@Suite("leaving the dashboard of a run", .endToEndSlot, .enabled(if: Tmux.available, "tmux is not installed: end-to-end dashboard tests skipped"))
 struct DashboardExitE2ETests {
     @Test("run's dashboard, q: exit status as headless (1: a task failed), the outputs and the summary printed")
     func quitGivesStatusAndOutputs() async {
@@ -233,7 +233,7 @@ struct DashboardExitE2ETests {
     }
 }
 
-@Suite("error messages")
+@Suite("error messages", .endToEndSlot)
 struct ErrorMessageE2ETests {
     @Test("a task whose command is too long for the system: one short line, the command cut, plain words")
     func argumentListTooLong() async {
@@ -270,7 +270,7 @@ private func idleConnection(_ path: String) -> Int32 {
     return fd
 }
 
-@Suite("attach under load")
+@Suite("attach under load", .endToEndSlot)
 struct AttachE2ETests {
     @Test("17 idle viewers on the socket: a real attach still shows the live batch, not an ended one")
     func idleViewersDoNotStarveAttach() async throws {
@@ -304,7 +304,7 @@ struct AttachE2ETests {
     }
 }
 
-@Suite("the state socket's directory")
+@Suite("the state socket's directory", .endToEndSlot)
 struct SocketDirectoryE2ETests {
     @Test("a journal path too long for a socket: the socket goes in TMPDIR/ppdash-UID, made 0700; one open to others is refused with why")
     func fallbackDirectoryChecked() async {

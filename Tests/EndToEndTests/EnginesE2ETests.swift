@@ -109,7 +109,7 @@ private let sshd = "/usr/sbin/sshd"
 
 // MARK: - Tests
 
-@Suite("engines in other processes", .serialized)
+@Suite("engines in other processes", .endToEndSlot, .serialized)
 struct EnginesE2ETests {
     @Test("the recipe on proc:4 gives the same results and full metadata as on local:4")
     func demoProcMatchesLocal() async {

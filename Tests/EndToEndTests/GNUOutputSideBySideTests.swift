@@ -27,7 +27,7 @@ private func joblogColumns(_ path: String) -> [[String]] {
     return [header] + rows.dropFirst().sorted { (Int($0[0]) ?? 0) < (Int($1[0]) ?? 0) }
 }
 
-@Suite("Side by side: GNU output options, job control, exit status")
+@Suite("Side by side: GNU output options, job control, exit status", .endToEndSlot)
 struct GNUOutputSideBySideTests {
     // MARK: output
 
@@ -273,7 +273,7 @@ struct GNUOutputSideBySideTests {
     }
 }
 
-@Suite("GNU parallel options ppdash refuses")
+@Suite("GNU parallel options ppdash refuses", .endToEndSlot)
 struct GNURefusedOptionsTests {
     @Test("each refused option: one line naming it on stderr, exit 2, nothing run")
     func refused() async throws {
@@ -309,7 +309,7 @@ struct GNURefusedOptionsTests {
     }
 }
 
-@Suite("-S/--sshlogin onto ssh engines")
+@Suite("-S/--sshlogin onto ssh engines", .endToEndSlot)
 struct SSHLoginE2ETests {
     @Test(
         "-S N/host:port twice and --sshloginfile: a host that cannot be reached does not stop the others",
@@ -334,7 +334,7 @@ struct SSHLoginE2ETests {
     }
 }
 
-@Suite("GNU parallel's --halt in the ppdash journal")
+@Suite("GNU parallel's --halt in the ppdash journal", .endToEndSlot)
 struct GNUHaltJournalE2ETests {
     @Test("resume reuses a GNU --halt form the journal recorded, and exits with GNU parallel's status")
     func resumeReusesHalt() async {

@@ -8,7 +8,7 @@ import Glibc
 
 private let ippPython = ProcessInfo.processInfo.environment["PPDASH_IPP_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
 
-@Suite("ipyparallel cluster", .serialized)
+@Suite("ipyparallel cluster", .endToEndSlot, .serialized)
 struct IPPTests {
     /// A cluster of 2 engines in its own IPYTHONDIR.
     final class Cluster: Sendable {

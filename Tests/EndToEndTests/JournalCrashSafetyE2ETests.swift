@@ -6,7 +6,7 @@ import Testing
 
 import Glibc
 
-@Suite("journal crash safety", .serialized)
+@Suite("journal crash safety", .endToEndSlot, .serialized)
 struct JournalCrashSafetyE2ETests {
     /// Runs `ppdash run -n 2 --journal J [extra] -- 'echo out-{}' ::: 1..20000` with stdout on a pipe, reads until
     /// `lines` whole lines came, SIGKILLs it at once; returns the printed lines and the journal's text.

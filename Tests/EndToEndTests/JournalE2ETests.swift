@@ -45,7 +45,7 @@ private func startInTmux(_ args: [String], stateHome: String, width: Int = 110, 
     return t
 }
 
-@Suite("journal, resume and attach", .serialized)
+@Suite("journal, resume and attach", .endToEndSlot, .serialized)
 struct JournalE2ETests {
     @Test("SIGKILL mid-batch: every reported task is in the journal; resume (after orphans) runs exactly the rest")
     func killThenResume() async {
@@ -259,7 +259,7 @@ private func finalStatuses(_ lines: [[String: Any]]) -> (submitted: [Int: Int], 
     return (submitted, status)
 }
 
-@Suite("journal: resume is the same run, journals you can live with, disk errors", .serialized)
+@Suite("journal: resume is the same run, journals you can live with, disk errors", .endToEndSlot, .serialized)
 struct JournalResumeE2ETests {
     @Test("kill -9 mid-run, resume from elsewhere: --timeout, the ids and the working directory are the run's")
     func resumeKeepsOptionsIdsAndDirectory() async {

@@ -24,7 +24,7 @@ private func files(under root: String, endingWith suffix: String) -> [String] {
     return e.compactMap { $0 as? String }.filter { $0.hasSuffix(suffix) }.map { root + "/" + $0 }
 }
 
-@Suite("task output is whole and byte-exact")
+@Suite("task output is whole and byte-exact", .endToEndSlot)
 struct OutputE2ETests {
     @Test("a stream far past --max-output is printed whole, in order", arguments: ["local:1", "proc:1"])
     func wholeStream(_ engines: String) async {
@@ -143,7 +143,7 @@ struct OutputE2ETests {
     }
 }
 
-@Suite("the detail view tails a running task", .enabled(if: Tmux.available, "tmux is not installed: skipped"))
+@Suite("the detail view tails a running task", .endToEndSlot, .enabled(if: Tmux.available, "tmux is not installed: skipped"))
 struct LiveDetailE2ETests {
     @Test("a running task's output so far is in its detail view, titled as such")
     func liveDetail() async {

@@ -7,7 +7,7 @@ import Testing
 
 import Glibc
 
-@Suite("remote output: whole and live", .serialized)
+@Suite("remote output: whole and live", .endToEndSlot, .serialized)
 struct RemoteOutputE2ETests {
     @Test(
         "ssh engine: 1 MB of binary output printed byte for byte (stdout and stderr); --line-buffer over ssh",

@@ -1,7 +1,7 @@
 // The side-by-side harness itself: GNU parallel and ppdash agree on the simplest batch.
 import Testing
 
-@Suite("Side by side: basics")
+@Suite("Side by side: basics", .endToEndSlot)
 struct SideBySideBasicsTests {
     @Test("echo {} ::: a b c prints the same lines and exit status")
     func echoThree() async throws {

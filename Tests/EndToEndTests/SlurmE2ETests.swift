@@ -66,7 +66,7 @@ private struct Sandbox {
 /// The ppdash arguments every Slurm run needs here: the binary the jobs run.
 private var remote: [String] { ["--remote-ppdash", PPDash.path ?? "ppdash"] }
 
-@Suite("engines as Slurm jobs", .serialized, .enabled(if: SlurmCluster.enabled, "\(SlurmCluster.missing)"))
+@Suite("engines as Slurm jobs", .endToEndSlot, .serialized, .enabled(if: SlurmCluster.enabled, "\(SlurmCluster.missing)"))
 struct SlurmE2ETests {
     @Test("the recipe's sweep on slurm:4: the same results and fields as local:4; one squeue per poll; nothing left")
     func sweepMatchesLocal() async throws {
@@ -259,7 +259,7 @@ struct SlurmE2ETests {
         await t.sendKeys("-")
         let gone = await cluster.waitForJobs(timeout: 20, states: "pending") { $0.isEmpty }
         #expect(gone.ok, "- cancelled the queued job: \(gone.jobs)")
-        w = await t.waitUntil(timeout: 10) { s in s.contains { $0.contains(" 2 dead") && $0.contains("removed") } }
+        w = await t.waitUntil(timeout: 10) { s in s.contains { $0.contains(" 1 dead") && $0.contains("1 removed") } }
         #expect(w.ok, "its engine is removed\n\(w.screen.joined(separator: "\n"))")
         await t.sendKeys("q")
         w = await t.waitFor("EXIT=", timeout: 30)

@@ -31,7 +31,7 @@ private func pid(in file: String) -> pid_t? {
     pid_t(readText(file).trimmingCharacters(in: .whitespacesAndNewlines))
 }
 
-@Suite("StreamE2E", .serialized)
+@Suite("StreamE2E", .endToEndSlot, .serialized)
 struct StreamE2ETests {
     /// `producer | ppdash run ARGS...` in a session of its own; ppdash's pid lands in `pidFile`.
     private func pipeline(_ producer: String, _ args: [String], pidFile: String, timeout: Double) -> Child? {

@@ -23,7 +23,7 @@ private func quit(_ t: Tmux) async {
     await expectRestored(t, exit: 0)
 }
 
-@Suite("task stream, mouse and copy in tmux", .enabled(if: Tmux.available, "tmux is not installed: skipped"))
+@Suite("task stream, mouse and copy in tmux", .endToEndSlot, .enabled(if: Tmux.available, "tmux is not installed: skipped"))
 struct StreamMouseCopyE2ETests {
     @Test("the task stream shows by default at 120x45 with a lane per engine, and t hides it")
     func streamAppears() async {

@@ -46,7 +46,7 @@ private func run(onPty args: [String], term: String?, timeout: Double = 20) asyn
     return await runOnPty([bin] + args, env: PPDash.baseEnvironment.merging(["TERM": term]) { $1 }, timeout: timeout)
 }
 
-@Suite("ppdash run on a terminal")
+@Suite("ppdash run on a terminal", .endToEndSlot)
 struct TerminalOutputE2ETests {
     @Test("TERM dumb, unset or unknown: every task's output, a plain summary, no cursor movement",
           arguments: ["dumb", nil, "ppdash-no-such-terminal"] as [String?])
