@@ -40,11 +40,16 @@ public final class LocalSource: DashboardSource {
             let warmed = table.withLock { $0.warm(client.scheduler, budget: Self.keyChunk) }
             cost.store(examined, ordering: .relaxed)
             lockedCost.store(locked + warmed, ordering: .relaxed)
-            return snap
+            return withMeters(snap)
         }
         (snap, examined, locked) = table.withLock { $0.snapshot(client.scheduler, query) }
         cost.store(examined, ordering: .relaxed)
         lockedCost.store(locked, ordering: .relaxed)
+        return withMeters(snap)
+    }
+
+    /// `snap` with each engine's meters (its running task's tree, its host), whichever path made it.
+    private func withMeters(_ snap: Snapshot) -> Snapshot {
         var out = snap
         if !out.engines.isEmpty {
             let meters = client.scheduler.engineMeters(out.engines, sampler: meterSampler)

@@ -12,6 +12,17 @@ struct SnapshotTests {
         return (LocalSource(client: client), ar)
     }
 
+    @Test("local engines carry their host's meters in the default view and in a sorted one")
+    func hostMeters() throws {
+        let (source, _) = try scheduler(tasks: 10)
+        defer { source.stopAll() }
+        for query in [TableQuery(limit: 10), TableQuery(sort: .duration, limit: 10)] {
+            let snap = source.snapshot(query)
+            #expect(!snap.engines.isEmpty)
+            #expect(snap.engines.allSatisfy { $0.meters?.host != nil }, "\(query.sort): \(snap.engines.map(\.meters))")
+        }
+    }
+
     @Test("the default window touches only its rows, for 100 or 200,000 tasks")
     func flatCost() throws {
         var costs = [Int]()
