@@ -25,15 +25,7 @@ enum Frames {
             _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: tasks)).wait()
             controllers.append(DashboardController(source: LocalSource(client: client), size: size, capabilities: caps))
         }
-        func frame(_ c: DashboardController) -> Double {
-            let t0 = SystemTime.monotonicNanoseconds()
-            c.poll()
-            _ = c.frame()
-            return Double(SystemTime.monotonicNanoseconds() - t0) / 1e3
-        }
-        for _ in 0..<20 { for c in controllers { _ = frame(c) } }
-        var render: [[Double]] = [[], []]
-        for _ in 0..<frames { for (i, c) in controllers.enumerated() { render[i].append(frame(c)) } }
+        let render = frameMedians(controllers, frames: frames)
         var screen: [Double] = []
         for c in controllers {
             let s = try VirtualScreen(rows: size.rows, cols: size.cols)
@@ -47,7 +39,7 @@ enum Frames {
             }
             screen.append(median(drawn))
         }
-        return ((median(render[0]), screen[0]), (median(render[1]), screen[1]))
+        return ((render[0], screen[0]), (render[1], screen[1]))
     }
 
     /// The dashboard's panes, for attributing bytes.
@@ -110,5 +102,22 @@ enum Frames {
         }
         let secs = seconds() - start - 1
         return (Double(total) / secs, firstPaint, perPane.mapValues { Double($0) / secs })
+    }
+}
+
+extension Frames {
+    /// Median microseconds of one poll and frame for each controller, interleaved over `frames` rounds after 20
+    /// warm-up rounds (so machine noise falls on every controller alike).
+    static func frameMedians(_ controllers: [DashboardController], frames: Int) -> [Double] {
+        func frame(_ c: DashboardController) -> Double {
+            let t0 = SystemTime.monotonicNanoseconds()
+            c.poll()
+            _ = c.frame()
+            return Double(SystemTime.monotonicNanoseconds() - t0) / 1e3
+        }
+        for _ in 0..<20 { for c in controllers { _ = frame(c) } }
+        var times = [[Double]](repeating: [], count: controllers.count)
+        for _ in 0..<frames { for (i, c) in controllers.enumerated() { times[i].append(frame(c)) } }
+        return times.map { median($0) }
     }
 }

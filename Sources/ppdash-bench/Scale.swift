@@ -59,16 +59,8 @@ enum Scale {
             _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: 100)).wait()
             controllers.append(DashboardController(source: LocalSource(client: client), size: Frames.size, capabilities: Frames.caps))
         }
-        func frame(_ c: DashboardController) -> Double {
-            let t0 = SystemTime.monotonicNanoseconds()
-            c.poll()
-            _ = c.frame()
-            return Double(SystemTime.monotonicNanoseconds() - t0) / 1e3
-        }
-        for _ in 0..<20 { for c in controllers { _ = frame(c) } }
-        var times: [[Double]] = [[], []]
-        for _ in 0..<frames { for (i, c) in controllers.enumerated() { times[i].append(frame(c)) } }
-        return (median(times[0]), median(times[1]))
+        let m = Frames.frameMedians(controllers, frames: frames)
+        return (m[0], m[1])
     }
 
     /// Milliseconds from a key to its frame, p50 and p99, per kind of key, over `tasks` finished no-op tasks on 4

@@ -116,7 +116,7 @@ extension RunOptions {
 }
 
 /// `ppdash resume JOURNAL [run's options]`.
-struct ResumeCommand: ParsableCommand {
+struct ResumeCommand: ParsableCommand, TakesRunOptions {
     static let configuration = CommandConfiguration(
         commandName: "resume",
         abstract: "Run again the tasks of a journal that did not complete ok, appending to that journal.",
@@ -142,19 +142,11 @@ struct ResumeCommand: ParsableCommand {
     var killOrphans = false
 
     @OptionGroup(title: "run's options") var flags: RunOptions
-    /// RunOptions' groups, declared here (see `RunOptions`) and copied into `options`.
+    /// RunOptions' groups, declared here (see `RunOptions`) and copied into `options` (`TakesRunOptions`).
     @OptionGroup var engines: EngineOptions
     @OptionGroup var refresh: RefreshOption
     @OptionGroup var output: OutputOptions
 
-    /// the run's options with their groups.
-    var options: RunOptions {
-        var o = flags
-        o.engines = engines
-        o.refresh = refresh
-        o.output = output
-        return o
-    }
 
     func validate() throws {
         try options.validateWithGroups()

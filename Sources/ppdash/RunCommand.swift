@@ -7,7 +7,7 @@ import PPSource
 import PPSystem
 
 /// A shell sweep, GNU parallel style: `ppdash run [options] [--] TEMPLATE [::: ARGS ...]`.
-struct RunCommand: ParsableCommand {
+struct RunCommand: ParsableCommand, TakesRunOptions {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a command template over arguments, in parallel (GNU parallel's syntax).",
@@ -24,19 +24,11 @@ struct RunCommand: ParsableCommand {
             """)
 
     @OptionGroup var flags: RunOptions
-    /// RunOptions' groups, declared here (see `RunOptions`) and copied into `options`.
+    /// RunOptions' groups, declared here (see `RunOptions`) and copied into `options` (`TakesRunOptions`).
     @OptionGroup var engines: EngineOptions
     @OptionGroup var refresh: RefreshOption
     @OptionGroup var output: OutputOptions
 
-    /// run's options with their groups.
-    var options: RunOptions {
-        var o = flags
-        o.engines = engines
-        o.refresh = refresh
-        o.output = output
-        return o
-    }
 
     @OptionGroup var journal: JournalOptions
 

@@ -215,3 +215,22 @@ extension RunOptions {
 }
 
 
+
+/// A command that takes run's options: `RunOptions` and its three groups, declared side by side (see `RunOptions`).
+protocol TakesRunOptions {
+    var flags: RunOptions { get }
+    var engines: EngineOptions { get }
+    var refresh: RefreshOption { get }
+    var output: OutputOptions { get }
+}
+
+extension TakesRunOptions {
+    /// run's options with their groups copied in.
+    var options: RunOptions {
+        var o = flags
+        o.engines = engines
+        o.refresh = refresh
+        o.output = output
+        return o
+    }
+}
