@@ -83,8 +83,13 @@ struct EngineOptions: ParsableArguments {
         }
         if let slurmOpts {
             do throws(PPError) {
-                for w in try splitCommandWords(slurmOpts) where !w.hasPrefix("-") {
-                    throw PPError(.invalidArgument, "--slurm-opts '\(slurmOpts)': '\(w)' is not an sbatch option (each starts with -, e.g. --time=10:00)")
+                for w in try splitCommandWords(slurmOpts) {
+                    if !w.hasPrefix("-") {
+                        throw PPError(.invalidArgument, "--slurm-opts '\(slurmOpts)': '\(w)' is not an sbatch option (each starts with -, e.g. --time=10:00)")
+                    }
+                    if let why = SlurmOptions.reserved(w) {
+                        throw PPError(.invalidArgument, "--slurm-opts: \(w) is not allowed: \(why)")
+                    }
                 }
             } catch { throw ValidationError(error.message) }
         }

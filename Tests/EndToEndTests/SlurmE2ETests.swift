@@ -66,14 +66,46 @@ private struct Sandbox {
 /// The ppdash arguments every Slurm run needs here: the binary the jobs run.
 private var remote: [String] { ["--remote-ppdash", PPDash.path ?? "ppdash"] }
 
+/// One test's private cluster and sandbox: `stop()` stops the one and removes the other.
+private struct Fixture {
+    let cluster: SlurmCluster
+    let box = Sandbox()
+
+    init(cpus: Int = 8) async throws { cluster = try await SlurmCluster.start(cpus: cpus) }
+
+    func stop() {
+        cluster.stop()
+        box.remove()
+    }
+
+    /// The gate file that holds the tasks of `gated`.
+    var go: String { box.dir.file("go") }
+
+    /// A shell template that marks its task started (a file `started.ARG`), waits for the gate, then echoes ARG.
+    var gated: String {
+        "touch \(box.dir.file("started")).{}; while [ ! -e \(go) ]; do sleep 0.05; done; echo {}"
+    }
+
+    /// Waits (bounded) until `count` gated tasks have started.
+    func waitForStarted(_ count: Int, timeout: Double = 30) async -> Bool {
+        let deadline = now() + timeout
+        while now() < deadline {
+            if box.dir.contents.filter({ $0.hasPrefix("started.") }).count >= count { return true }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return false
+    }
+
+    func openGate() { _ = FileManager.default.createFile(atPath: go, contents: nil) }
+}
+
 @Suite("engines as Slurm jobs", .endToEndSlot, .serialized, .enabled(if: SlurmCluster.enabled, "\(SlurmCluster.missing)"))
 struct SlurmE2ETests {
     @Test("the recipe's sweep on slurm:4: the same results and fields as local:4; one squeue per poll; nothing left")
     func sweepMatchesLocal() async throws {
-        let cluster = try await SlurmCluster.start()
-        defer { cluster.stop() }
-        let box = Sandbox()
-        defer { box.remove() }
+        let f = try await Fixture()
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
         let sweep = ["--json", "--", "sleep 0.1; echo $(({}*{}))", ":::", "0..99"]
         let local = await PPDash.run(["run", "-e", "local:4"] + sweep, timeout: 60)
         let slurm = await PPDash.run(["run", "-e", "slurm:4"] + remote + sweep, env: box.env(cluster), timeout: 90)
@@ -97,10 +129,9 @@ struct SlurmE2ETests {
 
     @Test("the token is in no command line, no scontrol output, no job environment; its file is 0600")
     func tokenStaysSecret() async throws {
-        let cluster = try await SlurmCluster.start()
-        defer { cluster.stop() }
-        let box = Sandbox()
-        defer { box.remove() }
+        let f = try await Fixture()
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
         let go = box.dir.file("go")
         let child = try #require(
             PPDash.start(
@@ -151,22 +182,15 @@ struct SlurmE2ETests {
 
     @Test("scancel of one job mid-batch: the engine dies with Slurm's reason, its task is retried, the batch completes")
     func scancelRetries() async throws {
-        let cluster = try await SlurmCluster.start()
-        defer { cluster.stop() }
-        let box = Sandbox()
-        defer { box.remove() }
-        let go = box.dir.file("go")
+        let f = try await Fixture()
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
         let child = try #require(
             PPDash.start(
-                ["run", "-e", "slurm:2", "--retries", "1", "--json"] + remote
-                    + ["--", "touch \(box.dir.file("started")).{}; while [ ! -e \(go) ]; do sleep 0.05; done; echo {}",
-                       ":::", "1..4"],
+                ["run", "-e", "slurm:2", "--retries", "1", "--json"] + remote + ["--", f.gated, ":::", "1..4"],
                 env: box.env(cluster), timeout: 90))
         // Two tasks running, one per engine: cancel the first job.
-        let deadline = now() + 30
-        while now() < deadline, box.dir.contents.filter({ $0.hasPrefix("started.") }).count < 2 {
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
+        #expect(await f.waitForStarted(2), "two tasks started")
         let jobs = await cluster.jobs(states: "running")
         let victim = try #require(jobs.first?.split(separator: " ").first.map(String.init), "a running job: \(jobs)")
         let cancel = await cluster.command(["scancel", victim])
@@ -174,29 +198,68 @@ struct SlurmE2ETests {
         // Its engine is dead before the gate opens: the other engine runs the rest.
         let dead = await cluster.waitForJobs { $0.contains { $0.hasPrefix(victim + " CANCELLED") } }
         #expect(dead.ok, "\(dead.jobs)")
-        try await Task.sleep(nanoseconds: 300_000_000)
-        _ = FileManager.default.createFile(atPath: go, contents: nil)
+        f.openGate()
         let r = await child.wait()
         #expect(r.exitCode == 0, "\(r)")
         let recs = records(r)
         #expect(Set(recs.values.compactMap { $0["stdout"] }) == Set((1...4).map { "\($0)\n" }), "all 4 ran\(r)")
         #expect(recs.values.contains { $0["retries"] == "1" }, "the cancelled job's task was retried\(r)")
-        // Known race (left open): when the cancelled job's worker gets Slurm's SIGTERM in time, it hands its task back
-        // and leaves (a bye), and the engine's end with Slurm's reason waits for a queue poll that may come after
-        // the batch has ended: then no line names the engine at all.
-        withKnownIssue("the bye of a SIGTERMed Slurm worker can beat the queue poll that names Slurm's reason", isIntermittent: true) {
-            #expect(r.err.contains("Slurm job \(victim) was cancelled"), "the engine's death names Slurm's reason\(r)")
-        }
+        // Its worker got scancel's SIGTERM and left saying bye; the batch may end before the next queue poll, and
+        // ppdash then polls once more on its way out: the engine's death names Slurm's reason either way.
+        #expect(r.err.contains("Slurm job \(victim) was cancelled (scancel)"), "the engine's death names Slurm's reason\(r)")
+        let cancelled = r.errLines.filter { $0.contains("this ppdash submitted") }
+        #expect(!cancelled.contains { $0.contains(victim) }, "a job Slurm already ended is not cancelled again\(r)")
         let queue = await cluster.waitForJobs(timeout: 10, states: "pending,running,completing") { $0.isEmpty }
         #expect(queue.ok, "jobs left: \(queue.jobs)")
     }
 
+    @Test("Slurm's own endings: a preempted job's task is retried on the other engine; a failed node ends the last engine with its reason")
+    func preemptionAndNodeFailure() async throws {
+        // Two CPUs, two engine jobs: an urgent job that needs one CPU preempts one of them.
+        let f = try await Fixture(cpus: 2)
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
+        let child = try #require(
+            PPDash.start(
+                ["run", "-e", "slurm:2", "--retries", "1", "--json"] + remote + ["--", f.gated, ":::", "1..3"],
+                env: box.env(cluster), timeout: 90))
+        #expect(await f.waitForStarted(2), "two tasks started")
+        let urgent = await cluster.command(["sbatch", "--parsable", "--partition=urgent", "--ntasks=1", "--output=/dev/null", "--wrap", "sleep 1"])
+        #expect(urgent.exitCode == 0, "\(urgent)")
+        let preempted = await cluster.waitForJobs { $0.contains { $0.contains(" PREEMPTED") } }
+        #expect(preempted.ok, "an engine job was preempted: \(preempted.jobs)")
+        let victim = try #require(
+            preempted.jobs.first { $0.contains(" PREEMPTED") }?.split(separator: " ").first.map(String.init))
+        f.openGate()
+        let r = await child.wait()
+        #expect(r.exitCode == 0, "\(r)")
+        let recs = records(r)
+        #expect(Set(recs.values.compactMap { $0["stdout"] }) == Set((1...3).map { "\($0)\n" }), "all 3 ran\(r)")
+        #expect(r.err.contains("Slurm job \(victim) was preempted"), "the engine's death names the preemption\(r)")
+
+        // One engine, its node set DOWN mid-task: the job ends NODE_FAIL (engine jobs are never requeued) and Slurm
+        // signals the job's processes, the task among them: it fails, and the engine dies naming the node failure
+        // (said on ppdash's way out if the batch ended before the next queue poll).
+        try? FileManager.default.removeItem(atPath: f.go)
+        for name in box.dir.contents where name.hasPrefix("started.") { unlink(box.dir.file(name)) }
+        let one = try #require(
+            PPDash.start(["run", "-e", "slurm:1"] + remote + ["--", f.gated, ":::", "9"], env: box.env(cluster), timeout: 90))
+        #expect(await f.waitForStarted(1), "the task started")
+        let down = await cluster.command(["scontrol", "update", "nodename=\(cluster.node)", "state=down", "reason=ppdash-test"])
+        #expect(down.exitCode == 0, "\(down)")
+        let failed = await cluster.waitForJobs { $0.contains { $0.contains(" NODE_FAIL") } }
+        #expect(failed.ok, "the job ended NODE_FAIL: \(failed.jobs)")
+        let r2 = await one.wait()
+        #expect(r2.exitCode == 1, "one task failed\(r2)")
+        #expect(r2.err.contains("ended: its node failed"), "the engine's death names the node failure\(r2)")
+        #expect(!r2.out.contains("9"), "the task did not complete\(r2)")
+    }
+
     @Test("a wrong partition, and a controller that does not answer: one clear line each, exit 2, nothing left")
     func badSubmission() async throws {
-        let cluster = try await SlurmCluster.start()
-        defer { cluster.stop() }
-        let box = Sandbox()
-        defer { box.remove() }
+        let f = try await Fixture()
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
         let sweep = ["--", "echo {}", ":::", "1"]
         let wrong = await PPDash.run(
             ["run", "-e", "slurm:2", "--slurm-opts", "--partition=nope"] + remote + sweep, env: box.env(cluster), timeout: 60)
@@ -222,6 +285,10 @@ struct SlurmE2ETests {
         #expect(usage.exitCode == 2 && usage.err.contains("--slurm-opts is for slurm engines"), "\(usage)")
         let notOption = await PPDash.run(["run", "-e", "slurm:1", "--slurm-opts", "debug"] + sweep, timeout: 30)
         #expect(notOption.exitCode == 2 && notOption.err.contains("not an sbatch option"), "\(notOption)")
+        for reserved in ["--array=0-3", "--requeue", "-o x.out", "--output=x.out", "-a1-2"] {
+            let refused = await PPDash.run(["run", "-e", "slurm:1", "--slurm-opts", reserved] + sweep, timeout: 30)
+            #expect(refused.exitCode == 2 && refused.errLines.count == 1 && refused.err.contains("is not allowed"), "\(reserved): \(refused)")
+        }
     }
 
     @Test(
@@ -229,10 +296,9 @@ struct SlurmE2ETests {
         .enabled(if: Tmux.available, "tmux is not installed"))
     func dashboardShowsQueue() async throws {
         // One CPU: one engine job runs, the next waits for Resources.
-        let cluster = try await SlurmCluster.start(cpus: 1)
-        defer { cluster.stop() }
-        let box = Sandbox()
-        defer { box.remove() }
+        let f = try await Fixture(cpus: 1)
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
         let bin = try #require(PPDash.path, "\(PPDash.notFound)")
         let env = box.env(cluster).compactMapValues { $0 }.map { "\($0.key)=\(shellQuote($0.value))" }.sorted()
         let cmd = (["env"] + env).joined(separator: " ") + " "
@@ -255,6 +321,11 @@ struct SlurmE2ETests {
                 && s.contains { $0.contains("Slurm job 1_0 was cancelled") }
         }
         #expect(w.ok, "1_1 went from PENDING to RUNNING; 1_0's engine is dead with Slurm's reason\n\(w.screen.joined(separator: "\n"))")
+        // Its worker sends its host's load at once: the row shows Load and Free.
+        w = await t.waitUntil(timeout: 10) { s in
+            s.contains { $0.contains("job 1_1 RUNNING") && $0.contains(#/(\d+\.\d\d|\d{3,}) +\d+(\.\d)?[KMG]/#) }
+        }
+        #expect(w.ok, "the Slurm engine's row shows its host's Load and Free\n\(w.screen.joined(separator: "\n"))")
         // + submits one more engine job: queued behind the running one.
         await t.sendKeys("+")
         // (An array's job ids take one number per task: the next job is not 2_0.)
@@ -278,10 +349,9 @@ struct SlurmE2ETests {
 
     @Test("SIGTERM cancels every job and says so; after SIGKILL the jobs exit on their own and the next run clears the files")
     func signals() async throws {
-        let cluster = try await SlurmCluster.start()
-        defer { cluster.stop() }
-        let box = Sandbox()
-        defer { box.remove() }
+        let f = try await Fixture()
+        defer { f.stop() }
+        let (cluster, box) = (f.cluster, f.box)
         let sweep = ["--", "sleep 30; : slurm-sig-test {}", ":::", "1", "2", "3"]
         for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGKILL, "SIGKILL")] {
             let child = try #require(PPDash.start(["run", "-e", "slurm:2"] + remote + sweep, env: box.env(cluster), timeout: 60))

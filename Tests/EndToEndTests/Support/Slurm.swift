@@ -37,7 +37,8 @@ final class SlurmCluster: Sendable {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     /// Starts munged, slurmctld and slurmd and waits (bounded) until the node is idle. `cpus`: how many one-CPU
-    /// jobs run at once.
+    /// jobs run at once. Jobs go to partition `debug`; a job in partition `urgent` preempts (cancels) them when
+    /// it needs their CPUs.
     static func start(cpus: Int = 8) async throws -> SlurmCluster {
         for p in programs where locate(p) == nil { throw Failure(description: "\(p) not found: \(missing)") }
         let dir = NSTemporaryDirectory() + "ppdash-slurm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -80,8 +81,11 @@ final class SlurmCluster: Sendable {
             JobAcctGatherType=jobacct_gather/none
             SlurmdParameters=config_overrides
             MinJobAge=300
+            PreemptType=preempt/partition_prio
+            PreemptMode=CANCEL
             NodeName=\(node) CPUs=\(cpus) RealMemory=20000 State=UNKNOWN
-            PartitionName=debug Nodes=\(node) Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+            PartitionName=debug Nodes=\(node) Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=1
+            PartitionName=urgent Nodes=\(node) MaxTime=INFINITE State=UP OverSubscribe=NO PriorityTier=2
 
             """
         try text.write(toFile: conf, atomically: true, encoding: .utf8)

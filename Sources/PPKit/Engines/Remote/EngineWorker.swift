@@ -255,6 +255,8 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         forwarder.attach(outbox)
         let meter = WorkerMeter()
         engine.start(id: 0, sink: self)
+        // The host's load at once: a dashboard shows it from the start, not a heartbeat later.
+        if let load = meter.reading() { outbox.send(.load(load)) }
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             outbox.send(.heartbeat)

@@ -34,6 +34,11 @@ final class SlurmEngine: Engine, EngineSink {
         var parked: Set<TaskID> = []
         /// Taken out of service by the user (the dashboard's `-`): its job is cancelled.
         var removing = false
+        /// The scheduler is stopping (a run's end, quit, a signal): the pool cancels the job.
+        var stopping = false
+        /// Its worker left by itself (a bye: Slurm's SIGTERM on scancel, a time limit, a node failure, preemption)
+        /// or its link ended, before anyone here stopped it: its end is the job's, to be said with Slurm's reason.
+        var endedByItself = false
         var reported = false
     }
 
@@ -48,8 +53,9 @@ final class SlurmEngine: Engine, EngineSink {
 
     var job: EngineJob? { state.withLock { $0.job } }
 
-    /// Whether Slurm has the job still queued or running (not ended, not reported dead).
-    var isLive: Bool { state.withLock { !$0.reported && $0.ended == nil } }
+    /// Whether Slurm has the job still queued or running, as far as this ppdash knows (an engine stopped from here
+    /// is dead to the scheduler while its job may still run: the pool cancels it).
+    var isLive: Bool { state.withLock { $0.ended == nil } }
 
     // MARK: Engine
 
@@ -80,7 +86,7 @@ final class SlurmEngine: Engine, EngineSink {
     /// Not graceful (the scheduler shuts down): every job of the pool is cancelled, in one call.
     func shutdown(graceful: Bool) {
         let remote = state.withLock { s -> RemoteEngine? in
-            s.removing = true
+            if graceful { s.removing = true } else { s.stopping = true }
             return s.remote
         }
         if graceful {
@@ -99,6 +105,9 @@ final class SlurmEngine: Engine, EngineSink {
     }
 
     func liveOutput(_ task: TaskID) -> LiveOutput? { state.withLock { $0.remote }?.liveOutput(task) }
+
+    /// What the job's connected worker last reported of its host and its task (none while queued).
+    func reportedMeters() -> EngineMeters? { state.withLock { $0.remote }?.reportedMeters() }
 
     // MARK: the worker
 
@@ -154,25 +163,34 @@ final class SlurmEngine: Engine, EngineSink {
         sink?.engineFinishedTakeNext(engine, task: task, outcome: outcome)
     }
 
-    func engineLeaving(_ engine: EngineID) { sink?.engineLeaving(engine) }
+    /// Its worker said bye by itself: its end will be the job's (a poll says how it ended).
+    func engineLeaving(_ engine: EngineID) {
+        let sink = state.withLock { s -> (any EngineSink)? in
+            if !s.stopping && !s.removing { s.endedByItself = true }
+            return s.sink
+        }
+        sink?.engineLeaving(engine)
+    }
 
     func engineReady(_ engine: EngineID) {}
 
     /// The worker's link is gone. The engine takes no new task at once; its death waits (a few polls at most) for
     /// Slurm to say how the job ended, so the reason is the job's.
     func engineDied(_ engine: EngineID, reason: String, neverStarted: Set<TaskID>) {
-        let (sink, ended, removing) = state.withLock { s -> ((any EngineSink)?, String?, Bool) in
+        let (sink, ended, removing, stoppedHere) = state.withLock { s -> ((any EngineSink)?, String?, Bool, Bool) in
             s.remote = nil
             s.job.connected = false
             s.linkLost = (reason, neverStarted)
-            return (s.sink, s.ended, s.removing)
+            if !s.stopping && !s.removing { s.endedByItself = true }
+            return (s.sink, s.ended, s.removing, s.stopping && !s.endedByItself)
         }
         sink?.engineLeaving(engine)
         if let ended {
             report(ended, neverStarted: neverStarted)
-        } else if removing {
-            report("removed", neverStarted: neverStarted)
-            cancelRemoved()
+        } else if removing || stoppedHere {
+            // Stopped from here: no death to tell (the user removed it, or the pool cancels its job and says so).
+            report("removed", neverStarted: neverStarted, jobEnded: removing)
+            if removing { cancelRemoved() }
         } else {
             pool.pollSoon()
         }
@@ -197,14 +215,14 @@ final class SlurmEngine: Engine, EngineSink {
                 s.job.state = "GONE"
             }
             if finalState && s.ended == nil {
-                s.ended = SlurmPool.describeEnd(job: jobID, polled: polled, connectedBefore: s.linkLost != nil, outputTail: tail)
+                s.ended = SlurmPool.describeEnd(job: jobID, polled: polled, connectedBefore: s.linkLost != nil || s.remote != nil, outputTail: tail)
             }
             if let lost = s.linkLost {
                 s.pollsSinceLoss += 1
                 if let ended = s.ended {
                     ending = (ended, lost.neverStarted)
                 } else if s.pollsSinceLoss >= Self.pollsForReason {
-                    ending = ("\(lost.reason) (Slurm job \(jobID) still \(s.job.state))", lost.neverStarted)
+                    ending = (unnamedEnd(lost.reason, s.job.state), lost.neverStarted)
                 }
             } else if s.remote == nil, let ended = s.ended {
                 ending = (ended, [])
@@ -213,12 +231,36 @@ final class SlurmEngine: Engine, EngineSink {
         if let (why, never) = ending { report(why, neverStarted: never) }
     }
 
-    /// Tells the scheduler the engine is dead, once.
-    private func report(_ reason: String, neverStarted: Set<TaskID>) {
+    /// Its worker left by itself and its death still waits for Slurm to say how the job ended.
+    var awaitsReason: Bool { state.withLock { !$0.reported && $0.ended == nil && $0.endedByItself } }
+
+    /// The pool closes, so the engine's death can wait no longer: a job Slurm ended dies with Slurm's reason (its
+    /// worker may still be going), a worker that left by itself with its link's reason and the job's last known
+    /// state. An engine stopped from here, or whose job is still queued or running, is untouched: the pool
+    /// cancels its job and says so.
+    func endNow() {
+        let ending = state.withLock { s -> (String, Set<TaskID>)? in
+            guard !s.reported else { return nil }
+            let never = s.linkLost?.neverStarted ?? []
+            if let ended = s.ended, s.endedByItself || !s.stopping { return (ended, never) }
+            guard s.endedByItself else { return nil }
+            return (unnamedEnd(s.linkLost?.reason ?? "its worker left", s.job.state), never)
+        }
+        if let (why, never) = ending { report(why, neverStarted: never) }
+    }
+
+    /// The end of an engine whose link ended while Slurm has not (yet) said the job ended.
+    private func unnamedEnd(_ linkReason: String, _ jobState: String) -> String {
+        "\(linkReason) (Slurm job \(jobID) still \(jobState))"
+    }
+
+    /// Tells the scheduler the engine is dead, once. `jobEnded`: its job is over for this ppdash (false: the pool
+    /// still cancels it when it closes).
+    private func report(_ reason: String, neverStarted: Set<TaskID>, jobEnded: Bool = true) {
         let target = state.withLock { s -> (EngineID, any EngineSink, Set<TaskID>)? in
             guard !s.reported, let sink = s.sink else { return nil }
             s.reported = true
-            if s.ended == nil { s.ended = reason }
+            if s.ended == nil && jobEnded { s.ended = reason }
             defer { s.parked = [] }
             return (s.id, sink, neverStarted.union(s.parked))
         }

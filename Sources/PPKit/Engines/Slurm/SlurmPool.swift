@@ -22,6 +22,21 @@ public struct SlurmOptions: Sendable {
     public var connectTimeout: Double = 30
 
     public init() {}
+
+    /// Why an sbatch option may not be given for engine jobs (nil: it may). ppdash sets these itself: the array
+    /// (one task per engine), the output file (where an engine that cannot start says why) and no requeue (a
+    /// requeued job would run again with a token already used: a job that Slurm stops ends its engine, with the
+    /// reason, and `+` submits another).
+    public static func reserved(_ word: String) -> String? {
+        let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+        switch name {
+        case "--array", "--output", "--error", "--wrap", "--parsable", "--requeue", "--no-requeue":
+            break
+        default:
+            guard !word.hasPrefix("--"), ["-a", "-o", "-e"].contains(where: { word.hasPrefix($0) }) else { return nil }
+        }
+        return "ppdash sets the job array, the output files and --no-requeue of its engine jobs itself"
+    }
 }
 
 /// The Slurm jobs of one ppdash: a listener their workers connect to, a private directory (the job script and one
@@ -208,7 +223,7 @@ public final class SlurmPool: Sendable {
             tags.append(tag)
         }
         let argv =
-            ["sbatch", "--parsable", "--job-name=ppdash-engine", "--array=0-\(count - 1)",
+            ["sbatch", "--parsable", "--job-name=ppdash-engine", "--array=0-\(count - 1)", "--no-requeue",
              "--output=\(directory)/job.\(g)-%a.out"]
             + options.sbatchOptions + ["\(directory)/engine.sh", String(g)]
         let out: SlurmCommand.Output
@@ -261,7 +276,7 @@ public final class SlurmPool: Sendable {
     }
 
     /// One `squeue` for every live job; each engine hears its job's line (or that it is gone).
-    func pollOnce() {
+    func pollOnce(timeout: Double? = nil) {
         let live = registry.all.filter(\.isLive)
         guard !live.isEmpty else { return }
         let arrays = Array(Set(live.map { String($0.jobID.split(separator: "_")[0]) })).sorted()
@@ -270,7 +285,7 @@ public final class SlurmPool: Sendable {
         state.withLock { $0.squeueCalls += 1 }
         let out: SlurmCommand.Output
         do throws(PPError) {
-            out = try SlurmCommand.run(argv, directory: directory, timeout: options.commandTimeout)
+            out = try SlurmCommand.run(argv, directory: directory, timeout: timeout ?? options.commandTimeout)
         } catch {
             return noteFailure(error.message)
         }
@@ -340,6 +355,9 @@ public final class SlurmPool: Sendable {
 
     // MARK: ending
 
+    /// Seconds the last poll (at close) may take: quitting is not held up by a slow controller.
+    static let lastPollTimeout = 5.0
+
     /// Every pool this process opened, so `closeAll` (run at exit) leaves no job and no file behind.
     private static let opened = Mutex<[SlurmPool]>([])
 
@@ -370,6 +388,13 @@ public final class SlurmPool: Sendable {
         }
         guard first else { return }
         poller.signal()
+        // An engine's death may still wait: its worker left (scancel's SIGTERM makes it say bye) and the queue has
+        // not said why yet, or the queue said the job ended and its worker is still going. The batch may have ended
+        // first. One last poll names the reasons, and every such engine dies now: no engine's end goes unsaid.
+        if registry.all.contains(where: \.awaitsReason) {
+            pollOnce(timeout: min(options.commandTimeout, Self.lastPollTimeout))
+        }
+        for e in registry.all { e.endNow() }
         let live = registry.all.filter(\.isLive)
         if !live.isEmpty {
             cancel(live)
