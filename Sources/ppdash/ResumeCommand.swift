@@ -82,7 +82,7 @@ extension RunOptions {
             }
         }
         if let r = recorded {
-            take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map(Seconds.init) }
+            take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map { TimeoutOption(Seconds($0)) } }
             take(["--retries"], String(r.retries)) { $0.retries = r.retries }
             take(["--max-output"], String(r.maxOutput)) { $0.maxOutput = r.maxOutput }
             take(["--halt"], r.halt ?? "none") { $0.halt = r.halt.flatMap(HaltOption.init(rawValue:)) }
