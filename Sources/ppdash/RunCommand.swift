@@ -76,6 +76,8 @@ struct RunCommand: ParsableCommand, TakesRunOptions {
         // Opened before signals are caught: a wait on --header's first line (a terminal, a FIFO) ends with Ctrl-C.
         let feed: InputFeed
         do { feed = try InputFeed(plan) } catch { throw ValidationError(error.description) }
+        // --shuf reads it all first (a Ctrl-C still ends a read that waits).
+        if output.shuf { try feed.readWhole() }
         if headless { StopSignals.install(StopSignals.run) }
         try options.execute(.stream(feed.template, journal, feed))
     }
