@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import PPKit
+import PPSystem
 
 /// Feeds a streamed batch with tasks that keep their own Seq.
 struct GNUFeed: Sendable {
@@ -102,23 +103,28 @@ extension InputFeed {
 
 /// `--shuf` over input read as it comes: all of it is read first (as GNU parallel does), within these bounds.
 extension InputFeed {
-    static let wholeMaxTasks = 1_000_000
     static let wholeMaxBytes = 256 << 20
+    /// 1,000,000 tasks; test hook: `PPDASH_TEST_SHUF_MAX` (only the tests set it) lowers it, so the refusal is
+    /// tested without a million lines.
+    static var wholeMaxTasks: Int {
+        SystemFacts.environment("PPDASH_TEST_SHUF_MAX").flatMap { Int($0) }.map { min(max($0, 1), 1_000_000) } ?? 1_000_000
+    }
 
     /// Reads every row now (kept as `wholeInput`), or refuses in one line past the bounds.
     func readWhole() throws {
+        let maxTasks = Self.wholeMaxTasks
         var rows = [[String]]()
         var bytes = 0
         var over = false
         forEachRow { args in
             for a in args { bytes += a.utf8.count + 1 }
             rows.append(args)
-            over = rows.count > Self.wholeMaxTasks || bytes > Self.wholeMaxBytes
+            over = rows.count > maxTasks || bytes > Self.wholeMaxBytes
             return !over
         }
         if over {
             throw ValidationError(
-                "--shuf reads all the input before the first task: this input has more than \(thousands(Self.wholeMaxTasks)) tasks or \(Self.wholeMaxBytes >> 20) MiB of arguments (shuffle it first, e.g. with shuf, and leave out --shuf)")
+                "--shuf reads all the input before the first task: this input has more than \(thousands(maxTasks)) tasks or \(Self.wholeMaxBytes >> 20) MiB of arguments (shuffle it first, e.g. with shuf, and leave out --shuf)")
         }
         keepWhole(rows)
     }

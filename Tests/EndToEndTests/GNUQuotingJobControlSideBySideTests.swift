@@ -218,11 +218,18 @@ struct GNUSurfaceRefusalTests {
         #expect(!FileManager.default.fileExists(atPath: mark), "a refused -n ran a task")
     }
 
-    @Test("--shuf reads all its input first: past 1,000,000 tasks it is refused in one line, nothing run")
+    @Test("--shuf reads all its input first: past its bound (1,000,000 tasks; 100 through the test hook) it is refused in one line, nothing run")
     func shufBound() async throws {
-        let many = Array(String(repeating: "x\n", count: 1_000_001).utf8)
-        let r = await PPDash.run(["run", "--no-journal", "--shuf", "echo {}"], stdin: many, timeout: 60)
-        #expect(r.exitCode == 2 && r.errLines.count == 1 && r.out.isEmpty && r.err.contains("--shuf"), "\(r)")
+        let dir = TempDir()
+        defer { dir.remove() }
+        let env = ["PPDASH_TEST_SHUF_MAX": "100"]
+        let args = ["run", "--no-journal", "--shuf", "touch \(dir.path)/ran-{}"]
+        let over = await PPDash.run(args, env: env, stdin: Array((1...101).map { "\($0)\n" }.joined().utf8), timeout: 30)
+        #expect(over.exitCode == 2 && over.errLines.count == 1 && over.out.isEmpty, "\(over)")
+        #expect(over.err.contains("--shuf") && over.err.contains("more than 100 tasks"), "\(over)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.isEmpty == true, "a task ran")
+        let within = await PPDash.run(args, env: env, stdin: Array((1...100).map { "\($0)\n" }.joined().utf8), timeout: 30)
+        #expect(within.exitCode == 0 && dir.exists("ran-1") && dir.exists("ran-100"), "\(within)")
     }
 
     /// The README's "Coming from GNU parallel" tables: every option of a row whose ppdash column says "refused".
