@@ -123,8 +123,8 @@ struct ResumeCommand: ParsableCommand, TakesRunOptions {
         discussion: """
             Examples:
               ppdash resume latest --failed-only
-              ppdash resume ~/.local/state/ppdash/JOURNAL.jsonl -n 8 --json
-            run's options (-e, -n, --json, --retries ...) apply to the tasks run again.
+              ppdash resume ~/.local/state/ppdash/JOURNAL.jsonl -j 8 --json
+            run's options (-e, -j, --json, --retries ...) apply to the tasks run again.
             Tasks the killed ppdash left running here are listed and nothing
             starts, unless --kill-orphans stops them (then they run again).
             """)

@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand, TakesRunOptions {
         usage: "ppdash run [<options>] [--] TEMPLATE [::: ARGS ...]",
         discussion: """
             Examples:
-              ppdash run -n 4 -- 'sleep 0.1; echo $(({}*{}))' ::: 0..99
+              ppdash run -j 4 -- 'sleep 0.1; echo $(({}*{}))' ::: 0..99
               ls *.txt | ppdash run -- gzip {}
             Without ::: the arguments are stdin's lines (-0: NUL-separated items), run as they are read.
             :::+ ARGS links to the group before; :::: FILE (- is stdin) and ::::+ FILE read a file's items.

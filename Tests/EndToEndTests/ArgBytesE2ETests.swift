@@ -115,7 +115,7 @@ struct ArgBytesE2ETests {
         let b = mixed
         let template = "printf '%s\\n' {} >> side; [ -e go ] || sleep 1\(m)"
         let child = try #require(
-            PPDash.start(["run", "-n", "1", "--journal", journal, "--", template, ":::", word(a), word(b)], directory: dir.path),
+            PPDash.start(["run", "-j", "1", "--journal", journal, "--", template, ":::", word(a), word(b)], directory: dir.path),
             Comment(rawValue: PPDash.notFound))
         let running = await waitFor(20) { processes(matching: "sleep 1\(m)").contains { $0.comm == "sleep" } }
         #expect(running, "the first task runs")
@@ -131,7 +131,7 @@ struct ArgBytesE2ETests {
         #expect(groups?.first?.compactMap { Data(base64Encoded: $0).map { [UInt8]($0) } } == [a, b], "\(header ?? [:])")
 
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
-        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-n", "1"], directory: dir.path, timeout: 60)
+        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-j", "1"], directory: dir.path, timeout: 60)
         #expect(r.exitCode == 0, "\(r)")
         let ran = lines(fileBytes(dir.file("side")))
         #expect(ran.count == 3 && ran.filter { $0 == a }.count == 2 && ran.filter { $0 == b }.count == 1, "\(ran)")

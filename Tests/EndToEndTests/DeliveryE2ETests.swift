@@ -53,7 +53,7 @@ struct OutputEndsE2ETests {
         let marker = journal ? "7.25" : "7.35"
         let journalFlags = journal ? "--journal \(shellQuote(dir.file("j.jsonl")))" : "--no-journal"
         let script = """
-            { \(shellQuote(bin)) run -n 3 \(journalFlags) -- 'sleep {}; seq 1 20000' \
+            { \(shellQuote(bin)) run -j 3 \(journalFlags) -- 'sleep {}; seq 1 20000' \
               ::: 0.2 0.4 \(marker) 2>\(shellQuote(dir.file("err"))); echo $? >\(shellQuote(dir.file("status"))); } | head -1
             """
         let r = await run(["/bin/sh", "-c", script], env: PPDash.baseEnvironment, timeout: 30)
