@@ -405,7 +405,7 @@ struct CLITests {
     func lineBufferClosedPipe() async throws {
         let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
         let r = await run(
-            ["/bin/sh", "-c", "\"$0\" run --no-journal --line-buffer -n 2 -- 'echo {}; sleep 0.1' ::: $(seq 1 200) | head -1", bin],
+            ["/bin/sh", "-c", "\"$0\" run --no-journal --line-buffer -j 2 -- 'echo {}; sleep 0.1' ::: $(seq 1 200) | head -1", bin],
             timeout: 60)
         #expect(r.err.contains("stdout closed"), "the run stopped on the closed pipe: \(r)")
         #expect(!r.err.contains("200 tasks: 200 ok"), "not all 200 tasks ran: \(r)")

@@ -213,7 +213,7 @@ struct GNUInputResumeTests {
         #expect(Set(fileText(dir.file("out")).split(separator: "\n")) == ["1px", "2qy"], "\(first)")
         let header = fileText(journal).split(separator: "\n").first.map(String.init) ?? ""
         // Files made absolute (the directory as the system names it: the test's path may hold a `//`).
-        let input = #/"input":":::: /[^"]*/a ::::\+ /[^"]*/b --colsep ,"/#
+        let input = #/"input":":::: /[^"]*/a ::::\+ /[^"]*/b --colsep ','"/#
         #expect(header.contains(input), "\(header)")
         // The file changes; the task runs again with what was read.
         try Data("9,z\n".utf8).write(to: URL(fileURLWithPath: dir.file("a")))

@@ -87,7 +87,7 @@ struct TerminalOutputE2ETests {
         }
         let file = NSTemporaryDirectory() + "ppdash-stdout-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(file) }
-        let script = "exec \"$0\" run --headless -n 2 -- 'sleep 0.25; echo out{}' ::: 1 2 3 4 5 6 > \"$1\""
+        let script = "exec \"$0\" run --headless -j 2 -- 'sleep 0.25; echo out{}' ::: 1 2 3 4 5 6 > \"$1\""
         let r = await runOnPty(
             ["/bin/sh", "-c", script, bin, file], env: PPDash.baseEnvironment.merging(["TERM": "xterm-256color"]) { $1 },
             timeout: 20)
