@@ -76,6 +76,6 @@ public struct ResumePlan: Sendable {
     public static func rebuild(_ t: JournalTask) -> ShellTask? {
         guard !t.label.isEmpty, let template = try? Template(t.label) else { return nil }
         let work = ShellTask(template: template, args: t.args, seq: t.seq)
-        return work.displayCommand == t.command ? work : nil
+        return work.matches(recorded: t.command) ? work : nil
     }
 }

@@ -20,6 +20,11 @@ extension SystemFacts {
     /// The 1-minute load average of /proc/loadavg; nil where it cannot be read.
     public static func loadAverage() -> Double? {
         guard let raw = contents(of: "/proc/loadavg") else { return nil }
-        return String(decoding: raw, as: UTF8.self).split(separator: " ").first.flatMap { Double($0) }
+        return parseLoadAverage(String(decoding: raw, as: UTF8.self))
+    }
+
+    /// The first number of a /proc/loadavg text.
+    public static func parseLoadAverage(_ text: String) -> Double? {
+        text.split(separator: " ").first.flatMap { Double($0) }
     }
 }

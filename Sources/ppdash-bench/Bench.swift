@@ -248,7 +248,7 @@ struct Bench: ParsableCommand {
     func terminalBytes(add: (Figure) -> Void) throws -> [Figure] {
         let span = quick ? 5.0 : 10.0
         let ppdash = try ppdashBeside()
-        let args = ["run", "-n", "4", "--no-journal", "--", Self.ttyTemplate, ":::", "1..1000"]
+        let args = ["run", "-j", "4", "--no-journal", "--", Self.ttyTemplate, ":::", "1..1000"]
         let cap = try PtyCapture.interactive(ppdash: ppdash, args: args, rows: 30, cols: 100, seconds: span)
         // From 2 s: the first paint and the first rows finishing are left out even when start-up is slow.
         let steady = Double(cap.bytes(from: 2, to: span)) / (span - 2)
@@ -257,7 +257,7 @@ struct Bench: ParsableCommand {
                 key: "tty_bytes_per_s", name: "terminal bytes/s, ~100 tasks/s, default view, 100x30, 10 Hz",
                 unit: .bytesPerSecond,
                 value: steady, goal: .atMost(600),
-                note: "a pty, `ppdash run -n 4 -- '\(Self.ttyTemplate)' ::: 1..1000`, bytes read from 2 s to "
+                note: "a pty, `ppdash run -j 4 -- '\(Self.ttyTemplate)' ::: 1..1000`, bytes read from 2 s to "
                     + "\(Int(span)) s; the bench answers the status requests as a terminal does"))
         add(
             Figure(

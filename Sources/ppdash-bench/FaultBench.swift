@@ -86,7 +86,7 @@ enum FaultBench {
         defer { s.done() }
         let p = try BenchChild.start(
             [
-                ppdash, "run", "-n", "2", "--no-journal", "--",
+                ppdash, "run", "-j", "2", "--no-journal", "--",
                 "head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; : {}", ":::",
                 "1..\(count)",
             ], env: s.env)
@@ -101,7 +101,7 @@ enum FaultBench {
         let s = try Scratch("range")
         defer { s.done() }
         let p = try BenchChild.start(
-            [ppdash, "run", "-n", "2", "--", "sleep 0.01; : {}", ":::", "1..10000000"], env: s.env)
+            [ppdash, "run", "-j", "2", "--", "sleep 0.01; : {}", ":::", "1..10000000"], env: s.env)
         var peak = 0
         let t0 = SystemTime.monotonicSeconds()
         while SystemTime.monotonicSeconds() - t0 < seconds && !p.child.hasExited {
@@ -162,7 +162,7 @@ enum FaultBench {
         // A few hundred KiB of journal at most (ulimit -f counts blocks of 512 bytes or 1 KiB, by shell).
         let script = "trap '' XFSZ; ulimit -f 512; exec \"$0\" \"$@\""
         let p = try BenchChild.start(
-            ["/bin/sh", "-c", script, ppdash, "run", "-n", "2", "--journal", journal, "--", "echo {}", ":::", "1..\(count)"],
+            ["/bin/sh", "-c", script, ppdash, "run", "-j", "2", "--journal", journal, "--", "echo {}", ":::", "1..\(count)"],
             env: s.env)
         let r = p.wait(timeout: 600)
         let okBefore = okIDs(journal)
@@ -197,7 +197,7 @@ enum FaultBench {
         defer { s.done() }
         let journal = s.file("j.jsonl")
         let p = try BenchChild.start(
-            [ppdash, "run", "-n", "2", "--halt", "now", "--journal", journal, "--", "false {}", ":::", "1..\(count)"],
+            [ppdash, "run", "-j", "2", "--halt", "now", "--journal", journal, "--", "false {}", ":::", "1..\(count)"],
             env: s.env)
         let r = p.wait(timeout: 600)
         guard r.code != 0 else { throw BenchError("--halt now over failing tasks exited 0") }
@@ -219,7 +219,7 @@ enum FaultBench {
         // write); the side effect is each task's last act.
         let task = "if [ {} -le 4 ]; then sleep 3; fi; echo {} >> \(effects)"
         let p = try BenchChild.start(
-            [ppdash, "run", "-n", "2", "--journal", journal, "--", task, ":::", "1..\(count)"], env: s.env)
+            [ppdash, "run", "-j", "2", "--journal", journal, "--", task, ":::", "1..\(count)"], env: s.env)
         // 0.25 s into the batch: after its first task started (a loaded machine may take longer to get there).
         let t1 = SystemTime.monotonicSeconds()
         while !s.text("j.jsonl").contains("\"event\":\"started\"") && SystemTime.monotonicSeconds() - t1 < 60 {
@@ -229,7 +229,7 @@ enum FaultBench {
         p.child.send(signal: SIGKILL)
         _ = p.wait(timeout: 30)
         let t0 = SystemTime.monotonicSeconds()
-        let resumed = try BenchChild.start([ppdash, "resume", journal, "--kill-orphans", "-n", "2"], env: s.env)
+        let resumed = try BenchChild.start([ppdash, "resume", journal, "--kill-orphans", "-j", "2"], env: s.env)
         let r = resumed.wait(timeout: 3600)
         guard r.code == 0 else { throw BenchError("resume after SIGKILL exited \(r.code)") }
         var seen = [Int: Int]()
@@ -246,7 +246,7 @@ enum FaultBench {
         defer { s.done() }
         let journal = s.file("j.jsonl")
         let p = try BenchChild.start(
-            [ppdash, "run", "-n", "2", "--journal", journal, "--", "sleep 5; : {}", ":::", "1", "2", "3", "4"],
+            [ppdash, "run", "-j", "2", "--journal", journal, "--", "sleep 5; : {}", ":::", "1", "2", "3", "4"],
             env: s.env)
         defer {
             p.child.send(signal: SIGTERM)

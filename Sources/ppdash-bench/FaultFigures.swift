@@ -12,13 +12,13 @@ extension Bench {
                 key: "output_memory_peak_bytes",
                 name: "peak RSS, \(grouped(Double(tasks))) tasks each writing 64 KiB to stdout and 64 KiB to stderr",
                 unit: .bytes, value: peak, goal: .atMost(200_000_000),
-                note: "`ppdash run -n 2 --no-journal -- 'head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; : {}' "
+                note: "`ppdash run -j 2 --no-journal -- 'head -c 65536 /dev/zero; head -c 65536 /dev/zero >&2; : {}' "
                     + "::: 1..\(tasks)` > /dev/null, VmHWM; \(String(format: "%.0f", seconds)) s"))
         add(
             Figure(
                 key: "range_start_peak_bytes", name: "peak RSS in the first 3 s of `::: 1..10000000`", unit: .bytes,
                 value: try FaultBench.rangeStartMemory(seconds: 3), goal: .atMost(50_000_000),
-                note: "`ppdash run -n 2 -- 'sleep 0.01; : {}' ::: 1..10000000`, VmHWM, then SIGTERM"))
+                note: "`ppdash run -j 2 -- 'sleep 0.01; : {}' ::: 1..10000000`, VmHWM, then SIGTERM"))
         add(
             Figure(
                 key: "killed_worker_side_effects", name: "a proc worker killed mid-task, --retries 1: side effects",
@@ -42,7 +42,7 @@ extension Bench {
             Figure(
                 key: "halt_now_failed", name: "--halt now over \(grouped(Double(haltTasks))) failing tasks, journal on: failed",
                 unit: .count, value: try FaultBench.haltNow(count: haltTasks), goal: .atMost(2),
-                note: "`ppdash run -n 2 --halt now --journal J -- 'false {}'`; at most the 2 engines' tasks"))
+                note: "`ppdash run -j 2 --halt now --journal J -- 'false {}'`; at most the 2 engines' tasks"))
         let killTasks = q ? 500 : 50_000
         let (wrong, resumeSeconds) = try FaultBench.killThenResume(count: killTasks)
         add(

@@ -1,7 +1,18 @@
 // GNU parallel's attached short values (`-j4`, `-j+2`, `-j50%`, `-P4`): the argument library reads `-j4` as the
 // flags `-j` `-4`; before the template they are split into `-j 4`. Words from the template on are never touched.
+// `-n` is refused on `run` and `resume`: GNU parallel's `-n` is max-args, ppdash's was the engine count.
+
+import PPKit
 
 enum GNUArgv {
+    /// The one line `run -n` and `resume -n` are refused with.
+    static func nRefusal(_ command: String) -> String {
+        "\(command): -n is not supported: for the number of jobs (engines) use -j N, for arguments per task -N N (GNU parallel's -n is max-args)"
+    }
+
+    /// True when `word` is `-n` or `-nVALUE` (an attached value, as GNU parallel users write it).
+    static func isN(_ word: String) -> Bool { word == "-n" || (word.hasPrefix("-n") && !word.hasPrefix("--")) }
+
     /// run's options that take a value (the word after them is that value, not the template). An option missing
     /// here only stops the rewrite early: `-j4` after it is then refused as a bad value, never taken as another.
     static let valueOptions: Set<String> = [
@@ -15,13 +26,18 @@ enum GNUArgv {
     static let attachable: Set<Character> = ["j", "P", "n", "S"]
 
     /// `args` (after the program name) with `-jVALUE` split into `-j VALUE` in `run`'s options, before the template.
-    static func normalize(_ args: [String]) -> [String] {
+    /// `-n` among `run`'s options (before the template) or `resume`'s (before `--`) is refused (see `nRefusal`).
+    static func normalize(_ args: [String]) throws(PPError) -> [String] {
+        if args.first == "resume", args.dropFirst().prefix(while: { $0 != "--" }).contains(where: isN) {
+            throw PPError(.invalidArgument, nRefusal("resume"))
+        }
         guard args.first == "run" else { return args }
         var out = ["run"]
         var i = 1
         while i < args.count {
             let a = args[i]
             if a == "--" || !a.hasPrefix("-") || a == "-" { break }
+            if isN(a) { throw PPError(.invalidArgument, nRefusal("run")) }
             if valueOptions.contains(a) {
                 out.append(a)
                 if i + 1 < args.count { out.append(args[i + 1]) }

@@ -9,10 +9,12 @@ import PPSystem
 import Synchronization
 
 extension RunOptions {
-    /// `--dry-run`: the commands, one a line (as GNU parallel prints them), nothing run, exit 0.
+    /// `--dry-run`: the commands, one a line (as GNU parallel prints them), nothing run, exit 0. With --resume,
+    /// --resume-failed or --shuf, the tasks a run would run, in its order.
     func dryRun(_ work: BatchWork) throws {
         var ok = true
-        func say(_ s: String) { if ok { ok = writeAll(1, s + "\n") } }
+        // The command's bytes (ByteText: an argument's byte that is not UTF-8 is printed as it was).
+        func say(_ s: String) { if ok { ok = ByteText.bytes(of: s + "\n").withUnsafeBytes { writeAll(1, $0) } } }
         switch work {
         case .sweep(let sweep, _):
             let count = try sweep.checkedCountForRun()
@@ -27,24 +29,34 @@ extension RunOptions {
                 }
             }
         case .stream(_, _, let feed):
-            var seq = 0
-            feed.forEachRow { args in
-                seq += 1
-                say(ShellTask(template: feed.template, args: args, seq: seq).displayCommand)
-                return ok
+            if let rows = feed.wholeInput {
+                for t in try tasks(count: rows.count, template: feed.template, arguments: { rows[$0] }).tasks where ok {
+                    say(t.displayCommand)
+                }
+            } else {
+                let skip = try resumeSkips()
+                var seq = 0
+                feed.forEachRow { args in
+                    seq += 1
+                    if !skip.contains(seq) { say(ShellTask(template: feed.template, args: args, seq: seq).displayCommand) }
+                    return ok
+                }
             }
         case .resume(let input):
             for t in input.tasks where ok { say(t.displayCommand) }
         }
     }
 
-    /// The tasks of `sweep` as `--resume`, `--resume-failed` and `--shuf` want them, with their Seqs; nil tasks
-    /// when neither applies (the sweep is submitted lazily, as always).
+    /// The tasks of `sweep` as `--resume`, `--resume-failed` and `--shuf` want them (see `tasks(count:...)`).
     func tasks(of sweep: Sweep, count: Int) throws -> (tasks: [ShellTask], seqs: [Int]?) {
-        var skip = Set<Int>()
-        if let joblog = output.joblog, output.resume || output.resumeFailed {
-            skip = try joblogSkips(path: joblog, failedToo: output.resumeFailed)
-        }
+        try tasks(count: count, template: sweep.template, arguments: sweep.arguments(at:))
+    }
+
+    /// The tasks of `count` rows (`arguments(i)`, 0-based) as `--resume`, `--resume-failed` and `--shuf` want
+    /// them, with their Seqs: the Seqs the joblog has left out, the rest shuffled and numbered in the new order
+    /// with --shuf. `seqs` nil when each task's Seq is its position.
+    func tasks(count: Int, template: Template, arguments: (Int) -> [String]) throws -> (tasks: [ShellTask], seqs: [Int]?) {
+        let skip = try resumeSkips()
         guard count <= ViewFlags.maxBatchTasks else {
             throw ValidationError(
                 "the arguments make \(thousands(count)) tasks; --resume, --shuf and --dry-run take at most \(thousands(ViewFlags.maxBatchTasks))")
@@ -53,9 +65,16 @@ extension RunOptions {
         if output.shuf { order.shuffle() }
         // --shuf numbers the tasks in their new order ({#} and the joblog's Seq), as GNU parallel does.
         let tasks = order.enumerated().map { pos, i in
-            ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: output.shuf ? pos + 1 : i + 1)
+            ShellTask(template: template, args: arguments(i), seq: output.shuf ? pos + 1 : i + 1)
         }
         return (tasks, output.shuf || !skip.isEmpty ? tasks.map(\.seq) : nil)
+    }
+
+    /// The Seqs `--resume` (all the joblog has) or `--resume-failed` (those that succeeded) leaves out; none
+    /// without them, or when the joblog does not exist yet.
+    func resumeSkips() throws -> Set<Int> {
+        guard let joblog = output.joblog, output.resume || output.resumeFailed else { return [] }
+        return try joblogSkips(path: joblog, failedToo: output.resumeFailed)
     }
 
     /// True when the sweep's tasks must be listed before they are submitted.
@@ -92,8 +111,8 @@ final class DispatchHold: Sendable {
 
     init(
         scheduler: Scheduler, memfree: Int64?, load: Double?, interval: Double = 0.25,
-        readMemory: @escaping @Sendable () -> Int64? = { SystemFacts.memoryAvailable() },
-        readLoad: @escaping @Sendable () -> Double? = { SystemFacts.loadAverage() }
+        readMemory: @escaping @Sendable () -> Int64? = { DispatchHold.memoryAvailable() },
+        readLoad: @escaping @Sendable () -> Double? = { DispatchHold.loadAverage() }
     ) {
         self.scheduler = scheduler
         self.memfree = memfree
@@ -101,6 +120,20 @@ final class DispatchHold: Sendable {
         self.interval = interval
         self.readMemory = readMemory
         self.readLoad = readLoad
+    }
+
+    /// Test hook: `PPDASH_TEST_MEMINFO` and `PPDASH_TEST_LOADAVG` name files read instead of /proc/meminfo and
+    /// /proc/loadavg (only the tests set them: a FIFO there lets a test say "short", then "not short", and know
+    /// each time ppdash has looked). Unset, the host's own.
+    static func memoryAvailable() -> Int64? {
+        guard let path = SystemFacts.environment("PPDASH_TEST_MEMINFO") else { return SystemFacts.memoryAvailable() }
+        return SystemFacts.contents(of: path).flatMap { SystemFacts.parseMemAvailable(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    /// The 1-minute load average (see `memoryAvailable` for the test hook `PPDASH_TEST_LOADAVG`).
+    static func loadAverage() -> Double? {
+        guard let path = SystemFacts.environment("PPDASH_TEST_LOADAVG") else { return SystemFacts.loadAverage() }
+        return SystemFacts.contents(of: path).flatMap { SystemFacts.parseLoadAverage(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// Why dispatch must wait now, nil if it need not.
@@ -141,29 +174,4 @@ final class DispatchHold: Sendable {
     }
 
     func stop() { stopped.store(true, ordering: .relaxed) }
-}
-
-/// `--delay SECONDS`: the tasks go to a streamed batch one at a time, each once the one before has started and
-/// SECONDS have passed since, so no two start closer together.
-struct DelayedFeed: Sendable {
-    let delay: Double
-    let tasks: [[String]]
-
-    func feed(_ stream: ShellStream) {
-        var previousStart: Double?
-        for args in tasks {
-            if let p = previousStart {
-                let wait = p + delay - SystemClock().now().seconds
-                if wait > 0 { usleep(UInt32(min(3600, wait) * 1_000_000)) }
-            }
-            guard !stream.result.ready(), stream.append([args]) else { return stream.close(inputEnded: false) }
-            // Started when it leaves the queue (polled often: the time seen is at most a millisecond late).
-            while stream.queued > 0 {
-                if stream.result.ready() { return stream.close(inputEnded: false) }
-                usleep(1_000)
-            }
-            previousStart = SystemClock().now().seconds
-        }
-        stream.close(inputEnded: true)
-    }
 }

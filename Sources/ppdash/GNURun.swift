@@ -33,9 +33,9 @@ final class JoblogWriter: Sendable {
 
     deinit { close(fd) }
 
+    /// Writes `line`'s bytes (ByteText: an argument's byte that is not UTF-8 is written as it was).
     func write(_ line: String) {
-        var line = line
-        let error: Int32 = line.withUTF8 { b in
+        let error: Int32 = ByteText.bytes(of: line).withUnsafeBufferPointer { b in
             var off = 0
             while off < b.count {
                 let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
@@ -100,8 +100,9 @@ extension ResultsLayout {
 final class GNURun: Sendable {
     let joblog: JoblogWriter?
     let results: String?
-    /// The Seq of each task of the batch by its position, when it is not the position (`--resume`, `--shuf`).
-    let seqs: [Int]?
+    /// The Seq of each task of the batch by its position, when it is not the position (`--resume`, `--shuf`); a
+    /// fed batch adds them as it goes (`appendSeqs`). Guarded by this Mutex.
+    private let seqs: Mutex<[Int]?>
     private let exit: Mutex<GNUExitStatus>
     private let localHost = SystemFacts.hostName
     /// The batch's task count, for a halt percentage.
@@ -110,14 +111,24 @@ final class GNURun: Sendable {
     init(joblog: JoblogWriter?, results: String?, seqs: [Int]?, halt: HaltOption?, total: @escaping @Sendable () -> Int) {
         self.joblog = joblog
         self.results = results
-        self.seqs = seqs
+        self.seqs = Mutex(seqs)
         self.exit = Mutex(GNUExitStatus(halting: halt?.when != nil, condition: halt?.condition))
         self.total = total
     }
 
     func seq(_ m: TaskMetadata) -> Int {
-        guard let seqs, m.seq >= 1, m.seq <= seqs.count else { return m.seq }
-        return seqs[m.seq - 1]
+        seqs.withLock { seqs in
+            guard let seqs, m.seq >= 1, m.seq <= seqs.count else { return m.seq }
+            return seqs[m.seq - 1]
+        }
+    }
+
+    /// The Seqs of the tasks a fed batch gets next, in order: told before they are in the batch.
+    func appendSeqs(_ more: [Int]) {
+        seqs.withLock { s in
+            if s == nil { s = [] }
+            s!.append(contentsOf: more)
+        }
     }
 
     func completed(_ m: TaskMetadata) {

@@ -84,11 +84,16 @@ final class InputFeed: Sendable {
     static let readAhead = 4096
 
     /// The rows, opened (files, header) before the batch starts; read by the feeding thread alone, under this lock.
-    private let rows: Mutex<InputRows>
+    let rows: Mutex<InputRows>
     let template: Template
 
     /// The input as given, files made absolute (the journal's `options.input`).
     let input: String
+
+    /// Every row, when it was read before the batch (`--shuf`: see `readWhole`). Guarded by this Mutex.
+    private let whole = Mutex<[[String]]?>(nil)
+    var wholeInput: [[String]]? { whole.withLock { $0 } }
+    func keepWhole(_ rows: [[String]]) { whole.withLock { $0 = rows } }
 
     init(_ plan: InputPlan) throws(SweepError) {
         let r = try InputRows(plan, warn: { note($0) })

@@ -82,7 +82,7 @@ extension RunOptions {
             }
         }
         if let r = recorded {
-            take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map(Seconds.init) }
+            take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map { TimeoutOption(Seconds($0)) } }
             take(["--retries"], String(r.retries)) { $0.retries = r.retries }
             take(["--max-output"], String(r.maxOutput)) { $0.maxOutput = r.maxOutput }
             take(["--halt"], r.halt ?? "none") { $0.halt = r.halt.flatMap(HaltOption.init(rawValue:)) }
@@ -123,8 +123,8 @@ struct ResumeCommand: ParsableCommand, TakesRunOptions {
         discussion: """
             Examples:
               ppdash resume latest --failed-only
-              ppdash resume ~/.local/state/ppdash/JOURNAL.jsonl -n 8 --json
-            run's options (-e, -n, --json, --retries ...) apply to the tasks run again.
+              ppdash resume ~/.local/state/ppdash/JOURNAL.jsonl -j 8 --json
+            run's options (-e, -j, --json, --retries ...) apply to the tasks run again.
             Tasks the killed ppdash left running here are listed and nothing
             starts, unless --kill-orphans stops them (then they run again).
             """)

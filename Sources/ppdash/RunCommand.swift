@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand, TakesRunOptions {
         usage: "ppdash run [<options>] [--] TEMPLATE [::: ARGS ...]",
         discussion: """
             Examples:
-              ppdash run -n 4 -- 'sleep 0.1; echo $(({}*{}))' ::: 0..99
+              ppdash run -j 4 -- 'sleep 0.1; echo $(({}*{}))' ::: 0..99
               ls *.txt | ppdash run -- gzip {}
             Without ::: the arguments are stdin's lines (-0: NUL-separated items), run as they are read.
             :::+ ARGS links to the group before; :::: FILE (- is stdin) and ::::+ FILE read a file's items.
@@ -76,6 +76,8 @@ struct RunCommand: ParsableCommand, TakesRunOptions {
         // Opened before signals are caught: a wait on --header's first line (a terminal, a FIFO) ends with Ctrl-C.
         let feed: InputFeed
         do { feed = try InputFeed(plan) } catch { throw ValidationError(error.description) }
+        // --shuf reads it all first (a Ctrl-C still ends a read that waits).
+        if output.shuf { try feed.readWhole() }
         if headless { StopSignals.install(StopSignals.run) }
         try options.execute(.stream(feed.template, journal, feed))
     }

@@ -19,15 +19,12 @@ struct RunOptions: ParsableArguments {
     var retries: Int = 0
 
     @Option(
-        parsing: .unconditional, help: ArgumentHelp("Run-time limit per task in seconds (SIGTERM to its process group, then SIGKILL).", valueName: "SECONDS"),
-        transform: { text in
-            if text.hasSuffix("%") {
-                throw SweepError("GNU parallel's percentage of the median run time is not supported: give seconds")
-            }
-            guard let s = Seconds(argument: text) else { throw SweepError("give a number of seconds") }
-            return s
-        })
-    var timeout: Seconds?
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Run-time limit per task in seconds (SIGTERM to its process group, then SIGKILL); 1m30s; or GNU parallel's N% of the median run time of the tasks that succeeded.",
+            valueName: "SECONDS|N%"),
+        transform: { try TimeoutOption.parse($0) })
+    var timeout: TimeoutOption?
 
     @Flag(help: "Print one JSON object per task as it completes.")
     var json = false
@@ -63,7 +60,7 @@ struct RunOptions: ParsableArguments {
     }
 
     func validate() throws {
-        try timeout?.check("--timeout")
+        try timeout?.check()
         try checkCount("--retries", retries, 0...ViewFlags.maxRetries)
         try checkCount("--max-output", maxOutput, 0...WireProtocol.maxOutputPerStream)
         for name in envNames where name.isEmpty || name.contains("=") {
@@ -101,18 +98,27 @@ extension RunOptions {
     /// Runs `work` headless or in the dashboard, with a journal; the exit status says whether every task was ok.
     func execute(_ work: BatchWork) throws {
         if output.dryRun { return try dryRun(work) }
-        if case .stream = work, listsTasks || output.delay != nil {
-            throw ValidationError("--resume, --resume-failed, --shuf and --delay need the arguments on the command line (:::), not on stdin")
-        }
-        if output.delay != nil && (output.resume || output.resumeFailed) {
-            throw ValidationError("--delay with --resume or --resume-failed is not supported: give one of them")
-        }
         // Which tasks (--resume, --shuf, --delay) and the joblog, before any engine starts: a joblog that cannot be
-        // read or written is a usage error that runs nothing.
+        // read or written is a usage error that runs nothing. A sweep (or --shuf's whole input) is listed; input
+        // read as it comes is fed, the joblog's Seqs left out as they come (`GNUFeed`).
         var listed: (tasks: [ShellTask], seqs: [Int]?)?
-        if case .sweep(let sweep, _) = work, listsTasks || output.delay != nil {
+        var streamSkip = Set<Int>()
+        switch work {
+        case .sweep(let sweep, _) where listsTasks || output.delay != nil:
             listed = try tasks(of: sweep, count: try sweep.checkedCountForRun())
+        case .stream(let template, _, let feed):
+            if let rows = feed.wholeInput {
+                listed = try tasks(count: rows.count, template: template, arguments: { rows[$0] })
+            } else {
+                streamSkip = try resumeSkips()
+            }
+        default:
+            break
         }
+        // Fed one by one (--delay), or input read as it comes with --resume: each task keeps its own Seq.
+        var readAsItComes = false
+        if case .stream = work, listed == nil { readAsItComes = true }
+        let fed = output.delay != nil || (readAsItComes && (output.resume || output.resumeFailed))
         let joblog = try output.joblog.map { try JoblogWriter(path: $0, append: output.resume || output.resumeFailed) }
         applyNice()
         // A closed stdout must reach the printer as EPIPE (then the batch stops, tasks signalled, and we end as
@@ -163,7 +169,7 @@ extension RunOptions {
         let knownTotal = listed?.tasks.count
         let scheduler = client.scheduler
         let gnu = GNURun(
-            joblog: joblog, results: output.results, seqs: listed?.seqs, halt: halt,
+            joblog: joblog, results: output.results, seqs: fed ? [] : listed?.seqs, halt: halt,
             total: { knownTotal ?? scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).totals.total })
         let tagOf = output.tagger(seq: { gnu.seq($0) })
         let live = !dashboard && (output.ungroup || (output.lineBuffer && !keepOrder)) && output.results == nil && !output.files
@@ -175,8 +181,13 @@ extension RunOptions {
             json: json, keepOrder: keepOrder && !output.ungroup, scheduler: client.scheduler, quiet: dashboard, lines: lines,
             removePrintedSpools: spool.temporary, releasePrinted: !dashboard, origins: work.origins,
             sink: output.results != nil ? .none : output.files ? .files : .print, tagOf: tagOf)
+        // --timeout N%: a limit decided as tasks succeed.
+        let percentTimeout = timeout?.percent.map { PercentTimeout(scheduler: scheduler, percent: $0) }
+        percentTimeout?.start()
+        defer { percentTimeout?.stop() }
         client.scheduler.addObserver { event in
             session?.record(event)  // first: a task is in the journal before it is printed
+            percentTimeout?.observe(event)
             guard case .completed(let task, let batch, _) = event else { return }
             if let m = scheduler.metadata(task) { gnu.completed(m) }
             printer.completed(task, batch: batch)
@@ -189,15 +200,27 @@ extension RunOptions {
         defer { hold?.stop() }
         let ar: AsyncMapResult<ShellResult>
         var input: ShellStream?
+        let gnuFeed = GNUFeed(skip: streamSkip, delay: output.delay?.value, gnu: gnu)
         switch work {
-        case .sweep(let sweep, _) where output.delay != nil:
+        case .sweep(let sweep, _) where fed:
             let stream = try view.openStream(template: sweep.template)
             ar = stream.result
-            let feed = DelayedFeed(delay: output.delay!.value, tasks: listed!.tasks.map(\.args))
-            Thread.detachNewThread { feed.feed(stream) }
+            let tasks = listed!.tasks
+            Thread.detachNewThread { gnuFeed.feed(stream, tasks: tasks) }
         case .sweep(let sweep, _) where listed != nil:
             ar = try view.submit(shellTasks: listed!.tasks, label: sweep.template.text)
         case .sweep(let sweep, _): ar = try view.submit(sweep)
+        case .stream(let template, _, let items) where fed:
+            let stream = try view.openStream(template: template)
+            ar = stream.result
+            input = stream
+            if let tasks = listed?.tasks {
+                Thread.detachNewThread { gnuFeed.feed(stream, tasks: tasks) }
+            } else {
+                Thread.detachNewThread { items.feed(stream, gnu: gnuFeed) }
+            }
+        case .stream(let template, _, _) where listed != nil:
+            ar = try view.submit(shellTasks: listed!.tasks, label: template.text)
         case .stream(let template, _, let items):
             let stream = try view.openStream(template: template)
             ar = stream.result

@@ -99,7 +99,8 @@ struct ArgBytesE2ETests {
         #expect(encoded.first.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } == mixed)
         #expect((odd["args"] as? [String])?.first?.contains("\u{FFFD}") == true, "lossy text for readers: \(odd)")
         let command = try #require((odd["command_base64"] as? String).flatMap { Data(base64Encoded: $0) }, "\(odd)")
-        #expect([UInt8](command) == Array("printf %s ".utf8) + mixed + Array(" >/dev/null".utf8))
+        // Quoted as GNU parallel quotes it (a byte that is not ASCII is in single quotes).
+        #expect([UInt8](command) == Array("printf %s '".utf8) + mixed + Array("' >/dev/null".utf8))
         #expect(plain["args_base64"] == nil && plain["command_base64"] == nil, "only where needed: \(plain)")
     }
 
@@ -114,7 +115,7 @@ struct ArgBytesE2ETests {
         let b = mixed
         let template = "printf '%s\\n' {} >> side; [ -e go ] || sleep 1\(m)"
         let child = try #require(
-            PPDash.start(["run", "-n", "1", "--journal", journal, "--", template, ":::", word(a), word(b)], directory: dir.path),
+            PPDash.start(["run", "-j", "1", "--journal", journal, "--", template, ":::", word(a), word(b)], directory: dir.path),
             Comment(rawValue: PPDash.notFound))
         let running = await waitFor(20) { processes(matching: "sleep 1\(m)").contains { $0.comm == "sleep" } }
         #expect(running, "the first task runs")
@@ -130,7 +131,7 @@ struct ArgBytesE2ETests {
         #expect(groups?.first?.compactMap { Data(base64Encoded: $0).map { [UInt8]($0) } } == [a, b], "\(header ?? [:])")
 
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
-        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-n", "1"], directory: dir.path, timeout: 60)
+        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-j", "1"], directory: dir.path, timeout: 60)
         #expect(r.exitCode == 0, "\(r)")
         let ran = lines(fileBytes(dir.file("side")))
         #expect(ran.count == 3 && ran.filter { $0 == a }.count == 2 && ran.filter { $0 == b }.count == 1, "\(ran)")

@@ -76,7 +76,7 @@ struct CLITests {
 
     @Test("run --json: one complete JSON record per task")
     func runJSON() async throws {
-        let r = await PPDash.run(["run", "-n", "4", "--json", "--", "sleep 0.05; echo $(({}*{}))", ":::", "0..19"], timeout: 60)
+        let r = await PPDash.run(["run", "-j", "4", "--json", "--", "sleep 0.05; echo $(({}*{}))", ":::", "0..19"], timeout: 60)
         #expect(r.exitCode == 0, "\(r)")
         let records = jsonLines(r)
         #expect(records.count == 20, "20 JSON lines\(r)")
@@ -116,7 +116,7 @@ struct CLITests {
     @Test("plain run prints each task's stdout whole")
     func runGroupsOutput() async {
         let r = await PPDash.run(
-            ["run", "-n", "4", "--", "echo {}-1; sleep 0.1; echo {}-2", ":::", "a", "b", "c", "d"], timeout: 30)
+            ["run", "-j", "4", "--", "echo {}-1; sleep 0.1; echo {}-2", ":::", "a", "b", "c", "d"], timeout: 30)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.outLines.count == 8, "\(r)")
         for x in ["a", "b", "c", "d"] {
@@ -127,7 +127,7 @@ struct CLITests {
     @Test("--keep-order prints in submission order, whatever the completion order")
     func keepOrder() async {
         let r = await PPDash.run(
-            ["run", "-n", "3", "--keep-order", "--", "sleep {}; echo {}", ":::", "0.6", "0.3", "0.05"], timeout: 30)
+            ["run", "-j", "3", "--keep-order", "--", "sleep {}; echo {}", ":::", "0.6", "0.3", "0.05"], timeout: 30)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.outLines == ["0.6", "0.3", "0.05"], "\(r)")
     }
@@ -136,7 +136,7 @@ struct CLITests {
     func keepOrderClose() async {
         for i in 0..<10 {
             let r = await PPDash.run(
-                ["run", "-n", "3", "--keep-order", "--", "sleep {}; echo {}", ":::", "0.03", "0.02", "0.01"], timeout: 30)
+                ["run", "-j", "3", "--keep-order", "--", "sleep {}; echo {}", ":::", "0.03", "0.02", "0.01"], timeout: 30)
             #expect(r.exitCode == 0, "run \(i): \(r)")
             #expect(r.outLines == ["0.03", "0.02", "0.01"], "run \(i): \(r)")
             if r.outLines != ["0.03", "0.02", "0.01"] { break }
@@ -145,7 +145,7 @@ struct CLITests {
 
     @Test("without ::: the arguments are stdin's lines")
     func argumentsFromStdin() async {
-        let r = await PPDash.run(["run", "-n", "2", "--", "echo got-{}"], stdin: Array("x\ny\nz\n".utf8), timeout: 30)
+        let r = await PPDash.run(["run", "-j", "2", "--", "echo got-{}"], stdin: Array("x\ny\nz\n".utf8), timeout: 30)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.outLines.sorted() == ["got-x", "got-y", "got-z"], "\(r)")
     }
@@ -153,11 +153,11 @@ struct CLITests {
     @Test("a failing task makes the exit status 1; the others still run and print")
     func failureExitStatus() async {
         let script = "if [ {} = 2 ]; then exit 3; fi; echo ok-{}"
-        let r = await PPDash.run(["run", "-n", "2", "--", script, ":::", "1", "2", "3"], timeout: 30)
+        let r = await PPDash.run(["run", "-j", "2", "--", script, ":::", "1", "2", "3"], timeout: 30)
         #expect(r.exitCode == 1, "\(r)")
         #expect(r.outLines.sorted() == ["ok-1", "ok-3"], "\(r)")
 
-        let j = await PPDash.run(["run", "-n", "2", "--json", "--", script, ":::", "1", "2", "3"], timeout: 30)
+        let j = await PPDash.run(["run", "-j", "2", "--json", "--", script, ":::", "1", "2", "3"], timeout: 30)
         #expect(j.exitCode == 1, "\(j)")
         let records = jsonLines(j)
         #expect(records.count == 3, "\(j)")
@@ -207,7 +207,7 @@ struct CLITests {
         let dir = TempDir()
         defer { dir.remove() }
         let hostile = ["a; touch PWNED", "$(touch PWNED2)"]
-        let r = await PPDash.run(["run", "-n", "2", "--json", "--", "echo", ":::"] + hostile, directory: dir.path, timeout: 30)
+        let r = await PPDash.run(["run", "-j", "2", "--json", "--", "echo", ":::"] + hostile, directory: dir.path, timeout: 30)
         #expect(r.exitCode == 0, "\(r)")
         let records = jsonLines(r)
         #expect(records.count == 2, "\(r)")
@@ -222,7 +222,7 @@ struct CLITests {
     @Test("--halt now aborts the rest at the first failure; --halt soon lets running tasks finish")
     func halt() async throws {
         let now = await PPDash.run(
-            ["run", "--no-journal", "-n", "1", "--json", "--halt", "now", "--", "sleep 0.05; [ {} != 1 ]"] + [":::", "1", "2", "3"],
+            ["run", "--no-journal", "-j", "1", "--json", "--halt", "now", "--", "sleep 0.05; [ {} != 1 ]"] + [":::", "1", "2", "3"],
             stdin: [], timeout: 20)
         #expect(now.exitCode == 1, "\(now)")
         let byId = try Dictionary(uniqueKeysWithValues: now.out.split(separator: "\n").map { line -> (String, String) in
@@ -231,7 +231,7 @@ struct CLITests {
         })
         #expect(byId == ["1": "error", "2": "aborted", "3": "aborted"], "\(now)")
         let soon = await PPDash.run(
-            ["run", "--no-journal", "-n", "2", "--json", "--halt", "soon", "--", "sleep 0.{}; [ {} != 1 ]"] + [":::", "1", "5", "6", "7"],
+            ["run", "--no-journal", "-j", "2", "--json", "--halt", "soon", "--", "sleep 0.{}; [ {} != 1 ]"] + [":::", "1", "5", "6", "7"],
             stdin: [], timeout: 20)
         #expect(soon.exitCode == 1, "\(soon)")
         let statuses = try soon.out.split(separator: "\n").map { line -> (String, String) in
@@ -247,7 +247,7 @@ struct CLITests {
     func haltSoonLeavesRunningTasks() async throws {
         // 1 fails after 0.1 s while 8 runs (its command holds the word "pending"); 2 and 3 never start.
         let r = await PPDash.run(
-            ["run", "--no-journal", "-n", "2", "--json", "--halt", "soon", "--", "sleep 0.{}; echo pending-{}; [ {} != 1 ]"]
+            ["run", "--no-journal", "-j", "2", "--json", "--halt", "soon", "--", "sleep 0.{}; echo pending-{}; [ {} != 1 ]"]
                 + [":::", "1", "8", "2", "3"],
             stdin: [], timeout: 20)
         #expect(r.exitCode == 1, "\(r)")
@@ -258,7 +258,7 @@ struct CLITests {
 
     @Test("run --help, resume --help and ppdash --help print the library's help and exit 0", arguments: [
         (["run", "--help"], ["USAGE: ppdash run", "--halt", "--keep-order", "--journal", "TEMPLATE"]),
-        (["run", "-n", "2", "-h"], ["USAGE: ppdash run", "--timeout"]),
+        (["run", "-j", "2", "-h"], ["USAGE: ppdash run", "--timeout"]),
         (["resume", "--help"], ["USAGE: ppdash resume", "--failed-only", "--retries", "--json"]),
         (["--help"], ["USAGE: ppdash", "run", "resume", "attach", "engine", "ipp", "demo", "ls"]),
     ])
@@ -271,10 +271,10 @@ struct CLITests {
 
     @Test("the template may follow run's options without --, its own flags staying its own")
     func templateWithoutTerminator() async {
-        let quoted = await PPDash.run(["run", "-n", "2", "--keep-order", "echo x{}", ":::", "a", "b"], stdin: [], timeout: 30)
+        let quoted = await PPDash.run(["run", "-j", "2", "--keep-order", "echo x{}", ":::", "a", "b"], stdin: [], timeout: 30)
         #expect(quoted.exitCode == 0, "\(quoted)")
         #expect(quoted.outLines == ["xa", "xb"], "\(quoted)")
-        let flags = await PPDash.run(["run", "-n", "2", "--keep-order", "seq", "-s", "+", "{}", ":::", "3", "4"], stdin: [], timeout: 30)
+        let flags = await PPDash.run(["run", "-j", "2", "--keep-order", "seq", "-s", "+", "{}", ":::", "3", "4"], stdin: [], timeout: 30)
         #expect(flags.exitCode == 0, "\(flags)")
         #expect(flags.outLines == ["1+2+3", "1+2+3+4"], "\(flags)")
     }
@@ -363,7 +363,7 @@ struct CLITests {
 
     @Test("run without a terminal prints the headless output")
     func runWithoutTTY() async {
-        let r = await PPDash.run(["run", "-n", "2", "--", "echo", "{}", ":::", "a", "b"],
+        let r = await PPDash.run(["run", "-j", "2", "--", "echo", "{}", ":::", "a", "b"],
                                  env: ["TERM": "xterm-256color"], timeout: 30)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.outLines.sorted() == ["a", "b"], "\(r)")
@@ -405,7 +405,7 @@ struct CLITests {
     func lineBufferClosedPipe() async throws {
         let bin = try #require(PPDash.path, Comment(rawValue: PPDash.notFound))
         let r = await run(
-            ["/bin/sh", "-c", "\"$0\" run --no-journal --line-buffer -n 2 -- 'echo {}; sleep 0.1' ::: $(seq 1 200) | head -1", bin],
+            ["/bin/sh", "-c", "\"$0\" run --no-journal --line-buffer -j 2 -- 'echo {}; sleep 0.1' ::: $(seq 1 200) | head -1", bin],
             timeout: 60)
         #expect(r.err.contains("stdout closed"), "the run stopped on the closed pipe: \(r)")
         #expect(!r.err.contains("200 tasks: 200 ok"), "not all 200 tasks ran: \(r)")
@@ -416,7 +416,7 @@ struct CLITests {
     func signalEndsRun(_ sig: Int32) async {
         let m = marker()
         let a = "1\(m)", b = "2\(m)"   // sleep lengths no other process uses
-        guard let child = PPDash.start(["run", "-n", "2", "--", "sleep", "{}", ":::", a, b], timeout: 20) else {
+        guard let child = PPDash.start(["run", "-j", "2", "--", "sleep", "{}", ":::", a, b], timeout: 20) else {
             Issue.record(Comment(rawValue: PPDash.notFound))
             return
         }
@@ -459,8 +459,8 @@ struct CLITests {
         Refused(args: ["run", "--heartbeat", "nan", "--", "true", ":::", "1"], says: ["--heartbeat must be a finite number of seconds", "(got nan)"]),
         Refused(args: ["run", "--max-output", "-5", "--", "true", ":::", "1"], says: ["--max-output must be from 0 to 16777216 (got -5)"]),
         Refused(args: ["run", "--max-output", "99999999999", "--", "true", ":::", "1"], says: ["--max-output must be from 0 to 16777216"]),
-        Refused(args: ["run", "-n", "100000", "--", "true", ":::", "1"], says: ["-n must be from 1 to 4096 (got 100000)"]),
-        Refused(args: ["run", "-n", "-1", "--", "true", ":::", "1"], says: ["-n must be from 1 to 4096 (got -1)"]),
+        Refused(args: ["run", "-j", "100000", "--", "true", ":::", "1"], says: ["-j must be from 1 to 4096 (got 100000)"]),
+        Refused(args: ["run", "-j", "4097", "--", "true", ":::", "1"], says: ["-j must be from 1 to 4096 (got 4097)"]),
         Refused(args: ["run", "-e", "local:5000", "--", "true", ":::", "1"], says: ["from 1 to 4096"]),
         Refused(args: ["demo", "--headless", "--tasks", "-5"], says: ["--tasks must be from 0 to 10000000 (got -5)"]),
         Refused(args: ["demo", "--headless", "--sleep", "-1"], says: ["--sleep must be a finite number of seconds from 0 to 86400 (got -1)"]),

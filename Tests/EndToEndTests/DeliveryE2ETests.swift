@@ -53,7 +53,7 @@ struct OutputEndsE2ETests {
         let marker = journal ? "7.25" : "7.35"
         let journalFlags = journal ? "--journal \(shellQuote(dir.file("j.jsonl")))" : "--no-journal"
         let script = """
-            { \(shellQuote(bin)) run -n 3 \(journalFlags) -- 'sleep {}; seq 1 20000' \
+            { \(shellQuote(bin)) run -j 3 \(journalFlags) -- 'sleep {}; seq 1 20000' \
               ::: 0.2 0.4 \(marker) 2>\(shellQuote(dir.file("err"))); echo $? >\(shellQuote(dir.file("status"))); } | head -1
             """
         let r = await run(["/bin/sh", "-c", script], env: PPDash.baseEnvironment, timeout: 30)
@@ -80,7 +80,7 @@ struct OutputEndsE2ETests {
         let task =
             "if [ {} = 1 ]; then sleep 0.3; head -c 300000 /dev/zero | tr '\\0' a; echo; else echo n{}; fi; touch \(dir.path)/t{}"
         let script = """
-            \(shellQuote(bin)) run --no-journal --keep-order --max-output 1000000 -n 4 -- \(shellQuote(task)) ::: 1 2 3 4 \
+            \(shellQuote(bin)) run --no-journal --keep-order --max-output 1000000 -j 4 -- \(shellQuote(task)) ::: 1 2 3 4 \
               2>&1 | { while [ ! -e \(shellQuote(dir.file("go"))) ]; do sleep 0.05; done; cat; }
             """
         let child = Child.start(["/bin/sh", "-c", script], env: PPDash.baseEnvironment, timeout: 30)

@@ -73,7 +73,7 @@ struct EndingsE2ETests {
         let marker = "hup\(UInt32.random(in: 100_000...999_999))"
         let journal = dir.file("j.jsonl"), side = dir.file("side")
         let argv = [
-            bin, "run", "--headless", "-n", "2", "--journal", journal, "--",
+            bin, "run", "--headless", "-j", "2", "--journal", journal, "--",
             "sleep 0.3; echo {} >> \(side); echo output {}; : \(marker)",
         ] + [":::"] + (1...8).map(String.init)
         let r = await runAndHangUp(argv, timeout: 30) { lines(of: journal).contains { $0.contains("\"event\":\"started\"") } }
@@ -96,7 +96,7 @@ struct EndingsE2ETests {
             let child = PPDash.start(
                 // Tasks wait for the test's go (at most 60 s): the hangup falls inside the batch however slowly this
                 // test is scheduled on a loaded machine.
-                ["run", "-n", "2", "--journal", journal, "--",
+                ["run", "-j", "2", "--journal", journal, "--",
                  "i=0; while [ ! -e \(dir.file("go")) ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo {} >> \(side); exit {}",
                  ":::", "0", "0", "1", "0"])
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
@@ -119,7 +119,7 @@ struct EndingsE2ETests {
         let journal = dir.file("j.jsonl")
         guard
             let child = PPDash.start(
-                ["run", "-n", "2", "--journal", journal, "--", "sleep {}"] + [":::"] + (1...20).map { "\($0)\(marker)" })
+                ["run", "-j", "2", "--journal", journal, "--", "sleep {}"] + [":::"] + (1...20).map { "\($0)\(marker)" })
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         let running = await waitFor(15) { processes(matching: marker).count >= 2 }
         #expect(running, "two tasks running")
@@ -143,7 +143,7 @@ struct EndingsE2ETests {
         let journal = dir.file("j.jsonl")
         guard
             let child = PPDash.start(
-                ["run", "-n", "2", "--journal", journal, "--", "sleep 3\(marker); : {}", ":::", "1..5000"])
+                ["run", "-j", "2", "--journal", journal, "--", "sleep 3\(marker); : {}", ":::", "1..5000"])
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         let running = await waitFor(15) { processes(matching: marker).count >= 2 }
         #expect(running, "two tasks running")
@@ -278,7 +278,7 @@ struct AttachE2ETests {
         defer { dir.remove() }
         let journal = dir.file("j.jsonl")
         let marker = String(UInt32.random(in: 100_000...999_999))
-        guard let child = PPDash.start(["run", "-n", "2", "--journal", journal, "--", "sleep 2\(marker); : {}", ":::", "1", "2", "3", "4"], timeout: 30)
+        guard let child = PPDash.start(["run", "-j", "2", "--journal", journal, "--", "sleep 2\(marker); : {}", ":::", "1", "2", "3", "4"], timeout: 30)
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         defer {
             child.signal(SIGTERM)

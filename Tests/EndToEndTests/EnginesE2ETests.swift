@@ -132,14 +132,14 @@ struct EnginesE2ETests {
     @Test("run -e proc:2 --json: the same records as local engines, failures and stderr included")
     func runProcMatchesLocal() async {
         let sweep = ["--", "echo out{}; echo err{} >&2; exit $(({} % 3 == 0))", ":::", "1..9"]
-        let local = await PPDash.run(["run", "-n", "2", "--json"] + sweep, timeout: 60)
+        let local = await PPDash.run(["run", "-j", "2", "--json"] + sweep, timeout: 60)
         let proc = await PPDash.run(["run", "-e", "proc:2", "--json"] + sweep, timeout: 60)
         #expect(local.exitCode == 3, "tasks 3, 6 and 9 fail: GNU parallel's status 3\(local)")
         #expect(proc.exitCode == 3, "\(proc)")
         let want = comparableRecords(local)
         #expect(want.count == 9, "\(local)")
         #expect(comparableRecords(proc) == want, "\(proc)")
-        let plainLocal = await PPDash.run(["run", "-n", "2", "--keep-order"] + sweep, timeout: 60)
+        let plainLocal = await PPDash.run(["run", "-j", "2", "--keep-order"] + sweep, timeout: 60)
         let plainProc = await PPDash.run(["run", "-e", "proc:2", "--keep-order"] + sweep, timeout: 60)
         #expect(plainProc.out == plainLocal.out, "\(plainProc)")
     }

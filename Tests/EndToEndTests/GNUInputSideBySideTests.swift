@@ -99,7 +99,7 @@ struct GNUInputSideBySideTests {
         let w = open(fifo, O_RDWR | O_CLOEXEC)
         #expect(w >= 0)
         let child = try #require(PPDash.start(
-            ["run", "--keep-order", "--no-journal", "-n", "2", "touch", "done.{}", "::::", "in", ":::", "x"],
+            ["run", "--keep-order", "--no-journal", "-j", "2", "touch", "done.{}", "::::", "in", ":::", "x"],
             directory: dir.path, timeout: 30))
         _ = "1\n".withCString { write(w, $0, 2) }
         // Only a streamed read starts task 1 now: a reader that read the file whole would wait for its end.
@@ -145,7 +145,7 @@ struct GNUInputSideBySideTests {
         for i in 1...100_000 { text += Array("\(i)\n".utf8) }
         try Data(text).write(to: URL(fileURLWithPath: dir.file("big")))
         let r = await PPDash.run(
-            ["run", "--keep-order", "--no-journal", "-n", "2", "-N", "10000", "sh", "-c", "'echo $# $1'", "x", "::::", "big"],
+            ["run", "--keep-order", "--no-journal", "-j", "2", "-N", "10000", "sh", "-c", "'echo $# $1'", "x", "::::", "big"],
             directory: dir.path, timeout: 60)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.outLines == (0..<10).map { "10000 \($0 * 10000 + 1)" }, "\(r)")
@@ -206,19 +206,19 @@ struct GNUInputResumeTests {
         let journal = dir.file("j.jsonl")
         let template = "echo {1}{2}{3} >> out; test -e ok.{1}"
         let first = await PPDash.run(
-            ["run", "-n", "2", "--journal", journal, "--colsep", ",", "--", template, "::::", "a", "::::+", "b"],
+            ["run", "-j", "2", "--journal", journal, "--colsep", ",", "--", template, "::::", "a", "::::+", "b"],
             directory: dir.path, timeout: 40)
         // Two rows (b is the shorter): 1,p,x fails, 2,q,y is ok.
         #expect(first.exitCode == 1, "\(first)")
         #expect(Set(fileText(dir.file("out")).split(separator: "\n")) == ["1px", "2qy"], "\(first)")
         let header = fileText(journal).split(separator: "\n").first.map(String.init) ?? ""
         // Files made absolute (the directory as the system names it: the test's path may hold a `//`).
-        let input = #/"input":":::: /[^"]*/a ::::\+ /[^"]*/b --colsep ,"/#
+        let input = #/"input":":::: /[^"]*/a ::::\+ /[^"]*/b --colsep ','"/#
         #expect(header.contains(input), "\(header)")
         // The file changes; the task runs again with what was read.
         try Data("9,z\n".utf8).write(to: URL(fileURLWithPath: dir.file("a")))
         #expect(FileManager.default.createFile(atPath: dir.file("ok.1"), contents: nil))
-        let r = await PPDash.run(["resume", journal, "-n", "2"], directory: dir.path, timeout: 40)
+        let r = await PPDash.run(["resume", journal, "-j", "2"], directory: dir.path, timeout: 40)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.err.contains("1 task to run, 1 already ok"), "\(r)")
         let lines: [String] = fileText(dir.file("out")).split(separator: "\n").map(String.init)
@@ -234,7 +234,7 @@ struct GNUInputResumeTests {
         try Data("n\n1\n2\n3\n".utf8).write(to: URL(fileURLWithPath: dir.file("h")))
         let journal = dir.file("j.jsonl")
         let first = await PPDash.run(
-            ["run", "-n", "1", "--journal", journal, "--header", ":", "-N", "2", "--", "echo {n} {2} >> out; test -e ok", "::::", "h"],
+            ["run", "-j", "1", "--journal", journal, "--header", ":", "-N", "2", "--", "echo {n} {2} >> out; test -e ok", "::::", "h"],
             directory: dir.path, timeout: 40)
         #expect(first.exitCode == 2, "\(first)")  // GNU parallel's status: both tasks failed
         #expect(fileText(dir.file("out")) == "1 2\n3\n", "\(first)")

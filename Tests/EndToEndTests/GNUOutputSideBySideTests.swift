@@ -283,7 +283,7 @@ struct GNURefusedOptionsTests {
         let cases: [[String]] = [
             ["--pipe"], ["--tee"], ["--onall"], ["--nonall"], ["--transferfile", "x"], ["--return", "x"], ["--cleanup"],
             ["--basefile", "x"], ["--bar"], ["--eta"], ["--progress"], ["--ctagstring", "x"], ["--semaphore"],
-            ["--sqlmaster", "x"], ["--timeout", "200%"], ["--results", "out.csv"], ["--results", "{}/x"],
+            ["--sqlmaster", "x"], ["--timeout", "0%"], ["--timeout", "5x"], ["--results", "out.csv"], ["--results", "{}/x"],
             ["--halt", "sometimes"], ["--halt", "now,fail=x"], ["-j", "x"], ["--resume"], ["--memfree", "lots"],
             ["--load", "-1"], ["--nice", "99"], ["--delay", "-1"], ["-S", "ssh -p 22 host"], ["--files", "--results", "d"],
             ["--tag", "--json"], ["--joblog", "/"], ["--resume-failed", "--joblog", "/nonexistent/dir/log"],

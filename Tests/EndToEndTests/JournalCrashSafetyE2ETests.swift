@@ -8,7 +8,7 @@ import Glibc
 
 @Suite("journal crash safety", .endToEndSlot, .serialized)
 struct JournalCrashSafetyE2ETests {
-    /// Runs `ppdash run -n 2 --journal J [extra] -- 'echo out-{}' ::: 1..20000` with stdout on a pipe, reads until
+    /// Runs `ppdash run -j 2 --journal J [extra] -- 'echo out-{}' ::: 1..20000` with stdout on a pipe, reads until
     /// `lines` whole lines came, SIGKILLs it at once; returns the printed lines and the journal's text.
     func killAfter(lines wanted: Int, extra: [String], dir: TempDir) throws -> (printed: [String], journal: String) {
         guard let bin = PPDash.path else { throw Failure(PPDash.notFound) }
@@ -19,7 +19,7 @@ struct JournalCrashSafetyE2ETests {
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         defer { close(fds[0]) }
-        let argv = [bin, "run", "-n", "2", "--journal", journal] + extra + ["--", "echo out-{}", ":::", "1..20000"]
+        let argv = [bin, "run", "-j", "2", "--journal", journal] + extra + ["--", "echo out-{}", ":::", "1..20000"]
         let child: ChildProcess
         do throws(Errno) {
             child = try spawnSession(

@@ -55,7 +55,7 @@ struct JournalE2ETests {
         let m = String(UInt32.random(in: 100_000...999_999))
         // Tasks 1-6 finish at once; 7-9 then sleep (their own process groups outlive ppdash) until `go` exists.
         let template = "if [ {} -gt 6 ] && [ ! -e \(dir.file("go")) ]; then sleep 1\(m); fi; echo out-{}"
-        let runArgs = ["-n", "3", "--json", "--", template, ":::", "1..12"]
+        let runArgs = ["-j", "3", "--json", "--", template, ":::", "1..12"]
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
         guard let child = PPDash.start(["run", "--journal", journal] + runArgs, timeout: 30) else {
             Issue.record(Comment(rawValue: PPDash.notFound))
@@ -76,7 +76,7 @@ struct JournalE2ETests {
         #expect(sleepers().count == 3, "the killed ppdash's tasks outlived it")
 
         // resume refuses to start anything while they run.
-        let refused = await PPDash.run(["resume", journal, "-n", "3", "--json"], timeout: 20)
+        let refused = await PPDash.run(["resume", journal, "-j", "3", "--json"], timeout: 20)
         #expect(refused.exitCode == 1, "\(refused)")
         #expect(refused.err.contains("still run here") && refused.err.contains("--kill-orphans"), "\(refused)")
         #expect(refused.out.isEmpty, "nothing ran\(refused)")
@@ -85,7 +85,7 @@ struct JournalE2ETests {
 
         // --kill-orphans stops them and runs exactly the rest.
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
-        let resumed = await PPDash.run(["resume", journal, "--kill-orphans", "-n", "3", "--json"], timeout: 30)
+        let resumed = await PPDash.run(["resume", journal, "--kill-orphans", "-j", "3", "--json"], timeout: 30)
         #expect(resumed.exitCode == 0, "\(resumed)")
         #expect(resumed.err.contains("stopped 3 orphaned tasks"), "\(resumed)")
         let rerun = resumed.outLines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
@@ -121,7 +121,7 @@ struct JournalE2ETests {
         guard let t = await startInTmux(
             // Tasks wait for the test's go (at most 60 s): the batch cannot end before the hangup and the attach, however
             // slowly this test is scheduled on a loaded machine.
-            ["run", "--journal", journal, "-n", "2", "--", "i=0; while [ ! -e \(dir.file("go")) ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo {}", ":::", "1..16"],
+            ["run", "--journal", journal, "-j", "2", "--", "i=0; while [ ! -e \(dir.file("go")) ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; echo {}", ":::", "1..16"],
             stateHome: dir.path)
         else { return }
         var killed = false
@@ -172,7 +172,7 @@ struct JournalE2ETests {
 
         let dash = dir.file("term.jsonl")
         guard let t = await startInTmux(
-            ["run", "--journal", dash, "-n", "2", "--", "sleep 1\(m)", ":::", "1", "2", "3", "4"], stateHome: dir.path)
+            ["run", "--journal", dash, "-j", "2", "--", "sleep 1\(m)", ":::", "1", "2", "3", "4"], stateHome: dir.path)
         else { return }
         defer { t.kill() }
         #expect(await waitFor(15) { sleepers() == 2 }, "two tasks running")
@@ -185,7 +185,7 @@ struct JournalE2ETests {
         #expect(await waitFor(5) { sleepers() == 0 }, "no task left running")
 
         let headless = dir.file("int.jsonl")
-        guard let child = PPDash.start(["run", "--journal", headless, "-n", "2", "--", "sleep 1\(m)", ":::", "5", "6", "7"], timeout: 20)
+        guard let child = PPDash.start(["run", "--journal", headless, "-j", "2", "--", "sleep 1\(m)", ":::", "5", "6", "7"], timeout: 20)
         else { return }
         #expect(await waitFor(15) { sleepers() == 2 }, "two tasks running")
         child.signal(SIGINT)
@@ -273,7 +273,7 @@ struct JournalResumeE2ETests {
         let template = "pwd >> pwds; sleep {}; : \(m)"
         guard
             let child = PPDash.start(
-                ["run", "-n", "2", "--timeout", "1", "--journal", journal, "--", template, ":::", "0.1", "0.2", "3", "3", "3", "3"],
+                ["run", "-j", "2", "--timeout", "1", "--journal", journal, "--", template, ":::", "0.1", "0.2", "3", "3", "3", "3"],
                 directory: dir.path, timeout: 30)
         else {
             Issue.record(Comment(rawValue: PPDash.notFound))
@@ -313,7 +313,7 @@ struct JournalResumeE2ETests {
         let state = TempDir()
         defer { state.remove() }
         for i in 0..<60 {
-            let r = await PPDash.run(["run", "-n", "1", "--", "true", ":::", "\(i)"], env: ["XDG_STATE_HOME": state.path], timeout: 20)
+            let r = await PPDash.run(["run", "-j", "1", "--", "true", ":::", "\(i)"], env: ["XDG_STATE_HOME": state.path], timeout: 20)
             #expect(r.exitCode == 0, "run \(i): \(r)")
             if r.exitCode != 0 { break }
         }
@@ -333,7 +333,7 @@ struct JournalResumeE2ETests {
         }
         for i in 0..<4 {
             let r = await run(
-                ["/usr/bin/unshare", "-pf", bin, "run", "-n", "1", "--", "true", ":::", "\(i)"],
+                ["/usr/bin/unshare", "-pf", bin, "run", "-j", "1", "--", "true", ":::", "\(i)"],
                 env: PPDash.baseEnvironment.merging(["XDG_STATE_HOME": state.path]) { $1 }, timeout: 20)
             #expect(r.exitCode == 0, "run \(i): \(r)")
         }
@@ -351,7 +351,7 @@ struct JournalResumeE2ETests {
         let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
         guard
             let child = PPDash.start(
-                ["run", "-n", "2", "--journal", journal, "--", template, ":::", "1..50000"], directory: dir.path,
+                ["run", "-j", "2", "--journal", journal, "--", template, ":::", "1..50000"], directory: dir.path,
                 timeout: 60)
         else {
             Issue.record(Comment(rawValue: PPDash.notFound))
@@ -372,7 +372,7 @@ struct JournalResumeE2ETests {
         let refused = await PPDash.run(["resume", journal], directory: dir.path, timeout: 30)
         #expect(refused.exitCode == 1 && refused.err.contains("2 tasks of the interrupted run still run here"), "\(refused.err.prefix(2000))")
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
-        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-n", "4"], directory: dir.path, timeout: 300)
+        let r = await PPDash.run(["resume", journal, "--kill-orphans", "-j", "4"], directory: dir.path, timeout: 300)
         #expect(r.exitCode == 0, "\(r.err.suffix(2000))")
         #expect(r.err.contains("50000 tasks to run"), "\(r.err.prefix(2000))")
         let side = (try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? ""
@@ -389,7 +389,7 @@ struct JournalResumeE2ETests {
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
         guard
             let child = PPDash.start(
-                ["run", "-n", "1", "--journal", journal, "--", "[ -e go ] || sleep 1\(m); echo {} >> side", ":::", "a"],
+                ["run", "-j", "1", "--journal", journal, "--", "[ -e go ] || sleep 1\(m); echo {} >> side", ":::", "a"],
                 directory: dir.path, timeout: 30)
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         let running = await waitFor(20) { events(journalLines(journal), "started").count == 1 }
@@ -440,7 +440,7 @@ struct JournalResumeE2ETests {
         let template = "seq {}00 {}99; [ {} -le 3 ] || [ -e go ] || sleep 1\(m)"
         guard
             let child = PPDash.start(
-                ["run", "-n", "1", "--max-output", "10", "--journal", journal, "--", template, ":::", "1", "2", "3", "4", "5", "6"],
+                ["run", "-j", "1", "--max-output", "10", "--journal", journal, "--", template, ":::", "1", "2", "3", "4", "5", "6"],
                 directory: dir.path, timeout: 30)
         else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
         #expect(await waitFor(20) { events(journalLines(journal), "completed").count == 3 })
@@ -471,7 +471,7 @@ struct JournalResumeE2ETests {
         }
         let journal = dir.file("j.jsonl")
         // 1024 blocks of 512 bytes: the header, 3000 submitted lines and some hundreds of completed ones.
-        let cmd = "ulimit -f 1024; exec \(shellQuote(bin)) run -n 2 --journal \(shellQuote(journal)) -- 'echo {} >> side' ::: 1..3000"
+        let cmd = "ulimit -f 1024; exec \(shellQuote(bin)) run -j 2 --journal \(shellQuote(journal)) -- 'echo {} >> side' ::: 1..3000"
         let r = await run(["sh", "-c", cmd], env: PPDash.baseEnvironment, directory: dir.path, timeout: 120)
         #expect(r.exitCode != 0 && r.signal == nil, "\(r.err.suffix(1500))")
         let warnings = splitLines(r.err).filter { $0.contains("cannot write the journal") }
@@ -483,7 +483,7 @@ struct JournalResumeE2ETests {
             events(journalLines(journal), "completed").filter { $0["status"] as? String == "ok" }.map(firstArg))
         #expect(!ok.isEmpty)
         try? FileManager.default.removeItem(atPath: dir.file("side"))
-        let resumed = await PPDash.run(["resume", journal, "-n", "4"], directory: dir.path, timeout: 300)
+        let resumed = await PPDash.run(["resume", journal, "-j", "4"], directory: dir.path, timeout: 300)
         #expect(resumed.exitCode == 0, "\(resumed.err.suffix(1500))")
         let rerun = splitLines((try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? "")
         #expect(ok.isDisjoint(with: rerun), "resume ran tasks the journal recorded ok")
@@ -501,7 +501,7 @@ struct JournalResumeE2ETests {
         defer { state.remove() }
         let env: [String: String?] = ["XDG_STATE_HOME": state.path]
         for arg in ["a", "b"] {
-            let r = await PPDash.run(["run", "-n", "1", "--", "echo {}; exit {} 2>/dev/null", ":::", arg], env: env, timeout: 20)
+            let r = await PPDash.run(["run", "-j", "1", "--", "echo {}; exit {} 2>/dev/null", ":::", arg], env: env, timeout: 20)
             #expect(r.exitCode == 1, "\(r)")
         }
         let dir = state.file("ppdash")
@@ -522,7 +522,7 @@ struct JournalResumeE2ETests {
         let attach = await PPDash.run(["attach", bad], env: env, timeout: 20)
         #expect(attach.exitCode == 0 && attach.signal == nil, "\(attach)")
         #expect(attach.err.contains("\(bad): line "), "names file and line: \(attach)")
-        let resume = await PPDash.run(["resume", bad, "-n", "1"], env: env, timeout: 20)
+        let resume = await PPDash.run(["resume", bad, "-j", "1"], env: env, timeout: 20)
         #expect(resume.signal == nil && resume.exitCode == 1, "the task fails again: \(resume)")
         #expect(resume.err.contains("\(bad): line "), "\(resume)")
 
@@ -538,9 +538,9 @@ struct JournalResumeE2ETests {
         defer { other.remove() }
         let env: [String: String?] = ["XDG_STATE_HOME": state.path]
         let named = other.file("mine.jsonl")
-        let r1 = await PPDash.run(["run", "-n", "1", "--journal", named, "--", "echo named {}", ":::", "1"], env: env, timeout: 20)
+        let r1 = await PPDash.run(["run", "-j", "1", "--journal", named, "--", "echo named {}", ":::", "1"], env: env, timeout: 20)
         #expect(r1.exitCode == 0, "\(r1)")
-        let r2 = await PPDash.run(["run", "-n", "1", "--", "echo default {}", ":::", "1"], env: env, timeout: 20)
+        let r2 = await PPDash.run(["run", "-j", "1", "--", "echo default {}", ":::", "1"], env: env, timeout: 20)
         #expect(r2.exitCode == 0, "\(r2)")
         let ls = await PPDash.run(["ls"], env: env, timeout: 20)
         #expect(ls.out.contains(named) && ls.out.contains("echo named {}") && ls.out.contains("echo default {}"), "\(ls)")
@@ -555,7 +555,7 @@ struct JournalResumeE2ETests {
         // A running batch: never pruned.
         let m = String(UInt32.random(in: 100_000...999_999))
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
-        guard let running = PPDash.start(["run", "-n", "1", "--", "sleep 1\(m) # {}", ":::", "1"], env: env, timeout: 60) else {
+        guard let running = PPDash.start(["run", "-j", "1", "--", "sleep 1\(m) # {}", ":::", "1"], env: env, timeout: 60) else {
             Issue.record(Comment(rawValue: PPDash.notFound))
             return
         }

@@ -44,7 +44,7 @@ struct OutputE2ETests {
         let dir = TempDir()
         defer { dir.remove() }
         let journal = dir.file("j.jsonl")
-        guard let r = await ppdash(["run", "-n", "1", "--journal", journal, "--", "seq 1 50000; : {}", ":::", "1"], dir: dir)
+        guard let r = await ppdash(["run", "-j", "1", "--journal", journal, "--", "seq 1 50000; : {}", ":::", "1"], dir: dir)
         else { return }
         #expect(r.exitCode == 0, "\(r)")
         let spool = dir.file("j.spool/1.out")
@@ -156,7 +156,7 @@ struct LiveDetailE2ETests {
         // A sleep length no other process uses, to find and end the task.
         let m = String(UInt32.random(in: 100_000...999_999))
         defer { for p in processes(matching: m) { kill(p.pid, SIGKILL) } }
-        let cmd = [bin, "run", "-n", "1", "--no-journal", "--", "echo live-{}; sleep 3\(m).5; echo after-{}", ":::", "A"]
+        let cmd = [bin, "run", "-j", "1", "--no-journal", "--", "echo live-{}; sleep 3\(m).5; echo after-{}", ":::", "A"]
             .map(shellQuote).joined(separator: " ")
         let (t, r) = await Tmux.start(
             "XDG_STATE_HOME=\(shellQuote(dir.path)) \(cmd); echo EXIT=$?; sleep 30", width: 100, height: 30)

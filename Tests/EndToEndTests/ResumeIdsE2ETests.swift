@@ -23,12 +23,12 @@ struct ResumeIdsE2ETests {
         let flag = dir.file("flag")
         let template = "case {} in b|d) [ -e \(flag) ] || exit 3;; esac; echo ok {}"
         let first = await PPDash.run(
-            ["run", "-n", "2", "--journal", journal, "--", template, ":::", "a", "b", "c", "d"], timeout: 60)
+            ["run", "-j", "2", "--journal", journal, "--", template, ":::", "a", "b", "c", "d"], timeout: 60)
         #expect(first.exitCode == 2, "\(first)")  // GNU parallel's status: 2 tasks failed
         #expect(Set(completed(journal).filter { $0.status != "ok" }.map(\.id)) == ["2", "4"], "\(first)")
 
         // Plain mode: the failure lines name the run's ids.
-        let again = await PPDash.run(["resume", journal, "-n", "2"], timeout: 60)
+        let again = await PPDash.run(["resume", journal, "-j", "2"], timeout: 60)
         #expect(again.exitCode == 2, "\(again)")
         #expect(again.err.contains("ppdash: task 2 (") && again.err.contains("ppdash: task 4 ("), "\(again.err)")
         #expect(!again.err.contains("ppdash: task 1 (") , "the new scheduler's ids are not printed: \(again.err)")
@@ -36,7 +36,7 @@ struct ResumeIdsE2ETests {
         // --json: each record's id and seq are the run's, and the journal's completed lines say the same.
         _ = FileManager.default.createFile(atPath: flag, contents: nil)
         let lines = completed(journal).count
-        let ok = await PPDash.run(["resume", journal, "-n", "2", "--json"], timeout: 60)
+        let ok = await PPDash.run(["resume", journal, "-j", "2", "--json"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok)")
         let records = ok.outLines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
         let printed = Set(records.map { "\($0["id"] ?? "?")/\($0["seq"] ?? "?")" })

@@ -62,7 +62,7 @@ struct StreamE2ETests {
         let dir = TempDir()
         defer { dir.remove() }
         let child = try #require(
-            pipeline("yes", ["run", "-n", "2", "--no-journal", "--", "true"], pidFile: dir.file("pid"), timeout: 40),
+            pipeline("yes", ["run", "-j", "2", "--no-journal", "--", "true"], pidFile: dir.file("pid"), timeout: 40),
             Comment(rawValue: PPDash.notFound))
         var ppdash: pid_t?
         _ = waitFor(10) {
@@ -91,7 +91,7 @@ struct StreamE2ETests {
     @Test("a range of ten million costs nothing until dispatched: VmHWM stays small; SIGTERM prints one line")
     func tenMillionRange() async throws {
         let child = try #require(
-            PPDash.start(["run", "-n", "2", "--no-journal", "--", "true", ":::", "1..10000000"], timeout: 40),
+            PPDash.start(["run", "-j", "2", "--no-journal", "--", "true", ":::", "1..10000000"], timeout: 40),
             Comment(rawValue: PPDash.notFound))
         var started = false
         var hwm = 0
@@ -113,7 +113,7 @@ struct StreamE2ETests {
         let dir = TempDir()
         defer { dir.remove() }
         let r = await PPDash.run(
-            ["run", "-n", "2", "--no-journal", "--halt", "now", "--", "exit {}", ":::", "1..10000000"], timeout: 30)
+            ["run", "-j", "2", "--no-journal", "--halt", "now", "--", "exit {}", ":::", "1..10000000"], timeout: 30)
         #expect(r.exitCode == 1 || r.exitCode == 2, "the failing task's own status (task 1 or 2 fails first)\(r)")
         #expect(r.elapsed < 20, "\(r)")
         #expect(r.errLines.last?.contains("10000000 tasks") == true, "\(r)")
@@ -126,7 +126,7 @@ struct StreamE2ETests {
         let out = dir.file("out")
         let child = try #require(
             PPDash.start(
-                ["run", "-n", "2", "--no-journal", "--", "echo {1}-{2} >> \(shellQuote(out))", ":::", "1..1000000", ":::", "1..1000000"],
+                ["run", "-j", "2", "--no-journal", "--", "echo {1}-{2} >> \(shellQuote(out))", ":::", "1..1000000", ":::", "1..1000000"],
                 timeout: 40), Comment(rawValue: PPDash.notFound))
         let ran = waitFor(10) { readText(out).contains("1-2\n") }
         child.signal(SIGTERM)
@@ -143,11 +143,11 @@ struct StreamE2ETests {
 
     @Test("a NUL in a stdin line cuts it there, said once on stderr; -0 reads NUL-separated items")
     func nulInInput() async {
-        let lines = await PPDash.run(["run", "-n", "1", "--no-journal", "--", "echo {}"], stdin: Array("a\0b\nc\n".utf8), timeout: 30)
+        let lines = await PPDash.run(["run", "-j", "1", "--no-journal", "--", "echo {}"], stdin: Array("a\0b\nc\n".utf8), timeout: 30)
         #expect(lines.exitCode == 0, "\(lines)")
         #expect(Set(lines.outLines) == ["a", "c"], "\(lines)")
         #expect(lines.err.contains("line 1 of stdin holds a NUL byte"), "\(lines)")
-        let items = await PPDash.run(["run", "-n", "1", "-0", "--no-journal", "--", "echo {}"], stdin: Array("a b\0c\nd\0".utf8), timeout: 30)
+        let items = await PPDash.run(["run", "-j", "1", "-0", "--no-journal", "--", "echo {}"], stdin: Array("a b\0c\nd\0".utf8), timeout: 30)
         #expect(items.exitCode == 0, "\(items)")
         #expect(Set(items.outLines) == ["a b", "c", "d"], "\(items)")
     }
@@ -161,7 +161,7 @@ struct StreamE2ETests {
         let journal = dir.file("j.jsonl")
         let template = "echo {} >> \(shellQuote(out)); [ -e \(shellQuote(stop)) ] || sleep 10"
         let child = try #require(
-            PPDash.start(["run", "-n", "2", "--journal", journal, "--", template, ":::", "1..6000"], timeout: 40),
+            PPDash.start(["run", "-j", "2", "--journal", journal, "--", template, ":::", "1..6000"], timeout: 40),
             Comment(rawValue: PPDash.notFound))
         let began = waitFor(10) { readText(out).split(separator: "\n").count == 2 }
         child.signal(SIGTERM)
@@ -171,7 +171,7 @@ struct StreamE2ETests {
         let header = readText(journal).split(separator: "\n").first.map(String.init) ?? ""
         #expect(header.contains(#""args":[[{"range":[1,6000]}]]"#), "\(header.prefix(2000))")
         #expect(FileManager.default.createFile(atPath: stop, contents: nil))
-        let r = await PPDash.run(["resume", journal, "-n", "4"], timeout: 60)
+        let r = await PPDash.run(["resume", journal, "-j", "4"], timeout: 60)
         #expect(r.exitCode == 0, "\(r)")
         let done = readText(out).split(separator: "\n").map(String.init)
         // Tasks 1 and 2 ran twice (stopped, then resumed); every other task once.
@@ -188,7 +188,7 @@ struct StreamE2ETests {
         let child = try #require(
             pipeline(
                 "(printf 'a\\nb\\n'; sleep 20; echo never)",
-                ["run", "-n", "1", "--journal", journal, "--", "echo {} >> \(shellQuote(out)); sleep 10"],
+                ["run", "-j", "1", "--journal", journal, "--", "echo {} >> \(shellQuote(out)); sleep 10"],
                 pidFile: dir.file("pid"), timeout: 40), Comment(rawValue: PPDash.notFound))
         var ppdash: pid_t?
         let began = waitFor(10) {
@@ -201,7 +201,7 @@ struct StreamE2ETests {
         let first = await child.wait()
         #expect(began && ended, "\(first)")
         #expect(readText(journal).contains("stdin not read to its end"), "\(readText(journal))")
-        let r = await PPDash.run(["resume", journal, "-n", "2"], timeout: 40)
+        let r = await PPDash.run(["resume", journal, "-j", "2"], timeout: 40)
         #expect(r.exitCode == 0, "\(r)")
         #expect(r.err.contains("ended before stdin did"), "\(r)")
         #expect(r.err.contains("2 tasks to run"), "\(r)")

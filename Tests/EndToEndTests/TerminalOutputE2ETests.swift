@@ -63,7 +63,7 @@ struct TerminalOutputE2ETests {
 
     @Test("the progress line is erased before each output line")
     func progressLineErasedBeforeOutput() async {
-        let args = ["run", "--headless", "-n", "2", "--", "sleep 0.25; echo out{}", ":::"] + (1...8).map(String.init)
+        let args = ["run", "--headless", "-j", "2", "--", "sleep 0.25; echo out{}", ":::"] + (1...8).map(String.init)
         guard let r = await run(onPty: args, term: "xterm-256color") else { return }
         #expect(!r.timedOut && r.exitCode == 0, "\(r)")
         #expect(r.stdout.contains(0x1B), "a progress line was drawn in place\(r)")
@@ -73,7 +73,7 @@ struct TerminalOutputE2ETests {
 
     @Test("output that does not end its line is not drawn over by the progress line")
     func partialLineKept() async {
-        let args = ["run", "--headless", "-n", "1", "--", "sleep 0.3; printf p{}", ":::", "1", "2", "3"]
+        let args = ["run", "--headless", "-j", "1", "--", "sleep 0.3; printf p{}", ":::", "1", "2", "3"]
         guard let r = await run(onPty: args, term: "xterm-256color") else { return }
         #expect(!r.timedOut && r.exitCode == 0, "\(r)")
         #expect(screenLines(r.stdout).contains { $0.hasPrefix("p1p2p3") }, "the partial lines, whole\(r)")
@@ -87,7 +87,7 @@ struct TerminalOutputE2ETests {
         }
         let file = NSTemporaryDirectory() + "ppdash-stdout-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(file) }
-        let script = "exec \"$0\" run --headless -n 2 -- 'sleep 0.25; echo out{}' ::: 1 2 3 4 5 6 > \"$1\""
+        let script = "exec \"$0\" run --headless -j 2 -- 'sleep 0.25; echo out{}' ::: 1 2 3 4 5 6 > \"$1\""
         let r = await runOnPty(
             ["/bin/sh", "-c", script, bin, file], env: PPDash.baseEnvironment.merging(["TERM": "xterm-256color"]) { $1 },
             timeout: 20)

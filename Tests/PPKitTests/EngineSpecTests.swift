@@ -81,7 +81,7 @@ struct EngineSpecTests {
         #expect(
             argv == [
                 "ssh", "-F", "cfg", "-T", "-o", "BatchMode=yes", "-p", "2222", "bob@node7", "--",
-                "/opt/pp\\ dash/ppdash engine --stdio",
+                "'/opt/pp dash/ppdash' engine --stdio",
             ])
     }
 }

@@ -254,12 +254,25 @@ private func makeTempDir() -> String {
         #expect(CommandPlan.plan("/bin/true") == .argv(path: "/bin/true", arguments: ["/bin/true"]))
         #expect(CommandPlan.plan("echo a=b") != .shell("echo a=b"))
         for shell in [
-            "echo $HOME", "cd /tmp", "exit 1", "A=1 env", "ls *.c", "echo a\\ b", "echo 'x'", "true && false", "a | b",
+            "echo $HOME", "cd /tmp", "exit 1", "A=1 env", "ls *.c", "echo a\\ b", "true && false", "a | b",
             "echo >f", "nonexistent_ppdash_cmd", "/nonexistent/prog", "", "   ", "echo ~", "exec true", "set -e",
-            "read x", "wait", ". ./x", "echo {a,b}", "time sleep 1", "echo a;", "echo `id`", "echo \"x\"", "echo #c",
+            "read x", "wait", ". ./x", "echo {a,b}", "time sleep 1", "echo a;", "echo `id`", "echo #c",
+            "echo \"$x\"", "echo \"`id`\"", "echo \"a\\\\b\"", "echo 'open", "'echo' x", "\"echo\" x", "echo 'a'$x", "echo 'a\\nb'",
             "/etc/passwd",
         ] {
             #expect(CommandPlan.plan(shell) == .shell(shell), "\(shell)")
+        }
+        // GNU parallel's quoted arguments are words the shell would make: they run directly too.
+        for (command, words) in [
+            ("echo 'x'", ["x"]), ("echo \"x\"", ["x"]), ("echo 'a b' c", ["a b", "c"]), ("echo ''", [""]),
+            ("echo 'it'\"'\"'s'", ["it's"]), ("echo \"'\"", ["'"]), ("echo 'a;b|c>d $x `id`'", ["a;b|c>d $x `id`"]),
+            ("echo 'a\nb' '~' '*'", ["a\nb", "~", "*"]), ("echo '日本'", ["日本"]), ("echo k='v w'", ["k=v w"]),
+        ] {
+            guard case .argv(let p, let args) = CommandPlan.plan(command) else {
+                Issue.record("\(command) should exec directly")
+                continue
+            }
+            #expect(p.hasSuffix("/echo") && args == ["echo"] + words, "\(command)")
         }
         #expect(CommandPlan.plan("sleep 1", path: "/nonexistent:relative") == .shell("sleep 1"))
         #expect(CommandPlan.plan("sleep 1", path: nil) == .shell("sleep 1"))

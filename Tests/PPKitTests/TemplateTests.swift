@@ -1,4 +1,5 @@
 import PPKit
+import PPSystem
 import Testing
 
 @Suite struct TemplateTests {
@@ -11,14 +12,36 @@ import Testing
     ]
 
     @Test func quotingMatchesGNUParallel() {
+        // Each checked against `parallel --dry-run echo {} ::: VALUE` (GNU parallel 20221122).
         #expect(Template.quote("5") == "5")
-        #expect(Template.quote("a b") == "a\\ b")
-        #expect(Template.quote("a; rm -rf ~") == "a\\;\\ rm\\ -rf\\ \\~")
+        #expect(Template.quote("x-_.+/Z9") == "x-_.+/Z9")
+        #expect(Template.quote("a b") == "'a b'")
+        #expect(Template.quote("a; rm -rf ~") == "'a; rm -rf ~'")
         #expect(Template.quote("") == "''")
-        #expect(Template.quote("a\nb") == "a'\n'b")
-        #expect(Template.quote("$(id)") == "\\$\\(id\\)")
-        #expect(Template.quote("dir/file-1.2_x+y,z:w@h%") == "dir/file-1.2_x+y,z:w@h%")
-        #expect(Template.quote("日本") == "日本")
+        #expect(Template.quote("a\nb") == "'a\nb'")
+        #expect(Template.quote("$(id)") == "'$(id)'")
+        #expect(Template.quote("a\\b") == "'a\\b'")
+        #expect(Template.quote("it's") == "'it'\"'\"'s'")
+        #expect(Template.quote("'") == "\"'\"")
+        #expect(Template.quote("''") == "\"'\"''\"'\"")
+        #expect(Template.quote("a'") == "'a'\"'\"")
+        #expect(Template.quote("'a") == "\"'\"'a'")
+        for c in ["~", "*", "=", ",", ":", "@", "%"] { #expect(Template.quote(c) == "'" + c + "'", "\(c)") }
+        #expect(Template.quote("dir/file-1.2_x+y,z:w@h%") == "'dir/file-1.2_x+y,z:w@h%'")
+        #expect(Template.quote("日本") == "'日本'")
+        // A byte that is not UTF-8 (ByteText's reserved code point) is quoted and kept.
+        let cafe = ByteText.decode([0x63, 0x61, 0x66, 0xE9])
+        #expect(ByteText.bytes(of: Template.quote(cafe)) == [39, 0x63, 0x61, 0x66, 0xE9, 39])
+    }
+
+    @Test func olderJournalsCommandsStillMatch() throws {
+        // ppdash quoted with backslashes before it quoted as GNU parallel: a journal it wrote resumes unchanged.
+        let task = ShellTask(template: try Template("echo {} {#}"), args: ["a b", "it's"], seq: 3)
+        #expect(task.displayCommand == "echo 'a b' 'it'\"'\"'s' 3")
+        #expect(task.matches(recorded: "echo 'a b' 'it'\"'\"'s' 3"))
+        let old = ShellTask(template: try Template("echo {}"), args: ["a b\nc$"], seq: 1)
+        #expect(old.matches(recorded: "echo a\\ b'\n'c\\$"))
+        #expect(!old.matches(recorded: "echo a b"))
     }
 
     @Test(arguments: hostile) func hostileArgumentSurvivesTheShell(arg: String) throws {
@@ -47,7 +70,7 @@ import Testing
             try Template(text).expand(args: args, seq: seq, slot: slot)
         }
         #expect(try x("echo {}", ["a"]) == "echo a")
-        #expect(try x("echo {}", ["a", "b c"]) == "echo a b\\ c")
+        #expect(try x("echo {}", ["a", "b c"]) == "echo a 'b c'")
         #expect(try x("echo {2} {1}", ["a", "b"]) == "echo b a")
         #expect(try x("echo {#} {%}", ["a"]) == "echo 7 3")
         #expect(try x("{.}", ["dir.d/file.tar.gz"]) == "dir.d/file.tar")
@@ -60,9 +83,9 @@ import Testing
         #expect(try x("{//}", ["a//b/"]) == "a")
         #expect(try x("{/.}", ["/a/b/c.txt"]) == "c")
         #expect(try x("{2.} {2/} {2//} {2/.}", ["x", "p/q.r"]) == "p/q q.r p q")
-        #expect(try x("{1/}", ["a b/c d"]) == "c\\ d")
+        #expect(try x("{1/}", ["a b/c d"]) == "'c d'")
         #expect(try x("{3}", ["a", "b"]) == "")
-        #expect(try x("mv {} {.}.bak", ["my file.txt"]) == "mv my\\ file.txt my\\ file.bak")
+        #expect(try x("mv {} {.}.bak", ["my file.txt"]) == "mv 'my file.txt' 'my file'.bak")
     }
 
     @Test func notReplacementStrings() throws {
@@ -74,7 +97,7 @@ import Testing
     @Test func noReplacementAppendsQuotedArgs() throws {
         let t = try Template("echo")
         #expect(!t.hasReplacement)
-        #expect(t.expand(args: ["a b", "c"], seq: 1, slot: 1) == "echo a\\ b c")
+        #expect(t.expand(args: ["a b", "c"], seq: 1, slot: 1) == "echo 'a b' c")
         #expect(try Template("echo {#}").hasReplacement)
         #expect(try Template("echo {#}").expand(args: ["a"], seq: 2, slot: 1) == "echo 2")
         for s in ["{}", "{1}", "{#}", "{%}", "{.}", "{/}", "{//}", "{/.}", "{12.}", "{2/}", "{2//}", "{2/.}"] {
@@ -91,8 +114,8 @@ import Testing
 
     @Test func shellTaskCommands() throws {
         let task = ShellTask(template: try Template("run {%} {#} {}"), args: ["a b"], seq: 4)
-        #expect(task.command(slot: 2) == "run 2 4 a\\ b")
-        #expect(task.displayCommand == "run {%} 4 a\\ b")
+        #expect(task.command(slot: 2) == "run 2 4 'a b'")
+        #expect(task.displayCommand == "run {%} 4 'a b'")
     }
 
     @Test func sweepFromWords() throws {

@@ -152,6 +152,12 @@ public final class ShellStream: Sendable {
         return scheduler.append(works, toStream: result.handle.batch)
     }
 
+    /// Adds tasks as given, each keeping its own arguments and `{#}` (GNU parallel's --resume leaves some Seqs out);
+    /// false once the batch is closed.
+    public func append(shellTasks: [ShellTask]) -> Bool {
+        scheduler.append(shellTasks.map { .shell($0) }, toStream: result.handle.batch)
+    }
+
     /// Tasks made and not started yet: a reader waits while many are.
     public var queued: Int { scheduler.queuedCount(result.handle.batch) }
 

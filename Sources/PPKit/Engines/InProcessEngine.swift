@@ -164,7 +164,13 @@ public final class InProcessEngine: Engine {
                     mailbox.withLock { $0.currentLive = live }
                 })
             if out.pid == 0 { sink.engineStarted(engine, task: a.task, at: out.started, processGroup: nil) }
-            return Self.outcome(of: out)
+            var outcome = Self.outcome(of: out)
+            // Stopped by `Scheduler.timeOut` (a limit decided while it ran): timed out, not aborted.
+            if out.cancelled && mailbox.withLock({ $0.currentReason }) == .runTimeLimit {
+                outcome.status = .timeout
+                outcome.error = "run-time limit exceeded"
+            }
+            return outcome
         case .builtin(let b):
             let start = clock.now()
             if !preStarted { sink.engineStarted(engine, task: a.task, at: start, processGroup: nil) }

@@ -19,26 +19,47 @@ public enum CommandPlan: Sendable, Hashable {
         return .argv(path: resolved, arguments: words)
     }
 
-    /// The space/tab-separated words of a command without shell syntax (no `=` in the first word), else nil.
+    /// The space/tab-separated words of a command without shell syntax, else nil. The first word is plain bytes
+    /// (no `=`: an assignment); the others may also hold `=` and the quoting GNU parallel's arguments get: `'...'`
+    /// (anything but `'` and `\`) and `"..."` without `$` `` ` `` `\` (so `'a b'`, `it'"'"'s`, `''` are words the
+    /// shell would make too, and run directly).
     static func plainWords(_ command: String) -> [String]? {
         var words: [String] = []
-        var start: String.UTF8View.Index? = nil
-        let u = command.utf8
-        var i = u.startIndex
-        while i != u.endIndex {
+        var word: [UInt8] = []
+        var inWord = false
+        let u = Array(command.utf8)
+        var i = 0
+        func end() {
+            if inWord { words.append(String(decoding: word, as: UTF8.self)) }
+            word.removeAll(keepingCapacity: true)
+            inWord = false
+        }
+        while i < u.count {
             let b = u[i]
             if b == 32 || b == 9 {
-                if let s = start {
-                    words.append(String(command[s..<i]))
-                    start = nil
-                }
-            } else {
-                guard isPlainByte(b) || (b == UInt8(ascii: "=") && !words.isEmpty) else { return nil }
-                if start == nil { start = i }
+                end()
+                i += 1
+                continue
             }
-            i = u.index(after: i)
+            inWord = true
+            if isPlainByte(b) || (b == UInt8(ascii: "=") && !words.isEmpty) {
+                word.append(b)
+                i += 1
+            } else if (b == 39 || b == 34) && !words.isEmpty {
+                // A quoted part of an argument: up to the same quote, literal inside ('...' always; "..." when it
+                // holds nothing the shell would expand). No backslash: sh's own echo reads escapes in its
+                // arguments, the echo program does not; such a command keeps going to sh, as GNU parallel's does.
+                guard let close = u[(i + 1)...].firstIndex(of: b) else { return nil }
+                let inside = u[(i + 1)..<close]
+                if inside.contains(92) { return nil }
+                if b == 34, inside.contains(where: { $0 == UInt8(ascii: "$") || $0 == UInt8(ascii: "`") }) { return nil }
+                word.append(contentsOf: inside)
+                i = close + 1
+            } else {
+                return nil
+            }
         }
-        if let s = start { words.append(String(command[s...])) }
+        end()
         return words
     }
 

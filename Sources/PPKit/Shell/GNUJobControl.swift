@@ -36,10 +36,12 @@ public enum Joblog {
         }
     }
 
-    /// One line as GNU parallel writes it: `%.3f` start, `%10.3f` run time.
+    /// One line as GNU parallel writes it: `%.3f` start, `%10.3f` run time, a newline in the command written as
+    /// NUL (so a line is one task).
     public static func line(_ e: Entry) -> String {
         "\(e.seq)\t\(e.host)\t" + String(format: "%.3f\t%10.3f", e.start, e.runtime)
-            + "\t\(e.send)\t\(e.receive)\t\(e.exitval)\t\(e.signal)\t\(e.command)\n"
+            + "\t\(e.send)\t\(e.receive)\t\(e.exitval)\t\(e.signal)\t"
+            + e.command.replacingOccurrences(of: "\n", with: "\0") + "\n"
     }
 
     /// A finished task's entry. GNU's values: Exitval -1 when the task was killed for its time limit (or aborted

@@ -59,13 +59,13 @@ public struct Template: Sendable, Hashable {
         render(args: args, seq: seq, slot: slot)
     }
 
-    /// Expands; a nil `slot` leaves `{%}` as written.
-    func render(args: [String], seq: Int, slot: Int?) -> String {
+    /// Expands; a nil `slot` leaves `{%}` as written. `quote` quotes each argument (GNU parallel's quoting).
+    func render(args: [String], seq: Int, slot: Int?, quote: (String) -> String = Template.quote) -> String {
         guard replaces else {
             var out = text
             for a in args {
                 out += " "
-                out += Template.quote(a)
+                out += quote(a)
             }
             return out
         }
@@ -78,10 +78,10 @@ public struct Template: Sendable, Hashable {
             case .all(let t):
                 for (k, a) in args.enumerated() {
                     if k > 0 { out += " " }
-                    out += Template.quote(t.apply(a))
+                    out += quote(t.apply(a))
                 }
             case .arg(let n, let t):
-                if n <= args.count { out += Template.quote(t.apply(args[n - 1])) }
+                if n <= args.count { out += quote(t.apply(args[n - 1])) }
             case .seq:
                 out += String(seq)
             case .slot:
@@ -91,38 +91,74 @@ public struct Template: Sendable, Hashable {
         return out
     }
 
-    /// Quotes as GNU parallel does: shell-special ASCII backslash-escaped, newline as `'\n'`, empty as `''`.
+    /// Quotes as GNU parallel 20221122 does (`shell_quote_scalar_default`): a value made only of
+    /// `-_.+a-zA-Z0-9/` is left as it is, the empty value is `''`, any other is put in single quotes with each `'`
+    /// written `'"'"'`, and the `''` this leaves at either end dropped (`'` alone is `"'"`). Every other byte (a
+    /// space, `~`, `,`, `:`, `@`, `%`, a newline, a byte that is not UTF-8, any non-ASCII character) is quoted.
     public static func quote(_ s: String) -> String {
         let utf8 = s.utf8
         if utf8.isEmpty { return "''" }
-        var extra = 0
-        for b in utf8 where !isQuoteSafe(b) { extra += b == 10 ? 2 : 1 }
-        if extra == 0 { return s }
-        return String(unsafeUninitializedCapacity: utf8.count + extra) { buf in
+        guard utf8.contains(where: { !isQuoteSafe($0) }) else { return s }
+        var quotes = 0
+        for b in utf8 where b == 39 { quotes += 1 }
+        return String(unsafeUninitializedCapacity: utf8.count + 2 + 4 * quotes) { buf in
             var i = 0
+            func put(_ b: UInt8) {
+                buf[i] = b
+                i += 1
+            }
+            put(39)
             for b in utf8 {
-                if isQuoteSafe(b) {
-                    buf[i] = b
-                    i += 1
-                } else if b == 10 {
-                    buf[i] = 39
-                    buf[i + 1] = 10
-                    buf[i + 2] = 39
-                    i += 3
+                if b == 39 {
+                    // '"'"' : close the quote, a double-quoted ', open again
+                    put(39); put(34); put(39); put(34); put(39)
                 } else {
-                    buf[i] = 92
-                    buf[i + 1] = b
-                    i += 2
+                    put(b)
                 }
+            }
+            put(39)
+            // GNU's s/^''// and s/''$//: a value that starts or ends with ' leaves an empty '' there.
+            var start = 0
+            if i >= 2 && buf[0] == 39 && buf[1] == 39 { start = 2 }
+            if i - start >= 2 && buf[i - 1] == 39 && buf[i - 2] == 39 { i -= 2 }
+            if start > 0 {
+                for k in start..<i { buf[k - start] = buf[k] }
+                i -= start
             }
             return i
         }
     }
+
+    /// The quoting of ppdash before it followed GNU parallel's (backslashes, newline as `'\n'`): only to recognise
+    /// the commands older journals recorded (`ShellTask.matches(recorded:)`).
+    static func legacyQuote(_ s: String) -> String {
+        let utf8 = s.utf8
+        if utf8.isEmpty { return "''" }
+        var out = [UInt8]()
+        out.reserveCapacity(utf8.count + 8)
+        for b in utf8 {
+            if CommandPlan.isPlainByte(b) {
+                out.append(b)
+            } else if b == 10 {
+                out += [39, 10, 39]
+            } else {
+                out += [92, b]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
-/// Bytes that need no quoting: ASCII letters, digits, `%+,-./:@_`, and every non-ASCII byte (also what makes a
-/// command word "plain" for `CommandPlan`).
-@inline(__always) func isQuoteSafe(_ b: UInt8) -> Bool { CommandPlan.isPlainByte(b) }
+/// Bytes GNU parallel leaves unquoted: ASCII letters, digits and `-_.+/`.
+@inline(__always) func isQuoteSafe(_ b: UInt8) -> Bool {
+    switch b {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+        UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "+"), UInt8(ascii: "/"):
+        true
+    default:
+        false
+    }
+}
 
 @inline(__always) private func isBlank(_ b: UInt8) -> Bool {
     b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12
@@ -563,4 +599,10 @@ public struct ShellTask: Sendable, Hashable {
 
     /// For display before it runs: expanded with `{%}` left as is.
     public var displayCommand: String { template.render(args: args, seq: seq, slot: nil) }
+
+    /// True when `command` (as a journal recorded it) is this task's display command: today's quoting, or the
+    /// backslash quoting of ppdash's journals before it quoted as GNU parallel does (they resume unchanged).
+    public func matches(recorded command: String) -> Bool {
+        displayCommand == command || template.render(args: args, seq: seq, slot: nil, quote: Template.legacyQuote) == command
+    }
 }
