@@ -180,6 +180,8 @@ public enum JournalEvent: Sendable, Hashable {
         if let b = r.stderrBytes { o.add("stderr_base64", Base64.encode(b)) }
         if let p = r.stdoutSpool { o.add("stdout_spool", p) }
         if let p = r.stderrSpool { o.add("stderr_spool", p) }
+        if r.stdoutCut != 0 { o.add("stdout_cut", r.stdoutCut) }
+        if r.stderrCut != 0 { o.add("stderr_cut", r.stderrCut) }
         if let e = r.error { o.add("error", e) }
     }
 
@@ -235,6 +237,8 @@ public enum JournalEvent: Sendable, Hashable {
             _ = try f.int("retries", 0...Int(Int32.max), optional: true)
             _ = try f.int("stdout_dropped", 0...Int.max / 2, optional: true)
             _ = try f.int("stderr_dropped", 0...Int.max / 2, optional: true)
+            _ = try f.int("stdout_cut", 0...Int.max / 2, optional: true)
+            _ = try f.int("stderr_cut", 0...Int.max / 2, optional: true)
             _ = try f.strings("args")
             for k in ["command", "host", "stdout", "stderr", "error"] { _ = try f.string(k) }
             for k in ["submitted", "started", "completed"] { _ = try f.time(k) }

@@ -11,6 +11,10 @@ public enum JournalFormat {
     /// `submitted` tasks (`"to"`) and compact `completed` lines (see `JournalEvent.writeCompleted`); a resume of a
     /// format-1 journal appends format-2 runs to it, each run's header saying its own format.
     public static let version = 2
+    /// Bytes of each stream a `completed` line keeps at most (head and tail halves): a longer stream's line says how
+    /// many it left out (`stdout_cut`, counted in `stdout_dropped` too) and names its spool file, which has it whole
+    /// (a run's spool starts at this size, `ShellLimits.spoolFrom`). Additive: older readers see a cut stream.
+    public static let outputKept = ShellLimits.defaultSpoolFrom
     /// The header key holding the format version (also what marks a file as a journal).
     public static let versionKey = "ppdash_journal"
     /// The file name suffix of journals; the socket adds `.sock`.

@@ -1,4 +1,5 @@
 // A journal as a read-only dashboard source: what `attach` shows once the ppdash that ran the batch is gone.
+import Glibc
 import PPKit
 import PPSource
 import Synchronization
@@ -78,7 +79,7 @@ public final class JournalSource: DashboardSource {
         guard contents.tasks.indices.contains(i) else { return nil }
         let t = contents.tasks[i]
         let o = t.outputOffset.flatMap { JournalReader.outcome(at: $0, in: contents.path) } ?? t.outcome
-        return TaskMetadata(
+        var m = TaskMetadata(
             id: id, batch: t.batch, seq: t.seq, engine: t.engine, engineHost: o?.engineHost ?? t.host, status: t.status,
             submitted: t.submitted, started: t.started, completed: t.completed, received: t.completed,
             retries: t.retries,
@@ -90,6 +91,19 @@ public final class JournalSource: DashboardSource {
                 spool: o?.stderrSpool),
             error: o?.error,
             exitStatus: o?.exit, signal: o?.signal, text: t.command, args: t.args, externalId: t.key, usage: o?.usage)
+        // The line keeps a few KiB of a long stream: the rest is read back from its spool file (head and tail, as a
+        // live run shows); a spool file that is gone is not named (the view then says how much it cannot show).
+        m.stdout = Self.fromSpool(m.stdout)
+        m.stderr = Self.fromSpool(m.stderr)
+        return m
+    }
+
+    private static func fromSpool(_ o: CapturedOutput) -> CapturedOutput {
+        guard o.droppedBytes > 0, let path = o.spool else { return o }
+        if let whole = o.readBack(ifCut: true) { return whole }
+        var cut = o
+        if access(path, F_OK) != 0 { cut.spool = nil }
+        return cut
     }
 
     private var refusal: PPError {

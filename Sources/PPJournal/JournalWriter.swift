@@ -195,8 +195,13 @@ public final class JournalWriter: Sendable {
         case .started(let task, let engine, let at, let processGroup):
             writeStarted(task, engine: engine, at: at, processGroup: processGroup)
         case .completed(let task, _, _):
-            guard let m = scheduler.metadata(task) else { return }
+            guard var m = scheduler.metadata(task) else { return }
+            // The line keeps a few KiB of each stream; the spool file has the rest (the record says what was cut).
+            let (out, outCut) = m.stdout.cut(to: JournalFormat.outputKept)
+            let (err, errCut) = m.stderr.cut(to: JournalFormat.outputKept)
+            (m.stdout, m.stderr) = (out, err)
             var record = FlatTaskRecord(m)
+            (record.stdoutCut, record.stderrCut) = (outCut, errCut)
             state.withLock { s in
                 s.startedWritten[task.rawValue] = nil
                 if s.deferredStarts.removeValue(forKey: task.rawValue) != nil { s.eventsSaved += 1 }

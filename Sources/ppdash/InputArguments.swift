@@ -135,12 +135,10 @@ final class InputFeed: Sendable {
             // Before a read that may block, what was read goes to the batch (a line reaches its task before EOF).
             func flush() {
                 guard !pending.isEmpty, !stopped else { return }
-                while stream.queued >= Self.readAhead {
-                    if stream.result.ready() {
-                        stopped = true
-                        return
-                    }
-                    usleep(2_000)
+                // Blocked (woken as the scheduler starts or ends tasks), not polling.
+                if !stream.waitForRoom(below: Self.readAhead) {
+                    stopped = true
+                    return
                 }
                 if !stream.append(pending) { stopped = true }
                 pending.removeAll(keepingCapacity: true)

@@ -107,17 +107,28 @@ final class LineBuffer: Sendable {
     private let partial = Mutex<[TaskID: (out: [UInt8], err: [UInt8], tag: [UInt8])]>([:])
     /// A line longer than this is printed in pieces (memory stays bounded).
     static let longestLine = 1 << 20
-    /// stdout's reader is gone (EPIPE on a line written here): the printer stops the run as a filter would.
-    let stdoutClosed = Atomic<Bool>(false)
     /// Chunks are printed as they come, not cut at lines (`--ungroup`).
     let raw: Bool
     /// The tag of a task's lines (`--tag`, `--tagstring`), asked once per task.
     let tagOf: (@Sendable (TaskID) -> String?)?
 
-    init(raw: Bool = false, tagOf: (@Sendable (TaskID) -> String?)? = nil) {
+    /// Lines go out through one printer thread: the thread handing a chunk over (a remote engine's link loop) never
+    /// waits for a stdout nobody reads (bounded in memory, spilled to a file past that, never dropped).
+    let queue: OutputQueue
+
+    init(raw: Bool = false, tagOf: (@Sendable (TaskID) -> String?)? = nil, memoryBound: Int = 4 << 20) {
         self.raw = raw
         self.tagOf = tagOf
+        queue = OutputQueue(memoryBound: memoryBound) { fd, bytes in
+            statusLine.write(fd) { (bytes.withUnsafeBytes { writeAll(fd, $0) }, bytes.last) }
+        }
     }
+
+    /// stdout's reader is gone (EPIPE on a line the printer thread wrote): the run stops as a filter would.
+    var stdoutClosed: Bool { queue.stdoutClosed.load(ordering: .relaxed) }
+
+    /// Waits until every line handed over so far is written.
+    func drain() { queue.drain() }
 
     /// A tap for the view's flags: every chunk of every task on an engine in this process.
     var tap: OutputTap { OutputTap { [self] task, stream, bytes in chunk(task, stream: stream, bytes) } }
@@ -142,11 +153,7 @@ final class LineBuffer: Sendable {
             if stream == 0 { entry.out = held } else { entry.err = held }
             return entry.tag.isEmpty ? out : tagLines(out, entry.tag)
         }
-        if !ready.isEmpty {
-            let fd: Int32 = stream == 0 ? 1 : 2
-            let ok = statusLine.write(fd) { (ready.withUnsafeBytes { writeAll(fd, $0) }, ready.last) }
-            if !ok && fd == 1 { stdoutClosed.store(true, ordering: .relaxed) }
-        }
+        if !ready.isEmpty { queue.put(stream == 0 ? 1 : 2, ready) }
     }
 
     /// Prints the task's unfinished last lines; false if no output of the task came through here (a worker
@@ -154,9 +161,7 @@ final class LineBuffer: Sendable {
     func finish(_ task: TaskID) -> Bool {
         guard let rest = partial.withLock({ $0.removeValue(forKey: task) }) else { return false }
         for (fd, b) in [(Int32(1), rest.out), (2, rest.err)] where !b.isEmpty {
-            let t = rest.tag.isEmpty ? b : tagLines(b, rest.tag)
-            let ok = statusLine.write(fd) { (t.withUnsafeBytes { writeAll(fd, $0) }, t.last) }
-            if !ok && fd == 1 { stdoutClosed.store(true, ordering: .relaxed) }
+            queue.put(fd, rest.tag.isEmpty ? b : tagLines(b, rest.tag))
         }
         return true
     }

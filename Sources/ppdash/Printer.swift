@@ -70,7 +70,12 @@ final class Printer: Sendable {
             if s.on { s.missed.append(task) }
             return s.on
         }
-        guard !silent, let m = scheduler.metadata(task) else { return }
+        if silent {
+            // The dashboard shows it, and it is printed after quit: from disk (the spool file), not from memory.
+            scheduler.spillOutput(task)
+            return
+        }
+        guard let m = scheduler.metadata(task) else { return }
         if !keepOrder { return emit(m) }
         let ready: [TaskMetadata] = pending.withLock { p in
             p.held[m.seq - 1] = m
@@ -84,7 +89,14 @@ final class Printer: Sendable {
         for r in ready { emit(r) }
     }
 
+    /// `--line-buffer`'s printer thread met a closed stdout: the run stops as a filter would (checked by the waiter).
+    func noteLinesClosed() {
+        if lines?.stdoutClosed == true { outputClosed.store(true, ordering: .relaxed) }
+    }
+
     func flush() {
+        lines?.drain()
+        noteLinesClosed()
         let rest = pending.withLock { p -> [TaskMetadata] in
             let r = p.held.sorted { $0.key < $1.key }
             p.held.removeAll()
@@ -136,7 +148,7 @@ final class Printer: Sendable {
                 _ = statusLine.write(2, "ppdash: task \(shownID) (\(Messages.quoted(command: m.text))) \(m.status): \(e)\n")
             }
         }
-        if !ok || lines?.stdoutClosed.load(ordering: .relaxed) == true { outputClosed.store(true, ordering: .relaxed) }
+        if !ok || lines?.stdoutClosed == true { outputClosed.store(true, ordering: .relaxed) }
         if releasePrinted { scheduler.releaseOutput(m.id) }
     }
 }

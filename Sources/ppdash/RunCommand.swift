@@ -148,6 +148,7 @@ struct BatchEnding {
                 usleep(200_000)
             }
             if progress.tty && hungUp == nil { progress.update(ar.counts, elapsed: ar.elapsed, open: ar.isOpen) }
+            printer.noteLinesClosed()
             if printer.outputClosed.load(ordering: .relaxed) { break }
         }
         progress.clear()

@@ -165,6 +165,9 @@ extension RunOptions {
         let spool = SpoolPlace(journal: session?.path, run: session?.writer.run ?? 1)
         defer { spool.finish() }
         view.flags.spoolDirectory = spool.directory
+        // A stream past 8 KiB goes whole to the spool where a journal line (which keeps 8 KiB) or the dashboard (which
+        // lets finished output leave memory) needs it; headless without a journal, only past --max-output.
+        if session == nil && !dashboard { ShellLimits.spoolFromSetting.store(Int.max, ordering: .relaxed) }
         // GNU parallel's side: the joblog, --results, the exit status.
         let knownTotal = listed?.tasks.count
         let scheduler = client.scheduler

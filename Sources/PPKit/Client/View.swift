@@ -135,6 +135,8 @@ public final class ShellStream: Sendable {
     public let template: Template
     public let result: AsyncMapResult<ShellResult>
     private let ended = Atomic<Bool>(false)
+    /// Where a reader waits for room (`waitForRoom`).
+    let room = StreamRoom()
 
     init(template: Template, result: AsyncMapResult<ShellResult>) {
         self.template = template
@@ -166,6 +168,7 @@ public final class ShellStream: Sendable {
     public func close(inputEnded: Bool = true) {
         ended.store(inputEnded, ordering: .releasing)
         scheduler.closeStream(result.handle.batch)
+        finishRoom()
     }
 
     /// The input was read to its end (see `close`).

@@ -28,6 +28,10 @@ public struct FlatTaskRecord: Sendable, Hashable {
     /// The file holding the whole stream, when it passed `--max-output`: JSON's `stdout_spool`.
     public var stdoutSpool: String?
     public var stderrSpool: String?
+    /// Of `stdoutDropped`, the bytes a journal's `completed` line left out although the task's record had them (the
+    /// line keeps `JournalFormat.outputKept` bytes, head and tail; the spool file has the whole stream): `stdout_cut`.
+    public var stdoutCut = 0
+    public var stderrCut = 0
     public var error: String?
     /// `cpu_user`, `cpu_system` (seconds) and `max_rss` (bytes) of the task's process, when known.
     public var cpuUser: Double?
@@ -104,6 +108,8 @@ public struct FlatTaskRecord: Sendable, Hashable {
         stderrBytes = j["stderr_base64"]?.string.flatMap(Base64.decode)
         stdoutSpool = j["stdout_spool"]?.string
         stderrSpool = j["stderr_spool"]?.string
+        stdoutCut = j["stdout_cut"]?.int.map { max(0, $0) } ?? 0
+        stderrCut = j["stderr_cut"]?.int.map { max(0, $0) } ?? 0
         error = j["error"]?.string
         // Out of range or the wrong type: left out (the record stays readable).
         cpuUser = j["cpu_user"]?.double.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }

@@ -11,8 +11,17 @@ public struct ShellLimits: Sendable, Hashable {
     /// Bytes kept per stream (head half + tail half); the rest is counted in `droppedBytes`.
     public var maxOutput: Int
     /// Path prefix of the spool files (`<spool>.out`, `<spool>.err`) that take a stream whole once it passes
-    /// `maxOutput`; nil: head and tail only.
+    /// `maxOutput` (or `spoolFrom`, when less); nil: head and tail only.
     public var spool: String?
+    /// With a spool: a stream longer than this goes whole to its spool file even while memory keeps it all, so the
+    /// journal's `completed` line (which keeps `spoolFrom` bytes, head and tail) and a dashboard that lets finished
+    /// output leave memory lose nothing: past this many bytes the whole stream is on disk.
+    public var spoolFrom: Int = ShellLimits.spoolFromSetting.load(ordering: .relaxed)
+    /// The default `spoolFrom`: 8 KiB (what a journal line keeps of a stream).
+    public static let defaultSpoolFrom = 8192
+    /// The process's `spoolFrom` for new limits: `defaultSpoolFrom`, unless a run that has neither a journal nor a
+    /// dashboard sets `Int.max` (a spool file only past `maxOutput`: nothing would read the rest of a short stream).
+    public static let spoolFromSetting = Atomic<Int>(ShellLimits.defaultSpoolFrom)
 
     public init(
         runTimeLimit: Double? = nil, grace: Double = Timings.taskGrace, maxOutput: Int = 65536, spool: String? = nil
@@ -22,6 +31,9 @@ public struct ShellLimits: Sendable, Hashable {
         self.maxOutput = maxOutput
         self.spool = spool
     }
+
+    /// Bytes of a stream after which its spool file starts (the file then holds the whole stream).
+    var spoolLimit: Int { min(maxOutput, max(0, spoolFrom)) }
 }
 
 /// Wakes a running `ShellRunner.run` from another thread to stop its task; once fired it stays fired.
@@ -204,8 +216,8 @@ public final class LiveOutput: Sendable {
         streams = Mutex((OutputCapture(limit: limits.maxOutput), OutputCapture(limit: limits.maxOutput)))
         spools = Mutex(
             (
-                limits.spool.map { SpoolFile(path: $0 + ".out", limit: limits.maxOutput, open: openSpool) },
-                limits.spool.map { SpoolFile(path: $0 + ".err", limit: limits.maxOutput, open: openSpool) }
+                limits.spool.map { SpoolFile(path: $0 + ".out", limit: limits.spoolLimit, open: openSpool) },
+                limits.spool.map { SpoolFile(path: $0 + ".err", limit: limits.spoolLimit, open: openSpool) }
             ))
     }
 
