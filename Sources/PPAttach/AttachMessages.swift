@@ -6,8 +6,9 @@ import PPKit
 import PPSystem
 import PPSource
 
-/// The attach protocol's version; both ends must speak the same.
-public let attachProtocolVersion = 1
+/// The attach protocol's version; both ends must speak the same. 2: snapshots carry a window of the engine rows
+/// with the engines' counts and the task stream's lanes; the failure triage and engine exclusion requests.
+public let attachProtocolVersion = 2
 
 /// Who serves a state socket.
 public struct ServerInfo: Codable, Sendable, Hashable {
@@ -39,6 +40,10 @@ public enum AttachRequest: Codable, Sendable, Hashable {
     case addEngine
     case removeEngine(EngineID?)
     case stop
+    /// The failed tasks grouped for the triage view (`!`).
+    case failureGroups
+    /// Excludes an engine from new work, or includes it again (`x`).
+    case setExcluded(EngineID, Bool)
 }
 
 /// The reply to one request: an error, or the value asked for.
@@ -48,10 +53,13 @@ public struct AttachReply: Codable, Sendable {
     public var metadata: TaskMetadata?
     public var number: Int?
     public var server: ServerInfo?
+    /// The failed tasks' groups (`failureGroups`); nil with no error: the serving source cannot list them.
+    public var failureGroups: [FailureGroup]?
     public init(
         error: String? = nil, snapshot: Snapshot? = nil, metadata: TaskMetadata? = nil, number: Int? = nil,
-        server: ServerInfo? = nil
+        server: ServerInfo? = nil, failureGroups: [FailureGroup]? = nil
     ) {
+        self.failureGroups = failureGroups
         self.error = error
         self.snapshot = snapshot
         self.metadata = metadata

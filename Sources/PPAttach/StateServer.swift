@@ -210,6 +210,10 @@ public final class StateServer: Sendable {
                 return AttachReply(number: try source.removeEngine(id))
             case .stop:
                 source.stopAll()
+            case .failureGroups:
+                return AttachReply(failureGroups: source.failureGroups())
+            case .setExcluded(let engine, let excluded):
+                try source.setExcluded(engine: engine, excluded)
             }
             return AttachReply()
         } catch {

@@ -199,34 +199,67 @@ public enum ConfigFile {
         return .success(parse(text, path: path))
     }
 
-    /// Writes the table's columns (and sort) into the file at `path`, keeping its other settings; creates the file and
-    /// its directory (0700) when missing. Throws a readable reason; a file that does not parse is never overwritten.
+    /// Writes the table's columns (and sort) into the file at `path`, keeping every other line as it was (comments,
+    /// blank lines, other keys and sections, their order: only the `[table]` keys ppdash writes are edited where they
+    /// stand); creates the file and its directory (0700) when missing. Throws a readable reason; a file that does
+    /// not parse, or that the edit could not keep whole, is never overwritten.
     public static func save(columns: [SortKey], sort: SortKey, ascending: Bool, to path: String) throws(ConfigError) {
         var existing = ""
         switch readText(path) {
         case .success(let t): existing = t
         case .failure(let e): throw e
         }
-        let table: TOMLTable
+        let before: TOMLTable
         do {
-            table = try TOMLTable(string: existing)
+            before = try TOMLTable(string: existing)
         } catch {
             throw ConfigError("the config file \(path) does not parse as TOML: not overwritten (fix or remove it)")
         }
-        // A fresh section with the old one's other keys (never a node of the table being replaced).
-        let section = TOMLTable()
-        if let old = table["table"]?.table {
-            for key in old.keys where !["columns", "sort", "order"].contains(key) {
-                if let v = old[key] { section[key] = v }
-            }
+        func quoted(_ s: String) -> String { "\"" + s + "\"" }  // column names are plain ASCII words
+        let values = [
+            ("columns", "[" + columns.map { quoted(DashboardConfig.columnName($0)) }.joined(separator: ", ") + "]"),
+            ("sort", quoted(DashboardConfig.columnName(sort))),
+            ("order", quoted(ascending ? "ascending" : "descending")),
+        ]
+        let header = existing.isEmpty ? "# ppdash dashboard settings (see README: Saved settings)\n" : existing
+        let text: String
+        do throws(TOMLLineEdit.Failure) {
+            text = try TOMLLineEdit.set(values, table: "table", in: header)
+        } catch {
+            throw ConfigError("cannot save the columns into \(path) without changing its other lines: \(error.reason)")
         }
-        section["columns"] = TOMLArray(columns.map { DashboardConfig.columnName($0) as TOMLValueConvertible })
-        section["sort"] = DashboardConfig.columnName(sort)
-        section["order"] = ascending ? "ascending" : "descending"
-        table["table"] = section
-        let text = "# ppdash dashboard settings (see README: Saved settings)\n" + table.convert(to: .toml) + "\n"
+        // The edited file must read back as what was meant, with every other setting unchanged.
+        // (sameExceptTable blanks the written keys of both tables: the values are checked first.)
+        guard let after = try? TOMLTable(string: text),
+            after["table"]?.table?["columns"]?.array?.count == columns.count,
+            after["table"]?.table?["sort"]?.string == DashboardConfig.columnName(sort),
+            after["table"]?.table?["order"]?.string == (ascending ? "ascending" : "descending"),
+            Self.sameExceptTable(before, after)
+        else {
+            throw ConfigError("cannot save the columns into \(path) without changing its other lines: not overwritten")
+        }
         try makeParents(of: path)
         try writeAtomically(text, to: path)
+    }
+
+    /// The two files hold the same settings but for the `[table]` keys ppdash writes (both tables are changed: those
+    /// keys are blanked in each).
+    static func sameExceptTable(_ a: TOMLTable, _ b: TOMLTable) -> Bool {
+        let written = ["columns", "sort", "order"]
+        for t in [a, b] {
+            // A fresh section with the old one's other keys (never a node of the table being replaced).
+            let section = TOMLTable()
+            if let old = t["table"]?.table {
+                for key in old.keys where !written.contains(key) {
+                    if let v = old[key] { section[key] = v }
+                }
+            } else if t["table"] != nil {
+                return false
+            }
+            for key in written { section[key] = "" }
+            t["table"] = section
+        }
+        return a == b
     }
 
     private static func readText(_ path: String) -> Result<String, ConfigError> {

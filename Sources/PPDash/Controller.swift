@@ -109,7 +109,11 @@ public final class DashboardController {
         let query = state.query
         snapshot = source.snapshot(query)
         lastQuery = query
-        if (query.timelineCells ?? 0) > 0, !snapshot.engines.isEmpty, snapshot.engines.allSatisfy({ $0.timeline == nil }) {
+        // An attached view turns read-only when the ppdash it watched ends (its journal shows then).
+        if source.readOnly != state.readOnly { state.readOnly = source.readOnly }
+        if (query.timelineCells ?? 0) > 0, snapshot.engineCount > 0, snapshot.lanes == nil,
+            snapshot.engines.allSatisfy({ $0.timeline == nil })
+        {
             state.streamUnsupported = true  // a source without a task stream: not shown unless asked for (t)
         }
         if calmInterval > 0 {
@@ -126,7 +130,7 @@ public final class DashboardController {
         state.viewport = viewport(for: snapshot, state, size: size, capabilities: capabilities)
         // Ask for as many batches as bars fit (one row goes to the total bar), up to the configured cap.
         let room = Layout(
-            size: size, engines: snapshot.engines.count, bars: maxBatches + 1,
+            size: size, engines: snapshot.engineCount, bars: maxBatches + 1,
             streamLanes: streamLanes(snapshot, state, size: size)
         ).barRows
         state.batchLimit = max(1, min(maxBatches, room - 1))
@@ -142,7 +146,7 @@ public final class DashboardController {
         let now = clock()
         if !force, let r = triageRead, r.generation == snapshot.generation || now - r.at < 1 { return }
         triageRead = (snapshot.generation, now)
-        state.adoptTriage(source.failures().map(Triage.groups))
+        state.adoptTriage(source.failureGroups())
     }
 
     /// Reloads the detail view's task when the scheduler changed (a running task's output grows).
@@ -150,7 +154,7 @@ public final class DashboardController {
         guard state.mode == .detail, let id = state.detailTask else { return }
         // The running task's engine meters, from this snapshot.
         let meters = state.detail.flatMap { d in d.status == .running ? d.engine : nil }.flatMap { e in
-            snapshot.engines.first { $0.id == e }?.meters
+            snapshot.engine(id: e)?.meters
         }
         if state.detailMeters != meters { state.detailMeters = meters }
         if state.detail?.id == id, lastDetailGeneration == snapshot.generation, state.detail?.status.isFinished == true

@@ -74,7 +74,7 @@ extension Action {
     public var changesWork: Bool {
         switch self {
         case .openSubmit, .togglePause, .addEngine, .removeEngine, .abortTask, .abortBatch, .retryTask, .retryBatch,
-            .stopBatch:
+            .stopBatch, .triageRetry, .toggleExclude:
             true
         default: false
         }

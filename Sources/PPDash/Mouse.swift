@@ -63,7 +63,7 @@ public func mouseTarget(
     if inside(lay.engines) {
         let first = lay.engines.row + 2
         let n = event.row - first
-        let engines = snapshot.engines.count
+        let engines = snapshot.engineCount
         let offset = min(ui.engineOffset, max(0, engines - lay.engineRows))
         if n >= 0, n < lay.engineRows, offset + n < engines { return .engineRow(offset + n) }
         return .pane(.engines)

@@ -7,7 +7,7 @@ import Synchronization
 /// The layout for a snapshot at a size (how many engines and bars it wants decide the split).
 public func layout(for snapshot: Snapshot, size: Size, ui: UIState? = nil) -> Layout {
     Layout(
-        size: size, engines: snapshot.engines.count, bars: ProgressPane.wantedRows(snapshot),
+        size: size, engines: snapshot.engineCount, bars: ProgressPane.wantedRows(snapshot),
         streamLanes: ui.map { streamLanes(snapshot, $0, size: size) } ?? 0)
 }
 
@@ -80,6 +80,10 @@ extension Snapshot {
         s.rate = calm.rate
         s.totals = calm.totals
         s.engines = calm.engines
+        s.engineFirst = calm.engineFirst
+        s.engineTotal = calm.engineTotal
+        s.engineTally = calm.engineTally
+        s.lanes = calm.lanes
         s.batches = calm.batches
         s.batchCount = calm.batchCount
         s.startedAt = calm.startedAt
@@ -89,15 +93,24 @@ extension Snapshot {
     /// Whether `newer` differs from this snapshot in what must show at once: engines joining, dying or draining,
     /// batches submitted or finishing, tasks added.
     func calmIsStale(comparedTo newer: Snapshot) -> Bool {
-        guard engines.count == newer.engines.count, batchCount == newer.batchCount,
+        // The rows shown are another window (the pane scrolled, engines came or went): show them at once.
+        guard engineCount == newer.engineCount, engineFirst == newer.engineFirst, engines.count == newer.engines.count,
+            batchCount == newer.batchCount,
             totals.total == newer.totals.total, totals.done < totals.total || newer.totals.done == totals.done,
             // Engines taking up work show at once (else they look idle for a second after a submit); the brief idle
             // flickers between tasks of a streaming batch do not (they would cost bytes for nothing).
             newer.busyEngines <= busyEngines, (totals.running == 0) == (newer.totals.running == 0)
         else { return true }
-        for (a, b) in zip(engines, newer.engines) where a.state != b.state && !(a.state.isWorking && b.state.isWorking) {
+        // Engines dying, draining, queued or excluded show at once, wherever they are (the counts say so).
+        var a = engineCounts
+        var b = newer.engineCounts
+        (a.busy, a.idle, b.busy, b.idle) = (0, 0, 0, 0)
+        if a != b { return true }
+        for (a, b) in zip(engines, newer.engines)
+        where a.id != b.id || a.excluded != b.excluded || a.state != b.state && !(a.state.isWorking && b.state.isWorking) {
             return true
         }
+        if (lanes == nil) != (newer.lanes == nil) || lanes?.lanes.count != newer.lanes?.lanes.count { return true }
         let finished = Set(batches.filter(\.isDone).map(\.id))
         return newer.batches.contains { $0.isDone && !finished.contains($0.id) }
     }
@@ -157,6 +170,7 @@ public func viewport(for snapshot: Snapshot, _ ui: UIState, size: Size, capabili
     v.tableRows = max(1, lay.tableRows)
     v.engineRows = max(1, lay.engineRows)
     v.streamCells = lay.streamRows > 0 ? TaskStream.cells(forWidth: lay.stream.width) : 0
+    v.streamLanes = lay.streamRows
     v.detailRows = lay.overlayTextRows
     v.detailLines = ui.mode == .detail ? detailLines(ui, size: size, ctx: ctx).count : 0
     let help = HelpView.frame(in: lay.overlay)

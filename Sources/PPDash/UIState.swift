@@ -49,8 +49,9 @@ public struct Viewport: Sendable, Hashable {
     public var detailLines = 0
     public var helpRows = 10
     public var helpLines = 0
-    /// Task-stream cells a lane shows (0: the stream is hidden).
+    /// Task-stream cells a lane shows (0: the stream is hidden), and the lanes the pane has rows for.
     public var streamCells = 0
+    public var streamLanes = 0
     /// Rows of the triage view's group list.
     public var triageRows = 10
     public init() {}
@@ -137,7 +138,10 @@ public struct UIState: Sendable, Hashable {
     public var query: TableQuery {
         TableQuery(
             sort: sort, ascending: ascending, filter: filter, offset: offset, limit: max(1, viewport.tableRows),
-            follow: follow, batchLimit: batchLimit, timelineCells: viewport.streamCells > 0 ? viewport.streamCells : nil)
+            follow: follow, batchLimit: batchLimit, timelineCells: viewport.streamCells > 0 ? viewport.streamCells : nil,
+            engineOffset: engineOffset, engineLimit: max(1, viewport.engineRows),
+            streamLanes: viewport.streamCells > 0 ? max(1, viewport.streamLanes) : nil,
+            alsoEngine: mode == .detail && detail?.status == .running ? detail?.engine : nil)
     }
 
     /// The scopes a key is looked up in, most specific first.
@@ -217,10 +221,8 @@ public struct UIState: Sendable, Hashable {
         case .addEngine:
             return [.addEngine]
         case .removeEngine:
-            if focus == .engines, mode == .main, let engines = snapshot?.engines,
-                engines.indices.contains(engineSelected)
-            {
-                return [.removeEngine(engines[engineSelected].id)]
+            if focus == .engines, mode == .main, let e = snapshot?.engine(at: engineSelected) {
+                return [.removeEngine(e.id)]
             }
             return [.removeEngine(nil)]
         case .openSubmit:
@@ -277,10 +279,10 @@ public struct UIState: Sendable, Hashable {
             guard let (_, batch, _) = actionTarget(snapshot) else { break }
             return [.retryFailed(batch)]
         case .filterByEngine:
-            guard let engines = snapshot?.engines, engines.indices.contains(engineSelected) else { break }
+            guard let e = snapshot?.engine(at: engineSelected) else { break }
             focus = .table
-            setFilter("e\(engines[engineSelected].id)")
-            message = StatusMessage("showing engine \(engines[engineSelected].id)'s tasks (Esc shows all)")
+            setFilter("e\(e.id)")
+            message = StatusMessage("showing engine \(e.id)'s tasks (Esc shows all)")
         case .toggleStream:
             let shown = viewport.streamCells > 0
             streamShown = !shown
@@ -299,11 +301,10 @@ public struct UIState: Sendable, Hashable {
         case .openTriage, .triageList, .triageRetry:
             return triageAction(action)
         case .toggleExclude:
-            guard focus == .engines, let engines = snapshot?.engines, engines.indices.contains(engineSelected) else {
+            guard focus == .engines, let e = snapshot?.engine(at: engineSelected) else {
                 message = StatusMessage("select an engine in the engines pane (Tab) to exclude it", isError: true)
                 break
             }
-            let e = engines[engineSelected]
             guard e.state.isAlive else {
                 message = StatusMessage("engine \(e.id) is not running", isError: true)
                 break
@@ -366,7 +367,7 @@ public struct UIState: Sendable, Hashable {
         case .engineRow(let index):
             guard mode == .main, !showHelp else { return }
             focus = .engines
-            let count = snapshot?.engines.count ?? 0
+            let count = snapshot?.engineCount ?? 0
             engineSelected = max(0, min(count - 1, index))
             keepEngineVisible()
         }
@@ -425,7 +426,7 @@ public struct UIState: Sendable, Hashable {
             let next = max(0, min(maxScroll, min(detailScroll, maxScroll) + delta))
             detailScroll = next >= maxScroll && delta > 0 ? Int.max : next
         } else if focus == .engines {
-            let count = snapshot?.engines.count ?? 0
+            let count = snapshot?.engineCount ?? 0
             engineSelected = max(0, min(count - 1, engineSelected + delta))
             keepEngineVisible()
         } else {
@@ -441,7 +442,7 @@ public struct UIState: Sendable, Hashable {
         } else if mode == .detail {
             detailScroll = index == 0 ? 0 : Int.max
         } else if focus == .engines {
-            engineSelected = index == 0 ? 0 : max(0, (snapshot?.engines.count ?? 0) - 1)
+            engineSelected = index == 0 ? 0 : max(0, (snapshot?.engineCount ?? 0) - 1)
             keepEngineVisible()
         } else {
             moveSelection(to: index, snapshot: snapshot)
@@ -522,7 +523,7 @@ public struct UIState: Sendable, Hashable {
 
     /// Brings the selection and scroll positions in line with a new snapshot (rows may have moved or gone).
     public mutating func reconcile(with snapshot: Snapshot) {
-        let engines = snapshot.engines.count
+        let engines = snapshot.engineCount
         engineSelected = max(0, min(engineSelected, engines - 1))
         keepEngineVisible()
         engineOffset = min(engineOffset, max(0, engines - max(1, viewport.engineRows)))

@@ -107,4 +107,10 @@ final class JournaledSource: DashboardSource {
     func addEngine() throws -> EngineID { try inner.addEngine() }
     func removeEngine(_ id: EngineID?) throws -> EngineID { try inner.removeEngine(id) }
     func stopAll() { inner.stopAll() }
+    // The triage and exclusion go through too (without these the journaled dashboard, and every view attached to
+    // it, said "cannot list failed tasks" and "cannot exclude engines").
+    var readOnly: Bool { inner.readOnly }
+    func failures() -> [FailureRecord]? { inner.failures() }
+    func failureGroups() -> [FailureGroup]? { inner.failureGroups() }
+    func setExcluded(engine: EngineID, _ excluded: Bool) throws { try inner.setExcluded(engine: engine, excluded) }
 }

@@ -123,6 +123,19 @@ public final class JournalSource: DashboardSource {
     public func stopAll() {}
     /// A journal read back takes no commands.
     public var readOnly: Bool { true }
+
+    /// The failed tasks as their `completed` lines say, for the triage view (`!`) of a finished run.
+    public func failures() -> [FailureRecord]? {
+        contents.tasks.indices.compactMap { i -> FailureRecord? in
+            let t = contents.tasks[i]
+            guard t.status.isFailure else { return nil }
+            let o = t.outcome ?? t.outputOffset.flatMap { JournalReader.outcome(at: $0, in: contents.path) }
+            let stderr = CapturedOutput(bytes: o?.stderrBytes ?? Array((o?.stderr ?? "").utf8), droppedBytes: 0)
+            return FailureRecord(
+                task: TaskID(i + 1), batch: t.batch, engine: t.engine, status: t.status, exitStatus: o?.exit,
+                signal: o?.signal, firstLine: FailureRecord.firstLine(stderr: stderr, error: o?.error))
+        }
+    }
 }
 
 /// A journal's task rows as the table query reads them; the key is the journal's msg_id.

@@ -194,4 +194,16 @@ public final class SocketSource: DashboardSource {
     public func stopAll() {
         if call(.stop) != nil { state.withLock { $0.stopped = true } }
     }
+
+    /// The serving ppdash's failed tasks as its triage groups them, or the journal's once it has ended.
+    public func failureGroups() -> [FailureGroup]? {
+        if let r = call(.failureGroups) { return r.error == nil ? r.failureGroups : nil }
+        return fallback?.failureGroups()
+    }
+
+    public func setExcluded(engine: EngineID, _ excluded: Bool) throws { _ = try ask(.setExcluded(engine, excluded)) }
+
+    /// Read-only once the serving ppdash has ended (the journal shows): the dashboard hides the keys that would
+    /// change the work.
+    public var readOnly: Bool { isReadOnly }
 }

@@ -27,6 +27,9 @@ public protocol DashboardSource: AnyObject, Sendable {
     var readOnly: Bool { get }
     /// Every failed task's record for the triage view (nil: this source cannot list them).
     func failures() -> [FailureRecord]?
+    /// The failed tasks grouped for the triage view (nil: this source cannot list them); by default `failures()`
+    /// grouped here, an attached view gets the groups its ppdash made (far fewer bytes than every record).
+    func failureGroups() -> [FailureGroup]?
     /// Excludes an engine from new work, or includes it again.
     func setExcluded(engine: EngineID, _ excluded: Bool) throws
 }
@@ -35,6 +38,7 @@ extension DashboardSource {
     /// Sources take commands unless they say otherwise.
     public var readOnly: Bool { false }
     public func failures() -> [FailureRecord]? { nil }
+    public func failureGroups() -> [FailureGroup]? { failures().map(Triage.groups) }
     public func setExcluded(engine: EngineID, _ excluded: Bool) throws {
         throw PPError(.invalidState, "this view cannot exclude engines")
     }

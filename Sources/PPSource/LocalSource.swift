@@ -51,9 +51,11 @@ public final class LocalSource: DashboardSource {
     /// `snap` with each engine's meters (its running task's tree, its host), whichever path made it.
     private func withMeters(_ snap: Snapshot) -> Snapshot {
         var out = snap
-        if !out.engines.isEmpty {
-            let meters = client.scheduler.engineMeters(out.engines, sampler: meterSampler)
+        let rows = out.engines + (out.extraEngine.map { [$0] } ?? [])
+        if !rows.isEmpty {
+            let meters = client.scheduler.engineMeters(rows, sampler: meterSampler)
             for i in out.engines.indices { out.engines[i].meters = meters[out.engines[i].id] }
+            if let e = out.extraEngine { out.extraEngine?.meters = meters[e.id] }
         }
         return out
     }
@@ -102,7 +104,10 @@ struct SchedulerTable: Sendable {
 
     /// By id, no filter: the window's rows read under the lock, O(rows). Returns rows examined and read locked.
     static func direct(_ scheduler: Scheduler, _ q: TableQuery) -> (Snapshot, Int, Int) {
-        let r = scheduler.read(batchLimit: q.batchLimit, ascending: q.ascending, timelineCells: q.timelineCells ?? 0) { n, newest in
+        let r = scheduler.read(
+            batchLimit: q.batchLimit, ascending: q.ascending, timelineCells: q.timelineCells ?? 0,
+            engineWindow: q.engineWindow, streamLanes: q.streamLanes ?? 0, alsoEngine: q.alsoEngine
+        ) { n, newest in
             let offset = q.windowOffset(matching: n, anchorPosition: newest)
             return offset..<min(n, offset + max(0, q.limit))
         }
@@ -140,7 +145,9 @@ struct SchedulerTable: Sendable {
         }
         // Texts are made once, when a query first reads them (a search, the sort by text).
         if q.sort == .text || TaskFilter(q.filter).search != nil { columns.makeTexts(upto: columns.taskCount) }
-        let r = scheduler.read(batchLimit: q.batchLimit, timelineCells: q.timelineCells ?? 0)
+        let r = scheduler.read(
+            batchLimit: q.batchLimit, timelineCells: q.timelineCells ?? 0, engineWindow: q.engineWindow,
+            streamLanes: q.streamLanes ?? 0, alsoEngine: q.alsoEngine)
         var examined = locked
         let window = indexes.window(columns, q, anchor: r.newestStarted, cost: &examined)
         return (Snapshot(r, table: window), examined, locked)
@@ -194,6 +201,11 @@ extension Snapshot {
         self.init(
             time: r.time, startedAt: r.startedAt, generation: r.generation, paused: r.paused, totals: r.totals,
             rate: r.rate, engines: r.engines, batches: r.batches, batchCount: r.batchCount, table: table, source: source)
+        engineFirst = r.engineFirst
+        engineTotal = r.engineCount
+        engineTally = r.engineCounts
+        lanes = r.lanes
+        extraEngine = r.extraEngine
     }
 }
 

@@ -23,7 +23,7 @@ struct AttachTransportTests {
         let all: [AttachRequest] = [
             .hello(version: 3), .snapshot(TableQuery(limit: 7)), .metadata(TaskID(4)), .submit("echo {} ::: é\n"),
             .abortTask(TaskID(2)), .abortBatch(1), .retryTask(TaskID(9)), .retryFailed(2), .setPaused(false), .addEngine,
-            .removeEngine(3), .stop,
+            .removeEngine(3), .stop, .failureGroups, .setExcluded(2, true),
         ]
         for r in all { #expect(decodeLine(AttachRequest.self, Array(encodeLine(r).dropLast())) == r, "\(r)") }
         let reply = AttachReply(error: nil, number: 5, server: ServerInfo(journal: "/j", ppdash: "t"))
@@ -83,6 +83,35 @@ struct AttachTransportTests {
         let deadline = Date().addingTimeInterval(10)
         while server.viewerCount > 0 && Date() < deadline { usleep(10_000) }
         #expect(server.viewerCount == 0)
+    }
+
+    @Test("triage and exclusion over the socket: the groups the serving ppdash made, x acting on its scheduler")
+    func triageAndExclusion() throws {
+        let (dir, path) = tempSocket()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let ar = try client.loadBalancedView().submit(Sweep.parse(line: "echo oops-{} >&2; exit {} ::: 3 3 4 0"))
+        #expect(ar.wait(timeout: 30))
+        let server = try StateServer(
+            path: path, source: LocalSource(client: client), info: ServerInfo(journal: "j", ppdash: "t"), note: { _ in })
+        defer { server.stop() }
+        let viewer = try AttachConnection.connect(path)
+        #expect(viewer.request(.hello(version: attachProtocolVersion))?.server != nil)
+        let groups = try #require(viewer.request(.failureGroups)?.failureGroups)
+        #expect(groups.map(\.count) == [2, 1])
+        #expect(groups.first?.exitStatus == 3 && groups.first?.firstLine == "oops-3")
+        #expect(viewer.request(.setExcluded(1, true))?.error == nil)
+        #expect(client.scheduler.read(batchLimit: 0).engines[1].excluded)
+        #expect(viewer.request(.setExcluded(1, false))?.error == nil)
+        #expect(!client.scheduler.read(batchLimit: 0).engines[1].excluded)
+        #expect(viewer.request(.setExcluded(42, true))?.error != nil, "an unknown engine is an error, not a silent no-op")
+        // A windowed snapshot travels whole: its rows, where they start, and the counts of all engines.
+        var q = TableQuery()
+        q.engineOffset = 1
+        q.engineLimit = 1
+        let s = try #require(viewer.request(.snapshot(q))?.snapshot)
+        #expect(s.engines.map(\.id) == [1] && s.engineFirst == 1 && s.engineCount == 2 && s.engineCounts.idle == 2)
     }
 
     @Test func stopEndsViewersAndRemovesTheSocket() throws {

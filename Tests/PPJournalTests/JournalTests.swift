@@ -642,6 +642,32 @@ struct JournalSameRunTests {
         #expect(JournalSource(c, label: "").metadata(TaskID(1))?.stdout.text == "1\n")
     }
 
+    @Test("a journal read back lists its failed tasks for the triage, each with its exit status and first line")
+    func failuresFromTheJournal() throws {
+        var failing = JSONObjectWriter()
+        failing.add("event", "completed")
+        failing.add("id", "2")
+        failing.add("status", "error")
+        failing.add("exit", Int(3))
+        failing.add("stderr", "\nboom: no such file\nmore\n")
+        failing.add("completed", "2026-11-29T10:00:02.000000Z")
+        let lines = [
+            headerLine(), batchLine, submitted(1, "1"), submitted(2, "2"), submitted(5, "5"), started(1),
+            completed(1, "ok", stdout: "1\n"), started(2), failing.finish(), completed(5, "aborted"),
+        ]
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/j.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        for keep in [true, false] {
+            let c = try JournalReader.read(path, keepOutput: keep)
+            let f = try #require(JournalSource(c, label: "").failures())
+            #expect(f.map(\.task) == [TaskID(2), TaskID(3)], "keepOutput \(keep)")
+            #expect(f.first?.exitStatus == 3 && f.first?.firstLine == "boom: no such file")
+            #expect(f.last?.status == .aborted)
+        }
+    }
+
     @Test func namesGetASuffixWhenTaken() {
         let t = Timestamp(iso8601: "2026-11-29T10:12:20Z")!
         let a = JournalFormat.fileName(started: t, host: "h", pid: 7)

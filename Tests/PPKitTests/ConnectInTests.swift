@@ -279,13 +279,9 @@ struct ConnectInTests {
 
     @Test("a removed remote engine finishes the tasks it holds, then its worker leaves")
     func removeRemoteEngine() throws {
-        let scheduler = Scheduler()
-        var options = RemoteEngineOptions()
-        options.heartbeat = 0.1
-        let token = EngineToken.random()
-        let listener = try EngineListener(scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
-        defer { listener.close() }
-        let worker = InProcessWorker(port: listener.port, token: token)
+        let connected = try ConnectedWorker()
+        defer { connected.listener.close() }
+        let (scheduler, worker) = (connected.scheduler, connected.worker)
         #expect(eventually { scheduler.engineIDs.count == 1 })
         scheduler.addEngine(InProcessEngine())
         let client = Client(scheduler: scheduler) { throw PPError(.noEngine, "none") }

@@ -124,17 +124,9 @@ struct MetersTriageTests {
 
     @Test("a connected-in worker sends its host's load with its heartbeats (wire version 3); the engines' meters carry it")
     func workerLoadOverTheWire() throws {
-        let scheduler = Scheduler()
-        var options = RemoteEngineOptions()
-        options.heartbeat = 0.1
-        let token = EngineToken.random()
-        let listener = try EngineListener(scheduler: scheduler, port: 0, token: token, tokenPath: "/t", options: options)
-        defer { listener.close() }
-        let worker = InProcessWorker(port: listener.port, token: token)
-        defer {
-            scheduler.shutdown()
-            _ = worker.exitCode(timeout: 10)
-        }
+        let connected = try ConnectedWorker()
+        defer { connected.close() }
+        let scheduler = connected.scheduler
         let sampler = MeterSampler(interval: 0)
         var host: HostLoad?
         let end = SystemTime.monotonicSeconds() + 20

@@ -34,31 +34,20 @@ enum EnginesPane {
     ) {
         guard rect.height > 0 else { return }
         let t = ctx.theme
-        let engines = snapshot.engines
-        var counts = (busy: 0, idle: 0, draining: 0, dead: 0, removed: 0)
-        var queuedJobs = 0
-        for e in engines {
-            if e.state.isAlive, e.job?.isQueued == true {
-                queuedJobs += 1  // a batch job not yet connected: counted apart, not idle
-                continue
-            }
-            switch e.state {
-            case .busy: counts.busy += 1
-            case .idle: counts.idle += 1
-            case .draining: counts.draining += 1
-            case .dead(let reason): if reason == "removed" { counts.removed += 1 } else { counts.dead += 1 }
-            }
-        }
+        // The counts come with the snapshot (kept by the source as engines change), the rows are the window shown.
+        let counts = snapshot.engineCounts
+        let queuedJobs = counts.queued  // batch jobs not yet connected: counted apart, not idle
+        let total = snapshot.engineCount
         var info = [Span("\(counts.busy) busy", t.warn), Span("\(counts.idle) idle", t.ruleInfo)]
         if queuedJobs > 0 { info.append(Span("\(queuedJobs) queued", t.ruleInfo)) }
         if counts.draining > 0 { info.append(Span("\(counts.draining) draining", t.style(.magenta))) }
         if counts.dead > 0 { info.append(Span("\(counts.dead) dead", t.bad)) }
         if counts.removed > 0 { info.append(Span("\(counts.removed) removed", t.dim)) }
-        let first = min(ui.engineOffset, max(0, engines.count - rows))
-        let last = min(engines.count, first + rows)
-        let right = engines.count > rows ? [Span("\(first + 1)-\(last) of \(engines.count)", t.ruleInfo)] : []
+        let first = min(ui.engineOffset, max(0, total - rows))
+        let last = min(total, first + rows)
+        let right = total > rows ? [Span("\(first + 1)-\(last) of \(total)", t.ruleInfo)] : []
         canvas.rule(
-            row: rect.row, col: rect.col, width: rect.width, title: "Engines \(engines.count)",
+            row: rect.row, col: rect.col, width: rect.width, title: "Engines \(total)",
             focused: ui.focus == .engines && ui.mode == .main, left: info, right: right, ctx: ctx)
         guard rect.height > 1 else { return }
 
@@ -70,16 +59,18 @@ enum EnginesPane {
                 p.column.header, row: hr, col: p.x, width: p.width, right: p.column.right, style: t.columnHeader,
                 unicode: ctx.unicode)
         }
-        if engines.isEmpty {
+        if total == 0 {
             canvas.put(
                 "no engines: press + to add one", row: hr + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
             return
         }
-        for (n, e) in engines[first..<last].enumerated() {
-            let r = hr + 1 + n
+        for position in first..<max(first, last) {
+            let r = hr + 1 + position - first
             guard r < rect.bottom else { break }
+            // A row the snapshot does not carry (its window is a frame behind a scroll) stays blank for a frame.
+            guard let e = snapshot.engine(at: position) else { continue }
             drawRow(e, into: &canvas, row: r, cols: cols, ctx: ctx)
-            if first + n == ui.engineSelected, ui.focus == .engines, ui.mode == .main {
+            if position == ui.engineSelected, ui.focus == .engines, ui.mode == .main {
                 canvas.restyle(row: r, col: rect.col, width: rect.width) { $0.reverse = true }
             }
         }

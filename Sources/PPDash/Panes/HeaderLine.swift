@@ -20,14 +20,14 @@ enum HeaderLine {
     static func fit(_ snapshot: Snapshot, width: Int, reserved: Int, glyphs: Glyphs, attached: Bool = false) -> Fields {
         let totals = snapshot.totals
         let busy = snapshot.busyEngines
-        let queuedJobs = snapshot.engines.filter { $0.state.isAlive && $0.job?.isQueued == true }.count
+        let queuedJobs = snapshot.engineCounts.queued
         // Batch jobs still in the queue are counted apart: they run nothing yet.
         let alive = snapshot.aliveEngines - queuedJobs
         let queuedNote = queuedJobs > 0 ? ", \(queuedJobs) queued" : ""
         // The current work's clock and pace, as the progress widget's total line has them (one number, one source).
         let work = ProgressPane.work(snapshot)
         let elapsed = Format.duration(work.elapsed)
-        let gone = alive + queuedJobs < snapshot.engines.count ? " of \(snapshot.engines.count)" : ""
+        let gone = alive + queuedJobs < snapshot.engineCount ? " of \(snapshot.engineCount)" : ""
         let done = Format.count(totals.done)
         let all = Format.count(totals.total)
         var f = Fields(

@@ -6,20 +6,9 @@ import PPSource
 import PPTerm
 
 enum TaskStream {
-    /// One lane: its label and its cells, oldest first, the last one the second the snapshot was taken in; the
-    /// first `absent` cells are from before its engine(s) existed (drawn blank, not as idle time).
-    struct Lane: Equatable {
-        var label: String
-        var cells: [TimelineCell]
-        var absent = 0
-    }
-
-    /// How engines were put into lanes.
-    enum Grouping: Equatable {
-        case perEngine
-        case byHost
-        case every(Int)
-    }
+    /// One lane (see `StreamLane`) and how engines were put into lanes (`LaneGrouping`).
+    typealias Lane = StreamLane
+    typealias Grouping = LaneGrouping
 
     /// Columns the lane labels take at most.
     static let maxLabelWidth = 12
@@ -31,10 +20,10 @@ enum TaskStream {
 
     static func labelWidth(forWidth width: Int) -> Int { width >= 100 ? maxLabelWidth : 8 }
 
-    /// The lanes for `engines` in at most `rows` rows: one per engine when they fit; else one per host when the hosts
-    /// fit (and there are several); else `k` consecutive engines a lane.
+    /// The lanes for `engines` (each with its own timeline) in at most `rows` rows: one per engine when they fit;
+    /// else one per host when the hosts fit (and there are several); else `k` consecutive engines a lane, merged as
+    /// the scheduler merges them (`StreamLanes.assign`, `LaneAccumulator`).
     static func lanes(_ engines: [EngineSnapshot], rows: Int) -> (lanes: [Lane], grouping: Grouping) {
-        let rows = max(1, rows)
         let timed = engines.filter { $0.timeline != nil }
         guard !timed.isEmpty else { return ([], .perEngine) }
         let width = timed.map { $0.timeline!.cells.count }.max() ?? 0
@@ -53,51 +42,25 @@ enum TaskStream {
             guard let first = e.timeline?.firstCell else { return 0 }
             return Int(max(0, min(Int64(width), first - (last - Int64(width) + 1))))
         }
-        if timed.count <= rows {
-            return (timed.map { Lane(label: String($0.id), cells: aligned($0), absent: absent($0)) }, .perEngine)
+        let (grouping, lane, hosts) = StreamLanes.assign(hosts: timed.map(\.info.host), rows: rows)
+        let count = grouping == .byHost ? hosts.count : (lane.last ?? -1) + 1
+        var acc = LaneAccumulator(lanes: count, width: width)
+        var ids = [(first: Int, last: Int)?](repeating: nil, count: count)
+        for (i, e) in timed.enumerated() {
+            acc.add(aligned(e), lane: lane[i], absentCells: absent(e))
+            ids[lane[i]] = (ids[lane[i]]?.first ?? e.id, e.id)
         }
-        var hosts: [String] = []
-        var byHost: [String: [EngineSnapshot]] = [:]
-        for e in timed {
-            if byHost[e.info.host] == nil { hosts.append(e.info.host) }
-            byHost[e.info.host, default: []].append(e)
-        }
-        if hosts.count > 1 && hosts.count <= rows {
-            let lanes = hosts.map { h in
-                Lane(
-                    label: h.isEmpty ? "?" : h, cells: merge(byHost[h]!.map(aligned), width: width),
-                    absent: byHost[h]!.map(absent).min() ?? 0)
+        let lanes = (0..<count).map { l -> Lane in
+            let label: String
+            if grouping == .byHost {
+                label = hosts[l].isEmpty ? "?" : hosts[l]
+            } else {
+                let r = ids[l] ?? (0, 0)
+                label = r.first == r.last ? String(r.first) : "\(r.first)-\(r.last)"
             }
-            return (lanes, .byHost)
+            return Lane(label: label, cells: acc.cells(l), absent: acc.absentCells(l))
         }
-        let k = (timed.count + rows - 1) / rows
-        var lanes: [Lane] = []
-        var i = 0
-        while i < timed.count {
-            let group = Array(timed[i..<min(timed.count, i + k)])
-            let label = group.count == 1 ? String(group[0].id) : "\(group.first!.id)-\(group.last!.id)"
-            lanes.append(Lane(label: label, cells: merge(group.map(aligned), width: width), absent: group.map(absent).min() ?? 0))
-            i += k
-        }
-        return (lanes, .every(k))
-    }
-
-    /// Several lanes' cells as one: the mean busy level, the worst outcome, the newest batch.
-    static func merge(_ lanes: [[TimelineCell]], width: Int) -> [TimelineCell] {
-        guard lanes.count > 1 else { return lanes.first ?? [] }
-        return (0..<width).map { i in
-            var busy = 0
-            var worst = TimelineCell.Outcome.none
-            var batch = 0
-            for l in lanes where i < l.count {
-                let c = l[i]
-                busy += c.busyEighths
-                if c.outcome.rawValue > worst.rawValue { worst = c.outcome }
-                batch = max(batch, c.batch)
-            }
-            let mean = busy == 0 ? 0 : max(1, (busy + lanes.count / 2) / lanes.count)
-            return TimelineCell(busyEighths: mean, outcome: worst, batch: batch)
-        }
+        return (lanes, grouping)
     }
 
     /// Where the window of `width` cells ends: time moves right, and the view jumps a quarter of its width at a time
@@ -136,13 +99,15 @@ enum TaskStream {
         guard rect.height > 0, rect.width > 0 else { return }
         let t = ctx.theme
         let rows = rect.height - 1
-        let (lanes, grouping) = Self.lanes(snapshot.engines, rows: rows)
+        // The source's aggregated lanes when it made them, else each engine row's own timeline.
+        let (lanes, grouping) = snapshot.lanes.map { ($0.lanes, $0.grouping) } ?? Self.lanes(snapshot.engines, rows: rows)
         let cellsWide = lanes.first?.cells.count ?? 0
+        let engineCount = snapshot.engineCount
         var info: [Span] = [Span("1 s a cell, now at right", t.ruleInfo)]
         switch grouping {
         case .perEngine: break
-        case .byHost: info.append(Span("\(snapshot.engines.count) engines, a lane per host", t.warn))
-        case .every(let k): info.append(Span("\(snapshot.engines.count) engines, \(k) a lane", t.warn))
+        case .byHost: info.append(Span("\(engineCount) engines, a lane per host", t.warn))
+        case .every(let k): info.append(Span("\(engineCount) engines, \(k) a lane", t.warn))
         }
         let g = ctx.glyphs
         let legend: [Span] =
@@ -158,14 +123,14 @@ enum TaskStream {
         guard rows > 0 else { return }
         if lanes.isEmpty {
             let why =
-                snapshot.engines.isEmpty ? "no engines: press + to add one" : "this source keeps no task stream"
+                engineCount == 0 ? "no engines: press + to add one" : "this source keeps no task stream"
             canvas.put(why, row: rect.row + 1, col: rect.col + 2, style: t.dim, width: rect.width - 2)
             return
         }
         let labelWidth = min(Self.labelWidth(forWidth: rect.width), max(3, lanes.map { displayWidth($0.label) }.max() ?? 3))
         let x0 = rect.col + 1 + labelWidth + 1
         let width = max(0, min(cellsWide, rect.right - x0))
-        let last = snapshot.engines.compactMap(\.timeline?.lastCell).max() ?? 0
+        let last = snapshot.lanes?.lastCell ?? snapshot.engines.compactMap(\.timeline?.lastCell).max() ?? 0
         let future = futureColumns(lastCell: last, width: width)
         for (n, lane) in lanes.prefix(rows).enumerated() {
             let r = rect.row + 1 + n
@@ -184,5 +149,5 @@ enum TaskStream {
     }
 
     /// Lanes the pane wants for this snapshot (its rows less the title): one per engine, at least one.
-    static func wantedLanes(_ snapshot: Snapshot) -> Int { max(1, snapshot.engines.count) }
+    static func wantedLanes(_ snapshot: Snapshot) -> Int { max(1, snapshot.engineCount) }
 }

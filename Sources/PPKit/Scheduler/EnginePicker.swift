@@ -8,6 +8,8 @@ struct EngineTable: RandomAccessCollection {
     /// Engines changed since the picker last looked, each once.
     private(set) var dirty: [Int] = []
     private var isDirty: [Bool] = []
+    /// Engines per state, kept as slots change (the dashboard reads these, not every slot).
+    private(set) var counts = EngineCounts()
 
     init() {}
 
@@ -17,7 +19,9 @@ struct EngineTable: RandomAccessCollection {
     subscript(i: Int) -> EngineSlot {
         get { slots[i] }
         _modify {
+            let before = EngineCounts.Kind(slots[i])
             yield &slots[i]
+            counts.move(before, EngineCounts.Kind(slots[i]))
             if !isDirty[i] {
                 isDirty[i] = true
                 dirty.append(i)
@@ -27,6 +31,8 @@ struct EngineTable: RandomAccessCollection {
 
     mutating func append(_ e: EngineSlot) {
         slots.append(e)
+        counts.total += 1
+        counts.add(EngineCounts.Kind(e), 1)
         isDirty.append(true)
         dirty.append(slots.count - 1)
     }

@@ -122,35 +122,50 @@ struct TimelineRing: Sendable {
         let n = max(0, min(Self.count, count))
         let last = now / Self.width
         var cells = [TimelineCell](repeating: .idle, count: n)
-        for k in 0..<n {
-            let b = last - Int64(n - 1 - k)
-            var used: Int64 = 0
-            var code: UInt8 = 0
-            var batch = 0
-            if !busy.isEmpty {
-                let i = entry(b)
-                if epochs[i] == b {
-                    used = Int64(busy[i])
-                    code = codes[i]
-                    batch = Int(batches[i])
-                }
-            }
-            if let r = running, r.since > 0 {
-                let lo = max(r.since, b * Self.width)
-                let hi = min(now, (b + 1) * Self.width)
-                if hi > lo {
-                    used += hi - lo
-                    code = max(code, TimelineCell.Outcome.running.rawValue)
-                    batch = r.batch
-                }
-            }
-            // The cell now is in counts against the part of it that has passed.
-            let span = b == last ? max(1, now - b * Self.width) : Self.width
-            let eighths = used <= 0 ? 0 : max(1, Int((used * 8 + span / 2) / span))
-            cells[k] = TimelineCell(
-                busyEighths: eighths, outcome: TimelineCell.Outcome(rawValue: code) ?? .none, batch: batch)
-        }
+        for k in 0..<n { cells[k] = cell(last - Int64(n - 1 - k), now: now, running: running) }
         return EngineTimeline(
             cellSeconds: Double(Self.width) / 1e6, lastCell: last, cells: cells, firstCell: created.map { $0 / Self.width })
+    }
+
+    /// Adds the last `count` cells (as `timeline` has them) to `lane` of `acc`, making no array.
+    func accumulate(
+        into acc: inout LaneAccumulator, lane: Int, now: Int64, running: (since: Int64, batch: Int)?, created: Int64
+    ) {
+        let n = acc.width
+        let last = now / Self.width
+        let first = created / Self.width
+        acc.member(lane: lane, absentCells: Int(max(0, min(Int64(n), first - (last - Int64(n) + 1)))))
+        // An engine that never ran anything and runs nothing now adds only idle cells: nothing to add.
+        if busy.isEmpty && running == nil { return }
+        for k in 0..<n { acc.add(cell(last - Int64(n - 1 - k), now: now, running: running), lane: lane, at: k) }
+    }
+
+    /// Cell number `b` as a reader sees it at `now`.
+    @inline(__always) private func cell(_ b: Int64, now: Int64, running: (since: Int64, batch: Int)?) -> TimelineCell {
+        let last = now / Self.width
+        var used: Int64 = 0
+        var code: UInt8 = 0
+        var batch = 0
+        if !busy.isEmpty {
+            let i = entry(b)
+            if epochs[i] == b {
+                used = Int64(busy[i])
+                code = codes[i]
+                batch = Int(batches[i])
+            }
+        }
+        if let r = running, r.since > 0 {
+            let lo = max(r.since, b * Self.width)
+            let hi = min(now, (b + 1) * Self.width)
+            if hi > lo {
+                used += hi - lo
+                code = max(code, TimelineCell.Outcome.running.rawValue)
+                batch = r.batch
+            }
+        }
+        // The cell now is in counts against the part of it that has passed.
+        let span = b == last ? max(1, now - b * Self.width) : Self.width
+        let eighths = used <= 0 ? 0 : max(1, Int((used * 8 + span / 2) / span))
+        return TimelineCell(busyEighths: eighths, outcome: TimelineCell.Outcome(rawValue: code) ?? .none, batch: batch)
     }
 }

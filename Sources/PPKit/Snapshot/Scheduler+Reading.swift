@@ -11,7 +11,16 @@ public struct SchedulerReading: Sendable {
     public var totals: StatusCounts
     /// Tasks completed per second over the last few seconds.
     public var rate: Double
+    /// The engine rows asked for (every engine unless the reader named a window), from position `engineFirst`.
     public var engines: [EngineSnapshot]
+    /// Position of `engines[0]` among all engines, engines in all, and how many are in each state.
+    public var engineFirst = 0
+    public var engineCount = 0
+    public var engineCounts = EngineCounts()
+    /// The task stream's lanes, aggregated to the rows the reader has, when it asked for them.
+    public var lanes: StreamLanes?
+    /// The engine the reader named (`alsoEngine`) when it is outside the window.
+    public var extraEngine: EngineSnapshot?
     /// The most recent batches, oldest first.
     public var batches: [BatchSnapshot]
     public var batchCount: Int
@@ -83,37 +92,28 @@ struct KeyLog {
 
 extension Scheduler {
     /// Counters, engines, the newest `batchLimit` batches and the rows at the positions `window` picks, in id order
-    /// (descending when `ascending` is false), given the task count and the newest started task: O(rows + engines).
+    /// (descending when `ascending` is false), given the task count and the newest started task: O(rows + engines
+    /// shown). `engineWindow` names the engine rows wanted (nil: every engine); `streamLanes` > 0 with
+    /// `timelineCells` > 0 asks for the task stream aggregated to that many lanes (`SchedulerReading.lanes`), and
+    /// then no engine row carries a timeline of its own.
     public func read(
-        batchLimit: Int, ascending: Bool = true, timelineCells: Int = 0, window: (_ taskCount: Int, _ newestStarted: Int?) -> Range<Int> = { _, _ in 0..<0 }
+        batchLimit: Int, ascending: Bool = true, timelineCells: Int = 0, engineWindow: EngineWindow? = nil,
+        streamLanes: Int = 0, alsoEngine: EngineID? = nil,
+        window: (_ taskCount: Int, _ newestStarted: Int?) -> Range<Int> = { _, _ in 0..<0 }
     ) -> SchedulerReading {
         let now = clock.now()
         return state.withLock { s in
-            let engines = s.engines.enumerated().map { (id, e) -> EngineSnapshot in
-                let state: EngineState
-                if let reason = e.deathReason, !e.alive {
-                    state = .dead(reason: reason)
-                } else if e.draining {
-                    state = .draining
-                } else {
-                    state = e.current != nil ? .busy : .idle
-                }
-                let life = max(1, now.microseconds - e.created)
-                let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
-                var row = EngineSnapshot(
-                    id: id, info: e.info, state: state, currentTask: e.current?.id,
-                    queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + s.queues.pinned[id].count, done: e.done,
-                    failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
-                    activity: e.activity(now: now.microseconds),
-                    timeline: timelineCells > 0
-                        ? e.timeline.timeline(
-                            now: now.microseconds, count: timelineCells,
-                            running: e.current.map { (since: e.busySince, batch: s.tasks[batchOf: $0].id) },
-                            created: e.created) : nil,
-                    job: e.info.kind == .slurm ? e.engine.job : nil)
-                row.excluded = e.excluded && e.alive
-                return row
+            let shown = engineWindow?.range(count: s.engines.count) ?? 0..<s.engines.count
+            let cells = streamLanes > 0 ? 0 : timelineCells
+            var engines = [EngineSnapshot]()
+            engines.reserveCapacity(shown.count)
+            for id in shown { engines.append(s.engineRow(id, now: now, timelineCells: cells)) }
+            var extra: EngineSnapshot?
+            if let e = alsoEngine, s.engines.indices.contains(e), !shown.contains(e) {
+                extra = s.engineRow(e, now: now, timelineCells: 0)
             }
+            let lanes = streamLanes > 0 && timelineCells > 0
+                ? s.streamLanes(now: now, cells: timelineCells, rows: streamLanes) : nil
             let firstBatch = max(0, s.tasks.batchCount - max(0, batchLimit))
             let batches = s.tasks.batches[firstBatch...].map { b -> BatchSnapshot in
                 let end = b.isDone ? b.lastReceived : now.microseconds
@@ -133,10 +133,16 @@ extension Scheduler {
             var rows = [TaskRow]()
             rows.reserveCapacity(positions.count)
             for pos in positions { rows.append(s.row(TaskSlot(ascending ? pos : n - 1 - pos))) }
-            return SchedulerReading(
+            var r = SchedulerReading(
                 time: now, startedAt: Timestamp(microseconds: s.startedAt), generation: s.generation, paused: s.paused,
                 totals: s.totals, rate: s.completions.rate(now: now.microseconds), engines: engines, batches: Array(batches),
                 batchCount: s.tasks.batchCount, taskCount: n, newestStarted: newest, rows: rows)
+            r.engineFirst = shown.lowerBound
+            r.engineCount = s.engines.count
+            r.engineCounts = s.engines.counts
+            r.lanes = lanes
+            r.extraEngine = extra
+            return r
         }
     }
 
@@ -190,4 +196,67 @@ extension Scheduler {
 
     /// The current generation: equal values mean nothing changed.
     public var generation: UInt64 { state.withLock { $0.generation } }
+}
+
+extension Scheduler.State {
+    /// Engine `id`'s row as the engines pane shows it.
+    func engineRow(_ id: Int, now: Timestamp, timelineCells: Int) -> EngineSnapshot {
+        let e = engines[id]
+        let state: EngineState
+        if let reason = e.deathReason, !e.alive {
+            state = .dead(reason: reason)
+        } else if e.draining {
+            state = .draining
+        } else {
+            state = e.current != nil ? .busy : .idle
+        }
+        let life = max(1, now.microseconds - e.created)
+        let running = e.current != nil && e.busySince > 0 ? max(0, now.microseconds - e.busySince) : 0
+        var row = EngineSnapshot(
+            id: id, info: e.info, state: state, currentTask: e.current?.id,
+            queued: max(0, e.assigned.count - (e.current == nil ? 0 : 1)) + queues.pinned[id].count, done: e.done,
+            failed: e.failed, utilisation: min(1, Double(e.busyTotal + running) / Double(life)),
+            activity: e.activity(now: now.microseconds),
+            timeline: timelineCells > 0
+                ? e.timeline.timeline(
+                    now: now.microseconds, count: timelineCells, running: runningSpan(e), created: e.created) : nil,
+            job: e.info.kind == .slurm ? e.engine.job : nil)
+        row.excluded = e.excluded && e.alive
+        return row
+    }
+
+    /// The running task's span on an engine, for its timeline.
+    private func runningSpan(_ e: EngineSlot) -> (since: Int64, batch: Int)? {
+        e.current.map { (since: e.busySince, batch: tasks[batchOf: $0].id) }
+    }
+
+    /// The task stream in at most `rows` lanes of `cells` cells, summed from the engines' rings in one pass: the
+    /// snapshot carries `rows` lanes whatever the engine count.
+    func streamLanes(now: Timestamp, cells: Int, rows: Int) -> StreamLanes {
+        let width = max(0, min(TimelineRing.count, cells))
+        let last = now.microseconds / TimelineRing.width
+        let n = engines.count
+        let hosts = n > max(1, rows) ? engines.map(\.info.host) : [String](repeating: "", count: n)
+        let (grouping, lane, laneHosts) = StreamLanes.assign(hosts: hosts, rows: rows)
+        let laneCount = grouping == .byHost ? laneHosts.count : (lane.last ?? -1) + 1
+        var acc = LaneAccumulator(lanes: laneCount, width: width)
+        var firstId = [Int](repeating: -1, count: laneCount)
+        var lastId = [Int](repeating: -1, count: laneCount)
+        for id in 0..<n {
+            let e = engines[id]
+            let l = lane[id]
+            if firstId[l] < 0 { firstId[l] = id }
+            lastId[l] = id
+            e.timeline.accumulate(into: &acc, lane: l, now: now.microseconds, running: runningSpan(e), created: e.created)
+        }
+        let lanes = (0..<laneCount).map { l -> StreamLane in
+            let label: String
+            switch grouping {
+            case .byHost: label = laneHosts[l].isEmpty ? "?" : laneHosts[l]
+            default: label = firstId[l] == lastId[l] ? String(firstId[l]) : "\(firstId[l])-\(lastId[l])"
+            }
+            return StreamLane(label: label, cells: acc.cells(l), absent: acc.absentCells(l))
+        }
+        return StreamLanes(grouping: grouping, lastCell: last, lanes: lanes)
+    }
 }
