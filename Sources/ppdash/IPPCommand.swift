@@ -56,7 +56,6 @@ struct IPPCommand: ParsableCommand {
             }
             var options = IPPSource.Options()
             options.trackChanges = follow
-            if follow { options.interval = 0.5 }
             source = try IPPSource(info: info, options: options)
         } catch {
             note("ppdash: \(error)")  // IPPError or ZMQError: their message
@@ -183,7 +182,9 @@ struct IPPCommand: ParsableCommand {
                 note("ppdash: " + link.message(source.info))
                 lastLink = link
             }
-            usleep(250_000)
+            // Completions arrive on IOPub as they happen: print them within a tenth of a second (an idle turn costs a
+            // lock and an empty drain).
+            usleep(100_000)
         }
     }
 }
