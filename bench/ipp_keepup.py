@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does `ppdash ipp` keep up with a busy ipyparallel cluster? (bench/compare runs it; it also runs alone.)
 
-    bench/ipp_keepup.py --ppdash PATH/TO/ppdash [--quick] [--json FILE]
+    bench/ipp_keepup.py --ppdash PATH/TO/ppdash [--quick] [--waves N] [--wave W] [--json FILE]
 
 Starts `ipcluster start -n 4` in a throwaway IPYTHONDIR, then drives no-op tasks (`view.map_async(noop, range(W))`,
 waves of W, two in flight) as fast as the hub takes them, in four phases of the same load: A, B, A, B. During each
@@ -164,10 +164,16 @@ def main():
     ap.add_argument("--ppdash", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--waves", type=int, help="waves per phase (default 25, --quick 4)")
+    ap.add_argument("--wave", type=int, help="tasks per wave (default 400, --quick 250; 2 waves in flight)")
     args = ap.parse_args()
     import ipyparallel as ipp
 
-    waves, wave = (4, 500) if args.quick else (10, 1000)
+    # At most 2 waves in flight stay under DictDB's 1024 records, so the hub drops no record before its task ran.
+    waves, wave = (4, 250) if args.quick else (25, 400)
+    waves, wave = args.waves or waves, args.wave or wave
+    if waves < 1 or wave < 1 or waves * wave > 1_000_000:
+        ap.error("--waves and --wave: positive, at most 1,000,000 tasks per phase")
     ipcluster = os.path.join(os.path.dirname(sys.executable), "ipcluster")
     ipython_dir = tempfile.mkdtemp(prefix="ppbench-keepup-")
     env = dict(os.environ, IPYTHONDIR=ipython_dir, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))

@@ -205,7 +205,8 @@ struct IPPTests {
         #expect(quick.err.contains("batch 1 (echo {}): 3 tasks, 3 ok, 0 failed in "), "\(quick)")
         let quickRows = quick.outLines.compactMap(Self.json)
         #expect(quickRows.count == 3 && quickRows.allSatisfy { ($0["label"] as? String) == "echo {}" }, "\(quick)")
-        w = await t.waitUntil(timeout: 10) { $0.contains { $0.contains("#1 ") && $0.contains("3/3") } }
+        // The tasks show done at once from IOPub; the label comes with their records within a cycle.
+        w = await t.waitUntil(timeout: 10) { $0.contains { $0.contains("#1 echo {}") && $0.contains("3/3") } }
         let line = w.screen.first { $0.contains("#1 ") } ?? ""
         #expect(line.contains("#1 echo {}"), "batch label: \(show(w.screen))")
         #expect(!line.contains(" 0ms "), "batch elapsed: \(show(w.screen))")
