@@ -261,7 +261,8 @@ def main():
             "controller_cpu_us_per_task_alone": a * 1e6,
             "controller_cpu_us_per_task_watched": b * 1e6,
             "controller_cpu_extra": b / a - 1,
-            "memory_per_task_bytes": max(per_task_mem),
+            # The mean over the B phases (each a fresh ppdash): one phase's RSS moves by whole malloc arenas.
+            "memory_per_task_bytes": sum(per_task_mem) / len(per_task_mem),
             "load": os.getloadavg()[0],
         }
     finally:

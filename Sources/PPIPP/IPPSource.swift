@@ -186,6 +186,16 @@ public final class IPPSource: DashboardSource {
         return false
     }
 
+    /// Runs `body` under the lock on the mirror and the rows and engines changed since the last call (needs
+    /// `trackChanges`). Unlike `drainChanges` it copies nothing: a copy held while the poll thread goes on would
+    /// make its next change copy every row (copy on write), twice the memory for a moment at each turn.
+    public func withChanges<T: Sendable>(_ body: (IPPMirror, [Int], [Int]) -> T) -> T {
+        box.state.withLock { s in
+            let c = s.mirror.drainChanges()
+            return body(s.mirror, c.rows, c.engines)
+        }
+    }
+
     /// Rows and engines changed since the last call, as the mirror has them now (needs `trackChanges`).
     public func drainChanges() -> (mirror: IPPMirror, rows: [Int], engines: [Int]) {
         box.state.withLock { s in
