@@ -138,6 +138,8 @@ public struct IPPMirror: Sendable {
     /// One copy of each session id, shared by its rows (a client's tasks all carry the same 36 characters).
     private var sessionNames: [String: String] = [:]
     private var labelBatch: [String: Int] = [:]
+    /// Each session's newest labelled batch.
+    private var labelledBurst: [String: Int] = [:]
     /// IOPub news about tasks not yet known (the hub query has not seen them yet).
     private var earlyIO: [String: [IOEvent]] = [:]
     private var newestStarted = -1
@@ -314,13 +316,30 @@ public struct IPPMirror: Sendable {
     private mutating func batchFor(
         session: String?, label: String?, submitted: Timestamp, name: String, named: Bool = true
     ) -> Int {
+        let key = session ?? ""
+        func inBurst(_ b: Int) -> Bool {
+            let x = batches[b - 1]
+            return submitted.seconds >= x.first.seconds - burstGap && submitted.seconds <= x.last.seconds + burstGap
+        }
         if let label, !label.isEmpty {
             if let b = labelBatch[label] { return b }
+            // Tasks of this burst first seen on IOPub wait in an unnamed batch: the label names it (one batch, not
+            // two, for one labelled submission).
+            if let b = sessionBatch[key], !batches[b - 1].named, inBurst(b) {
+                batches[b - 1].label = label
+                batches[b - 1].named = true
+                labelBatch[label] = b
+                labelledBurst[key] = b
+                bump()
+                return b
+            }
             let b = newBatch(label: label, session: session, at: submitted)
             labelBatch[label] = b
+            labelledBurst[key] = b
             return b
         }
-        let key = session ?? ""
+        // A task first seen on IOPub (its label unknown yet) joins its session's labelled batch of the same burst.
+        if !named, let b = labelledBurst[key], inBurst(b) { return b }
         if let b = sessionBatch[key] {
             let x = batches[b - 1]
             if submitted.seconds >= x.first.seconds - burstGap && submitted.seconds <= x.last.seconds + burstGap {
@@ -347,6 +366,7 @@ public struct IPPMirror: Sendable {
             batches[b].label = label
             batches[b].named = true
             if labelBatch[label] == nil { labelBatch[label] = row.batch }
+            labelledBurst[row.session ?? ""] = row.batch
             bump()
         } else if let function {
             batches[b].label = function

@@ -378,4 +378,19 @@ struct MirrorTests {
     func rowSize() {
         #expect(MemoryLayout<IPPMirror.Row>.stride <= 512, "\(MemoryLayout<IPPMirror.Row>.stride)")
     }
+
+    @Test("one labelled submission is one batch, whether IOPub or the hub's record shows a task first")
+    func labelledBurstOneBatch() {
+        for iopubFirst in [true, false] {
+            var s = JupyterSession(key: "k")
+            var m = IPPMirror(now: Self.t0)
+            m.setLiveEngines([0: "u0"], now: Self.t0)
+            let b = Self.io(&s, "busy", parent: "a", session: "P", submitted: 0.01, at: 0.5)
+            if iopubFirst { m.apply(io: b.event, msgId: b.msgId, origin: b.origin, now: Self.t0.adding(seconds: 0.5)) }
+            m.apply(records: [Self.record("c", session: "P", at: 0.03, label: "echo {}")], now: Self.t0.adding(seconds: 1))
+            if !iopubFirst { m.apply(io: b.event, msgId: b.msgId, origin: b.origin, now: Self.t0.adding(seconds: 1)) }
+            #expect(m.batches.count == 1, "iopubFirst \(iopubFirst): \(m.batches.map(\.label))")
+            #expect(m.batches.first?.label == "echo {}" && m.batches.first?.size == 2)
+        }
+    }
 }
