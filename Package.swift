@@ -119,6 +119,6 @@ let package = Package(
             name: "PPDashTests", dependencies: ["PPDash", "PPKit", "PPSource", "PPTerm", "PPTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "PPSystemTests", dependencies: ["PPSystem"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["PPSystem", "ppdash"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["PPSystem", "ppdash", "PPIPP"], swiftSettings: strict),
     ]
 )

@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from ipp_keepup import controller_pids  # bench/ is sys.path[0] when run as a script
+
 
 def log(*a):
     print("peers:", *a, file=sys.stderr, flush=True)
@@ -119,7 +121,7 @@ def run_ipyparallel(sizes, out):
         log(f"ipyparallel: round trip p50 {p50:.0f} us, p99 {p99:.0f} us")
 
         # Memory per task record: the controller (hub + schedulers) and this client, over n more tasks.
-        controllers = controller_pids(profile_dir)
+        controllers = controller_pids(cluster.pid)
         rc.purge_everything()
         before = sum(rss_bytes(p) for p in controllers) + rss_bytes(os.getpid())
         n = sizes["memory_slow"]
@@ -144,21 +146,6 @@ def run_ipyparallel(sizes, out):
             except subprocess.TimeoutExpired:
                 os.killpg(cluster.pid, signal.SIGKILL)
         shutil.rmtree(ipython_dir, ignore_errors=True)
-
-
-def controller_pids(profile_dir):
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if "ipcontroller" in cmd and profile_dir in cmd:
-            pids.append(int(d))
-    return pids
 
 
 # ---------------------------------------------------------------- Dask

@@ -25,6 +25,12 @@ public enum HubQuery {
         return ["submitted": ["$ne": nil, "$gte": .string(since.iso8601)]]
     }
 
+    /// Tasks without a result yet, submitted at or after `since` (all of them when nil).
+    public static func waiting(since: Timestamp?) -> JSON {
+        guard let since else { return ["received": ["$eq": nil]] }
+        return ["received": ["$eq": nil], "submitted": ["$ne": nil, "$gte": .string(since.iso8601)]]
+    }
+
     /// Tasks the hub received a result for at or after `since` (every finished one when nil).
     public static func finished(since: Timestamp?) -> JSON {
         guard let since else { return ["received": ["$ne": nil]] }

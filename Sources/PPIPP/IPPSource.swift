@@ -72,6 +72,18 @@ struct SharedState: Sendable {
     var badSignatures = 0
     /// The last failed hub query, for the header and stderr.
     var hubError: String?
+    /// Requests sent to the hub, by kind (`connection`, `db`), and IOPub messages received: what watching costs
+    /// the controller.
+    var requests = HubRequestCounts()
+}
+
+/// What ppdash asked the hub, counted (each request costs the controller CPU; a `db` request is a scan of its
+/// record store).
+public struct HubRequestCounts: Sendable, Equatable {
+    public var connection = 0
+    public var db = 0
+    public var iopub = 0
+    public init() {}
 }
 
 /// A lock-protected box the poll thread and the source both hold.
@@ -85,8 +97,12 @@ final class SharedBox: Sendable {
 public final class IPPSource: DashboardSource {
     /// Tuning of the poll loop.
     public struct Options: Sendable {
-        /// Seconds between hub queries.
-        public var interval: Double = 0.25
+        /// Seconds between hub queries. Starts and completions arrive at once on IOPub; the queries bring what
+        /// IOPub does not carry (queued tasks, calls, labels, results), and each costs the hub a scan of its
+        /// records.
+        public var interval: Double = 0.5
+        /// Seconds between queries for the tasks the hub has assigned to engines (IOPub says which one runs).
+        public var assignedEvery: Double = 2
         /// Seconds to wait for `connection_reply` before calling the controller not answering.
         public var replyTimeout: Double = 3
         /// Seconds between full msg_id sweeps (a safety net for clients whose clocks run behind).
@@ -141,6 +157,9 @@ public final class IPPSource: DashboardSource {
     /// Completed poll cycles; 1 once the first full load is in.
     public var syncs: Int { box.state.withLock { $0.syncs } }
 
+    /// Requests sent to the hub so far, and IOPub messages received.
+    public var requestCounts: HubRequestCounts { box.state.withLock { $0.requests } }
+
     /// Why the controller is gone, while it is (nil while it answers).
     public var controllerGone: String? { box.state.withLock { $0.mirror.controllerGone } }
 
@@ -165,6 +184,16 @@ public final class IPPSource: DashboardSource {
             usleep(20_000)
         }
         return false
+    }
+
+    /// Runs `body` under the lock on the mirror and the rows and engines changed since the last call (needs
+    /// `trackChanges`). Unlike `drainChanges` it copies nothing: a copy held while the poll thread goes on would
+    /// make its next change copy every row (copy on write), twice the memory for a moment at each turn.
+    public func withChanges<T: Sendable>(_ body: (IPPMirror, [Int], [Int]) -> T) -> T {
+        box.state.withLock { s in
+            let c = s.mirror.drainChanges()
+            return body(s.mirror, c.rows, c.engines)
+        }
     }
 
     /// Rows and engines changed since the last call, as the mirror has them now (needs `trackChanges`).
@@ -379,6 +408,7 @@ final class PollLoop {
     var pending: [String: (kind: Kind, sentAt: Double, timeout: Double)] = [:]
     var nextCycle = 0.0
     var nextSweep = 0.0
+    var nextAssigned = 0.0
     var synced = false
     var everConnected = false
     var attempt = 0
@@ -491,6 +521,9 @@ final class PollLoop {
         m.idents = []
         if zmq.send(reg, session.serialize(m)) {
             pending[m.msgId] = (kind, Self.clock(), timeout)
+            box.state.withLock {
+                if kind == .connection { $0.requests.connection += 1 } else { $0.requests.db += 1 }
+            }
         }
     }
 
@@ -586,6 +619,7 @@ final class PollLoop {
         lastReply = now
         probedThisWait = false
         nextSweep = 0
+        nextAssigned = 0
         closeSockets()
         openSockets()
         down = probe(info.interface, info.registration) == .refused
@@ -600,20 +634,26 @@ final class PollLoop {
             verifyOwn(before: v.before)
         }
         request("connection_request", [:], kind: .connection, timeout: options.replyTimeout)
+        // Each db_request costs the hub a scan of its records and a deep copy of each match (DictDB), so a task's
+        // record is asked for about once: while it waits (it was submitted since the last cycle and has no result
+        // yet), or once it finished. Starts and completions come at once on IOPub, asking nothing.
         if !synced {
             db([:], keys: HubQuery.recordKeys, kind: .initial)
         } else {
             let (maxSubmitted, maxReceived) = box.state.withLock { ($0.mirror.maxSubmitted, $0.mirror.maxReceived) }
+            db(HubQuery.waiting(since: maxSubmitted), keys: HubQuery.recordKeys, kind: .records)
+            db(HubQuery.finished(since: maxReceived), keys: HubQuery.recordKeys, kind: .records)
             if now >= nextSweep {
                 nextSweep = now + options.sweepEvery
-                db([:], keys: ["submitted"], kind: .newIds)
-            } else {
-                // Clients' clocks (submitted) may lag a little; the overlap is deduplicated by msg_id.
-                db(HubQuery.submitted(since: maxSubmitted?.adding(seconds: -2)), keys: ["submitted"], kind: .newIds)
+                // A safety net for clients whose clocks run behind (their `submitted` before the cutoff): the ids
+                // of every task without a result, the unknown ones fetched next.
+                db(HubQuery.waiting(since: nil), keys: ["submitted"], kind: .newIds)
             }
-            db(HubQuery.finished(since: maxReceived), keys: HubQuery.updateKeys, kind: .finished)
         }
-        db(["completed": ["$eq": nil], "engine_uuid": ["$ne": nil]], keys: ["engine_uuid"], kind: .assigned)
+        if now >= nextAssigned {
+            nextAssigned = now + options.assignedEvery
+            db(["completed": ["$eq": nil], "engine_uuid": ["$ne": nil]], keys: ["engine_uuid"], kind: .assigned)
+        }
         if nextSweep == 0 { nextSweep = now + options.sweepEvery }
         // Nothing could be sent (no socket): try again later rather than spin.
         if pending.isEmpty { nextCycle = now + IPPSource.retryDelay }
@@ -686,7 +726,11 @@ final class PollLoop {
             handleReply(m, now: now)
         } else if s === iopub {
             guard let (id, event) = IPPMirror.ioEvent(m) else { return }
-            box.state.withLock { $0.mirror.apply(io: event, msgId: id, now: now) }
+            let origin = IPPMirror.ioOrigin(m)
+            box.state.withLock {
+                $0.requests.iopub += 1
+                $0.mirror.apply(io: event, msgId: id, origin: origin, now: now)
+            }
         } else if s === notification {
             let id = m.content["id"]?.int
             let uuid = m.content["uuid"]?.string ?? m.content["queue"]?.string ?? ""

@@ -100,6 +100,11 @@ public struct IPPMirror: Sendable {
         public var retries = 0
         /// Running according to IOPub (`busy` seen, `idle` not yet).
         var ioBusy = false
+        /// Finished according to IOPub alone (`idle` seen, no hub record or reply yet): the record confirms or
+        /// corrects the status (an aborted task also goes busy then idle); a later `busy` means a retry.
+        var ioFinished = false
+        /// An IOPub `error` message arrived for the current attempt.
+        var ioError = false
     }
 
     /// Tasks of one client session submitted in one burst, or sharing a label.
@@ -112,6 +117,8 @@ public struct IPPMirror: Sendable {
         public var last: Timestamp
         public var lastReceived: Timestamp?
         public var size = 0
+        /// False while the label is a stand-in (tasks first seen on IOPub, before their record names the call).
+        var named = true
     }
 
     /// Output kept per stream and task.
@@ -128,7 +135,11 @@ public struct IPPMirror: Sendable {
     private var retired: Set<String> = []
     private var uuidToEngine: [String: Int] = [:]
     private var sessionBatch: [String: Int] = [:]
+    /// One copy of each session id, shared by its rows (a client's tasks all carry the same 36 characters).
+    private var sessionNames: [String: String] = [:]
     private var labelBatch: [String: Int] = [:]
+    /// Each session's newest labelled batch.
+    private var labelledBurst: [String: Int] = [:]
     /// IOPub news about tasks not yet known (the hub query has not seen them yet).
     private var earlyIO: [String: [IOEvent]] = [:]
     private var newestStarted = -1
@@ -294,33 +305,78 @@ public struct IPPMirror: Sendable {
         touch(row: r)
     }
 
+    private mutating func intern(_ session: String?) -> String? {
+        guard let session else { return nil }
+        if let known = sessionNames[session] { return known }
+        sessionNames[session] = session
+        return session
+    }
+
     /// The batch a new foreign task joins: same label, else the same session's current burst.
-    private mutating func batchFor(session: String?, label: String?, submitted: Timestamp, name: String) -> Int {
+    private mutating func batchFor(
+        session: String?, label: String?, submitted: Timestamp, name: String, named: Bool = true
+    ) -> Int {
+        let key = session ?? ""
+        func inBurst(_ b: Int) -> Bool {
+            let x = batches[b - 1]
+            return submitted.seconds >= x.first.seconds - burstGap && submitted.seconds <= x.last.seconds + burstGap
+        }
         if let label, !label.isEmpty {
             if let b = labelBatch[label] { return b }
+            // Tasks of this burst first seen on IOPub wait in an unnamed batch: the label names it (one batch, not
+            // two, for one labelled submission).
+            if let b = sessionBatch[key], !batches[b - 1].named, inBurst(b) {
+                batches[b - 1].label = label
+                batches[b - 1].named = true
+                labelBatch[label] = b
+                labelledBurst[key] = b
+                bump()
+                return b
+            }
             let b = newBatch(label: label, session: session, at: submitted)
             labelBatch[label] = b
+            labelledBurst[key] = b
             return b
         }
-        let key = session ?? ""
+        // A task first seen on IOPub (its label unknown yet) joins its session's labelled batch of the same burst.
+        if !named, let b = labelledBurst[key], inBurst(b) { return b }
         if let b = sessionBatch[key] {
             let x = batches[b - 1]
             if submitted.seconds >= x.first.seconds - burstGap && submitted.seconds <= x.last.seconds + burstGap {
                 return b
             }
         }
-        let b = newBatch(label: name, session: session, at: submitted)
+        let b = newBatch(label: name, session: session, at: submitted, named: named)
         sessionBatch[key] = b
         return b
     }
 
-    private mutating func newBatch(label: String, session: String?, at t: Timestamp) -> Int {
+    private mutating func newBatch(label: String, session: String?, at t: Timestamp, named: Bool = true) -> Int {
         let id = batches.count + 1
-        batches.append(Batch(id: id, label: label, session: session, first: t, last: t))
+        batches.append(Batch(id: id, label: label, session: session, first: t, last: t, named: named))
         return id
     }
 
-    private mutating func appendRow(_ row: Row) -> Int {
+    /// A batch opened for tasks first seen on IOPub takes its name from the first record that names the call: its
+    /// label (which then groups later tasks with that label too), else the function.
+    private mutating func nameBatch(of row: Row, label: String?, function: String?) {
+        let b = row.batch - 1
+        guard !batches[b].named else { return }
+        if let label, !label.isEmpty {
+            batches[b].label = label
+            batches[b].named = true
+            if labelBatch[label] == nil { labelBatch[label] = row.batch }
+            labelledBurst[row.session ?? ""] = row.batch
+            bump()
+        } else if let function {
+            batches[b].label = function
+            batches[b].named = true
+            bump()
+        }
+    }
+
+    /// `cutoff`: the row comes from a hub record, so its submission time moves the next query's cutoff.
+    private mutating func appendRow(_ row: Row, cutoff: Bool = true) -> Int {
         var row = row
         let b = row.batch - 1
         batches[b].size += 1
@@ -332,7 +388,7 @@ public struct IPPMirror: Sendable {
         rows.append(row)
         let r = rows.count - 1
         index[row.msgId] = r
-        if maxSubmitted.map({ row.submitted > $0 }) ?? true { maxSubmitted = row.submitted }
+        if cutoff, maxSubmitted.map({ row.submitted > $0 }) ?? true { maxSubmitted = row.submitted }
         touch(row: r)
         if let events = earlyIO.removeValue(forKey: row.msgId) {
             for e in events { apply(io: e, row: r) }
@@ -349,7 +405,7 @@ public struct IPPMirror: Sendable {
             let name = rec.call?.function ?? rec.label ?? "tasks"
             let batch = batchFor(session: rec.session, label: rec.label, submitted: submitted, name: name)
             var row = Row(
-                msgId: rec.msgId, batch: batch, seq: 0, session: rec.session, label: rec.label, queue: rec.queue,
+                msgId: rec.msgId, batch: batch, seq: 0, session: intern(rec.session), label: rec.label, queue: rec.queue,
                 submitted: submitted, text: rec.call?.text ?? rec.msgId)
             row.function = rec.call?.function
             row.isMapChunk = rec.call?.isMapChunk ?? false
@@ -383,8 +439,13 @@ public struct IPPMirror: Sendable {
         var row = rows[r]
         let before = row
         if let u = rec.engineUUID, !u.isEmpty {
-            row.engineUUID = u
-            if let eid = uuidToEngine[u] { row.engine = eid }
+            // The engine table's copy of the uuid, shared by its rows.
+            if let eid = uuidToEngine[u] {
+                row.engine = eid
+                row.engineUUID = engines[eid]?.uuid ?? u
+            } else {
+                row.engineUUID = u
+            }
         }
         if let s = rec.started { row.started = s }
         if let c = rec.completed { row.completed = c }
@@ -400,7 +461,11 @@ public struct IPPMirror: Sendable {
             row.function = call.function
             row.command = call.shellCommand ?? row.command
             if row.text == row.msgId { row.text = call.text }
+            row.isMapChunk = call.isMapChunk
         }
+        if row.label == nil, let l = rec.label, !l.isEmpty { row.label = l }
+        if row.session == nil, let s = rec.session { row.session = intern(s) }
+        nameBatch(of: row, label: rec.label, function: rec.call?.function)
         var status: TaskStatus?
         if let s = rec.resultStatus {
             switch s {
@@ -437,6 +502,7 @@ public struct IPPMirror: Sendable {
                 engines[eid] = e
             }
         }
+        if status != nil { rows[r].ioFinished = false }
         if let status, status != before.status {
             // A running task's engine is released by setStatus; make sure it knows the engine first.
             setStatus(r, status, now: now)
@@ -464,7 +530,9 @@ public struct IPPMirror: Sendable {
     /// One IOPub message about a task.
     public enum IOEvent: Sendable, Equatable {
         case busy(engine: Int?, at: Timestamp)
-        case idle(engine: Int?)
+        /// The engine is done with the task: its reply went out (`at` is the engine's clock, as the hub's
+        /// `completed`).
+        case idle(engine: Int?, at: Timestamp)
         case stream(name: String, text: String)
         case error(String)
     }
@@ -482,7 +550,7 @@ public struct IPPMirror: Sendable {
             let state = m.content["execution_state"]?.string
             let at = m.header["date"]?.string.flatMap(ISODate.parse) ?? SystemClock().now()
             if state == "busy" { return (parent, .busy(engine: engine, at: at)) }
-            if state == "idle" { return (parent, .idle(engine: engine)) }
+            if state == "idle" { return (parent, .idle(engine: engine, at: at)) }
             return nil
         case "stream":
             guard let name = m.content["name"]?.string, let text = m.content["text"]?.string else { return nil }
@@ -494,10 +562,47 @@ public struct IPPMirror: Sendable {
         }
     }
 
-    /// Applies an IOPub event; events for tasks not yet known wait for their row (bounded).
-    public mutating func apply(io event: IOEvent, msgId: String, now: Timestamp) {
+    /// Where an IOPub message's task came from, read from the message's parent (the request's header).
+    public struct IOOrigin: Sendable, Equatable {
+        public var session: String?
+        public var submitted: Timestamp?
+        /// The parent is an `apply_request` (a task), not a control request such as `abort_request`.
+        public var isTask: Bool
+        public init(session: String?, submitted: Timestamp?, isTask: Bool) {
+            self.session = session
+            self.submitted = submitted
+            self.isTask = isTask
+        }
+    }
+
+    /// The origin of an IOPub message, when its parent header says what the request was.
+    public static func ioOrigin(_ m: JupyterMessage) -> IOOrigin? {
+        guard let type = m.parent["msg_type"]?.string else { return nil }
+        return IOOrigin(
+            session: m.parent["session"]?.string, submitted: m.parent["date"]?.string.flatMap(ISODate.parse),
+            isTask: type == "apply_request")
+    }
+
+    /// Applies an IOPub event. A task not known yet gets its row from the event's origin (its session and
+    /// submission time; the hub's record adds the call and label later): IOPub is how ppdash learns at once that a
+    /// task started and finished, without asking the hub, and the only news of a task whose record the hub's store
+    /// already dropped (DictDB keeps 1024). Without an origin, events wait for their row (bounded).
+    public mutating func apply(io event: IOEvent, msgId: String, origin: IOOrigin? = nil, now: Timestamp) {
         guard let r = index[msgId] else {
             guard !retired.contains(msgId) else { return }
+            if let origin {
+                // Control requests (abort, shutdown) also make engines busy: they are no tasks.
+                guard origin.isTask else { return }
+                let submitted = origin.submitted ?? now
+                let batch = batchFor(
+                    session: origin.session, label: nil, submitted: submitted, name: "tasks", named: false)
+                let row = Row(
+                    msgId: msgId, batch: batch, seq: 0, session: intern(origin.session), label: nil, queue: nil,
+                    submitted: submitted, text: msgId)
+                let r = appendRow(row, cutoff: false)
+                apply(io: event, row: r, now: now)
+                return
+            }
             if earlyIO.count > 10_000 { earlyIO.removeAll() }
             earlyIO[msgId, default: []].append(event)
             return
@@ -508,7 +613,18 @@ public struct IPPMirror: Sendable {
     private mutating func apply(io event: IOEvent, row r: Int, now: Timestamp = SystemClock().now()) {
         switch event {
         case .busy(let engine, let at):
-            if rows[r].status.isFinished { return }
+            if rows[r].status.isFinished {
+                // Finished on IOPub's word only, and busy again: the scheduler retries the failed task on another
+                // engine under the same msg_id.
+                guard rows[r].ioFinished else { return }
+                rows[r].ioFinished = false
+                rows[r].ioError = false
+                rows[r].retries += 1
+                rows[r].completed = nil
+                rows[r].started = nil
+                rows[r].error = nil
+                setStatus(r, .running, now: now)
+            }
             rows[r].ioBusy = true
             if rows[r].started == nil { rows[r].started = at }
             if let engine {
@@ -525,9 +641,17 @@ public struct IPPMirror: Sendable {
             }
             if r > newestStarted { newestStarted = r }
             touch(row: r)
-        case .idle(let engine):
+        case .idle(let engine, let at):
             rows[r].ioBusy = false
             if let engine, engines[engine]?.current == r { setCurrent(engine, nil, now: now) }
+            // The engine replied: the task is done, failed if it published an error. Shown at once; the hub's
+            // record (or, for ppdash's own tasks, the reply) confirms it. A shell task's exit status is in its
+            // result, so those wait for it.
+            if !rows[r].status.isFinished, !rows[r].ours, rows[r].command == nil {
+                rows[r].ioFinished = true
+                if rows[r].completed == nil { rows[r].completed = at }
+                setStatus(r, rows[r].ioError ? .error : .ok, now: now)
+            }
         case .stream(let name, let text):
             if name == "stderr" {
                 rows[r].stderr = Self.bounded(rows[r].stderr + text)
@@ -537,6 +661,7 @@ public struct IPPMirror: Sendable {
             touch(row: r)
         case .error(let text):
             rows[r].error = text
+            rows[r].ioError = true
             touch(row: r)
         }
     }

@@ -56,7 +56,6 @@ struct IPPCommand: ParsableCommand {
             }
             var options = IPPSource.Options()
             options.trackChanges = follow
-            if follow { options.interval = 0.5 }
             source = try IPPSource(info: info, options: options)
         } catch {
             note("ppdash: \(error)")  // IPPError or ZMQError: their message
@@ -163,27 +162,35 @@ struct IPPCommand: ParsableCommand {
         var first = true
         var lastController: String?
         while true {
-            let (m, rows, engines) = source.drainChanges()
-            let controller = IPPJSON.controller(m, info: source.info)
+            let info = source.info
+            let all = first
+            // The lines are made under the source's lock, from its mirror in place (no copy of every row).
+            let (controller, lines) = source.withChanges { m, rows, engines -> (String, [String]) in
+                var out: [String] = []
+                if all {
+                    for id in m.engines.keys.sorted() { out.append(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
+                    for i in 0..<m.taskCount { out.append(IPPJSON.task(i, mirror: m, event: true)) }
+                } else {
+                    for id in engines { if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) } }
+                    for i in rows { out.append(IPPJSON.task(i, mirror: m, event: true)) }
+                }
+                return (IPPJSON.controller(m, info: info), out)
+            }
+            first = false
             if controller != lastController {
                 print(controller)
                 lastController = controller
             }
-            if first {
-                for id in m.engines.keys.sorted() { print(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
-                for i in 0..<m.taskCount { print(IPPJSON.task(i, mirror: m, event: true)) }
-                first = false
-            } else {
-                for id in engines { if let e = m.engines[id] { print(IPPJSON.engine(e, mirror: m, event: true)) } }
-                for i in rows { print(IPPJSON.task(i, mirror: m, event: true)) }
-            }
+            for line in lines { print(line) }
             fflush(nil)
             let link = source.link
             if link.kind != lastLink.kind {
                 note("ppdash: " + link.message(source.info))
                 lastLink = link
             }
-            usleep(250_000)
+            // Completions arrive on IOPub as they happen: print them within a tenth of a second (an idle turn costs a
+            // lock and an empty drain).
+            usleep(100_000)
         }
     }
 }

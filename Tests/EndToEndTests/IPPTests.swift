@@ -1,6 +1,7 @@
 // `ppdash ipp` against a real IPython Parallel 9.2.0 cluster (a venv that .ci/run makes; PPDASH_IPP_PYTHON names
 // its python). Without it the test is skipped with a message.
 import Foundation
+import PPIPP
 import PPSystem
 import Testing
 
@@ -204,7 +205,8 @@ struct IPPTests {
         #expect(quick.err.contains("batch 1 (echo {}): 3 tasks, 3 ok, 0 failed in "), "\(quick)")
         let quickRows = quick.outLines.compactMap(Self.json)
         #expect(quickRows.count == 3 && quickRows.allSatisfy { ($0["label"] as? String) == "echo {}" }, "\(quick)")
-        w = await t.waitUntil(timeout: 10) { $0.contains { $0.contains("#1 ") && $0.contains("3/3") } }
+        // The tasks show done at once from IOPub; the label comes with their records within a cycle.
+        w = await t.waitUntil(timeout: 10) { $0.contains { $0.contains("#1 echo {}") && $0.contains("3/3") } }
         let line = w.screen.first { $0.contains("#1 ") } ?? ""
         #expect(line.contains("#1 echo {}"), "batch label: \(show(w.screen))")
         #expect(!line.contains(" 0ms "), "batch elapsed: \(show(w.screen))")
@@ -289,5 +291,86 @@ struct IPPTests {
         #expect(states.contains("gone cluster stopped"), "\(states)\n\(f)")
         let urls = Set(events.compactMap { $0["controller"] as? String })
         #expect(urls.count == 2 && (events.last?["state"] as? String) == "connected", "\(events)")
+    }
+
+    /// Polls `cond` every 100 ms until it holds or `seconds` pass (never a fixed sleep).
+    static func until(_ seconds: Double, _ cond: () -> Bool) async -> Bool {
+        let end = now() + seconds
+        while now() < end {
+            if cond() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return cond()
+    }
+
+    @Test(
+        "ppdash ipp keeps up from IOPub: a flood of 300 no-op tasks shows done with the hub asked nothing; records then name every call in at most 2 queries a cycle",
+        .enabled(if: ippPython != nil, "PPDASH_IPP_PYTHON is not set: no ipyparallel venv (.ci/run makes one); skipped"),
+        .timeLimit(.minutes(3)))
+    func keepsUpFromIOPub() async throws {
+        let cluster = Cluster(python: ippPython!)
+        defer { cluster.stop() }
+        let start = await run([cluster.bin + "/ipcluster", "start", "-n", "2", "--daemonize"], env: cluster.env, timeout: 60)
+        try #require(start.exitCode == 0, "ipcluster start failed: \(start)")
+        try #require(await Self.waitForEngines(cluster, 2, timeout: 60), "the engines never registered")
+        let info = try ConnectionInfo.load(path: cluster.dir + "/profile_default/security/ipcontroller-client.json")
+
+        // One watcher asks the hub only for its first load (its next cycle is a day away): whatever it shows of the
+        // flood, it learned from IOPub. The other runs with the defaults.
+        var quiet = IPPSource.Options()
+        quiet.interval = 86_400
+        quiet.assignedEvery = 86_400
+        quiet.sweepEvery = 86_400
+        let iopubOnly = try IPPSource(info: info, options: quiet)
+        defer { iopubOnly.stop() }
+        let watcher = try IPPSource(info: info)
+        defer { watcher.stop() }
+        try #require(await Self.until(30) { iopubOnly.syncs >= 1 && watcher.syncs >= 1 }, "no first load")
+        let before = iopubOnly.requestCounts
+
+        let flood = await cluster.python(
+            """
+            import ipyparallel as ipp, json
+            rc = ipp.Client()
+            view = rc.load_balanced_view()
+            def noop(x):
+                return x
+            ars = [view.map_async(noop, range(k * 100, k * 100 + 100), chunksize=1) for k in range(3)]
+            for ar in ars:
+                ar.get(timeout=120)
+            print(json.dumps([m for ar in ars for m in ar.msg_ids]))
+            """, timeout: 150)
+        try #require(flood.exitCode == 0, "the flood failed: \(flood)")
+        let ids = try #require(
+            (try? JSONSerialization.jsonObject(with: Data((flood.outLines.last ?? "").utf8))) as? [String], "\(flood)")
+        #expect(ids.count == 300)
+
+        func finished(_ s: IPPSource) -> Int {
+            let m = s.mirror
+            return ids.filter { m.row(msgId: $0)?.status == .ok }.count
+        }
+        #expect(await Self.until(60) { finished(iopubOnly) == ids.count }, "IOPub showed \(finished(iopubOnly)) of 300 done")
+        let after = iopubOnly.requestCounts
+        #expect(after.db == before.db && after.connection == before.connection, "asked the hub: \(before) -> \(after)")
+        #expect(after.iopub - before.iopub >= 2 * ids.count, "busy and idle per task: \(before) -> \(after)")
+        let m = iopubOnly.mirror
+        let incomplete = ids.filter { id in
+            guard let r = m.row(msgId: id) else { return true }
+            return r.engine == nil || r.started == nil || r.completed == nil || r.session == nil
+        }
+        #expect(incomplete.isEmpty, "rows without engine, start, completion or session: \(incomplete.count)")
+
+        // The default watcher: the hub's records name each call, and cost a bounded number of queries per cycle
+        // (2, the assigned tasks every 4th, a sweep every 20th), not one per task.
+        func named(_ s: IPPSource) -> Int {
+            let m = s.mirror
+            return ids.filter { id in m.row(msgId: id).map { $0.text.hasPrefix("noop(") && $0.status == .ok } ?? false }.count
+        }
+        #expect(await Self.until(60) { named(watcher) == ids.count }, "\(named(watcher)) of 300 named")
+        let counts = watcher.requestCounts
+        let cycles = watcher.syncs + 1
+        #expect(counts.db <= 2 * cycles + cycles / 3 + 4, "\(counts.db) db requests in \(cycles) cycles")
+        #expect(counts.connection <= cycles + 1, "\(counts.connection) connection requests in \(cycles) cycles")
+        #expect(watcher.mirror.batches.allSatisfy { $0.label == "noop" }, "\(watcher.mirror.batches.map(\.label))")
     }
 }

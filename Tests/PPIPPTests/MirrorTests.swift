@@ -288,4 +288,109 @@ struct MirrorTests {
         #expect(batch.contains(#""label":"echo {}""#), "\(batch)")
         #expect(batch.contains(#""elapsed":4.0,"rate":0.5"#), "\(batch)")
     }
+
+    static func io(_ s: inout JupyterSession, _ state: String, parent: String, session: String = "S", engine: Int = 0,
+        submitted: Double = 0, at: Double, type: String = "apply_request") -> (msgId: String, event: IPPMirror.IOEvent, origin: IPPMirror.IOOrigin?)
+    {
+        var m = s.message("status", content: ["execution_state": .string(state)], idents: [Array("engine.\(engine).status".utf8)])
+        if case .object(var h) = m.header {
+            h["date"] = .string(t0.adding(seconds: at).iso8601)
+            m.header = .object(h)
+        }
+        m.parent = [
+            "msg_id": .string(parent), "session": .string(session), "msg_type": .string(type),
+            "date": .string(t0.adding(seconds: submitted).iso8601),
+        ]
+        let e = IPPMirror.ioEvent(m)!
+        return (e.msgId, e.event, IPPMirror.ioOrigin(m))
+    }
+
+    @Test("IOPub alone shows a task start and finish: its row comes from the parent header, done at idle")
+    func iopubBornRows() {
+        var s = JupyterSession(key: "k")
+        var m = IPPMirror(now: Self.t0)
+        m.setLiveEngines([0: "u0", 1: "u1"], now: Self.t0)
+        // A control request's busy/idle is no task.
+        let ctl = Self.io(&s, "busy", parent: "abort1", at: 0.5, type: "abort_request")
+        m.apply(io: ctl.event, msgId: ctl.msgId, origin: ctl.origin, now: Self.t0)
+        #expect(m.taskCount == 0)
+
+        let busy = Self.io(&s, "busy", parent: "t1", submitted: 0.1, at: 1)
+        m.apply(io: busy.event, msgId: busy.msgId, origin: busy.origin, now: Self.t0.adding(seconds: 1))
+        #expect(m.row(msgId: "t1")?.status == .running)
+        #expect(m.row(msgId: "t1")?.engine == 0)
+        #expect(m.row(msgId: "t1")?.submitted == Self.t0.adding(seconds: 0.1))
+        #expect(m.row(msgId: "t1")?.session == "S")
+        #expect(m.engineSnapshots(now: Self.t0.adding(seconds: 1))[0].state == .busy)
+        // IOPub rows do not move the cutoff of the hub query for waiting tasks (queued ones may be older).
+        #expect(m.maxSubmitted == nil)
+        let idle = Self.io(&s, "idle", parent: "t1", submitted: 0.1, at: 1.25)
+        m.apply(io: idle.event, msgId: idle.msgId, origin: idle.origin, now: Self.t0.adding(seconds: 1.3))
+        #expect(m.row(msgId: "t1")?.status == .ok)
+        #expect(m.row(msgId: "t1")?.completed == Self.t0.adding(seconds: 1.25))
+        #expect(m.engineSnapshots(now: Self.t0.adding(seconds: 1.3))[0].state == .idle)
+        #expect(m.totals.ok == 1 && m.batches.count == 1 && m.batches[0].label == "tasks")
+
+        // A failure: error then idle.
+        let b2 = Self.io(&s, "busy", parent: "t2", submitted: 0.2, at: 2)
+        m.apply(io: b2.event, msgId: b2.msgId, origin: b2.origin, now: Self.t0.adding(seconds: 2))
+        m.apply(io: .error("ZeroDivisionError: division by zero"), msgId: "t2", now: Self.t0.adding(seconds: 2))
+        let i2 = Self.io(&s, "idle", parent: "t2", submitted: 0.2, at: 2.1)
+        m.apply(io: i2.event, msgId: i2.msgId, origin: i2.origin, now: Self.t0.adding(seconds: 2.1))
+        #expect(m.row(msgId: "t2")?.status == .error)
+        // Busy again on another engine: the scheduler retries it under the same msg_id.
+        let r2 = Self.io(&s, "busy", parent: "t2", engine: 1, submitted: 0.2, at: 3)
+        m.apply(io: r2.event, msgId: r2.msgId, origin: r2.origin, now: Self.t0.adding(seconds: 3))
+        #expect(m.row(msgId: "t2")?.status == .running && m.row(msgId: "t2")?.retries == 1)
+        #expect(m.row(msgId: "t2")?.engine == 1 && m.row(msgId: "t2")?.error == nil)
+        #expect(m.totals.error == 0 && m.totals.running == 1)
+
+        // The hub's record names the call (and the batch) and confirms or corrects the status: aborted, not ok.
+        var rec = Self.record("t1", session: "S", at: 0.1, function: "noop", arg: 7)
+        rec.received = Self.t0.adding(seconds: 1.4)
+        rec.resultStatus = "aborted"
+        m.apply(records: [rec], now: Self.t0.adding(seconds: 1.5))
+        #expect(m.row(msgId: "t1")?.text == "noop(7)")
+        #expect(m.row(msgId: "t1")?.status == .aborted)
+        #expect(m.batches.count == 1 && m.batches[0].label == "noop")
+        #expect(m.maxReceived == rec.received)
+        // Once the record decided, IOPub no longer reopens it.
+        let late = Self.io(&s, "busy", parent: "t1", submitted: 0.1, at: 5)
+        m.apply(io: late.event, msgId: late.msgId, origin: late.origin, now: Self.t0.adding(seconds: 5))
+        #expect(m.row(msgId: "t1")?.status == .aborted)
+    }
+
+    @Test("ppdash's own shell tasks are not finished at idle: their exit status is in the reply")
+    func ownTasksWaitForReply() {
+        var s = JupyterSession(key: "k")
+        var m = IPPMirror(now: Self.t0)
+        m.setLiveEngines([0: "u0"], now: Self.t0)
+        _ = m.addOwnBatch(label: "exit 3", session: "me", tasks: [("o1", "exit 3", [])], now: Self.t0)
+        let b = Self.io(&s, "busy", parent: "o1", session: "me", at: 1)
+        m.apply(io: b.event, msgId: b.msgId, origin: b.origin, now: Self.t0.adding(seconds: 1))
+        let i = Self.io(&s, "idle", parent: "o1", session: "me", at: 1.1)
+        m.apply(io: i.event, msgId: i.msgId, origin: i.origin, now: Self.t0.adding(seconds: 1.1))
+        #expect(m.row(msgId: "o1")?.status == .running)
+        #expect(m.taskCount == 1)
+    }
+
+    @Test("a task row holds little: the row's stride is bounded (1 KB per mirrored task in all)")
+    func rowSize() {
+        #expect(MemoryLayout<IPPMirror.Row>.stride <= 512, "\(MemoryLayout<IPPMirror.Row>.stride)")
+    }
+
+    @Test("one labelled submission is one batch, whether IOPub or the hub's record shows a task first")
+    func labelledBurstOneBatch() {
+        for iopubFirst in [true, false] {
+            var s = JupyterSession(key: "k")
+            var m = IPPMirror(now: Self.t0)
+            m.setLiveEngines([0: "u0"], now: Self.t0)
+            let b = Self.io(&s, "busy", parent: "a", session: "P", submitted: 0.01, at: 0.5)
+            if iopubFirst { m.apply(io: b.event, msgId: b.msgId, origin: b.origin, now: Self.t0.adding(seconds: 0.5)) }
+            m.apply(records: [Self.record("c", session: "P", at: 0.03, label: "echo {}")], now: Self.t0.adding(seconds: 1))
+            if !iopubFirst { m.apply(io: b.event, msgId: b.msgId, origin: b.origin, now: Self.t0.adding(seconds: 1)) }
+            #expect(m.batches.count == 1, "iopubFirst \(iopubFirst): \(m.batches.map(\.label))")
+            #expect(m.batches.first?.label == "echo {}" && m.batches.first?.size == 2)
+        }
+    }
 }

@@ -93,13 +93,17 @@ struct HubQueryTests {
         let t = Timestamp(microseconds: 1_800_000_000_000_000)
         for q in [
             HubQuery.submitted(since: t), HubQuery.finished(since: t), HubQuery.finished(since: nil),
-            HubQuery.records(["a", "b"]),
+            HubQuery.records(["a", "b"]), HubQuery.waiting(since: t),
         ] {
             #expect(!q.text.contains("\"$gt\""))
         }
         #expect(HubQuery.finished(since: t).text == #"{"received":{"$ne":null,"$gte":"\#(t.iso8601)"}}"#)
         #expect(HubQuery.submitted(since: t).text == #"{"submitted":{"$ne":null,"$gte":"\#(t.iso8601)"}}"#)
         #expect(HubQuery.submitted(since: nil).text == "{}")
+        #expect(HubQuery.waiting(since: nil).text == #"{"received":{"$eq":null}}"#)
+        #expect(
+            HubQuery.waiting(since: t).text
+                == #"{"received":{"$eq":null},"submitted":{"$ne":null,"$gte":"\#(t.iso8601)"}}"#)
         #expect(HubQuery.records(["a"]).text == #"{"msg_id":{"$in":["a"]}}"#)
         #expect(
             HubQuery.request([:], keys: ["msg_id"]).text == #"{"keys":["msg_id"],"query":{}}"#)
