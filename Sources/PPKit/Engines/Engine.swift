@@ -74,9 +74,6 @@ public struct Assignment: Sendable {
     public var workingDirectory: String?
     /// Extra environment for shell tasks.
     public var environment: [String: String]
-    /// The scheduler marked it started as it handed it over (an idle engine that `startsOnHandOff`): the engine
-    /// does not report `engineStarted` for it.
-    public var preStarted = false
 }
 
 /// How a task ended, as the engine reports it.
@@ -147,10 +144,6 @@ public protocol Engine: AnyObject, Sendable {
     var highWaterMark: Int { get }
     /// Whether it can run Swift closures (only engines in this process can).
     var runsClosures: Bool { get }
-    /// Whether a task other than a shell command, handed to it while it is idle, starts at once (a thread of this
-    /// process): the scheduler then marks it started as it hands it over (`Assignment.preStarted`), saving the
-    /// engine a second trip through the scheduler's lock. False by default: the engine reports `engineStarted`.
-    var startsOnHandOff: Bool { get }
     /// Called once when the scheduler adopts it.
     func start(id: EngineID, sink: any EngineSink)
     /// Queues a task; never blocks.
@@ -170,7 +163,6 @@ public protocol Engine: AnyObject, Sendable {
 
 extension Engine {
     public var runsClosures: Bool { info.kind == .local }
-    public var startsOnHandOff: Bool { false }
     public func liveOutput(_ task: TaskID) -> LiveOutput? { nil }
     public var job: EngineJob? { nil }
 }

@@ -9,8 +9,6 @@ import Synchronization
 public final class InProcessEngine: Engine {
     public let info: EngineInfo
     public let highWaterMark: Int
-    /// A task handed to it while idle runs at once on its thread: the scheduler marks it started (see `Engine`).
-    public var startsOnHandOff: Bool { true }
     private let clock: any PPClock
     private let mailbox = Mutex(Mailbox())
     private let wake = DispatchSemaphore(value: 0)
@@ -89,6 +87,7 @@ public final class InProcessEngine: Engine {
         // The next task handed back by the scheduler as this one finished: run with no wake-up.
         var carried: Assignment?
         while true {
+            let preStarted = carried != nil && carried?.work.isShell == false
             if carried == nil { waitForWork() }
             let next: Taken = mailbox.withLock { m in
                 let taken: Assignment?
@@ -119,7 +118,7 @@ public final class InProcessEngine: Engine {
                     outcome: TaskOutcome(status: .aborted, error: "aborted before it ran", started: now, completed: now))
                 continue
             }
-            let outcome = execute(a, engine: next.engine, sink: sink, preStarted: a.preStarted && !a.work.isShell)
+            let outcome = execute(a, engine: next.engine, sink: sink, preStarted: preStarted)
             mailbox.withLock { m in
                 m.current = nil
                 m.currentLive = nil

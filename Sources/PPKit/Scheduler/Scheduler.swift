@@ -60,7 +60,6 @@ public final class Scheduler: Sendable {
             s.engines.append(
                 EngineSlot(engine: engine, info: engine.info, runsClosures: engine.runsClosures, hwm: engine.highWaterMark, lru: minLRU - 1, created: now))
             s.engines[id].held = engine.job?.isQueued ?? false
-            s.engines[id].startsOnHandOff = engine.startsOnHandOff
             s.queues.addEngine()
             s.emit(.engineAdded(id))
             s.generation &+= 1
@@ -579,11 +578,8 @@ extension Scheduler: EngineSink {
             s.dispatch(&fx)
             if takeNext, let i = fx.runs.firstIndex(where: { $0.assignment.slot == engine + 1 }) {
                 // Started here and now, so the engine runs it with no wake-up and no second lock.
-                var a = fx.runs.remove(at: i).assignment
-                if !a.work.isShell && !a.preStarted {
-                    s.markStarted(TaskSlot(a.task), engine: engine, at: received)
-                    a.preStarted = true
-                }
+                let a = fx.runs.remove(at: i).assignment
+                if !a.work.isShell { s.markStarted(TaskSlot(a.task), engine: engine, at: received) }
                 next = a
             }
             return fx

@@ -13,8 +13,6 @@ struct EngineSlot {
     /// Adopted before it can run anything (a queued batch job): no work until `engineReady`.
     var held = false
     var deathReason: String?
-    /// See `Engine.startsOnHandOff`.
-    var startsOnHandOff = false
     /// Tasks handed over and not reported finished, oldest first.
     var assigned: [TaskSlot] = []
     /// What `assigned` costs against the high-water mark (see `TaskWork.hwmCost`).

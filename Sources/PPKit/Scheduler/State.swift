@@ -231,10 +231,6 @@ extension Scheduler {
             engines[e].load += work.hwmCost(hwm: engines[e].hwm)
             lruCounter += 1
             engines[e].lru = lruCounter
-            // An idle in-process engine starts it at once: started here, so its thread takes the lock only to
-            // finish it (a thousand engines handed a batch at once no longer queue twice on the lock).
-            let preStarted = engines[e].startsOnHandOff && !work.isShell && engines[e].current == nil && engines[e].assigned.count == 1
-            if preStarted { markStarted(slot, engine: e, at: clock.now()) }
             let o = tasks[batchOf: slot].options
             fx.runs.append(
                 Effects.Run(
@@ -242,7 +238,7 @@ extension Scheduler {
                     assignment: Assignment(
                         task: slot.id, work: work, runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput,
                         spoolDirectory: o.spoolDirectory, outputTap: o.outputTap, slot: e + 1,
-                        workingDirectory: o.workingDirectory, environment: o.environment, preStarted: preStarted)))
+                        workingDirectory: o.workingDirectory, environment: o.environment)))
         }
 
         /// Remembers a change of a task's table keys (only while a source keeps a copy of the table).
