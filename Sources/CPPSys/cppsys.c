@@ -110,7 +110,11 @@ static inline int ppsys_cas(int *w, int expect, int desired) {
 void ppsys_lock(ppsys_lock_t *l) {
     if (ppsys_cas(&l->word, 0, 1)) return;
     for (int i = 0; i < 64; i++) {
-        if (__atomic_load_n(&l->word, __ATOMIC_RELAXED) == 0 && ppsys_cas(&l->word, 0, 1)) return;
+        int w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+        if (w == 0 && ppsys_cas(&l->word, 0, 1)) return;
+        /* Someone already sleeps on it: more threads want it than there are cores (a thousand engine threads woken
+           at once). Yielding among them only keeps a preempted holder off the core: sleep at once. */
+        if (w == 2) break;
         if (i < 16) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();

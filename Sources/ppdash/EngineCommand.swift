@@ -56,6 +56,14 @@ struct EngineCommand: ParsableCommand {
         try connectTimeout.check("--connect-timeout", 0...EngineCommand.maxConnectTimeout, "from 0 to \(Int(EngineCommand.maxConnectTimeout))")
     }
 
+    /// Whether `fd` is a pipe or a socket (what the wire protocol's event loop can poll).
+    static func isPipeOrSocket(_ fd: Int32) -> Bool {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return false }
+        let kind = st.st_mode & S_IFMT
+        return kind == S_IFIFO || kind == S_IFSOCK
+    }
+
     /// `host:port` or `[v6]:port`.
     static func address(_ s: String) -> (String, Int)? {
         guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port)
@@ -78,6 +86,11 @@ struct EngineCommand: ParsableCommand {
                 throw ValidationError(
                     "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it"
                 )
+            }
+            // A file or /dev/null cannot be polled: the event loop would trap on it. Refuse in one line instead.
+            for (fd, name) in [(Int32(0), "stdin"), (Int32(1), "stdout")] where !Self.isPipeOrSocket(fd) {
+                throw ValidationError(
+                    "engine --stdio needs a pipe or socket on \(name) (it speaks the wire protocol there): ppdash -e proc:N or an ssh engine starts it")
             }
             throw ExitCode(EngineWorker.serveStdio(options: options))
         }

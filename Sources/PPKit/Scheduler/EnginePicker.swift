@@ -17,7 +17,9 @@ struct EngineTable: RandomAccessCollection {
     var endIndex: Int { slots.count }
 
     subscript(i: Int) -> EngineSlot {
-        get { slots[i] }
+        // A read projects the slot in place: `engines[e].lru` copies nothing (a copy retained every reference the
+        // slot holds, twice per dispatch).
+        _read { yield slots[i] }
         _modify {
             let before = EngineCounts.Kind(slots[i])
             yield &slots[i]
@@ -90,21 +92,22 @@ struct EnginePicker {
             byLoad = wantLoad
             engines.markAllDirty()
         }
-        for e in engines.takeDirty() { update(e, engines[e]) }
+        for e in engines.takeDirty() { update(e, engines) }
     }
 
-    private mutating func update(_ e: Int, _ slot: EngineSlot) {
+    private mutating func update(_ e: Int, _ engines: borrowing EngineTable) {
         while freePos.count <= e {
             freePos.append(-1)
             heapPos.append(-1)
             keys.append((0, 0))
         }
-        let isFree = slot.capacity > 0
+        let isFree = engines[e].capacity > 0
+        let runsClosures = engines[e].runsClosures
         // The free list.
         if isFree && freePos[e] < 0 {
             freePos[e] = free.count
             free.append(e)
-            if !slot.runsClosures { freeRemote += 1 }
+            if !runsClosures { freeRemote += 1 }
         } else if !isFree && freePos[e] >= 0 {
             let p = freePos[e]
             let last = free.removeLast()
@@ -113,10 +116,10 @@ struct EnginePicker {
                 freePos[last] = p
             }
             freePos[e] = -1
-            if !slot.runsClosures { freeRemote -= 1 }
+            if !runsClosures { freeRemote -= 1 }
         }
         // The heap.
-        keys[e] = (byLoad ? slot.assigned.count : 0, slot.lru)
+        keys[e] = (byLoad ? engines[e].assigned.count : 0, engines[e].lru)
         if isFree {
             if heapPos[e] < 0 {
                 heapPos[e] = heap.count
