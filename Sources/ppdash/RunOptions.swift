@@ -175,11 +175,13 @@ extension RunOptions {
             json: json, keepOrder: keepOrder && !output.ungroup, scheduler: client.scheduler, quiet: dashboard, lines: lines,
             removePrintedSpools: spool.temporary, releasePrinted: !dashboard, origins: work.origins,
             sink: output.results != nil ? .none : output.files ? .files : .print, tagOf: tagOf)
-        client.scheduler.addObserver { event in
-            session?.record(event)  // first: a task is in the journal before it is printed
-            guard case .completed(let task, let batch, _) = event else { return }
-            if let m = scheduler.metadata(task) { gnu.completed(m) }
-            printer.completed(task, batch: batch)
+        client.scheduler.addRoundObserver { events in
+            session?.record(events)  // first: a task is in the journal before it is printed (one write per round)
+            for event in events {
+                guard case .completed(let task, let batch, _) = event else { continue }
+                if let m = scheduler.metadata(task) { gnu.completed(m) }
+                printer.completed(task, batch: batch)
+            }
         }
         let hold =
             output.memfree != nil || output.load != nil
