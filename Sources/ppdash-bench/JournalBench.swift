@@ -34,7 +34,7 @@ enum JournalBench {
             scheduler: client.scheduler, gatherCompleted: true, warn: { print($0) })
         // The engines' lines, as a run's session writes them (completed lines name the host only where they differ).
         for e in client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { w.recordEngine(e) }
-        client.scheduler.addObserver { w.record($0) }
+        client.scheduler.addRoundObserver { w.record($0) }
         let view = client.loadBalancedView()
         let warm = 1000
         _ = try view.submit(builtins: Array(repeating: .noop, count: warm)).get()
@@ -49,14 +49,14 @@ enum JournalBench {
         return (rate, Double(st.st_size) / Double(count + warm))
     }
 
-    /// `ppdash run -n 4 -- 'echo {}' ::: 1..count` (the real binary, output to /dev/null) with `--no-journal` and with
+    /// `ppdash run -j 4 -- 'echo {}' ::: 1..count` (the real binary, output to /dev/null) with `--no-journal` and with
     /// a journal, in turns: median wall seconds of each.
     static func echo(count: Int, runs: Int) throws -> (off: Double, on: Double) {
         let ppdash = try ppdashBeside()
         let dir = try temporaryDirectory("echo")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func once(_ journal: [String]) throws -> Double {
-            let args = ["run", "-n", "4"] + journal + ["--", "echo {}", ":::", "1..\(count)"]
+            let args = ["run", "-j", "4"] + journal + ["--", "echo {}", ":::", "1..\(count)"]
             let (wall, status) = try timed(ppdash, args, stateHome: dir)
             guard status == 0 else { throw BenchError("ppdash \(args.joined(separator: " ")) exited \(status)") }
             return wall
@@ -166,7 +166,7 @@ enum JournalBench {
         let echo = try echo(count: echoCount, runs: echoRuns)
         add(
             Figure(
-                key: "journal_echo_ratio", name: "`ppdash run -n 4 -- 'echo {}'` throughput, journal on / off",
+                key: "journal_echo_ratio", name: "`ppdash run -j 4 -- 'echo {}'` throughput, journal on / off",
                 unit: .ratio, value: echo.off / echo.on, goal: .atLeast(0.97),
                 note: "\(echoCount) tasks, output to /dev/null, runs in turns, median wall of \(echoRuns) each: "
                     + String(format: "%.3f s off, %.3f s on", echo.off, echo.on)))
