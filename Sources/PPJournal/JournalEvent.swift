@@ -157,21 +157,23 @@ public enum JournalEvent: Sendable, Hashable {
     /// (null, 0, "", []) are left out. Fields another part adds to `FlatTaskRecord` belong here too, each left out when
     /// it says nothing.
     static func writeCompleted(_ r: FlatTaskRecord, of: String?, attempt: Int?, to o: inout JSONObjectWriter) {
-        o.add("event", "completed")
-        if let id = Int(r.id) { o.add("id", id) } else { o.add("id", r.id) }
-        if let of { o.add("of", of) }
-        if let attempt { o.add("attempt", attempt) }
+        // Keys as literals (no escaping scan): this is the line written once per task.
+        o.key(literal: "event")
+        JSONBytes.appendLiteral("\"completed\"", to: &o.bytes)
+        if let id = Int(r.id) { o.add(literal: "id", id) } else { o.add(literal: "id", r.id) }
+        if let of { o.add(literal: "of", of) }
+        if let attempt { o.add(literal: "attempt", attempt) }
         o.addBytes("command", r.command)
         if !r.args.isEmpty { o.addBytes("args", r.args) }
-        if let e = r.engine { o.add("engine", e) }
-        if let h = r.host { o.add("host", h) }
-        o.add("status", r.status)
-        if let e = r.exit { o.add("exit", Int(e)) }
-        if let s = r.signal { o.add("signal", Int(s)) }
-        o.add("submitted_us", Int(r.submitted.microseconds))
-        if let t = r.started { o.add("started_us", Int(t.microseconds)) }
-        if let t = r.completed { o.add("completed_us", Int(t.microseconds)) }
-        if r.retries != 0 { o.add("retries", r.retries) }
+        if let e = r.engine { o.add(literal: "engine", e) }
+        if let h = r.host { o.add(literal: "host", h) }
+        o.add(literal: "status", r.status)
+        if let e = r.exit { o.add(literal: "exit", Int(e)) }
+        if let s = r.signal { o.add(literal: "signal", Int(s)) }
+        o.add(literal: "submitted_us", Int(r.submitted.microseconds))
+        if let t = r.started { o.add(literal: "started_us", Int(t.microseconds)) }
+        if let t = r.completed { o.add(literal: "completed_us", Int(t.microseconds)) }
+        if r.retries != 0 { o.add(literal: "retries", r.retries) }
         if !r.stdout.isEmpty { o.add("stdout", r.stdout) }
         if !r.stderr.isEmpty { o.add("stderr", r.stderr) }
         if r.stdoutDropped != 0 { o.add("stdout_dropped", r.stdoutDropped) }

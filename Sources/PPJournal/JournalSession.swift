@@ -58,11 +58,13 @@ public final class JournalSession: Sendable {
 
     /// Records one event (call it first in an observer that prints, so the line is written before the output).
     public func record(_ event: SchedulerEvent) { writer.record(event) }
+    /// Records a delivery round's events (call it first in a round observer that prints).
+    public func record(_ events: [SchedulerEvent]) { writer.record(events) }
 
     /// Registers the writer as its own observer (when nothing prints events).
     @discardableResult
     public func observe() -> Int {
-        scheduler.addObserver { [writer] event in writer.record(event) }
+        scheduler.addRoundObserver { [writer] events in writer.record(events) }
     }
 
     /// Viewers attached now.

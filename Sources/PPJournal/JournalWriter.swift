@@ -54,6 +54,8 @@ public final class JournalWriter: Sendable {
         var error: Int32?
         var dropped = 0
         var bytes = 0
+        /// write(2) calls that wrote something (group commit: fewer than lines).
+        var writes = 0
         var lines = 0
         var linesAtProgress = 0
         /// Format 2: the open `submitted` range (consecutive tasks of one batch, one command, no arguments), not yet
@@ -188,23 +190,68 @@ public final class JournalWriter: Sendable {
 
     /// Records one scheduler event; returns once its line reached the kernel (or was gathered, for `submitted`).
     /// Each line is encoded straight into the reused buffer.
-    public func record(_ event: SchedulerEvent) {
-        switch event {
-        case .submitted(let task, let batch):
-            if writeSubmitted(task, batch: batch) { writeStartsAhead() }
-        case .started(let task, let engine, let at, let processGroup):
-            writeStarted(task, engine: engine, at: at, processGroup: processGroup)
-        case .completed(let task, _, _):
-            guard var m = scheduler.metadata(task) else { return }
-            // The line keeps a few KiB of each stream; the spool file has the rest (the record says what was cut).
-            let (out, outCut) = m.stdout.cut(to: JournalFormat.outputKept)
-            let (err, errCut) = m.stderr.cut(to: JournalFormat.outputKept)
-            (m.stdout, m.stderr) = (out, err)
-            var record = FlatTaskRecord(m)
-            (record.stdoutCut, record.stderrCut) = (outCut, errCut)
-            state.withLock { s in
-                s.startedWritten[task.rawValue] = nil
-                if s.deferredStarts.removeValue(forKey: task.rawValue) != nil { s.eventsSaved += 1 }
+    public func record(_ event: SchedulerEvent) { record([event]) }
+
+    /// Records a delivery round's events (`Scheduler.addRoundObserver`), in order; returns once their lines reached
+    /// the kernel (or were gathered: see the type's comment). The tasks' facts are looked up together (one hold of
+    /// the scheduler's lock per 256 tasks), and the round's `completed` lines go in one write (group commit): a
+    /// printer that follows the journal prints none of them before all are written.
+    public func record(_ events: [SchedulerEvent]) {
+        var ids = [TaskID]()
+        ids.reserveCapacity(events.count)
+        for e in events {
+            switch e {
+            case .submitted(let task, _), .completed(let task, _, _): ids.append(task)
+            default: break
+            }
+        }
+        let facts = ids.isEmpty ? [] : scheduler.facts(ids)
+        var k = 0
+        var completions = false
+        for e in events {
+            switch e {
+            case .submitted(let task, let batch):
+                let f = facts[k]
+                k += 1
+                guard let f else { continue }
+                if writeSubmitted(task, batch: batch, seq: f.seq, command: f.text, args: f.args) { writeStartsAhead() }
+            case .started(let task, let engine, let at, let processGroup):
+                writeStarted(task, engine: engine, at: at, processGroup: processGroup)
+            case .completed(let task, _, _):
+                let f = facts[k]
+                k += 1
+                guard let f else { continue }
+                if f.hasExtras {
+                    // Output, an error, an exit status: the whole record. The line keeps a few KiB of each stream;
+                    // the spool file has the rest (the record says what was cut).
+                    guard var m = scheduler.metadata(task) else { continue }
+                    let (out, outCut) = m.stdout.cut(to: JournalFormat.outputKept)
+                    let (err, errCut) = m.stderr.cut(to: JournalFormat.outputKept)
+                    (m.stdout, m.stderr) = (out, err)
+                    var record = FlatTaskRecord(m)
+                    (record.stdoutCut, record.stderrCut) = (outCut, errCut)
+                    writeCompleted(task, record)
+                } else {
+                    let host = f.engine.map { e in state.withLock { $0.hosts[e] } ?? lookUpHost(e) }
+                    writeCompleted(task, FlatTaskRecord(f, host: host))
+                }
+                completions = true
+            case .engineAdded, .engineDied:
+                recordOther(e)
+            }
+        }
+        // Group commit: the round's completed lines in one write, before any observer after this one sees them.
+        if completions && !gather { state.withLock { s in _ = flushLocked(&s) } }
+    }
+
+    /// A `completed` line (written at the round's end, or gathered).
+    private func writeCompleted(_ task: TaskID, _ record: FlatTaskRecord) {
+        var record = record
+        state.withLock { s in
+                if !s.startedWritten.isEmpty { s.startedWritten[task.rawValue] = nil }
+                if !s.deferredStarts.isEmpty, s.deferredStarts.removeValue(forKey: task.rawValue) != nil {
+                    s.eventsSaved += 1
+                }
                 // The engine's line names its host: said again only when it differs.
                 if let e = record.engine, let h = record.host, s.announced[e] == h { record.host = nil }
                 var of: String?
@@ -218,10 +265,14 @@ public final class JournalWriter: Sendable {
                         of = o.key
                     }
                 }
-                append(
-                    .completed(record, of: of, attempt: attempt), to: &s,
-                    now: !gather || s.buffer.count >= JournalWriter.bufferLimit)
+                append(.completed(record, of: of, attempt: attempt), to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
             }
+    }
+
+    private func recordOther(_ event: SchedulerEvent) {
+        switch event {
+        case .submitted, .started, .completed:
+            record([event])
         case .engineAdded(let id):
             let e = scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines.first { $0.id == id }
             let host = e?.info.host ?? "?"
@@ -240,11 +291,14 @@ public final class JournalWriter: Sendable {
     /// `early`: written ahead of its event (which is then skipped), unless the event was written meanwhile.
     /// Returns whether it is time to look at what the engines run (every 1024 `submitted` events).
     @discardableResult
-    private func writeSubmitted(_ task: TaskID, batch: BatchID, early: Bool = false) -> Bool {
-        let (origin, knownBatch) = state.withLock { s in (s.origins[task.rawValue], s.batches.contains(batch)) }
+    private func writeSubmitted(
+        _ task: TaskID, batch: BatchID, seq: Int, command: String, args: [String], early: Bool = false
+    ) -> Bool {
+        let (origin, knownBatch) = state.withLock { s in
+            (s.origins.isEmpty ? nil : s.origins[task.rawValue], s.batches.contains(batch))
+        }
         let newBatch = origin?.id == nil && !knownBatch
         let label = newBatch ? batchLabel(batch) : ""
-        guard let m = scheduler.metadata(task) else { return false }
         return state.withLock { s -> Bool in
             var look = false
             if !early {
@@ -263,7 +317,7 @@ public final class JournalWriter: Sendable {
                 append(.batch(id: batch, label: label), to: &s, now: false)
             }
             var line = JournalEvent.Submitted(
-                id: task.rawValue, batch: batch, seq: m.seq, command: m.text, args: m.args, of: nil)
+                id: task.rawValue, batch: batch, seq: seq, command: command, args: args, of: nil)
             if let o = origin {
                 if let id = o.id {
                     line.id = id
@@ -303,7 +357,7 @@ public final class JournalWriter: Sendable {
         let known = state.withLock { $0.hosts[engine] }
         let host = known ?? lookUpHost(engine)
         state.withLock { s in
-            s.hosts[engine] = host
+            if known == nil { s.hosts[engine] = host }
             if early {
                 // Still running (checked under this lock): its `completed` line cannot be written before this one.
                 // (The scheduler never calls an observer under its own lock, so taking it here is safe.)
@@ -335,7 +389,9 @@ public final class JournalWriter: Sendable {
     /// engine's thread), with its `submitted` line when that is still queued.
     public func recordStartNow(_ task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32) {
         guard let m = scheduler.metadata(task) else { return }
-        if state.withLock({ task.rawValue > $0.submittedUpTo }) { writeSubmitted(task, batch: m.batch, early: true) }
+        if state.withLock({ task.rawValue > $0.submittedUpTo }) {
+            writeSubmitted(task, batch: m.batch, seq: m.seq, command: m.text, args: m.args, early: true)
+        }
         writeStarted(task, engine: engine, at: at, processGroup: processGroup, early: true)
     }
 
@@ -351,7 +407,7 @@ public final class JournalWriter: Sendable {
                 (s.startedWritten[task.rawValue] == group, task.rawValue > s.submittedUpTo)
             }
             if written { continue }
-            if needsSubmitted { writeSubmitted(task, batch: m.batch, early: true) }
+            if needsSubmitted { writeSubmitted(task, batch: m.batch, seq: m.seq, command: m.text, args: m.args, early: true) }
             writeStarted(task, engine: e.id, at: at, processGroup: group, early: true)
         }
     }
@@ -395,6 +451,8 @@ public final class JournalWriter: Sendable {
     /// Bytes and events written so far (for the benchmark), and how many events shared a line with another.
     public var written: (bytes: Int, lines: Int) { state.withLock { ($0.bytes, $0.lines) } }
     public var eventsSaved: Int { state.withLock { $0.eventsSaved } }
+    /// write(2) calls that wrote lines so far.
+    public var writeCalls: Int { state.withLock { $0.writes } }
 
     /// Whether writing failed (the warning was given).
     public var hasFailed: Bool { state.withLock { $0.error != nil } }
@@ -511,6 +569,7 @@ public final class JournalWriter: Sendable {
             return nil
         }
         s.bytes += off
+        if off > 0 { s.writes += 1 }
         if off == n {
             s.buffer.removeAll(keepingCapacity: s.buffer.capacity <= 2 * JournalWriter.bufferLimit)
         } else {

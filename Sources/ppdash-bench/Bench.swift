@@ -55,6 +55,14 @@ struct Bench: ParsableCommand {
             print(String(format: "%.1f", try Memory.child(count: count)))
             return
         }
+        if child == "journal-noop" || child == "noop" {
+            // For a profiler (callgrind, perf): one journaled (or plain) batch of --count no-ops on --engines engines.
+            let rate = child == "noop"
+                ? try Workloads.noops(.local(count: engines), count: count, runs: 1)
+                : try JournalBench.journaledNoops(engines: engines, count: count).0
+            print(String(format: "%.0f tasks/s", rate))
+            return
+        }
         let peerFigures = try peers.map { try PeerFigures(path: $0) } ?? PeerFigures()
         let groups = Set(only.split(separator: ",").map(String.init))
         let kinds = self.kinds.split(separator: ",").map(String.init)

@@ -34,7 +34,7 @@ enum JournalBench {
             scheduler: client.scheduler, gatherCompleted: true, warn: { print($0) })
         // The engines' lines, as a run's session writes them (completed lines name the host only where they differ).
         for e in client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { w.recordEngine(e) }
-        client.scheduler.addObserver { w.record($0) }
+        client.scheduler.addRoundObserver { w.record($0) }
         let view = client.loadBalancedView()
         let warm = 1000
         _ = try view.submit(builtins: Array(repeating: .noop, count: warm)).get()

@@ -188,12 +188,14 @@ extension RunOptions {
         let percentTimeout = timeout?.percent.map { PercentTimeout(scheduler: scheduler, percent: $0) }
         percentTimeout?.start()
         defer { percentTimeout?.stop() }
-        client.scheduler.addObserver { event in
-            session?.record(event)  // first: a task is in the journal before it is printed
-            percentTimeout?.observe(event)
-            guard case .completed(let task, let batch, _) = event else { return }
-            if let m = scheduler.metadata(task) { gnu.completed(m) }
-            printer.completed(task, batch: batch)
+        client.scheduler.addRoundObserver { events in
+            session?.record(events)  // first: a task is in the journal before it is printed (one write per round)
+            for event in events {
+                percentTimeout?.observe(event)
+                guard case .completed(let task, let batch, _) = event else { continue }
+                if let m = scheduler.metadata(task) { gnu.completed(m) }
+                printer.completed(task, batch: batch)
+            }
         }
         let hold =
             output.memfree != nil || output.load != nil

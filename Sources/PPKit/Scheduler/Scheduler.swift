@@ -497,6 +497,8 @@ struct Effects {
 struct Observer {
     let token: Int
     let call: @Sendable (SchedulerEvent) -> Void
+    /// Set for an observer that takes a delivery round's events at once (see `addRoundObserver`); `call` is unused.
+    var round: (@Sendable ([SchedulerEvent]) -> Void)? = nil
 }
 
 /// The start hook, boxed: a closure kept in a generic container and read back on every start would be wrapped in
