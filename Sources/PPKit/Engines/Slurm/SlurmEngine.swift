@@ -92,8 +92,10 @@ final class SlurmEngine: Engine, EngineSink {
         if graceful {
             if let remote { remote.shutdown(graceful: true) } else { cancelRemoved() }
         } else {
-            remote?.shutdown(graceful: false)
+            // The pool first, while the workers still run: its last poll tells a job Slurm ended from one this
+            // stop ends, and it cancels the jobs still queued or running.
             pool.close()
+            remote?.shutdown(graceful: false)
         }
     }
 
@@ -231,6 +233,9 @@ final class SlurmEngine: Engine, EngineSink {
         if let (why, never) = ending { report(why, neverStarted: never) }
     }
 
+    /// The scheduler stops: what happens to the job from now on is this ppdash's doing.
+    func markStopping() { state.withLock { $0.stopping = true } }
+
     /// Its worker left by itself and its death still waits for Slurm to say how the job ended.
     var awaitsReason: Bool { state.withLock { !$0.reported && $0.ended == nil && $0.endedByItself } }
 
@@ -242,7 +247,8 @@ final class SlurmEngine: Engine, EngineSink {
         let ending = state.withLock { s -> (String, Set<TaskID>)? in
             guard !s.reported else { return nil }
             let never = s.linkLost?.neverStarted ?? []
-            if let ended = s.ended, s.endedByItself || !s.stopping { return (ended, never) }
+            // A job that completed after this ppdash stopped its worker ended as asked: nothing to tell.
+            if let ended = s.ended, s.endedByItself || !s.stopping || s.job.state != "COMPLETED" { return (ended, never) }
             guard s.endedByItself else { return nil }
             return (unnamedEnd(s.linkLost?.reason ?? "its worker left", s.job.state), never)
         }

@@ -264,19 +264,28 @@ public final class SlurmPool: Sendable {
     var minimumGap: Double { min(1, options.pollInterval) }
 
     private func pollLoop() {
-        var last = 0.0
         while !state.withLock({ $0.closed }) {
             _ = poller.wait(timeout: .now() + .nanoseconds(Int(options.pollInterval * 1e9)))
-            let gap = SystemTime.monotonicSeconds() - last
-            if gap < minimumGap { usleep(useconds_t((minimumGap - gap) * 1e6)) }
             if state.withLock({ $0.closed }) { return }
-            last = SystemTime.monotonicSeconds()
             pollOnce()
         }
     }
 
-    /// One `squeue` for every live job; each engine hears its job's line (or that it is gone).
+    /// When the last `squeue` started. Held across a poll: one poll at a time, however many threads ask.
+    private let pollGate = Mutex<Double>(-Double.infinity)
+
+    /// One `squeue` for every live job, at least `minimumGap` after the one before (it waits for that), one at a
+    /// time; each engine hears its job's line (or that it is gone).
     func pollOnce(timeout: Double? = nil) {
+        pollGate.withLock { last in
+            let gap = SystemTime.monotonicSeconds() - last
+            if gap < minimumGap { usleep(useconds_t((minimumGap - gap) * 1e6)) }
+            last = SystemTime.monotonicSeconds()
+            poll(timeout: timeout)
+        }
+    }
+
+    private func poll(timeout: Double?) {
         let live = registry.all.filter(\.isLive)
         guard !live.isEmpty else { return }
         let arrays = Array(Set(live.map { String($0.jobID.split(separator: "_")[0]) })).sorted()
@@ -388,10 +397,13 @@ public final class SlurmPool: Sendable {
         }
         guard first else { return }
         poller.signal()
+        // From here on a worker's bye or a job's end is this stop's doing (the cancel below), not news.
+        for e in registry.all { e.markStopping() }
         // An engine's death may still wait: its worker left (scancel's SIGTERM makes it say bye) and the queue has
-        // not said why yet, or the queue said the job ended and its worker is still going. The batch may have ended
-        // first. One last poll names the reasons, and every such engine dies now: no engine's end goes unsaid.
-        if registry.all.contains(where: \.awaitsReason) {
+        // not said why yet; or Slurm ended its job (a node failure signals the task first) and nothing here has
+        // heard yet. The batch may have ended first. One last poll, before any job is cancelled, names the
+        // reasons, and every such engine dies now: no engine's end goes unsaid.
+        if registry.all.contains(where: { $0.awaitsReason || $0.isLive }) {
             pollOnce(timeout: min(options.commandTimeout, Self.lastPollTimeout))
         }
         for e in registry.all { e.endNow() }
