@@ -60,7 +60,7 @@ struct IPPTests {
     @Test(
         "ppdash ipp --json sees a real cluster's engines and the recipe's 20 tasks; --submit runs a shell batch that Python's db_query sees",
         .enabled(if: ippPython != nil, "PPDASH_IPP_PYTHON is not set: no ipyparallel venv (.ci/run makes one); skipped"),
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(4)))
     func realCluster() async throws {
         let cluster = Cluster(python: ippPython!)
         defer { cluster.stop() }
@@ -178,7 +178,7 @@ struct IPPTests {
         "ppdash ipp tells the truth: a --submit batch keeps its label; a stopped controller is gone, its tasks lost, submissions refused; a new cluster is followed",
         .enabled(if: ippPython != nil, "PPDASH_IPP_PYTHON is not set: no ipyparallel venv (.ci/run makes one); skipped"),
         .enabled(if: Tmux.available, "tmux is not installed; skipped"),
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(4)))
     func controllerGoneAndBack() async throws {
         let cluster = Cluster(python: ippPython!)
         defer { cluster.stop() }
