@@ -247,13 +247,14 @@ struct AttachTransportTests {
         mkdir(dir, 0o1777)
         chmod(dir, 0o1777)
         let sock = dir + "/s.sock"
-        let script = "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\(sock)')\ns.listen(4)\ntime.sleep(20)"
+        // It says when it listens (the socket file exists from bind, a moment before: a connect then is refused).
+        let script = "import socket,time\ns=socket.socket(socket.AF_UNIX)\ns.bind('\(sock)')\ns.listen(4)\nopen('\(dir)/ready','w').close()\ntime.sleep(20)"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         p.arguments = ["--reuid=\(other)", "--regid=\(other)", "--clear-groups", "/usr/bin/python3", "-c", script]
         try p.run()
         defer { p.terminate() }
-        #expect(waitFor(10) { FileManager.default.fileExists(atPath: sock) }, "the other user's server listens")
+        #expect(waitFor(10) { FileManager.default.fileExists(atPath: dir + "/ready") }, "the other user's server listens")
         // Its file made to look like ours: only the peer's credentials give it away.
         chown(sock, geteuid(), getegid())
         let e = #expect(throws: UnixSocket.Failure.self) { _ = try AttachConnection.connect(sock) }
