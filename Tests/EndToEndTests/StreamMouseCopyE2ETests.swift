@@ -93,7 +93,8 @@ struct StreamMouseCopyE2ETests {
         #expect(w.ok, "the batch finished\(show(w.screen))")
         await t.sendKeys("g")
         await t.sendKeys("y")
-        w = await t.waitFor("to the clipboard", timeout: 5)
+        // The whole message (a capture can fall between two writes of one line).
+        w = await t.waitUntil(timeout: 5) { s in text(s).contains("to the clipboard") && text(s).contains("bytes") }
         #expect(w.ok, "a message says what was copied\(show(w.screen))")
         #expect(text(w.screen).contains("task 1's command"), "\(show(w.screen))")
         #expect(text(w.screen).contains("14 bytes"), "\(show(w.screen))")
