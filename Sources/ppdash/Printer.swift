@@ -121,14 +121,14 @@ final class Printer: Sendable {
             } else {
                 switch sink {
                 case .print:
-                    let tag = tagOf.map { Array($0(m).utf8) }
+                    let tag = tagOf.map { ByteText.bytes(of: $0(m)) }  // an argument's bytes as given, not UTF-8
                     ok = printOutput(1, m.stdout, tag: tag)
                     _ = printOutput(2, m.stderr, tag: tag)
                 case .none:
                     break
                 case .files:
                     if let path = writeOutputFile(m.stdout) { ok = statusLine.write(1, path + "\n") }
-                    _ = printOutput(2, m.stderr, tag: tagOf.map { Array($0(m).utf8) })
+                    _ = printOutput(2, m.stderr, tag: tagOf.map { ByteText.bytes(of: $0(m)) })
                 }
             }
             for (name, o) in [("stdout", m.stdout), ("stderr", m.stderr)] where o.droppedBytes > 0 && o.spool == nil {

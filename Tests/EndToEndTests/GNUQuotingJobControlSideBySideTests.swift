@@ -69,6 +69,13 @@ struct GNUQuotingSideBySideTests {
         expectSame(try await sideBySide(["printf '%s\\n' \"{}\"", ":::", "a b", "it's", "c"]), "\"{}\"")
     }
 
+    @Test("--tag and --tagstring print an argument's bytes as given, not UTF-8 too")
+    func tagBytes() async throws {
+        let items: [UInt8] = Array("caf".utf8) + [0xE9] + Array("\0plain\0\u{FF}x\0".utf8) + [0xFF, 0x00]
+        expectSame(try await sideBySide(["-0", "--tag", "printf '%s\\n' {}"], stdin: items), "--tag, bytes")
+        expectSame(try await sideBySide(["-0", "--tagstring", "<{}>", "printf '%s\\n' {}"], stdin: items), "--tagstring, bytes")
+    }
+
     @Test("the joblog's Command column: the same bytes (quotes, tabs, a newline written as NUL, not UTF-8)")
     func joblogCommand() async throws {
         let dir = TempDir()
