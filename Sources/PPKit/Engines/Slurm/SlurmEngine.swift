@@ -247,8 +247,9 @@ final class SlurmEngine: Engine, EngineSink {
         let ending = state.withLock { s -> (String, Set<TaskID>)? in
             guard !s.reported else { return nil }
             let never = s.linkLost?.neverStarted ?? []
-            // A job that completed after this ppdash stopped its worker ended as asked: nothing to tell.
-            if let ended = s.ended, s.endedByItself || !s.stopping || s.job.state != "COMPLETED" { return (ended, never) }
+            // (Called at close: `stopping` is set.) A job that completed after this ppdash stopped its worker ended
+            // as asked: nothing to tell.
+            if let ended = s.ended, s.endedByItself || s.job.state != "COMPLETED" { return (ended, never) }
             guard s.endedByItself else { return nil }
             return (unnamedEnd(s.linkLost?.reason ?? "its worker left", s.job.state), never)
         }
