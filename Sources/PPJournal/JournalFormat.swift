@@ -155,6 +155,9 @@ public struct JournalHeader: Sendable, Hashable {
 public struct RunSettings: Sendable, Hashable {
     /// `--timeout`: the run-time limit in seconds.
     public var timeout: Double?
+    /// `--timeout N%`: N, the limit as a percentage of the median run time of the successful tasks (nil otherwise;
+    /// journals before it was recorded have none, and their resume says `--timeout none`).
+    public var timeoutPercent: Double?
     public var retries: Int
     public var maxOutput: Int
     /// `--halt`: `now` or `soon`.
@@ -189,6 +192,7 @@ public struct RunSettings: Sendable, Hashable {
             "env": .array(environment.map { .string($0) }),
         ]
         o["timeout"] = timeout.map { .number($0) } ?? .null
+        if let timeoutPercent { o["timeout_percent"] = .number(timeoutPercent) }
         o["halt"] = halt.map { .string($0) } ?? .null
         o["scheme"] = scheme.map { .string($0) } ?? .null
         o["workdir"] = workdir.map { .string($0) } ?? .null
@@ -204,6 +208,12 @@ public struct RunSettings: Sendable, Hashable {
             timeout = v
         } else {
             timeout = nil
+        }
+        if let t = j["timeout_percent"], t != .null {
+            guard let v = t.double, v.isFinite, v > 0, timeout == nil else { return nil }
+            timeoutPercent = v
+        } else {
+            timeoutPercent = nil
         }
         guard let r = j["retries"]?.int ?? 0 as Int?, (0...65535).contains(r) else { return nil }
         retries = r

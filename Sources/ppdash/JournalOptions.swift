@@ -83,9 +83,11 @@ extension RunOptions {
     var recordedSettings: RunSettings {
         let cwd = SystemFacts.currentDirectory
         let dir = workdir.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd
-        return RunSettings(
+        var settings = RunSettings(
             timeout: timeout?.value, retries: retries, maxOutput: maxOutput, halt: halt?.rawValue,
             scheme: engines.scheme.rawValue, environment: envNames, workdir: dir)
+        settings.timeoutPercent = timeout?.percent
+        return settings
     }
 }
 

@@ -82,7 +82,11 @@ extension RunOptions {
             }
         }
         if let r = recorded {
-            take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map { TimeoutOption(Seconds($0)) } }
+            if let p = r.timeoutPercent, let option = TimeoutOption(argument: (p == p.rounded() && abs(p) < 1e15 ? String(Int64(p)) : "\(p)") + "%") {
+                take(["--timeout"], option.text) { $0.timeout = option }
+            } else {
+                take(["--timeout"], r.timeout.map { String(format: "%g", $0) } ?? "none") { $0.timeout = r.timeout.map { TimeoutOption(Seconds($0)) } }
+            }
             take(["--retries"], String(r.retries)) { $0.retries = r.retries }
             take(["--max-output"], String(r.maxOutput)) { $0.maxOutput = r.maxOutput }
             take(["--halt"], r.halt ?? "none") { $0.halt = r.halt.flatMap(HaltOption.init(rawValue:)) }

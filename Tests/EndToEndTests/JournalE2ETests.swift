@@ -308,6 +308,28 @@ struct JournalResumeE2ETests {
         #expect(finalStatuses(journalLines(journal)).status.values.allSatisfy { $0 == "ok" })
     }
 
+    @Test("resume reuses --timeout N% as a percentage of the median, and says so")
+    func resumeKeepsAPercentTimeout() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        // Three 0.1 s successes make the median; the 1 s task passes 300% of it and is stopped (GNU's status 1).
+        let r = await PPDash.run(
+            ["run", "-j", "1", "--timeout", "300%", "--journal", journal, "--", "sleep {}", ":::", "0.1", "0.1", "0.1", "1"],
+            directory: dir.path, timeout: 30)
+        #expect(r.exitCode == 1, "one task timed out: \(r)")
+        #expect(finalStatuses(journalLines(journal)).status == [1: "ok", 2: "ok", 3: "ok", 4: "timeout"])
+        let header = journalLines(journal).first ?? [:]
+        let options = header["options"] as? [String: Any] ?? [:]
+        #expect((options["timeout_percent"] as? NSNumber)?.doubleValue == 300, "the header keeps 300%: \(header)")
+        #expect(options["timeout"] is NSNull, "and no limit in seconds: \(header)")
+        // The resume runs the one task alone: no success yet in this run, so (as GNU) no limit applies and it ends ok.
+        let again = await PPDash.run(["resume", journal], directory: dir.path, timeout: 30)
+        #expect(again.exitCode == 0, "\(again)")
+        #expect(again.err.contains("--timeout 300%"), "says it reuses --timeout 300%: \(again)")
+        #expect(finalStatuses(journalLines(journal)).status.values.allSatisfy { $0 == "ok" })
+    }
+
     @Test("60 quick runs in a loop all journal, under different names, and exit 0")
     func quickRunsAllJournal() async {
         let state = TempDir()

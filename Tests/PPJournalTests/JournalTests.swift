@@ -606,6 +606,18 @@ struct JournalSameRunTests {
         #expect(c.runs[0].header.engines == ["proc:2"])
         // Old journals have none.
         #expect(try parse([headerLine()]).runs[0].header.settings == nil)
+        // `--timeout N%` is kept as N (a percentage of the median run time), never as seconds.
+        var percent = RunSettings(retries: 0)
+        percent.timeoutPercent = 250.5
+        h.settings = percent
+        let p = try parse([h.jsonLine()]).runs[0].header.settings
+        #expect(p == percent && p?.timeout == nil && p?.timeoutPercent == 250.5)
+        // Both at once, or a percentage that is not above 0, is a damaged header: never a limit made up.
+        for bad in ["\"timeout\":2,\"timeout_percent\":300", "\"timeout_percent\":-5", "\"timeout_percent\":\"300%\""] {
+            let line = h.jsonLine().replacingOccurrences(of: "\"timeout_percent\":250.5", with: bad)
+            #expect(line.contains(bad), "\(line)")
+            #expect(throws: JournalError.self) { _ = try parse([line]) }
+        }
     }
 
     @Test func tasksWhoseSubmittedLineNeverReachedTheDiskArePlannedFromTheHeader() throws {
