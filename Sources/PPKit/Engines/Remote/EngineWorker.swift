@@ -331,10 +331,13 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         guard let (outstanding, running, idle) = taken else { return }
         if idle { return finish(code: code, close: true) }
+        // Without grace the engine starts nothing more first, then what it holds is stopped: a queued task never
+        // starts in the moment between the running one's end and its own cancel (it would come back started and
+        // be charged a retry, though it was only queued here).
+        engine.shutdown(graceful: graceful)
         if !graceful {
             for t in outstanding { engine.cancel(TaskID(Int(t)), reason: .aborted) }
         }
-        engine.shutdown(graceful: graceful)
         if graceful { return }
         // A built-in cannot be interrupted and has no child to clean up: go now. A shell task's group gets
         // SIGTERM, grace and SIGKILL from the runner; past `Timings.workerTaskStop` it is killed here.
