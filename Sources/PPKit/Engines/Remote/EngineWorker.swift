@@ -155,7 +155,13 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         if stdio { outbox.send(.hello(hello(nonce: [], proof: []))) }
         channel.eventLoop.execute { [self] in
-            try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
+            do {
+                try channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
+            } catch {
+                // The link was gone before it could be watched (`: | ppdash engine --stdio`: input at its end from
+                // the start, the pipeline already torn down): that is its end, said as any other.
+                linkClosed(reason: nil)
+            }
         }
         if options.handlesSignals, let signals = options.stopSignals { watch(signals) }
         if !stdio {
