@@ -45,23 +45,19 @@ struct GNUFeed: Sendable {
             }
             pending = [task]
             flush()
-            // Started when it leaves the queue (polled often: the time seen is at most a millisecond late).
-            while !stopped && stream.queued > 0 {
-                if stream.result.ready() { stopped = true }
-                usleep(1_000)
-            }
+            // Started when it leaves the queue: the wait is woken by the scheduler's started/completed events (the
+            // time seen is the event's delivery, a little late at worst: the gap only grows), never a poll.
+            if !stopped && !stream.waitForRoom(below: 1) { stopped = true }
             previousStart = SystemClock().now().seconds
         }
 
         /// What was taken goes to the batch (waiting while `InputFeed.readAhead` tasks wait to start).
         func flush() {
             guard !pending.isEmpty, !stopped else { return }
-            while stream.queued >= InputFeed.readAhead {
-                if stream.result.ready() {
-                    stopped = true
-                    return
-                }
-                usleep(2_000)
+            // Blocked (woken as the scheduler starts or ends tasks), not polling.
+            if !stream.waitForRoom(below: InputFeed.readAhead) {
+                stopped = true
+                return
             }
             options.gnu.appendSeqs(pending.map(\.seq))
             if !stream.append(shellTasks: pending) { stopped = true }

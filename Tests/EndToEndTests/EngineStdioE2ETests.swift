@@ -25,4 +25,17 @@ struct EngineStdioE2ETests {
             #expect(text.contains("pipe or socket"), "\(r)")
         }
     }
+
+    @Test("a worker whose input is at its end from the start (`: | ppdash engine --stdio | cat`) ends: one line, non-zero")
+    func inputAtEndFromTheStart() async throws {
+        let path = try #require(PPDash.path, "ppdash is not built")
+        let r = await run(["/bin/sh", "-c", ": | \"$0\" engine --stdio | cat", path], stdin: [], timeout: 30)
+        #expect(r.exitCode != nil, "it ended (it hung for good before)\(r)")
+        let lines = r.errLines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(lines.count == 1, "one line on stderr\(r)")
+        #expect(r.err.contains("closed the connection before welcoming this worker"), "\(r)")
+        // The worker's own status (sh's pipeline status is cat's): run it alone with the same input.
+        let alone = await run(["/bin/sh", "-c", ": | \"$0\" engine --stdio", path], stdin: [], timeout: 30)
+        #expect(alone.exitCode == 1, "\(alone)")
+    }
 }

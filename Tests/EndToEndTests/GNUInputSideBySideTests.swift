@@ -74,6 +74,13 @@ struct InputCase: Sendable, CustomTestStringConvertible {
         InputCase(name: "-0 on stdin", args: ["-0", "echo", "X{}X"], stdin: Array("a\0b\nc\0".utf8)),
         InputCase(name: "-0 -a z", args: ["-0", "-a", "z", "echo", "X{}X"], files: lines),
         InputCase(name: "--null :::: z", args: ["--null", "echo", "X{}X", "::::", "z"], files: lines),
+        // A ::: value holding the delimiter: GNU parallel writes the values to a file and reads its items back.
+        InputCase(name: "::: value with a newline: one argument per line", args: ["echo", "{#}", "[{}]", ":::", "a\nb", "c"]),
+        InputCase(name: "::: value with an empty line and a last newline", args: ["echo", "{#}", "[{}]", ":::", "a\n\nb\n", "\n", "c"]),
+        InputCase(name: "::: newline value linked and in a product", args: ["echo", "{1}={2}", "{3}", ":::", "a\nb", ":::+", "1", "2", ":::", "x\ny"]),
+        InputCase(name: "::: newline value with --colsep and --header", args: ["--header", ":", "--colsep", ",", "echo", "{k}-{v}", ":::", "k,v\na,1\nb,2"]),
+        InputCase(name: "::: value split by -d , (not by its newline)", args: ["-d", ",", "echo", "[{}]", ":::", "a,b", "c\nd"]),
+        InputCase(name: "::: newline value under -0 stays whole", args: ["-0", "echo", "[{}]", ":::", "a\nb", "c"]),
         // Positional replacement strings with modifiers.
         InputCase(name: "{2.} {1/} {3//} {2/.}", args: ["echo", "{2.}", "{1/}", "{3//}", "{2/.}", ":::", "/a/b.c", ":::", "x/y.tar.gz", ":::", "/p/q/r"]),
         InputCase(name: "{1/.} {1//} {#} on odd paths", args: ["echo", "{1/.}", "{1//}", "{#}", ":::", "a/b.c/d", "/", "x.", ".y", "a//b//"]),

@@ -1,6 +1,7 @@
 // GNU parallel's input forms: parsing (`InputPlan`) and combining (`InputRows`).
 import Foundation
 import PPKit
+import PPSystem
 import Testing
 
 @Suite("Input plans and rows")
@@ -141,5 +142,22 @@ struct InputPlanTests {
         #expect(try rows(["e", ":::", "a", "b", "::::", dir + "/g"]) == [["a", "1"], ["a", "2"], ["b", "1"], ["b", "2"]])
         #expect(throws: SweepError.self) { try InputRows(InputPlan.parse(words: ["e", "::::", dir + "/none"]), warn: { _ in }) }
         #expect(throws: SweepError.self) { try InputRows(InputPlan.parse(words: ["e", "::::", dir]), warn: { _ in }) }
+    }
+
+    @Test("a ::: value holding the delimiter is one item per piece (as GNU parallel), empty pieces kept")
+    func valuesSplitAtTheDelimiter() throws {
+        #expect(try rows(["e", ":::", "a\nb", "c"]) == [["a"], ["b"], ["c"]])
+        #expect(try rows(["e", ":::", "a\n\nb\n", "\n", ""]) == [["a"], [""], ["b"], [""], [""], [""], [""]])
+        #expect(try rows(["e", ":::", "a,b", "c\nd"]) { $0.delimiter = [UInt8(ascii: ",")] } == [["a"], ["b"], ["c\nd"]])
+        #expect(try rows(["e", ":::", "a::b:c"]) { $0.delimiter = Array("::".utf8) } == [["a"], ["b:c"]])
+        #expect(try rows(["e", ":::", "a\nb"]) { $0.delimiter = [0] } == [["a\nb"]])
+        // A split piece is a value like any other: a range, and bytes kept (a non-ASCII delimiter too).
+        #expect(try rows(["e", ":::", "1..2\nx"]) == [["1"], ["2"], ["x"]])
+        let raw = ByteText.decode([0x61, 0xE9, 0x62, 0x0A, 0xFF])
+        #expect(try rows(["e", ":::", raw]) == [[ByteText.decode([0x61, 0xE9, 0x62])], [ByteText.decode([0xFF])]])
+        #expect(try rows(["e", ":::", raw]) { $0.delimiter = [0xE9] } == [["a"], [ByteText.decode([0x62, 0x0A, 0xFF])]])
+        // The sweep (and so the journal's header, which resume reads) holds the pieces.
+        let s = try #require(try InputPlan.parse(words: ["e", ":::", "a\nb"]).sweep)
+        #expect(s.groups == [["a", "b"]])
     }
 }

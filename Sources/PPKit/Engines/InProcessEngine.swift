@@ -26,6 +26,9 @@ public final class InProcessEngine: Engine {
         var currentLive: LiveOutput?
         var currentReason: CancelReason?
         var stopping = false
+        /// Shut down without grace: a task still queued (or handed back with a finish) is reported aborted, never
+        /// started, however the running one ends (a leaving worker hands its queued tasks back unrun).
+        var abandoned = false
         var id: EngineID = -1
         var sink: (any EngineSink)?
     }
@@ -73,6 +76,7 @@ public final class InProcessEngine: Engine {
         let shell: ShellCancel? = mailbox.withLock { m in
             m.stopping = true
             if !graceful {
+                m.abandoned = true
                 m.currentReason = .aborted
                 return m.currentCancel
             }
@@ -97,7 +101,7 @@ public final class InProcessEngine: Engine {
                     taken = m.queue.popFirst()
                 }
                 guard let a = taken else { return Taken(assignment: nil, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: false) }
-                if m.cancelled.remove(a.task) != nil { return Taken(assignment: a, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: true) }
+                if m.cancelled.remove(a.task) != nil || m.abandoned { return Taken(assignment: a, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: true) }
                 m.current = a.task
                 m.lastFinished = nil
                 m.runSerial += 1

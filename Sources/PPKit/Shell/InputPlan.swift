@@ -129,7 +129,9 @@ public struct InputPlan: Sendable, Hashable {
             } else {
                 guard !values.isEmpty else { throw SweepError("\(sep) needs at least one argument") }
                 var g = ArgGroup()
-                for v in values { try Sweep.appendValue(v, to: &g) }
+                for v in values {
+                    for piece in Self.items(of: v, delimiter: options.delimiter) { try Sweep.appendValue(piece, to: &g) }
+                }
                 groups.append(InputGroup(.values(g), linked: linked))
             }
             k = end
@@ -148,6 +150,30 @@ public struct InputPlan: Sendable, Hashable {
             }
         }
         return InputPlan(templateText: text, groups: groups, options: options)
+    }
+
+    /// A `:::` value as the items GNU parallel (20221122) makes of it: it writes each value and the record delimiter
+    /// to a file and reads that back, so a value holding the delimiter (a newline; `-d`'s bytes; never NUL, which
+    /// no argument holds) is one item per piece, empty pieces kept: `a\nb` is `a` and `b`, `a\n` is `a` and ``.
+    static func items(of value: String, delimiter: [UInt8]) -> [String] {
+        guard !delimiter.isEmpty else { return [value] }
+        if delimiter.count == 1, delimiter[0] < 0x80, !value.utf8.contains(delimiter[0]) { return [value] }
+        let bytes = ByteText.bytes(of: value)
+        var out: [String] = []
+        var start = 0
+        var i = 0
+        while i + delimiter.count <= bytes.count {
+            if bytes[i..<(i + delimiter.count)].elementsEqual(delimiter) {
+                out.append(ByteText.decode(bytes[start..<i]))
+                i += delimiter.count
+                start = i
+            } else {
+                i += 1
+            }
+        }
+        if out.isEmpty { return [value] }
+        out.append(ByteText.decode(bytes[start...]))
+        return out
     }
 
     /// The plain sweep this is, when it is one (only `:::` groups, none linked, no -N, --colsep, --header): then the

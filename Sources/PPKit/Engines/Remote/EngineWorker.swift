@@ -155,7 +155,13 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         if stdio { outbox.send(.hello(hello(nonce: [], proof: []))) }
         channel.eventLoop.execute { [self] in
-            try? channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
+            do {
+                try channel.pipeline.syncOperations.handler(type: WireLinkHandler.self).attach(self)
+            } catch {
+                // The link was gone before it could be watched (`: | ppdash engine --stdio`: input at its end from
+                // the start, the pipeline already torn down): that is its end, said as any other.
+                linkClosed(reason: nil)
+            }
         }
         if options.handlesSignals, let signals = options.stopSignals { watch(signals) }
         if !stdio {
@@ -331,10 +337,13 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         }
         guard let (outstanding, running, idle) = taken else { return }
         if idle { return finish(code: code, close: true) }
+        // Without grace the engine starts nothing more first, then what it holds is stopped: a queued task never
+        // starts in the moment between the running one's end and its own cancel (it would come back started and
+        // be charged a retry, though it was only queued here).
+        engine.shutdown(graceful: graceful)
         if !graceful {
             for t in outstanding { engine.cancel(TaskID(Int(t)), reason: .aborted) }
         }
-        engine.shutdown(graceful: graceful)
         if graceful { return }
         // A built-in cannot be interrupted and has no child to clean up: go now. A shell task's group gets
         // SIGTERM, grace and SIGKILL from the runner; past `Timings.workerTaskStop` it is killed here.
