@@ -106,5 +106,8 @@ struct EnginePickerTests {
         #expect(ar.wait(timeout: 120))
         #expect(client.scheduler.totals.ok == 20_000)
         #expect(client.ids.count == 1000)
+        // Past each engine's first task, a finishing engine takes its next one back with no wake-up.
+        let back = client.scheduler.handedBack
+        #expect(back >= 20_000 - 1000 - 200, "handed back \(back) of 20,000")
     }
 }

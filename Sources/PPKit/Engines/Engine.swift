@@ -33,26 +33,43 @@ public enum TaskWork: Sendable {
     }
 }
 
-extension TaskWork {
-    /// `outcome` as the scheduler records it: an `ok` without the value this work returns (a `ShellResult` for a shell
-    /// task, an `Int` for a built-in), as a worker may report, is the task's error, never a failed cast in a reader.
-    func checked(_ outcome: TaskOutcome) -> TaskOutcome {
-        guard outcome.status == .ok else { return outcome }
-        let why: String
-        switch self {
-        case .blocking, .async: return outcome  // a closure's value is typed where it was submitted
-        case .shell:
-            if outcome.value is ShellResult { return outcome }
-            why = outcome.value == nil ? "without a value" : "with a value that is not a shell result"
-        case .builtin:
-            if outcome.value is Int { return outcome }
-            why = outcome.value == nil ? "without a value" : "with a value that is not an integer"
+/// What kind of value an engine reported: found before the scheduler's lock is taken (each dynamic cast costs a few
+/// hundred instructions, and under the lock every engine waits for them).
+enum ReportedValue: Equatable {
+    case none, int, shell, other
+
+    init(_ value: (any Sendable)?) {
+        guard let value else {
+            self = .none
+            return
         }
-        var failed = outcome
-        failed.status = .error
-        failed.value = nil
-        failed.error = "the worker reported ok \(why)"
-        return failed
+        self = value is Int ? .int : value is ShellResult ? .shell : .other
+    }
+}
+
+extension TaskWork {
+    /// Why an `ok` outcome whose value is of `kind` lacks the value this work returns (a `ShellResult` for a shell
+    /// task, an `Int` for a built-in), as a worker may report; nil when it has it. The scheduler records such an `ok`
+    /// as the task's error, never a failed cast in a reader.
+    func missingValue(_ kind: ReportedValue) -> String? {
+        switch self {
+        case .blocking, .async: return nil  // a closure's value is typed where it was submitted
+        case .shell:
+            if kind == .shell { return nil }
+            return kind == .none ? "without a value" : "with a value that is not a shell result"
+        case .builtin:
+            if kind == .int { return nil }
+            return kind == .none ? "without a value" : "with a value that is not an integer"
+        }
+    }
+}
+
+extension TaskOutcome {
+    /// An `ok` report without the value its work returns becomes the task's error (see `TaskWork.missingValue`).
+    mutating func fail(reportedOk why: String) {
+        status = .error
+        value = nil
+        error = "the worker reported ok \(why)"
     }
 }
 

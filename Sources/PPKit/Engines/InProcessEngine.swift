@@ -31,6 +31,20 @@ public final class InProcessEngine: Engine {
         var abandoned = false
         var id: EngineID = -1
         var sink: (any EngineSink)?
+
+        /// Takes `a` up as the running task; true when it was cancelled before it ran (it is reported aborted).
+        mutating func begin(_ a: Assignment) -> Bool {
+            // An empty set is not hashed into.
+            if !cancelled.isEmpty && cancelled.remove(a.task) != nil { return true }
+            // Shut down without grace: nothing more starts (a leaving worker hands its queued tasks back unrun).
+            if abandoned { return true }
+            current = a.task
+            lastFinished = nil
+            runSerial += 1
+            currentReason = nil
+            currentCancel = a.work.isShell ? ShellCancel() : nil
+            return false
+        }
     }
 
     /// An engine with the given high-water mark (1, as ipyparallel's default).
@@ -88,61 +102,52 @@ public final class InProcessEngine: Engine {
 
     private func loop() {
         blockAllSignalsInThisThread()
+        // Set by `start` before this thread began, never changed: read once (a copy of the sink per task retained it
+        // and copied its existential box).
+        let (engine, sink) = mailbox.withLock { ($0.id, $0.sink) }
+        guard let sink else { return }
         // The next task handed back by the scheduler as this one finished: run with no wake-up.
         var carried: Assignment?
         while true {
-            let preStarted = carried != nil && carried?.work.isShell == false
-            if carried == nil { waitForWork() }
-            let next: Taken = mailbox.withLock { m in
-                let taken: Assignment?
-                if let c = carried {
-                    taken = c
-                } else {
-                    taken = m.queue.popFirst()
+            let a: Assignment
+            let preStarted: Bool
+            let cancelled: Bool
+            if let c = carried.take() {
+                // Started by the scheduler as it handed it back (a shell task reports its own start).
+                preStarted = !c.work.isShell
+                cancelled = mailbox.withLock { $0.begin(c) }
+                a = c
+            } else {
+                waitForWork()
+                // Nil: nothing queued (stopping or not, read in the same hold).
+                let (taken, stopping): ((Assignment, Bool)?, Bool) = mailbox.withLock { m in
+                    guard let q = m.queue.popFirst() else { return (nil, m.stopping) }
+                    return ((q, m.begin(q)), m.stopping)
                 }
-                guard let a = taken else { return Taken(assignment: nil, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: false) }
-                if m.cancelled.remove(a.task) != nil || m.abandoned { return Taken(assignment: a, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: true) }
-                m.current = a.task
-                m.lastFinished = nil
-                m.runSerial += 1
-                m.currentReason = nil
-                m.currentCancel = a.work.isShell ? ShellCancel() : nil
-                return Taken(assignment: a, stopping: m.stopping, engine: m.id, sink: m.sink, cancelled: false)
+                guard let taken else {
+                    if stopping { return }
+                    continue
+                }
+                (a, cancelled) = taken
+                preStarted = false
             }
-            carried = nil
-            guard let sink = next.sink else { continue }
-            guard let a = next.assignment else {
-                if next.stopping { return }
-                continue
-            }
-            if next.cancelled {
+            if cancelled {
                 let now = clock.now()
                 carried = sink.engineFinishedTakeNext(
-                    next.engine, task: a.task,
+                    engine, task: a.task,
                     outcome: TaskOutcome(status: .aborted, error: "aborted before it ran", started: now, completed: now))
                 continue
             }
-            let outcome = execute(a, engine: next.engine, sink: sink, preStarted: preStarted)
+            let outcome = execute(a, engine: engine, sink: sink, preStarted: preStarted)
             mailbox.withLock { m in
                 m.current = nil
                 m.currentLive = nil
                 m.lastFinished = a.task
                 m.currentCancel = nil
             }
-            carried = sink.engineFinishedTakeNext(next.engine, task: a.task, outcome: outcome)
+            carried = sink.engineFinishedTakeNext(engine, task: a.task, outcome: outcome)
             if carried == nil && mailbox.withLock({ $0.stopping && $0.queue.isEmpty }) { return }
         }
-    }
-
-    /// What the loop took from the mailbox in one lock.
-    private struct Taken {
-        /// The task to run (nil: nothing queued).
-        var assignment: Assignment?
-        var stopping: Bool
-        var engine: EngineID
-        var sink: (any EngineSink)?
-        /// It was cancelled before it ran: report it aborted.
-        var cancelled: Bool
     }
 
     /// Waits for `run`. (A yielding spin here was measured: with more engines than cores it slowed hand-offs.)

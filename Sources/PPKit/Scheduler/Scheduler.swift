@@ -491,6 +491,10 @@ struct Effects {
     var runs: [Run] = []
     var cancels: [Cancel] = []
     var wakes: [@Sendable () -> Void] = []
+    /// The engine that is finishing a task and takes its next one back (`engineFinishedTakeNext`), or -1: its first
+    /// assignment goes to `carried`, not `runs` (no array made per completed task).
+    var carryFor: EngineID = -1
+    var carried: Assignment?
 }
 
 /// An observer of the scheduler's events, and the token that removes it.
@@ -547,23 +551,20 @@ extension Scheduler: EngineSink {
     private func settle(_ engine: EngineID, task: TaskID, outcome reported: TaskOutcome, free: Bool, takeNext: Bool) -> Assignment? {
         let received = clock.now()
         var next: Assignment?
+        // The value's kind is found before the lock (a cast under it made every engine wait).
+        let kind = reported.status == .ok ? ReportedValue(reported.value) : .none
+        var outcome = reported
         let fx = state.withLock { s -> Effects in
             var fx = Effects()
             let slot = TaskSlot(task)
             guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return fx }
             guard let pos = s.engines[engine].assigned.firstIndex(of: slot) else { return fx }
-            let outcome = s.tasks.work(slot).checked(reported)
+            if outcome.status == .ok, let why = s.tasks.work(slot).missingValue(kind) { outcome.fail(reportedOk: why) }
             if free {
-                s.engines[engine].assigned.remove(at: pos)
-                s.engines[engine].load -= s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
-                if s.engines[engine].current == slot {
-                    s.engines[engine].current = nil
-                    s.engines[engine].addBusy(from: s.engines[engine].busySince, to: outcome.completed.microseconds)
-                    s.engines[engine].timeline.record(
-                        from: s.engines[engine].busySince, to: outcome.completed.microseconds, status: outcome.status,
-                        batch: s.tasks[batchOf: slot].id)
-                    s.engines[engine].busySince = 0
-                }
+                let cost = s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
+                s.engines[engine].release(
+                    at: pos, cost: cost, completed: outcome.completed.microseconds, status: outcome.status,
+                    batch: s.tasks[batchOf: slot].id)
             }
             let mine = s.tasks[slot].isAssigned(to: engine) && !s.tasks[slot].status.isFinished
             if mine {
@@ -577,11 +578,12 @@ extension Scheduler: EngineSink {
             }
             if s.engines[engine].draining && s.engines[engine].assigned.isEmpty { s.markRemoved(engine) }
             s.generation &+= 1
+            if takeNext { fx.carryFor = engine }
             s.dispatch(&fx)
-            if takeNext, let i = fx.runs.firstIndex(where: { $0.assignment.slot == engine + 1 }) {
+            if let a = fx.carried.take() {
                 // Started here and now, so the engine runs it with no wake-up and no second lock.
-                let a = fx.runs.remove(at: i).assignment
                 if !a.work.isShell { s.markStarted(TaskSlot(a.task), engine: engine, at: received) }
+                s.picker.handedBack += 1
                 next = a
             }
             return fx

@@ -34,6 +34,25 @@ struct EngineSlot {
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 
+    /// Begins running `slot` (one change of the slot).
+    mutating func running(_ slot: TaskSlot, since: Int64) {
+        current = slot
+        busySince = since
+    }
+
+    /// Takes back the task at `pos` of `assigned` (its `cost` against the mark); if it was the running one, its run
+    /// up to `completed` goes into the busy time and the timeline. One change of the slot (each change through
+    /// `EngineTable`'s subscript is counted and noted for the picker).
+    mutating func release(at pos: Int, cost: Int, completed: Int64, status: TaskStatus, batch: Int) {
+        let slot = assigned.remove(at: pos)
+        load -= cost
+        guard current == slot else { return }
+        current = nil
+        addBusy(from: busySince, to: completed)
+        timeline.record(from: busySince, to: completed, status: status, batch: batch)
+        busySince = 0
+    }
+
     mutating func addBusy(from start: Int64, to end: Int64) {
         guard end > start else { return }
         // An engine's clock is its own (a worker may report anything): the total saturates, and only the buckets

@@ -231,14 +231,23 @@ extension Scheduler {
             engines[e].load += work.hwmCost(hwm: engines[e].hwm)
             lruCounter += 1
             engines[e].lru = lruCounter
-            let o = tasks[batchOf: slot].options
-            fx.runs.append(
-                Effects.Run(
-                    engine: engines[e].engine,
-                    assignment: Assignment(
-                        task: slot.id, work: work, runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput,
-                        spoolDirectory: o.spoolDirectory, outputTap: o.outputTap, slot: e + 1,
-                        workingDirectory: o.workingDirectory, environment: o.environment)))
+            let a = assignment(slot, work: work, engine: e)
+            if e == fx.carryFor, case .none = fx.carried {
+                fx.carried = a
+            } else {
+                fx.runs.append(Effects.Run(engine: engines[e].engine, assignment: a))
+            }
+        }
+
+        /// What engine `e` is handed for `slot`: the batch's options read in place (a copy of them all retained
+        /// every string and table they hold, under the lock, per task).
+        func assignment(_ slot: TaskSlot, work: TaskWork, engine e: Int) -> Assignment {
+            let b = tasks[slot].batchSlot
+            return Assignment(
+                task: slot.id, work: work, runTimeLimit: tasks[b].options.runTimeLimit,
+                maxOutput: tasks[b].options.maxOutput, spoolDirectory: tasks[b].options.spoolDirectory,
+                outputTap: tasks[b].options.outputTap, slot: e + 1, workingDirectory: tasks[b].options.workingDirectory,
+                environment: tasks[b].options.environment)
         }
 
         /// Remembers a change of a task's table keys (only while a source keeps a copy of the table).
@@ -249,8 +258,7 @@ extension Scheduler {
 
         /// The engine began running `slot`.
         mutating func markStarted(_ slot: TaskSlot, engine: Int, at: Timestamp, processGroup: Int32? = nil) {
-            engines[engine].current = slot
-            engines[engine].busySince = at.microseconds
+            engines[engine].running(slot, since: at.microseconds)
             guard tasks[slot].status == .pending, tasks[slot].isAssigned(to: engine) else { return }
             tasks[slot].status = .running
             tasks[slot].started = at
@@ -289,7 +297,7 @@ extension Scheduler {
             tasks.results[slot.index] = outcome.value
             if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.isEmpty
                 || !outcome.stderr.isEmpty || outcome.usage != nil
-                || tasks.extras[slot] != nil
+                || (!tasks.extras.isEmpty && tasks.extras[slot] != nil)
             {
                 var x = tasks.extras[slot] ?? TaskExtra()
                 x.stdout = outcome.stdout
@@ -309,7 +317,7 @@ extension Scheduler {
             tasks[b].lastReceived = max(tasks[b].lastReceived, received.microseconds)
             completions.count(at: received.microseconds)
             generation &+= 1
-            for (_, c) in tasks[b].streams { c.yield(slot.index) }
+            if !tasks[b].streams.isEmpty { for (_, c) in tasks[b].streams { c.yield(slot.index) } }
             emit(.completed(task: slot.id, batch: b.id, status: outcome.status))
             if let halt = tasks[b].options.halt, !tasks[b].halted,
                 tasks[b].options.haltOn.map({ $0.reached(tasks[b].counts, total: tasks[b].planned) }) ?? outcome.status.isFailure
