@@ -29,10 +29,23 @@ public final class ChildProcess: Sendable {
     /// Set once reaped, under this lock: no signal is sent after that.
     private let reaped = Mutex<ExitStatus?>(nil)
 
+    /// Who reaps it when it is not our child (a fork server's): nil for our own.
+    private let reporter: (any ExitReporter)?
+
     init(pid: pid_t, leadsGroup: Bool) {
         self.pid = pid
         self.leadsGroup = leadsGroup
         pidfd = OwnedDescriptor(taking: ppsys_pidfd_open(pid))
+        reporter = nil
+    }
+
+    /// A child of another process (a fork server), known by a pidfd that process opened before it could reap it;
+    /// `reporter` tells its exit status.
+    init(pid: pid_t, pidfd: consuming OwnedDescriptor, leadsGroup: Bool, reporter: any ExitReporter) {
+        self.pid = pid
+        self.leadsGroup = leadsGroup
+        self.pidfd = pidfd
+        self.reporter = reporter
     }
 
     /// Sends `sig` to the child (by its pidfd); false once it is reaped (nothing is sent then).
@@ -70,6 +83,18 @@ public final class ChildProcess: Sendable {
     /// Waits for the exit and reaps; later calls give the same status. Nil only if the child was reaped elsewhere.
     @discardableResult public func wait() -> ExitStatus? {
         if let done = status { return done }
+        if let reporter {
+            // Not ours to reap: its pidfd says when it ended, its reaper how.
+            if pidfd.raw >= 0 { _ = waitReadable(pidfd.raw, milliseconds: -1) }
+            let ended = reporter.awaitExit(of: pid)
+            return reaped.withLock { r in
+                if r == nil, let ended {
+                    r = ExitStatus(waitStatus: ended.status)
+                    usageOnce.withLock { $0 = ResourceUsage(ended.usage) }
+                }
+                return r
+            }
+        }
         // Block outside the lock (so `send` is never held up), reap under it once the child is gone.
         if pidfd.raw >= 0 { _ = waitReadable(pidfd.raw, milliseconds: -1) }
         return reaped.withLock { r in

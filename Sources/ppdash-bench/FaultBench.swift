@@ -140,7 +140,12 @@ enum FaultBench {
         var workers: [pid_t] = []
         let t0 = SystemTime.monotonicSeconds()
         while workers.count < 2 && SystemTime.monotonicSeconds() - t0 < 30 {
-            workers = SystemFacts.processes().filter { $0.parent == p.pid && !$0.isZombie }.map(\.pid)
+            // Its children, or its fork server's (which forks the workers): the server itself is not one.
+            let all = SystemFacts.processes().filter { !$0.isZombie }
+            let mine = Set(all.filter { $0.parent == p.pid }.map(\.pid))
+            workers = all.filter { mine.contains($0.pid) || mine.contains($0.parent) }.map(\.pid).filter {
+                SystemFacts.commandLine(of: $0)?.last == "--stdio"
+            }
             usleep(20_000)
         }
         guard workers.count == 2 else { throw BenchError("the proc workers did not start") }

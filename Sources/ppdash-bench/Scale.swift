@@ -34,7 +34,15 @@ enum Scale {
             Figure(
                 key: "ready_proc_256_ms", name: "256 proc engines ready after start (each ran a task)",
                 unit: .milliseconds, value: try Workloads.ready(.proc(count: 256), runs: readyRuns),
-                goal: .atMost(1000), note: "median of \(readyRuns)"))
+                goal: .atMost(1000), note: "median of \(readyRuns); workers forked by a fork server"))
+        // The same with an exec per worker (the fork server off), for comparison: what the fork server saves.
+        setenv("PPDASH_FORK_SERVER", "0", 1)
+        defer { unsetenv("PPDASH_FORK_SERVER") }
+        add(
+            Figure(
+                key: "ready_proc_256_exec_ms", name: "256 proc engines ready, an exec per worker (PPDASH_FORK_SERVER=0)",
+                unit: .milliseconds, value: try Workloads.ready(.proc(count: 256), runs: 1), note: "one run"))
+        unsetenv("PPDASH_FORK_SERVER")
         for (name, p50, p99, samples) in try keyToFrame(tasks: n) {
             add(
                 Figure(

@@ -19,6 +19,11 @@ struct EngineCommand: ParsableCommand {
     @Flag(help: "Speak the protocol on stdin/stdout (how proc and ssh engines run it).")
     var stdio = false
 
+    /// A fork server for proc workers (`WorkerForkServers`): on descriptor 3 it takes requests, and each child it
+    /// forks goes on as `--stdio` on the descriptors that came with its request.
+    @Flag(name: .customLong("fork-server"), help: .hidden)
+    var forkServer = false
+
     @Option(help: ArgumentHelp("Dial a scheduler's listen spec.", valueName: "HOST:PORT"))
     var connect: String?
 
@@ -42,7 +47,9 @@ struct EngineCommand: ParsableCommand {
     static let maxConnectTimeout: Double = 86_400
 
     func validate() throws {
-        if stdio == (connect != nil) { throw ValidationError("give exactly one of --stdio and --connect HOST:PORT") }
+        if (stdio || forkServer) == (connect != nil) {
+            throw ValidationError("give exactly one of --stdio and --connect HOST:PORT")
+        }
         if let connect, Self.address(connect) == nil {
             throw ValidationError(
                 "bad address '\(connect)' for --connect: use HOST:PORT, e.g. node1:7000 or [::1]:7000")
@@ -76,12 +83,19 @@ struct EngineCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The server returns here only in each child it forks, which is then a worker like `--stdio`'s. Before
+        // anything below: the server must have one thread when it forks.
+        if forkServer {
+            // Each child shows as what it is: `ppdash engine --stdio`.
+            let shown = [CommandLine.arguments.first ?? "ppdash", "engine", "--stdio"]
+            if let code = ForkServer.serve(socket: 3, childArguments: shown) { throw ExitCode(code) }
+        }
         var options = EngineWorkerOptions()
         options.workingDirectory = workdir
         options.connectTimeout = connectTimeout.value
         options.log = { note($0) }
         options.stopSignals = try? SignalCatcher(catching: [SIGTERM, SIGINT, SIGHUP])
-        if stdio {
+        if stdio || forkServer {
             if isatty(1) == 1 {
                 throw ValidationError(
                     "engine --stdio speaks the wire protocol on stdin/stdout, not to a terminal: ppdash -e proc:N or an ssh engine starts it"

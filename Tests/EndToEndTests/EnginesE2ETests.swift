@@ -82,9 +82,12 @@ private func sendAndSeeClosed(port: Int, _ bytes: [UInt8], timeout: Double) -> B
     return false
 }
 
-/// Worker processes (`ppdash engine --stdio`) whose parent is `pid`.
-private func workers(of pid: pid_t) -> [ProcInfo] {
-    processTable().filter { $0.ppid == pid && $0.cmdline.hasPrefix("ppdash engine --stdio") }
+/// Worker processes (`ppdash engine --stdio`) of ppdash `pid`: its children, or its fork server's (which forks them).
+private func workers(of pid: pid_t) -> [ProcInfo] { workers(of: pid, in: processTable()) }
+
+private func workers(of pid: pid_t, in table: [ProcInfo]) -> [ProcInfo] {
+    let servers = Set(table.filter { $0.ppid == pid && $0.cmdline.contains("engine --fork-server") }.map(\.pid))
+    return table.filter { ($0.ppid == pid || servers.contains($0.ppid)) && $0.cmdline.hasPrefix("ppdash engine --stdio") }
 }
 
 /// Waits until some child of a worker of `pid` runs (a task is under way); returns that worker.
@@ -95,7 +98,7 @@ private func busyWorker(of pid: pid_t, journal: String? = nil, timeout: Double =
     while now() < end {
         let table = processTable()
         let recorded = journal.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
-        for w in table where w.ppid == pid && w.cmdline.hasPrefix("ppdash engine --stdio") {
+        for w in workers(of: pid, in: table) {
             for task in table where task.ppid == w.pid {
                 if recorded == nil || recorded!.contains("\"pgid\":\(task.pid),") { return w }
             }

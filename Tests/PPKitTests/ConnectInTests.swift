@@ -25,6 +25,9 @@ final class RawSocket {
             return nil
         }
     }
+    /// One already connected (one end of a socketpair), now owned here.
+    init(fd: Int32) { self.fd = fd }
+
     deinit { close(fd) }
 
     func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }

@@ -44,4 +44,7 @@ typedef struct { int word; } ppsys_lock_t;
 void ppsys_lock(ppsys_lock_t *l);
 void ppsys_unlock(ppsys_lock_t *l);
 
+// The fork server's calls.
+#include "ppsys_fork.h"
+
 #endif

@@ -112,7 +112,8 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     let engine = InProcessEngine()
     /// Sends running tasks' output as it comes.
     let forwarder = OutputForwarder()
-    private let lastHeard = Atomic<Int64>(SystemTime.monotonicNanoseconds())
+    /// Our heartbeat ticks in a row with nothing from the scheduler.
+    private let silence = HeartbeatSilence()
     private let state = Mutex(State())
     private let ended = DispatchSemaphore(value: 0)
 
@@ -198,7 +199,7 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
     // MARK: link
 
     func linkReceived(_ message: WireMessage) {
-        lastHeard.store(SystemTime.monotonicNanoseconds(), ordering: .relaxed)
+        silence.heard()
         let phase = state.withLock { $0.phase }
         switch (phase, message) {
         case (.awaitingChallenge, .challenge(let challenge)):
@@ -267,8 +268,9 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             outbox.send(.heartbeat)
             if let load = meter.reading() { outbox.send(.load(load)) }
-            let silent = Double(SystemTime.monotonicNanoseconds() - lastHeard.load(ordering: .relaxed)) / 1e9
-            if silent > heartbeat * Double(EngineWorker.missedHeartbeatLimit) {
+            // Our own ticks, not wall time: while this worker was starved of CPU the scheduler's frames waited to
+            // be read, and time we could not have heard them in is not counted.
+            if silence.tick() >= EngineWorker.missedHeartbeatLimit {
                 options.log(
                     "ppdash engine: missed \(EngineWorker.missedHeartbeatLimit) heartbeats from \(peer); stopping")
                 leave(graceful: false, code: 1, announcing: "missed \(EngineWorker.missedHeartbeatLimit) heartbeats")

@@ -100,15 +100,26 @@ final class PendingLaunch: Sendable {
         }
     }
 
-    init(
+    convenience init(
         path: String, argv: [String], kind: EngineKind, label: String, host: String, what: String,
         options: RemoteEngineOptions
     )
         throws(PPError)
     {
+        let process = try WorkerProcess.spawn(path: path, argv: argv, label: label)
+        try self.init(
+            input: process.output, output: process.input, process: process, kind: kind, host: host, what: what,
+            options: options)
+    }
+
+    /// A worker already there: read its frames from `input`, write ours to `output` (both taken over), stop
+    /// `process` (if any) when the link cannot be set up.
+    init(
+        input: Int32, output: Int32, process: WorkerProcess?, kind: EngineKind, host: String, what: String,
+        options: RemoteEngineOptions
+    ) throws(PPError) {
         self.what = what
         self.helloTimeout = options.helloTimeout
-        let process = try WorkerProcess.spawn(path: path, argv: argv, label: label)
         let channel: any Channel
         // The link handler is kept here, not looked up in the pipeline later: a worker that ends at once (ssh to a
         // host that does not resolve) may have its pipeline torn down before the engine attaches, and its end must
@@ -126,11 +137,11 @@ final class PendingLaunch: Sendable {
                         try ch.pipeline.syncOperations.addHandler(handler)
                     }
                 }
-                .takingOwnershipOfDescriptors(input: process.output, output: process.input).wait()
+                .takingOwnershipOfDescriptors(input: input, output: output).wait()
         } catch {
-            OwnedDescriptor(taking: process.output).close()
-            OwnedDescriptor(taking: process.input).close()
-            process.child.send(signal: SIGKILL)
+            OwnedDescriptor(taking: input).close()
+            OwnedDescriptor(taking: output).close()
+            process?.child.send(signal: SIGKILL)
             throw PPError(.noEngine, "\(what) did not start: \(error)")
         }
         let verdict = self.verdict

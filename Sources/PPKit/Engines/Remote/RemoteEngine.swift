@@ -18,7 +18,8 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     /// Seconds between heartbeats; 5 missed (no frame at all for 5 intervals) and the engine is dead.
     let heartbeat: Double
     let log: @Sendable (String) -> Void
-    private let lastHeard = Atomic<Int64>(SystemTime.monotonicNanoseconds())
+    /// Heartbeat ticks of ours in a row with no frame from the worker (see `beat`).
+    private let silence = HeartbeatSilence()
     private let state: Mutex<State>
 
     /// Heartbeats a worker may miss before its engine is declared dead.
@@ -104,13 +105,21 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             report()
             return
         }
+        startBeating()
+    }
+
+    /// Starts the heartbeat (once): from the welcome on, not from adoption, so a worker welcomed early hears from
+    /// us while the launch still starts its siblings (256 workers on 2 cores took longer than its 10 beats).
+    private func startBeating() {
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
-        let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) {
-            [weak self] task in
-            guard let self else { return task.cancel() }
-            self.beat()
+        state.withLock { s in
+            guard s.timer == nil, !s.closed else { return }
+            s.timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+                [weak self] task in
+                guard let self else { return task.cancel() }
+                self.beat()
+            }
         }
-        state.withLock { $0.timer = timer }
     }
 
     public func run(_ a: Assignment) {
@@ -187,7 +196,7 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
     // MARK: link
 
     func linkReceived(_ message: WireMessage) {
-        lastHeard.store(SystemTime.monotonicNanoseconds(), ordering: .relaxed)
+        silence.heard()
         switch message {
         case .hello(let hello):
             admit(hello)
@@ -334,14 +343,16 @@ public final class RemoteEngine: Engine, WireLinkDelegate {
             s.admission = nil
         }
         outbox.send(.welcome(WireWelcome(heartbeatMillis: UInt32(clamping: Int(heartbeat * 1000)), proof: proof)))
+        startBeating()
         admission.accepted(self)
     }
 
-    /// Sends a heartbeat; declares the engine dead when the worker has been silent too long.
+    /// Sends a heartbeat; declares the engine dead when the worker has been silent for `missedHeartbeatLimit` of
+    /// our ticks in a row. Ticks, not wall time: a tick we ran late (this process starved of CPU) is one tick, so
+    /// time in which we could not have heard anything is not held against the worker.
     private func beat() {
         outbox.send(.heartbeat)
-        let silent = Double(SystemTime.monotonicNanoseconds() - lastHeard.load(ordering: .relaxed)) / 1e9
-        if silent > heartbeat * Double(Self.missedHeartbeatLimit) {
+        if silence.tick() >= Self.missedHeartbeatLimit {
             fail("missed \(Self.missedHeartbeatLimit) heartbeats")
         }
     }

@@ -34,15 +34,23 @@ final class WorkerProcess: Sendable {
             let inPipe = try OwnedDescriptor.pipe()
             let outPipe = try OwnedDescriptor.pipe()
             let errPipe = try OwnedDescriptor.pipe()
-            var plan = SpawnPlan(
-                executable: path, arguments: argv,
-                descriptors: [
-                    .copy(inPipe.read.raw, to: 0), .copy(outPipe.write.raw, to: 1), .copy(errPipe.write.raw, to: 2),
-                ],
-                grouping: .newSession)
-            plan.searchPath = true
+            let child: ChildProcess
+            if let server = WorkerForkServers.server(path: path, argv: argv),
+                let forked = try? server.spawn(stdin: inPipe.read.raw, stdout: outPipe.write.raw, stderr: errPipe.write.raw)
+            {
+                child = forked
+            } else {
+                var plan = SpawnPlan(
+                    executable: path, arguments: argv,
+                    descriptors: [
+                        .copy(inPipe.read.raw, to: 0), .copy(outPipe.write.raw, to: 1), .copy(errPipe.write.raw, to: 2),
+                    ],
+                    grouping: .newSession)
+                plan.searchPath = true
+                child = try plan.spawn()
+            }
             let p = WorkerProcess(
-                child: try plan.spawn(), label: label, input: inPipe.write.release(), output: outPipe.read.release())
+                child: child, label: label, input: inPipe.write.release(), output: outPipe.read.release())
             let errFd = errPipe.read.release()
             let thread = Thread { p.watch(stderr: errFd) }
             thread.name = "ppdash-worker-\(p.child.pid)"
