@@ -40,7 +40,7 @@ public struct ResourceUsage: Sendable, Hashable, Codable {
     /// status file is read as before.
     public static func selfPeakRSS() -> Int64? {
         var r = rusage()
-        guard getrusage(RUSAGE_SELF, &r) == 0 else { return statusPeakRSS() }
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &r) == 0 else { return statusPeakRSS() }
         let peak = Int64(r.ru_maxrss).multipliedReportingOverflow(by: 1024).partialValue
         return peak > preExecPeak ? peak : statusPeakRSS()
     }
@@ -50,7 +50,7 @@ public struct ResourceUsage: Sendable, Hashable, Codable {
     /// can only be the parent's.
     static let preExecPeak: Int64 = {
         var r = rusage()
-        guard getrusage(RUSAGE_SELF, &r) == 0 else { return Int64.max }
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &r) == 0 else { return Int64.max }
         let peak = Int64(r.ru_maxrss).multipliedReportingOverflow(by: 1024).partialValue
         guard let hwm = statusPeakRSS() else { return Int64.max }
         return peak > hwm ? peak : 0
