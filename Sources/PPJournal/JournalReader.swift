@@ -122,8 +122,10 @@ public struct JournalEngine: Sendable, Hashable {
 public struct JournalContents: Sendable {
     public var path: String
     public var runs: [JournalRun]
-    /// Tasks in order of first submission.
-    public var tasks: [JournalTask]
+    /// The tasks as compact rows (command, arguments and output stay in the file).
+    public var table: JournalTaskTable
+    /// Tasks in order of first submission, each made from its row when read.
+    public var tasks: JournalTasks { JournalTasks(table: table) }
     /// Batch labels by journal-wide batch number (1-based: `batchLabels[0]` is batch 1).
     public var batchLabels: [String]
     /// Lines skipped with a reason (a torn last line).
@@ -135,11 +137,7 @@ public struct JournalContents: Sendable {
     public var isFinished: Bool { lastRun.endReason != nil }
 
     /// Counters over the tasks' latest states.
-    public var counts: StatusCounts {
-        var c = StatusCounts()
-        for t in tasks { c[t.status] += 1 }
-        return c
-    }
+    public var counts: StatusCounts { table.counts }
 }
 
 /// Reads journals.
@@ -149,15 +147,18 @@ public enum JournalReader {
 
     /// Reads and checks a journal, streaming it (memory: the task table, not the file); `owner` refuses another
     /// user's file.
-    /// `keepOutput: false` leaves each task's stdout and stderr in the file (memory: ~150 B a task plus its
-    /// command and arguments, whatever the output); `outcome(at:in:)` reads one back.
+    /// Memory: one compact row a task (`JournalTaskTable`, about 100 B), whatever its command, arguments and output:
+    /// those are read back from the file when a task is asked for. `keepOutput: true` keeps each outcome in memory
+    /// too; `false` leaves it in the file (`outcome(at:in:)` reads one back).
     public static func read(_ path: String, requireOwner: Bool = true, keepOutput: Bool = true) throws(JournalError)
         -> JournalContents
     {
         let fd = try openChecked(path, requireOwner: requireOwner)
         defer { close(fd) }
-        var parser = LineParser(path: path)
+        var parser = LineParser(path: path, file: JournalLines(path: path))
         parser.b.keepOutput = keepOutput
+        var st = stat()
+        if fstat(fd, &st) == 0 { parser.b.fileBytes = Int(st.st_size) }
         var failure: JournalError?
         let readError = forEachLine(fd) { number, offset, line, torn in
             do throws(JournalError) {
@@ -179,6 +180,7 @@ public enum JournalReader {
     public static func parse(_ data: Data, path: String, maxPlanned: Int = ViewFlags.maxBatchTasks) throws(JournalError) -> JournalContents {
         var parser = LineParser(path: path)
         parser.b.maxPlanned = maxPlanned
+        parser.b.fileBytes = data.count
         var number = 0
         var failure: JournalError?
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
@@ -315,9 +317,9 @@ public enum JournalReader {
         var sawFirst = false
         var skipped = 0
 
-        init(path: String) {
+        init(path: String, file: JournalLines? = nil) {
             self.path = path
-            b = Builder(path: path)
+            b = Builder(path: path, file: file)
         }
 
         mutating func warn(_ text: String) {
@@ -387,30 +389,70 @@ public enum JournalReader {
         }
     }
 
-    /// Folds lines into runs and tasks.
+    /// Folds lines into runs and compact task rows.
     struct Builder {
+        typealias Row = JournalTaskTable.Row
         let path: String
         var runs: [JournalRun] = []
-        var tasks: [JournalTask] = []
-        var index: [String: Int] = [:]
-        /// Within the current run: task id -> index in `tasks` (tasks first submitted in it, and `of` reruns).
-        var local: [Int: Int] = [:]
+        var table: JournalTaskTable
+        /// Task key -> row: a first-run key `ID` is the id; `RUN.ID` is `-(RUN << 48 | ID)`.
+        var index: [Int: Int32] = [:]
+        /// Within a resume's run: task id -> row (tasks first submitted in it, and `of` reruns). The first run's ids
+        /// are its keys (`index`).
+        var local: [Int: Int32] = [:]
         /// Within the current run: batch id -> journal-wide batch number.
         var localBatches: [Int: Int] = [:]
         var batchLabels: [String] = []
+        var hostIndex: [String: Int32] = [:]
         var warnings: [String] = []
-        /// Whether outcomes keep stdout and stderr (else the `completed` line's offset, `offset`, is kept).
+        /// Whether outcomes are kept in memory (else the `completed` line's offset, `offset`, is kept).
         var keepOutput = true
         var offset: Int64 = -1
         /// At most this many tasks of the first run's sweep that were never submitted are planned (a sweep may be
         /// of any size); past it, a warning says how many are not.
         var maxPlanned = ViewFlags.maxBatchTasks
+        /// The journal's size in bytes (bounds the rows reserved up front).
+        var fileBytes = Int.max
 
-        init(path: String) { self.path = path }
+        init(path: String, file: JournalLines?) {
+            self.path = path
+            table = JournalTaskTable(file: file)
+        }
+
+        /// The index key of task key `RUN.ID` (`ID` for the first run).
+        static func indexKey(run: Int, id: Int) -> Int {
+            run <= 1 ? id : -((min(run, 32_767) << 48) | (id & ((1 << 48) - 1)))
+        }
+
+        /// The index key of a key as written (`ID` or `RUN.ID`), nil if it is neither.
+        static func indexKey(_ key: String) -> Int? {
+            if let id = Int(key) { return indexKey(run: 1, id: id) }
+            let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 2, let r = Int(parts[0]), let id = Int(parts[1]), r >= 1, id >= 0 else { return nil }
+            return indexKey(run: r, id: id)
+        }
 
         /// The task a line names: a resumed task's (`attempt`) by its first run's id, else by this run's id.
         func find(_ id: Int, attempt: Int?) -> Int? {
-            attempt != nil ? index[String(id)] : local[id]
+            if attempt != nil { return index[id].map(Int.init) }
+            if let i = local[id] { return Int(i) }
+            return runs.count <= 1 ? index[id].map(Int.init) : nil
+        }
+
+        mutating func host(_ name: String?) -> Int32 {
+            guard let name else { return -1 }
+            if let h = hostIndex[name] { return h }
+            let h = Int32(clamping: table.hosts.count)
+            table.hosts.append(name)
+            hostIndex[name] = h
+            return h
+        }
+
+        /// Where a new row's command and arguments are found: its line, or (no file) a copy in memory.
+        mutating func textAt(_ command: String, _ args: [String]) -> Int64 {
+            if offset >= 0 && table.file != nil { return offset }
+            table.texts.append(CommandText(command: command, args: args))
+            return -3 - Int64(table.texts.count - 1)
         }
 
         mutating func add(_ event: JournalEvent) {
@@ -419,15 +461,17 @@ public enum JournalReader {
                     // The run's task count is known: one allocation for the table, not a doubling copy at its peak.
                     var n = 1
                     for g in groups { n = n.multipliedReportingOverflow(by: g.count).overflow ? Int.max : n * g.count }
+                    // At most a row per `submitted` line the file can hold (a run makes a range's tasks as it
+                    // dispatches them: a journal killed early holds few).
+                    n = min(n, fileBytes / 48)
                     if n < 50_000_000 {
-                        tasks.reserveCapacity(n)
+                        table.rows.reserveCapacity(n)
                         index.reserveCapacity(n)
                     }
                 }
                 header.run = runs.count + 1
                 runs.append(JournalRun(header: header, endReason: nil, endedAt: nil, lastEvent: nil, engines: [:]))
                 local = [:]
-                if runs.count == 1 { local.reserveCapacity(tasks.capacity) }
                 localBatches = [:]
                 return
             }
@@ -439,9 +483,11 @@ public enum JournalReader {
                 batchLabels.append(label)
                 localBatches[batch] = batchLabels.count
             case .submitted(let e) where e.to != nil:
-                // Format 2: one line for consecutive tasks of one batch (one command, no arguments).
+                // Format 2: one line for consecutive tasks of one batch (one command, no arguments): each row reads
+                // its command back from this line.
                 var one = e
                 one.to = nil
+                one.args = []
                 for k in 0..<e.count {
                     one.id = e.id + k
                     one.seq = e.seq + k
@@ -449,15 +495,18 @@ public enum JournalReader {
                 }
             case .submitted(let e):
                 let submitted = runs[run - 1].lastEvent ?? runs[run - 1].header.started
-                if let i = (e.of.flatMap { index[$0] }) ?? (e.attempt != nil ? index[String(e.id)] : nil) {
-                    if e.attempt == nil { local[e.id] = i }
-                    tasks[i].run = run
-                    tasks[i].attempt = e.attempt ?? tasks[i].attempt + 1
-                    if !tasks[i].status.isFinished || tasks[i].status.isFailure { tasks[i].status = .pending }
+                if let i = (e.of.flatMap { Self.indexKey($0) }.flatMap { index[$0] }.map(Int.init))
+                    ?? (e.attempt != nil ? index[e.id].map(Int.init) : nil)
+                {
+                    if e.attempt == nil { local[e.id] = Int32(i) }
+                    table.rows[i].run = Int32(clamping: run)
+                    table.rows[i].attempt = Int32(clamping: e.attempt ?? Int(table.rows[i].attempt) + 1)
+                    let st = table.rows[i].status
+                    if !st.isFinished || st.isFailure { table.rows[i].status = .pending }
                     return
                 }
                 // A resumed task whose first `submitted` line never reached the disk: it belongs to the first batch.
-                let key = e.attempt != nil ? String(e.id) : JournalFormat.key(run: run, id: e.id)
+                let keyRun = e.attempt != nil ? 1 : run
                 let batch: Int
                 if e.attempt != nil {
                     if batchLabels.isEmpty { batchLabels.append(runs[0].header.template ?? "") }
@@ -469,46 +518,48 @@ public enum JournalReader {
                     }
                     batch = localBatches[e.batch]!
                 }
-                let t = JournalTask(
-                    key: key, batch: batch, seq: e.seq, label: batchLabels[batch - 1], command: e.command, args: e.args,
-                    status: .pending, engine: nil, host: nil, processGroup: nil, run: run, submitted: submitted,
-                    started: nil, completed: nil, retries: 0, outcome: nil, attempt: e.attempt ?? 1)
-                index[key] = tasks.count
-                if e.attempt == nil { local[e.id] = tasks.count }
-                tasks.append(t)
+                let i = Int32(clamping: table.rows.count)
+                table.rows.append(
+                    Row(
+                        seq: Int64(e.seq), keyID: Int64(e.id), submitted: submitted.microseconds, started: Row.none,
+                        completed: Row.none, textAt: textAt(e.command, e.args), outputAt: Row.noOutcome,
+                        batch: Int32(clamping: batch), keyRun: Int32(clamping: keyRun), engine: -1, processGroup: 0,
+                        run: Int32(clamping: run), retries: 0, attempt: Int32(clamping: e.attempt ?? 1), host: -1,
+                        status: .pending))
+                index[Self.indexKey(run: keyRun, id: e.id)] = i
+                if e.attempt == nil && run > 1 { local[e.id] = i }
             case .started(let e):
                 guard let i = find(e.id, attempt: e.attempt) else { return }
-                tasks[i].status = .running
-                tasks[i].run = run
-                tasks[i].engine = e.engine
-                tasks[i].host = e.host
-                tasks[i].processGroup = e.processGroup
-                tasks[i].started = e.at
-                tasks[i].completed = nil
+                table.rows[i].status = .running
+                table.rows[i].run = Int32(clamping: run)
+                table.rows[i].engine = e.engine.map { Int32(clamping: $0) } ?? -1
+                table.rows[i].host = host(e.host)
+                table.rows[i].processGroup = e.processGroup ?? 0
+                table.rows[i].started = e.at?.microseconds ?? Row.none
+                table.rows[i].completed = Row.none
                 if let t = e.at { runs[run - 1].lastEvent = t }
             case .completed(let r, _, let attempt):
                 guard let id = Int(r.id), let i = find(id, attempt: attempt) else { return }
                 let status = TaskStatus(name: r.status) ?? .error
-                tasks[i].status = status.isFinished ? status : .error
-                tasks[i].run = run
+                table.rows[i].status = status.isFinished ? status : .error
+                table.rows[i].run = Int32(clamping: run)
                 var r = r
                 // Format 2 leaves out the host when it is the engine's (its `engine` line says it).
                 if r.host == nil, let e = r.engine { r.host = runs[run - 1].engines[e]?.host }
-                tasks[i].engine = r.engine ?? tasks[i].engine
-                tasks[i].host = r.host ?? tasks[i].host
-                tasks[i].retries = r.retries
-                if let s = r.started { tasks[i].started = s }
-                tasks[i].completed = r.completed
-                if r.submitted.microseconds != 0, tasks[i].run == 1 { tasks[i].submitted = r.submitted }
+                if let e = r.engine { table.rows[i].engine = Int32(clamping: e) }
+                if r.host != nil { table.rows[i].host = host(r.host) }
+                table.rows[i].retries = Int32(clamping: r.retries)
+                if let s = r.started { table.rows[i].started = s.microseconds }
+                table.rows[i].completed = r.completed?.microseconds ?? Row.none
+                if r.submitted.microseconds != 0, table.rows[i].run == 1 { table.rows[i].submitted = r.submitted.microseconds }
                 if keepOutput || offset < 0 {
-                    tasks[i].outcome = JournalOutcome(r)
-                    tasks[i].outputOffset = nil
+                    table.outcomes.append(OutcomeBox(JournalOutcome(r)))
+                    table.rows[i].outputAt = -2 - Int64(table.outcomes.count - 1)
                 } else {
-                    // The whole outcome stays in the file: ~150 B a task in memory, whatever the task printed.
-                    tasks[i].outcome = nil
-                    tasks[i].outputOffset = offset
+                    // The whole outcome stays in the file, whatever the task printed.
+                    table.rows[i].outputAt = offset
                 }
-                if let c = tasks[i].completed { runs[run - 1].lastEvent = c }
+                if let c = r.completed { runs[run - 1].lastEvent = c }
             case .engine(let id, let kind, let host):
                 runs[run - 1].engines[id] = JournalEngine(kind: kind, host: host)
             case .end(let e):
@@ -532,69 +583,74 @@ public enum JournalReader {
             // table row); the rest is said, never dropped silently.
             let planned = min(count, maxPlanned)
             // Only when the first batch numbers its tasks as `run` does: id == seq, from 1.
-            var seen = [Bool](repeating: false, count: planned + 1)
+            var seen = [Int]()
             var seenPast = 0
-            for t in tasks where t.batch == 1 {
-                guard let id = Int(t.key), id == t.seq, (1...count).contains(id) else { return }
-                if id <= planned { seen[id] = true } else { seenPast += 1 }
+            for r in table.rows where r.batch == 1 {
+                guard r.keyRun == 1, r.keyID == r.seq, r.seq >= 1, r.seq <= Int64(count) else { return }
+                if r.seq <= Int64(planned) { seen.append(Int(r.seq)) } else { seenPast += 1 }
             }
             if planned < count {
                 warnings.append(
                     "\(path): the run's sweep has \(thousands(count)) tasks; the \(thousands(count - planned - seenPast)) never submitted past task \(thousands(planned)) are not planned (at most \(thousands(planned)) are): resume does not run them")
             }
             if batchLabels.isEmpty { batchLabels.append(text) }
-            tasks.reserveCapacity(planned)
-            for seq in 1...planned where !seen[seq] {
-                let work = ShellTask(template: template, args: sweep.arguments(at: seq - 1), seq: seq)
-                index[String(seq)] = tasks.count
-                tasks.append(
-                    JournalTask(
-                        key: String(seq), batch: 1, seq: seq, label: text, command: work.displayCommand,
-                        args: work.args, status: .pending, engine: nil, host: nil, processGroup: nil, run: 1,
-                        submitted: first.header.started, started: nil, completed: nil, retries: 0, outcome: nil,
-                        attempt: 1))
-            }
+            // Planned without a row each: the seqs rows hold, as bits, and the range past them.
+            let tail = PlannedTail(sweep: sweep, planned: planned, submitted: first.header.started.microseconds, seen: seen)
+            if tail.count > 0 { table.tail = tail }
         }
 
         /// The contents, built in place (no copy of the task table).
         mutating func contents() -> JournalContents {
+            index = [:]
+            local = [:]
+            hostIndex = [:]
             addUnwritten()
             // Batches that hold no task (a resume's batch in journals before attempts): dropped, the rest renumbered.
             var used = [Bool](repeating: false, count: batchLabels.count + 1)
-            for t in tasks where t.batch >= 1 && t.batch <= batchLabels.count { used[t.batch] = true }
-            var renumber = [Int](repeating: 0, count: batchLabels.count + 1)
+            for r in table.rows where r.batch >= 1 && Int(r.batch) <= batchLabels.count { used[Int(r.batch)] = true }
+            if table.tail != nil && used.count > 1 { used[1] = true }
+            var renumber = [Int32](repeating: 0, count: batchLabels.count + 1)
             var labels = [String]()
             for i in 1..<used.count where used[i] {
                 labels.append(batchLabels[i - 1])
-                renumber[i] = labels.count
+                renumber[i] = Int32(labels.count)
             }
-            for i in tasks.indices {
-                let old = tasks[i].batch
+            for i in table.rows.indices {
+                let old = Int(table.rows[i].batch)
                 if old >= 1 && old < renumber.count && renumber[old] > 0 && renumber[old] != old {
-                    tasks[i].batch = renumber[old]
+                    table.rows[i].batch = renumber[old]
                 }
-                if tasks[i].label.isEmpty && labels.indices.contains(tasks[i].batch - 1) {
-                    tasks[i].label = labels[tasks[i].batch - 1]
-                }
+            }
+            // A batch with no label (its batch line lost) takes the first run's template when it is batch 1.
+            if let t = runs.first?.header.template, !labels.isEmpty, labels[0].isEmpty, runs[0].header.kind == "run" {
+                labels[0] = t
             }
             // Lines written ahead (a task that started while the batch's submitted lines were still being written)
             // leave tasks out of order: each batch in seq order, as submitted.
             var ordered = true
-            for i in tasks.indices.dropFirst() where tasks[i - 1].batch == tasks[i].batch && tasks[i - 1].seq > tasks[i].seq {
+            for i in table.rows.indices.dropFirst()
+            where table.rows[i - 1].batch == table.rows[i].batch && table.rows[i - 1].seq > table.rows[i].seq {
                 ordered = false
                 break
             }
             if !ordered {
-                let firstOf = Dictionary(tasks.enumerated().map { ($0.element.batch, $0.offset) }, uniquingKeysWith: min)
-                tasks.sort { a, b in
+                var firstOf = [Int32: Int]()
+                for (i, r) in table.rows.enumerated() where firstOf[r.batch] == nil { firstOf[r.batch] = i }
+                table.rows.sort { a, b in
                     a.batch != b.batch ? firstOf[a.batch]! < firstOf[b.batch]! : a.seq < b.seq
                 }
             }
-            index = [:]
-            local = [:]
-            let out = tasks
-            tasks = []
-            return JournalContents(path: path, runs: runs, tasks: out, batchLabels: labels, warnings: warnings)
+            table.labels = labels
+            // The settled table: no spare capacity left from its growth (the index is gone, so no new peak).
+            if table.rows.capacity - table.rows.count > table.rows.count / 16 {
+                var exact = [Row]()
+                exact.reserveCapacity(table.rows.count)
+                exact.append(contentsOf: table.rows)
+                table.rows = exact
+            }
+            let out = table
+            table = JournalTaskTable(file: table.file)
+            return JournalContents(path: path, runs: runs, table: out, batchLabels: labels, warnings: warnings)
         }
     }
 }

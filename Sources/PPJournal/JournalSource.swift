@@ -17,23 +17,15 @@ public final class JournalSource: DashboardSource {
     public init(_ contents: JournalContents, label: String) {
         self.contents = contents
         self.label = label
-        var rows: [TaskRow] = []
-        rows.reserveCapacity(contents.tasks.count)
-        for (i, t) in contents.tasks.enumerated() {
-            rows.append(
-                TaskRow(
-                    id: TaskID(i + 1), batch: t.batch, seq: t.seq, engine: t.engine, status: t.status,
-                    submitted: t.submitted, started: t.started, completed: t.completed, retries: t.retries,
-                    text: t.command, msgId: t.key))
-        }
-        self.rows = JournalRows(rows: rows)
+        self.rows = JournalRows(table: contents.table)
+        let table = contents.table
 
         let last = contents.lastRun
         let end = last.endedAt ?? last.lastEvent ?? last.header.started
         var engineStats: [Int: (done: Int, failed: Int)] = [:]
-        for t in contents.tasks where t.run == contents.runs.count && t.status.isFinished {
-            guard let e = t.engine else { continue }
-            if t.status == .ok { engineStats[e, default: (0, 0)].done += 1 } else { engineStats[e, default: (0, 0)].failed += 1 }
+        for i in 0..<table.count where table.run(i) == contents.runs.count && table.status(i).isFinished {
+            guard let e = table.engine(i) else { continue }
+            if table.status(i) == .ok { engineStats[e, default: (0, 0)].done += 1 } else { engineStats[e, default: (0, 0)].failed += 1 }
         }
         let engines = last.engines.keys.sorted().map { id -> EngineSnapshot in
             let e = last.engines[id]!
@@ -45,11 +37,15 @@ public final class JournalSource: DashboardSource {
         var batchCounts = [StatusCounts](repeating: StatusCounts(), count: contents.batchLabels.count)
         var batchSubmitted = [Timestamp?](repeating: nil, count: contents.batchLabels.count)
         var batchFinished = [Timestamp?](repeating: nil, count: contents.batchLabels.count)
-        for t in contents.tasks where batchCounts.indices.contains(t.batch - 1) {
-            batchCounts[t.batch - 1][t.status] += 1
-            let b = t.batch - 1
-            if batchSubmitted[b] == nil || t.submitted < batchSubmitted[b]! { batchSubmitted[b] = t.submitted }
-            if let c = t.completed, batchFinished[b] == nil || c > batchFinished[b]! { batchFinished[b] = c }
+        for i in 0..<table.count where batchCounts.indices.contains(table.batch(i) - 1) {
+            let k = table.taskKey(i)
+            let b = Int(k.batch) - 1
+            batchCounts[b][k.status] += 1
+            let submitted = Timestamp(microseconds: k.submitted)
+            if batchSubmitted[b] == nil || submitted < batchSubmitted[b]! { batchSubmitted[b] = submitted }
+            if k.completed > 0, batchFinished[b] == nil || k.completed > batchFinished[b]!.microseconds {
+                batchFinished[b] = Timestamp(microseconds: k.completed)
+            }
         }
         let batches = contents.batchLabels.indices.map { b -> BatchSnapshot in
             let submitted = batchSubmitted[b] ?? last.header.started
@@ -76,8 +72,8 @@ public final class JournalSource: DashboardSource {
 
     public func metadata(_ id: TaskID) -> TaskMetadata? {
         let i = id.rawValue - 1
-        guard contents.tasks.indices.contains(i) else { return nil }
-        let t = contents.tasks[i]
+        guard i >= 0 && i < contents.table.count else { return nil }
+        let t = contents.table.task(i)
         let o = t.outputOffset.flatMap { JournalReader.outcome(at: $0, in: contents.path) } ?? t.outcome
         var m = TaskMetadata(
             id: id, batch: t.batch, seq: t.seq, engine: t.engine, engineHost: o?.engineHost ?? t.host, status: t.status,
@@ -126,9 +122,10 @@ public final class JournalSource: DashboardSource {
 
     /// The failed tasks as their `completed` lines say, for the triage view (`!`) of a finished run.
     public func failures() -> [FailureRecord]? {
-        contents.tasks.indices.compactMap { i -> FailureRecord? in
-            let t = contents.tasks[i]
-            guard t.status.isFailure else { return nil }
+        let table = contents.table
+        return (0..<table.count).compactMap { i -> FailureRecord? in
+            guard table.status(i).isFailure else { return nil }
+            let t = table.task(i)
             let o = t.outcome ?? t.outputOffset.flatMap { JournalReader.outcome(at: $0, in: contents.path) }
             let stderr = CapturedOutput(bytes: o?.stderrBytes ?? Array((o?.stderr ?? "").utf8), droppedBytes: 0)
             return FailureRecord(
@@ -138,12 +135,13 @@ public final class JournalSource: DashboardSource {
     }
 }
 
-/// A journal's task rows as the table query reads them; the key is the journal's msg_id.
+/// A journal's task rows as the table query reads them (from the reader's compact rows; a command is read back from
+/// the file when shown or searched); the key is the journal's msg_id.
 struct JournalRows: TaskColumns, Sendable {
-    let rows: [TaskRow]
-    var taskCount: Int { rows.count }
-    func key(_ i: Int) -> TaskKey { rows[i].key }
-    func text(_ i: Int) -> String { rows[i].text }
-    func externalId(_ i: Int) -> String? { rows[i].msgId }
-    func row(_ i: Int) -> TaskRow { rows[i] }
+    let table: JournalTaskTable
+    var taskCount: Int { table.count }
+    func key(_ i: Int) -> TaskKey { table.taskKey(i) }
+    func text(_ i: Int) -> String { table.command(i) }
+    func externalId(_ i: Int) -> String? { table.key(i) }
+    func row(_ i: Int) -> TaskRow { TaskRow(index: i, key: table.taskKey(i), text: table.command(i), msgId: table.key(i)) }
 }

@@ -43,6 +43,9 @@ public final class JournalWriter: Sendable {
         var batches: Set<BatchID> = []
         /// For a resume: the new task id -> the task it runs again.
         var origins: [Int: Origin] = [:]
+        /// For a resume: the same, computed (a resume of millions of tasks keeps no entry a task).
+        var originOf: (@Sendable (Int) -> Origin?)?
+        func origin(_ id: Int) -> Origin? { origins.isEmpty ? originOf?(id) : origins[id] ?? originOf?(id) }
         /// Tasks whose `submitted` / `started` line went ahead of their event (see the type's comment).
         var earlySubmitted: Set<Int> = []
         /// Process groups of the `started` lines written, by task, until the task completes.
@@ -166,6 +169,12 @@ public final class JournalWriter: Sendable {
         self.base.withLock { $0 = base }
     }
 
+    /// As `setOrigins(_:base:)`, the origin of each new task id computed by `originOf` (nil: not a resumed task).
+    public func setOrigins(computed originOf: @escaping @Sendable (Int) -> Origin?, base: StatusCounts) {
+        state.withLock { $0.originOf = originOf }
+        self.base.withLock { $0 = base }
+    }
+
     /// Calls `handler` once with the message when a write fails (the run stops dispatching).
     public func onWriteFailure(_ handler: @escaping @Sendable (String) -> Void) {
         onFailure.withLock { $0 = handler }
@@ -256,7 +265,7 @@ public final class JournalWriter: Sendable {
                 if let e = record.engine, let h = record.host, s.announced[e] == h { record.host = nil }
                 var of: String?
                 var attempt: Int?
-                if let o = s.origins[task.rawValue] {
+                if let o = s.origin(task.rawValue) {
                     if let id = o.id {
                         record.id = String(id)
                         record.seq = o.seq
@@ -295,7 +304,7 @@ public final class JournalWriter: Sendable {
         _ task: TaskID, batch: BatchID, seq: Int, command: String, args: [String], early: Bool = false
     ) -> Bool {
         let (origin, knownBatch) = state.withLock { s in
-            (s.origins.isEmpty ? nil : s.origins[task.rawValue], s.batches.contains(batch))
+            (s.origin(task.rawValue), s.batches.contains(batch))
         }
         let newBatch = origin?.id == nil && !knownBatch
         let label = newBatch ? batchLabel(batch) : ""
@@ -371,7 +380,7 @@ public final class JournalWriter: Sendable {
             }
             var line = JournalEvent.Started(
                 id: task.rawValue, engine: engine, host: host, processGroup: processGroup, at: at)
-            if let o = s.origins[task.rawValue], let id = o.id {
+            if let o = s.origin(task.rawValue), let id = o.id {
                 line.id = id
                 line.attempt = o.attempt
             }

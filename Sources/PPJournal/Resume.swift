@@ -19,8 +19,14 @@ public struct ResumePlan: Sendable {
         public var processGroup: Int32
     }
 
-    /// The tasks to run again, in submission order, each with the shell task that runs it.
+    /// The tasks to run again, in submission order, each with the shell task that runs it (tasks with a row in the
+    /// journal's table; the never-submitted ones are `tail`).
     public var rerun: [(task: JournalTask, work: ShellTask)]
+    /// The first run's tasks whose `submitted` line never reached the disk, run again after `rerun` (pending: the
+    /// selection `.all` and `.unfinishedOnly` take them). Never made into a list: a range of millions costs nothing.
+    public var tail: PlannedTail? = nil
+    /// How many tasks run again.
+    public var count: Int { rerun.count + (tail?.count ?? 0) }
     /// Unfinished tasks still running here: stop them (`--kill-orphans`) or wait, never run them twice.
     public var orphans: [Orphan]
     /// Unfinished tasks last seen running on another host: they may still run there.
@@ -39,11 +45,14 @@ public struct ResumePlan: Sendable {
         groupAlive: (Int32, Timestamp?) -> Bool = { SystemFacts.processGroupAlive($0, startedAt: $1) }
     ) -> ResumePlan {
         var plan = ResumePlan(rerun: [], orphans: [], elsewhere: [], notRebuildable: [], alreadyOK: 0, leftOut: 0)
-        for t in journal.tasks {
-            if t.status == .ok {
+        let table = journal.table
+        for i in 0..<table.rowCount {
+            // Tasks that completed ok are counted from their rows: only the others are read back whole.
+            if table.status(i) == .ok {
                 plan.alreadyOK += 1
                 continue
             }
+            let t = table.task(i)
             let unfinished = !t.status.isFinished
             let wanted: Bool
             switch selection {
@@ -67,6 +76,9 @@ public struct ResumePlan: Sendable {
             } else {
                 plan.notRebuildable.append(t)
             }
+        }
+        if let tail = table.tail {
+            if selection == .failedOnly { plan.leftOut += tail.count } else { plan.tail = tail }
         }
         return plan
     }

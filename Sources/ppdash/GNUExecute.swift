@@ -43,7 +43,11 @@ extension RunOptions {
                 }
             }
         case .resume(let input):
-            for t in input.tasks where ok { say(t.displayCommand) }
+            var i = 0
+            while i < input.count && ok {  // the tail made one at a time, as it is printed
+                say(input.task(i).displayCommand)
+                i += 1
+            }
         }
     }
 

@@ -23,7 +23,7 @@ final class Printer: Sendable {
     /// A printed task's output leaves memory (headless: no dashboard of this process shows it again).
     let releasePrinted: Bool
     /// `resume`: the id and seq each task had in the run (the scheduler's ids are new): printed, as the journal has.
-    let origins: [TaskID: (key: String, seq: Int)]
+    let origins: TaskOrigins
     /// Where a task's output goes instead of stdout and stderr (`--results`, `--files`).
     let sink: OutputSink
     /// The tag before each line of a task's output (`--tag`, `--tagstring`).
@@ -41,7 +41,7 @@ final class Printer: Sendable {
 
     init(
         json: Bool, keepOrder: Bool, scheduler: Scheduler, quiet: Bool, lines: LineBuffer? = nil,
-        removePrintedSpools: Bool = false, releasePrinted: Bool = false, origins: [TaskID: (key: String, seq: Int)] = [:],
+        removePrintedSpools: Bool = false, releasePrinted: Bool = false, origins: TaskOrigins = [:],
         sink: OutputSink = .print, tagOf: (@Sendable (TaskMetadata) -> String)? = nil
     ) {
         self.origins = origins

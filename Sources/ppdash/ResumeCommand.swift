@@ -5,15 +5,52 @@ import PPKit
 import PPSource
 
 /// What `resume` runs: the tasks to run again and the journal to append to.
-struct ResumeInput {
+struct ResumeInput: Sendable {
     let journal: JournalContents
+    /// The tasks run again that have a row in the journal's table, then the `tail`'s.
     let tasks: [ShellTask]
     /// The journal's tasks run again, in the order of `tasks`.
     let originals: [JournalTask]
+    /// The first run's tasks never submitted, made as they are dispatched (a range of millions costs nothing).
+    let tail: PlannedTail?
     let label: String
 
+    /// How many tasks run again.
+    var count: Int { tasks.count + (tail?.count ?? 0) }
+
+    /// The `i`-th task run again (0-based).
+    func task(_ i: Int) -> ShellTask { i < tasks.count ? tasks[i] : tail!.work(i - tasks.count) }
+
+    /// The journal's key, seq and attempt of the `i`-th task run again (0-based).
+    func origin(_ i: Int) -> (key: String, seq: Int, attempt: Int)? {
+        guard i >= 0 else { return nil }
+        if i < originals.count {
+            let t = originals[i]
+            return (t.key, t.seq, t.attempt)
+        }
+        guard let tail, i - originals.count < tail.count else { return nil }
+        let seq = tail.seq(i - originals.count)
+        return (String(seq), seq, 1)
+    }
+
+    /// Feeds the tasks to `stream` in order, while fewer than `InputFeed.readAhead` wait to start; closes it.
+    func feed(_ stream: ShellStream) {
+        var i = 0
+        var stopped = false
+        while i < count && !stopped {
+            guard stream.waitForRoom(below: InputFeed.readAhead) else {
+                stopped = true
+                break
+            }
+            let n = min(256, count - i)
+            if !stream.append(shellTasks: (i..<(i + n)).map(task)) { stopped = true }
+            i += n
+        }
+        stream.close(inputEnded: !stopped)
+    }
+
     /// Appends a resume header to the journal and opens the socket; the new ids 1... are written as the tasks
-    /// they run again (their first run's id and seq, with the attempt).
+    /// they run again (their first run's id and seq, with the attempt), computed from the id (nothing a task).
     func open(
         engines: EngineOptions, settings: RunSettings, client: Client, source: any DashboardSource, gatherCompleted: Bool
     ) throws -> JournalSession {
@@ -25,13 +62,14 @@ struct ResumeInput {
             let s = try JournalSession(
                 path: journal.path, header: header, scheduler: client.scheduler, source: source, append: true,
                 gatherCompleted: gatherCompleted, ppdashVersion: ppdashVersion, warn: { journalNotes.write($0) })
-            var origins: [Int: JournalWriter.Origin] = [:]
             var base = journal.counts
-            for (i, t) in originals.enumerated() {
-                origins[i + 1] = JournalWriter.Origin(key: t.key, seq: t.seq, attempt: t.attempt + 1)
-                base[t.status] -= 1
-            }
-            s.writer.setOrigins(origins, base: base)
+            for t in originals { base[t.status] -= 1 }
+            base.pending -= tail?.count ?? 0
+            let input = self
+            s.writer.setOrigins(
+                computed: { id in
+                    input.origin(id - 1).map { JournalWriter.Origin(key: $0.key, seq: $0.seq, attempt: $0.attempt + 1) }
+                }, base: base)
             return s
         } catch {
             client.shutdown()
@@ -41,13 +79,23 @@ struct ResumeInput {
     }
 }
 
+/// `resume`: each new task's id and seq in the run (the new ids are 1... in the order of the tasks run again),
+/// computed from the id.
+struct TaskOrigins: Sendable, ExpressibleByDictionaryLiteral {
+    let of: @Sendable (TaskID) -> (key: String, seq: Int)?
+    init(_ of: @escaping @Sendable (TaskID) -> (key: String, seq: Int)?) { self.of = of }
+    init(dictionaryLiteral elements: (TaskID, (key: String, seq: Int))...) {
+        let d = Dictionary(elements, uniquingKeysWith: { $1 })
+        of = { d[$0] }
+    }
+    subscript(_ id: TaskID) -> (key: String, seq: Int)? { of(id) }
+}
+
 extension BatchWork {
     /// `resume`: each new task's id and seq in the run (the new ids are 1... in the order of the tasks run again).
-    var origins: [TaskID: (key: String, seq: Int)] {
+    var origins: TaskOrigins {
         guard case .resume(let input) = self else { return [:] }
-        var out: [TaskID: (key: String, seq: Int)] = [:]
-        for (i, t) in input.originals.enumerated() { out[TaskID(i + 1)] = (t.key, t.seq) }
-        return out
+        return TaskOrigins { id in input.origin(id.rawValue - 1).map { ($0.key, $0.seq) } }
     }
 }
 
@@ -211,7 +259,7 @@ struct ResumeCommand: ParsableCommand, TakesRunOptions {
             let first = plan.notRebuildable[0]
             note("ppdash: \(plan.notRebuildable.count) task\(plan.notRebuildable.count == 1 ? " is" : "s are") not shell commands ppdash can run again (e.g. task \(first.key): \(first.command)); only shell sweeps resume")
         }
-        if plan.rerun.isEmpty {
+        if plan.count == 0 {
             let c = contents.counts
             note("ppdash: nothing to resume in \(path): \(c.total) tasks, \(c.ok) ok, \(plan.leftOut) left out by the selection")
             if !plan.notRebuildable.isEmpty { throw ExitCode(1) }
@@ -219,7 +267,7 @@ struct ResumeCommand: ParsableCommand, TakesRunOptions {
         }
         var options = self.options
         let (reused, overridden) = try options.reuse(contents)
-        note("ppdash: resuming \(path): \(plan.rerun.count) task\(plan.rerun.count == 1 ? "" : "s") to run, \(plan.alreadyOK) already ok")
+        note("ppdash: resuming \(path): \(plan.count) task\(plan.count == 1 ? "" : "s") to run, \(plan.alreadyOK) already ok")
         let first = contents.runs[0]
         if first.header.kind == "run", first.header.arguments == nil, first.header.template != nil,
             first.endReason == nil || first.endReason?.contains("stdin not read to its end") == true
@@ -236,16 +284,20 @@ struct ResumeCommand: ParsableCommand, TakesRunOptions {
                 note("ppdash: the run read its arguments from \(input) and \(when): the items it read are run again with the arguments the journal recorded (whatever the files hold now); input it had not read is not in the journal")
             }
         }
-        let unknown = plan.rerun.filter { !$0.task.status.isFinished }.map(\.task.key)
-        if !unknown.isEmpty {
-            let shown = unknown.prefix(10).joined(separator: ", ") + (unknown.count > 10 ? " and \(unknown.count - 10) more" : "")
-            note("ppdash: \(unknown.count) task\(unknown.count == 1 ? " has" : "s have") no outcome in the journal (\(shown)): run again")
+        // Tasks with no outcome: the unfinished rows, then the never-submitted tail (named by seq, never listed whole).
+        var unknown = plan.rerun.filter { !$0.task.status.isFinished }.map(\.task.key)
+        let unknownCount = unknown.count + (plan.tail?.count ?? 0)
+        if let tail = plan.tail { unknown += (0..<min(tail.count, max(0, 10 - unknown.count))).map { String(tail.seq($0)) } }
+        if unknownCount > 0 {
+            let shown = unknown.prefix(10).joined(separator: ", ") + (unknownCount > 10 ? " and \(unknownCount - 10) more" : "")
+            note("ppdash: \(unknownCount) task\(unknownCount == 1 ? " has" : "s have") no outcome in the journal (\(shown)): run again")
         }
         if !reused.isEmpty { note("ppdash: with the run's options: \(reused.joined(separator: ", "))") }
         if !overridden.isEmpty { note("ppdash: given here instead: \(overridden.joined(separator: ", "))") }
-        let labels = Set(plan.rerun.map(\.task.label))
+        var labels = Set(plan.rerun.map(\.task.label))
+        if let tail = plan.tail { labels.insert(tail.sweep.template.text) }
         let input = ResumeInput(
-            journal: contents, tasks: plan.rerun.map(\.work), originals: plan.rerun.map(\.task),
+            journal: contents, tasks: plan.rerun.map(\.work), originals: plan.rerun.map(\.task), tail: plan.tail,
             label: labels.count == 1 ? labels.first! : "resume of \(URL(fileURLWithPath: path).lastPathComponent)")
         try options.execute(.resume(input))
     }

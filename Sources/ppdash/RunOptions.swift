@@ -231,7 +231,15 @@ extension RunOptions {
             ar = stream.result
             input = stream
             Thread.detachNewThread { items.feed(stream) }
-        case .resume(let input): ar = try view.submit(shellTasks: input.tasks, label: input.label)
+        case .resume(let r) where r.tail == nil || dashboard:
+            // (In the dashboard a batch submitted meanwhile could take ids among the resume's: submitted whole.)
+            ar = try view.submit(shellTasks: (0..<r.count).map(r.task), label: r.label)
+        case .resume(let r):
+            // The never-submitted tail is made as it is dispatched (bounded read-ahead): resuming a range of
+            // millions costs nothing up front.
+            let stream = try view.openStream(template: r.tail!.sweep.template)
+            ar = stream.result
+            Thread.detachNewThread { r.feed(stream) }
         }
         session?.writer.flush()
 
