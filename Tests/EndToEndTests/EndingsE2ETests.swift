@@ -87,6 +87,30 @@ struct EndingsE2ETests {
         #expect(left.isEmpty, "no task left running: \(left.map(\.cmdline))")
     }
 
+    @Test("the same hangup with proc engines: the workers run on (their own sessions), every task once, no orphan")
+    func hangupRunsOnWithProcEngines() async {
+        guard let bin = PPDash.path else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
+        let dir = TempDir()
+        defer { dir.remove() }
+        let marker = "hupproc\(UInt32.random(in: 100_000...999_999))"
+        let journal = dir.file("j.jsonl"), side = dir.file("side")
+        let argv = [
+            bin, "run", "--headless", "-e", "proc:2", "--journal", journal, "--",
+            "sleep 0.3; echo {} >> \(side); echo output {}; : \(marker)",
+        ] + [":::"] + (1...8).map(String.init)
+        let r = await runAndHangUp(argv, timeout: 60) { lines(of: journal).contains { $0.contains("\"event\":\"started\"") } }
+        #expect(r.hungUp, "the first task started before the hangup")
+        #expect(r.status == 0 && r.signal == nil, "exit status the batch's (0), not 129: \(r)")
+        #expect(lines(of: side).sorted() == (1...8).map(String.init).sorted(), "every task ran once: \(lines(of: side))")
+        let journalText = lines(of: journal)
+        #expect(!journalText.contains { $0.contains("engine_died") }, "no engine died of the hangup")
+        let end = endLine(journal) ?? ""
+        #expect(end.contains("terminal hung up at"), "the journal's end line says why: \(end)")
+        #expect(end.contains("\"ok\":8"), "all 8 ok in the end line: \(end)")
+        let left = await waitForNoProcesses(matching: marker, timeout: 3)
+        #expect(left.isEmpty, "no task left running: \(left.map(\.cmdline))")
+    }
+
     @Test("SIGHUP to a headless run (kill -HUP): the batch runs on and exits with its own status")
     func sighupSent() async {
         let dir = TempDir()
