@@ -559,7 +559,7 @@ extension Scheduler: EngineSink {
                 if s.engines[engine].current == slot {
                     s.engines[engine].current = nil
                     s.engines[engine].addBusy(from: s.engines[engine].busySince, to: outcome.completed.microseconds)
-                    s.engines[engine].timeline.record(
+                    s.recordRun(engine,
                         from: s.engines[engine].busySince, to: outcome.completed.microseconds, status: outcome.status,
                         batch: s.tasks[batchOf: slot].id)
                     s.engines[engine].busySince = 0
@@ -616,7 +616,7 @@ extension Scheduler: EngineSink {
             if s.engines[engine].busySince > 0 {
                 s.engines[engine].addBusy(from: s.engines[engine].busySince, to: now.microseconds)
                 if let running = s.engines[engine].current {
-                    s.engines[engine].timeline.record(
+                    s.recordRun(engine,
                         from: s.engines[engine].busySince, to: now.microseconds, status: .error,
                         batch: s.tasks[batchOf: running].id)
                 }
