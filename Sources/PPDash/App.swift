@@ -113,6 +113,7 @@ struct DashboardLoop {
     func run(trap: borrowing SignalTrap) -> DashboardExit {
         var drawn: DrawKey?
         var nextPoll = now() + interval
+        var upkeepDue = true
         while true {
             let caught = trap.take()
             if caught.contains(.hangup) { return .hangup }
@@ -145,6 +146,11 @@ struct DashboardLoop {
                 terminal.writeRaw(osc52(bytes))
             }
 
+            // Upkeep that is no part of a frame (the key copy a sort reads), once per refresh, in the wait for a key.
+            if upkeepDue {
+                upkeepDue = false
+                _ = controller.idle()
+            }
             let wait = max(0, Int(((nextPoll - now()) * 1000).rounded(.up)))
             if let first = terminal.readKey(timeoutMilliseconds: wait) {
                 // Handle this key and any already typed (a paste) before drawing again.
@@ -160,6 +166,7 @@ struct DashboardLoop {
             if t >= nextPoll {
                 controller.poll()
                 nextPoll = max(nextPoll + interval, t + interval / 2)
+                upkeepDue = true
             }
         }
     }

@@ -92,6 +92,11 @@ public final class DashboardController {
         poll(force: true)
     }
 
+    /// The source's upkeep between frames (`DashboardSource.idle`): the app loop calls it once per refresh, after
+    /// the frame. Returns whether more is left.
+    @discardableResult
+    public func idle() -> Bool { source.idle() }
+
     /// The frame for the current state.
     public func frame() -> Canvas {
         render(snapshot, state, size: size, capabilities: capabilities, calm: calmInterval > 0 ? calm?.snapshot : nil)

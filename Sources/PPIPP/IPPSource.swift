@@ -236,6 +236,9 @@ public final class IPPSource: DashboardSource {
 
     public func metadata(_ id: TaskID) -> TaskMetadata? { box.state.withLock { $0.mirror.metadata(id) } }
 
+    /// The failed tasks for the triage view (`!`): R retries those this ppdash submitted, as `retry(task:)` does.
+    public func failures() -> [FailureRecord]? { box.state.withLock { $0.mirror.failureRecords() } }
+
     /// Submits a shell sweep as one batch of `apply_request`s to the load-balanced scheduler.
     public func submit(_ submission: Submission) throws -> BatchID { try submit(submission.sweep()) }
 

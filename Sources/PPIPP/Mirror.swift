@@ -880,6 +880,24 @@ public struct IPPMirror: Sendable {
     }
 }
 
+extension IPPMirror {
+    /// Every failed task's record for the triage view, in row order (task `i + 1` is row `i`): one pass over the rows,
+    /// as `Scheduler.failureRecords` (read when the view opens and when tasks changed, never every frame). A task that
+    /// never reached an engine (lost with its controller, aborted while queued) has no engine.
+    public func failureRecords() -> [FailureRecord] {
+        var out: [FailureRecord] = []
+        for (i, r) in rows.enumerated() where r.status.isFailure {
+            // The first line is found in the head of stderr: never the whole (up to 256 KB) stream copied.
+            let head = CapturedOutput(bytes: Array(r.stderr.utf8.prefix(4096)))
+            out.append(
+                FailureRecord(
+                    task: TaskID(i + 1), batch: r.batch, engine: r.engine, status: r.status, exitStatus: r.exitStatus,
+                    signal: r.signal, firstLine: FailureRecord.firstLine(stderr: head, error: r.error)))
+        }
+        return out
+    }
+}
+
 extension IPPMirror: TaskColumns {
     public func key(_ i: Int) -> TaskKey { taskRow(i).key }
     public func text(_ i: Int) -> String { rows[i].text }

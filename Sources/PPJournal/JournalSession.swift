@@ -115,4 +115,5 @@ final class JournaledSource: DashboardSource {
     func failures() -> [FailureRecord]? { inner.failures() }
     func failureGroups() -> [FailureGroup]? { inner.failureGroups() }
     func setExcluded(engine: EngineID, _ excluded: Bool) throws { try inner.setExcluded(engine: engine, excluded) }
+    func idle() -> Bool { inner.idle() }
 }

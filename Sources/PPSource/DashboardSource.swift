@@ -32,6 +32,10 @@ public protocol DashboardSource: AnyObject, Sendable {
     func failureGroups() -> [FailureGroup]?
     /// Excludes an engine from new work, or includes it again.
     func setExcluded(engine: EngineID, _ excluded: Bool) throws
+    /// Upkeep that makes a later query fast without being part of any frame (a `LocalSource` copies a chunk of the
+    /// task keys a sort or filter reads): the app loop calls it once per refresh, after the frame, in the time it
+    /// waits for a key. Returns whether more is left to do.
+    func idle() -> Bool
 }
 
 extension DashboardSource {
@@ -42,6 +46,8 @@ extension DashboardSource {
     public func setExcluded(engine: EngineID, _ excluded: Bool) throws {
         throw PPError(.invalidState, "this view cannot exclude engines")
     }
+    /// Nothing to do between frames.
+    public func idle() -> Bool { false }
 }
 
 /// A sweep typed at the prompt (`TEMPLATE ::: ARGS`). A source parses it here, so the scheduler only ever sees the

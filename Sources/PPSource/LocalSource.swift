@@ -3,10 +3,11 @@ import Synchronization
 
 /// The dashboard's view of an in-process client: snapshots from its scheduler, commands through its public API.
 ///
-/// The default view (by id, no filter) reads its rows straight from the scheduler: O(rows) under its lock. Another
-/// order or a filter works on a copy of the tasks' keys kept here, brought up to date under the lock with only the
-/// tasks that are new or changed (in chunks of `keyChunk`), then sorted and filtered outside it: a `/` keystroke on
-/// a million tasks never holds the engines.
+/// The default view (by id, no filter) reads its rows straight from the scheduler: O(rows) under its lock, whatever
+/// the task count. Another order or a filter works on a copy of the tasks' keys kept here, brought up to date under
+/// the lock with only the tasks that are new or changed (in chunks of `keyChunk`), then sorted and filtered outside
+/// it: a `/` keystroke on a million tasks never holds the engines. The copy catches up a chunk per `idle()` (the app
+/// loop's wait between frames), never inside a frame, so the first sort or filter finds it ready.
 public final class LocalSource: DashboardSource {
     public let client: Client
     /// Flags for batches typed at the prompt (retries, run-time limit ...).
@@ -20,14 +21,14 @@ public final class LocalSource: DashboardSource {
     private let meterSampler = MeterSampler()
     private let cost = Atomic<Int>(0)
     private let lockedCost = Atomic<Int>(0)
+    private let idleCost = Atomic<Int>(0)
 
     public init(client: Client, flags: ViewFlags = ViewFlags()) {
         self.client = client
         self.flags = flags
     }
 
-    /// Rows the last snapshot examined, under the scheduler's lock or not: the work a frame costs (the default
-    /// view's upkeep of the key copy, at most `keyChunk` keys, is counted in `lastLockedCost` only).
+    /// Rows the last snapshot examined, under the scheduler's lock or not: the work a frame costs.
     public var lastSnapshotCost: Int { cost.load(ordering: .relaxed) }
     /// Rows and task keys the last snapshot read under the scheduler's lock, while engines may wait on it.
     public var lastLockedCost: Int { lockedCost.load(ordering: .relaxed) }
@@ -36,16 +37,25 @@ public final class LocalSource: DashboardSource {
         let (snap, examined, locked): (Snapshot, Int, Int)
         if query.isDirect {
             (snap, examined, locked) = SchedulerTable.direct(client.scheduler, query)
-            // Meanwhile the copy of the keys catches up a chunk a frame, so the first sort or filter finds it ready.
-            let warmed = table.withLock { $0.warm(client.scheduler, budget: Self.keyChunk) }
             cost.store(examined, ordering: .relaxed)
-            lockedCost.store(locked + warmed, ordering: .relaxed)
+            lockedCost.store(locked, ordering: .relaxed)
             return withMeters(snap)
         }
         (snap, examined, locked) = table.withLock { $0.snapshot(client.scheduler, query) }
         cost.store(examined, ordering: .relaxed)
         lockedCost.store(locked, ordering: .relaxed)
         return withMeters(snap)
+    }
+
+    /// Task keys the last `idle()` copied under the scheduler's lock (at most `keyChunk`).
+    public var lastIdleCost: Int { idleCost.load(ordering: .relaxed) }
+
+    /// One chunk of the key copy brought up to date (at most `keyChunk` keys under the lock, a quarter as many texts
+    /// made outside it): between frames, so the first sort or filter finds the copy ready. True while more is left.
+    public func idle() -> Bool {
+        let (copied, more) = table.withLock { $0.warm(client.scheduler, budget: Self.keyChunk) }
+        idleCost.store(copied, ordering: .relaxed)
+        return more
     }
 
     /// `snap` with each engine's meters (its running task's tree, its host), whichever path made it.
@@ -117,12 +127,13 @@ struct SchedulerTable: Sendable {
     }
 
     /// One short hold of the lock: at most `budget` new or changed keys copied, and a quarter as many texts made
-    /// outside it (a shell task's text costs a few hundred ns: the frame stays light). Returns the keys read.
-    mutating func warm(_ scheduler: Scheduler, budget: Int) -> Int {
+    /// outside it (a shell task's text costs a few hundred ns). Returns the keys read, and whether keys or texts
+    /// are still to be made.
+    mutating func warm(_ scheduler: Scheduler, budget: Int) -> (copied: Int, more: Bool) {
         let c = scheduler.taskKeys(since: cursor, limit: budget)
         take(c)
         columns.makeTexts(upto: columns.texts.count + budget / 4)
-        return c.newKeys.count + c.changedKeys.count
+        return (c.newKeys.count + c.changedKeys.count, !c.caughtUp || columns.texts.count < columns.parts.count)
     }
 
     private mutating func take(_ c: TaskKeyChanges) {

@@ -55,6 +55,18 @@ struct Bench: ParsableCommand {
             print(String(format: "%.1f", try Memory.child(count: count)))
             return
         }
+        if let c = child, c.hasPrefix("frame") {
+            // For a profiler (callgrind --toggle-collect='*profiledFrames*'): one dashboard over --count finished
+            // no-ops on --engines engines, warmed up, then 100 frames (snapshot + render) in `Frames.profiledFrames`.
+            // frame-stream: with the task stream shown; frame-idle: each frame followed by the source's idle()
+            // upkeep (as the frame was before the upkeep left it); frame-wait: prints "ready" before the frames and
+            // waits for a line on stdin (time to switch a profiler's instrumentation on: callgrind_control -i on).
+            let us = try Frames.profile(
+                tasks: count, engines: engines, frames: 100, stream: c.contains("stream"), idle: c.contains("idle"),
+                wait: c.contains("wait"))
+            print(String(format: "%.1f us/frame", us))
+            return
+        }
         if child == "journal-noop" || child == "noop" {
             // For a profiler (callgrind, perf): one journaled (or plain) batch of --count no-ops on --engines engines.
             let rate = child == "noop"

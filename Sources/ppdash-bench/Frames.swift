@@ -121,3 +121,44 @@ extension Frames {
         return times.map { median($0) }
     }
 }
+
+extension Frames {
+    /// One dashboard over `tasks` finished no-ops on `engines` engines (the task stream shown if `stream`), 20
+    /// frames to warm up, then `frames` frames in `profiledFrames` (the function a profiler collects in), each
+    /// followed by the source's upkeep if `idle`; returns the mean microseconds per frame.
+    static func profile(tasks: Int, engines: Int, frames: Int, stream: Bool, idle: Bool, wait: Bool) throws -> Double {
+        let client = Client(engines: engines)
+        defer { client.shutdown() }
+        _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: tasks)).wait()
+        let controller = DashboardController(source: LocalSource(client: client), size: size, capabilities: caps)
+        if stream { showStream(controller) }
+        for _ in 0..<20 {
+            controller.poll()
+            _ = controller.frame()
+            if idle { _ = controller.idle() }
+        }
+        if wait {
+            FileHandle.standardOutput.write(Data("ready\n".utf8))
+            _ = readLine()
+        }
+        let t0 = SystemTime.monotonicNanoseconds()
+        profiledFrames(controller, frames: frames, idle: idle)
+        return Double(SystemTime.monotonicNanoseconds() - t0) / 1e3 / Double(max(1, frames))
+    }
+
+    /// `frames` polls and frames of `controller`: kept out of line so a profiler can collect in it alone.
+    @inline(never)
+    static func profiledFrames(_ controller: DashboardController, frames: Int, idle: Bool) {
+        for _ in 0..<frames {
+            controller.poll()
+            _ = controller.frame()
+            if idle { _ = controller.idle() }
+        }
+    }
+
+    /// Shows the task stream, whether the layout would or not.
+    static func showStream(_ controller: DashboardController) {
+        controller.update { $0.streamShown = true }
+        controller.poll(force: true)
+    }
+}

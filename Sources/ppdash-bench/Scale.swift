@@ -16,7 +16,7 @@ enum Scale {
                 key: "noop_local_1000_per_s", name: "no-op tasks/s, load-balanced, 1,000 in-process engines",
                 unit: .perSecond, value: try Workloads.noops(.local(count: 1000), count: n, runs: runs),
                 goal: .atLeast(500_000), note: "one batch of \(grouped(Double(n))), median of \(runs)"))
-        let (few, many) = try engineFrames(frames: q ? 50 : 200)
+        let (few, many, fewStream, manyStream) = try engineFrames(frames: q ? 50 : 200)
         add(
             Figure(
                 key: "frame_4_engines_us", name: "dashboard frame, 4 engines, 100 tasks (snapshot + render)",
@@ -29,6 +29,19 @@ enum Scale {
             Figure(
                 key: "frame_engines_ratio", name: "dashboard frame cost, 1,000 / 4 engines", unit: .ratio,
                 value: many / few, goal: .atMost(1.2), note: "median of frames taken in turns at 100x30, after 20 to warm up"))
+        add(
+            Figure(
+                key: "frame_stream_4_engines_us", name: "dashboard frame with the task stream, 4 engines",
+                unit: .microseconds, value: fewStream))
+        add(
+            Figure(
+                key: "frame_stream_1000_engines_us", name: "dashboard frame with the task stream, 1,000 engines",
+                unit: .microseconds, value: manyStream))
+        add(
+            Figure(
+                key: "frame_stream_engines_ratio", name: "dashboard frame cost with the task stream, 1,000 / 4 engines",
+                unit: .ratio, value: manyStream / fewStream, goal: .atMost(1.2),
+                note: "after 2,100 no-ops (every engine's ring has runs), the stream shown (t), as the row above"))
         let readyRuns = q ? 1 : 3
         add(
             Figure(
@@ -56,8 +69,9 @@ enum Scale {
         }
     }
 
-    /// Median microseconds per frame (poll + render) with 4 and with 1,000 in-process engines, 100 finished tasks.
-    static func engineFrames(frames: Int) throws -> (Double, Double) {
+    /// Median microseconds per frame (poll + render) with 4 and with 1,000 in-process engines, 100 finished tasks;
+    /// then the same with the task stream shown, after 2,000 more tasks (so every engine's ring holds runs).
+    static func engineFrames(frames: Int) throws -> (Double, Double, Double, Double) {
         var clients = [Client]()
         defer { for c in clients { c.shutdown() } }
         var controllers = [DashboardController]()
@@ -68,7 +82,15 @@ enum Scale {
             controllers.append(DashboardController(source: LocalSource(client: client), size: Frames.size, capabilities: Frames.caps))
         }
         let m = Frames.frameMedians(controllers, frames: frames)
-        return (m[0], m[1])
+        var streams = [DashboardController]()
+        for client in clients {
+            _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: 2000)).wait()
+            let c = DashboardController(source: LocalSource(client: client), size: Frames.size, capabilities: Frames.caps)
+            Frames.showStream(c)
+            streams.append(c)
+        }
+        let s = Frames.frameMedians(streams, frames: frames)
+        return (m[0], m[1], s[0], s[1])
     }
 
     /// Milliseconds from a key to its frame, p50 and p99, per kind of key, over `tasks` finished no-op tasks on 4
@@ -78,7 +100,10 @@ enum Scale {
         defer { client.shutdown() }
         _ = try client.loadBalancedView().submit(builtins: [BuiltinTask](repeating: .noop, count: tasks)).wait()
         let c = DashboardController(source: LocalSource(client: client), size: Frames.size, capabilities: Frames.caps)
-        for _ in 0..<100 { c.poll() }
+        for _ in 0..<100 {
+            c.poll()
+            _ = c.idle()  // the app loop's upkeep between frames
+        }
         var times: [String: [Double]] = [:]
         func press(_ kind: String?, _ key: Key) {
             let t0 = SystemTime.monotonicNanoseconds()

@@ -562,9 +562,13 @@ extension Scheduler: EngineSink {
             if outcome.status == .ok, let why = s.tasks.work(slot).missingValue(kind) { outcome.fail(reportedOk: why) }
             if free {
                 let cost = s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
-                s.engines[engine].release(
-                    at: pos, cost: cost, completed: outcome.completed.microseconds, status: outcome.status,
-                    batch: s.tasks[batchOf: slot].id)
+                let batch = s.tasks[batchOf: slot].id
+                if let run = s.engines[engine].release(
+                    at: pos, cost: cost, completed: outcome.completed.microseconds, status: outcome.status, batch: batch)
+                {
+                    // The slot's own timeline took it in `release` (one slot change); the aggregated lanes here.
+                    s.laneRings.record(engine: engine, from: run.from, to: run.to, status: outcome.status, batch: batch)
+                }
             }
             let mine = s.tasks[slot].isAssigned(to: engine) && !s.tasks[slot].status.isFinished
             if mine {
@@ -618,7 +622,7 @@ extension Scheduler: EngineSink {
             if s.engines[engine].busySince > 0 {
                 s.engines[engine].addBusy(from: s.engines[engine].busySince, to: now.microseconds)
                 if let running = s.engines[engine].current {
-                    s.engines[engine].timeline.record(
+                    s.recordRun(engine,
                         from: s.engines[engine].busySince, to: now.microseconds, status: .error,
                         batch: s.tasks[batchOf: running].id)
                 }

@@ -41,16 +41,18 @@ struct EngineSlot {
     }
 
     /// Takes back the task at `pos` of `assigned` (its `cost` against the mark); if it was the running one, its run
-    /// up to `completed` goes into the busy time and the timeline. One change of the slot (each change through
-    /// `EngineTable`'s subscript is counted and noted for the picker).
-    mutating func release(at pos: Int, cost: Int, completed: Int64, status: TaskStatus, batch: Int) {
+    /// up to `completed` goes into the busy time and the timeline, and is returned for the task stream's aggregated
+    /// lanes (`LaneRings`, outside the slot). One change of the slot (each change through `EngineTable`'s subscript
+    /// is counted and noted for the picker).
+    mutating func release(at pos: Int, cost: Int, completed: Int64, status: TaskStatus, batch: Int) -> (from: Int64, to: Int64)? {
         let slot = assigned.remove(at: pos)
         load -= cost
-        guard current == slot else { return }
+        guard current == slot else { return nil }
         current = nil
         addBusy(from: busySince, to: completed)
         timeline.record(from: busySince, to: completed, status: status, batch: batch)
-        busySince = 0
+        defer { busySince = 0 }
+        return (busySince, completed)
     }
 
     mutating func addBusy(from start: Int64, to end: Int64) {

@@ -40,6 +40,8 @@ extension Scheduler {
         var completions: RateMeter
         /// Tasks whose table keys changed, in order, for the sources that keep a copy of the table (see `taskKeys`).
         var keyLog = KeyLog()
+        /// The task stream's aggregated lanes, kept as tasks end while a reader shows them (see `recordRun`).
+        var laneRings = LaneRings()
 
         let clock: any PPClock
 

@@ -78,12 +78,34 @@ struct TimelineRing: Sendable {
 
     init() {}
 
-    @inline(__always) private func entry(_ b: Int64) -> Int {
-        Int(((b % Int64(Self.count)) + Int64(Self.count)) % Int64(Self.count))
+    /// The ring entry cell number `b` lives in (shared with `LaneRings`, whose rings line up with these).
+    @inline(__always) static func entry(_ b: Int64) -> Int {
+        Int(((b % Int64(count)) + Int64(count)) % Int64(count))
+    }
+    @inline(__always) private func entry(_ b: Int64) -> Int { Self.entry(b) }
+
+    /// Walks the cells a run from `start` to `end` (microseconds) ending with `status` touches, as the ring keeps
+    /// them: `body(cell number, busy microseconds in it, outcome code)`; only the cells the ring keeps are walked,
+    /// however long (or odd: an engine's own clock) the span.
+    @inline(__always) static func walk(
+        from start: Int64, to end: Int64, status: TaskStatus, _ body: (_ cell: Int64, _ used: Int64, _ code: UInt8) -> Void
+    ) {
+        guard end >= start, start > 0 else { return }
+        let window = Int64(count) * width
+        var t = end.subtractingReportingOverflow(window).overflow ? start : max(start, end - window)
+        let outcome = TimelineCell.Outcome(status).rawValue
+        let last = end / width
+        repeat {
+            let b = t / width
+            let (next, past) = (b + 1).multipliedReportingOverflow(by: width)
+            let upto = past ? end : min(end, next)
+            // The task's outcome marks the cell it ended in; the cells before show it ran (as ok until it ended).
+            body(b, upto - t, b == last ? outcome : TimelineCell.Outcome.ok.rawValue)
+            t = upto
+        } while t < end
     }
 
-    /// Records a task's run from `start` to `end` (microseconds), ending with `status`; only the cells the ring keeps
-    /// are walked, however long (or odd: an engine's own clock) the span.
+    /// Records a task's run from `start` to `end` (microseconds), ending with `status`.
     mutating func record(from start: Int64, to end: Int64, status: TaskStatus, batch: Int) {
         guard end >= start, start > 0 else { return }
         if busy.isEmpty {
@@ -92,14 +114,8 @@ struct TimelineRing: Sendable {
             batches = [Int32](repeating: 0, count: Self.count)
             epochs = [Int64](repeating: -1, count: Self.count)
         }
-        let window = Int64(Self.count) * Self.width
-        var t = end.subtractingReportingOverflow(window).overflow ? start : max(start, end - window)
-        let outcome = TimelineCell.Outcome(status).rawValue
-        let last = end / Self.width
-        repeat {
-            let b = t / Self.width
-            let (next, past) = (b + 1).multipliedReportingOverflow(by: Self.width)
-            let upto = past ? end : min(end, next)
+        let b24 = Int32(truncatingIfNeeded: batch & 0xFF_FFFF)
+        Self.walk(from: start, to: end, status: status) { b, used, code in
             let i = entry(b)
             if epochs[i] != b {
                 epochs[i] = b
@@ -107,13 +123,15 @@ struct TimelineRing: Sendable {
                 codes[i] = 0
                 batches[i] = 0
             }
-            busy[i] = Int32(min(Self.width, Int64(busy[i]) + (upto - t)))
-            // The task's outcome marks the cell it ended in; the cells before show it ran (as ok until it ended).
-            let code = b == last ? outcome : TimelineCell.Outcome.ok.rawValue
+            busy[i] = Int32(min(Self.width, Int64(busy[i]) + used))
             if code > codes[i] { codes[i] = code }
-            batches[i] = Int32(truncatingIfNeeded: batch & 0xFF_FFFF)
-            t = upto
-        } while t < end
+            batches[i] = b24
+        }
+    }
+
+    /// Every cell the ring holds: `body(cell number, busy microseconds, outcome code, batch)` (to build lanes from).
+    func forEachCell(_ body: (_ cell: Int64, _ used: Int64, _ code: UInt8, _ batch: Int32) -> Void) {
+        for i in epochs.indices where epochs[i] >= 0 { body(epochs[i], Int64(busy[i]), codes[i], batches[i]) }
     }
 
     /// The last `count` cells up to the one `now` is in, oldest first, with a task still running since

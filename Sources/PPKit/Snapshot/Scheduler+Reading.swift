@@ -230,13 +230,34 @@ extension Scheduler.State {
         e.current.map { (since: e.busySince, batch: tasks[batchOf: $0].id) }
     }
 
-    /// The task stream in at most `rows` lanes of `cells` cells, summed from the engines' rings in one pass: the
-    /// snapshot carries `rows` lanes whatever the engine count.
-    func streamLanes(now: Timestamp, cells: Int, rows: Int) -> StreamLanes {
+    /// A task's run leaving engine `engine`: its ring, and its lane's while a reader shows aggregated lanes.
+    mutating func recordRun(_ engine: Int, from start: Int64, to end: Int64, status: TaskStatus, batch: Int) {
+        engines[engine].timeline.record(from: start, to: end, status: status, batch: batch)
+        laneRings.record(engine: engine, from: start, to: end, status: status, batch: batch)
+    }
+
+    /// The task stream in at most `rows` lanes of `cells` cells: the snapshot carries `rows` lanes whatever the
+    /// engine count. With more engines than rows the lanes come from `laneRings` (kept as tasks end), plus each
+    /// running task's span: O(lanes x cells + engines busy now); else each engine's own ring (O(rows x cells)).
+    mutating func streamLanes(now: Timestamp, cells: Int, rows: Int) -> StreamLanes {
         let width = max(0, min(TimelineRing.count, cells))
         let last = now.microseconds / TimelineRing.width
         let n = engines.count
-        let hosts = n > max(1, rows) ? engines.map(\.info.host) : [String](repeating: "", count: n)
+        if n > max(1, rows) {
+            laneRings.ensure(engines, rows: rows, now: now.microseconds)
+            var running: [(engine: Int, since: Int64, batch: Int)] = []
+            // Only busy and draining engines run a task: none, no walk.
+            if engines.counts.busy + engines.counts.draining > 0 {
+                running.reserveCapacity(engines.counts.busy + engines.counts.draining)
+                for id in 0..<n {
+                    if let span = runningSpan(engines[id]) { running.append((id, span.since, span.batch)) }
+                }
+            }
+            return StreamLanes(
+                grouping: laneRings.grouping, lastCell: last,
+                lanes: laneRings.lanes(now: now.microseconds, cells: width, running: running))
+        }
+        let hosts = [String](repeating: "", count: n)
         let (grouping, lane, laneHosts) = StreamLanes.assign(hosts: hosts, rows: rows)
         let laneCount = grouping == .byHost ? laneHosts.count : (lane.last ?? -1) + 1
         var acc = LaneAccumulator(lanes: laneCount, width: width)
