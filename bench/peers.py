@@ -259,6 +259,34 @@ def run_spawners(sizes, results):
     for name, s in samples.items():
         results.setdefault(name, {})["true_per_s"] = median(s)
         log(f"{name}: /bin/true {median(s):.0f} tasks/s (median of {runs})")
+    run_shell_recipe(sizes, results)
+
+
+def run_shell_recipe(sizes, results):
+    """The recipe as shell tasks (ppdash-bench's recipe_shell_cli_s): `sleep 0.1; echo $((x*x))` for x in 0..99, 4 at
+    a time, spawn to exit, the printed squares checked; in runs of 3 taken in turns, the worst run's median (as
+    ppdash-bench reports it)."""
+    task = "sleep 0.1; echo $(({}*{}))"
+    cmds = {}
+    if shutil.which("parallel"):
+        cmds["gnu_parallel"] = ["parallel", "-j4", task, ":::"] + [str(x) for x in range(100)]
+    cmds["xargs"] = ["bash", "-c", f"seq 0 99 | xargs -P4 -I{{}} sh -c '{task}'"]
+    want = sorted(x * x for x in range(100))
+    runs = sizes["recipe_runs"]
+    walls = {k: [[] for _ in range(runs)] for k in cmds}
+    for r in range(runs):
+        for _ in range(3):
+            for name, argv in cmds.items():
+                t = time.perf_counter()
+                out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+                walls[name][r].append(time.perf_counter() - t)
+                got = sorted(int(v) for v in out.split())
+                if got != want:
+                    raise RuntimeError(f"{name}: the shell recipe printed wrong values")
+    for name, w in walls.items():
+        results.setdefault(name, {})["recipe_shell_cli_s"] = max(median(x) for x in w)
+        shown = ", ".join(f"{min(x):.3f}/{median(x):.3f}" for x in w)
+        log(f"{name}: the recipe as shell tasks, runs of 3 (best/median) {shown} s")
 
 
 def main():

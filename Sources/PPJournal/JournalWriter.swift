@@ -369,10 +369,9 @@ public final class JournalWriter: Sendable {
             if known == nil { s.hosts[engine] = host }
             if early {
                 // Still running (checked under this lock): its `completed` line cannot be written before this one.
-                // (The scheduler never calls an observer under its own lock, so taking it here is safe.)
-                guard let m = scheduler.metadata(task), m.status == .running, m.processGroup == processGroup else {
-                    return
-                }
+                // (The scheduler never calls an observer under its own lock, so taking it here is safe.) Two fields,
+                // not the whole record: this runs on the engine's thread at every shell task's start.
+                guard let g = processGroup, scheduler.runningProcessGroup(task) == g else { return }
             }
             if let g = processGroup {
                 if s.startedWritten[task.rawValue] == g { return }
@@ -397,9 +396,10 @@ public final class JournalWriter: Sendable {
     /// Writes the `started` line of a task whose process group just started (the scheduler's start hook, on the
     /// engine's thread), with its `submitted` line when that is still queued.
     public func recordStartNow(_ task: TaskID, engine: EngineID, at: Timestamp, processGroup: Int32) {
-        guard let m = scheduler.metadata(task) else { return }
         if state.withLock({ task.rawValue > $0.submittedUpTo }) {
-            writeSubmitted(task, batch: m.batch, seq: m.seq, command: m.text, args: m.args, early: true)
+            // Its `submitted` line is still queued (rare: a batch's first tasks): the facts it needs, then the line.
+            guard let f = scheduler.facts([task]).first ?? nil else { return }
+            writeSubmitted(task, batch: f.batch, seq: f.seq, command: f.text, args: f.args, early: true)
         }
         writeStarted(task, engine: engine, at: at, processGroup: processGroup, early: true)
     }

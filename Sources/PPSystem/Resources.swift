@@ -59,7 +59,11 @@ public struct ResourceUsage: Sendable, Hashable, Codable {
     /// VmHWM from /proc/self/status, bytes (read as bytes: a String split of the whole file cost ~600,000
     /// instructions); nil when unreadable.
     static func statusPeakRSS() -> Int64? {
-        guard let raw = SystemFacts.contents(of: "/proc/self/status") else { return nil }
+        SystemFacts.contents(of: "/proc/self/status").flatMap(vmHWM(inStatus:))
+    }
+
+    /// The VmHWM line of a /proc/PID/status text, in bytes; nil without one, or with no number (at most 15 digits).
+    static func vmHWM(inStatus raw: [UInt8]) -> Int64? {
         let key = Array("VmHWM:".utf8)
         var i = 0
         while i < raw.count {
@@ -72,7 +76,8 @@ public struct ResourceUsage: Sendable, Hashable, Codable {
                         if digits > 0 { break }
                         continue
                     }
-                    guard b >= 48 && b <= 57, digits < 15 else { break }
+                    guard b >= 48 && b <= 57 else { break }
+                    if digits == 15 { return nil }  // no real figure: never an overflow
                     kib = kib * 10 + Int64(b - 48)
                     digits += 1
                 }

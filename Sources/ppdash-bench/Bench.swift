@@ -94,11 +94,7 @@ struct Bench: ParsableCommand {
                     unit: .seconds,
                     value: try Workloads.recipeClosures(runs: runs), goal: .atMost(2.525),
                     note: "median of \(runs); ideal 2.5 s"))
-            add(
-                Figure(
-                    key: "recipe_shell_s", name: "the recipe as shell tasks (sleep 0.1; echo $((x*x))), wall time",
-                    unit: .seconds,
-                    value: try Workloads.recipeShell(runs: runs), goal: .atMost(2.60), note: "median of \(runs)"))
+            try RecipeShellBench.figures(quick: q, add: add)
         }
         if groups.contains("noop") {
             if kinds.contains("local") {

@@ -59,24 +59,6 @@ enum Workloads {
         }
     }
 
-    /// The recipe as shell tasks, `sleep 0.1; echo $((x*x))` for x in 0..<100; wall seconds, median of `runs`.
-    static func recipeShell(runs: Int) throws -> Double {
-        try withEngines(.local(count: 4)) { view in
-            let sweep = Sweep(
-                template: try Template("sleep 0.1; echo $(({}*{}))"), groups: [ArgGroup((0..<100).map(String.init))])
-            var walls = [Double]()
-            for _ in 0..<runs {
-                let t0 = seconds()
-                let results = try view.submit(sweep).get()
-                walls.append(seconds() - t0)
-                guard results.map(\.stdout) == (0..<100).map({ "\($0 * $0)\n" }) else {
-                    throw BenchError("the shell recipe printed wrong values")
-                }
-            }
-            return median(walls)
-        }
-    }
-
     /// No-op tasks per second on `spec`, one batch of `count`, best of `runs` batches' median.
     static func noops(_ spec: EngineSpec, count: Int, runs: Int, journal: Bool = false) throws -> Double {
         let client = try makeClient(spec)

@@ -49,6 +49,18 @@ extension Scheduler {
     }
 }
 
+extension Scheduler {
+    /// The process group of `task` while it runs, nil when it is not running (or unknown): one short hold of the lock,
+    /// nothing copied (a journal's check, on an engine's thread, that a start is still news).
+    public func runningProcessGroup(_ task: TaskID) -> Int32? {
+        state.withLock { s in
+            let slot = TaskSlot(task)
+            guard s.tasks.contains(slot), s.tasks[slot].status == .running else { return nil }
+            return s.tasks[slot].processGroup
+        }
+    }
+}
+
 extension Scheduler.State {
     func facts(_ slot: TaskSlot) -> TaskFacts? {
         guard tasks.contains(slot) else { return nil }
