@@ -25,16 +25,19 @@ private func stop(_ burners: [ChildProcess]) {
 
 @Suite("proc workers starting", .endToEndSlot, .serialized)
 struct WorkerStartE2ETests {
-    @Test("64 proc workers started under CPU load with --heartbeat 0.1: none misses its heartbeats, every task runs once")
-    func manyWorkersUnderLoad() async throws {
+    @Test(
+        "64 proc workers started under CPU load with --heartbeat 0.3, fork server on and off: none misses its heartbeats, every task runs once",
+        arguments: ["1", "0"])
+    func manyWorkersUnderLoad(forkServer: String) async throws {
         let burners = burnCPU(2)
         defer { stop(burners) }
         let n = 64
         // Before the fix the first workers welcomed waited for all 64 to start without one heartbeat and stopped
-        // after 10 silent intervals (1 s here): "missed 10 heartbeats from the scheduler".
+        // after 10 silent intervals (3 s here): "missed 10 heartbeats from the scheduler". An exec per worker
+        // (PPDASH_FORK_SERVER=0) is the slow start that showed it; the fork server's start is the fast one.
         let r = await PPDash.run(
-            ["run", "-e", "proc:\(n)", "--heartbeat", "0.1", "--no-journal", "--", "echo {} $PPID", ":::"]
-                + (1...n).map(String.init), timeout: 120)
+            ["run", "-e", "proc:\(n)", "--heartbeat", "0.3", "--no-journal", "--", "echo {} $PPID", ":::"]
+                + (1...n).map(String.init), env: ["PPDASH_FORK_SERVER": forkServer], timeout: 180)
         #expect(r.exitCode == 0, "\(r)")
         #expect(!r.err.contains("missed"), "\(r)")
         #expect(!r.err.contains("died"), "\(r)")

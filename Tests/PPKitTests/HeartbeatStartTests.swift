@@ -71,7 +71,7 @@ struct HeartbeatStartTests {
         sock.send(
             .result(
                 WorkerSession.wire(
-                    run.task, TaskOutcome(status: .ok, started: now, completed: now), settledOnly: false)))
+                    run.task, TaskOutcome(status: .ok, value: 0, started: now, completed: now), settledOnly: false)))
         #expect(try ar.get(timeout: 10).count == 1)
         scheduler.shutdown()
     }

@@ -120,9 +120,15 @@ public final class WorkerMeter: Sendable {
     public init(interval: Double = 1) { self.interval = interval }
 
     /// A reading when `interval` has passed since the last one, else nil (nothing to send this beat).
-    public func reading(now: Double = SystemTime.monotonicSeconds()) -> WireLoad? {
+    /// `busy`: whether a task runs; an idle worker has no task tree to measure, and does not scan every process of
+    /// the host for one (256 idle workers each scanning /proc every second cost more CPU than they had).
+    public func reading(now: Double = SystemTime.monotonicSeconds(), busy: Bool = true) -> WireLoad? {
         guard last.withLock({ now - $0.at >= interval }) else { return nil }
         guard let host = HostLoad.current() else { return nil }
+        if !busy {
+            last.withLock { $0 = (now, nil) }
+            return WireLoad(host: host)
+        }
         let all = SystemFacts.processes()
         let me = SystemFacts.pid
         let roots = all.filter { $0.parent == me && !$0.isZombie }.map(\.pid)

@@ -263,11 +263,12 @@ final class WorkerSession: WireLinkDelegate, EngineSink {
         let meter = WorkerMeter()
         engine.start(id: 0, sink: self)
         // The host's load at once: a dashboard shows it from the start, not a heartbeat later.
-        if let load = meter.reading() { outbox.send(.load(load)) }
+        if let load = meter.reading(busy: false) { outbox.send(.load(load)) }
         let interval = TimeAmount.nanoseconds(Int64(heartbeat * 1e9))
         let timer = outbox.channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
             outbox.send(.heartbeat)
-            if let load = meter.reading() { outbox.send(.load(load)) }
+            let busy = state.withLock { $0.running != nil || !$0.outstanding.isEmpty }
+            if let load = meter.reading(busy: busy) { outbox.send(.load(load)) }
             // Our own ticks, not wall time: while this worker was starved of CPU the scheduler's frames waited to
             // be read, and time we could not have heard them in is not counted.
             if silence.tick() >= EngineWorker.missedHeartbeatLimit {
