@@ -86,6 +86,13 @@ struct EngineCommand: ParsableCommand {
         // The server returns here only in each child it forks, which is then a worker like `--stdio`'s. Before
         // anything below: the server must have one thread when it forks.
         if forkServer {
+            // Only ppdash starts it, with a SOCK_SEQPACKET socket on descriptor 3: by hand it would wait forever.
+            var type: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_SEQPACKET.rawValue) else {
+                throw ValidationError(
+                    "engine --fork-server is started by ppdash itself for proc engines (its requests come on descriptor 3)")
+            }
             // Each child shows as what it is: `ppdash engine --stdio`.
             let shown = [CommandLine.arguments.first ?? "ppdash", "engine", "--stdio"]
             if let code = ForkServer.serve(socket: 3, childArguments: shown) { throw ExitCode(code) }

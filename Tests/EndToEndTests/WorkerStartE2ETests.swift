@@ -99,4 +99,12 @@ struct WorkerStartE2ETests {
             #expect(line.contains(" run -e proc:2 --no-journal"), "the worker's parent is ppdash itself: \(line)")
         }
     }
+
+    @Test("engine --fork-server by hand (no socket on descriptor 3): exit 2 and one line, it never waits")
+    func forkServerByHand() async {
+        let r = await PPDash.run(["engine", "--fork-server"], timeout: 30)
+        #expect(r.exitCode == 2, "\(r)")
+        #expect(!r.timedOut, "\(r)")
+        #expect(r.errLines.count == 1 && r.err.contains("started by ppdash itself"), "\(r)")
+    }
 }
