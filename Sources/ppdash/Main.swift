@@ -27,7 +27,14 @@ struct PPDashCommand: ParsableCommand {
         if CommandLine.arguments.dropFirst().first != "engine" { SystemFacts.markThisRun() }
         do {
             // argv as bytes (CommandLine.arguments would turn bytes that are not UTF-8 into U+FFFD): see ByteText.
-            var command = try parseAsRoot(GNUArgv.normalize(Array(ByteText.commandLine.dropFirst())))
+            let (parsed, rest) = try GNUArgv.normalizeSplit(Array(ByteText.commandLine.dropFirst()))
+            var command = try parseAsRoot(parsed)
+            if !rest.isEmpty {
+                // Only `run` has words past its template's first: they are its passthrough words, as given.
+                guard var run = command as? RunCommand else { throw PPError(.invalidArgument, "unexpected words after the command") }
+                run.words += rest
+                command = run
+            }
             try command.run()
         } catch {
             if error is ExitCode || exitCode(for: error) == .success { exit(withError: error) }

@@ -204,6 +204,20 @@ struct GNUStdinJobControlSideBySideTests {
 
 @Suite("GNU parallel's surface: -n refused, input bounds, the README's refused rows", .endToEndSlot)
 struct GNUSurfaceRefusalTests {
+    @Test("a value option last on the line is one line and exit 2 (it trapped); 20,000 ::: values all reach the tasks, in order")
+    func argvEdges() async throws {
+        for last in ["-j", "--timeout", "--journal", "-S"] {
+            let r = await PPDash.run(["run", last], stdin: [])
+            #expect(r.exitCode == 2 && r.errLines.count == 1 && !r.err.contains("crashed"), "run \(last): \(r)")
+        }
+        // The argument library copied each word after the template's first in time quadratic in their count (8,000
+        // values took 5.7 s, 20,000 about 35 s): they are now handed over as given.
+        let values = (1...20_000).map(String.init)
+        let r = await PPDash.run(["run", "--dry-run", "-k", "--", "echo", "-n", "{}", ":::"] + values, stdin: [], timeout: 60)
+        #expect(r.exitCode == 0, "\(r.exitCode) \(r.err)")
+        #expect(r.out == values.map { "echo -n \($0)" }.joined(separator: "\n") + "\n", "\(r.out.prefix(200))")
+    }
+
     @Test("run -n N and resume -n N are refused in one line naming -j and -N; the dashboard keeps -n")
     func nRefused() async throws {
         let dir = TempDir()
