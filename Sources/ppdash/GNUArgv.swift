@@ -25,21 +25,29 @@ enum GNUArgv {
     /// Short options whose value GNU parallel users attach.
     static let attachable: Set<Character> = ["j", "P", "n", "S"]
 
+    /// `normalize`'s words in two parts, for `run`: up to the first `:::`-family separator after run's options, and
+    /// the words after it. The argument library copies each word it captures for `RunCommand.words` in time
+    /// quadratic in their count (8,000 `:::` values took 5.7 s), so `main` parses the first part and appends the
+    /// rest to `words` as given, once it has checked that the separator was taken as one of those words (else it
+    /// parses the whole line: the separator was an option's value). `rest` is empty when there is nothing to cut.
+    static func normalizeSplit(_ args: [String]) throws(PPError) -> (parsed: [String], rest: [String]) {
+        let all = try normalize(args)
+        guard all.first == "run", let cut = all.indices.dropFirst().first(where: { separators.contains(all[$0]) }),
+            cut + 1 < all.count
+        else { return (all, []) }
+        return (Array(all[...cut]), Array(all[(cut + 1)...]))
+    }
+
+    /// The words that start an input source after the template.
+    static let separators: Set<String> = [":::", "::::", ":::+", "::::+"]
+
     /// `args` (after the program name) with `-jVALUE` split into `-j VALUE` in `run`'s options, before the template.
     /// `-n` among `run`'s options (before the template) or `resume`'s (before `--`) is refused (see `nRefusal`).
     static func normalize(_ args: [String]) throws(PPError) -> [String] {
-        let (parsed, rest) = try normalizeSplit(args)
-        return parsed + rest
-    }
-
-    /// `normalize`'s words in two parts: what the argument library parses (run's options and the template's first
-    /// word), and the words after that first one, which the library would only copy into `RunCommand.words` (it
-    /// does so in time quadratic in their count: 8,000 `:::` values took 5.7 s). `rest` is empty but for `run`.
-    static func normalizeSplit(_ args: [String]) throws(PPError) -> (parsed: [String], rest: [String]) {
         if args.first == "resume", args.dropFirst().prefix(while: { $0 != "--" }).contains(where: isN) {
             throw PPError(.invalidArgument, nRefusal("resume"))
         }
-        guard args.first == "run" else { return (args, []) }
+        guard args.first == "run" else { return args }
         var out = ["run"]
         var i = 1
         while i < args.count {
@@ -61,10 +69,7 @@ enum GNUArgv {
             }
             i += 1
         }
-        // The first passthrough word goes to the library (it decides what the words are: `--`, a template, an
-        // unknown option to refuse); the rest is appended to `words` as given.
         i = min(i, args.count)  // a value option last (`run -j`): its missing value is the library's to refuse
-        let cut = min(args.count, i + 1)
-        return (out + args[i..<cut], Array(args[cut...]))
+        return out + args[i...]
     }
 }

@@ -28,12 +28,16 @@ struct PPDashCommand: ParsableCommand {
         do {
             // argv as bytes (CommandLine.arguments would turn bytes that are not UTF-8 into U+FFFD): see ByteText.
             let (parsed, rest) = try GNUArgv.normalizeSplit(Array(ByteText.commandLine.dropFirst()))
-            var command = try parseAsRoot(parsed)
-            if !rest.isEmpty {
-                // Only `run` has words past its template's first: they are its passthrough words, as given.
-                guard var run = command as? RunCommand else { throw PPError(.invalidArgument, "unexpected words after the command") }
+            var command: any ParsableCommand
+            if rest.isEmpty {
+                command = try parseAsRoot(parsed)
+            } else if var run = (try? parseAsRoot(parsed)) as? RunCommand, run.words.last == parsed.last {
+                // The separator ended run's words (the library captures every word from the template on, as
+                // given): the words after it are appended the same way, without the library's quadratic copy.
                 run.words += rest
                 command = run
+            } else {
+                command = try parseAsRoot(parsed + rest)  // the separator was an option's value, or a usage error
             }
             try command.run()
         } catch {

@@ -216,6 +216,9 @@ struct GNUSurfaceRefusalTests {
         let r = await PPDash.run(["run", "--dry-run", "-k", "--", "echo", "-n", "{}", ":::"] + values, stdin: [], timeout: 60)
         #expect(r.exitCode == 0, "\(r.exitCode) \(r.err)")
         #expect(r.out == values.map { "echo -n \($0)" }.joined(separator: "\n") + "\n", "\(r.out.prefix(200))")
+        // A separator word that is an option's value stays that value (the line is then parsed whole).
+        let colsep = await PPDash.run(["run", "--dry-run", "-k", "--colsep", ":::", "--", "echo", "{2}", ":::", "a:::b", "c:::d"], stdin: [])
+        #expect(colsep.exitCode == 0 && colsep.out == "echo b\necho d\n", "\(colsep)")
     }
 
     @Test("run -n N and resume -n N are refused in one line naming -j and -N; the dashboard keeps -n")
