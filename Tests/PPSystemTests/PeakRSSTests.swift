@@ -26,8 +26,8 @@ struct PeakRSSTests {
     @Test("VmHWM read from bytes: the figure in kB as bytes, nil without a line or a number")
     func statusLine() throws {
         func hwm(_ text: String) -> Int64? { ResourceUsage.vmHWM(inStatus: Array(text.utf8)) }
-        #expect(hwm("Name:\tppdash\nVmPeak:\t  900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 1 kB\n") == 12345 * 1024)
-        #expect(hwm("VmHWM: 7 kB") == 7 * 1024)  // the last line, no newline
+        #expect(hwm("Name:\tppdash\nVmPeak:\t  900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t 1 kB\n") == Int64(12_641_280))
+        #expect(hwm("VmHWM: 7 kB") == Int64(7_168))  // the last line, no newline
         #expect(hwm("VmRSS:\t 1 kB\n") == nil)
         #expect(hwm("VmHWM:\t kB\n") == nil)
         #expect(hwm("VmHWM:\t 9999999999999999999 kB\n") == nil)  // no overflow trap
