@@ -55,7 +55,11 @@ struct ResumeRangeE2ETests {
         #expect(ran.count == Set(ran).count, "a task ran twice")
         // Dispatched in order: the first 2,000 all ran (a few at the end were running when it was stopped).
         #expect(Set(ran).isSuperset(of: 1...2000), "\(ran.prefix(20))")
-        #expect(ran.allSatisfy { $0 >= 1 && $0 <= 3000 + 5000 }, "\(ran.max() ?? 0)")
+        // In order, whatever the rate: below the highest task that ran, only the few running at the stop are missing
+        // (4 engines), never tasks taken from anywhere in the ten million. (A bound on the highest task was a race
+        // between the poll and the rate.)
+        let top = ran.max() ?? 0
+        #expect(ran.allSatisfy { $0 >= 1 } && top - ran.count <= 16, "highest \(top), \(ran.count) ran")
         // Not a figure (the bench has it): a bound far below the ~1 GB a row a task would take.
         if let rss { #expect(rss < 300_000, "\(rss) KiB resident while resuming") }
     }
