@@ -110,11 +110,11 @@ enum JournalBench {
 
     /// Runs `program args` (stdin, stdout and stderr /dev/null; HOME and XDG_STATE_HOME `stateHome`), waits: wall
     /// seconds and the exit status (128+N for a signal).
-    static func timed(_ program: String, _ args: [String], stateHome: String) throws -> (Double, Int32) {
+    static func timed(_ program: String, _ args: [String], stdout: String = "/dev/null", stateHome: String) throws -> (Double, Int32) {
         var plan = SpawnPlan(
             executable: program, arguments: [program] + args,
             descriptors: [
-                .open("/dev/null", flags: O_RDONLY, to: 0), .open("/dev/null", flags: O_WRONLY, to: 1),
+                .open("/dev/null", flags: O_RDONLY, to: 0), .open(stdout, flags: O_WRONLY | O_CREAT | O_TRUNC, to: 1),
                 .open("/dev/null", flags: O_WRONLY, to: 2),
             ])
         plan.environment = ["XDG_STATE_HOME": stateHome, "HOME": stateHome]

@@ -43,7 +43,7 @@ enum RecipeShellBench {
             var walls = [Double]()
             for _ in 0..<each {
                 let file = dir + "/out"
-                let (wall, status) = try timedToFile(ppdash, ["run", "-j", "4", "--", template, ":::", "0..99"], stdout: file, stateHome: dir)
+                let (wall, status) = try JournalBench.timed(ppdash, ["run", "-j", "4", "--", template, ":::", "0..99"], stdout: file, stateHome: dir)
                 guard status == 0 else { throw BenchError("ppdash run (the shell recipe) exited \(status)") }
                 let printed = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
                 guard Set(printed.split(separator: "\n").map(String.init)) == expected else {
@@ -56,28 +56,6 @@ enum RecipeShellBench {
         return out
     }
 
-    /// `program args` with stdout to `stdout` (created), stdin and stderr /dev/null: wall seconds and exit status.
-    static func timedToFile(_ program: String, _ args: [String], stdout: String, stateHome: String) throws -> (Double, Int32) {
-        var plan = SpawnPlan(
-            executable: program, arguments: [program] + args,
-            descriptors: [
-                .open("/dev/null", flags: O_RDONLY, to: 0), .open(stdout, flags: O_WRONLY | O_CREAT | O_TRUNC, to: 1),
-                .open("/dev/null", flags: O_WRONLY, to: 2),
-            ])
-        plan.environment = ["XDG_STATE_HOME": stateHome, "HOME": stateHome]
-        let t0 = seconds()
-        let child: ChildProcess
-        do throws(Errno) { child = try plan.spawn() } catch {
-            throw BenchError("cannot start \(program): \(SystemFacts.errorText(error.rawValue))")
-        }
-        let status = child.wait()
-        let wall = seconds() - t0
-        switch status {
-        case .exited(let code)?: return (wall, code)
-        case .signalled(let s)?: return (wall, 128 + s)
-        default: return (wall, -1)
-        }
-    }
 
     /// "2.531/2.540, ..." : each run's best and median, seconds.
     static func describe(_ runs: [[Double]]) -> String {
