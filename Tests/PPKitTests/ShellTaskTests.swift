@@ -20,6 +20,27 @@ struct ShellTaskTests {
         #expect(ar.counts.error == 3)
     }
 
+    @Test("a plain ended shell task keeps its exit status and resource use in the compact table, not a TaskExtra")
+    func plainEndsAreCompact() throws {
+        let client = makeClient(2)
+        defer { client.shutdown() }
+        // 0..39: silent tasks exit 0 or 3 (plain ends); every tenth prints (a TaskExtra, its output).
+        let sweep = try Sweep.parse(words: ["[ $(({} % 10)) -eq 9 ] && echo out; [ $(({} % 4)) -ne 3 ]", ":::", "0..39"])
+        let ar = try client.loadBalancedView().submit(sweep)
+        #expect(ar.wait(timeout: 60))
+        for (i, m) in ar.metadata.enumerated() {
+            #expect(m.exitStatus == (i % 4 == 3 ? 1 : 0), "task \(i)")
+            #expect(m.usage != nil, "task \(i): cpu and memory are kept")
+            #expect(m.stdout.text == (i % 10 == 9 ? "out\n" : ""), "task \(i)")
+            #expect(m.status == (i % 4 == 3 ? .error : .ok), "task \(i)")
+        }
+        let (plain, extras) = client.scheduler.state.withLock { ($0.tasks.plainEnds.count, $0.tasks.extras.count) }
+        // The 4 printing tasks need a TaskExtra (a failed one may too, for its error text); the 26 silent ok ones not.
+        #expect(extras >= 4 && plain >= 26 && plain + extras == 40, "\(plain) plain + \(extras) extras")
+        let failures = client.scheduler.failureRecords()
+        #expect(failures.count == 10 && failures.allSatisfy { $0.exitStatus == 1 }, "triage sees the exit status")
+    }
+
     @Test("abort stops a running shell task's whole process group")
     func abortRunning() throws {
         let client = makeClient(2)

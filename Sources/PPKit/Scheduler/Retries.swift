@@ -51,6 +51,7 @@ extension Scheduler.State {
         totals.move(from: was, to: .pending)
         tasks[b].counts.move(from: was, to: .pending)
         if let pos = tasks[b].completionOrder.lastIndex(of: Int32(slot.index)) { tasks[b].completionOrder.remove(at: pos) }
+        if !tasks.plainEnds.isEmpty { tasks.plainEnds[slot] = nil }
         tasks.extras[slot]?.error = nil
         tasks.extras[slot]?.exitStatus = nil
         tasks.extras[slot]?.signal = nil

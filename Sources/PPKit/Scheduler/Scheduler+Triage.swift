@@ -51,7 +51,7 @@ extension Scheduler {
                 let slot = TaskSlot(i)
                 let r = s.tasks[slot]
                 guard r.status.isFailure else { continue }
-                let x = s.tasks.extras[slot]
+                let x = s.tasks.extra(slot)
                 out.append(
                     FailureRecord(
                         task: slot.id, batch: Int(r.batch), engine: r.engine, status: r.status, exitStatus: x?.exitStatus,

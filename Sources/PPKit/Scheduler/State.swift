@@ -297,10 +297,18 @@ extension Scheduler {
             tasks[slot].completed = outcome.completed
             tasks[slot].received = received
             tasks.results[slot.index] = outcome.value
-            if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.isEmpty
-                || !outcome.stderr.isEmpty || outcome.usage != nil
-                || (!tasks.extras.isEmpty && tasks.extras[slot] != nil)
+            let hasExtras = !tasks.extras.isEmpty && tasks.extras[slot] != nil
+            if !hasExtras && outcome.error == nil && outcome.signal == nil && outcome.stdout.isEmpty
+                && outcome.stderr.isEmpty
             {
+                // A plain end (a shell task's exit status and resource use): the compact table, not a TaskExtra.
+                if outcome.exitStatus != nil || outcome.usage != nil {
+                    tasks.plainEnds[slot] = PlainEnd(exitStatus: outcome.exitStatus, usage: outcome.usage)
+                }
+            } else if outcome.error != nil || outcome.exitStatus != nil || outcome.signal != nil || !outcome.stdout.isEmpty
+                || !outcome.stderr.isEmpty || outcome.usage != nil || hasExtras
+            {
+                if !tasks.plainEnds.isEmpty { tasks.plainEnds[slot] = nil }
                 var x = tasks.extras[slot] ?? TaskExtra()
                 x.stdout = outcome.stdout
                 x.stderr = outcome.stderr
@@ -392,7 +400,7 @@ extension Scheduler {
         func metadata(_ slot: TaskSlot) -> TaskMetadata? {
             guard tasks.contains(slot) else { return nil }
             let r = tasks[slot]
-            let x = tasks.extras[slot]
+            let x = tasks.extra(slot)
             return TaskMetadata(
                 id: slot.id, batch: Int(r.batch), seq: Int(r.seq), engine: r.engine,
                 engineHost: r.engine.map { engines[$0].info.host }, status: r.status,

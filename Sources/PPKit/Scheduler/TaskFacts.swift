@@ -68,7 +68,7 @@ extension Scheduler.State {
         return TaskFacts(
             id: slot.id, batch: Int(r.batch), seq: Int(r.seq), status: r.status, engine: r.engine,
             submitted: Timestamp(microseconds: r.submitted), started: r.started, completed: r.completed,
-            retries: Int(r.retries), processGroup: r.processGroup, hasExtras: tasks.extras[slot] != nil,
+            retries: Int(r.retries), processGroup: r.processGroup, hasExtras: tasks.hasExtra(slot),
             args: args(slot), taskText: taskText(slot))
     }
 }
