@@ -37,6 +37,12 @@ struct InputCase: Sendable, CustomTestStringConvertible {
         InputCase(name: "--arg-file with {#}", args: ["--arg-file", "f", "echo", "{#}", "{}.x"], files: lines),
         InputCase(name: "::: z :::: f", args: ["echo", ":::", "z", "::::", "f"], files: lines),
         InputCase(name: ":::: empty file: no task, exit 0", args: ["echo", "x", "::::", "empty"], files: lines),
+        // An empty source beside others gives one empty value (GNU's nest_get); every source empty: no task.
+        InputCase(name: "-a empty then ::: x", args: ["-a", "empty", "echo", "[{1}]", "[{2}]", ":::", "x"], files: lines),
+        InputCase(name: "::: a b :::: empty ::: c d", args: ["echo", ":::", "a", "b", "::::", "empty", ":::", "c", "d"], files: lines),
+        InputCase(name: "::: a b ::::+ empty", args: ["echo", "{1}", "[{2}]", ":::", "a", "b", "::::+", "empty"], files: lines),
+        InputCase(name: ":::: empty :::: empty: no task", args: ["echo", "x", "::::", "empty", "::::", "empty"], files: lines),
+        InputCase(name: "-a empty -a f", args: ["-a", "empty", "-a", "f", "echo", "[{1}]", "{2}"], files: lines),
         InputCase(name: ":::: file with CRLF lines (\\r kept)", args: ["echo", "X{}X", "::::", "crlf"], files: lines),
         InputCase(name: ":::: file with non-UTF-8 bytes", args: ["echo", "{}", "{.}", "::::", "latin1"], files: lines),
         InputCase(name: ":::: file without a last newline", args: ["echo", "[{}]", "::::", "nolast"], files: lines),

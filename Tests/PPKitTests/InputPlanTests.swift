@@ -144,6 +144,23 @@ struct InputPlanTests {
         #expect(throws: SweepError.self) { try InputRows(InputPlan.parse(words: ["e", "::::", dir]), warn: { _ in }) }
     }
 
+    @Test("an empty source beside a non-empty one is one empty value (as GNU parallel); all empty: no row")
+    func emptySources() throws {
+        let dir = NSTemporaryDirectory() + "ppdash-empty-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let e = dir + "/e"
+        try Data().write(to: URL(fileURLWithPath: e))
+        try Data("1\n2\n".utf8).write(to: URL(fileURLWithPath: dir + "/g"))
+        #expect(try rows(["e", ":::", "x"], argFiles: [e]) == [["", "x"]])
+        #expect(try rows(["e", ":::", "a", "b", "::::", e, ":::", "c"]) == [["a", "", "c"], ["b", "", "c"]])
+        #expect(try rows(["e", ":::", "a", "b", "::::+", e]) == [["a", ""]])
+        #expect(try rows(["e", "::::", e, "::::", dir + "/g"]) == [["", "1"], ["", "2"]])
+        #expect(try rows(["e", "::::", e, "::::+", dir + "/g"]) == [["", "1"]])
+        #expect(try rows(["e", "::::", e, "::::", e]).isEmpty)
+        #expect(try rows(["e", "::::", e]).isEmpty)
+    }
+
     @Test("a ::: value holding the delimiter is one item per piece (as GNU parallel), empty pieces kept")
     func valuesSplitAtTheDelimiter() throws {
         #expect(try rows(["e", ":::", "a\nb", "c"]) == [["a"], ["b"], ["c"]])

@@ -123,6 +123,8 @@ public final class InputRows {
     private var warnedNUL = false
     private var finished = false
     private var exhausted = false
+    /// The first row was read (the empty-source rule applies to it only).
+    private var started = false
 
     /// Opens the files (one that cannot be opened is refused before anything runs), reads the header, and reads
     /// the units after the first whole.
@@ -227,9 +229,8 @@ public final class InputRows {
     /// One row of the product: the first unit's current values, then each other unit's at the odometer.
     private func nextRow() -> [String]? {
         if exhausted { return nil }
-        if units.contains(where: { $0.count == 0 }) { return nil }
         if current == nil {
-            guard let row = readFirst() else {
+            guard let row = started ? readFirst() : readFirstRow() else {
                 exhausted = true
                 return nil
             }
@@ -248,6 +249,24 @@ public final class InputRows {
         if k < 0 { current = nil }
         guard columns != nil || literalSeparator != nil else { return row }
         return row.flatMap(split)
+    }
+
+    /// The product's first row, as GNU parallel makes it: each input source gives its first value, and a source that
+    /// is empty while another is not gives one empty value (`-a /dev/null echo ::: x` runs `echo '' x`); when every
+    /// source is empty there is no row.
+    private func readFirstRow() -> [String]? {
+        started = true
+        var row = [String?]()
+        row.reserveCapacity(first.count)
+        for k in first.indices { row.append(take(&first[k])) }
+        let firstEmpty = row.map { $0 == nil }
+        let unitEmpty = units.map { u in u.groups.map(\.isEmpty) }
+        guard firstEmpty.contains(false) || unitEmpty.contains(where: { $0.contains(false) }) else { return nil }
+        for (u, empty) in unitEmpty.enumerated() where empty.contains(true) {
+            for (g, e) in empty.enumerated() where e { units[u].groups[g] = [""] }
+            units[u].count = units[u].groups.map(\.count).min() ?? 0
+        }
+        return row.map { $0 ?? "" }
     }
 
     private func readFirst() -> [String]? {
