@@ -4,6 +4,7 @@
 // viewers before a real attach. Each run is in a fresh state directory (XDG_STATE_HOME) removed afterwards.
 import Foundation
 import Glibc
+import PPJournal
 import PPSystem
 
 /// A `ppdash` (or `sh -c`) child of the bench: its peak memory read from /proc while it runs.
@@ -157,20 +158,29 @@ enum FaultBench {
         return (SystemTime.monotonicSeconds() - killedAt, r.code)
     }
 
-    /// A disk that fills while journaling (`ulimit -f`, SIGXFSZ ignored: EFBIG): the run's exit code, then the
-    /// number of tasks `resume` ran again that the journal had recorded ok.
-    static func fullDisk(count: Int) throws -> (code: Int32, rerunOK: Double, okBefore: Int) {
+    /// A disk that fills while journaling (`ulimit -f`, SIGXFSZ ignored: EFBIG) halfway through the batch: the run's
+    /// exit code, the tasks `resume` ran again that the journal had recorded ok, how many it had, and how many tasks
+    /// were ok after the resume. The limit is half the journal a whole run writes (measured first), so the disk fills
+    /// after some tasks were recorded ok whatever the journal's format: a row where none or all were is refused.
+    static func fullDisk(count: Int) throws -> (code: Int32, rerunOK: Double, okBefore: Int, okAfter: Int) {
         let ppdash = try ppdashBeside()
         let s = try Scratch("fulldisk")
         defer { s.done() }
+        let run = [ppdash, "run", "-j", "2", "--journal"]
+        let task = ["--", "echo {}", ":::", "1..\(count)"]
+        let whole = s.file("whole.jsonl")
+        _ = try BenchChild.start(run + [whole] + task, env: s.env).wait(timeout: 600)
+        var st = stat()
+        guard stat(whole, &st) == 0, st.st_size > 4096 else { throw BenchError("the full-disk row's whole run wrote no journal") }
+        // dash's `ulimit -f` counts 512-byte blocks.
+        let blocks = max(8, Int(st.st_size) / 2 / 512)
         let journal = s.file("j.jsonl")
-        // A few hundred KiB of journal at most (ulimit -f counts blocks of 512 bytes or 1 KiB, by shell).
-        let script = "trap '' XFSZ; ulimit -f 512; exec \"$0\" \"$@\""
-        let p = try BenchChild.start(
-            ["/bin/sh", "-c", script, ppdash, "run", "-j", "2", "--journal", journal, "--", "echo {}", ":::", "1..\(count)"],
-            env: s.env)
-        let r = p.wait(timeout: 600)
-        let okBefore = okIDs(journal)
+        let script = "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\""
+        let r = try BenchChild.start(["/bin/sh", "-c", script] + run + [journal] + task, env: s.env).wait(timeout: 600)
+        let okBefore = try okIDs(journal)
+        guard !okBefore.isEmpty, okBefore.count < count else {
+            throw BenchError("the disk filled with \(okBefore.count) of \(count) tasks recorded ok: the row would prove nothing")
+        }
         let resumed = try BenchChild.start(
             [ppdash, "resume", journal, "--kill-orphans", "--json"], env: s.env, stdout: s.file("resume.out"))
         _ = resumed.wait(timeout: 1200)
@@ -179,19 +189,14 @@ enum FaultBench {
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { continue }
             if let id = o["id"].map({ "\($0)" }), okBefore.contains(id) { rerun += 1 }
         }
-        return (r.code, Double(rerun), okBefore.count)
+        return (r.code, Double(rerun), okBefore.count, try okIDs(journal).count)
     }
 
-    /// The ids a journal records as completed ok.
-    static func okIDs(_ journal: String) -> Set<String> {
+    /// The keys of the tasks a journal records as completed ok (read by ppdash's own reader).
+    static func okIDs(_ journal: String) throws -> Set<String> {
+        let contents = try JournalReader.read(journal, keepOutput: false)
         var ok = Set<String>()
-        let text = (try? String(contentsOfFile: journal, encoding: .utf8)) ?? ""
-        for line in text.split(separator: "\n") where line.contains("\"event\":\"completed\"") {
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                o["status"] as? String == "ok", let id = o["id"]
-            else { continue }
-            ok.insert("\(id)")
-        }
+        for t in contents.tasks where t.status == .ok { ok.insert(t.key) }
         return ok
     }
 
