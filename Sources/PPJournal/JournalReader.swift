@@ -359,7 +359,7 @@ public enum JournalReader {
             }
             guard let j = value, j.object != nil else {
                 if torn {
-                    warn("\(path): line \(number) is incomplete (ppdash was killed while writing it); skipped")
+                    warn("\(path): line \(number) is incomplete (its writing stopped mid-line: ppdash killed, or the disk full); skipped")
                 } else if bytes.firstIndex(of: 0) != nil {
                     warn("\(path): line \(number) holds NUL bytes (not a journal line); skipped")
                 } else {
