@@ -105,8 +105,9 @@ final class GNURun: Sendable {
     private let seqs: Mutex<[Int]?>
     private let exit: Mutex<GNUExitStatus>
     private let localHost = SystemFacts.hostName
-    /// The batch's task count, for a halt percentage.
+    /// The batch's task count, for a halt percentage (asked only with --halt: a fed batch's count is a snapshot).
     let total: @Sendable () -> Int
+    let halting: Bool
 
     init(joblog: JoblogWriter?, results: String?, seqs: [Int]?, halt: HaltOption?, total: @escaping @Sendable () -> Int) {
         self.joblog = joblog
@@ -114,6 +115,7 @@ final class GNURun: Sendable {
         self.seqs = Mutex(seqs)
         self.exit = Mutex(GNUExitStatus(halting: halt?.when != nil, condition: halt?.condition))
         self.total = total
+        self.halting = halt?.when != nil
     }
 
     func seq(_ m: TaskMetadata) -> Int {
@@ -139,7 +141,7 @@ final class GNURun: Sendable {
         }
         if let results, ran { writeResults(m, root: results) }
         let failed = m.status != .ok
-        let total = total()
+        let total = halting ? total() : 0
         exit.withLock { $0.record(failed: failed, exitStatus: m.exitStatus, signal: m.signal, total: total) }
     }
 
