@@ -187,6 +187,8 @@ struct GNUInputRefusalTests {
         (["-0", "-d", "x", "echo"], "give -0 or -d DELIM, not both"),
         (["echo", "::::"], ":::: needs a file name"),
         (["echo", ":::", "a", ":::+"], ":::+ needs at least one argument"),
+        ([":::", "touch ran", "touch ran2"], "no command given: ppdash does not run each argument as a command"),
+        (["--dry-run", "-a", "no-such-file"], "no command given"),
     ]
 
     @Test("refused in one line, exit 2, nothing run", arguments: 0..<refusals.count)

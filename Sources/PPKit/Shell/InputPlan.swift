@@ -139,6 +139,11 @@ public struct InputPlan: Sendable, Hashable {
         let stdinReaders = groups.filter { $0.source == .file("-") }.count
         guard stdinReaders <= 1 else { throw SweepError("stdin (-) given as input \(stdinReaders) times: it can be read once") }
         let text = templateWords.joined(separator: " ")
+        if !text.utf8.contains(where: { $0 != 32 && $0 != 9 && $0 != 10 }) {
+            throw SweepError(
+                "no command given: ppdash does not run each argument as a command, as GNU parallel does without one; "
+                    + "give one, e.g. sh -c {} to run each argument with sh")
+        }
         _ = try Template(text)  // refused now (empty, {= =}), before anything is opened
         if let n = options.perTask, n < 0 || n > 1_000_000 {
             throw SweepError("-N must be from 0 to 1000000 (got \(n))")
