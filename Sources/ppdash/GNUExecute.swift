@@ -14,38 +14,41 @@ extension RunOptions {
     func dryRun(_ work: BatchWork) throws {
         var ok = true
         // The command's bytes (ByteText: an argument's byte that is not UTF-8 is printed as it was).
-        func say(_ s: String) { if ok { ok = ByteText.bytes(of: s + "\n").withUnsafeBytes { writeAll(1, $0) } } }
+        func write(_ s: String) { if ok { ok = ByteText.bytes(of: s + "\n").withUnsafeBytes { writeAll(1, $0) } } }
+        // --tag and --tagstring before each command, as GNU parallel prints them.
+        let tagText = output.tagText
+        func say(_ t: ShellTask) { write((tagText?(t.args, t.seq) ?? "") + t.displayCommand) }
         switch work {
         case .sweep(let sweep, _):
             let count = try sweep.checkedCountForRun()
             if listsTasks {
-                for t in try tasks(of: sweep, count: count).tasks where ok { say(t.displayCommand) }
+                for t in try tasks(of: sweep, count: count).tasks where ok { say(t) }
             } else {
                 // Made one at a time: a dry run of a huge range prints as long as its reader reads.
                 var i = 0
                 while i < count && ok {
-                    say(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1).displayCommand)
+                    say(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1))
                     i += 1
                 }
             }
         case .stream(_, _, let feed):
             if let rows = feed.wholeInput {
                 for t in try tasks(count: rows.count, template: feed.template, arguments: { rows[$0] }).tasks where ok {
-                    say(t.displayCommand)
+                    say(t)
                 }
             } else {
                 let skip = try resumeSkips()
                 var seq = 0
                 feed.forEachRow { args in
                     seq += 1
-                    if !skip.contains(seq) { say(ShellTask(template: feed.template, args: args, seq: seq).displayCommand) }
+                    if !skip.contains(seq) { say(ShellTask(template: feed.template, args: args, seq: seq)) }
                     return ok
                 }
             }
         case .resume(let input):
             var i = 0
             while i < input.count && ok {  // the tail made one at a time, as it is printed
-                say(input.task(i).displayCommand)
+                say(input.task(i))
                 i += 1
             }
         }

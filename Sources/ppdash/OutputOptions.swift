@@ -90,12 +90,18 @@ struct OutputOptions: ParsableArguments {
     /// GNU parallel does).
     func tagger(seq: @escaping @Sendable (TaskMetadata) -> Int) -> (@Sendable (TaskMetadata) -> String)? {
         if ungroup { return nil }
+        guard let tagText else { return nil }
+        return { m in tagText(m.args, seq(m)) }
+    }
+
+    /// The tag of a task with these arguments and Seq (`--tag`, `--tagstring`, with its tab); nil without one.
+    var tagText: (@Sendable (_ args: [String], _ seq: Int) -> String)? {
         if let tagstring {
             let t: Template
-            do { t = try Template(tagstring) } catch { return { _ in tagstring + "\t" } }
-            return { m in t.renderUnquoted(args: m.args, seq: seq(m), slot: nil) + "\t" }
+            do { t = try Template(tagstring) } catch { return { _, _ in tagstring + "\t" } }
+            return { args, seq in t.renderUnquoted(args: args, seq: seq, slot: nil) + "\t" }
         }
-        if tag { return { m in m.args.joined(separator: " ") + "\t" } }
+        if tag { return { args, _ in args.joined(separator: " ") + "\t" } }
         return nil
     }
 }

@@ -73,6 +73,9 @@ struct GNUOutputSideBySideTests {
         #expect(!FileManager.default.fileExists(atPath: "made-1"))
         let big = try await sideBySide(["--dry-run", "echo", ":::"] + (1...40).map(String.init), timeout: 60)
         expectSame(big, "--dry-run of 40")
+        // --tag and --tagstring are printed before each command, -u or not.
+        expectSame(try await sideBySide(["--dry-run", "--tag", "echo", ":::", "a b", "c"]), "--dry-run --tag")
+        expectSame(try await sideBySide(["--dry-run", "-u", "--tagstring", "{#}-{}x", "echo", ":::", "a", "b"]), "--dry-run --tagstring")
     }
 
     @Test("--results DIR: the same tree (DIR/1/ARG/2/ARG/seq|stdout|stderr, escaped names), nothing on stdout")
