@@ -204,7 +204,7 @@ struct BatchEnding {
     /// One line: the batch's counts and time.
     private func summary() -> String {
         let c = ar.counts
-        return "\(c.total) tasks: \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
+        return "\(c.total) \(c.total == 1 ? "task" : "tasks"): \(c.ok) ok, \(c.failed) failed (\(c.error) error, \(c.timeout) timeout, \(c.aborted) aborted) in "
             + String(format: "%.2f s", ar.elapsed)
     }
 }
