@@ -231,9 +231,12 @@ extension RunOptions {
             ar = stream.result
             input = stream
             Thread.detachNewThread { items.feed(stream) }
-        case .resume(let r) where r.tail == nil || dashboard:
-            // (In the dashboard a batch submitted meanwhile could take ids among the resume's: submitted whole.)
+        case .resume(let r) where r.tail == nil:
             ar = try view.submit(shellTasks: (0..<r.count).map(r.task), label: r.label)
+        case .resume(let r) where dashboard:
+            // The tail made as it is dispatched; ids stay 1... in order (the journal computes each task's origin
+            // from its id): the dashboard takes no other batch until the last task is made.
+            ar = try view.submitLazy(count: r.count, label: r.label, task: r.task)
         case .resume(let r):
             // The never-submitted tail is made as it is dispatched (bounded read-ahead): resuming a range of
             // millions costs nothing up front.

@@ -64,6 +64,60 @@ struct ResumeRangeE2ETests {
         if let rss { #expect(rss < 300_000, "\(rss) KiB resident while resuming") }
     }
 
+    @Test("the same resume in the dashboard: the tail made as it runs (memory of the tasks made, not 10M), in order")
+    func dashboardResumesTheRangeLazily() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+        let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
+        guard
+            let child = PPDash.start(
+                ["run", "-j", "2", "--journal", journal, "--", template, ":::", "1..10000000"], directory: dir.path,
+                timeout: 60),
+            let bin = PPDash.path
+        else {
+            Issue.record(Comment(rawValue: PPDash.notFound))
+            return
+        }
+        let running = await waitFor(20) { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" }.count >= 2 }
+        child.signal(SIGKILL)
+        _ = await child.wait()
+        #expect(running)
+        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
+        let cmd = "cd \(shellQuote(dir.path)) && exec " + [bin, "resume", journal, "--kill-orphans", "-j", "4"].map(shellQuote).joined(separator: " ")
+        let (t, r0) = await Tmux.start(cmd, width: 110, height: 32)
+        defer { t.kill() }
+        guard r0.exitCode == 0 else {
+            Issue.record("tmux new-session failed: \(r0)")
+            return
+        }
+        let progressed = await waitFor(90) { splitLines(readSide(dir)).count >= 3000 }
+        let shown = await t.waitFor("/10M")
+        let pid = processes(matching: "resume \(journal)").first { $0.comm == "ppdash" }?.pid
+        let rss = pid.flatMap(residentKiB)
+        // The prompt takes no batch while the tail is being made (its ids must stay 1... in order).
+        await t.sendKeys("s")
+        await t.type("echo {} ::: a")
+        await t.sendKeys("Enter")
+        let refused = await t.waitFor("still being submitted")
+        await t.sendKeys("Escape")
+        await t.sendKeys("q")
+        _ = await t.waitFor("Quit?")
+        await t.sendKeys("y")
+        _ = await t.waitForExit(timeout: 20)
+        #expect(progressed && shown.ok, "\(show(shown.screen))")
+        #expect(refused.ok, "\(show(refused.screen))")
+        let ran = splitLines(readSide(dir)).compactMap { Int($0) }
+        #expect(ran.count == Set(ran).count, "a task ran twice")
+        #expect(Set(ran).isSuperset(of: 1...2000), "\(ran.prefix(20))")
+        let top = ran.max() ?? 0
+        #expect(top - ran.count <= 16, "highest \(top), \(ran.count) ran")
+        // Submitted whole, 10M tasks took gigabytes before the first frame.
+        #expect(rss != nil && rss! < 300_000, "\(rss ?? -1) KiB resident while resuming in the dashboard")
+    }
+
     private func readSide(_ dir: TempDir) -> String {
         (try? String(contentsOfFile: dir.file("side"), encoding: .utf8)) ?? ""
     }

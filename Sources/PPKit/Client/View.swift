@@ -92,11 +92,9 @@ public struct View: Sendable {
         let count: Int
         do { count = try sweep.checkedCount() } catch { throw PPError(.invalidArgument, error.message) }
         if targets == nil && flags.after == nil && flags.follow == nil {
-            // Made as they are dispatched: a sweep of any size costs nothing up front.
-            let batch = try client.scheduler.submitLazy(total: count, options: options(label: sweep.template.text)) { i in
-                .shell(ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1))
+            return try submitLazy(count: count, label: sweep.template.text) { i in
+                ShellTask(template: sweep.template, args: sweep.arguments(at: i), seq: i + 1)
             }
-            return AsyncMapResult(handle: BatchHandle(scheduler: client.scheduler, batch: batch, ordered: flags.ordered))
         }
         guard count <= ViewFlags.maxBatchTasks else {
             throw PPError(
@@ -116,6 +114,19 @@ public struct View: Sendable {
         let batch = try client.scheduler.openStream(options: options(label: template.text))
         return ShellStream(
             template: template, result: AsyncMapResult(handle: BatchHandle(scheduler: client.scheduler, batch: batch, ordered: flags.ordered)))
+    }
+
+    /// Submits `count` shell tasks made as they are dispatched (`task(i)`, 0-based): a batch of any size costs nothing
+    /// up front. Their ids are consecutive: no other batch is taken until the last is made (`PPError` meanwhile).
+    /// Without dependencies and targets only.
+    public func submitLazy(
+        count: Int, label: String, task: @escaping @Sendable (Int) -> ShellTask
+    ) throws(PPError) -> AsyncMapResult<ShellResult> {
+        guard targets == nil && flags.after == nil && flags.follow == nil else {
+            throw PPError(.invalidArgument, "a batch made as it is dispatched takes no dependencies or targets")
+        }
+        let batch = try client.scheduler.submitLazy(total: count, options: options(label: label)) { i in .shell(task(i)) }
+        return AsyncMapResult(handle: BatchHandle(scheduler: client.scheduler, batch: batch, ordered: flags.ordered))
     }
 
     /// Submits shell tasks as given, each keeping its own template, arguments and `{#}` (a resume runs these).
