@@ -16,7 +16,9 @@ enum FigureUnit: String, Codable, Sendable {
             if value >= 10_000 { return String(format: "%.1f ms", value / 1000) }
             return value < 10 ? String(format: "%.1f us", value) : String(format: "%.0f us", value)
         case .perSecond: return grouped(value) + "/s"
-        case .bytes: return value < 10_000 ? String(format: "%.0f B", value) : String(format: "%.1f KB", value / 1000)
+        case .bytes:
+            if value < 10_000 { return String(format: "%.0f B", value) }
+            return value < 10_000_000 ? String(format: "%.1f KB", value / 1000) : String(format: "%.1f MB", value / 1_000_000)
         case .bytesPerSecond: return String(format: "%.0f B/s", value)
         case .ratio: return String(format: "%.2fx", value)
         case .count: return grouped(value)
