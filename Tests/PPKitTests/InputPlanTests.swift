@@ -159,6 +159,12 @@ struct InputPlanTests {
         #expect(try rows(["e", "::::", e, "::::+", dir + "/g"]) == [["", "1"]])
         #expect(try rows(["e", "::::", e, "::::", e]).isEmpty)
         #expect(try rows(["e", "::::", e]).isEmpty)
+        // With --header : an empty source keeps its position: the names after it still point at their own values.
+        let named = try InputRows(
+            InputPlan.parse(words: ["e", "{b}", ":::", "b", "1", "2", "::::", e, ":::", "c", "3"], options: { var o = InputOptions(); o.header = true; return o }()),
+            warn: { _ in })
+        #expect(named.names == ["b": 1, "c": 3])
+        #expect(named.next() == ["1", "", "3"])
     }
 
     @Test("a ::: value holding the delimiter is one item per piece (as GNU parallel), empty pieces kept")

@@ -169,7 +169,11 @@ public final class InputRows {
         var skipFirst = Set<Int>()
         if plan.options.header {
             for k in first.indices {
-                guard let v = take(&first[k]) else { continue }
+                // An empty source still holds its position (its value is the empty one, see `readFirstRow`).
+                guard let v = take(&first[k]) else {
+                    position += 1
+                    continue
+                }
                 for name in split(v) { if found[name] == nil { found[name] = position }; position += 1 }
             }
             skipFirst = Set(unitRanges.dropFirst().flatMap { $0 })
@@ -188,7 +192,11 @@ public final class InputRows {
                     g = ArgGroup()
                 }
                 if skipFirst.contains(i) {
-                    if let v = g.first { for name in split(v) { if found[name] == nil { found[name] = position }; position += 1 } }
+                    if let v = g.first {
+                        for name in split(v) { if found[name] == nil { found[name] = position }; position += 1 }
+                    } else {
+                        position += 1
+                    }
                     var rest = ArgGroup()
                     for v in g.dropFirst() { rest.append(v) }  // header with ranges: rare, made plain
                     g = rest
