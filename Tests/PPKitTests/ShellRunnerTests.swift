@@ -259,6 +259,9 @@ private func makeTempDir() -> String {
             "read x", "wait", ". ./x", "echo {a,b}", "time sleep 1", "echo a;", "echo `id`", "echo #c",
             "echo \"$x\"", "echo \"`id`\"", "echo \"a\\\\b\"", "echo 'open", "'echo' x", "\"echo\" x", "echo 'a'$x", "echo 'a\\nb'",
             "/etc/passwd",
+            // Programs that differ from sh's builtins of the same name: sh's builtin runs.
+            "pwd", "printf %s x", "test a == a", "[ -e x ]", "kill -l", "echo -e a", "echo --help", "echo -n x",
+            "true --help", "false --version",
         ] {
             #expect(CommandPlan.plan(shell) == .shell(shell), "\(shell)")
         }

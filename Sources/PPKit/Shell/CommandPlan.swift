@@ -14,7 +14,7 @@ public enum CommandPlan: Sendable, Hashable {
         -> CommandPlan
     {
         guard let words = plainWords(command), let first = words.first else { return .shell(command) }
-        guard !neverExec.contains(first) else { return .shell(command) }
+        guard !neverExec.contains(first), execMatchesShell(words) else { return .shell(command) }
         guard let resolved = PathCache.resolve(first, path: path) else { return .shell(command) }
         return .argv(path: resolved, arguments: words)
     }
@@ -77,7 +77,21 @@ public enum CommandPlan: Sendable, Hashable {
         }
     }
 
-    /// Shell builtins and keywords that must never be exec'd even if a program of that name exists.
+    /// A program that is also one of sh's builtins runs directly only where it does what the builtin would, so a
+    /// command means the same whatever its arguments (a task whose argument needs quoting goes to sh):
+    /// coreutils' `echo` takes options (`-e`, `-E`, `--help`) where dash's prints them, and `true`/`false` print
+    /// their help for `--help`/`--version`.
+    static func execMatchesShell(_ words: [String]) -> Bool {
+        switch words[0] {
+        case "echo": return words.count < 2 || !words[1].hasPrefix("-")
+        case "true", "false": return !words.dropFirst().contains { $0 == "--help" || $0 == "--version" }
+        default: return true
+        }
+    }
+
+    /// Shell builtins and keywords that must never be exec'd even if a program of that name exists; with `pwd`
+    /// (the program prints the physical directory, sh the logical one through a symlink), `printf`, `test`, `[`
+    /// and `kill`, whose programs differ from sh's builtins in options and operators (`==`, `%q`, `-l`).
     static let neverExec: Set<String> = [
         ".", ":", "alias", "bg", "bind", "break", "builtin", "caller", "case", "cd", "command", "compgen", "complete",
         "compopt", "continue", "coproc", "declare", "dirs", "disown", "do", "done", "elif", "else", "enable", "esac",
@@ -85,6 +99,7 @@ public enum CommandPlan: Sendable, Hashable {
         "if", "in", "jobs", "let", "local", "logout", "mapfile", "popd", "pushd", "read", "readarray", "readonly",
         "return", "select", "set", "shift", "shopt", "source", "suspend", "then", "time", "times", "trap", "type",
         "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+        "pwd", "printf", "test", "[", "kill",
     ]
 }
 
