@@ -35,11 +35,9 @@ struct EngineTable: RandomAccessCollection {
     /// as a copy of the whole slot per field read: 30 slot copies per task; `Kind(slots[i])` copied it once).
     @inline(__always) private func kind(_ i: Int) -> EngineCounts.Kind {
         slots.withUnsafeBufferPointer { p in
-            let alive = p[i].alive
-            let life: EngineCounts.Kind.Life =
-                alive ? .alive : p[i].deathReason == nil ? .stopped : p[i].deathReason == "removed" ? .removed : .dead
-            return EngineCounts.Kind(
-                life, excluded: p[i].excluded, held: p[i].held, draining: p[i].draining, busy: p[i].current != nil)
+            EngineCounts.Kind(
+                EngineCounts.Kind.Life(alive: p[i].alive, deathReason: p[i].deathReason), excluded: p[i].excluded,
+                held: p[i].held, draining: p[i].draining, busy: p[i].current != nil)
         }
     }
 

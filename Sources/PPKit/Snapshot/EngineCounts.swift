@@ -48,13 +48,20 @@ public struct EngineCounts: Sendable, Hashable, Codable {
         var excluded: Bool
 
         init(_ e: borrowing EngineSlot) {
-            self.init(e.alive ? .alive : e.deathReason == nil ? .stopped : e.deathReason == "removed" ? .removed : .dead,
-                excluded: e.excluded, held: e.held, draining: e.draining, busy: e.current != nil)
+            self.init(
+                Life(alive: e.alive, deathReason: e.deathReason), excluded: e.excluded, held: e.held, draining: e.draining,
+                busy: e.current != nil)
         }
 
         /// Whether it is alive (or why not) as the slot says: `.stopped` is a slot not alive with no reason of death
         /// recorded (counted by its other fields, never as excluded).
-        enum Life { case alive, stopped, dead, removed }
+        enum Life {
+            case alive, stopped, dead, removed
+
+            @inline(__always) init(alive: Bool, deathReason: String?) {
+                self = alive ? .alive : deathReason == nil ? .stopped : deathReason == "removed" ? .removed : .dead
+            }
+        }
 
         /// From the slot's fields, read in place (`EngineTable` reads each one: a copy of the whole slot per change
         /// cost two memcpys of it, on every task's dispatch and completion).
