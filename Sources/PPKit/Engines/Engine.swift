@@ -43,6 +43,16 @@ enum ReportedValue: Equatable {
             self = .none
             return
         }
+        // The common kinds by their type alone (a pointer compare): a dynamic cast costs ~250 instructions per task.
+        let t = type(of: value)
+        if t == Int.self {
+            self = .int
+            return
+        }
+        if t == ShellResult.self {
+            self = .shell
+            return
+        }
         self = value is Int ? .int : value is ShellResult ? .shell : .other
     }
 }
@@ -74,23 +84,108 @@ extension TaskOutcome {
 }
 
 /// One task handed to an engine.
+///
+/// The batch-level fields (limit, output bound, spool, tap, directory, environment) live in one shared, immutable
+/// `AssignmentContext`, made once per batch: a copy of an assignment (several per task on the dispatch path)
+/// retains one reference instead of five.
 public struct Assignment: Sendable {
     public var task: TaskID
     public var work: TaskWork
-    /// Seconds the task may run; nil for no limit.
-    public var runTimeLimit: Double?
-    /// Bytes of stdout/stderr kept per stream.
-    public var maxOutput: Int
-    /// Where a stream passing `maxOutput` goes whole (`<task id>.out`/`.err`); nil: head and tail only.
-    public var spoolDirectory: String?
-    /// Sees each chunk of a shell task's output as it comes (`--line-buffer`); nil: none.
-    public var outputTap: OutputTap?
     /// 1-based slot of the engine (GNU parallel's `{%}`).
     public var slot: Int
+    /// The fields every task of its batch shares.
+    var context: AssignmentContext
+
+    /// Seconds the task may run; nil for no limit.
+    public var runTimeLimit: Double? {
+        get { context.runTimeLimit }
+        set { context = context.with { $0.runTimeLimit = newValue } }
+    }
+    /// Bytes of stdout/stderr kept per stream.
+    public var maxOutput: Int {
+        get { context.maxOutput }
+        set { context = context.with { $0.maxOutput = newValue } }
+    }
+    /// Where a stream passing `maxOutput` goes whole (`<task id>.out`/`.err`); nil: head and tail only.
+    public var spoolDirectory: String? {
+        get { context.spoolDirectory }
+        set { context = context.with { $0.spoolDirectory = newValue } }
+    }
+    /// Sees each chunk of a shell task's output as it comes (`--line-buffer`); nil: none.
+    public var outputTap: OutputTap? {
+        get { context.outputTap }
+        set { context = context.with { $0.outputTap = newValue } }
+    }
     /// Working directory for shell tasks (nil: the engine's own).
-    public var workingDirectory: String?
+    public var workingDirectory: String? {
+        get { context.workingDirectory }
+        set { context = context.with { $0.workingDirectory = newValue } }
+    }
     /// Extra environment for shell tasks.
-    public var environment: [String: String]
+    public var environment: [String: String] {
+        get { context.environment }
+        set { context = context.with { $0.environment = newValue } }
+    }
+
+    public init(
+        task: TaskID, work: TaskWork, runTimeLimit: Double?, maxOutput: Int, spoolDirectory: String?,
+        outputTap: OutputTap?, slot: Int, workingDirectory: String?, environment: [String: String]
+    ) {
+        self.init(
+            task: task, work: work, slot: slot,
+            context: AssignmentContext(
+                runTimeLimit: runTimeLimit, maxOutput: maxOutput, spoolDirectory: spoolDirectory, outputTap: outputTap,
+                workingDirectory: workingDirectory, environment: environment))
+    }
+
+    init(task: TaskID, work: TaskWork, slot: Int, context: AssignmentContext) {
+        self.task = task
+        self.work = work
+        self.slot = slot
+        self.context = context
+    }
+}
+
+/// What every task of a batch is handed alike (see `Assignment`); never changed once made, so shared freely.
+final class AssignmentContext: Sendable {
+    let runTimeLimit: Double?
+    let maxOutput: Int
+    let spoolDirectory: String?
+    let outputTap: OutputTap?
+    let workingDirectory: String?
+    let environment: [String: String]
+
+    init(
+        runTimeLimit: Double?, maxOutput: Int, spoolDirectory: String?, outputTap: OutputTap?, workingDirectory: String?,
+        environment: [String: String]
+    ) {
+        self.runTimeLimit = runTimeLimit
+        self.maxOutput = maxOutput
+        self.spoolDirectory = spoolDirectory
+        self.outputTap = outputTap
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+    }
+
+    /// A copy with `change` made (an assignment's setter: the shared one is left alone).
+    func with(_ change: (inout Fields) -> Void) -> AssignmentContext {
+        var f = Fields(
+            runTimeLimit: runTimeLimit, maxOutput: maxOutput, spoolDirectory: spoolDirectory, outputTap: outputTap,
+            workingDirectory: workingDirectory, environment: environment)
+        change(&f)
+        return AssignmentContext(
+            runTimeLimit: f.runTimeLimit, maxOutput: f.maxOutput, spoolDirectory: f.spoolDirectory, outputTap: f.outputTap,
+            workingDirectory: f.workingDirectory, environment: f.environment)
+    }
+
+    struct Fields {
+        var runTimeLimit: Double?
+        var maxOutput: Int
+        var spoolDirectory: String?
+        var outputTap: OutputTap?
+        var workingDirectory: String?
+        var environment: [String: String]
+    }
 }
 
 /// How a task ended, as the engine reports it.

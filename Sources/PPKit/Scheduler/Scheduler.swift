@@ -553,34 +553,20 @@ extension Scheduler: EngineSink {
         var next: Assignment?
         // The value's kind is found before the lock (a cast under it made every engine wait).
         let kind = reported.status == .ok ? ReportedValue(reported.value) : .none
-        var outcome = reported
         let fx = state.withLock { s -> Effects in
             var fx = Effects()
             let slot = TaskSlot(task)
             guard s.tasks.contains(slot), s.engines.indices.contains(engine) else { return fx }
             guard let pos = s.engines[engine].assigned.firstIndex(of: slot) else { return fx }
-            if outcome.status == .ok, let why = s.tasks.work(slot).missingValue(kind) { outcome.fail(reportedOk: why) }
-            if free {
-                let cost = s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
-                let batch = s.tasks[batchOf: slot].id
-                if let run = s.engines[engine].release(
-                    at: pos, cost: cost, completed: outcome.completed.microseconds, status: outcome.status, batch: batch)
-                {
-                    // The slot's own timeline took it in `release` (one slot change); the aggregated lanes here.
-                    s.laneRings.record(engine: engine, from: run.from, to: run.to, status: outcome.status, batch: batch)
-                }
+            // The reported outcome as it is (no copy of it per task), or, for an ok one that lacks its value, a
+            // copy recording that as the task's error.
+            if reported.status == .ok, let why = s.tasks.work(slot).missingValue(kind) {
+                var failed = reported
+                failed.fail(reportedOk: why)
+                settleLocked(&s, &fx, engine, slot, pos, failed, received: received, free: free)
+            } else {
+                settleLocked(&s, &fx, engine, slot, pos, reported, received: received, free: free)
             }
-            let mine = s.tasks[slot].isAssigned(to: engine) && !s.tasks[slot].status.isFinished
-            if mine {
-                if outcome.status == .ok { s.engines[engine].done += 1 } else { s.engines[engine].failed += 1 }
-                let retryable = outcome.status == .error || outcome.status == .timeout
-                if retryable && s.retriesLeft(slot) {
-                    s.retryElsewhere(slot, failedOn: engine)
-                } else {
-                    s.finish(slot, outcome: outcome, received: received, fx: &fx)
-                }
-            }
-            if s.engines[engine].draining && s.engines[engine].assigned.isEmpty { s.markRemoved(engine) }
             s.generation &+= 1
             if takeNext { fx.carryFor = engine }
             s.dispatch(&fx)
@@ -594,6 +580,34 @@ extension Scheduler: EngineSink {
         }
         perform(fx)
         return next
+    }
+
+    /// The finished (or settled) task's bookkeeping under the lock: the engine's slot, the retry or the finish.
+    private func settleLocked(
+        _ s: inout State, _ fx: inout Effects, _ engine: EngineID, _ slot: TaskSlot, _ pos: Int, _ outcome: TaskOutcome,
+        received: Timestamp, free: Bool
+    ) {
+        if free {
+            let cost = s.tasks.work(slot).hwmCost(hwm: s.engines[engine].hwm)
+            let batch = s.tasks[batchOf: slot].id
+            if let run = s.engines[engine].release(
+                at: pos, cost: cost, completed: outcome.completed.microseconds, status: outcome.status, batch: batch)
+            {
+                // The slot's own timeline took it in `release` (one slot change); the aggregated lanes here.
+                s.laneRings.record(engine: engine, from: run.from, to: run.to, status: outcome.status, batch: batch)
+            }
+        }
+        let mine = s.tasks[slot].isAssigned(to: engine) && !s.tasks[slot].status.isFinished
+        if mine {
+            if outcome.status == .ok { s.engines[engine].done += 1 } else { s.engines[engine].failed += 1 }
+            let retryable = outcome.status == .error || outcome.status == .timeout
+            if retryable && s.retriesLeft(slot) {
+                s.retryElsewhere(slot, failedOn: engine)
+            } else {
+                s.finish(slot, outcome: outcome, received: received, fx: &fx)
+            }
+        }
+        if s.engines[engine].draining && s.engines[engine].assigned.isEmpty { s.markRemoved(engine) }
     }
 
     public func engineReady(_ engine: EngineID) {

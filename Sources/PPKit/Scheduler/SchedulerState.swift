@@ -34,6 +34,13 @@ struct EngineSlot {
         return hwm == 0 ? Int.max : max(0, hwm - load)
     }
 
+    /// Is handed `slot`, which costs `cost` against the mark, as its `lru`-th use (one change of the slot).
+    mutating func take(_ slot: TaskSlot, cost: Int, lru: Int) {
+        assigned.append(slot)
+        load += cost
+        self.lru = lru
+    }
+
     /// Begins running `slot` (one change of the slot).
     mutating func running(_ slot: TaskSlot, since: Int64) {
         current = slot

@@ -201,6 +201,9 @@ extension Scheduler {
                 } else {
                     let e = picker.pick(scheme, rng: &rng, engines: engines)
                     assign(slot, to: e, fx: &fx)
+                    // The one free engine is full now (a hand-back's usual case): none is free, known without a sync
+                    // (only `e` changed since the last one; the next dispatch takes the change in).
+                    if picker.free.count == 1 && engines[e].capacity == 0 { return }
                 }
                 picker.sync(&engines, scheme: scheme)
                 if picker.free.isEmpty { return }
@@ -228,28 +231,30 @@ extension Scheduler {
             picker.assignments += 1
             tasks[slot].engine = e
             noteChange(slot)
-            engines[e].assigned.append(slot)
             let work = tasks.work(slot)
-            engines[e].load += work.hwmCost(hwm: engines[e].hwm)
             lruCounter += 1
-            engines[e].lru = lruCounter
+            engines[e].take(slot, cost: work.hwmCost(hwm: engines[e].hwm), lru: lruCounter)
             let a = assignment(slot, work: work, engine: e)
-            if e == fx.carryFor, case .none = fx.carried {
+            if e == fx.carryFor {
+                // Its first assignment only (no copy of the optional to test it: the engine is forgotten).
+                fx.carryFor = -1
                 fx.carried = a
             } else {
                 fx.runs.append(Effects.Run(engine: engines[e].engine, assignment: a))
             }
         }
 
-        /// What engine `e` is handed for `slot`: the batch's options read in place (a copy of them all retained
-        /// every string and table they hold, under the lock, per task).
-        func assignment(_ slot: TaskSlot, work: TaskWork, engine e: Int) -> Assignment {
+        /// What engine `e` is handed for `slot`: the batch's fields in its one shared context (made at its first
+        /// assignment), one reference per task instead of a copy of each string and table.
+        mutating func assignment(_ slot: TaskSlot, work: TaskWork, engine e: Int) -> Assignment {
             let b = tasks[slot].batchSlot
-            return Assignment(
-                task: slot.id, work: work, runTimeLimit: tasks[b].options.runTimeLimit,
-                maxOutput: tasks[b].options.maxOutput, spoolDirectory: tasks[b].options.spoolDirectory,
-                outputTap: tasks[b].options.outputTap, slot: e + 1, workingDirectory: tasks[b].options.workingDirectory,
-                environment: tasks[b].options.environment)
+            if tasks[b].context == nil {
+                let o = tasks[b].options
+                tasks[b].context = AssignmentContext(
+                    runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput, spoolDirectory: o.spoolDirectory,
+                    outputTap: o.outputTap, workingDirectory: o.workingDirectory, environment: o.environment)
+            }
+            return Assignment(task: slot.id, work: work, slot: e + 1, context: tasks[b].context!)
         }
 
         /// Remembers a change of a task's table keys (only while a source keeps a copy of the table).

@@ -142,6 +142,8 @@ struct BatchState {
     var streams: [Int: AsyncStream<Int>.Continuation] = [:]
     /// Its halt policy has fired.
     var halted = false
+    /// What each of its tasks is handed alike, made at its first assignment (`State.assignment`).
+    var context: AssignmentContext? = nil
     var isDone: Bool { !open && counts.done == planned }
     /// Tasks counted but not made yet.
     var unmade: Int { planned - count }

@@ -48,18 +48,38 @@ public struct EngineCounts: Sendable, Hashable, Codable {
         var excluded: Bool
 
         init(_ e: borrowing EngineSlot) {
-            if let reason = e.deathReason, !e.alive {
-                state = reason == "removed" ? .removed : .dead
-                excluded = false
-                return
+            self.init(
+                Life(alive: e.alive, deathReason: e.deathReason), excluded: e.excluded, held: e.held, draining: e.draining,
+                busy: e.current != nil)
+        }
+
+        /// Whether it is alive (or why not) as the slot says: `.stopped` is a slot not alive with no reason of death
+        /// recorded (counted by its other fields, never as excluded).
+        enum Life {
+            case alive, stopped, dead, removed
+
+            @inline(__always) init(alive: Bool, deathReason: String?) {
+                self = alive ? .alive : deathReason == nil ? .stopped : deathReason == "removed" ? .removed : .dead
             }
-            excluded = e.excluded && e.alive
-            if e.held {
+        }
+
+        /// From the slot's fields, read in place (`EngineTable` reads each one: a copy of the whole slot per change
+        /// cost two memcpys of it, on every task's dispatch and completion).
+        @inline(__always) init(_ life: Life, excluded: Bool, held: Bool, draining: Bool, busy: Bool) {
+            switch life {
+            case .dead, .removed:
+                state = life == .removed ? .removed : .dead
+                self.excluded = false
+                return
+            case .alive, .stopped:
+                self.excluded = excluded && life == .alive
+            }
+            if held {
                 state = .queued
-            } else if e.draining {
+            } else if draining {
                 state = .draining
             } else {
-                state = e.current != nil ? .busy : .idle
+                state = busy ? .busy : .idle
             }
         }
     }
