@@ -69,6 +69,8 @@ public final class JournalWriter: Sendable {
         var deferredStarts: [Int: JournalEvent.Started] = [:]
         /// Lines that stood for more than one event (a range of submitted tasks, a completion holding its start).
         var eventsSaved = 0
+        /// The `,"command":...` field of the last batch whose tasks share one text (no-ops), encoded once.
+        var sharedCommand: (batch: BatchID, field: [UInt8])?
     }
 
     /// A resumed task: the first run's key, and for a task of the first run its id and seq (which it keeps).
@@ -241,8 +243,7 @@ public final class JournalWriter: Sendable {
                     (record.stdoutCut, record.stderrCut) = (outCut, errCut)
                     writeCompleted(task, record)
                 } else {
-                    let host = f.engine.map { e in state.withLock { $0.hosts[e] } ?? lookUpHost(e) }
-                    writeCompleted(task, FlatTaskRecord(f, host: host))
+                    writeCompleted(task, facts: f)
                 }
                 completions = true
             case .engineAdded, .engineDied:
@@ -278,6 +279,52 @@ public final class JournalWriter: Sendable {
             }
     }
 
+    /// The `completed` line of a task its facts say all of (no output, error, exit status), encoded from the facts
+    /// under one hold of the writer's lock (see `JournalEvent.appendCompleted`).
+    private func writeCompleted(_ task: TaskID, facts f: TaskFacts) {
+        let unknownEngine = state.withLock { s -> EngineID? in
+            if let e = f.engine, s.hosts[e] == nil { return e }
+            encodeCompleted(task, f, host: f.engine.flatMap { s.hosts[$0] }, in: &s)
+            return nil
+        }
+        // An engine the writer has not seen yet (rare): its host from the scheduler, off the writer's lock.
+        if let e = unknownEngine {
+            let host = lookUpHost(e)
+            state.withLock { s in encodeCompleted(task, f, host: host, in: &s) }
+        }
+    }
+
+    private func encodeCompleted(_ task: TaskID, _ f: TaskFacts, host: String?, in s: inout State) {
+        if !s.startedWritten.isEmpty { s.startedWritten[task.rawValue] = nil }
+        if !s.deferredStarts.isEmpty, s.deferredStarts.removeValue(forKey: task.rawValue) != nil {
+            s.eventsSaved += 1
+        }
+        // The engine's line names its host: said again only when it differs.
+        var host = host
+        if let e = f.engine, let h = host, s.announced[e] == h { host = nil }
+        var id = task.rawValue
+        var of: String?
+        var attempt: Int?
+        if let o = s.origin(task.rawValue) {
+            if let first = o.id {
+                id = first
+                attempt = o.attempt
+            } else {
+                of = o.key
+            }
+        }
+        let command: [UInt8]
+        if f.textIsShared, let c = s.sharedCommand, c.batch == f.batch {
+            command = c.field
+        } else {
+            command = JournalEvent.commandField(f.text)
+            if f.textIsShared { s.sharedCommand = (f.batch, command) }
+        }
+        appendLine(to: &s, now: s.buffer.count >= JournalWriter.bufferLimit) { out in
+            JournalEvent.appendCompleted(f, id: id, command: command, host: host, of: of, attempt: attempt, to: &out)
+        }
+    }
+
     private func recordOther(_ event: SchedulerEvent) {
         switch event {
         case .submitted, .started, .completed:
@@ -303,6 +350,9 @@ public final class JournalWriter: Sendable {
     private func writeSubmitted(
         _ task: TaskID, batch: BatchID, seq: Int, command: String, args: [String], early: Bool = false
     ) -> Bool {
+        if !early && args.isEmpty, let look = state.withLock({ s in extendRange(task, batch: batch, seq: seq, command: command, &s) }) {
+            return look
+        }
         let (origin, knownBatch) = state.withLock { s in
             (s.origin(task.rawValue), s.batches.contains(batch))
         }
@@ -357,6 +407,29 @@ public final class JournalWriter: Sendable {
             append(.submitted(line), to: &s, now: early || s.buffer.count >= JournalWriter.bufferLimit)
             return look
         }
+    }
+
+    /// The common case of a `submitted` event, under one hold of the lock: the next task of the open range (see
+    /// `State.range`). Returns whether it is time to look at what the engines run, or nil when the task does not extend
+    /// the range (`writeSubmitted` then does it all).
+    private func extendRange(_ task: TaskID, batch: BatchID, seq: Int, command: String, _ s: inout State) -> Bool? {
+        guard var r = s.range, r.batch == batch, (r.to ?? r.id) + 1 == task.rawValue, r.seq + r.count == seq,
+            r.count < JournalEvent.maxRange, s.origins.isEmpty, s.originOf == nil, s.earlySubmitted.isEmpty, !s.closed,
+            s.error == nil, r.command == command
+        else { return nil }
+        var look = false
+        s.submittedSinceLook += 1
+        if s.submittedSinceLook >= 1024 {
+            s.submittedSinceLook = 0
+            look = true
+        }
+        s.submittedUpTo = max(s.submittedUpTo, task.rawValue)
+        r.to = task.rawValue
+        s.range = r
+        s.eventsSaved += 1
+        s.lines += 1
+        if s.buffer.count >= JournalWriter.bufferLimit { flushLocked(&s) }
+        return look
     }
 
     /// The `started` line of one start of `task`, once: ahead of its event or from it, whichever comes first.
@@ -546,13 +619,19 @@ public final class JournalWriter: Sendable {
     }
 
     private func append(_ event: JournalEvent, to s: inout State, now: Bool) {
+        appendLine(to: &s, now: now) { event.write(to: &$0) }
+    }
+
+    /// One line `encode` appends to the buffer (without its newline), after the open range; kept within the bound
+    /// after a failed write; written at once when `now`.
+    private func appendLine(to s: inout State, now: Bool, _ encode: (inout [UInt8]) -> Void) {
         guard !s.closed else { return }
         closeRange(&s)
         if s.error != nil && s.buffer.count > JournalWriter.keepLimit {
             s.dropped += 1
             return
         }
-        event.write(to: &s.buffer)
+        encode(&s.buffer)
         s.buffer.append(10)
         s.lines += 1
         if now { flushLocked(&s) }
