@@ -219,6 +219,11 @@ public final class JournalWriter: Sendable {
         let facts = ids.isEmpty ? [] : scheduler.facts(ids)
         var k = 0
         var completions = false
+        // Starts without a process group, held by engine until the round's end: the task's completion in the same
+        // round (the usual case for short tasks) holds its start, so the start needs no line and no bookkeeping.
+        var held = [HeldStart?]()
+        var completed = [Int]()
+        var answered = 0
         for e in events {
             switch e {
             case .submitted(let task, let batch):
@@ -227,10 +232,23 @@ public final class JournalWriter: Sendable {
                 guard let f else { continue }
                 if writeSubmitted(task, batch: batch, seq: f.seq, command: f.text, args: f.args) { writeStartsAhead() }
             case .started(let task, let engine, let at, let processGroup):
-                writeStarted(task, engine: engine, at: at, processGroup: processGroup)
+                guard processGroup == nil, engine >= 0, engine < JournalWriter.maxHeldEngine else {
+                    writeStarted(task, engine: engine, at: at, processGroup: processGroup)
+                    continue
+                }
+                if engine >= held.count { held.append(contentsOf: repeatElement(nil, count: engine + 1 - held.count)) }
+                if let earlier = held[engine] {
+                    writeStarted(earlier.task, engine: engine, at: earlier.at, processGroup: nil)
+                }
+                held[engine] = HeldStart(task: task, at: at)
             case .completed(let task, _, _):
                 let f = facts[k]
                 k += 1
+                completed.append(task.rawValue)
+                if let e = f?.engine, e < held.count, held[e]?.task == task {
+                    held[e] = nil
+                    answered += 1
+                }
                 guard let f else { continue }
                 if f.hasExtras {
                     // Output, an error, an exit status: the whole record. The line keeps a few KiB of each stream;
@@ -250,9 +268,34 @@ public final class JournalWriter: Sendable {
                 recordOther(e)
             }
         }
+        // The held starts no completion of this round answered (tasks still running; or, rarely, one that ran again
+        // on another engine, whose completed line is written: no start after it).
+        var left = held.indices.compactMap { e in held[e].map { (e, $0) } }
+        if !left.isEmpty {
+            if left.count <= 16 {
+                left.removeAll { _, h in completed.contains(h.task.rawValue) }
+            } else {
+                let done = Set(completed)
+                left.removeAll { _, h in done.contains(h.task.rawValue) }
+            }
+            for (e, h) in left { writeStarted(h.task, engine: e, at: h.at, processGroup: nil) }
+        }
+        let saved = answered + held.count(where: { $0 != nil }) - left.count
         // Group commit: the round's completed lines in one write, before any observer after this one sees them.
-        if completions && !gather { state.withLock { s in _ = flushLocked(&s) } }
+        state.withLock { s in
+            s.lines += saved
+            s.eventsSaved += saved
+            if completions && !gather { _ = flushLocked(&s) }
+        }
     }
+
+    /// A start without a process group waiting for the round's end (see `record(_:)`).
+    private struct HeldStart {
+        var task: TaskID
+        var at: Timestamp
+    }
+    /// Engine ids below this hold their starts for the round (an array by id); others are written as they come.
+    static let maxHeldEngine = 1 << 16
 
     /// A `completed` line (written at the round's end, or gathered).
     private func writeCompleted(_ task: TaskID, _ record: FlatTaskRecord) {

@@ -118,6 +118,42 @@ struct CompletedLineTests {
         #expect(c.tasks.allSatisfy { $0.host == SystemFacts.hostName && $0.command == "noop" })
     }
 
+    @Test("starts held for a round: one its completion answers makes no line; the others are written, never after their completion")
+    func heldStarts() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/h.jsonl"
+        // Tasks the scheduler knows (pending: no engine takes them); the rounds below are made up.
+        let client = Client(engines: 0)
+        defer { client.shutdown() }
+        let writer = try JournalWriter(
+            path: path, header: JournalHeader(kind: "run", ppdashVersion: "t", engines: []),
+            scheduler: client.scheduler, warn: { Issue.record("warning: \($0)") })
+        _ = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: 4))
+        let t = (1...4).map { TaskID($0) }
+        let at = Timestamp(microseconds: 1_764_410_000_000_000)
+        writer.record(t.map { .submitted(task: $0, batch: 1) })
+        // 1 starts and ends; 2 starts on engine 1, then 3 on the same engine; 4 starts on engine 2.
+        writer.record([
+            .started(task: t[0], engine: 0, at: at, processGroup: nil), .completed(task: t[0], batch: 1, status: .ok),
+            .started(task: t[1], engine: 1, at: at, processGroup: nil), .started(task: t[2], engine: 1, at: at, processGroup: nil),
+            .started(task: t[3], engine: 2, at: at, processGroup: nil),
+        ])
+        // 4 runs again on engine 3 and ends, 2 ends; 3 still runs.
+        writer.record([
+            .started(task: t[3], engine: 3, at: at, processGroup: nil), .completed(task: t[3], batch: 1, status: .ok),
+            .completed(task: t[1], batch: 1, status: .ok),
+        ])
+        writer.flush()
+        let mid = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        writer.finish(reason: "done", totals: client.scheduler.totals)
+        let started = mid.filter { $0.contains("\"event\":\"started\"") }
+        #expect(started.count == 1 && started.first?.contains("\"id\":3,") == true, "\(started)")
+        let completed = mid.filter { $0.contains("\"event\":\"completed\"") }
+        #expect(completed.count == 3)
+        #expect(writer.eventsSaved == 7, "3 submitted events in the range, 4 starts held by completions")
+    }
+
     @Test("a shell task's cpu_user, cpu_system and max_rss are in its completed line and read back")
     func resourceUseReadsBack() throws {
         var r = try #require(FlatTaskRecord(json: try JSONValue.parse(#"{"id":"7","status":"ok","exit":0}"#)))
