@@ -326,8 +326,12 @@ public final class JournalWriter: Sendable {
     /// under one hold of the writer's lock (see `JournalEvent.appendCompleted`).
     private func writeCompleted(_ task: TaskID, facts f: TaskFacts) {
         let unknownEngine = state.withLock { s -> EngineID? in
-            if let e = f.engine, s.hosts[e] == nil { return e }
-            encodeCompleted(task, f, host: f.engine.flatMap { s.hosts[$0] }, in: &s)
+            var host: String?
+            if let e = f.engine {
+                guard let h = s.hosts[e] else { return e }
+                host = h
+            }
+            encodeCompleted(task, f, host: host, in: &s)
             return nil
         }
         // An engine the writer has not seen yet (rare): its host from the scheduler, off the writer's lock.
