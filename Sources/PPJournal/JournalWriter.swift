@@ -222,7 +222,9 @@ public final class JournalWriter: Sendable {
         // Starts without a process group, held by engine until the round's end: the task's completion in the same
         // round (the usual case for short tasks) holds its start, so the start needs no line and no bookkeeping.
         var held = [HeldStart?]()
-        var completed = [Int]()
+        var touched = [EngineID]()
+        // Tasks completed in this round whose start was not held on their engine (none, for short in-process tasks).
+        var unmatched = Set<Int>()
         var answered = 0
         for e in events {
             switch e {
@@ -238,16 +240,25 @@ public final class JournalWriter: Sendable {
                 }
                 if engine >= held.count { held.append(contentsOf: repeatElement(nil, count: engine + 1 - held.count)) }
                 if let earlier = held[engine] {
-                    writeStarted(earlier.task, engine: engine, at: earlier.at, processGroup: nil)
+                    // Another start on the same engine (a pipelining engine): the earlier one is written now, unless
+                    // its task already completed in this round (its completed line holds the start).
+                    if unmatched.contains(earlier.task.rawValue) {
+                        answered += 1
+                    } else {
+                        writeStarted(earlier.task, engine: engine, at: earlier.at, processGroup: nil)
+                    }
+                } else {
+                    touched.append(engine)
                 }
                 held[engine] = HeldStart(task: task, at: at)
             case .completed(let task, _, _):
                 let f = facts[k]
                 k += 1
-                completed.append(task.rawValue)
                 if let e = f?.engine, e < held.count, held[e]?.task == task {
                     held[e] = nil
                     answered += 1
+                } else if !held.isEmpty {
+                    unmatched.insert(task.rawValue)
                 }
                 guard let f else { continue }
                 if f.hasExtras {
@@ -270,17 +281,16 @@ public final class JournalWriter: Sendable {
         }
         // The held starts no completion of this round answered (tasks still running; or, rarely, one that ran again
         // on another engine, whose completed line is written: no start after it).
-        var left = held.indices.compactMap { e in held[e].map { (e, $0) } }
-        if !left.isEmpty {
-            if left.count <= 16 {
-                left.removeAll { _, h in completed.contains(h.task.rawValue) }
-            } else {
-                let done = Set(completed)
-                left.removeAll { _, h in done.contains(h.task.rawValue) }
-            }
-            for (e, h) in left { writeStarted(h.task, engine: e, at: h.at, processGroup: nil) }
+        var left = [(EngineID, HeldStart)]()
+        for e in touched {  // an engine may be in `touched` twice (a start, its completion, another start)
+            guard let h = held[e] else { continue }
+            left.append((e, h))
+            held[e] = nil
         }
-        let saved = answered + held.count(where: { $0 != nil }) - left.count
+        let leftOver = left.count
+        if !unmatched.isEmpty { left.removeAll { _, h in unmatched.contains(h.task.rawValue) } }
+        for (e, h) in left { writeStarted(h.task, engine: e, at: h.at, processGroup: nil) }
+        let saved = answered + leftOver - left.count
         // Group commit: the round's completed lines in one write, before any observer after this one sees them.
         state.withLock { s in
             s.lines += saved
@@ -294,8 +304,9 @@ public final class JournalWriter: Sendable {
         var task: TaskID
         var at: Timestamp
     }
-    /// Engine ids below this hold their starts for the round (an array by id); others are written as they come.
-    static let maxHeldEngine = 1 << 16
+    /// Engine ids below this hold their starts for the round (an array by id, as long as the highest id that started
+    /// a task in the round); others are written as they come.
+    static let maxHeldEngine = 1024
 
     /// A `completed` line (written at the round's end, or gathered).
     private func writeCompleted(_ task: TaskID, _ record: FlatTaskRecord) {

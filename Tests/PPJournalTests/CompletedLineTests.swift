@@ -129,17 +129,19 @@ struct CompletedLineTests {
         let writer = try JournalWriter(
             path: path, header: JournalHeader(kind: "run", ppdashVersion: "t", engines: []),
             scheduler: client.scheduler, warn: { Issue.record("warning: \($0)") })
-        _ = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: 4))
-        let t = (1...4).map { TaskID($0) }
+        _ = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: 5))
+        let t = (1...5).map { TaskID($0) }
         let at = Timestamp(microseconds: 1_764_410_000_000_000)
         writer.record(t.map { .submitted(task: $0, batch: 1) })
-        // 1 starts and ends; 2 starts on engine 1, then 3 on the same engine; 4 starts on engine 2.
+        // 1 starts and ends, then 5 starts on the same engine; 2 starts on engine 1, then 3 on the same engine; 4
+        // starts on engine 2.
         writer.record([
             .started(task: t[0], engine: 0, at: at, processGroup: nil), .completed(task: t[0], batch: 1, status: .ok),
+            .started(task: t[4], engine: 0, at: at, processGroup: nil),
             .started(task: t[1], engine: 1, at: at, processGroup: nil), .started(task: t[2], engine: 1, at: at, processGroup: nil),
             .started(task: t[3], engine: 2, at: at, processGroup: nil),
         ])
-        // 4 runs again on engine 3 and ends, 2 ends; 3 still runs.
+        // 4 runs again on engine 3 and ends, 2 ends; 3 and 5 still run.
         writer.record([
             .started(task: t[3], engine: 3, at: at, processGroup: nil), .completed(task: t[3], batch: 1, status: .ok),
             .completed(task: t[1], batch: 1, status: .ok),
@@ -148,10 +150,11 @@ struct CompletedLineTests {
         let mid = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         writer.finish(reason: "done", totals: client.scheduler.totals)
         let started = mid.filter { $0.contains("\"event\":\"started\"") }
-        #expect(started.count == 1 && started.first?.contains("\"id\":3,") == true, "\(started)")
+        #expect(started.count == 2, "\(started)")
+        #expect(started.contains { $0.contains("\"id\":3,") } && started.contains { $0.contains("\"id\":5,") })
         let completed = mid.filter { $0.contains("\"event\":\"completed\"") }
         #expect(completed.count == 3)
-        #expect(writer.eventsSaved == 7, "3 submitted events in the range, 4 starts held by completions")
+        #expect(writer.eventsSaved == 8, "4 submitted events in the range, 4 starts held by completions")
     }
 
     @Test("a shell task's cpu_user, cpu_system and max_rss are in its completed line and read back")
