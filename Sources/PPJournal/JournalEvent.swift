@@ -185,6 +185,13 @@ public enum JournalEvent: Sendable, Hashable {
         if r.stdoutCut != 0 { o.add("stdout_cut", r.stdoutCut) }
         if r.stderrCut != 0 { o.add("stderr_cut", r.stderrCut) }
         if let e = r.error { o.add("error", e) }
+        // A shell task's resource use (`ppdash run`'s meters), as `FlatTaskRecord` writes it; `max_rss` left out when
+        // unknown.
+        if let u = r.cpuUser, let s = r.cpuSystem {
+            o.add("cpu_user", u)
+            o.add("cpu_system", s)
+            if let m = r.maxRSS { o.add("max_rss", Int(m)) }
+        }
     }
 
     /// Reads a parsed line, checking every field it uses; nil for an event this ppdash does not fold (a later

@@ -69,6 +69,8 @@ public final class JournalWriter: Sendable {
         var deferredStarts: [Int: JournalEvent.Started] = [:]
         /// Lines that stood for more than one event (a range of submitted tasks, a completion holding its start).
         var eventsSaved = 0
+        /// The `,"command":...` field of the last batch whose tasks share one text (no-ops), encoded once.
+        var sharedCommand: (batch: BatchID, field: [UInt8])?
     }
 
     /// A resumed task: the first run's key, and for a task of the first run its id and seq (which it keeps).
@@ -217,6 +219,13 @@ public final class JournalWriter: Sendable {
         let facts = ids.isEmpty ? [] : scheduler.facts(ids)
         var k = 0
         var completions = false
+        // Starts without a process group, held by engine until the round's end: the task's completion in the same
+        // round (the usual case for short tasks) holds its start, so the start needs no line and no bookkeeping.
+        var held = [HeldStart?]()
+        var touched = [EngineID]()
+        // Tasks completed in this round whose start was not held on their engine (none, for short in-process tasks).
+        var unmatched = Set<Int>()
+        var answered = 0
         for e in events {
             switch e {
             case .submitted(let task, let batch):
@@ -225,10 +234,32 @@ public final class JournalWriter: Sendable {
                 guard let f else { continue }
                 if writeSubmitted(task, batch: batch, seq: f.seq, command: f.text, args: f.args) { writeStartsAhead() }
             case .started(let task, let engine, let at, let processGroup):
-                writeStarted(task, engine: engine, at: at, processGroup: processGroup)
+                guard processGroup == nil, engine >= 0, engine < JournalWriter.maxHeldEngine else {
+                    writeStarted(task, engine: engine, at: at, processGroup: processGroup)
+                    continue
+                }
+                if engine >= held.count { held.append(contentsOf: repeatElement(nil, count: engine + 1 - held.count)) }
+                if let earlier = held[engine] {
+                    // Another start on the same engine (a pipelining engine): the earlier one is written now, unless
+                    // its task already completed in this round (its completed line holds the start).
+                    if unmatched.contains(earlier.task.rawValue) {
+                        answered += 1
+                    } else {
+                        writeStarted(earlier.task, engine: engine, at: earlier.at, processGroup: nil)
+                    }
+                } else {
+                    touched.append(engine)
+                }
+                held[engine] = HeldStart(task: task, at: at)
             case .completed(let task, _, _):
                 let f = facts[k]
                 k += 1
+                if let e = f?.engine, e < held.count, held[e]?.task == task {
+                    held[e] = nil
+                    answered += 1
+                } else if !held.isEmpty {
+                    unmatched.insert(task.rawValue)
+                }
                 guard let f else { continue }
                 if f.hasExtras {
                     // Output, an error, an exit status: the whole record. The line keeps a few KiB of each stream;
@@ -241,17 +272,41 @@ public final class JournalWriter: Sendable {
                     (record.stdoutCut, record.stderrCut) = (outCut, errCut)
                     writeCompleted(task, record)
                 } else {
-                    let host = f.engine.map { e in state.withLock { $0.hosts[e] } ?? lookUpHost(e) }
-                    writeCompleted(task, FlatTaskRecord(f, host: host))
+                    writeCompleted(task, facts: f)
                 }
                 completions = true
             case .engineAdded, .engineDied:
                 recordOther(e)
             }
         }
+        // The held starts no completion of this round answered (tasks still running; or, rarely, one that ran again
+        // on another engine, whose completed line is written: no start after it).
+        var left = [(EngineID, HeldStart)]()
+        for e in touched {  // an engine may be in `touched` twice (a start, its completion, another start)
+            guard let h = held[e] else { continue }
+            left.append((e, h))
+            held[e] = nil
+        }
+        let leftOver = left.count
+        if !unmatched.isEmpty { left.removeAll { _, h in unmatched.contains(h.task.rawValue) } }
+        for (e, h) in left { writeStarted(h.task, engine: e, at: h.at, processGroup: nil) }
+        let saved = answered + leftOver - left.count
         // Group commit: the round's completed lines in one write, before any observer after this one sees them.
-        if completions && !gather { state.withLock { s in _ = flushLocked(&s) } }
+        state.withLock { s in
+            s.lines += saved
+            s.eventsSaved += saved
+            if completions && !gather { _ = flushLocked(&s) }
+        }
     }
+
+    /// A start without a process group waiting for the round's end (see `record(_:)`).
+    private struct HeldStart {
+        var task: TaskID
+        var at: Timestamp
+    }
+    /// Engine ids below this hold their starts for the round (an array by id, as long as the highest id that started
+    /// a task in the round); others are written as they come.
+    static let maxHeldEngine = 1024
 
     /// A `completed` line (written at the round's end, or gathered).
     private func writeCompleted(_ task: TaskID, _ record: FlatTaskRecord) {
@@ -276,6 +331,56 @@ public final class JournalWriter: Sendable {
                 }
                 append(.completed(record, of: of, attempt: attempt), to: &s, now: s.buffer.count >= JournalWriter.bufferLimit)
             }
+    }
+
+    /// The `completed` line of a task its facts say all of (no output, error, exit status), encoded from the facts
+    /// under one hold of the writer's lock (see `JournalEvent.appendCompleted`).
+    private func writeCompleted(_ task: TaskID, facts f: TaskFacts) {
+        let unknownEngine = state.withLock { s -> EngineID? in
+            var host: String?
+            if let e = f.engine {
+                guard let h = s.hosts[e] else { return e }
+                host = h
+            }
+            encodeCompleted(task, f, host: host, in: &s)
+            return nil
+        }
+        // An engine the writer has not seen yet (rare): its host from the scheduler, off the writer's lock.
+        if let e = unknownEngine {
+            let host = lookUpHost(e)
+            state.withLock { s in encodeCompleted(task, f, host: host, in: &s) }
+        }
+    }
+
+    private func encodeCompleted(_ task: TaskID, _ f: TaskFacts, host: String?, in s: inout State) {
+        if !s.startedWritten.isEmpty { s.startedWritten[task.rawValue] = nil }
+        if !s.deferredStarts.isEmpty, s.deferredStarts.removeValue(forKey: task.rawValue) != nil {
+            s.eventsSaved += 1
+        }
+        // The engine's line names its host: said again only when it differs.
+        var host = host
+        if let e = f.engine, let h = host, s.announced[e] == h { host = nil }
+        var id = task.rawValue
+        var of: String?
+        var attempt: Int?
+        if let o = s.origin(task.rawValue) {
+            if let first = o.id {
+                id = first
+                attempt = o.attempt
+            } else {
+                of = o.key
+            }
+        }
+        let command: [UInt8]
+        if f.textIsShared, let c = s.sharedCommand, c.batch == f.batch {
+            command = c.field
+        } else {
+            command = JournalEvent.commandField(f.text)
+            if f.textIsShared { s.sharedCommand = (f.batch, command) }
+        }
+        appendLine(to: &s, now: s.buffer.count >= JournalWriter.bufferLimit) { out in
+            JournalEvent.appendCompleted(f, id: id, command: command, host: host, of: of, attempt: attempt, to: &out)
+        }
     }
 
     private func recordOther(_ event: SchedulerEvent) {
@@ -303,6 +408,9 @@ public final class JournalWriter: Sendable {
     private func writeSubmitted(
         _ task: TaskID, batch: BatchID, seq: Int, command: String, args: [String], early: Bool = false
     ) -> Bool {
+        if !early && args.isEmpty, let look = state.withLock({ s in extendRange(task, batch: batch, seq: seq, command: command, &s) }) {
+            return look
+        }
         let (origin, knownBatch) = state.withLock { s in
             (s.origin(task.rawValue), s.batches.contains(batch))
         }
@@ -357,6 +465,29 @@ public final class JournalWriter: Sendable {
             append(.submitted(line), to: &s, now: early || s.buffer.count >= JournalWriter.bufferLimit)
             return look
         }
+    }
+
+    /// The common case of a `submitted` event, under one hold of the lock: the next task of the open range (see
+    /// `State.range`). Returns whether it is time to look at what the engines run, or nil when the task does not extend
+    /// the range (`writeSubmitted` then does it all).
+    private func extendRange(_ task: TaskID, batch: BatchID, seq: Int, command: String, _ s: inout State) -> Bool? {
+        guard var r = s.range, r.batch == batch, (r.to ?? r.id) + 1 == task.rawValue, r.seq + r.count == seq,
+            r.count < JournalEvent.maxRange, s.origins.isEmpty, s.originOf == nil, s.earlySubmitted.isEmpty, !s.closed,
+            s.error == nil, r.command == command
+        else { return nil }
+        var look = false
+        s.submittedSinceLook += 1
+        if s.submittedSinceLook >= 1024 {
+            s.submittedSinceLook = 0
+            look = true
+        }
+        s.submittedUpTo = max(s.submittedUpTo, task.rawValue)
+        r.to = task.rawValue
+        s.range = r
+        s.eventsSaved += 1
+        s.lines += 1
+        if s.buffer.count >= JournalWriter.bufferLimit { flushLocked(&s) }
+        return look
     }
 
     /// The `started` line of one start of `task`, once: ahead of its event or from it, whichever comes first.
@@ -546,13 +677,19 @@ public final class JournalWriter: Sendable {
     }
 
     private func append(_ event: JournalEvent, to s: inout State, now: Bool) {
+        appendLine(to: &s, now: now) { event.write(to: &$0) }
+    }
+
+    /// One line `encode` appends to the buffer (without its newline), after the open range; kept within the bound
+    /// after a failed write; written at once when `now`.
+    private func appendLine(to s: inout State, now: Bool, _ encode: (inout [UInt8]) -> Void) {
         guard !s.closed else { return }
         closeRange(&s)
         if s.error != nil && s.buffer.count > JournalWriter.keepLimit {
             s.dropped += 1
             return
         }
-        event.write(to: &s.buffer)
+        encode(&s.buffer)
         s.buffer.append(10)
         s.lines += 1
         if now { flushLocked(&s) }
