@@ -115,7 +115,9 @@ enum Scale {
             c.poll()
             let t0 = SystemTime.monotonicNanoseconds()
             _ = c.idle()  // the app loop's upkeep between frames
-            times["upkeep", default: []].append(Double(SystemTime.monotonicNanoseconds() - t0) / 1e6)
+            let ms = Double(SystemTime.monotonicNanoseconds() - t0) / 1e6
+            times["upkeep", default: []].append(ms)
+            if log { FileHandle.standardError.write("upkeep step \(times["upkeep"]!.count) \(String(format: "%.2f", ms)) ms\n".data(using: .utf8)!) }
         }
         func press(_ kind: String?, _ key: Key) {
             let t0 = SystemTime.monotonicNanoseconds()
