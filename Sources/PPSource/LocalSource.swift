@@ -196,7 +196,7 @@ struct KeyColumns: TaskColumns, Sendable {
     mutating func makeTexts(upto n: Int) {
         let end = min(n, parts.count)
         guard texts.count < end else { return }
-        texts.reserveCapacity(end)
+        // No reserveCapacity(end) here: called a chunk at a time, it would copy every text made so far each call.
         for i in texts.count..<end {
             let t = parts[i].text
             texts.append(t)
