@@ -50,10 +50,17 @@ public final class LocalSource: DashboardSource {
     /// Task keys the last `idle()` copied under the scheduler's lock (at most `keyChunk`).
     public var lastIdleCost: Int { idleCost.load(ordering: .relaxed) }
 
-    /// One chunk of the key copy brought up to date (at most `keyChunk` keys under the lock, a quarter as many texts
-    /// made outside it): between frames, so the first sort or filter finds the copy ready. True while more is left.
+    /// One step of upkeep between frames, so the first sort or filter finds everything ready: a chunk of the key
+    /// copy brought up to date (at most `keyChunk` keys under the scheduler's lock, as many texts made outside it);
+    /// once that has caught up, one sort key's unfiltered order built or brought up to date (`TableIndexCache
+    /// .prepare`, outside the scheduler's lock). True while more is left.
     public func idle() -> Bool {
-        let (copied, more) = table.withLock { $0.warm(client.scheduler, budget: Self.keyChunk) }
+        let (copied, more) = table.withLock { t in
+            let (copied, more) = t.warm(client.scheduler, budget: Self.keyChunk)
+            if more { return (copied, true) }
+            var examined = 0
+            return (copied, t.indexes.prepare(t.columns, cost: &examined))
+        }
         idleCost.store(copied, ordering: .relaxed)
         return more
     }
@@ -126,13 +133,13 @@ struct SchedulerTable: Sendable {
         return (Snapshot(r, table: table), r.rows.count, r.rows.count)
     }
 
-    /// One short hold of the lock: at most `budget` new or changed keys copied, and a quarter as many texts made
-    /// outside it (a shell task's text costs a few hundred ns). Returns the keys read, and whether keys or texts
-    /// are still to be made.
+    /// One short hold of the lock: at most `budget` new or changed keys copied, and as many texts made outside it
+    /// (a shell task's text costs a few hundred ns: a few ms a call). Returns the keys read, and whether keys or
+    /// texts are still to be made.
     mutating func warm(_ scheduler: Scheduler, budget: Int) -> (copied: Int, more: Bool) {
         let c = scheduler.taskKeys(since: cursor, limit: budget)
         take(c)
-        columns.makeTexts(upto: columns.texts.count + budget / 4)
+        columns.makeTexts(upto: columns.texts.count + budget)
         return (c.newKeys.count + c.changedKeys.count, !c.caughtUp || columns.texts.count < columns.parts.count)
     }
 
@@ -172,19 +179,29 @@ struct KeyColumns: TaskColumns, Sendable {
     var parts: [TaskText] = []
     /// The texts made so far, tasks `0..<texts.count` (a task's text never changes).
     var texts: [String] = []
+    /// The same texts' UTF-8 bytes, ASCII letters folded to lower case, each followed by a 0 byte: what a `/`
+    /// search scans (`FoldedTexts`).
+    var folded = FoldedTexts()
 
     var taskCount: Int { keys.count }
     func key(_ i: Int) -> TaskKey { keys[i] }
     func text(_ i: Int) -> String { i < texts.count ? texts[i] : parts[i].text }
     func externalId(_ i: Int) -> String? { nil }
     func row(_ i: Int) -> TaskRow { TaskRow(index: i, key: keys[i], text: text(i)) }
+    func searchMatches(_ needle: String) -> [Bool]? {
+        folded.count == taskCount ? folded.matches(needle) : nil
+    }
 
     /// Makes the texts of tasks up to `n` (outside the lock).
     mutating func makeTexts(upto n: Int) {
         let end = min(n, parts.count)
         guard texts.count < end else { return }
-        texts.reserveCapacity(end)
-        for i in texts.count..<end { texts.append(parts[i].text) }
+        // No reserveCapacity(end) here: called a chunk at a time, it would copy every text made so far each call.
+        for i in texts.count..<end {
+            let t = parts[i].text
+            texts.append(t)
+            folded.append(t)
+        }
     }
 
     /// Takes in one read of `Scheduler.taskKeys`, noting the changed tasks (nil when everything starts over).
@@ -193,6 +210,7 @@ struct KeyColumns: TaskColumns, Sendable {
             keys.removeAll(keepingCapacity: true)
             parts.removeAll(keepingCapacity: true)
             texts.removeAll(keepingCapacity: true)
+            folded = FoldedTexts()
             changed = nil
         }
         if c.first == keys.count {

@@ -13,6 +13,13 @@ public protocol TaskColumns {
     /// An id from elsewhere (ipyparallel's msg_id) the filter matches by prefix; nil where the task id is the only one.
     func externalId(_ i: Int) -> String?
     func row(_ i: Int) -> TaskRow
+    /// Which tasks a `/` search for `needle` (lower case) finds, one flag per task, in one pass over texts the source
+    /// keeps ready (`FoldedTexts`); nil: the filter tests each task.
+    func searchMatches(_ needle: String) -> [Bool]?
+}
+
+extension TaskColumns {
+    public func searchMatches(_ needle: String) -> [Bool]? { nil }
 }
 
 /// The `/` filter, parsed once per change.
@@ -109,6 +116,17 @@ public struct TaskFilter: Sendable, Hashable {
             }
         }
         return true
+    }
+
+    /// Which of tasks `0..<n` pass, one flag per task, in one pass in task order (a search over the source's
+    /// folded texts when it keeps them): what a filter over many rows reads, instead of a test per row in sort order.
+    func matchMap<C: TaskColumns>(_ c: C, upto n: Int) -> [Bool] {
+        if let search, let m = c.searchMatches(search), m.count == n { return m }
+        var out = [Bool](repeating: false, count: n)
+        out.withUnsafeMutableBufferPointer { o in
+            for i in 0..<n where matches(c, i) { o[i] = true }
+        }
+        return out
     }
 
     /// Whether `text` contains `needle` (already lowercased), ignoring case; no allocation for an ASCII needle.
@@ -226,11 +244,11 @@ public struct TableIndex: Sendable {
     /// to make): numbers by a stable radix sort (O(n): a million in a few milliseconds), text by comparison with an
     /// ASCII prefix read once per task.
     func sortIndices<C: TaskColumns>(_ c: C, _ list: inout [Int32]) {
-        if let (minimum, probe) = sortProbe.withLock({ $0 }), list.count >= minimum { probe(list.count) }
         if sort == .id {
             if !Self.isAscending(list) { list.sort() }
             return
         }
+        if let (minimum, probe) = sortProbe.withLock({ $0 }), list.count >= minimum { probe(list.count) }
         if !Self.isAscending(list) { list.sort() }
         if sort == .text {
             sortByText(c, &list)
@@ -327,8 +345,9 @@ public struct TableIndex: Sendable {
         return (n == 0 ? 0 : v << (8 * UInt64(8 - n)), ascii)
     }
 
-    /// Sorts `list` by `values` (parallel to it), stably: equal values keep their order. LSD radix sort on 16-bit
-    /// digits of the values' spread, so only the digits that differ cost a pass; short lists sort by comparison.
+    /// Sorts `list` by `values` (parallel to it), stably: equal values keep their order. LSD radix sort on digits of
+    /// at most 11 bits of the values' spread (so only the bits that differ cost a pass, and a pass's 2,048 buckets
+    /// stay in cache as it scatters); short lists sort by comparison.
     static func radixSort(_ list: inout [Int32], values: [Int64]) {
         let n = list.count
         guard n > 1 else { return }
@@ -348,40 +367,48 @@ public struct TableIndex: Sendable {
             return
         }
         let bits = 64 - (hi - lo).leadingZeroBitCount
-        let passes = (bits + 15) / 16
+        let passes = (bits + 10) / 11
+        let digitBits = (bits + passes - 1) / passes
+        let buckets = 1 << digitBits
+        let mask = UInt64(buckets - 1)
         var keys = values.map { (UInt64(bitPattern: $0) ^ (1 << 63)) - lo }
         var keys2 = [UInt64](repeating: 0, count: n)
         var list2 = [Int32](repeating: 0, count: n)
-        var counts = [Int](repeating: 0, count: 65_536)
+        var counts = [Int](repeating: 0, count: buckets)
         for pass in 0..<passes {
-            let shift = UInt64(16 * pass)
-            keys.withUnsafeBufferPointer { k in
+            let shift = UInt64(digitBits * pass)
+            let scattered = keys.withUnsafeBufferPointer { k in
                 list.withUnsafeBufferPointer { l in
                     keys2.withUnsafeMutableBufferPointer { k2 in
                         list2.withUnsafeMutableBufferPointer { l2 in
                             counts.withUnsafeMutableBufferPointer { cnt in
-                                for d in 0..<65_536 { cnt[d] = 0 }
-                                for j in 0..<n { cnt[Int((k[j] >> shift) & 0xFFFF)] += 1 }
+                                for d in 0..<buckets { cnt[d] = 0 }
+                                for j in 0..<n { cnt[Int((k[j] >> shift) & mask)] += 1 }
+                                // Every value has this digit: the pass would move nothing.
+                                if cnt[Int((k[0] >> shift) & mask)] == n { return false }
                                 var sum = 0
-                                for d in 0..<65_536 {
+                                for d in 0..<buckets {
                                     let x = cnt[d]
                                     cnt[d] = sum
                                     sum += x
                                 }
                                 for j in 0..<n {
-                                    let d = Int((k[j] >> shift) & 0xFFFF)
+                                    let d = Int((k[j] >> shift) & mask)
                                     let at = cnt[d]
                                     cnt[d] = at + 1
                                     k2[at] = k[j]
                                     l2[at] = l[j]
                                 }
+                                return true
                             }
                         }
                     }
                 }
             }
-            swap(&keys, &keys2)
-            swap(&list, &list2)
+            if scattered {
+                swap(&keys, &keys2)
+                swap(&list, &list2)
+            }
         }
     }
 
@@ -404,7 +431,14 @@ public struct TableIndex: Sendable {
                 for i in moved where filter.matches(c, Int(i)) { fresh.append(i) }
             }
         }
-        if covered < n {
+        if covered < n, filter.search != nil, covered == 0, n >= 4096, let map = c.searchMatches(filter.search!),
+            map.count == n
+        {
+            // A first search over many tasks: one scan of the folded texts.
+            for i in 0..<n where map[i] { fresh.append(Int32(i)) }
+            cost += n
+            covered = n
+        } else if covered < n {
             for i in covered..<n where filter.isEmpty || filter.matches(c, i) { fresh.append(Int32(i)) }
             cost += n - covered
             covered = n
@@ -489,9 +523,18 @@ extension TableIndex {
     /// matching, not every task.
     func narrowed<C: TaskColumns>(to narrower: TaskFilter, _ c: C, cost: inout Int) -> TableIndex {
         var x = TableIndex(sort: sort, filter: narrower)
-        x.order = narrower.isEmpty ? order : order.filter { narrower.matches(c, Int($0)) }
+        if narrower.isEmpty {
+            x.order = order
+        } else if order.count >= 4096 && order.count >= covered / 8 && covered <= c.taskCount {
+            // Many rows: the filter's flags in one pass in task order, then the rows picked in their order.
+            let map = narrower.matchMap(c, upto: covered)
+            x.order = map.withUnsafeBufferPointer { m in order.filter { m[Int($0)] } }
+            cost += covered  // tasks tested
+        } else {
+            x.order = order.filter { narrower.matches(c, Int($0)) }
+            cost += order.count
+        }
         x.covered = covered
-        cost += order.count
         return x
     }
 
@@ -516,6 +559,9 @@ public struct TableIndexCache: Sendable {
     }
     /// Most recently used first.
     var entries: [Entry] = []
+    /// The unfiltered order of each sort key (but id, which needs none) once built, kept apart from `entries` and
+    /// never evicted (one Int32 per task each): a sort change reads a ready order, a filter narrows one.
+    var ready: [Entry] = []
     /// Indexes kept (each holds up to one Int32 per task).
     public static let capacity = 6
     /// Changes remembered per kept index; past this it is dropped.
@@ -527,11 +573,60 @@ public struct TableIndexCache: Sendable {
     public mutating func note(_ changed: [Int32]?) {
         guard let changed else {
             entries.removeAll()
+            ready.removeAll()
             return
         }
         guard !changed.isEmpty else { return }
         entries.removeAll { e in (e.pending?.count ?? Self.pendingLimit) + changed.count > Self.pendingLimit }
         for k in entries.indices { entries[k].pending?.append(contentsOf: changed) }
+        for k in ready.indices {
+            if let p = ready[k].pending, p.count + changed.count <= Self.pendingLimit {
+                ready[k].pending?.append(contentsOf: changed)
+            } else {
+                ready[k].pending = nil  // rebuilt by the next `prepare` or use
+            }
+        }
+    }
+
+    /// The sort keys `prepare` keeps an unfiltered order for.
+    static let readyKeys = SortKey.allCases.filter { $0 != .id }
+
+    /// Whether `prepare` has something left to do for `n` tasks.
+    func unprepared(_ n: Int) -> (missing: SortKey?, stale: Int?) {
+        if n == 0 { return (nil, nil) }
+        for key in Self.readyKeys where !ready.contains(where: { $0.index.sort == key && $0.pending != nil }) {
+            return (key, nil)
+        }
+        var stale: (k: Int, behind: Int)?
+        for (k, e) in ready.enumerated() {
+            let behind = (e.pending?.count ?? 0) + max(0, n - e.index.covered)
+            if behind > 0 && behind > (stale?.behind ?? 0) { stale = (k, behind) }
+        }
+        return (nil, stale?.k)
+    }
+
+    /// One step of upkeep between frames: builds the unfiltered order of one sort key that has none, else brings
+    /// the one furthest behind up to date; returns whether more is left. A sort change then reads a ready order,
+    /// and a filter narrows one (one pass, no sort). `cost`: tasks examined.
+    public mutating func prepare<C: TaskColumns>(_ c: C, cost: inout Int) -> Bool {
+        let n = c.taskCount
+        switch unprepared(n) {
+        case (let key?, _):
+            var x = TableIndex(sort: key, filter: TaskFilter(""))
+            x.update(c, changed: [], upto: n, cost: &cost)
+            ready.removeAll { $0.index.sort == key }
+            ready.append(Entry(index: x, pending: []))
+        case (nil, let k?):
+            var e = ready[k]
+            ready[k].index.order = []  // no copy-on-write while it is edited
+            e.index.update(c, changed: e.pending ?? [], upto: n, cost: &cost)
+            e.pending = []
+            ready[k] = e
+        case (nil, nil):
+            return false
+        }
+        let left = unprepared(n)
+        return left.missing != nil || left.stale != nil
     }
 
     /// The one table query (see `TableIndex.window`), from a kept index where one fits.
@@ -539,16 +634,27 @@ public struct TableIndexCache: Sendable {
         let filter = TaskFilter(q.filter)
         var index: TableIndex?
         var pending: [Int32]?
+        let readyAt = ready.firstIndex { $0.index.sort == q.sort && $0.pending != nil }
         if let k = entries.firstIndex(where: { $0.index.sort == q.sort && $0.index.filter == filter }) {
             let e = entries.remove(at: k)
             (index, pending) = (e.index, e.pending)
+        } else if filter.isEmpty, let k = readyAt {
+            let e = ready.remove(at: k)
+            (index, pending) = (e.index, e.pending)
         } else if let k = entries.firstIndex(where: { $0.index.sort == q.sort && filter.narrows($0.index.filter) }) {
             (index, pending) = (entries[k].index.narrowed(to: filter, c, cost: &cost), entries[k].pending)
+        } else if let k = readyAt {
+            (index, pending) = (ready[k].index.narrowed(to: filter, c, cost: &cost), ready[k].pending)
         }
         let w = TableIndex.window(c, q, index: &index, changed: pending, anchor: anchor, cost: &cost)
         if let index {
-            entries.insert(Entry(index: index, pending: []), at: 0)
-            if entries.count > Self.capacity { entries.removeLast() }
+            if index.filter.isEmpty && index.sort != .id {
+                ready.removeAll { $0.index.sort == index.sort }
+                ready.append(Entry(index: index, pending: []))
+            } else {
+                entries.insert(Entry(index: index, pending: []), at: 0)
+                if entries.count > Self.capacity { entries.removeLast() }
+            }
         }
         return w
     }

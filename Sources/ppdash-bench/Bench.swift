@@ -67,6 +67,13 @@ struct Bench: ParsableCommand {
             print(String(format: "%.1f us/frame", us))
             return
         }
+        if child == "keys" {
+            // The scale group's key-to-frame presses over --count tasks, each logged on stderr (kind, key, query, ms).
+            for (name, p50, p99, n) in try Scale.keyToFrame(tasks: count, log: true) {
+                print("\(name) p50 \(String(format: "%.2f", p50)) ms p99 \(String(format: "%.2f", p99)) ms (\(n) presses)")
+            }
+            return
+        }
         if child == "journal-noop" || child == "noop" {
             // For a profiler (callgrind, perf): one journaled (or plain) batch of --count no-ops on --engines engines.
             let rate = child == "noop"

@@ -112,14 +112,55 @@ struct TableScaleTests {
             if !more { break }
         }
         #expect(copied == n, "every key copied once")
-        // Keys take n / keyChunk calls; the texts (a quarter chunk per call) the rest.
-        #expect(calls == (n + LocalSource.keyChunk / 4 - 1) / (LocalSource.keyChunk / 4), "caught up chunk by chunk")
+        // Keys and texts take n / keyChunk calls; the last of them and one call per other sort key build the orders.
+        #expect(
+            calls == (n + LocalSource.keyChunk - 1) / LocalSource.keyChunk + TableIndexCache.readyKeys.count - 1,
+            "caught up chunk by chunk, then an order per call")
         #expect(!source.idle() && source.lastIdleCost == 0, "nothing left")
         _ = source.snapshot(TableQuery(limit: 20))
         #expect(source.lastLockedCost == 20)
         let sorted = source.snapshot(TableQuery(sort: .status, ascending: false, limit: 20))
         #expect(source.lastLockedCost == 0, "nothing left to copy at the first sort")
         #expect(sorted.table.matching == n)
+    }
+
+    @Test("after the upkeep between frames, no sort change or filter keystroke sorts: each reads a ready order")
+    func readyOrdersSortNothing() throws {
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        client.scheduler.isPaused = true
+        let n = 61_111  // a count no other test sorts: the probe below is process-wide
+        _ = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: n))
+        let sorts = Mutex(0)
+        TableIndex.whileSorting(minimum: 10_000) { rows in if rows <= n { sorts.withLock { $0 += 1 } } }
+        defer { TableIndex.whileSorting(minimum: 0, nil) }
+        // Without the upkeep, the first sort sorts (the probe sees it).
+        let cold = LocalSource(client: client)
+        #expect(cold.snapshot(TableQuery(sort: .engine, limit: 20)).table.matching == n)
+        #expect(sorts.withLock { $0 } == 1)
+        let source = LocalSource(client: client)
+        var calls = 0
+        while source.idle() && calls < 1000 { calls += 1 }
+        #expect(calls < 1000)
+        sorts.withLock { $0 = 0 }
+        for sort in SortKey.allCases {
+            for ascending in [true, false] {
+                let s = source.snapshot(TableQuery(sort: sort, ascending: ascending, limit: 20))
+                #expect(s.table.matching == n && s.table.rows.count == 20)
+                // By id the rows are read straight from the scheduler (under its lock); any other order is ready.
+                #expect(source.lastLockedCost <= (sort == .id ? 20 : 0), "by \(sort): nothing copied")
+                #expect(source.lastSnapshotCost <= 20, "by \(sort): the window's rows only")
+            }
+        }
+        for sort in [SortKey.engine, .text, .completed, .id] {
+            for filter in ["n", "no", "noop", "no", "n", "", "pending", "pending b1", "e1", "x", "#5,7"] {
+                let s = source.snapshot(TableQuery(sort: sort, filter: filter, limit: 20))
+                let want = filter.hasPrefix("n") || filter.hasPrefix("p") || filter.isEmpty ? n : filter.hasPrefix("#") ? 2 : 0
+                #expect(s.table.matching == want, "/\(filter) by \(sort)")
+                #expect(source.lastSnapshotCost <= n + 20, "/\(filter) by \(sort): one pass at most")
+            }
+        }
+        #expect(sorts.withLock { $0 } == 0, "nothing sorted after the upkeep")
     }
 
     /// 300,000 tasks keep the debug-built test to seconds; the sort's code path is the same at a million (the bench).
