@@ -161,12 +161,15 @@ struct IPPCommand: ParsableCommand {
         var lastLink = source.link
         var first = true
         var lastController: String?
+        var turnStart = Double(SystemClock().monotonicNanoseconds()) / 1e9
         while true {
             let info = source.info
             let all = first
             // The lines are made under the source's lock, from its mirror in place (no copy of every row).
-            let (controller, lines) = source.withChanges { m, rows, engines -> (String, [String]) in
+            let trace = IPPTrace.shared
+            let (controller, lines, finished) = source.withChanges { m, rows, engines -> (String, [String], [String]) in
                 var out: [String] = []
+                var finished: [String] = []
                 if all {
                     for id in m.engines.keys.sorted() { out.append(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
                     for i in 0..<m.taskCount { out.append(IPPJSON.task(i, mirror: m, event: true)) }
@@ -174,7 +177,12 @@ struct IPPCommand: ParsableCommand {
                     for id in engines { if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) } }
                     for i in rows { out.append(IPPJSON.task(i, mirror: m, event: true)) }
                 }
-                return (IPPJSON.controller(m, info: info), out)
+                if trace != nil {
+                    for i in all ? Array(0..<m.taskCount) : rows where m.row(at: i).status.isFinished {
+                        finished.append(m.row(at: i).msgId)
+                    }
+                }
+                return (IPPJSON.controller(m, info: info), out, finished)
             }
             first = false
             if controller != lastController {
@@ -183,14 +191,22 @@ struct IPPCommand: ParsableCommand {
             }
             for line in lines { print(line) }
             fflush(nil)
+            if let trace, !finished.isEmpty {
+                let at = IPPTrace.now()
+                trace.write(finished.map { "out \($0) \(at)" })
+            }
             let link = source.link
             if link.kind != lastLink.kind {
                 note("ppdash: " + link.message(source.info))
                 lastLink = link
             }
-            // Completions arrive on IOPub as they happen: print them within a tenth of a second (an idle turn costs a
-            // lock and an empty drain).
-            usleep(100_000)
+            // Completions arrive on IOPub as they happen: print them as soon as the poll thread applied them, at
+            // most every 20 ms under a flood (one flush per batch of lines), and look at the link at least every
+            // quarter second.
+            let since = Double(SystemClock().monotonicNanoseconds()) / 1e9 - turnStart
+            if since < 0.02 { usleep(useconds_t((0.02 - since) * 1e6)) }
+            _ = source.waitForChanges(timeout: 0.25)
+            turnStart = Double(SystemClock().monotonicNanoseconds()) / 1e9
         }
     }
 }
