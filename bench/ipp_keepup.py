@@ -176,6 +176,7 @@ def stages(trace_path, completed, received, seen):
     poll loop's longest turn on db replies."""
     io, out = {}, {}
     turns = []
+    db = {}  # records in db replies, by query kind
     with open(trace_path) as f:
         for line in f:
             p = line.split()
@@ -185,6 +186,8 @@ def stages(trace_path, completed, received, seen):
                 out[p[1]] = int(p[2]) / 1e6
             elif p[0] == "turn" and len(p) == 7:
                 turns.append([int(x) for x in p[1:]])
+            elif p[0] == "db" and len(p) == 4:
+                db[p[1]] = db.get(p[1], 0) + int(p[2])
     names = [
         ("engine idle - hub completed", lambda m: io[m][0] - completed[m]),
         ("ppdash zmq receive - engine idle (controller's IOPub relay, ppdash's poll)", lambda m: io[m][1] - io[m][0]),
@@ -211,6 +214,8 @@ def stages(trace_path, completed, received, seen):
         "db_reply_turn_p99_s": percentile(reg, 99) if reg else None,
         "db_reply_turn_max_s": reg[-1] if reg else None,
         "turn_gap_max_s": max((b[0] - a[2]) / 1e6 for a, b in zip(turns, turns[1:])) if len(turns) > 1 else None,
+        # Each record in a db reply is a deep copy of the hub's record: per task of the B phases, by query kind.
+        "hub_records_per_task": {k: v / max(1, len(completed)) for k, v in sorted(db.items())},
     }
 
 
@@ -223,6 +228,7 @@ def print_stages(st):
         f"  poll loop: {st['poll_turns']} turns with messages; time on db replies in one turn p99 "
         f"{st['db_reply_turn_p99_s']}, max {st['db_reply_turn_max_s']}; longest gap between such turns {st['turn_gap_max_s']}"
     )
+    log(f"  hub records sent to ppdash per task (each a deep copy on the hub), by query: {st['hub_records_per_task']}")
 
 
 def drive(view, waves, wave):

@@ -833,6 +833,10 @@ final class PollLoop {
 
     func handleReply(_ m: JupyterMessage, now: Timestamp) {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
+        if IPPTrace.shared != nil, p.kind != .connection {
+            // Each record of a db reply is a deep copy of the hub's whole record (DictDB copies every match).
+            traceLines.append("db \(p.kind) \(m.content["records"]?.array?.count ?? 0) \(IPPTrace.now())")
+        }
         everConnected = true
         let afterSilence = attempt > 0
         attempt = 0

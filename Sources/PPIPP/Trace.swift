@@ -10,7 +10,9 @@ import PPSystem
 /// - `turn START POLLED END REG_MSGS IO_MSGS REG_US`: a turn of the poll loop that received something: its
 ///   start, when the poll returned, its end, the messages received on the registration (db replies) and IOPub
 ///   sockets, and the microseconds spent on the registration socket's replies (which IOPub waits behind);
-/// - `out MSG_ID AT`: `--follow` flushed a line showing the task finished.
+/// - `out MSG_ID AT`: `--follow` flushed a line showing the task finished;
+/// - `db KIND RECORDS AT`: a db reply arrived with this many records (each one a copy of the hub's whole record:
+///   what watching costs the controller per task).
 public final class IPPTrace: Sendable {
     /// The trace the environment asks for, or nil (the usual case: nothing is measured or written).
     public static let shared: IPPTrace? = {
