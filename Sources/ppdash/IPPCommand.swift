@@ -167,30 +167,27 @@ struct IPPCommand: ParsableCommand {
             let all = first
             // The lines are made under the source's lock, from its mirror in place (no copy of every row).
             let trace = IPPTrace.shared
-            let (controller, lines, finished) = source.withChanges { m, rows, engines -> (String, [String], [String]) in
+            // Under the source's lock only the changed rows are copied (their strings are shared, not copied), from
+            // the mirror in place (no copy of every row): the poll thread waits on that lock, so the lines are made
+            // after it is released.
+            let (controller, engineLines, changed) = source.withChanges {
+                m, rows, engines -> (String, [String], [(Int, IPPMirror.Row)]) in
                 var out: [String] = []
-                var finished: [String] = []
-                if all {
-                    for id in m.engines.keys.sorted() { out.append(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
-                    for i in 0..<m.taskCount { out.append(IPPJSON.task(i, mirror: m, event: true)) }
-                } else {
-                    for id in engines { if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) } }
-                    for i in rows { out.append(IPPJSON.task(i, mirror: m, event: true)) }
+                for id in all ? m.engines.keys.sorted() : engines {
+                    if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) }
                 }
-                if trace != nil {
-                    for i in all ? Array(0..<m.taskCount) : rows where m.row(at: i).status.isFinished {
-                        finished.append(m.row(at: i).msgId)
-                    }
-                }
-                return (IPPJSON.controller(m, info: info), out, finished)
+                let indices = all ? Array(0..<m.taskCount) : rows
+                return (IPPJSON.controller(m, info: info), out, indices.map { ($0, m.row(at: $0)) })
             }
             first = false
             if controller != lastController {
                 print(controller)
                 lastController = controller
             }
-            for line in lines { print(line) }
+            for line in engineLines { print(line) }
+            for (i, row) in changed { print(IPPJSON.task(row, index: i, event: true)) }
             fflush(nil)
+            let finished = trace == nil ? [] : changed.filter { $0.1.status.isFinished }.map { $0.1.msgId }
             if let trace, !finished.isEmpty {
                 let at = IPPTrace.now()
                 trace.write(finished.map { "out \($0) \(at)" })
