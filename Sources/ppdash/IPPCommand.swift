@@ -165,29 +165,35 @@ struct IPPCommand: ParsableCommand {
         while true {
             let info = source.info
             let all = first
-            // The lines are made under the source's lock, from its mirror in place (no copy of every row).
             let trace = IPPTrace.shared
-            // Under the source's lock only the changed rows are copied (their strings are shared, not copied), from
-            // the mirror in place (no copy of every row): the poll thread waits on that lock, so the lines are made
-            // after it is released.
-            let (controller, engineLines, changed) = source.withChanges {
-                m, rows, engines -> (String, [String], [(Int, IPPMirror.Row)]) in
+            // The first turn's lines (every task) are made under the source's lock from its mirror in place (no copy
+            // of every row). Later turns copy only the changed rows under it (their strings are shared, not copied)
+            // and make their lines after releasing it: the poll thread waits on that lock.
+            let (controller, lines, changed, finishedAll) = source.withChanges {
+                m, rows, engines -> (String, [String], [(Int, IPPMirror.Row)], [String]) in
                 var out: [String] = []
                 for id in all ? m.engines.keys.sorted() : engines {
                     if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) }
                 }
-                let indices = all ? Array(0..<m.taskCount) : rows
-                return (IPPJSON.controller(m, info: info), out, indices.map { ($0, m.row(at: $0)) })
+                var finished: [String] = []
+                if all {
+                    for i in 0..<m.taskCount {
+                        out.append(IPPJSON.task(i, mirror: m, event: true))
+                        if trace != nil, m.row(at: i).status.isFinished { finished.append(m.row(at: i).msgId) }
+                    }
+                }
+                return (IPPJSON.controller(m, info: info), out, all ? [] : rows.map { ($0, m.row(at: $0)) }, finished)
             }
             first = false
             if controller != lastController {
                 print(controller)
                 lastController = controller
             }
-            for line in engineLines { print(line) }
+            for line in lines { print(line) }
             for (i, row) in changed { print(IPPJSON.task(row, index: i, event: true)) }
             fflush(nil)
-            let finished = trace == nil ? [] : changed.filter { $0.1.status.isFinished }.map { $0.1.msgId }
+            let finished =
+                trace == nil ? [] : finishedAll + changed.filter { $0.1.status.isFinished }.map { $0.1.msgId }
             if let trace, !finished.isEmpty {
                 let at = IPPTrace.now()
                 trace.write(finished.map { "out \($0) \(at)" })
