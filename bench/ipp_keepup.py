@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Does `ppdash ipp` keep up with a busy ipyparallel cluster? (bench/compare runs it; it also runs alone.)
 
-    bench/ipp_keepup.py --ppdash PATH/TO/ppdash [--quick] [--waves N] [--wave W] [--json FILE]
+    bench/ipp_keepup.py --ppdash PATH/TO/ppdash [--quick] [--waves N] [--wave W] [--json FILE] [--trace FILE]
 
 Starts `ipcluster start -n 4` in a throwaway IPYTHONDIR, then drives no-op tasks (`view.map_async(noop, range(W))`,
 waves of W, two in flight) as fast as the hub takes them, in four phases of the same load: A, B, A, B. During each
 B phase `ppdash ipp --follow` watches the cluster. Figures:
 
 - latency: from the hub's `completed` timestamp of each task (the engine's reply date, which the client's
-  `ar.metadata[...]["completed"]` carries unchanged) to the moment this script reads ppdash's `--follow` line that
-  shows the task finished (same machine, same clock): p50 and p99 over every task of the B phases;
+  `ar.metadata[...]["completed"]` carries unchanged) to the moment a reader reads ppdash's `--follow` line that
+  shows the task finished (same machine, same clock): p50 and p99 over every task of the B phases. The reader is its
+  own small process (as a terminal or `| jq` would be): a thread of this script would stamp the line when it gets
+  Python's lock back from the ipyparallel client driving the flood, up to most of a second late;
 - the controller's CPU time (all its processes: hub, schedulers, relays; utime+stime from /proc) per task during B
   against A: the extra share ppdash's watching costs it;
 - ppdash's RSS growth over the tasks of a B phase, per task (its mirror holds every task).
 
-Prints one Markdown table (figure, goal, met) on stdout, progress on stderr; --json FILE keeps the figures. Needs the
+--trace FILE splits the latency into stages (ppdash writes its timestamps there: PPDASH_IPP_TRACE) on stderr and in
+the JSON. Prints one Markdown table (figure, goal, met) on stdout, progress on stderr; --json FILE keeps the figures. Needs the
 ipyparallel Python package (bench/compare runs it in its venv). Stops everything it started.
 """
 import argparse
@@ -91,55 +94,141 @@ def percentile(sorted_xs, q):
     return sorted_xs[min(len(sorted_xs) - 1, (len(sorted_xs) * q) // 100)]
 
 
+# The reader of ppdash's --follow lines: its own process, so the time it stamps on each line is when a consumer
+# reads it, not when this script's thread gets the GIL from the busy ipyparallel client. It prints `ready` at the
+# controller line, then `MSG_ID TIME` at the first line showing each task finished.
+READER = r"""
+import sys, time
+FINISHED = ('"status":"ok"', '"status":"failed"', '"status":"aborted"', '"status":"error"')
+out = sys.stdout
+seen = set()
+for raw in sys.stdin.buffer:
+    now = time.time()
+    if raw.startswith(b'{"event":"controller"'):
+        out.write("ready\n")
+        out.flush()
+        continue
+    if not raw.startswith(b'{"event":"task"'):
+        continue
+    line = raw.decode("utf-8", "replace")
+    if not any(s in line for s in FINISHED):
+        continue
+    k = line.find('"msg_id":"')
+    if k < 0:
+        continue
+    k += len('"msg_id":"')
+    msg_id = line[k : line.find('"', k)]
+    if msg_id not in seen:
+        seen.add(msg_id)
+        out.write(f"{msg_id} {now!r}\n")
+        out.flush()
+"""
+
+
 class Watcher:
-    """`ppdash ipp --follow CONN`: a thread reads its lines and stamps the first one showing each task finished."""
+    """`ppdash ipp --follow CONN` piped into READER (its own process); a thread here collects the reader's stamps."""
 
-    FINISHED = ('"status":"ok"', '"status":"failed"', '"status":"aborted"', '"status":"error"')
-
-    def __init__(self, ppdash, conn):
-        self.seen = {}  # msg_id -> time.time() at the first finished line
-        self.lines = 0
+    def __init__(self, ppdash, conn, trace=None):
+        self.seen = {}  # msg_id -> time.time() when the reader read the first finished line
         self.ready = threading.Event()
+        env = dict(os.environ)
+        if trace:
+            env["PPDASH_IPP_TRACE"] = trace
         self.proc = subprocess.Popen(
             [ppdash, "ipp", conn, "--follow"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=env,
         )
+        self.reader = subprocess.Popen(
+            [sys.executable, "-c", READER], stdin=self.proc.stdout, stdout=subprocess.PIPE, start_new_session=True
+        )
+        self.proc.stdout.close()  # the reader holds it now
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self):
         seen = self.seen
-        for raw in self.proc.stdout:
-            now = time.time()
-            self.lines += 1
-            line = raw.decode("utf-8", "replace")
-            if line.startswith('{"event":"controller"'):
+        for raw in self.reader.stdout:
+            p = raw.split()
+            if p == [b"ready"]:
                 self.ready.set()
-                continue
-            if not line.startswith('{"event":"task"'):
-                continue
-            if not any(s in line for s in self.FINISHED):
-                continue
-            k = line.find('"msg_id":"')
-            if k < 0:
-                continue
-            k += len('"msg_id":"')
-            msg_id = line[k : line.find('"', k)]
-            if msg_id not in seen:
-                seen[msg_id] = now
+            elif len(p) == 2:
+                seen[p[0].decode()] = float(p[1])
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        for p in (self.proc, self.reader):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
         self.thread.join(timeout=5)
+
+
+def stages(trace_path, completed, received, seen):
+    """The latency split into stages, from ppdash's PPDASH_IPP_TRACE file (see Sources/PPIPP/Trace.swift) and the
+    client's metadata: a dict of per-stage percentiles (seconds), the mean stages of the slowest 1% of tasks, and the
+    poll loop's longest turn on db replies."""
+    io, out = {}, {}
+    turns = []
+    db = {}  # records in db replies, by query kind
+    with open(trace_path) as f:
+        for line in f:
+            p = line.split()
+            if p[0] == "io" and len(p) == 5 and p[1] not in io:
+                io[p[1]] = (int(p[2]) / 1e6, int(p[3]) / 1e6, int(p[4]) / 1e6)
+            elif p[0] == "out" and len(p) == 3 and p[1] not in out:
+                out[p[1]] = int(p[2]) / 1e6
+            elif p[0] == "turn" and len(p) == 7:
+                turns.append([int(x) for x in p[1:]])
+            elif p[0] == "db" and len(p) == 4:
+                db[p[1]] = db.get(p[1], 0) + int(p[2])
+    names = [
+        ("engine idle - hub completed", lambda m: io[m][0] - completed[m]),
+        ("ppdash zmq receive - engine idle (controller's IOPub relay, ppdash's poll)", lambda m: io[m][1] - io[m][0]),
+        ("mirror applied - zmq receive", lambda m: io[m][2] - io[m][1]),
+        ("--follow flushed - applied", lambda m: out[m] - io[m][2]),
+        ("reader read - flushed (the pipe, the reader process)", lambda m: seen[m] - out[m]),
+        ("total: reader read - hub completed", lambda m: seen[m] - completed[m]),
+        ("for comparison: client received its reply - hub completed", lambda m: received[m] - completed[m]),
+    ]
+    ids = [m for m in completed if m in io and m in out and m in seen and m in received]
+    table = {}
+    for name, f in names:
+        xs = sorted(f(m) for m in ids)
+        if xs:
+            table[name] = {"p50": percentile(xs, 50), "p90": percentile(xs, 90), "p99": percentile(xs, 99), "max": xs[-1]}
+    slow = sorted(ids, key=lambda m: seen[m] - completed[m])[-max(1, len(ids) // 100):]
+    tail = {name: sum(f(m) for m in slow) / len(slow) for name, f in names} if slow else {}
+    reg = sorted(t[5] / 1e6 for t in turns)
+    return {
+        "tasks": len(ids),
+        "stages": table,
+        "slowest_1pct_mean": tail,
+        "poll_turns": len(turns),
+        "db_reply_turn_p99_s": percentile(reg, 99) if reg else None,
+        "db_reply_turn_max_s": reg[-1] if reg else None,
+        "turn_gap_max_s": max((b[0] - a[2]) / 1e6 for a, b in zip(turns, turns[1:])) if len(turns) > 1 else None,
+        # Each record in a db reply is a deep copy of the hub's record: per task of the B phases, by query kind.
+        "hub_records_per_task": {k: v / max(1, len(completed)) for k, v in sorted(db.items())},
+    }
+
+
+def print_stages(st):
+    log(f"stage breakdown over {st['tasks']} tasks (seconds):")
+    log(f"  {'stage':<78} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} {'slow1%':>7}")
+    for name, q in st["stages"].items():
+        log(f"  {name:<78} {q['p50']:7.3f} {q['p90']:7.3f} {q['p99']:7.3f} {q['max']:7.3f} {st['slowest_1pct_mean'][name]:7.3f}")
+    log(
+        f"  poll loop: {st['poll_turns']} turns with messages; time on db replies in one turn p99 "
+        f"{st['db_reply_turn_p99_s']}, max {st['db_reply_turn_max_s']}; longest gap between such turns {st['turn_gap_max_s']}"
+    )
+    log(f"  hub records sent to ppdash per task (each a deep copy on the hub), by query: {st['hub_records_per_task']}")
 
 
 def drive(view, waves, wave):
@@ -166,6 +255,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--waves", type=int, help="waves per phase (default 25, --quick 4)")
     ap.add_argument("--wave", type=int, help="tasks per wave (default 400, --quick 250; 2 waves in flight)")
+    ap.add_argument("--trace", help="FILE: ppdash writes its stage timestamps there (PPDASH_IPP_TRACE); the latency "
+                    "is then split into stages on stderr and in --json")
     args = ap.parse_args()
     import ipyparallel as ipp
 
@@ -214,9 +305,10 @@ def main():
         lat = []
         missing = 0
         per_task_mem = []
+        all_completed, all_received, all_seen = {}, {}, {}
         for phase in ("A", "B", "A", "B"):
             if phase == "B":
-                watcher = Watcher(args.ppdash, conn)
+                watcher = Watcher(args.ppdash, conn, trace=args.trace)
                 if not watcher.ready.wait(60):
                     raise RuntimeError("ppdash ipp --follow printed nothing in 60 s")
                 time.sleep(1)  # its first full load settles
@@ -235,11 +327,14 @@ def main():
                 for ar in ars:
                     for mid, md in zip(ar.msg_ids, ar.metadata):
                         completed[mid] = md["completed"].timestamp()
+                        all_received[mid] = md["received"].timestamp()
+                all_completed.update(completed)
                 end = time.time() + 30
                 while time.time() < end and any(m not in watcher.seen for m in completed):
                     time.sleep(0.1)
                 rss1 = rss_bytes(watcher.proc.pid)
                 seen = dict(watcher.seen)
+                all_seen.update(seen)
                 watcher.stop()
                 watcher = None
                 for mid, c in completed.items():
@@ -265,6 +360,9 @@ def main():
             "memory_per_task_bytes": sum(per_task_mem) / len(per_task_mem),
             "load": os.getloadavg()[0],
         }
+        if args.trace:
+            out["trace"] = stages(args.trace, all_completed, all_received, all_seen)
+            print_stages(out["trace"])
     finally:
         if watcher is not None:
             watcher.stop()

@@ -75,6 +75,9 @@ struct SharedState: Sendable {
     /// Requests sent to the hub, by kind (`connection`, `db`), and IOPub messages received: what watching costs
     /// the controller.
     var requests = HubRequestCounts()
+    /// A poll turn changed the mirror since `withChanges` last drained it (with `trackChanges`); `changed` was
+    /// signalled when this became true.
+    var changesPending = false
 }
 
 /// What ppdash asked the hub, counted (each request costs the controller CPU; a `db` request is a scan of its
@@ -89,7 +92,36 @@ public struct HubRequestCounts: Sendable, Equatable {
 /// A lock-protected box the poll thread and the source both hold.
 final class SharedBox: Sendable {
     let state: Mutex<SharedState>
+    /// Signalled when the mirror changed and no change was pending (`changesPending`).
+    let changed = DispatchSemaphore(value: 0)
     init(_ s: SharedState) { state = Mutex(s) }
+
+    /// Wakes `waitForChanges` when the mirror has undrained changes (once until they are drained). The poll thread
+    /// calls it at the end of every turn, so a change made by any thread is announced within a turn (20 ms).
+    func announceChanges() {
+        let wake = state.withLock { s -> Bool in
+            guard s.mirror.trackChanges, !s.changesPending, s.mirror.hasChanges else { return false }
+            s.changesPending = true
+            return true
+        }
+        if wake { changed.signal() }
+    }
+
+    /// Waits until the mirror has changes to drain, at most `timeout` seconds; true when it has.
+    func waitForChanges(timeout: Double) -> Bool {
+        if state.withLock({ $0.changesPending }) { return true }
+        // A wake left over from changes drained meanwhile is no change.
+        return changed.wait(timeout: .now() + timeout) == .success && state.withLock { $0.changesPending }
+    }
+
+    /// Runs `body` on the mirror and the rows and engines changed since the last call, under the lock.
+    func withChanges<T: Sendable>(_ body: (IPPMirror, [Int], [Int]) -> T) -> T {
+        state.withLock { s in
+            s.changesPending = false
+            let c = s.mirror.drainChanges()
+            return body(s.mirror, c.rows, c.engines)
+        }
+    }
 }
 
 /// An ipyparallel cluster as a dashboard source: a mirror of the hub's engines and task records, refreshed by one
@@ -190,15 +222,18 @@ public final class IPPSource: DashboardSource {
     /// `trackChanges`). Unlike `drainChanges` it copies nothing: a copy held while the poll thread goes on would
     /// make its next change copy every row (copy on write), twice the memory for a moment at each turn.
     public func withChanges<T: Sendable>(_ body: (IPPMirror, [Int], [Int]) -> T) -> T {
-        box.state.withLock { s in
-            let c = s.mirror.drainChanges()
-            return body(s.mirror, c.rows, c.engines)
-        }
+        box.withChanges(body)
     }
+
+    /// Waits until the mirror changed (an IOPub start or completion, a hub reply: the poll thread announces a
+    /// change at the end of its turn), at most `timeout` seconds (needs `trackChanges`); true when it did.
+    /// `--follow` prints as soon as a change is in, rather than at its next tick.
+    public func waitForChanges(timeout: Double) -> Bool { box.waitForChanges(timeout: timeout) }
 
     /// Rows and engines changed since the last call, as the mirror has them now (needs `trackChanges`).
     public func drainChanges() -> (mirror: IPPMirror, rows: [Int], engines: [Int]) {
         box.state.withLock { s in
+            s.changesPending = false
             let c = s.mirror.drainChanges()
             return (s.mirror, c.rows, c.engines)
         }
@@ -432,6 +467,8 @@ final class PollLoop {
     var verifyFailed = false
     /// When to check them (monotonic seconds), and the submission time before which they are checked.
     var verifyAt: (at: Double, before: Timestamp)?
+    /// Lines for `IPPTrace.shared` (written once a turn), when tracing.
+    var traceLines: [String] = []
 
     init(lib: ZMQLibrary, box: SharedBox, options: IPPSource.Options) {
         self.box = box
@@ -476,20 +513,53 @@ final class PollLoop {
         openSockets()
         // A refused port is known at once: say so now rather than after a reply timeout.
         down = probe(info.interface, info.registration) == .refused
+        let trace = IPPTrace.shared
         while !box.state.withLock({ $0.stop }) {
-            let sockets = [reg, task, control, iopub, notification].compactMap { $0 }
+            let start = trace == nil ? 0 : IPPTrace.now()
+            // IOPub first: its starts and completions are what the user waits to see, the hub's replies (a big
+            // db reply takes a while to parse) fill in details.
+            let sockets = [iopub, notification, task, control, reg].compactMap { $0 }
             let ready = zmq.poll(sockets, timeoutMs: 20)
+            let polled = trace == nil ? 0 : IPPTrace.now()
+            var regMsgs = 0
+            var regMicros: Int64 = 0
+            var ioMsgs = 0
             for (k, s) in sockets.enumerated() where ready[k] {
+                let t0 = trace == nil ? 0 : IPPTrace.now()
                 var n = 0
                 while n < 2000, let frames = zmq.receive(s) {
                     handle(frames, from: s)
                     n += 1
+                    // Completions that came in meanwhile go before the next reply.
+                    if s !== iopub { ioMsgs += drain(iopub) }
                 }
+                if s === iopub { ioMsgs += n }
+                if trace != nil, s === reg {
+                    regMsgs += n
+                    regMicros += IPPTrace.now() - t0
+                }
+            }
+            box.announceChanges()
+            if let trace, regMsgs + ioMsgs > 0 {
+                traceLines.append("turn \(start) \(polled) \(IPPTrace.now()) \(regMsgs) \(ioMsgs) \(regMicros)")
+                trace.write(traceLines)
+                traceLines.removeAll(keepingCapacity: true)
             }
             flushOutbox()
             tick(Self.clock())
         }
         closeSockets()
+    }
+
+    /// Handles what waits on `socket` now (at most 2000 messages); returns how many.
+    func drain(_ socket: ZMQSocket?) -> Int {
+        guard let zmq, let socket else { return 0 }
+        var n = 0
+        while n < 2000, let frames = zmq.receive(socket) {
+            handle(frames, from: socket)
+            n += 1
+        }
+        return n
     }
 
     // MARK: sending
@@ -714,6 +784,7 @@ final class PollLoop {
     // MARK: receiving
 
     func handle(_ frames: [[UInt8]], from s: ZMQSocket) {
+        let received = IPPTrace.shared == nil ? 0 : IPPTrace.now()
         let m: JupyterMessage
         do { m = try session.deserialize(frames) } catch {
             if error == .signatureMismatch {
@@ -733,6 +804,9 @@ final class PollLoop {
             box.state.withLock {
                 $0.requests.iopub += 1
                 $0.mirror.apply(io: event, msgId: id, origin: origin, now: now)
+            }
+            if IPPTrace.shared != nil, case .idle(_, let at) = event {
+                traceLines.append("io \(id) \(at.microseconds) \(received) \(IPPTrace.now())")
             }
         } else if s === notification {
             let id = m.content["id"]?.int
@@ -759,6 +833,10 @@ final class PollLoop {
 
     func handleReply(_ m: JupyterMessage, now: Timestamp) {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
+        if IPPTrace.shared != nil, p.kind != .connection {
+            // Each record of a db reply is a deep copy of the hub's whole record (DictDB copies every match).
+            traceLines.append("db \(p.kind) \(m.content["records"]?.array?.count ?? 0) \(IPPTrace.now())")
+        }
         everConnected = true
         let afterSilence = attempt > 0
         attempt = 0

@@ -20,7 +20,12 @@ public enum IPPJSON {
 
     /// One task as a JSON object: full msg_id, engine, timestamps, status, result and outputs.
     public static func task(_ i: Int, mirror m: IPPMirror, event: Bool = false) -> String {
-        let r = m.row(at: i)
+        task(m.row(at: i), index: i, event: event)
+    }
+
+    /// One task as a JSON object, from a copy of its row (`index` is its position in the mirror), so the line can be
+    /// made outside the mirror's lock.
+    public static func task(_ r: IPPMirror.Row, index i: Int, event: Bool = false) -> String {
         var o = JSONObjectWriter()
         if event { o.add("event", "task") }
         o.add("msg_id", r.msgId)

@@ -180,6 +180,9 @@ public struct IPPMirror: Sendable {
     /// Marks the mirror changed (a notice for the header), so readers redraw.
     public mutating func bump() { generation &+= 1 }
 
+    /// Whether a row or an engine changed since the last `drainChanges` (with `trackChanges`).
+    public var hasChanges: Bool { !changedRows.isEmpty || !changedEngines.isEmpty }
+
     /// Rows and engines changed since the last call (with `trackChanges`).
     public mutating func drainChanges() -> (rows: [Int], engines: [Int]) {
         defer {

@@ -161,20 +161,28 @@ struct IPPCommand: ParsableCommand {
         var lastLink = source.link
         var first = true
         var lastController: String?
+        var turnStart = Double(SystemClock().monotonicNanoseconds()) / 1e9
         while true {
             let info = source.info
             let all = first
-            // The lines are made under the source's lock, from its mirror in place (no copy of every row).
-            let (controller, lines) = source.withChanges { m, rows, engines -> (String, [String]) in
+            let trace = IPPTrace.shared
+            // The first turn's lines (every task) are made under the source's lock from its mirror in place (no copy
+            // of every row). Later turns copy only the changed rows under it (their strings are shared, not copied)
+            // and make their lines after releasing it: the poll thread waits on that lock.
+            let (controller, lines, changed, finishedAll) = source.withChanges {
+                m, rows, engines -> (String, [String], [(Int, IPPMirror.Row)], [String]) in
                 var out: [String] = []
-                if all {
-                    for id in m.engines.keys.sorted() { out.append(IPPJSON.engine(m.engines[id]!, mirror: m, event: true)) }
-                    for i in 0..<m.taskCount { out.append(IPPJSON.task(i, mirror: m, event: true)) }
-                } else {
-                    for id in engines { if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) } }
-                    for i in rows { out.append(IPPJSON.task(i, mirror: m, event: true)) }
+                for id in all ? m.engines.keys.sorted() : engines {
+                    if let e = m.engines[id] { out.append(IPPJSON.engine(e, mirror: m, event: true)) }
                 }
-                return (IPPJSON.controller(m, info: info), out)
+                var finished: [String] = []
+                if all {
+                    for i in 0..<m.taskCount {
+                        out.append(IPPJSON.task(i, mirror: m, event: true))
+                        if trace != nil, m.row(at: i).status.isFinished { finished.append(m.row(at: i).msgId) }
+                    }
+                }
+                return (IPPJSON.controller(m, info: info), out, all ? [] : rows.map { ($0, m.row(at: $0)) }, finished)
             }
             first = false
             if controller != lastController {
@@ -182,15 +190,26 @@ struct IPPCommand: ParsableCommand {
                 lastController = controller
             }
             for line in lines { print(line) }
+            for (i, row) in changed { print(IPPJSON.task(row, index: i, event: true)) }
             fflush(nil)
+            let finished =
+                trace == nil ? [] : finishedAll + changed.filter { $0.1.status.isFinished }.map { $0.1.msgId }
+            if let trace, !finished.isEmpty {
+                let at = IPPTrace.now()
+                trace.write(finished.map { "out \($0) \(at)" })
+            }
             let link = source.link
             if link.kind != lastLink.kind {
                 note("ppdash: " + link.message(source.info))
                 lastLink = link
             }
-            // Completions arrive on IOPub as they happen: print them within a tenth of a second (an idle turn costs a
-            // lock and an empty drain).
-            usleep(100_000)
+            // Completions arrive on IOPub as they happen: print them as soon as the poll thread applied them, at
+            // most every 20 ms under a flood (one flush per batch of lines), and look at the link at least every
+            // quarter second.
+            let since = Double(SystemClock().monotonicNanoseconds()) / 1e9 - turnStart
+            if since < 0.02 { usleep(useconds_t((0.02 - since) * 1e6)) }
+            _ = source.waitForChanges(timeout: 0.25)
+            turnStart = Double(SystemClock().monotonicNanoseconds()) / 1e9
         }
     }
 }

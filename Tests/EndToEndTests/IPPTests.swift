@@ -327,6 +327,15 @@ struct IPPTests {
         defer { watcher.stop() }
         try #require(await Self.until(30) { iopubOnly.syncs >= 1 && watcher.syncs >= 1 }, "no first load")
         let before = iopubOnly.requestCounts
+        // `--follow` watches too, writing its stage timestamps (PPDASH_IPP_TRACE, what bench/ipp_keepup.py --trace
+        // reads).
+        let trace = cluster.dir + "/follow.trace"
+        let follow = try #require(
+            PPDash.start(["ipp", "--follow"], env: cluster.env.merging(["PPDASH_IPP_TRACE": trace]) { $1 }, timeout: 170))
+        defer { follow.signal(SIGKILL) }
+        try #require(
+            await Self.until(30) { String(decoding: SystemFacts.contents(of: trace) ?? [], as: UTF8.self).contains("turn ") },
+            "--follow never connected")
 
         let flood = await cluster.python(
             """
@@ -372,5 +381,28 @@ struct IPPTests {
         #expect(counts.db <= 2 * cycles + cycles / 3 + 4, "\(counts.db) db requests in \(cycles) cycles")
         #expect(counts.connection <= cycles + 1, "\(counts.connection) connection requests in \(cycles) cycles")
         #expect(watcher.mirror.batches.allSatisfy { $0.label == "noop" }, "\(watcher.mirror.batches.map(\.label))")
+
+        // --follow printed every task finished, and the trace holds every stage the bench splits the latency into
+        // (the IOPub completion applied, the line flushed, the hub's replies).
+        func traceLines() -> [[Substring]] {
+            String(decoding: SystemFacts.contents(of: trace) ?? [], as: UTF8.self).split(separator: "\n").map {
+                $0.split(separator: " ")
+            }
+        }
+        func flushed() -> [Substring: Int64] {
+            var at: [Substring: Int64] = [:]
+            for p in traceLines() where p.count == 3 && p[0] == "out" && at[p[1]] == nil { at[p[1]] = Int64(p[2]) }
+            return at
+        }
+        #expect(await Self.until(30) { let f = flushed(); return ids.allSatisfy { f[Substring($0)] != nil } }, "--follow flushed \(flushed().count)")
+        follow.signal(SIGTERM)
+        let f = await follow.wait()
+        let shown = Set(
+            f.outLines.compactMap(Self.json).filter { ($0["event"] as? String) == "task" && ($0["status"] as? String) == "ok" }
+                .compactMap { $0["msg_id"] as? String })
+        #expect(ids.allSatisfy { shown.contains($0) }, "--follow showed \(ids.filter { shown.contains($0) }.count) of 300 done")
+        let applied = Set(traceLines().filter { $0.count == 5 && $0[0] == "io" }.map { $0[1] })
+        #expect(ids.allSatisfy { applied.contains(Substring($0)) }, "IOPub idle traced for \(applied.count) tasks")
+        #expect(traceLines().contains { $0.first == "db" }, "no db reply in the trace")
     }
 }
