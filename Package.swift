@@ -6,6 +6,18 @@ let strict: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+// Release builds link the Swift runtime, Dispatch and Foundation into the executables statically (ncurses, libc and
+// libstdc++ stay shared): the dynamic loader's symbol binding of libswiftCore, Foundation and ICU was about 5 ms of
+// every `ppdash` start. The objects are compiled against the shared modules, whose autolink entries do not name
+// Foundation's private static archives, so they are listed here, after CoreFoundation which needs ICU. Debug builds
+// (and so `swift test`, whose bundle links this target's objects beside the shared Swift Testing) stay dynamic.
+let staticRuntimeInRelease: [LinkerSetting] = [
+    .unsafeFlags(
+        ["-static-stdlib", "-lCoreFoundation", "-l_FoundationCShims", "-l_FoundationCollections", "-l_FoundationICU"],
+        .when(platforms: [.linux], configuration: .release)
+    )
+]
+
 let package = Package(
     name: "ppdash",
     products: [
@@ -86,7 +98,8 @@ let package = Package(
                 "PPKit", "PPSource", "PPDash", "PPTerm", "PPIPP", "PPJournal", "PPAttach", "PPSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: staticRuntimeInRelease
         ),
         // The benchmark against the peers (bench/compare): `swift run -c release ppdash-bench --quick`.
         .executableTarget(

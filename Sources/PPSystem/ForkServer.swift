@@ -203,7 +203,15 @@ public final class ForkServer: ExitReporter {
             _ = words.withUnsafeBytes { ppsys_send_with_fds(socket, $0.baseAddress, UInt($0.count), &fds, fd >= 0 ? 1 : 0) }
         }
         // fork copies only the calling thread: with another thread holding a lock, the child could wait forever.
-        let threads = ppsys_thread_count()
+        var threads = ppsys_thread_count()
+        // A thread that has just ended (the worker rehearsal's loop, stopped before this) may be listed a moment
+        // longer: a bounded wait for it, polled every millisecond.
+        let deadline = SystemTime.monotonicNanoseconds() + 2_000_000_000
+        while threads > 1 && SystemTime.monotonicNanoseconds() < deadline {
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&pause, nil)
+            threads = ppsys_thread_count()
+        }
         guard threads == 1 else {
             send([Kind.refused.rawValue, threads, 0, 0])
             return 3

@@ -95,6 +95,8 @@ struct EngineCommand: ParsableCommand {
             }
             // Each child shows as what it is: `ppdash engine --stdio`.
             let shown = [CommandLine.arguments.first ?? "ppdash", "engine", "--stdio"]
+            // A worker's start played once here, so each forked worker inherits the runtime's filled caches.
+            EngineWorker.rehearseStart()
             if let code = ForkServer.serve(socket: 3, childArguments: shown) { throw ExitCode(code) }
         }
         var options = EngineWorkerOptions()

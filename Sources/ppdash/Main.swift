@@ -30,8 +30,10 @@ struct PPDashCommand: ParsableCommand {
             let (parsed, rest) = try GNUArgv.normalizeSplit(Array(ByteText.commandLine.dropFirst()))
             var command: any ParsableCommand
             if rest.isEmpty {
-                command = try parseAsRoot(parsed)
-            } else if var run = (try? parseAsRoot(parsed)) as? RunCommand, run.words.last == parsed.last {
+                if let run = parseRunDirectly(parsed) { command = run } else { command = try parseAsRoot(parsed) }
+            } else if var run = parseRunDirectly(parsed) ?? (try? parseAsRoot(parsed)) as? RunCommand,
+                run.words.last == parsed.last
+            {
                 // The separator ended run's words (the library captures every word from the template on, as
                 // given): the words after it are appended the same way, without the library's quadratic copy.
                 run.words += rest
@@ -57,6 +59,20 @@ struct PPDashCommand: ParsableCommand {
             FileHandle.standardError.write(Data((message.prefix { $0 != "\n" } + "\n").utf8))
             Foundation.exit(2)
         }
+    }
+}
+
+extension PPDashCommand {
+    /// `ppdash run ...` parsed by `run` alone, skipping what the root's parse does first for any subcommand: it builds
+    /// the default subcommand's (the dashboard's) whole argument set, by reflection, only to learn whether it takes
+    /// passthrough arguments. That was a third of `ppdash run -- true ::: 1`'s instructions.
+    ///
+    /// Only a success is taken, and it is the same value the root's parse gives (`FastRunParseAgreementTests`, over a
+    /// table of argument vectors). Anything else defers to the root's parse: a usage error, `--help`, `--version`,
+    /// every form the library words in the root's voice (the usage line, `ppdash run`), and every other subcommand.
+    static func parseRunDirectly(_ arguments: [String]) -> RunCommand? {
+        guard arguments.first == "run" else { return nil }
+        return (try? RunCommand.parseAsRoot(Array(arguments.dropFirst()))) as? RunCommand
     }
 }
 

@@ -45,7 +45,7 @@ public enum EngineWorker {
         }
         let session = WorkerSession(token: nil, peer: "the scheduler", options: options)
         do {
-            let channel = try NIOPipeBootstrap(group: WireLoops.group)
+            let channel = try NIOPipeBootstrap(group: WorkerLoop.group)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandler(
@@ -73,7 +73,7 @@ public enum EngineWorker {
         var lastError = ""
         while true {
             do {
-                let channel = try ClientBootstrap(group: WireLoops.group)
+                let channel = try ClientBootstrap(group: WorkerLoop.group)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connectTimeout(.nanoseconds(Timings.nanoseconds(Timings.connectAttempt)!))
                     .channelInitializer { ch in
