@@ -144,6 +144,8 @@ public final class IPPSource: DashboardSource {
         public var goneAfter: Double = 10
         /// Record changes for `drainChanges()`.
         public var trackChanges = false
+        /// How many records a cycle asks for during a flood of tasks seen on IOPub first.
+        public var budget = RecordBudget()
         public init() {}
     }
 
@@ -430,7 +432,7 @@ public final class IPPSource: DashboardSource {
 
 /// The ZeroMQ side: one thread owns the context and sockets, polls them, and applies what arrives to the mirror.
 final class PollLoop {
-    enum Kind { case connection, initial, newIds, records, finished, assigned, verify }
+    enum Kind { case connection, initial, newIds, records, finished, assigned, verify, byId, budgetedWaiting }
 
     let box: SharedBox
     let options: IPPSource.Options
@@ -447,6 +449,17 @@ final class PollLoop {
     var nextCycle = 0.0
     var nextSweep = 0.0
     var nextAssigned = 0.0
+    /// Record fetches during a flood (`RecordBudget`).
+    lazy var budget = options.budget
+    /// `IPPMirror.ioRowsCreated` at the last cycle.
+    var ioRowsSeen = 0
+    /// The last cycle sent the full queries.
+    var lastCycleFull = false
+    /// The hub's DictDB keeps its newest 1024 records and drops a tenth when over: rows older than this many are
+    /// likely gone, and are asked for after a flood rather than during it.
+    static let hubKeeps = 900
+    /// The msg_ids each pending by-id request asked for (those not returned are gone from the hub).
+    var askedById: [String: [String]] = [:]
     var synced = false
     var everConnected = false
     var attempt = 0
@@ -588,8 +601,9 @@ final class PollLoop {
         }
     }
 
-    func request(_ type: String, _ content: JSON, kind: Kind, timeout: Double) {
-        guard let zmq, let reg else { return }
+    @discardableResult
+    func request(_ type: String, _ content: JSON, kind: Kind, timeout: Double) -> String? {
+        guard let zmq, let reg else { return nil }
         var m = session.message(type, content: content)
         m.idents = []
         if zmq.send(reg, session.serialize(m)) {
@@ -597,11 +611,20 @@ final class PollLoop {
             box.state.withLock {
                 if kind == .connection { $0.requests.connection += 1 } else { $0.requests.db += 1 }
             }
+            return m.msgId
         }
+        return nil
     }
 
-    func db(_ query: JSON, keys: [String]?, kind: Kind) {
+    @discardableResult
+    func db(_ query: JSON, keys: [String]?, kind: Kind) -> String? {
         request("db_request", HubQuery.request(query, keys: keys), kind: kind, timeout: 30)
+    }
+
+    /// Asks for the records of these record-pending rows by msg_id; those not returned are gone from the hub.
+    func fetchById(_ ids: [String]) {
+        guard !ids.isEmpty, let id = db(HubQuery.records(ids), keys: HubQuery.recordKeys, kind: .byId) else { return }
+        askedById[id] = ids
     }
 
     // MARK: the poll cycle
@@ -683,6 +706,7 @@ final class PollLoop {
                 now: at)
         }
         pending.removeAll()
+        askedById.removeAll()
         verifying = []
         verifyAt = nil
         synced = false
@@ -713,9 +737,42 @@ final class PollLoop {
         if !synced {
             db([:], keys: HubQuery.recordKeys, kind: .initial)
         } else {
-            let (maxSubmitted, maxReceived) = box.state.withLock { ($0.mirror.maxSubmitted, $0.mirror.maxReceived) }
+            let (maxSubmitted, maxReceived, created, backlog) = box.state.withLock {
+                ($0.mirror.maxSubmitted, $0.mirror.maxReceived, $0.mirror.ioRowsCreated, $0.mirror.recordBacklog)
+            }
+            let plan = budget.plan(now: now, newPending: created - ioRowsSeen, backlog: backlog)
+            ioRowsSeen = created
+            if case .flood(let fetch, let waiting) = plan {
+                // A flood: IOPub shows each start and completion; records come under the budget, the oldest of
+                // those the hub likely still holds first (it drops its oldest beyond 1024; the rest are asked
+                // once the flood is over).
+                lastCycleFull = false
+                if waiting { db(HubQuery.waiting(since: maxSubmitted), keys: HubQuery.recordKeys, kind: .budgetedWaiting) }
+                if fetch > 0 {
+                    let ids = box.state.withLock {
+                        $0.mirror.recordPendingIds(limit: fetch, fromRow: max(0, $0.mirror.taskCount - Self.hubKeeps))
+                    }
+                    if ids.count < fetch { budget.refund(fetch - ids.count) }
+                    fetchById(ids)
+                }
+                if now >= nextAssigned {
+                    nextAssigned = now + options.assignedEvery
+                    db(["completed": ["$eq": nil], "engine_uuid": ["$ne": nil]], keys: ["engine_uuid"], kind: .assigned)
+                }
+                if pending.isEmpty { nextCycle = now + IPPSource.retryDelay }
+                return
+            }
             db(HubQuery.waiting(since: maxSubmitted), keys: HubQuery.recordKeys, kind: .records)
             db(HubQuery.finished(since: maxReceived), keys: HubQuery.recordKeys, kind: .records)
+            if lastCycleFull, backlog > 0 {
+                // Rows the last full cycle did not bring a record for (a flood's, before its cutoff, or dropped by
+                // the hub): asked by msg_id, 500 a cycle, once they are 3 s old.
+                let ids = box.state.withLock {
+                    $0.mirror.recordPendingIds(limit: 500, submittedBefore: SystemClock().now().adding(seconds: -3))
+                }
+                fetchById(ids)
+            }
+            lastCycleFull = true
             if now >= nextSweep {
                 nextSweep = now + options.sweepEvery
                 // A safety net for clients whose clocks run behind (their `submitted` before the cutoff): the ids
@@ -740,6 +797,7 @@ final class PollLoop {
 
     func notAnswering(_ now: Double) {
         pending.removeAll()
+        askedById.removeAll()
         verifying = []
         attempt += 1
         if reloadConnectionFile(now) { return }
@@ -864,9 +922,24 @@ final class PollLoop {
                 // The hub may still be working through what queued during the silence: give it 3 s first.
                 verifyAt = (Self.clock() + 3, now.adding(seconds: -1))
             }
-        case .initial, .records:
+        case .initial, .records, .budgetedWaiting:
             let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
             box.state.withLock { $0.mirror.apply(records: recs, now: now) }
+            if p.kind == .budgetedWaiting { budget.spend(recs.count) }
+        case .byId:
+            let asked = askedById.removeValue(forKey: parent) ?? []
+            guard ok else { break }
+            let recs = HubRecord.parse(dbReply: m.content, buffers: m.buffers)
+            let got = Set(recs.map(\.msgId))
+            // Not returned: gone from the hub, unless so young that the hub may not have recorded it yet.
+            let oldEnough = now.adding(seconds: -3)
+            box.state.withLock { s in
+                s.mirror.apply(records: recs, now: now)
+                let missing = asked.filter { id in
+                    !got.contains(id) && (s.mirror.row(msgId: id).map { $0.submitted < oldEnough } ?? false)
+                }
+                s.mirror.recordsGone(missing)
+            }
         case .finished:
             // Tasks seen first finished (faster than one poll) get their full records, label and call included.
             let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []

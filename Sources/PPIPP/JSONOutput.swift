@@ -43,7 +43,7 @@ public enum IPPJSON {
         o.add("queue", r.queue)
         o.add("session", r.session)
         o.add("label", r.label)
-        o.add("call", r.text)
+        o.add("call", r.callText)
         o.add("command", r.command)
         o.add("exit", r.exitStatus.map(Int.init))
         o.add("signal", r.signal.map(Int.init))

@@ -105,6 +105,18 @@ public struct IPPMirror: Sendable {
         var ioFinished = false
         /// An IOPub `error` message arrived for the current attempt.
         var ioError = false
+        /// First seen on IOPub, and the hub's record (call, label, result) not fetched yet.
+        public internal(set) var recordPending = false
+        /// Asked for by msg_id and not returned: the hub dropped its record (DictDB keeps its newest 1024).
+        public internal(set) var recordGone = false
+
+        /// The call for display: what is not known yet says so rather than show the msg_id as a call.
+        public var callText: String {
+            guard text == msgId, function == nil else { return text }
+            if recordPending { return "(record pending)" }
+            if recordGone { return "(no record: the hub dropped it)" }
+            return text
+        }
     }
 
     /// Tasks of one client session submitted in one burst, or sharing a label.
@@ -140,6 +152,14 @@ public struct IPPMirror: Sendable {
     private var labelBatch: [String: Int] = [:]
     /// Each session's newest labelled batch.
     private var labelledBurst: [String: Int] = [:]
+    /// Rows first seen on IOPub, in order, whose record may still be pending (those at the front whose record came
+    /// are dropped as the queue is read).
+    private var recordQueue: [Int] = []
+    private var recordQueueHead = 0
+    /// Rows whose record is pending.
+    public private(set) var recordBacklog = 0
+    /// Rows created from IOPub alone, ever (the flood's rate, for `RecordBudget`).
+    public private(set) var ioRowsCreated = 0
     /// IOPub news about tasks not yet known (the hub query has not seen them yet).
     private var earlyIO: [String: [IOEvent]] = [:]
     private var newestStarted = -1
@@ -441,6 +461,12 @@ public struct IPPMirror: Sendable {
     private mutating func update(_ r: Int, with rec: HubRecord, now: Timestamp) {
         var row = rows[r]
         let before = row
+        // A hub record always has its submission time; a reply to ppdash's own task does not.
+        if rec.submitted != nil {
+            if row.recordPending { recordBacklog -= 1 }
+            row.recordPending = false
+            row.recordGone = false
+        }
         if let u = rec.engineUUID, !u.isEmpty {
             // The engine table's copy of the uuid, shared by its rows.
             if let eid = uuidToEngine[u] {
@@ -514,8 +540,41 @@ public struct IPPMirror: Sendable {
         }
     }
 
+    /// Up to `limit` msg_ids of rows whose record is pending, oldest first, skipping rows before `fromRow`;
+    /// with `submittedBefore`, only rows submitted before it.
+    public mutating func recordPendingIds(limit: Int, fromRow: Int = 0, submittedBefore: Timestamp? = nil) -> [String] {
+        while recordQueueHead < recordQueue.count, !rows[recordQueue[recordQueueHead]].recordPending {
+            recordQueueHead += 1
+        }
+        if recordQueueHead > 4096, recordQueueHead * 2 > recordQueue.count {
+            recordQueue.removeFirst(recordQueueHead)
+            recordQueueHead = 0
+        }
+        var ids: [String] = []
+        var k = recordQueueHead
+        while k < recordQueue.count, ids.count < limit {
+            let r = recordQueue[k]
+            k += 1
+            guard r >= fromRow, rows[r].recordPending else { continue }
+            if let t = submittedBefore, rows[r].submitted >= t { break }
+            ids.append(rows[r].msgId)
+        }
+        return ids
+    }
+
+    /// The hub no longer has these tasks' records (asked by msg_id, not returned): their rows say so.
+    public mutating func recordsGone(_ ids: [String]) {
+        for id in ids {
+            guard let r = index[id], rows[r].recordPending else { continue }
+            rows[r].recordPending = false
+            rows[r].recordGone = true
+            recordBacklog -= 1
+            touch(row: r)
+        }
+    }
+
     static func sameVisible(_ a: Row, _ b: Row) -> Bool {
-        a.engine == b.engine && a.started == b.started && a.completed == b.completed && a.received == b.received
+        a.recordPending == b.recordPending && a.engine == b.engine && a.started == b.started && a.completed == b.completed && a.received == b.received
             && a.stdout.utf8.count == b.stdout.utf8.count && a.stderr.utf8.count == b.stderr.utf8.count
             && a.error == b.error && a.text == b.text && a.queue == b.queue
     }
@@ -599,10 +658,14 @@ public struct IPPMirror: Sendable {
                 let submitted = origin.submitted ?? now
                 let batch = batchFor(
                     session: origin.session, label: nil, submitted: submitted, name: "tasks", named: false)
-                let row = Row(
+                var row = Row(
                     msgId: msgId, batch: batch, seq: 0, session: intern(origin.session), label: nil, queue: nil,
                     submitted: submitted, text: msgId)
+                row.recordPending = true
                 let r = appendRow(row, cutoff: false)
+                recordQueue.append(r)
+                recordBacklog += 1
+                ioRowsCreated += 1
                 apply(io: event, row: r, now: now)
                 return
             }
@@ -831,7 +894,7 @@ public struct IPPMirror: Sendable {
         let r = rows[i]
         return TaskRow(
             id: TaskID(i + 1), batch: r.batch, seq: r.seq, engine: r.engine, status: r.status, submitted: r.submitted,
-            started: r.started, completed: r.completed, retries: r.retries, text: r.text, msgId: r.msgId)
+            started: r.started, completed: r.completed, retries: r.retries, text: r.callText, msgId: r.msgId)
     }
 
     /// The detail view's record.
