@@ -430,9 +430,17 @@ public final class IPPSource: DashboardSource {
     }
 }
 
+extension PollLoop.Kind {
+    /// One word, for the trace's space-separated lines.
+    var traceName: String {
+        if case .catchUp = self { return "catchUp" }
+        return "\(self)"
+    }
+}
+
 /// The ZeroMQ side: one thread owns the context and sockets, polls them, and applies what arrives to the mirror.
 final class PollLoop {
-    enum Kind { case connection, initial, newIds, records, finished, assigned, verify, byId, budgetedWaiting }
+    enum Kind: Equatable { case connection, initial, newIds, records, finished, assigned, verify, byId, budgetedWaiting, catchUp(before: Timestamp) }
 
     let box: SharedBox
     let options: IPPSource.Options
@@ -455,6 +463,9 @@ final class PollLoop {
     var ioRowsSeen = 0
     /// The last cycle sent the full queries.
     var lastCycleFull = false
+    /// The finished-query cutoff when the flood began: the first full cycle after it asks from there (records
+    /// fetched by msg_id during the flood moved the mirror's cutoff past tasks whose results it never asked for).
+    var floodReceived: Timestamp??
     /// The hub's DictDB keeps its newest 1024 records and drops a tenth when over: rows older than this many are
     /// likely gone, and are asked for after a flood rather than during it.
     static let hubKeeps = 900
@@ -747,6 +758,7 @@ final class PollLoop {
                 // those the hub likely still holds first (it drops its oldest beyond 1024; the rest are asked
                 // once the flood is over).
                 lastCycleFull = false
+                if floodReceived == nil { floodReceived = .some(maxReceived) }
                 if waiting { db(HubQuery.waiting(since: maxSubmitted), keys: HubQuery.recordKeys, kind: .budgetedWaiting) }
                 if fetch > 0 {
                     let ids = box.state.withLock {
@@ -763,7 +775,16 @@ final class PollLoop {
                 return
             }
             db(HubQuery.waiting(since: maxSubmitted), keys: HubQuery.recordKeys, kind: .records)
-            db(HubQuery.finished(since: maxReceived), keys: HubQuery.recordKeys, kind: .records)
+            if let cutoff = floodReceived {
+                // After a flood: every result the hub still holds from it, once; rows it does not return that
+                // finished 3 s before are gone from the hub (it keeps its newest 1024).
+                floodReceived = nil
+                db(
+                    HubQuery.finished(since: cutoff), keys: HubQuery.recordKeys,
+                    kind: .catchUp(before: SystemClock().now().adding(seconds: -3)))
+            } else {
+                db(HubQuery.finished(since: maxReceived), keys: HubQuery.recordKeys, kind: .records)
+            }
             if lastCycleFull, backlog > 0 {
                 // Rows the last full cycle did not bring a record for (a flood's, before its cutoff, or dropped by
                 // the hub): asked by msg_id, 500 a cycle, once they are 3 s old.
@@ -893,7 +914,7 @@ final class PollLoop {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
         if IPPTrace.shared != nil, p.kind != .connection {
             // Each record of a db reply is a deep copy of the hub's whole record (DictDB copies every match).
-            traceLines.append("db \(p.kind) \(m.content["records"]?.array?.count ?? 0) \(IPPTrace.now())")
+            traceLines.append("db \(p.kind.traceName) \(m.content["records"]?.array?.count ?? 0) \(IPPTrace.now())")
         }
         everConnected = true
         let afterSilence = attempt > 0
@@ -922,9 +943,12 @@ final class PollLoop {
                 // The hub may still be working through what queued during the silence: give it 3 s first.
                 verifyAt = (Self.clock() + 3, now.adding(seconds: -1))
             }
-        case .initial, .records, .budgetedWaiting:
+        case .initial, .records, .budgetedWaiting, .catchUp:
             let recs = ok ? HubRecord.parse(dbReply: m.content, buffers: m.buffers) : []
-            box.state.withLock { $0.mirror.apply(records: recs, now: now) }
+            box.state.withLock { s in
+                s.mirror.apply(records: recs, now: now)
+                if ok, case .catchUp(let before) = p.kind { s.mirror.recordsGone(finishedBefore: before) }
+            }
             if p.kind == .budgetedWaiting { budget.spend(recs.count) }
         case .byId:
             let asked = askedById.removeValue(forKey: parent) ?? []

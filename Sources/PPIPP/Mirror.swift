@@ -562,6 +562,21 @@ public struct IPPMirror: Sendable {
         return ids
     }
 
+    /// After a query for every task the hub received a result for since before the flood: rows finished (on IOPub)
+    /// before `before` whose record it did not return are gone from the hub. Returns how many.
+    @discardableResult
+    public mutating func recordsGone(finishedBefore before: Timestamp) -> Int {
+        var gone: [String] = []
+        for k in recordQueueHead..<recordQueue.count {
+            let r = recordQueue[k]
+            if rows[r].recordPending, rows[r].status.isFinished, let c = rows[r].completed, c < before {
+                gone.append(rows[r].msgId)
+            }
+        }
+        recordsGone(gone)
+        return gone.count
+    }
+
     /// The hub no longer has these tasks' records (asked by msg_id, not returned): their rows say so.
     public mutating func recordsGone(_ ids: [String]) {
         for id in ids {
@@ -902,7 +917,7 @@ public struct IPPMirror: Sendable {
         let i = id.rawValue - 1
         guard rows.indices.contains(i) else { return nil }
         let r = rows[i]
-        var text = r.text
+        var text = r.callText
         if var v = r.result, r.command == nil {
             // A one-item map chunk returns [x]; the client's AsyncMapResult shows x.
             if r.isMapChunk, case .list(let items) = v, items.count == 1 { v = items[0] }

@@ -126,5 +126,11 @@ struct RecordBudgetTests {
         m.apply(records: [reply], now: MirrorTests.t0)
         #expect(m.row(msgId: "t2")?.recordPending == true)
         #expect(m.recordPendingIds(limit: 1, submittedBefore: MirrorTests.t0).isEmpty)
+        // After the flood, the hub returned every result it holds: t3, finished on IOPub before then and not
+        // returned, is gone; t4, still running, waits.
+        m.apply(io: .idle(engine: nil, at: MirrorTests.t0), msgId: "t3", now: MirrorTests.t0)
+        #expect(m.recordsGone(finishedBefore: MirrorTests.t0.adding(seconds: 1)) == 1)
+        #expect(m.row(msgId: "t3")?.recordGone == true && m.row(msgId: "t4")?.recordPending == true)
+        #expect(m.recordBacklog == 7)
     }
 }
