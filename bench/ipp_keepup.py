@@ -96,12 +96,15 @@ def percentile(sorted_xs, q):
 
 # The reader of ppdash's --follow lines: its own process, so the time it stamps on each line is when a consumer
 # reads it, not when this script's thread gets the GIL from the busy ipyparallel client. It prints `ready` at the
-# controller line, then `MSG_ID TIME` at the first line showing each task finished.
+# controller line, then `MSG_ID TIME` at the first line showing each task finished, and `settled MSG_ID` at the first
+# finished line that has the task's record (ppdash fetches records under a budget during a flood: until then the
+# call reads `(record pending)`).
 READER = r"""
 import sys, time
 FINISHED = ('"status":"ok"', '"status":"failed"', '"status":"aborted"', '"status":"error"')
 out = sys.stdout
 seen = set()
+settled = set()
 for raw in sys.stdin.buffer:
     now = time.time()
     if raw.startswith(b'{"event":"controller"'):
@@ -118,6 +121,10 @@ for raw in sys.stdin.buffer:
         continue
     k += len('"msg_id":"')
     msg_id = line[k : line.find('"', k)]
+    if msg_id not in settled and '"call":"(record pending)"' not in line:
+        settled.add(msg_id)
+        out.write(f"settled {msg_id}\n")
+        out.flush()
     if msg_id not in seen:
         seen.add(msg_id)
         out.write(f"{msg_id} {now!r}\n")
@@ -130,6 +137,7 @@ class Watcher:
 
     def __init__(self, ppdash, conn, trace=None):
         self.seen = {}  # msg_id -> time.time() when the reader read the first finished line
+        self.settled = set()  # msg_ids shown finished with their record
         self.ready = threading.Event()
         env = dict(os.environ)
         if trace:
@@ -155,6 +163,8 @@ class Watcher:
             p = raw.split()
             if p == [b"ready"]:
                 self.ready.set()
+            elif len(p) == 2 and p[0] == b"settled":
+                self.settled.add(p[1].decode())
             elif len(p) == 2:
                 seen[p[0].decode()] = float(p[1])
 
@@ -317,6 +327,16 @@ def main():
             t0 = time.time()
             ars = drive(view, waves, wave)
             wall = time.time() - t0
+            if phase == "B":
+                # The controller's CPU counts until ppdash has every task's record (or the hub's word that it
+                # dropped it): the records it deferred during the flood are part of what watching costs.
+                ids = [m for ar in ars for m in ar.msg_ids]
+                end = time.time() + 60
+                while time.time() < end and any(m not in watcher.settled for m in ids):
+                    time.sleep(0.1)
+                unsettled = sum(1 for m in ids if m not in watcher.settled)
+                if unsettled:
+                    log(f"phase B: {unsettled} tasks still without their record after 60 s")
             c1 = cpu_seconds(pids)
             n = waves * wave
             cpu[phase] += c1 - c0
