@@ -17,13 +17,9 @@ struct ResumeRangeE2ETests {
         return true
     }
 
-    @Test("SIGKILL early in ::: 1..10000000, then resume: 10,000,000 tasks to run, streamed from task 1, none twice")
-    func killedTenMillionResumes() async {
-        let dir = TempDir()
-        defer { dir.remove() }
-        let journal = dir.file("j.jsonl")
-        let m = String(UInt32.random(in: 100_000...999_999))
-        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+    /// `run -j 2 --journal J ... ::: 1..10000000` in `dir`, SIGKILLed once its two first tasks run (each waits in
+    /// `sleep 1M` until `go` exists, made here after the kill). False (recorded) when ppdash is not built.
+    private func killTenMillionEarly(_ dir: TempDir, journal: String, marker m: String) async -> Bool {
         let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
         guard
             let child = PPDash.start(
@@ -31,13 +27,24 @@ struct ResumeRangeE2ETests {
                 timeout: 60)
         else {
             Issue.record(Comment(rawValue: PPDash.notFound))
-            return
+            return false
         }
         let running = await waitFor(20) { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" }.count >= 2 }
         child.signal(SIGKILL)
         _ = await child.wait()
         #expect(running)
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
+        return true
+    }
+
+    @Test("SIGKILL early in ::: 1..10000000, then resume: 10,000,000 tasks to run, streamed from task 1, none twice")
+    func killedTenMillionResumes() async {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let journal = dir.file("j.jsonl")
+        let m = String(UInt32.random(in: 100_000...999_999))
+        defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
+        guard await killTenMillionEarly(dir, journal: journal, marker: m) else { return }
         // The resume streams from task 1 (the two killed tasks first); stopped once 3,000 tasks have run.
         guard
             let resume = PPDash.start(
@@ -71,21 +78,7 @@ struct ResumeRangeE2ETests {
         let journal = dir.file("j.jsonl")
         let m = String(UInt32.random(in: 100_000...999_999))
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
-        let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
-        guard
-            let child = PPDash.start(
-                ["run", "-j", "2", "--journal", journal, "--", template, ":::", "1..10000000"], directory: dir.path,
-                timeout: 60),
-            let bin = PPDash.path
-        else {
-            Issue.record(Comment(rawValue: PPDash.notFound))
-            return
-        }
-        let running = await waitFor(20) { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" }.count >= 2 }
-        child.signal(SIGKILL)
-        _ = await child.wait()
-        #expect(running)
-        _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
+        guard await killTenMillionEarly(dir, journal: journal, marker: m), let bin = PPDash.path else { return }
         let cmd = "cd \(shellQuote(dir.path)) && exec " + [bin, "resume", journal, "--kill-orphans", "-j", "4"].map(shellQuote).joined(separator: " ")
         let (t, r0) = await Tmux.start(cmd, width: 110, height: 32)
         defer { t.kill() }
