@@ -86,6 +86,10 @@ public struct HubRequestCounts: Sendable, Equatable {
     public var connection = 0
     public var db = 0
     public var iopub = 0
+    /// Records the hub returned, each a deep copy of its whole record (the controller's cost of watching).
+    public var records = 0
+    /// `db` requests sent under the flood budget (by msg_id, or the waiting query at most every 5 s).
+    public var budgeted = 0
     public init() {}
 }
 
@@ -621,6 +625,7 @@ final class PollLoop {
             pending[m.msgId] = (kind, Self.clock(), timeout)
             box.state.withLock {
                 if kind == .connection { $0.requests.connection += 1 } else { $0.requests.db += 1 }
+                if kind == .byId || kind == .budgetedWaiting { $0.requests.budgeted += 1 }
             }
             return m.msgId
         }
@@ -912,9 +917,11 @@ final class PollLoop {
 
     func handleReply(_ m: JupyterMessage, now: Timestamp) {
         guard let parent = m.parentId, let p = pending.removeValue(forKey: parent) else { return }
-        if IPPTrace.shared != nil, p.kind != .connection {
+        if p.kind != .connection {
             // Each record of a db reply is a deep copy of the hub's whole record (DictDB copies every match).
-            traceLines.append("db \(p.kind.traceName) \(m.content["records"]?.array?.count ?? 0) \(IPPTrace.now())")
+            let copies = m.content["records"]?.array?.count ?? 0
+            box.state.withLock { $0.requests.records += copies }
+            if IPPTrace.shared != nil { traceLines.append("db \(p.kind.traceName) \(copies) \(IPPTrace.now())") }
         }
         everConnected = true
         let afterSilence = attempt > 0

@@ -26,7 +26,20 @@ public struct RecordBudget: Sendable, Equatable {
     var calmSince: Double?
     var nextWaiting: Double = 0
 
-    public init() {}
+    /// At most `perSecond` records a second during a flood (0: none until it is over, then one catch-up).
+    public init(perSecond: Double = 40) {
+        self.perSecond = perSecond
+        burst = perSecond > 0 ? max(1, perSecond) : 0
+        tokens = burst
+    }
+
+    /// Every record, flood or not: the full queries every cycle (each record costs the hub a deep copy: about
+    /// +15-30% of a flooded controller's CPU).
+    public static var unlimited: RecordBudget {
+        var b = RecordBudget()
+        b.floodRate = .infinity
+        return b
+    }
 
     /// What to ask this cycle.
     public enum Plan: Sendable, Equatable {

@@ -38,11 +38,24 @@ struct IPPCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds to keep retrying an unreachable controller before giving up (--json and --submit).", valueName: "SECONDS"))
     var timeout = Seconds(30)
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Task records a second to ask the hub for during a flood of tasks, or 'all'. Each record costs the "
+                + "controller a deep copy: 'all' adds 15-30% to a flooded controller's CPU; the default keeps it near "
+                + "3%, and rows the hub dropped meanwhile (it keeps 1,024) say so.",
+            valueName: "RATE|all"))
+    var records = RecordRate.standard
+
     @OptionGroup var refresh: RefreshOption
 
     func validate() throws {
         try timeout.check("--timeout")
         if json && follow { throw ValidationError("--json prints once and --follow streams: choose one") }
+        if case .perSecond(let n, let text) = records, !(n.isFinite && (0...RecordRate.most).contains(n)) {
+            throw ValidationError(
+                "--records must be 'all' or a number of records a second from 0 to \(Int(RecordRate.most)) (got \(text))")
+        }
     }
 
     func run() throws {
@@ -56,6 +69,7 @@ struct IPPCommand: ParsableCommand {
             }
             var options = IPPSource.Options()
             options.trackChanges = follow
+            options.budget = records.budget
             source = try IPPSource(info: info, options: options)
         } catch {
             note("ppdash: \(error)")  // IPPError or ZMQError: their message
@@ -210,6 +224,46 @@ struct IPPCommand: ParsableCommand {
             if since < 0.02 { usleep(useconds_t((0.02 - since) * 1e6)) }
             _ = source.waitForChanges(timeout: 0.25)
             turnStart = Double(SystemClock().monotonicNanoseconds()) / 1e9
+        }
+    }
+}
+
+/// `--records`: how many task records a second `ppdash ipp` asks the hub for during a flood, or all of them.
+enum RecordRate: ExpressibleByArgument, Sendable {
+    case all
+    /// The rate, and the argument as given (so an error shows what the user wrote).
+    case perSecond(Double, String)
+
+    /// More than any hub serves: DictDB copies a record in a few hundred µs.
+    static let most: Double = 1_000_000
+
+    /// The flood budget's own rate.
+    static var standard: RecordRate {
+        let n = RecordBudget().perSecond
+        return .perSecond(n, String(format: "%g", n))
+    }
+
+    init?(argument: String) {
+        if argument == "all" {
+            self = .all
+        } else if let n = Double(argument) {
+            self = .perSecond(n, argument)
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .all: "all"
+        case .perSecond(_, let text): text
+        }
+    }
+
+    var budget: RecordBudget {
+        switch self {
+        case .all: .unlimited
+        case .perSecond(let n, _): RecordBudget(perSecond: n)
         }
     }
 }

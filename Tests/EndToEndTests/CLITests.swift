@@ -473,6 +473,10 @@ struct CLITests {
         Refused(args: ["engine", "--connect", "127.0.0.1:1"], says: ["HOME is not set"], env: ["HOME": nil, "XDG_RUNTIME_DIR": nil]),
         Refused(args: ["demo", "--headless", "--refresh", "-5"], says: ["--refresh must be a finite number of seconds > 0 (got -5)"]),
         Refused(args: ["ipp", "--json", "--timeout", "-1"], says: ["--timeout must be a finite number of seconds > 0 (got -1)"]),
+        Refused(args: ["ipp", "--json", "--records", "-1"], says: ["--records must be 'all' or a number of records a second from 0 to 1000000 (got -1)"]),
+        Refused(args: ["ipp", "--json", "--records", "nan"], says: ["--records must be 'all'", "(got nan)"]),
+        Refused(args: ["ipp", "--json", "--records", "1e400"], says: ["--records must be 'all'", "(got 1e400)"]),
+        Refused(args: ["ipp", "--json", "--records", "fast"], says: ["'fast' is invalid for '--records <RATE|all>'"]),
     ])
     func refusedAtOnce(_ bad: Refused) async {
         let r = await PPDash.run(bad.args, env: bad.env, stdin: [], timeout: 15)

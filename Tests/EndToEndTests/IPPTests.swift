@@ -380,6 +380,9 @@ struct IPPTests {
         let cycles = watcher.syncs + 1
         #expect(counts.db <= 2 * cycles + cycles / 3 + 4, "\(counts.db) db requests in \(cycles) cycles")
         #expect(counts.connection <= cycles + 1, "\(counts.connection) connection requests in \(cycles) cycles")
+        // Each record the hub returns is a deep copy on the controller: about one per task at most (the flood's
+        // records by msg_id under the budget, or the waiting and finished queries), never one per task per cycle.
+        #expect(counts.records <= 2 * ids.count, "the hub copied \(counts.records) records for 300 tasks (\(counts))")
         #expect(watcher.mirror.batches.allSatisfy { $0.label == "noop" }, "\(watcher.mirror.batches.map(\.label))")
 
         // --follow printed every task finished, and the trace holds every stage the bench splits the latency into

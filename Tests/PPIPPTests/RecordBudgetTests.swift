@@ -47,6 +47,31 @@ struct RecordBudgetTests {
         #expect(waitingAt.count >= 11)
     }
 
+    @Test("--records all never budgets; --records 0 asks none by msg_id in a flood; a fractional rate still fetches")
+    func rates() {
+        // 400 tasks/s first seen on IOPub for 20 s, a cycle every 0.5 s.
+        func fetched(_ budget: RecordBudget) -> (fetched: Int, full: Int) {
+            var b = budget
+            _ = b.plan(now: 0, newPending: 0, backlog: 0)
+            var fetched = 0
+            var full = 0
+            for k in 1...40 {
+                switch b.plan(now: Double(k) * 0.5, newPending: 200, backlog: 200 * k) {
+                case .full: full += 1
+                case .flood(let n, _): fetched += n
+                }
+            }
+            return (fetched, full)
+        }
+        #expect(fetched(.unlimited) == (0, 40))
+        #expect(fetched(RecordBudget(perSecond: 0)) == (0, 0))
+        // 0.5 a second: one record every 2 s (the bucket holds at least one).
+        let half = fetched(RecordBudget(perSecond: 0.5))
+        #expect(half.full == 0 && (9...11).contains(half.fetched), "\(half)")
+        let many = fetched(RecordBudget(perSecond: 1_000))
+        #expect(many.full == 0 && many.fetched >= 19_000, "\(many)")
+    }
+
     @Test("a waiting query that brought many records puts the budget in debt: no fetch, no waiting query until repaid")
     func debt() {
         var b = RecordBudget()
