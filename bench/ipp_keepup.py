@@ -98,7 +98,7 @@ def percentile(sorted_xs, q):
 # reads it, not when this script's thread gets the GIL from the busy ipyparallel client. It prints `ready` at the
 # controller line, then `MSG_ID TIME` at the first line showing each task finished, and `settled MSG_ID` at the first
 # finished line that has the task's record (ppdash fetches records under a budget during a flood: until then the
-# call reads `(record pending)`).
+# line says `"record":"pending"`).
 READER = r"""
 import sys, time
 FINISHED = ('"status":"ok"', '"status":"failed"', '"status":"aborted"', '"status":"error"')
@@ -121,7 +121,7 @@ for raw in sys.stdin.buffer:
         continue
     k += len('"msg_id":"')
     msg_id = line[k : line.find('"', k)]
-    if msg_id not in settled and '"call":"(record pending)"' not in line:
+    if msg_id not in settled and '"record":"pending"' not in line:
         settled.add(msg_id)
         out.write(f"settled {msg_id}\n")
         out.flush()

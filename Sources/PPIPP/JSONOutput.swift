@@ -43,7 +43,10 @@ public enum IPPJSON {
         o.add("queue", r.queue)
         o.add("session", r.session)
         o.add("label", r.label)
-        o.add("call", r.callText)
+        // A call not known yet is null, and `record` says why (`pending` or `dropped`); null once the record came.
+        let record = r.recordState
+        o.add("call", record == nil ? r.text : nil)
+        o.add("record", record)
         o.add("command", r.command)
         o.add("exit", r.exitStatus.map(Int.init))
         o.add("signal", r.signal.map(Int.init))

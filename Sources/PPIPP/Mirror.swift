@@ -110,12 +110,22 @@ public struct IPPMirror: Sendable {
         /// Asked for by msg_id and not returned: the hub dropped its record (DictDB keeps its newest 1024).
         public internal(set) var recordGone = false
 
+        /// Why the call is not known: `pending` (the hub's record not fetched yet) or `dropped` (the hub no longer
+        /// holds it); nil when the call is known.
+        public var recordState: String? {
+            guard text == msgId, function == nil else { return nil }
+            if recordPending { return "pending" }
+            if recordGone { return "dropped" }
+            return nil
+        }
+
         /// The call for display: what is not known yet says so rather than show the msg_id as a call.
         public var callText: String {
-            guard text == msgId, function == nil else { return text }
-            if recordPending { return "(record pending)" }
-            if recordGone { return "(no record: the hub dropped it)" }
-            return text
+            switch recordState {
+            case "pending": "(record pending)"
+            case "dropped": "(no record: the hub dropped it)"
+            default: text
+            }
         }
     }
 

@@ -144,6 +144,11 @@ struct RecordBudgetTests {
         #expect(m.recordBacklog == 8)
         #expect(m.row(msgId: "t0")?.callText == "noop(1)")
         #expect(m.row(msgId: "t1")?.callText == "(no record: the hub dropped it)")
+        // --json and --follow: the call is null while not known, and `record` says why; a known call has no note.
+        func json(_ id: String) -> String { IPPJSON.task(m.row(msgId: id)!, index: 0) }
+        #expect(json("t0").contains(#""call":"noop(1)","record":null"#), "\(json("t0"))")
+        #expect(json("t1").contains(#""call":null,"record":"dropped""#), "\(json("t1"))")
+        #expect(json("t2").contains(#""call":null,"record":"pending""#), "\(json("t2"))")
         #expect(m.recordPendingIds(limit: 3) == ["t2", "t3", "t4"])
         // A reply to ppdash's own task (no submission time) is not the hub's record.
         var reply = HubRecord(msgId: "t2")
