@@ -473,6 +473,8 @@ final class PollLoop {
     /// The hub's DictDB keeps its newest 1024 records and drops a tenth when over: rows older than this many are
     /// likely gone, and are asked for after a flood rather than during it.
     static let hubKeeps = 900
+    /// Reply bytes in one turn past which the heap is trimmed.
+    static let trimAfterBytes = 1 << 20
     /// The msg_ids each pending by-id request asked for (those not returned are gone from the hub).
     var askedById: [String: [String]] = [:]
     var synced = false
@@ -552,11 +554,13 @@ final class PollLoop {
             var regMsgs = 0
             var regMicros: Int64 = 0
             var ioMsgs = 0
+            var regBytes = 0
             for (k, s) in sockets.enumerated() where ready[k] {
                 let t0 = trace == nil ? 0 : IPPTrace.now()
                 var n = 0
                 while n < 2000, let frames = zmq.receive(s) {
                     handle(frames, from: s)
+                    if s === reg { regBytes += frames.reduce(0) { $0 + $1.count } }
                     n += 1
                     // Completions that came in meanwhile go before the next reply.
                     if s !== iopub { ioMsgs += drain(iopub) }
@@ -568,6 +572,9 @@ final class PollLoop {
                 }
             }
             box.announceChanges()
+            // A big reply (a first load, the catch-up after a flood: a thousand whole records) was parsed and
+            // dropped: give its memory back, or the resident set keeps it for the session.
+            if regBytes >= Self.trimAfterBytes { SystemFacts.trimHeap() }
             if let trace, regMsgs + ioMsgs > 0 {
                 traceLines.append("turn \(start) \(polled) \(IPPTrace.now()) \(regMsgs) \(ioMsgs) \(regMicros)")
                 trace.write(traceLines)

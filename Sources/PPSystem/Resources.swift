@@ -1,5 +1,6 @@
 // What a task and a host use: the reaped child's rusage (as `/usr/bin/time -v` reports it), a live process tree's
 // CPU and resident memory from /proc, the host's load and available memory.
+import CPPSys
 import Glibc
 
 /// A finished process's resource use, from wait4's rusage: its own and that of the children it waited for.
@@ -193,4 +194,10 @@ public struct HostLoad: Sendable, Hashable, Codable {
             loadavg: String(decoding: l, as: UTF8.self), meminfo: String(decoding: m, as: UTF8.self),
             cpus: Int32(clamping: sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
+}
+
+extension SystemFacts {
+    /// Gives the heap's free memory back to the system (glibc's malloc_trim), so the resident set holds what is still
+    /// in use: after a large transient (a big reply parsed and dropped), or before reading RSS for a figure.
+    public static func trimHeap() { ppsys_trim_heap() }
 }

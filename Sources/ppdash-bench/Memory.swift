@@ -11,14 +11,6 @@ func residentBytes() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// glibc's trimHeap(): freed heap goes back to the system, so RSS counts what is still held. (malloc.h is not
-/// in Swift's Glibc module: found with dlsym.)
-func trimHeap() {
-    typealias Trim = @convention(c) (Int) -> Int32
-    guard let me = dlopen(nil, RTLD_NOW), let sym = dlsym(me, "malloc_trim") else { return }
-    _ = unsafeBitCast(sym, to: Trim.self)(0)
-}
-
 /// Memory per finished task record: the RSS growth over `count` no-op tasks, in a process of its own (so memory
 /// freed by earlier figures does not hide the growth).
 enum Memory {
@@ -37,12 +29,12 @@ enum Memory {
         let client = Client(engines: 4)
         let view = client.loadBalancedView()
         _ = try view.submit(builtins: Array(repeating: .noop, count: 1000)).get()
-        trimHeap()
+        SystemFacts.trimHeap()
         let before = residentBytes()
         // One batch: what the scheduler keeps of it stays (the records, the ready queue's capacity), the arrays
         // that carried it in go.
         _ = try view.submit(builtins: [BuiltinTask](repeating: .noop, count: count)).wait()
-        trimHeap()
+        SystemFacts.trimHeap()
         let after = residentBytes()
         guard client.scheduler.totals.ok == count + 1000 else { throw BenchError("not every no-op finished ok") }
         return Double(after - before) / Double(count)

@@ -10,6 +10,9 @@
 
 /// pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)); 0 or -1 with errno.
 int ppsys_pipe_cloexec(int fds[2], int nonblock);
+
+/// malloc_trim(0): freed heap goes back to the system (malloc.h is not in Swift's Glibc module).
+void ppsys_trim_heap(void);
 /// pidfd_open(2) and pidfd_send_signal(2) through syscall(2); -1 with errno on failure.
 int ppsys_pidfd_open(pid_t pid);
 int ppsys_pidfd_send_signal(int pidfd, int sig);
