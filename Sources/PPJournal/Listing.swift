@@ -41,8 +41,12 @@ public struct JournalSummary: Sendable {
     public var path: String
     public var state: JournalState
     public var started: Timestamp
-    /// Journal-wide counts from the last `progress` or `end` line; nil when the tail holds none.
+    /// Journal-wide counts from the last `progress` or `end` line, with the tasks that finished after it; nil when
+    /// the tail holds none.
     public var counts: StatusCounts?
+    /// Results after the last `progress` line that re-ran a task of an earlier run (a resume killed before its next
+    /// one): not in `counts`, since the task's earlier outcome is not in the part read.
+    public var uncounted = 0
     /// Tasks of the run's sweep (from the header's arguments), when known.
     public var planned: Int?
     /// Runs (1 + resumes), when the tail says.
@@ -63,11 +67,33 @@ public struct JournalGlance: Sendable {
     public var last: JournalHeader
     public var endReason: String?
     public var counts: StatusCounts?
+    /// Tasks that finished after the last `progress` or `end` line, by status: the writer puts one every 2 s, so a
+    /// ppdash killed meanwhile left up to 2 s of results after it. First runs only (see `rerunsSince`).
+    public var finishedSince = StatusCounts()
+    /// Results after that line that re-ran a task of an earlier run (its earlier outcome is not in the tail).
+    public var rerunsSince = 0
     public var runs: Int?
     public var damaged: [String]
     /// Another process holds the journal's lock (a ppdash writes it).
     public var locked: Bool
     public var modified: Timestamp
+}
+
+extension JournalGlance {
+    /// The last counts in the tail with the tasks that finished after them: each left the unfinished ones (running
+    /// first), and a task submitted after the counts (read from stdin) and already finished adds to the total.
+    public var countsNow: StatusCounts? {
+        guard var c = counts else { return nil }
+        for s in TaskStatus.allCases where s.isFinished {
+            var k = finishedSince[s]
+            c[s] += k
+            let fromRunning = min(k, c.running)
+            c.running -= fromRunning
+            k -= fromRunning
+            c.pending -= min(k, c.pending)
+        }
+        return c
+    }
 }
 
 /// Finds and summarises journals.
@@ -171,8 +197,8 @@ public enum JournalListing {
                 planned = Sweep(template: template, groups: groups).count
             }
             return JournalSummary(
-                path: path, state: state(of: g, host: host), started: g.first.started, counts: g.counts,
-                planned: planned, runs: g.runs, header: g.first, problem: nil,
+                path: path, state: state(of: g, host: host), started: g.first.started, counts: g.countsNow,
+                uncounted: g.counts == nil ? 0 : g.rerunsSince, planned: planned, runs: g.runs, header: g.first, problem: nil,
                 damage: g.damaged.isEmpty ? nil : g.damaged[0] + (g.damaged.count > 1 ? " (and \(g.damaged.count - 1) more)" : ""),
                 modified: g.modified)
         } catch {
@@ -277,14 +303,23 @@ public enum JournalListing {
                 if name == "progress" || name == "end" {
                     if let c = j["tasks"], let counts = counts(c) {
                         g.counts = counts
+                        g.finishedSince = StatusCounts()
+                        g.rerunsSince = 0
                         if let r = j["run"]?.int, r >= 1 { g.runs = r }
                     } else if name == "end", g.last == first, let counts = counts(j) {
                         g.counts = counts  // a journal before journal-wide counts: the first run's own
+                        g.finishedSince = StatusCounts()
+                        g.rerunsSince = 0
                     }
                 }
                 do throws(JournalEvent.LineProblem) {
-                    let event = try JournalEvent.decode(j)
-                    if case .end(let e) = event { g.endReason = e.reason }
+                    switch try JournalEvent.decode(j) {
+                    case .end(let e): g.endReason = e.reason
+                    case .completed(let r, let of, let attempt):
+                        guard let status = TaskStatus(name: r.status), status.isFinished else { break }
+                        if of == nil && attempt == nil { g.finishedSince[status] += 1 } else { g.rerunsSince += 1 }
+                    default: break
+                    }
                 } catch {
                     g.damaged.append(error.description)
                 }

@@ -65,6 +65,7 @@ struct LsCommand: ParsableCommand {
             var state = s.state.description
             if let r = s.runs, r > 1 { state += ", \(r - 1) resume\(r == 2 ? "" : "s")" }
             if let d = s.damage { state += ", damaged lines (\(d))" }
+            if s.uncounted > 0 { state += ", \(s.uncounted) re-run\(s.uncounted == 1 ? "" : "s") not in the counts" }
             let what = s.header.template ?? s.header.kind
             let shortWhat = what.count > 40 ? String(what.prefix(39)) + "…" : what
             if let c = s.counts {

@@ -33,22 +33,6 @@ struct ResumeInput: Sendable {
         return (String(seq), seq, 1)
     }
 
-    /// Feeds the tasks to `stream` in order, while fewer than `InputFeed.readAhead` wait to start; closes it.
-    func feed(_ stream: ShellStream) {
-        var i = 0
-        var stopped = false
-        while i < count && !stopped {
-            guard stream.waitForRoom(below: InputFeed.readAhead) else {
-                stopped = true
-                break
-            }
-            let n = min(256, count - i)
-            if !stream.append(shellTasks: (i..<(i + n)).map(task)) { stopped = true }
-            i += n
-        }
-        stream.close(inputEnded: !stopped)
-    }
-
     /// Appends a resume header to the journal and opens the socket; the new ids 1... are written as the tasks
     /// they run again (their first run's id and seq, with the attempt), computed from the id (nothing a task).
     func open(

@@ -233,16 +233,13 @@ extension RunOptions {
             Thread.detachNewThread { items.feed(stream) }
         case .resume(let r) where r.tail == nil:
             ar = try view.submit(shellTasks: (0..<r.count).map(r.task), label: r.label)
-        case .resume(let r) where dashboard:
-            // The tail made as it is dispatched; ids stay 1... in order (the journal computes each task's origin
-            // from its id): the dashboard takes no other batch until the last task is made.
-            ar = try view.submitLazy(count: r.count, label: r.label, task: r.task)
         case .resume(let r):
-            // The never-submitted tail is made as it is dispatched (bounded read-ahead): resuming a range of
-            // millions costs nothing up front.
-            let stream = try view.openStream(template: r.tail!.sweep.template)
-            ar = stream.result
-            Thread.detachNewThread { r.feed(stream) }
+            // The never-submitted tail is made as it is dispatched (bounded read-ahead, the sweep's path): resuming
+            // a range of millions costs nothing up front, and the batch counts every task from the start, so a run
+            // stopped early (SIGTERM, --halt) aborts and counts those never made, as `run` does. Ids stay 1... in
+            // order (the journal computes each task's origin from its id): the dashboard takes no other batch until
+            // the last task is made.
+            ar = try view.submitLazy(count: r.count, label: r.label, task: r.task)
         }
         session?.writer.flush()
 

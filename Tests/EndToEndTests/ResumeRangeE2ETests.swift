@@ -69,6 +69,13 @@ struct ResumeRangeE2ETests {
         #expect(ran.allSatisfy { $0 >= 1 } && top - ran.count <= 16, "highest \(top), \(ran.count) ran")
         // Not a figure (the bench has it): a bound far below the ~1 GB a row a task would take.
         if let rss { #expect(rss < 300_000, "\(rss) KiB resident while resuming") }
+        // Stopped early, the resume counts every task it was to run, those never made too (aborted, as `run` does):
+        // its summary and ls say 10,000,000, not the few thousand made.
+        #expect(r.err.contains("stopped by SIGTERM: 10000000 tasks: "), "\(r.err.suffix(1000))")
+        let ls = await PPDash.run(["ls", "--dir", dir.path], timeout: 20)
+        let row = ls.outLines.first { $0.contains("j.jsonl") } ?? ""
+        let cells = row.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(row.contains("terminated") && cells.contains("10000000") && cells.contains("0"), "\(ls)")
     }
 
     @Test("the same resume in the dashboard: the tail made as it runs (memory of the tasks made, not 10M), in order")

@@ -715,6 +715,59 @@ struct LsGlanceAndPruneTests {
         #expect(s.damage != nil && s.problem == nil)
     }
 
+    @Test("ls counts the results after the last progress line (a killed ppdash left up to 2 s of them); a resume's re-runs it says it did not count")
+    func countsAfterTheLastProgressLine() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/j.jsonl"
+        // Tasks 1-5 as in `sample`, then the progress line (1 ok, 1 error, 1 aborted, 1 running, 1 pending), then
+        // task 3 (running) ended ok and task 4 (pending) timed out before the kill.
+        let progress =
+            "{\"event\":\"progress\",\"run\":1,\"tasks\":{\"total\":5,\"pending\":1,\"running\":1,\"ok\":1,\"error\":1,\"aborted\":1,\"timeout\":0}}"
+        let killed = sample + [progress, completed(3, "ok"), started(4), completed(4, "timeout")]
+        try (killed.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let g = try JournalListing.glance(path)
+        #expect(g.counts?.ok == 1, "the progress line's own counts")
+        var want = StatusCounts()
+        (want.ok, want.error, want.aborted, want.timeout) = (2, 1, 1, 1)
+        #expect(g.countsNow == want, "\(String(describing: g.countsNow))")
+        let s = JournalListing.summary(of: path, host: "elsewhere")
+        #expect(s.counts == want && s.uncounted == 0)
+
+        // A resume killed before its first progress line: its re-run of task 2 cannot be counted from the tail (the
+        // task's earlier outcome is not there), and ls says so.
+        let resumed =
+            killed + [
+                "{\"event\":\"end\",\"reason\":\"interrupted\",\"tasks\":{\"total\":5,\"pending\":0,\"running\":0,\"ok\":2,\"error\":1,\"aborted\":1,\"timeout\":1}}",
+                headerLine(run: 2, pid: 5000), batchLine, submitted(2, "2", of: "2"), started(2), completed(2, "ok", of: "2"),
+            ]
+        try (resumed.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let r = JournalListing.summary(of: path, host: "elsewhere")
+        #expect(r.counts == want && r.uncounted == 1, "\(String(describing: r.counts)) \(r.uncounted)")
+    }
+
+    @Test("ls on a journal read as a killed ppdash leaves it: the counts equal the scheduler's, whenever the last progress line was written")
+    func countsOfALiveWriterAgree() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/j.jsonl"
+        let client = Client(engines: 2)
+        defer { client.shutdown() }
+        let header = JournalHeader(kind: "run", ppdashVersion: "test", engines: ["local:2"], template: "echo {}", arguments: [["a"]])
+        let writer = try JournalWriter(path: path, header: header, scheduler: client.scheduler, warn: { Issue.record("warning: \($0)") })
+        client.scheduler.addObserver { writer.record($0) }
+        let view = client.loadBalancedView()
+        #expect(try view.submit(builtins: Array(repeating: .noop, count: 40)).wait(timeout: 10))
+        // The sync thread writes a progress line every 2 s: wait for one (bounded), then finish more tasks.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try? JournalListing.glance(path))?.counts == nil { usleep(20_000) }
+        #expect(try JournalListing.glance(path).counts != nil, "no progress line in 10 s")
+        #expect(try view.submit(builtins: Array(repeating: .noop, count: 25)).wait(timeout: 10))
+        let g = try JournalListing.glance(path)
+        #expect(g.countsNow == client.scheduler.totals, "ls \(String(describing: g.countsNow)) vs \(client.scheduler.totals)")
+        writer.finish(reason: "done", totals: client.scheduler.totals)
+    }
+
     @Test func anUnreadableDirectoryIsAnErrorAMissingOneEmpty() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
