@@ -28,6 +28,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-algorithms", from: "1.2.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -58,6 +59,7 @@ let package = Package(
             name: "PPKit",
             dependencies: [
                 "PPSystem", "PPJSON",
+                .product(name: "Algorithms", package: "swift-algorithms"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -67,13 +69,19 @@ let package = Package(
         ),
         // Where the dashboard meets its sources: the source protocol, snapshots, the one table query, LocalSource.
         .target(name: "PPSource", dependencies: ["PPKit"], swiftSettings: strict),
-        .target(name: "PPTerm", dependencies: ["CNcurses", "PPSystem", "PPJSON"], swiftSettings: strict),
+        .target(
+            name: "PPTerm",
+            dependencies: ["CNcurses", "PPSystem", "PPJSON", .product(name: "Algorithms", package: "swift-algorithms")],
+            swiftSettings: strict),
         // For tests and the benchmark only: an ncurses screen in memory (it sets the process locale).
         .target(name: "PPTestSupport", dependencies: ["PPTerm", "CNcurses"], swiftSettings: strict),
         // An ipyparallel cluster as a dashboard source; libzmq is loaded at run time (dlopen), never linked.
         .target(
             name: "PPIPP",
-            dependencies: ["PPKit", "PPSource", "PPJSON", "PPSystem", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "PPKit", "PPSource", "PPJSON", "PPSystem", .product(name: "Algorithms", package: "swift-algorithms"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -81,7 +89,12 @@ let package = Package(
             dependencies: ["PPKit", "PPSource", "PPTerm", "PPSystem", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: strict),
         // The command line's journal: typed events, writer, reader, resume planning, `ls`.
-        .target(name: "PPJournal", dependencies: ["PPKit", "PPSource", "PPJSON", "PPAttach", "PPSystem"], swiftSettings: strict),
+        .target(
+            name: "PPJournal",
+            dependencies: [
+                "PPKit", "PPSource", "PPJSON", "PPAttach", "PPSystem", .product(name: "Algorithms", package: "swift-algorithms"),
+            ],
+            swiftSettings: strict),
         // The state socket `attach` speaks to, and its client: NIO Unix-domain sockets, JSON lines.
         .target(
             name: "PPAttach",

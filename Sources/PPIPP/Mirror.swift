@@ -1,3 +1,4 @@
+import Algorithms
 import Foundation
 import PPKit
 import PPSource
@@ -561,7 +562,8 @@ public struct IPPMirror: Sendable {
             recordQueueHead = 0
         }
         var ids: [String] = []
-        var k = recordQueueHead
+        // Rows are queued in order: the window starts by binary search, not by walking older pending rows.
+        var k = recordQueue[recordQueueHead...].partitioningIndex { $0 >= fromRow }
         while k < recordQueue.count, ids.count < limit {
             let r = recordQueue[k]
             k += 1

@@ -1,5 +1,6 @@
 // The reader's task table: one compact row a task (numbers, and the file offsets of the lines that hold its command,
 // arguments and outcome); a `JournalTask` is made from a row when asked, reading those lines back.
+import Algorithms
 import Glibc
 import PPJSON
 import PPKit
@@ -284,12 +285,7 @@ public struct PlannedTail: Sendable {
     /// The seq of the tail's `k`-th task (0-based).
     public func seq(_ k: Int) -> Int {
         if k >= unseenCovered { return covered + 1 + (k - unseenCovered) }
-        var lo = 0
-        var hi = unseenBefore.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if unseenBefore[mid] <= k { lo = mid } else { hi = mid - 1 }
-        }
+        let lo = unseenBefore.partitioningIndex { $0 > k } - 1
         var left = k - unseenBefore[lo]
         var w = lo * Self.blockWords
         while w < seen.count {

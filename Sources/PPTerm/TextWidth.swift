@@ -1,5 +1,7 @@
 // Column widths of text, as a terminal shows it (wcwidth semantics, computed per grapheme, no locale needed).
 
+import Algorithms
+
 /// Terminal columns taken by `s` (wcwidth semantics for East Asian wide / emoji = 2, combining = 0); control characters count 1, as Canvas shows them as "·".
 public func displayWidth(_ s: String) -> Int {
     var total = 0
@@ -82,12 +84,6 @@ private let wideRanges: [ClosedRange<UInt32>] = [
 
 private func isEastAsianWide(_ v: UInt32) -> Bool {
     if v < 0x1100 { return false }
-    var lo = 0
-    var hi = wideRanges.count - 1
-    while lo <= hi {
-        let mid = (lo + hi) / 2
-        let r = wideRanges[mid]
-        if v < r.lowerBound { hi = mid - 1 } else if v > r.upperBound { lo = mid + 1 } else { return true }
-    }
-    return false
+    let k = wideRanges.partitioningIndex { $0.upperBound >= v }
+    return k < wideRanges.count && wideRanges[k].contains(v)
 }

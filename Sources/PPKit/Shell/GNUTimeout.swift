@@ -1,6 +1,8 @@
 // GNU parallel's --timeout values, pure: seconds with time units (`1m30s`), and `N%` of the median run time of the
 // tasks done so far, computed as GNU parallel 20221122 computes it (its TimeoutQueue and remedian).
 
+import Algorithms
+
 /// `--timeout`: a fixed number of seconds, or a percentage of the median run time of the successful tasks.
 public enum GNUTimeout: Sendable, Equatable {
     case seconds(Double)
@@ -70,15 +72,7 @@ public struct GNURemedian: Sendable, Equatable {
         }
 
         /// The first index whose value is not below `v` (ASCII digits and a dot: String order is byte order).
-        func position(of v: String) -> Int {
-            var lo = 0
-            var hi = sorted.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if sorted[mid] < v { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
-        }
+        func position(of v: String) -> Int { sorted.partitioningIndex { $0 >= v } }
 
         /// perl's `(sort @a)[$#a/2]`: the lower middle value in string order.
         var lowerMiddle: String { sorted[(sorted.count - 1) / 2] }

@@ -1,3 +1,5 @@
+import Algorithms
+
 /// A command-line or prompt-line error in a template or its arguments.
 public struct SweepError: Error, CustomStringConvertible, Sendable, Equatable {
     public var message: String
@@ -314,12 +316,7 @@ public struct ArgGroup: Sendable, Hashable, RandomAccessCollection, ExpressibleB
     public subscript(i: Int) -> String {
         precondition(i >= 0 && i < endIndex, "argument index out of range")
         // The last item starting at or before `i`.
-        var lo = 0
-        var hi = starts.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if starts[mid] <= i { lo = mid } else { hi = mid - 1 }
-        }
+        let lo = starts.partitioningIndex { $0 > i } - 1
         let k = i - starts[lo]
         switch items[lo] {
         case .values(let v): return v[k]
