@@ -57,15 +57,13 @@ struct JournalE2ETests {
         let template = "if [ {} -gt 6 ] && [ ! -e \(dir.file("go")) ]; then sleep 1\(m); fi; echo out-{}"
         let runArgs = ["-j", "3", "--json", "--", template, ":::", "1..12"]
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
-        guard let child = PPDash.start(["run", "--journal", journal] + runArgs, timeout: 30) else {
-            Issue.record(Comment(rawValue: PPDash.notFound))
-            return
-        }
         func sleepers() -> [ProcInfo] { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" } }
-        let ready = await waitFor(15) { sleepers().count == 3 && events(journalLines(journal), "completed").count == 6 }
+        guard
+            let (ready, r) = await runKilled(["--journal", journal] + runArgs, within: 15, when: {
+                sleepers().count == 3 && events(journalLines(journal), "completed").count == 6
+            })
+        else { return }
         #expect(ready, "6 tasks done and 3 sleeping; journal: \(journalLines(journal).count) lines")
-        child.signal(SIGKILL)
-        let r = await child.wait()
         #expect(r.signal == SIGKILL, "\(r)")
 
         // Every task ppdash printed is in the journal as completed.
@@ -272,19 +270,13 @@ struct JournalResumeE2ETests {
         defer { for p in processes(matching: ": \(m)") { kill(p.pid, SIGKILL) } }
         let template = "pwd >> pwds; sleep {}; : \(m)"
         guard
-            let child = PPDash.start(
-                ["run", "-j", "2", "--timeout", "1", "--journal", journal, "--", template, ":::", "0.1", "0.2", "3", "3", "3", "3"],
-                directory: dir.path, timeout: 30)
-        else {
-            Issue.record(Comment(rawValue: PPDash.notFound))
-            return
-        }
-        let two = await waitFor(30) {
-            events(journalLines(journal), "completed").count >= 2 && events(journalLines(journal), "started").count >= 4
-        }
+            let (two, _) = await runKilled(
+                ["-j", "2", "--timeout", "1", "--journal", journal, "--", template, ":::", "0.1", "0.2", "3", "3", "3", "3"],
+                directory: dir.path, within: 30, when: {
+                    events(journalLines(journal), "completed").count >= 2 && events(journalLines(journal), "started").count >= 4
+                })
+        else { return }
         #expect(two, "2 done, 2 running: \(journalLines(journal).count) lines")
-        child.signal(SIGKILL)
-        _ = await child.wait()
         let r = await PPDash.run(["resume", journal, "--kill-orphans"], directory: elsewhere.path, timeout: 30)
         #expect(r.exitCode == 4, "4 tasks time out: GNU parallel's status 4: \(r)")
         #expect(r.err.contains("--timeout 1"), "says it reuses --timeout: \(r)")
@@ -371,21 +363,12 @@ struct JournalResumeE2ETests {
         let m = String(UInt32.random(in: 100_000...999_999))
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
         let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
-        guard
-            let child = PPDash.start(
-                ["run", "-j", "2", "--journal", journal, "--", template, ":::", "1..50000"], directory: dir.path,
-                timeout: 60)
-        else {
-            Issue.record(Comment(rawValue: PPDash.notFound))
-            return
-        }
         // Killed as soon as both tasks run (about 0.25 s in): the backlog of submitted lines is still being written.
-        let deadline = now() + 20
-        while processes(matching: "sleep 1\(m)").filter({ $0.comm == "sleep" }).count < 2 && now() < deadline {
-            usleep(5_000)
-        }
-        child.signal(SIGKILL)
-        _ = await child.wait()
+        guard
+            await runKilled(
+                ["-j", "2", "--journal", journal, "--", template, ":::", "1..50000"], directory: dir.path, timeout: 60,
+                every: 0.005, when: { processes(matching: "sleep 1\(m)").filter({ $0.comm == "sleep" }).count >= 2 }) != nil
+        else { return }
         let lines = journalLines(journal)
         // The orphan check sees both running tasks: by their `started` lines (written as each process starts, not
         // behind the backlog of `submitted` lines) or, for one killed between its start and that line, by the
@@ -410,14 +393,11 @@ struct JournalResumeE2ETests {
         let m = String(UInt32.random(in: 100_000...999_999))
         defer { for p in processes(matching: "sleep 1\(m)") { kill(p.pid, SIGKILL) } }
         guard
-            let child = PPDash.start(
-                ["run", "-j", "1", "--journal", journal, "--", "[ -e go ] || sleep 1\(m); echo {} >> side", ":::", "a"],
-                directory: dir.path, timeout: 30)
-        else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
-        let running = await waitFor(20) { events(journalLines(journal), "started").count == 1 }
+            let (running, _) = await runKilled(
+                ["-j", "1", "--journal", journal, "--", "[ -e go ] || sleep 1\(m); echo {} >> side", ":::", "a"],
+                directory: dir.path, when: { events(journalLines(journal), "started").count == 1 })
+        else { return }
         #expect(running)
-        child.signal(SIGKILL)
-        _ = await child.wait()
         // As if ppdash was killed between the task's start and its `started` line: drop that line.
         let kept = ((try? String(contentsOfFile: journal, encoding: .utf8)) ?? "").split(separator: "\n")
             .filter { !$0.contains("\"event\":\"started\"") }.joined(separator: "\n") + "\n"
@@ -461,13 +441,11 @@ struct JournalResumeE2ETests {
         // Tasks 1-3 finish (output past --max-output 10: spooled); 4-6 wait until the first run is killed.
         let template = "seq {}00 {}99; [ {} -le 3 ] || [ -e go ] || sleep 1\(m)"
         guard
-            let child = PPDash.start(
-                ["run", "-j", "1", "--max-output", "10", "--journal", journal, "--", template, ":::", "1", "2", "3", "4", "5", "6"],
-                directory: dir.path, timeout: 30)
-        else { return #expect(Bool(false), Comment(rawValue: PPDash.notFound)) }
-        #expect(await waitFor(20) { events(journalLines(journal), "completed").count == 3 })
-        child.signal(SIGKILL)
-        _ = await child.wait()
+            let (three, _) = await runKilled(
+                ["-j", "1", "--max-output", "10", "--journal", journal, "--", template, ":::", "1", "2", "3", "4", "5", "6"],
+                directory: dir.path, when: { events(journalLines(journal), "completed").count == 3 })
+        else { return }
+        #expect(three)
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
         let r = await PPDash.run(["resume", journal, "--kill-orphans"], directory: dir.path, timeout: 30)
         #expect(r.exitCode == 0, "\(r)")

@@ -22,16 +22,10 @@ struct ResumeRangeE2ETests {
     private func killTenMillionEarly(_ dir: TempDir, journal: String, marker m: String) async -> Bool {
         let template = "[ -e go ] || sleep 1\(m); echo {} >> side"
         guard
-            let child = PPDash.start(
-                ["run", "-j", "2", "--journal", journal, "--", template, ":::", "1..10000000"], directory: dir.path,
-                timeout: 60)
-        else {
-            Issue.record(Comment(rawValue: PPDash.notFound))
-            return false
-        }
-        let running = await waitFor(20) { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" }.count >= 2 }
-        child.signal(SIGKILL)
-        _ = await child.wait()
+            let (running, _) = await runKilled(
+                ["-j", "2", "--journal", journal, "--", template, ":::", "1..10000000"], directory: dir.path, timeout: 60,
+                when: { processes(matching: "sleep 1\(m)").filter { $0.comm == "sleep" }.count >= 2 })
+        else { return false }
         #expect(running)
         _ = FileManager.default.createFile(atPath: dir.file("go"), contents: nil)
         return true

@@ -15,30 +15,17 @@ import Glibc
 struct CompactJournalTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-    /// `count` no-op tasks on 2 engines through a writer that gathers completions (no printer); the journal's path.
-    func noopJournal(_ count: Int, dir: String) throws -> String {
-        let path = dir + "/n.jsonl"
-        let client = Client(engines: 2)
-        defer { client.shutdown() }
-        let header = JournalHeader(kind: "bench", ppdashVersion: "test", engines: ["local:2"])
-        let writer = try JournalWriter(
-            path: path, header: header, scheduler: client.scheduler, gatherCompleted: true,
-            warn: { Issue.record("warning: \($0)") })
-        // The engines' lines, as a run's session writes them (completed lines name the host only where they differ).
-        for e in client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { writer.recordEngine(e) }
-        client.scheduler.addObserver { writer.record($0) }
-        let ar = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: count))
-        #expect(ar.wait(timeout: 30))
-        client.scheduler.flushEvents()
-        writer.finish(reason: "done", totals: client.scheduler.totals)
-        return path
-    }
-
     @Test func noOpTasksCostAtMost200BytesEachAndReadBackWhole() throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // `n` no-op tasks on 2 engines through a writer that gathers completions (no printer).
+        let j = try JournaledClient("n.jsonl", engines: 2, kind: "bench", gatherCompleted: true)
+        defer { j.close() }
+        j.announceEngines()
+        j.feedEvents()
         let n = 3000
-        let path = try noopJournal(n, dir: dir)
+        let ar = try j.client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: n))
+        #expect(ar.wait(timeout: 30))
+        j.finish()
+        let path = j.path
         var st = stat()
         #expect(stat(path, &st) == 0)
         let perTask = Double(st.st_size) / Double(n)
@@ -99,15 +86,10 @@ struct CompactJournalTests {
     }
 
     @Test func startedLinesOfRunningTasksReachTheFileAtFlush() throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/s.jsonl"
-        let client = Client(engines: 1)
-        defer { client.shutdown() }
-        let writer = try JournalWriter(
-            path: path, header: JournalHeader(kind: "run", ppdashVersion: "t", engines: ["local:1"]),
-            scheduler: client.scheduler, gatherCompleted: true, warn: { Issue.record("warning: \($0)") })
-        client.scheduler.addObserver { writer.record($0) }
+        let j = try JournaledClient("s.jsonl", engines: 1, gatherCompleted: true)
+        defer { j.close() }
+        let (path, client, writer) = (j.path, j.client, j.writer)
+        j.feedEvents()
         // A closure task (no process group: its started line may wait) that runs until a go flag is set.
         let go = Atomic<Bool>(false)
         let view = client.loadBalancedView()
@@ -123,8 +105,7 @@ struct CompactJournalTests {
         #expect(mid.tasks.map(\.status) == [.running], "a view reading the journal sees the task run")
         go.store(true, ordering: .releasing)
         _ = try ar.get()
-        client.scheduler.flushEvents()
-        writer.finish(reason: "done", totals: client.scheduler.totals)
+        j.finish()
         let end = try JournalReader.read(path)
         #expect(end.tasks.map(\.status) == [.ok])
         let text = try String(contentsOfFile: path, encoding: .utf8)

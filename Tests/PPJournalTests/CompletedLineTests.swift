@@ -79,25 +79,17 @@ struct CompletedLineTests {
 
     @Test("a writer's completed lines (no-ops, gathered) are the record's lines, the shared command encoded once")
     func writerLinesAreTheRecords() throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/c.jsonl"
-        let client = Client(engines: 3)
-        defer { client.shutdown() }
-        let writer = try JournalWriter(
-            path: path, header: JournalHeader(kind: "bench", ppdashVersion: "test", engines: ["local:3"]),
-            scheduler: client.scheduler, gatherCompleted: true, warn: { Issue.record("warning: \($0)") })
+        let j = try JournaledClient("c.jsonl", engines: 3, kind: "bench", gatherCompleted: true)
+        defer { j.close() }
+        let (path, client) = (j.path, j.client)
         // Engines 0 and 1 announced (their completed lines leave the host out), engine 2 not (its lines name it).
-        for e in client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines where e.id != 2 {
-            writer.recordEngine(e)
-        }
-        client.scheduler.addRoundObserver { writer.record($0) }
+        j.announceEngines { $0.id != 2 }
+        j.feedRounds()
         let view = client.loadBalancedView()
         let a = try view.submit(builtins: Array(repeating: .noop, count: 400))
         let b = try view.submit(builtins: Array(repeating: .noop, count: 400), label: "second")
         #expect(a.wait(timeout: 30) && b.wait(timeout: 30))
-        client.scheduler.flushEvents()
-        writer.finish(reason: "done", totals: client.scheduler.totals)
+        j.finish()
 
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         let completed = lines.filter { $0.hasPrefix("{\"event\":\"completed\"") }
@@ -120,15 +112,10 @@ struct CompletedLineTests {
 
     @Test("starts held for a round: one its completion answers makes no line; the others are written, never after their completion")
     func heldStarts() throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/h.jsonl"
         // Tasks the scheduler knows (pending: no engine takes them); the rounds below are made up.
-        let client = Client(engines: 0)
-        defer { client.shutdown() }
-        let writer = try JournalWriter(
-            path: path, header: JournalHeader(kind: "run", ppdashVersion: "t", engines: []),
-            scheduler: client.scheduler, warn: { Issue.record("warning: \($0)") })
+        let j = try JournaledClient("h.jsonl", engines: 0)
+        defer { j.close() }
+        let (path, client, writer) = (j.path, j.client, j.writer)
         _ = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: 5))
         let t = (1...5).map { TaskID($0) }
         let at = Timestamp(microseconds: 1_764_410_000_000_000)

@@ -37,16 +37,11 @@ struct JournalRoundTests {
     }
 
     @Test func aPrinterAfterTheJournalNeverSeesACompletionTheFileLacks() throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/j.jsonl"
-        let client = Client(engines: 4)
-        defer { client.shutdown() }
-        let writer = try JournalWriter(
-            path: path, header: JournalHeader(kind: "run", ppdashVersion: "test", engines: ["local:4"]),
-            scheduler: client.scheduler, gatherCompleted: false, warn: { Issue.record("warning: \($0)") })
-        for e in client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines { writer.recordEngine(e) }
-        client.scheduler.addRoundObserver { writer.record($0) }
+        let j = try JournaledClient("j.jsonl", engines: 4, gatherCompleted: false)
+        defer { j.close() }
+        let (path, client, writer) = (j.path, j.client, j.writer)
+        j.announceEngines()
+        j.feedRounds()
         let checked = Mutex(0)
         let missing = Mutex<[Int]>([])
         // The "printer": for the first 200 completions, the file (read now) must hold the task's completed line.
@@ -64,8 +59,7 @@ struct JournalRoundTests {
         let n = 3000
         let ar = try client.loadBalancedView().submit(builtins: Array(repeating: .noop, count: n))
         #expect(ar.wait(timeout: 60))
-        client.scheduler.flushEvents()
-        writer.finish(reason: "done", totals: client.scheduler.totals)
+        j.finish()
         #expect(checked.withLock { $0 } == n)
         #expect(missing.withLock { $0 }.isEmpty, "completions printed before their line was written")
         // Group commit: fewer writes than completions (a round's completed lines go in one write).

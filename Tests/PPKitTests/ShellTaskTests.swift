@@ -4,13 +4,24 @@ import Testing
 
 @Suite("Shell tasks through the scheduler")
 struct ShellTaskTests {
+    /// A client of `engines` engines that ran the sweep `words` (a command line's words) to its end, waited for at
+    /// most `timeout` seconds (an issue if it did not end); the caller shuts the client down.
+    func ranSweep(_ words: [String], engines: Int, timeout: Double) throws -> (Client, AsyncMapResult<ShellResult>) {
+        let client = makeClient(engines)
+        do {
+            let ar = try client.loadBalancedView().submit(try Sweep.parse(words: words))
+            #expect(ar.wait(timeout: timeout), "the sweep did not end within \(timeout) s")
+            return (client, ar)
+        } catch {
+            client.shutdown()
+            throw error
+        }
+    }
+
     @Test("a sweep runs each argument as a task; results, outputs and exit statuses are recorded")
     func sweep() throws {
-        let client = makeClient(4)
+        let (client, ar) = try ranSweep(["echo $(({}*{})); exit $(({} % 3 == 2))", ":::", "0..8"], engines: 4, timeout: 30)
         defer { client.shutdown() }
-        let sweep = try Sweep.parse(words: ["echo $(({}*{})); exit $(({} % 3 == 2))", ":::", "0..8"])
-        let ar = try client.loadBalancedView().submit(sweep)
-        #expect(ar.wait(timeout: 30))
         for (i, m) in ar.metadata.enumerated() {
             #expect(m.stdout.text == "\(i * i)\n")
             #expect(m.args == ["\(i)"])
@@ -22,12 +33,10 @@ struct ShellTaskTests {
 
     @Test("a plain ended shell task keeps its exit status and resource use in the compact table, not a TaskExtra")
     func plainEndsAreCompact() throws {
-        let client = makeClient(2)
-        defer { client.shutdown() }
         // 0..39: silent tasks exit 0 or 3 (plain ends); every tenth prints (a TaskExtra, its output).
-        let sweep = try Sweep.parse(words: ["[ $(({} % 10)) -eq 9 ] && echo out; [ $(({} % 4)) -ne 3 ]", ":::", "0..39"])
-        let ar = try client.loadBalancedView().submit(sweep)
-        #expect(ar.wait(timeout: 60))
+        let (client, ar) = try ranSweep(
+            ["[ $(({} % 10)) -eq 9 ] && echo out; [ $(({} % 4)) -ne 3 ]", ":::", "0..39"], engines: 2, timeout: 60)
+        defer { client.shutdown() }
         for (i, m) in ar.metadata.enumerated() {
             #expect(m.exitStatus == (i % 4 == 3 ? 1 : 0), "task \(i)")
             #expect(m.usage != nil, "task \(i): cpu and memory are kept")

@@ -98,32 +98,32 @@ public struct Assignment: Sendable {
 
     /// Seconds the task may run; nil for no limit.
     public var runTimeLimit: Double? {
-        get { context.runTimeLimit }
+        get { context.fields.runTimeLimit }
         set { context = context.with { $0.runTimeLimit = newValue } }
     }
     /// Bytes of stdout/stderr kept per stream.
     public var maxOutput: Int {
-        get { context.maxOutput }
+        get { context.fields.maxOutput }
         set { context = context.with { $0.maxOutput = newValue } }
     }
     /// Where a stream passing `maxOutput` goes whole (`<task id>.out`/`.err`); nil: head and tail only.
     public var spoolDirectory: String? {
-        get { context.spoolDirectory }
+        get { context.fields.spoolDirectory }
         set { context = context.with { $0.spoolDirectory = newValue } }
     }
     /// Sees each chunk of a shell task's output as it comes (`--line-buffer`); nil: none.
     public var outputTap: OutputTap? {
-        get { context.outputTap }
+        get { context.fields.outputTap }
         set { context = context.with { $0.outputTap = newValue } }
     }
     /// Working directory for shell tasks (nil: the engine's own).
     public var workingDirectory: String? {
-        get { context.workingDirectory }
+        get { context.fields.workingDirectory }
         set { context = context.with { $0.workingDirectory = newValue } }
     }
     /// Extra environment for shell tasks.
     public var environment: [String: String] {
-        get { context.environment }
+        get { context.fields.environment }
         set { context = context.with { $0.environment = newValue } }
     }
 
@@ -134,8 +134,9 @@ public struct Assignment: Sendable {
         self.init(
             task: task, work: work, slot: slot,
             context: AssignmentContext(
-                runTimeLimit: runTimeLimit, maxOutput: maxOutput, spoolDirectory: spoolDirectory, outputTap: outputTap,
-                workingDirectory: workingDirectory, environment: environment))
+                AssignmentContext.Fields(
+                    runTimeLimit: runTimeLimit, maxOutput: maxOutput, spoolDirectory: spoolDirectory,
+                    outputTap: outputTap, workingDirectory: workingDirectory, environment: environment)))
     }
 
     init(task: TaskID, work: TaskWork, slot: Int, context: AssignmentContext) {
@@ -148,37 +149,20 @@ public struct Assignment: Sendable {
 
 /// What every task of a batch is handed alike (see `Assignment`); never changed once made, so shared freely.
 final class AssignmentContext: Sendable {
-    let runTimeLimit: Double?
-    let maxOutput: Int
-    let spoolDirectory: String?
-    let outputTap: OutputTap?
-    let workingDirectory: String?
-    let environment: [String: String]
+    let fields: Fields
 
-    init(
-        runTimeLimit: Double?, maxOutput: Int, spoolDirectory: String?, outputTap: OutputTap?, workingDirectory: String?,
-        environment: [String: String]
-    ) {
-        self.runTimeLimit = runTimeLimit
-        self.maxOutput = maxOutput
-        self.spoolDirectory = spoolDirectory
-        self.outputTap = outputTap
-        self.workingDirectory = workingDirectory
-        self.environment = environment
+    init(_ fields: Fields) {
+        self.fields = fields
     }
 
     /// A copy with `change` made (an assignment's setter: the shared one is left alone).
     func with(_ change: (inout Fields) -> Void) -> AssignmentContext {
-        var f = Fields(
-            runTimeLimit: runTimeLimit, maxOutput: maxOutput, spoolDirectory: spoolDirectory, outputTap: outputTap,
-            workingDirectory: workingDirectory, environment: environment)
+        var f = fields
         change(&f)
-        return AssignmentContext(
-            runTimeLimit: f.runTimeLimit, maxOutput: f.maxOutput, spoolDirectory: f.spoolDirectory, outputTap: f.outputTap,
-            workingDirectory: f.workingDirectory, environment: f.environment)
+        return AssignmentContext(f)
     }
 
-    struct Fields {
+    struct Fields: Sendable {
         var runTimeLimit: Double?
         var maxOutput: Int
         var spoolDirectory: String?

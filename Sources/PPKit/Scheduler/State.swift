@@ -251,8 +251,9 @@ extension Scheduler {
             if tasks[b].context == nil {
                 let o = tasks[b].options
                 tasks[b].context = AssignmentContext(
-                    runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput, spoolDirectory: o.spoolDirectory,
-                    outputTap: o.outputTap, workingDirectory: o.workingDirectory, environment: o.environment)
+                    AssignmentContext.Fields(
+                        runTimeLimit: o.runTimeLimit, maxOutput: o.maxOutput, spoolDirectory: o.spoolDirectory,
+                        outputTap: o.outputTap, workingDirectory: o.workingDirectory, environment: o.environment))
             }
             return Assignment(task: slot.id, work: work, slot: e + 1, context: tasks[b].context!)
         }

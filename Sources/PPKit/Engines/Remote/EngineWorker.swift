@@ -46,13 +46,7 @@ public enum EngineWorker {
         let session = WorkerSession(token: nil, peer: "the scheduler", options: options)
         do {
             let channel = try NIOPipeBootstrap(group: WorkerLoop.group)
-                .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        try ch.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
-                    }
-                }
+                .channelInitializer { EngineWorker.addLinkHandlers(to: $0) }
                 .takingOwnershipOfDescriptors(input: input, output: output).wait()
             session.begin(channel)
         } catch {
@@ -76,13 +70,7 @@ public enum EngineWorker {
                 let channel = try ClientBootstrap(group: WorkerLoop.group)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connectTimeout(.nanoseconds(Timings.nanoseconds(Timings.connectAttempt)!))
-                    .channelInitializer { ch in
-                        ch.eventLoop.makeCompletedFuture {
-                            try ch.pipeline.syncOperations.addHandler(
-                                ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                            try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
-                        }
-                    }
+                    .channelInitializer { EngineWorker.addLinkHandlers(to: $0) }
                     .connect(host: host, port: port).wait()
                 session.begin(channel)
                 return session.waitForEnd()
@@ -101,6 +89,19 @@ public enum EngineWorker {
             "ppdash engine: cannot connect to \(host):\(port) within \(formatSeconds(options.connectTimeout)) s: \(lastError)"
         )
         return 1
+    }
+}
+
+extension EngineWorker {
+    /// The worker's end of a link, a channel's whole pipeline: frames in (up to `WireProtocol.maxFrame`), wire
+    /// messages to the session. Every worker channel (stdio, connected) and the fork server's rehearsal of a start
+    /// (`rehearseStart`) are set up by this one function, so the rehearsal plays exactly the worker's handlers.
+    static func addLinkHandlers(to channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
+            try channel.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
+        }
     }
 }
 

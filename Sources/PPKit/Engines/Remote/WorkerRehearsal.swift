@@ -51,13 +51,7 @@ extension EngineWorker {
         var ran = false
         do {
             let channel = try NIOPipeBootstrap(group: group)
-                .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        try ch.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(WireFrameDecoder(limit: WireProtocol.maxFrame)))
-                        try ch.pipeline.syncOperations.addHandler(WireLinkHandler(delegate: nil))
-                    }
-                }
+                .channelInitializer { EngineWorker.addLinkHandlers(to: $0) }
                 .takingOwnershipOfDescriptors(input: ours, output: ourOutput).wait()
             // Never a server stuck here: the peer's end closes the channel at once; this is a backstop.
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
