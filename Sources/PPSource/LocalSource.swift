@@ -52,8 +52,9 @@ public final class LocalSource: DashboardSource {
 
     /// One step of upkeep between frames, so the first sort or filter finds everything ready: a chunk of the key
     /// copy brought up to date (at most `keyChunk` keys under the scheduler's lock, as many texts made outside it);
-    /// once that has caught up, one sort key's unfiltered order built or brought up to date (`TableIndexCache
-    /// .prepare`, outside the scheduler's lock). True while more is left.
+    /// once that has caught up, a step of building a sort key's unfiltered order or bringing one up to date (at most
+    /// `TableIndexCache.stepRows` rows: `TableIndexCache.prepare`, outside the scheduler's lock). True while more is
+    /// left.
     public func idle() -> Bool {
         let (copied, more) = table.withLock { t in
             let (copied, more) = t.warm(client.scheduler, budget: Self.keyChunk)

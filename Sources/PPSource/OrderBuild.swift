@@ -73,10 +73,15 @@ struct OrderBuild: Sendable {
         self.sort = sort
         self.n = n
         var s = scratch ?? Scratch()
+        // n rows each, every one written by a phase before it is read: only the rows added since the last build
+        // are filled, and a first build's arrays are not cleared (their pages are touched a step at a time).
         func fit<T: FixedWidthInteger>(_ a: inout [T]) {
-            if a.count != n {
-                a.removeAll(keepingCapacity: true)
-                a.append(contentsOf: repeatElement(0, count: n))
+            if a.capacity < n {
+                a = [T](unsafeUninitializedCapacity: n + n / 8) { _, count in count = n }
+            } else if a.count > n {
+                a.removeLast(a.count - n)
+            } else if a.count < n {
+                a.append(contentsOf: repeatElement(0, count: n - a.count))
             }
         }
         fit(&s.keys)
