@@ -67,6 +67,28 @@ struct OrderBuildTests {
         }
     }
 
+    @Test("runs of equal first bytes out of order, of every length (an odd or even number of merge passes), merge-sorted in steps")
+    func runsOfEveryLength() {
+        var rng = SplitMix64(seed: 41)
+        for length in [2, 31, 32, 33, 64, 65, 100, 1000, 3000, 5000] {
+            var c = Columns()
+            // "z" makes the shared bytes none; every "abcdefgh..." text has the same first 8 bytes: one run.
+            c.append(Self.randomKey(&rng), "z")
+            for _ in 0..<length { c.append(Self.randomKey(&rng), "abcdefgh \(Int.random(in: 0..<(length / 2 + 1), using: &rng))") }
+            c.append(Self.randomKey(&rng), "b")
+            var b = OrderBuild(sort: .text, n: c.taskCount, scratch: nil)
+            var steps = 0
+            while steps < 100_000 {
+                var cost = 0
+                let done = b.advance(c, budget: 1024, cost: &cost)
+                steps += 1
+                #expect(cost <= 1024, "run of \(length)")
+                if done { break }
+            }
+            #expect(b.finish().order.map(Int.init) == TableAgreementTests.bruteOrder(c, .text), "run of \(length)")
+        }
+    }
+
     @Test("the text order with non-ASCII bytes in the compared bytes (sorted by comparison) equals brute force")
     func nonASCIITexts() {
         var rng = SplitMix64(seed: 5)
