@@ -16,6 +16,15 @@ struct FoldedTexts: Sendable {
 
     var count: Int { ends.count }
 
+    /// Room for `texts` texts (as `KeyColumns.reserve`): the ends exactly, the bytes by the texts' mean length so
+    /// far, a quarter more (a wrong guess only means a doubling later).
+    mutating func reserve(texts: Int) {
+        if texts > ends.capacity { ends.reserveCapacity(max(texts, 2 * ends.capacity)) }
+        guard !ends.isEmpty else { return }
+        let want = bytes.count / ends.count * texts / 4 * 5 + texts
+        if want > bytes.capacity { bytes.reserveCapacity(max(want, 2 * bytes.capacity)) }
+    }
+
     mutating func append(_ text: String) {
         let start = bytes.count
         var t = text

@@ -562,6 +562,13 @@ public struct TableIndexCache: Sendable {
     /// The unfiltered order of each sort key (but id, which needs none) once built, kept apart from `entries` and
     /// never evicted (one Int32 per task each): a sort change reads a ready order, a filter narrows one.
     var ready: [Entry] = []
+    /// The ready order being built a step at a time (`OrderBuild`), and the arrays a finished build left for the
+    /// next one (dropped once the upkeep is done).
+    var building: OrderBuild?
+    var scratch: OrderBuild.Scratch?
+    /// Rows one upkeep step (`prepare`) examines at most (a text row counts `OrderBuild.textWeight`): a million
+    /// keys' values or one radix pass over them is a few milliseconds.
+    public var stepRows = 1 << 20
     /// Indexes kept (each holds up to one Int32 per task).
     public static let capacity = 6
     /// Changes remembered per kept index; past this it is dropped.
@@ -574,9 +581,17 @@ public struct TableIndexCache: Sendable {
         guard let changed else {
             entries.removeAll()
             ready.removeAll()
+            building = nil
             return
         }
         guard !changed.isEmpty else { return }
+        if let p = building?.pending {
+            if p.count + changed.count <= Self.pendingLimit {
+                building?.pending?.append(contentsOf: changed)
+            } else {
+                building = nil  // started again by the next `prepare`
+            }
+        }
         entries.removeAll { e in (e.pending?.count ?? Self.pendingLimit) + changed.count > Self.pendingLimit }
         for k in entries.indices { entries[k].pending?.append(contentsOf: changed) }
         for k in ready.indices {
@@ -605,28 +620,61 @@ public struct TableIndexCache: Sendable {
         return (nil, stale?.k)
     }
 
-    /// One step of upkeep between frames: builds the unfiltered order of one sort key that has none, else brings
-    /// the one furthest behind up to date; returns whether more is left. A sort change then reads a ready order,
-    /// and a filter narrows one (one pass, no sort). `cost`: tasks examined.
+    /// One step of upkeep between frames, at most `stepRows` rows: a step of building the unfiltered order of a sort
+    /// key that has none (`OrderBuild`: a half-built order is never used), else of bringing the one furthest behind
+    /// up to date (in place when the order and the tasks it lacks fit in a step, else built again in steps while the
+    /// old one stays usable); returns whether more is left. A sort change then reads a ready order, and a filter
+    /// narrows one (one pass, no sort). `cost`: rows examined.
     public mutating func prepare<C: TaskColumns>(_ c: C, cost: inout Int) -> Bool {
         let n = c.taskCount
-        switch unprepared(n) {
-        case (let key?, _):
-            var x = TableIndex(sort: key, filter: TaskFilter(""))
-            x.update(c, changed: [], upto: n, cost: &cost)
-            ready.removeAll { $0.index.sort == key }
-            ready.append(Entry(index: x, pending: []))
-        case (nil, let k?):
-            var e = ready[k]
-            ready[k].index.order = []  // no copy-on-write while it is edited
-            e.index.update(c, changed: e.pending ?? [], upto: n, cost: &cost)
-            e.pending = []
-            ready[k] = e
-        case (nil, nil):
-            return false
+        if building == nil {
+            switch unprepared(n) {
+            case (let key?, _):
+                building = OrderBuild(sort: key, n: n, scratch: scratch)
+                scratch = nil
+            case (nil, let k?):
+                let e = ready[k]
+                let behind = (e.pending?.count ?? 0) + max(0, n - e.index.covered)
+                // In place: the order copied once and each task it lacks placed by a binary search (`update`).
+                guard e.index.order.count + 32 * behind <= stepRows else {
+                    building = OrderBuild(sort: e.index.sort, n: n, scratch: scratch)
+                    scratch = nil
+                    break
+                }
+                var x = e
+                ready[k].index.order = []  // no copy-on-write while it is edited
+                x.index.update(c, changed: x.pending ?? [], upto: n, cost: &cost)
+                x.pending = []
+                ready[k] = x
+                let left = unprepared(n)
+                return left.missing != nil || left.stale != nil
+            case (nil, nil):
+                scratch = nil  // the upkeep is done: its arrays go
+                return false
+            }
         }
+        advanceBuild(c, budget: stepRows, cost: &cost)
         let left = unprepared(n)
-        return left.missing != nil || left.stale != nil
+        return building != nil || left.missing != nil || left.stale != nil
+    }
+
+    /// Goes on with the order being built for at most `budget` rows; a finished one becomes ready, with the tasks
+    /// changed meanwhile pending.
+    mutating func advanceBuild<C: TaskColumns>(_ c: C, budget: Int, cost: inout Int) {
+        guard var b = building else { return }
+        building = nil  // no copy-on-write while it goes on
+        guard b.advance(c, budget: budget, cost: &cost) else {
+            building = b
+            return
+        }
+        let (sort, covered, pending) = (b.sort, b.n, b.pending ?? [])
+        let (order, left) = b.finish()
+        scratch = left
+        var x = TableIndex(sort: sort, filter: TaskFilter(""))
+        x.order = order
+        x.covered = covered
+        ready.removeAll { $0.index.sort == sort }
+        ready.append(Entry(index: x, pending: pending))
     }
 
     /// The one table query (see `TableIndex.window`), from a kept index where one fits.
@@ -634,6 +682,10 @@ public struct TableIndexCache: Sendable {
         let filter = TaskFilter(q.filter)
         var index: TableIndex?
         var pending: [Int32]?
+        if building?.sort == q.sort, !ready.contains(where: { $0.index.sort == q.sort && $0.pending != nil }) {
+            // Asked for before its first build is done: finished now, from where the upkeep left it.
+            advanceBuild(c, budget: .max / 4, cost: &cost)
+        }
         let readyAt = ready.firstIndex { $0.index.sort == q.sort && $0.pending != nil }
         if let k = entries.firstIndex(where: { $0.index.sort == q.sort && $0.index.filter == filter }) {
             let e = entries.remove(at: k)

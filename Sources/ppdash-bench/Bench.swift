@@ -69,9 +69,11 @@ struct Bench: ParsableCommand {
         }
         if child == "keys" {
             // The scale group's key-to-frame presses over --count tasks, each logged on stderr (kind, key, query, ms).
-            for (name, p50, p99, n) in try Scale.keyToFrame(tasks: count, log: true) {
+            let (rows, upkeepDone) = try Scale.keyToFrame(tasks: count, log: true)
+            for (name, p50, p99, n) in rows {
                 print("\(name) p50 \(String(format: "%.2f", p50)) ms p99 \(String(format: "%.2f", p99)) ms (\(n) presses)")
             }
+            print(upkeepDone.map { "upkeep done after \($0) idle() calls" } ?? "upkeep not done after 100 idle() calls")
             return
         }
         if child == "journal-noop" || child == "noop" {

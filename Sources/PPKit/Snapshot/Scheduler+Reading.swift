@@ -55,6 +55,8 @@ public struct TaskKeyChanges: Sendable {
     public var changedKeys: [TaskKey]
     /// Nothing more to read now.
     public var caughtUp: Bool
+    /// The scheduler's task count at this read: what a reader's copy will hold once caught up (to reserve it once).
+    public var total: Int = 0
 }
 
 /// Tasks whose keys changed, in order, while a source keeps a copy of the table; positions count from the start.
@@ -190,7 +192,7 @@ extension Scheduler {
             return TaskKeyChanges(
                 cursor: c, restart: restart, first: first, newKeys: newKeys, newTexts: newTexts,
                 changedTasks: changedTasks, changedKeys: changedKeys,
-                caughtUp: c.change == s.keyLog.end && c.tasks == s.tasks.count)
+                caughtUp: c.change == s.keyLog.end && c.tasks == s.tasks.count, total: s.tasks.count)
         }
     }
 
