@@ -137,6 +137,9 @@ public final class IPPSource: DashboardSource {
         /// IOPub does not carry (queued tasks, calls, labels, results), and each costs the hub a scan of its
         /// records.
         public var interval: Double = 0.5
+        /// Seconds between hub queries during a flood (`RecordBudget`): the queries then bring only the budgeted
+        /// records, and each cycle's scans and connection request cost the busy controller too.
+        public var floodInterval: Double = 2
         /// Seconds between queries for the tasks the hub has assigned to engines (IOPub says which one runs).
         public var assignedEvery: Double = 2
         /// Seconds to wait for `connection_reply` before calling the controller not answering.
@@ -824,7 +827,7 @@ final class PollLoop {
 
     func cycleDone(_ now: Double) {
         if !synced { synced = true }
-        nextCycle = now + options.interval
+        nextCycle = now + (budget.inFlood ? options.floodInterval : options.interval)
         box.state.withLock { $0.syncs += 1 }
     }
 
