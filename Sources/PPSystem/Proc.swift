@@ -135,6 +135,11 @@ public enum SystemFacts {
     /// Every process's stat line.
     public static func processes() -> [ProcessStat] { allPids().compactMap { stat(of: $0) } }
 
+    /// Every process's stat line, read after this call began, from one pass over /proc shared with the threads that
+    /// ask at about the same time: when 256 workers end together, their engines' settles share two or three passes
+    /// instead of one each (each pass reads every process of the host).
+    public static func processesReadNow() -> [ProcessStat] { SharedProcessTable.shared.read() }
+
     /// Whether a process with this pid exists (ours or not).
     public static func processExists(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
@@ -221,7 +226,7 @@ public enum SystemFacts {
     public static func groupsInSession(_ sid: Int32) -> [Int32] {
         guard sid > 1 else { return [] }
         var groups = Set<Int32>()
-        for p in processes() where p.session == sid && p.processGroup != sid && !p.isZombie { groups.insert(p.processGroup) }
+        for p in processesReadNow() where p.session == sid && p.processGroup != sid && !p.isZombie { groups.insert(p.processGroup) }
         return groups.sorted()
     }
 
@@ -252,5 +257,57 @@ public enum SystemFacts {
         case ETXTBSY: "the program file is being written (text file busy)"
         default: String(cString: strerror(code))
         }
+    }
+}
+
+/// The process table passes `SystemFacts.processesReadNow` shares. A caller waits for a pass that began after it
+/// asked (a pass under way began before: its table could miss what changed since), and every caller waiting then
+/// takes the same one.
+final class SharedProcessTable: @unchecked Sendable {  // `began`, `done`, `scanning`, `table`: read and written with `mutex` held
+    static let shared = SharedProcessTable()
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Passes begun, and the number of the last one done (its table is `table`).
+    private var began = 0
+    private var done = 0
+    private var scanning = false
+    private var table: [ProcessStat] = []
+    private let scan: @Sendable () -> [ProcessStat]
+
+    /// A process-wide one (`shared`), or one per test: never freed.
+    init(scan: @escaping @Sendable () -> [ProcessStat] = { SystemFacts.processes() }) {
+        self.scan = scan
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    /// Passes run so far (for tests).
+    var passes: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return done
+    }
+
+    func read() -> [ProcessStat] {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        let need = began + 1
+        while done < need {
+            if scanning {
+                pthread_cond_wait(cond, mutex)
+                continue
+            }
+            scanning = true
+            began += 1
+            let mine = began
+            pthread_mutex_unlock(mutex)
+            let t = scan()
+            pthread_mutex_lock(mutex)
+            table = t
+            done = mine
+            scanning = false
+            pthread_cond_broadcast(cond)
+        }
+        return table
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import Histogram
 import PPJournal
 import PPKit
+import PPSource
+import PPSystem
 
 /// Monotonic seconds.
 func seconds() -> Double { SystemTime.monotonicSeconds() }
@@ -113,9 +115,23 @@ enum Workloads {
             guard ids.count == spec.count else { throw BenchError("\(spec): \(ids.count) engines came up") }
             for id in ids { _ = try client.directView(targets: [id]).submit(builtins: [.noop]).get() }
             times.append((seconds() - t0) * 1e3)
+            let workers = client.scheduler.snapshot(TableQuery(limit: 0, batchLimit: 0)).engines.map(\.info.pid)
             client.shutdown()
+            waitUntilGone(workers)
         }
         return median(times)
+    }
+
+    /// Waits (at most 10 s) until these worker processes have exited and been reaped: `shutdown` closes their links
+    /// and returns, and a run started while hundreds of the last run's workers still exit measures them too (on 2
+    /// cores the second of three runs took 3x the first).
+    static func waitUntilGone(_ pids: [Int32]) {
+        let end = seconds() + 10
+        var left = pids.filter { $0 > 0 && $0 != getpid() }
+        while !left.isEmpty, seconds() < end {
+            left.removeAll { !SystemFacts.processExists($0) }
+            if !left.isEmpty { usleep(5_000) }
+        }
     }
 
     /// `/bin/true` as shell tasks on 4 in-process engines: tasks per second for one batch of `count` on `client`.
