@@ -42,8 +42,8 @@ struct IPPCommand: ParsableCommand {
         parsing: .unconditional,
         help: ArgumentHelp(
             "Task records a second to ask the hub for during a flood of tasks, or 'all'. Each record costs the "
-                + "controller a deep copy: 'all' adds 15-30% to a flooded controller's CPU; the default keeps it near "
-                + "3%, and rows the hub dropped meanwhile (it keeps 1,024) say so.",
+                + "controller a deep copy: 'all' adds 15-30% to a flooded controller's CPU; the default keeps it "
+                + "under 5%, and rows the hub dropped meanwhile (it keeps 1,024) say so.",
             valueName: "RATE|all"))
     var records = RecordRate.standard
 

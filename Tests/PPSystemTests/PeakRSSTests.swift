@@ -10,7 +10,11 @@ struct PeakRSSTests {
         let before = try #require(ResourceUsage.statusPeakRSS())
         let peak = try #require(ResourceUsage.selfPeakRSS())
         let after = try #require(ResourceUsage.statusPeakRSS())
-        #expect(before <= peak && peak <= after, "\(before) <= \(peak) <= \(after)")
+        // getrusage reads the kernel's per-CPU RSS counters without summing them exactly (/proc's VmHWM sums them):
+        // while other tests' threads allocate, the two differ by up to a few hundred KiB (seen: 216 KiB, in a full
+        // `swift test` on a fresh clone).
+        let slack: Int64 = 4 << 20
+        #expect(before - slack <= peak && peak <= after + slack, "\(before) <= \(peak) <= \(after), give or take \(slack)")
         // 64 MiB more than this process ever had, touched page by page: the peak follows, both ways of reading agree.
         let size = Int(after) + 64 << 20
         guard size <= 1 << 30 else { return }  // a test process this big: not worth the memory
@@ -20,7 +24,7 @@ struct PeakRSSTests {
         let grown = try #require(ResourceUsage.selfPeakRSS())
         let status = try #require(ResourceUsage.statusPeakRSS())
         #expect(grown >= after + 32 << 20, "\(grown) after touching \(size) bytes (peak was \(after))")
-        #expect(grown <= status, "\(grown) <= \(status)")
+        #expect(grown <= status + slack, "\(grown) <= \(status) + \(slack)")
     }
 
     @Test("VmHWM read from bytes: the figure in kB as bytes, nil without a line or a number")
