@@ -88,8 +88,6 @@ public struct HubRequestCounts: Sendable, Equatable {
     public var iopub = 0
     /// Records the hub returned, each a deep copy of its whole record (the controller's cost of watching).
     public var records = 0
-    /// `db` requests sent under the flood budget (by msg_id, or the waiting query at most every 5 s).
-    public var budgeted = 0
     public init() {}
 }
 
@@ -635,7 +633,6 @@ final class PollLoop {
             pending[m.msgId] = (kind, Self.clock(), timeout)
             box.state.withLock {
                 if kind == .connection { $0.requests.connection += 1 } else { $0.requests.db += 1 }
-                if kind == .byId || kind == .budgetedWaiting { $0.requests.budgeted += 1 }
             }
             return m.msgId
         }

@@ -46,7 +46,7 @@ public enum IPPJSON {
         // A call not known yet is null, and `record` says why (`pending` or `dropped`); null once the record came.
         let record = r.recordState
         o.add("call", record == nil ? r.text : nil)
-        o.add("record", record)
+        o.add("record", record?.rawValue)
         o.add("command", r.command)
         o.add("exit", r.exitStatus.map(Int.init))
         o.add("signal", r.signal.map(Int.init))

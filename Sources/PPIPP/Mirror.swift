@@ -52,6 +52,11 @@ struct BusyTracker: Sendable {
 /// A mirror of one ipyparallel cluster: engines, task rows and batches, fed by hub replies, IOPub and notifications.
 ///
 /// Pure state with no threads or sockets, so it is tested directly; `IPPSource` keeps one behind a lock.
+/// Why a row's call is not known (`--json`'s `record`): its hub record not fetched yet, or the hub no longer holds it.
+public enum RecordState: String, Sendable {
+    case pending, dropped
+}
+
 public struct IPPMirror: Sendable {
     /// One engine as the hub announced it.
     public struct Engine: Sendable {
@@ -111,21 +116,20 @@ public struct IPPMirror: Sendable {
         /// Asked for by msg_id and not returned: the hub dropped its record (DictDB keeps its newest 1024).
         public internal(set) var recordGone = false
 
-        /// Why the call is not known: `pending` (the hub's record not fetched yet) or `dropped` (the hub no longer
-        /// holds it); nil when the call is known.
-        public var recordState: String? {
+        /// Why the call is not known; nil when it is.
+        public var recordState: RecordState? {
             guard text == msgId, function == nil else { return nil }
-            if recordPending { return "pending" }
-            if recordGone { return "dropped" }
+            if recordPending { return .pending }
+            if recordGone { return .dropped }
             return nil
         }
 
         /// The call for display: what is not known yet says so rather than show the msg_id as a call.
         public var callText: String {
             switch recordState {
-            case "pending": "(record pending)"
-            case "dropped": "(no record: the hub dropped it)"
-            default: text
+            case .pending: "(record pending)"
+            case .dropped: "(no record: the hub dropped it)"
+            case nil: text
             }
         }
     }

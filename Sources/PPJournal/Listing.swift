@@ -301,15 +301,15 @@ public enum JournalListing {
                 }
                 let name = j["event"]?.string
                 if name == "progress" || name == "end" {
+                    var fresh: StatusCounts?
                     if let c = j["tasks"], let counts = counts(c) {
-                        g.counts = counts
-                        g.finishedSince = StatusCounts()
-                        g.rerunsSince = 0
+                        fresh = counts
                         if let r = j["run"]?.int, r >= 1 { g.runs = r }
                     } else if name == "end", g.last == first, let counts = counts(j) {
-                        g.counts = counts  // a journal before journal-wide counts: the first run's own
-                        g.finishedSince = StatusCounts()
-                        g.rerunsSince = 0
+                        fresh = counts  // a journal before journal-wide counts: the first run's own
+                    }
+                    if let fresh {
+                        (g.counts, g.finishedSince, g.rerunsSince) = (fresh, StatusCounts(), 0)
                     }
                 }
                 do throws(JournalEvent.LineProblem) {
